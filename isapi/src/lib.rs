@@ -10,3 +10,9 @@ pub mod xml;
 
 #[cfg(feature = "sim")]
 pub mod sim;
+pub mod client;
+pub mod error;
+
+pub use client::{Client, ClientConfig, Device, Discovery, Download, Recording, SearchQuery};
+pub use container::Container;
+pub use error::{Error, ErrorKind, Result};

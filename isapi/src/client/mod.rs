@@ -1,0 +1,405 @@
+//! The ISAPI client: one [`Client`] (connection pool and settings) shared by many
+//! [`Device`]s, each a camera or NVR at one address with one set of credentials.
+//!
+//! Every request goes through [`Device::send`], which does Digest authentication (reusing
+//! the device's nonce with an increasing nonce count, answering a fresh challenge once, and
+//! re-challenging on a stale nonce) and turns 4xx/5xx answers into typed errors. A rejected
+//! credential is remembered: later requests fail at once, without touching the network,
+//! until [`Device::set_credentials`] is called, so a wrong password cannot cause a retry
+//! storm and an address lockout.
+
+mod auth;
+mod config;
+mod discovery;
+mod download;
+mod search;
+
+pub use config::{ClientConfig, RecordingClock, SearchShape};
+pub use discovery::Discovery;
+pub use download::Download;
+pub use search::{Recording, SearchQuery};
+
+use std::sync::{
+    Arc,
+    atomic::AtomicU8,
+};
+
+use bytes::Bytes;
+use reqwest::{Method, StatusCode};
+use tokio::sync::{OnceCell, Semaphore};
+
+use crate::{
+    error::{Error, ErrorKind, Result},
+    time::DeviceZone,
+    xml::{self, ResponseStatus, SearchProfile},
+};
+use auth::{AuthState, Challenge};
+
+/// Largest error or XML body read into memory (device documents are a few KiB).
+const MAX_XML_BODY: usize = 1 << 20;
+
+/// Shared HTTP connection pool and settings for any number of devices.
+#[derive(Debug, Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    config: Arc<ClientConfig>,
+}
+
+impl Client {
+    pub fn new(config: ClientConfig) -> Result<Client, String> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout)
+            .pool_idle_timeout(config.pool_idle_timeout)
+            .tcp_nodelay(true)
+            .user_agent(concat!("dipper-isapi/", env!("CARGO_PKG_VERSION")))
+            .no_proxy()
+            .build()
+            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+        Ok(Client {
+            http,
+            config: Arc::new(config),
+        })
+    }
+
+    /// A device at `base_url` (`http://host:port`, optionally with a path prefix).
+    pub fn device(&self, base_url: &str, user: &str, password: &str) -> Result<Device, String> {
+        let base = base_url.trim_end_matches('/');
+        let parsed = reqwest::Url::parse(base).map_err(|e| format!("device URL {base:?}: {e}"))?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(format!("device URL {base:?}: expected http(s)://host[:port]"));
+        }
+        let name = match parsed.port() {
+            Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or_default()),
+            None => parsed.host_str().unwrap_or_default().to_owned(),
+        };
+        Ok(Device {
+            inner: Arc::new(DeviceInner {
+                client: self.clone(),
+                base: base.to_owned(),
+                name,
+                auth: AuthState::new(user, password),
+                zone: OnceCell::new(),
+                profile: OnceCell::new(),
+                search_gate: OnceCell::new(),
+                search_shape: AtomicU8::new(self.config.search_shape.map_or(0, |s| s as u8)),
+                download_post: AtomicU8::new(0),
+            }),
+        })
+    }
+}
+
+/// One camera or NVR. Cheap to clone; clones share state (nonce, zone, profile, gates).
+#[derive(Debug, Clone)]
+pub struct Device {
+    inner: Arc<DeviceInner>,
+}
+
+#[derive(Debug)]
+struct DeviceInner {
+    client: Client,
+    base: String,
+    name: String,
+    auth: AuthState,
+    zone: OnceCell<DeviceZone>,
+    profile: OnceCell<SearchProfile>,
+    /// One permit per search the device runs at once (from its search profile).
+    search_gate: OnceCell<Semaphore>,
+    /// 0 = not known yet, else `SearchShape as u8`.
+    search_shape: AtomicU8,
+    /// 1 once the device refused a GET download and accepted a POST.
+    download_post: AtomicU8,
+}
+
+/// One request as [`Device::send`] takes it.
+#[derive(Debug, Clone)]
+pub(crate) struct Request<'a> {
+    pub method: Method,
+    pub path: &'a str,
+    pub body: Option<Bytes>,
+    pub track: Option<u32>,
+    /// Bound on the whole exchange; `None` for streamed downloads.
+    pub timeout: Option<std::time::Duration>,
+}
+
+impl Device {
+    /// The name used in errors and logs (the caller's, or `host:port`).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// Replaces the credentials and clears a previous rejection.
+    pub fn set_credentials(&self, user: &str, password: &str) {
+        self.inner.auth.set_credentials(user, password);
+    }
+
+    pub(crate) fn config(&self) -> &ClientConfig {
+        &self.inner.client.config
+    }
+
+    pub(crate) fn error(&self, req: &Request<'_>, kind: ErrorKind) -> Error {
+        Error {
+            kind,
+            device: self.inner.name.clone(),
+            method: method_name(&req.method),
+            url: req.path.to_owned(),
+            track: req.track,
+        }
+    }
+
+    /// Sends a request with Digest authentication and returns a successful (2xx) response.
+    pub(crate) async fn send(&self, req: &Request<'_>) -> Result<reqwest::Response> {
+        let auth = &self.inner.auth;
+        // Until the credentials are proven, log in one request at a time.
+        let _login = if auth.is_accepted() {
+            None
+        } else {
+            Some(auth.login_gate().await)
+        };
+        let url = format!("{}{}", self.inner.base, req.path);
+        let mut answered_fresh_challenge = false;
+        loop {
+            let sent = auth
+                .authorization(req.method.as_str(), req.path)
+                .map_err(|kind| self.error(req, kind))?;
+            let mut builder = self
+                .inner
+                .client
+                .http
+                .request(req.method.clone(), &url)
+                .header(reqwest::header::ACCEPT, "*/*");
+            if let Some(header) = &sent.header {
+                builder = builder.header(reqwest::header::AUTHORIZATION, header);
+            }
+            if let Some(body) = &req.body {
+                builder = builder
+                    .header(reqwest::header::CONTENT_TYPE, "application/xml; charset=UTF-8")
+                    .body(body.clone());
+            }
+            if let Some(timeout) = req.timeout {
+                builder = builder.timeout(timeout);
+            }
+            let response = builder.send().await.map_err(|e| {
+                let after = req.timeout.unwrap_or(self.config().connect_timeout);
+                self.error(req, transport_kind(&e, None, after))
+            })?;
+            if response.status() != StatusCode::UNAUTHORIZED {
+                if sent.header.is_some() {
+                    auth.accept(sent.generation);
+                }
+                return self.check_status(req, response).await;
+            }
+            let challenge = response
+                .headers()
+                .get_all(reqwest::header::WWW_AUTHENTICATE)
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .find_map(Challenge::parse);
+            let body = read_text(response, MAX_XML_BODY).await.unwrap_or_default();
+            let user_check = xml::parse::<xml::UserCheck>("userCheck", &body).ok();
+            if let Some(check) = user_check.as_ref().filter(|c| c.is_locked()) {
+                return Err(self.error(
+                    req,
+                    ErrorKind::LockedOut {
+                        unlock_after: check.unlock_time.map(std::time::Duration::from_secs),
+                    },
+                ));
+            }
+            let Some(challenge) = challenge else {
+                return Err(self.error(
+                    req,
+                    ErrorKind::Http {
+                        status: 401,
+                        body: "401 without a Digest challenge".to_owned(),
+                    },
+                ));
+            };
+            // Answer a first challenge, a stale nonce, or (once) a nonce the device dropped
+            // after we had used it before; a 401 on a nonce's first use is a verdict on the
+            // credentials and is final.
+            let retry = challenge.is_stale()
+                || sent.header.is_none()
+                || (!sent.first_use && !answered_fresh_challenge);
+            if retry {
+                answered_fresh_challenge |= sent.header.is_some() && !challenge.is_stale();
+                auth.store_challenge(challenge);
+                continue;
+            }
+            auth.reject(sent.generation);
+            tracing::warn!(device = %self.inner.name, "credentials rejected; not retrying");
+            return Err(self.error(
+                req,
+                ErrorKind::BadCredentials {
+                    attempts_left: user_check.and_then(|c| c.retry_login_time),
+                },
+            ));
+        }
+    }
+
+    /// Turns a non-2xx response into an error carrying the device's `ResponseStatus`.
+    async fn check_status(
+        &self,
+        req: &Request<'_>,
+        response: reqwest::Response,
+    ) -> Result<reqwest::Response> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = read_text(response, MAX_XML_BODY).await.unwrap_or_default();
+        let kind = match xml::parse::<ResponseStatus>("ResponseStatus", &body) {
+            Ok(status_doc) => ErrorKind::Device {
+                http_status: status.as_u16(),
+                status: status_doc,
+            },
+            Err(_) => ErrorKind::Http {
+                status: status.as_u16(),
+                body: xml::preview(body.trim()),
+            },
+        };
+        Err(self.error(req, kind))
+    }
+
+    /// GETs (or POSTs) an XML document and parses it as `T` (root element `root`).
+    pub(crate) async fn fetch_xml<T: serde::de::DeserializeOwned>(
+        &self,
+        req: &Request<'_>,
+        root: &'static str,
+    ) -> Result<T> {
+        let response = self.send(req).await?;
+        let body = read_text(response, MAX_XML_BODY)
+            .await
+            .map_err(|kind| self.error(req, kind))?;
+        if root != "ResponseStatus" && xml::root_element(&body) == Some("ResponseStatus") {
+            let status = xml::parse::<ResponseStatus>("ResponseStatus", &body)
+                .map_err(|e| self.error(req, e.into()))?;
+            return Err(self.error(
+                req,
+                ErrorKind::Device {
+                    http_status: 200,
+                    status,
+                },
+            ));
+        }
+        xml::parse(root, &body).map_err(|e| self.error(req, e.into()))
+    }
+
+    pub(crate) fn xml_request<'a>(&self, method: Method, path: &'a str) -> Request<'a> {
+        Request {
+            method,
+            path,
+            body: None,
+            track: None,
+            timeout: Some(self.config().request_timeout),
+        }
+    }
+
+    /// The device's search profile, read once (defaults when the device has none).
+    pub async fn search_profile(&self) -> Result<SearchProfile> {
+        self.inner
+            .profile
+            .get_or_try_init(|| async {
+                let req = self.xml_request(Method::GET, "/ISAPI/ContentMgmt/search/profile");
+                match self.fetch_xml::<SearchProfile>(&req, "SearchProfile").await {
+                    Ok(profile) => Ok(profile),
+                    // Older firmware has no profile: assume the conservative defaults.
+                    Err(e) if is_not_supported(&e) => Ok(SearchProfile::default()),
+                    Err(e) => Err(e),
+                }
+            })
+            .await
+            .cloned()
+    }
+
+    /// The device's time zone, read once from `/ISAPI/System/time`.
+    pub async fn zone(&self) -> Result<DeviceZone> {
+        self.inner
+            .zone
+            .get_or_try_init(|| async {
+                if self.config().recording_clock == RecordingClock::Utc {
+                    return Ok(DeviceZone::utc());
+                }
+                let time = self.time().await?;
+                DeviceZone::from_device_time(&time).map_err(|reason| {
+                    let req = self.xml_request(Method::GET, "/ISAPI/System/time");
+                    self.error(&req, ErrorKind::Protocol(reason))
+                })
+            })
+            .await
+            .cloned()
+    }
+
+    async fn search_gate(&self) -> Result<&Semaphore> {
+        let profile = self.search_profile().await?;
+        Ok(self
+            .inner
+            .search_gate
+            .get_or_init(|| async {
+                let permits = profile.max_concurrent_searches.unwrap_or(1).clamp(1, 64);
+                Semaphore::new(permits as usize)
+            })
+            .await)
+    }
+}
+
+fn is_not_supported(e: &Error) -> bool {
+    match &e.kind {
+        ErrorKind::Device { http_status, status } => {
+            *http_status == 404 || matches!(status.sub_status(), "notSupport" | "invalidOperation")
+        }
+        ErrorKind::Http { status, .. } => *status == 404,
+        _ => false,
+    }
+}
+
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        _ => "request",
+    }
+}
+
+/// Maps a reqwest failure to a kind; `offset` is the body position for mid-body failures.
+pub(crate) fn transport_kind(
+    e: &reqwest::Error,
+    offset: Option<u64>,
+    timeout: std::time::Duration,
+) -> ErrorKind {
+    let mut reason = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        reason.push_str(": ");
+        reason.push_str(&s.to_string());
+        source = s.source();
+    }
+    if e.is_timeout() {
+        ErrorKind::Timeout {
+            what: "request",
+            after: timeout,
+        }
+    } else if e.is_connect() {
+        ErrorKind::Connect(reason)
+    } else {
+        ErrorKind::Transport { offset, reason }
+    }
+}
+
+/// Reads a (small) body as text, refusing more than `limit` bytes.
+async fn read_text(mut response: reqwest::Response, limit: usize) -> Result<String, ErrorKind> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_kind(&e, Some(body.len() as u64), std::time::Duration::ZERO))?
+    {
+        if body.len() + chunk.len() > limit {
+            return Err(ErrorKind::Protocol(format!(
+                "XML reply larger than {limit} bytes"
+            )));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(String::from_utf8_lossy(&body).into_owned())
+}

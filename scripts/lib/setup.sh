@@ -1,0 +1,41 @@
+# Shared by scripts/test and scripts/demo: installs what a fresh Debian 12 machine with only
+# the Rust toolchain lacks, and prepares the cached simulator clips. Source it; do not run.
+
+# Debian packages the build, the tests and the demo use:
+# - ffmpeg: the CLI that makes the simulator's clips, and ffprobe, which tests run on
+#   downloaded recordings.
+# - curl: tests check that an ordinary Digest client works against the simulator.
+# Add a package here with the issue that first needs it (the FFmpeg -dev libraries, pkg-config
+# and libclang-dev come with the keyframe extractor).
+DIPPER_APT_PACKAGES=(ffmpeg curl)
+
+dipper_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+dipper_install_packages() {
+  local missing=()
+  for pkg in "${DIPPER_APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "ok installed" || missing+=("$pkg")
+  done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    echo "==> installing Debian packages: ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+dipper_install_rust_tools() {
+  rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+  if ! cargo nextest --version >/dev/null 2>&1; then
+    echo "==> installing cargo-nextest"
+    cargo install --locked cargo-nextest
+  fi
+}
+
+dipper_prepare() {
+  dipper_install_packages
+  dipper_install_rust_tools
+  "$dipper_repo/scripts/make-clips"
+}
