@@ -84,7 +84,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             );
             latest.push(last.clone());
         } else {
-            println!("  track {}: no recordings in the last {} h", track.id, args.hours);
+            println!(
+                "  track {}: no recordings in the last {} h",
+                track.id, args.hours
+            );
         }
     }
     std::fs::create_dir_all(&args.out)?;

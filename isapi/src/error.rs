@@ -43,11 +43,11 @@ pub enum ErrorKind {
     #[error("device refused: HTTP {http_status}, statusCode {} ({}), subStatusCode {:?}", status.status_code, status.status_string.as_deref().unwrap_or(""), status.sub_status())]
     Device {
         http_status: u16,
-        status: ResponseStatus,
+        status: Box<ResponseStatus>,
     },
     /// A download answered with an XML document where video was expected.
     #[error("device sent XML instead of video: statusCode {} ({}), subStatusCode {:?}", status.status_code, status.status_string.as_deref().unwrap_or(""), status.sub_status())]
-    Refused { status: ResponseStatus },
+    Refused { status: Box<ResponseStatus> },
     /// An HTTP error status without a readable `ResponseStatus`.
     #[error("HTTP {status}{}", if body.is_empty() { String::new() } else { format!(": {body}") })]
     Http { status: u16, body: String },
@@ -162,26 +162,96 @@ mod tests {
         }
     }
 
-    fn status(code: u32, sub: &str) -> ResponseStatus {
-        ResponseStatus::new("/x", code, "s", sub)
+    fn status(code: u32, sub: &str) -> Box<ResponseStatus> {
+        Box::new(ResponseStatus::new("/x", code, "s", sub))
     }
 
     #[test]
     fn kinds_map_to_retryability() {
         let cases = [
-            (ErrorKind::BadCredentials { attempts_left: Some(3) }, false),
+            (
+                ErrorKind::BadCredentials {
+                    attempts_left: Some(3),
+                },
+                false,
+            ),
             (ErrorKind::LockedOut { unlock_after: None }, false),
-            (ErrorKind::Device { http_status: 503, status: status(2, "deviceBusy") }, true),
-            (ErrorKind::Device { http_status: 200, status: status(4, "notSupport") }, false),
-            (ErrorKind::Device { http_status: 403, status: status(4, "lowPrivilege") }, false),
-            (ErrorKind::Device { http_status: 401, status: status(4, "badAuthorization") }, false),
-            (ErrorKind::Device { http_status: 400, status: status(6, "badXmlContent") }, false),
-            (ErrorKind::Device { http_status: 500, status: status(3, "") }, true),
-            (ErrorKind::Refused { status: status(4, "notSupport") }, false),
-            (ErrorKind::Http { status: 503, body: String::new() }, true),
-            (ErrorKind::Http { status: 404, body: String::new() }, false),
-            (ErrorKind::Stalled { after: Duration::from_secs(1), offset: 5 }, true),
-            (ErrorKind::Truncated { offset: 5, expected: 9 }, true),
+            (
+                ErrorKind::Device {
+                    http_status: 503,
+                    status: status(2, "deviceBusy"),
+                },
+                true,
+            ),
+            (
+                ErrorKind::Device {
+                    http_status: 200,
+                    status: status(4, "notSupport"),
+                },
+                false,
+            ),
+            (
+                ErrorKind::Device {
+                    http_status: 403,
+                    status: status(4, "lowPrivilege"),
+                },
+                false,
+            ),
+            (
+                ErrorKind::Device {
+                    http_status: 401,
+                    status: status(4, "badAuthorization"),
+                },
+                false,
+            ),
+            (
+                ErrorKind::Device {
+                    http_status: 400,
+                    status: status(6, "badXmlContent"),
+                },
+                false,
+            ),
+            (
+                ErrorKind::Device {
+                    http_status: 500,
+                    status: status(3, ""),
+                },
+                true,
+            ),
+            (
+                ErrorKind::Refused {
+                    status: status(4, "notSupport"),
+                },
+                false,
+            ),
+            (
+                ErrorKind::Http {
+                    status: 503,
+                    body: String::new(),
+                },
+                true,
+            ),
+            (
+                ErrorKind::Http {
+                    status: 404,
+                    body: String::new(),
+                },
+                false,
+            ),
+            (
+                ErrorKind::Stalled {
+                    after: Duration::from_secs(1),
+                    offset: 5,
+                },
+                true,
+            ),
+            (
+                ErrorKind::Truncated {
+                    offset: 5,
+                    expected: 9,
+                },
+                true,
+            ),
             (ErrorKind::Protocol("x".into()), false),
         ];
         for (kind, want) in cases {
@@ -192,12 +262,17 @@ mod tests {
 
     #[test]
     fn message_names_device_url_and_track() {
-        let e = err(ErrorKind::Truncated { offset: 5, expected: 9 });
+        let e = err(ErrorKind::Truncated {
+            offset: 5,
+            expected: 9,
+        });
         assert_eq!(
             e.to_string(),
             "download truncated at byte 5 of 9 [device cam1, GET /ISAPI/ContentMgmt/download, track 101]"
         );
-        let e = err(ErrorKind::BadCredentials { attempts_left: Some(2) });
+        let e = err(ErrorKind::BadCredentials {
+            attempts_left: Some(2),
+        });
         assert!(e.to_string().contains("2 attempts left"), "{e}");
         assert!(e.is_credentials());
     }

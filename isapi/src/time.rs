@@ -36,10 +36,13 @@ impl DeviceZone {
     /// The zone of a device from its `/ISAPI/System/time` document: `timeZone` when it can
     /// be read, else the fixed offset of `localTime`.
     pub fn from_device_time(time: &DeviceTime) -> Result<Self, String> {
-        if let Some(tz) = time.time_zone.as_deref().filter(|s| !s.trim().is_empty()) {
-            if let Ok(zone) = Self::from_hikvision_tz(tz.trim()) {
-                return Ok(zone);
-            }
+        if let Some(Ok(zone)) = time
+            .time_zone
+            .as_deref()
+            .filter(|s| !s.trim().is_empty())
+            .map(|tz| Self::from_hikvision_tz(tz.trim()))
+        {
+            return Ok(zone);
         }
         let local = time.local_time.trim();
         let fixed = (|| {
@@ -170,7 +173,10 @@ fn posix_offset_name(seconds: i32) -> String {
 pub fn parse_wall_clock(s: &str) -> Result<DateTime, String> {
     let s = s.trim();
     let bad = || format!("unreadable device time {s:?}");
-    let body = s.strip_suffix('Z').or_else(|| s.strip_suffix('z')).unwrap_or(s);
+    let body = s
+        .strip_suffix('Z')
+        .or_else(|| s.strip_suffix('z'))
+        .unwrap_or(s);
     let body = match body.get(19..) {
         Some(tail) if tail.starts_with('+') || tail.starts_with('-') => &body[..19],
         _ => body,

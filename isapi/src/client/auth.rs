@@ -84,7 +84,9 @@ impl AuthState {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(super) fn set_credentials(&self, user: &str, password: &str) {
@@ -182,8 +184,14 @@ mod tests {
         assert!(first.first_use && !second.first_use);
         let h1 = first.header.expect("header");
         let h2 = second.header.expect("header");
-        assert!(h1.contains("nc=00000001") && h2.contains("nc=00000002"), "{h1} / {h2}");
-        assert!(h1.contains(r#"username="admin""#) && h1.contains("qop=auth"), "{h1}");
+        assert!(
+            h1.contains("nc=00000001") && h2.contains("nc=00000002"),
+            "{h1} / {h2}"
+        );
+        assert!(
+            h1.contains(r#"username="admin""#) && h1.contains("qop=auth"),
+            "{h1}"
+        );
     }
 
     #[test]

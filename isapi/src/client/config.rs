@@ -15,13 +15,17 @@ pub struct ClientConfig {
     pub stall_timeout: Duration,
     /// Idle pooled connections are closed after this. Default 60 s.
     pub pool_idle_timeout: Duration,
-    /// Results asked for per search page; capped by the device's profile. Default 50.
-    pub search_page_size: u32,
+    /// Results asked for per search page. Default `None`: the most the device's search
+    /// profile allows, or 40 when it does not say.
+    pub search_page_size: Option<u32>,
     /// How often a search page answered "device busy" is tried again (with backoff from
     /// 200 ms) before the search fails. Default 3.
     pub search_busy_retries: u32,
     /// What clock the device's recording times are in. Default: the device's local time.
     pub recording_clock: RecordingClock,
+    /// Accept any TLS certificate from `https://` devices. Cameras ship self-signed
+    /// certificates; turn this on only for devices on the site's own network. Default false.
+    pub accept_invalid_certs: bool,
     /// The search request shape, if known; `None` tries `trackList` then `trackIDList`
     /// and remembers what the device took. Default `None`.
     pub search_shape: Option<SearchShape>,
@@ -35,9 +39,10 @@ impl Default for ClientConfig {
             first_byte_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(20),
             pool_idle_timeout: Duration::from_secs(60),
-            search_page_size: 50,
+            search_page_size: None,
             search_busy_retries: 3,
             recording_clock: RecordingClock::DeviceLocal,
+            accept_invalid_certs: false,
             search_shape: None,
         }
     }

@@ -54,10 +54,16 @@ impl Device {
         let track = uri_track(playback_uri);
         let use_post = self.inner.download_post.load(Ordering::Relaxed) == 1;
         let first = if use_post { Method::POST } else { Method::GET };
-        match self.start_download(first.clone(), body.clone(), track).await {
+        match self
+            .start_download(first.clone(), body.clone(), track)
+            .await
+        {
             Err(e) if first == Method::GET && refuses_get(&e) => {
                 let download = self.start_download(Method::POST, body, track).await?;
-                tracing::debug!(device = self.name(), "device refuses GET downloads; using POST");
+                tracing::debug!(
+                    device = self.name(),
+                    "device refuses GET downloads; using POST"
+                );
                 self.inner.download_post.store(1, Ordering::Relaxed);
                 Ok(download)
             }
@@ -65,7 +71,12 @@ impl Device {
         }
     }
 
-    async fn start_download(&self, method: Method, body: Bytes, track: Option<u32>) -> Result<Download> {
+    async fn start_download(
+        &self,
+        method: Method,
+        body: Bytes,
+        track: Option<u32>,
+    ) -> Result<Download> {
         let req = Request {
             method,
             path: DOWNLOAD_PATH,
@@ -137,9 +148,10 @@ impl Device {
 /// Whether a download failed because the device does not take GET with a body.
 fn refuses_get(e: &Error) -> bool {
     match &e.kind {
-        ErrorKind::Device { http_status, status } => {
-            matches!(http_status, 405 | 501) || status.sub_status() == "methodNotAllowed"
-        }
+        ErrorKind::Device {
+            http_status,
+            status,
+        } => matches!(http_status, 405 | 501) || status.sub_status() == "methodNotAllowed",
         ErrorKind::Http { status, .. } => matches!(status, 405 | 501),
         _ => false,
     }
@@ -256,7 +268,9 @@ impl Download {
         }
         let text = String::from_utf8_lossy(&body);
         match xml::parse::<ResponseStatus>("ResponseStatus", &text) {
-            Ok(status) => self.error(ErrorKind::Refused { status }),
+            Ok(status) => self.error(ErrorKind::Refused {
+                status: Box::new(status),
+            }),
             Err(e) => self.error(ErrorKind::Xml(e)),
         }
     }

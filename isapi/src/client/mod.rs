@@ -19,10 +19,7 @@ pub use discovery::Discovery;
 pub use download::Download;
 pub use search::{Recording, SearchQuery};
 
-use std::sync::{
-    Arc,
-    atomic::AtomicU8,
-};
+use std::sync::{Arc, atomic::AtomicU8};
 
 use bytes::Bytes;
 use reqwest::{Method, StatusCode};
@@ -34,6 +31,10 @@ use crate::{
     xml::{self, ResponseStatus, SearchProfile},
 };
 use auth::{AuthState, Challenge};
+
+/// Stale-nonce answers in a row before a request gives up (a device whose clock or nonce
+/// handling is broken must not keep the client looping).
+const MAX_STALE_ANSWERS: u32 = 3;
 
 /// Largest error or XML body read into memory (device documents are a few KiB).
 const MAX_XML_BODY: usize = 1 << 20;
@@ -53,6 +54,7 @@ impl Client {
             .tcp_nodelay(true)
             .user_agent(concat!("dipper-isapi/", env!("CARGO_PKG_VERSION")))
             .no_proxy()
+            .tls_danger_accept_invalid_certs(config.accept_invalid_certs)
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
         Ok(Client {
@@ -66,7 +68,9 @@ impl Client {
         let base = base_url.trim_end_matches('/');
         let parsed = reqwest::Url::parse(base).map_err(|e| format!("device URL {base:?}: {e}"))?;
         if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
-            return Err(format!("device URL {base:?}: expected http(s)://host[:port]"));
+            return Err(format!(
+                "device URL {base:?}: expected http(s)://host[:port]"
+            ));
         }
         let name = match parsed.port() {
             Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or_default()),
@@ -157,6 +161,7 @@ impl Device {
         };
         let url = format!("{}{}", self.inner.base, req.path);
         let mut answered_fresh_challenge = false;
+        let mut stale_answers = 0;
         loop {
             let sent = auth
                 .authorization(req.method.as_str(), req.path)
@@ -172,7 +177,10 @@ impl Device {
             }
             if let Some(body) = &req.body {
                 builder = builder
-                    .header(reqwest::header::CONTENT_TYPE, "application/xml; charset=UTF-8")
+                    .header(
+                        reqwest::header::CONTENT_TYPE,
+                        "application/xml; charset=UTF-8",
+                    )
                     .body(body.clone());
             }
             if let Some(timeout) = req.timeout {
@@ -216,6 +224,17 @@ impl Device {
             // Answer a first challenge, a stale nonce, or (once) a nonce the device dropped
             // after we had used it before; a 401 on a nonce's first use is a verdict on the
             // credentials and is final.
+            if challenge.is_stale() {
+                stale_answers += 1;
+                if stale_answers > MAX_STALE_ANSWERS {
+                    return Err(self.error(
+                        req,
+                        ErrorKind::Protocol(format!(
+                            "device called {MAX_STALE_ANSWERS} fresh nonces in a row stale"
+                        )),
+                    ));
+                }
+            }
             let retry = challenge.is_stale()
                 || sent.header.is_none()
                 || (!sent.first_use && !answered_fresh_challenge);
@@ -249,7 +268,7 @@ impl Device {
         let kind = match xml::parse::<ResponseStatus>("ResponseStatus", &body) {
             Ok(status_doc) => ErrorKind::Device {
                 http_status: status.as_u16(),
-                status: status_doc,
+                status: Box::new(status_doc),
             },
             Err(_) => ErrorKind::Http {
                 status: status.as_u16(),
@@ -276,7 +295,7 @@ impl Device {
                 req,
                 ErrorKind::Device {
                     http_status: 200,
-                    status,
+                    status: Box::new(status),
                 },
             ));
         }
@@ -343,7 +362,10 @@ impl Device {
 
 fn is_not_supported(e: &Error) -> bool {
     match &e.kind {
-        ErrorKind::Device { http_status, status } => {
+        ErrorKind::Device {
+            http_status,
+            status,
+        } => {
             *http_status == 404 || matches!(status.sub_status(), "notSupport" | "invalidOperation")
         }
         ErrorKind::Http { status, .. } => *status == 404,

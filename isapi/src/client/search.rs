@@ -26,6 +26,9 @@ use crate::{
 
 const SEARCH_PATH: &str = "/ISAPI/ContentMgmt/search";
 
+/// Page size for devices whose profile does not give one (what most firmware accepts).
+const DEFAULT_PAGE_SIZE: u32 = 40;
+
 /// What to search for: one track over a span of real time.
 #[derive(Debug, Clone)]
 pub struct SearchQuery {
@@ -63,7 +66,10 @@ enum Paging {
 
 impl Device {
     /// Searches one track for recordings overlapping `query`'s span, page by page.
-    pub fn search(&self, query: SearchQuery) -> impl Stream<Item = Result<Recording>> + Send + 'static {
+    pub fn search(
+        &self,
+        query: SearchQuery,
+    ) -> impl Stream<Item = Result<Recording>> + Send + 'static {
         let device = self.clone();
         async_stream::try_stream! {
             if query.end <= query.start {
@@ -73,11 +79,14 @@ impl Device {
             }
             let zone = device.zone().await?;
             let profile = device.search_profile().await?;
-            let page_size = device
-                .config()
-                .search_page_size
-                .min(profile.max_results.unwrap_or(u32::MAX))
-                .max(1);
+            let device_max = profile.max_results.filter(|&n| n > 0);
+            let page_size = match (device.config().search_page_size, device_max) {
+                (Some(wanted), Some(max)) => wanted.min(max),
+                (Some(wanted), None) => wanted,
+                (None, Some(max)) => max,
+                (None, None) => DEFAULT_PAGE_SIZE,
+            }
+            .max(1);
             let end = zone.to_local(query.end);
             let mut start = zone.to_local(query.start);
             let mut position = 0u32;
@@ -165,10 +174,16 @@ impl Device {
         max_results: u32,
         position: u32,
     ) -> Result<CmSearchResult> {
-        let known = SearchShape::from_u8(self.inner.search_shape.load(std::sync::atomic::Ordering::Relaxed));
+        let known = SearchShape::from_u8(
+            self.inner
+                .search_shape
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
         let shape = known.unwrap_or(SearchShape::TrackList);
         let description = |shape: SearchShape| {
-            let tracks = Some(TrackIdList { track_ids: vec![track] });
+            let tracks = Some(TrackIdList {
+                track_ids: vec![track],
+            });
             let (track_list, track_id_list) = match shape {
                 SearchShape::TrackList => (tracks, None),
                 SearchShape::TrackIdList => (None, tracks),
@@ -195,7 +210,10 @@ impl Device {
                 },
             )
         };
-        match self.search_page_with_retries(track, description(shape)).await {
+        match self
+            .search_page_with_retries(track, description(shape))
+            .await
+        {
             Ok(page) => {
                 self.remember_shape(shape);
                 Ok(page)
@@ -236,7 +254,8 @@ impl Device {
                     track: Some(track),
                     timeout: Some(self.config().request_timeout),
                 };
-                self.fetch_xml::<CmSearchResult>(&req, "CMSearchResult").await
+                self.fetch_xml::<CmSearchResult>(&req, "CMSearchResult")
+                    .await
             };
             match result {
                 Err(e) if e.is_device_busy() && attempt < self.config().search_busy_retries => {
@@ -262,7 +281,11 @@ fn is_shape_rejection(e: &crate::Error) -> bool {
     }
 }
 
-fn recording_from(zone: &DeviceZone, track: u32, item: SearchMatchItem) -> Result<Recording, String> {
+fn recording_from(
+    zone: &DeviceZone,
+    track: u32,
+    item: SearchMatchItem,
+) -> Result<Recording, String> {
     let local_start = time::parse_wall_clock(&item.time_span.start_time)?;
     let local_end = time::parse_wall_clock(&item.time_span.end_time)?;
     let uri = item.media_segment_descriptor.playback_uri.trim().to_owned();

@@ -30,7 +30,11 @@ pub struct DeviceInfo {
 impl DeviceInfo {
     /// Whether the device records other devices' channels (NVR, DVR, HVR).
     pub fn is_recorder(&self) -> bool {
-        let kind = self.device_type.as_deref().unwrap_or("").to_ascii_uppercase();
+        let kind = self
+            .device_type
+            .as_deref()
+            .unwrap_or("")
+            .to_ascii_uppercase();
         kind.contains("NVR") || kind.contains("DVR") || kind.contains("HVR")
     }
 }
@@ -143,7 +147,11 @@ pub struct Track {
     pub channel: Option<u32>,
     #[serde(rename = "Enable", default, skip_serializing_if = "Option::is_none")]
     pub enable: Option<bool>,
-    #[serde(rename = "Description", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Description",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub description: Option<String>,
 }
 

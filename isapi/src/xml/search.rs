@@ -19,7 +19,11 @@ pub struct CmSearchDescription {
     pub search_id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track_list: Option<TrackIdList>,
-    #[serde(rename = "trackIDList", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "trackIDList",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub track_id_list: Option<TrackIdList>,
     pub time_span_list: TimeSpanList,
     pub max_results: u32,
@@ -105,7 +109,12 @@ pub enum SearchStatus {
 impl CmSearchResult {
     /// The page status; an unknown `responseStatusStrg` is returned as the error.
     pub fn status(&self) -> Result<SearchStatus, &str> {
-        match self.response_status_strg.trim().to_ascii_uppercase().as_str() {
+        match self
+            .response_status_strg
+            .trim()
+            .to_ascii_uppercase()
+            .as_str()
+        {
             "OK" => Ok(SearchStatus::Ok),
             "MORE" => Ok(SearchStatus::More),
             "NO MATCHES" | "NO MATCH" | "NOMATCHES" => Ok(SearchStatus::NoMatches),

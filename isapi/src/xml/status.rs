@@ -11,7 +11,11 @@ pub struct ResponseStatus {
     pub version: Option<String>,
     #[serde(rename = "@xmlns", default, skip_serializing_if = "Option::is_none")]
     pub xmlns: Option<String>,
-    #[serde(rename = "requestURL", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "requestURL",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub request_url: Option<String>,
     /// 1 OK, 2 Device Busy, 3 Device Error, 4 Invalid Operation, 5 Invalid XML Format,
     /// 6 Invalid XML Content, 7 Reboot Required.
