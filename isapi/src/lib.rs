@@ -8,10 +8,10 @@ pub mod container;
 pub mod time;
 pub mod xml;
 
-#[cfg(feature = "sim")]
-pub mod sim;
 pub mod client;
 pub mod error;
+#[cfg(feature = "sim")]
+pub mod sim;
 
 pub use client::{Client, ClientConfig, Device, Discovery, Download, Recording, SearchQuery};
 pub use container::Container;

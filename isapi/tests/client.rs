@@ -40,7 +40,7 @@ fn camera() -> DeviceConfig {
     config
 }
 
-fn config() -> ClientConfig {
+fn client_config() -> ClientConfig {
     ClientConfig {
         stall_timeout: Duration::from_millis(500),
         first_byte_timeout: Duration::from_secs(2),
@@ -83,7 +83,7 @@ fn assert_complete(recordings: &[Recording], expected: usize, minutes: i64) {
     assert_eq!(recordings.len(), expected, "number of recordings");
     for pair in recordings.windows(2) {
         assert_eq!(
-            pair[1].start - pair[0].start,
+            pair[1].start.duration_since(pair[0].start),
             SignedDuration::from_mins(minutes),
             "{} then {}",
             pair[0].playback_uri,
@@ -99,7 +99,7 @@ async fn discovers_cameras_and_nvrs() {
     nvr.days = 1;
     let sim = start(vec![camera(), nvr]).await;
 
-    let cam = device(&sim, 0, config())
+    let cam = device(&sim, 0, client_config())
         .discover()
         .await
         .expect("camera discovery");
@@ -111,7 +111,7 @@ async fn discovers_cameras_and_nvrs() {
     assert_eq!(cam.search_profile.max_concurrent_searches, Some(1));
     assert!(cam.streaming_channels.iter().any(|c| c.id == 101));
 
-    let nvr = device(&sim, 1, config())
+    let nvr = device(&sim, 1, client_config())
         .discover()
         .await
         .expect("NVR discovery");
@@ -129,13 +129,16 @@ async fn discovers_cameras_and_nvrs() {
 #[tokio::test]
 async fn recording_times_are_converted_from_the_device_clock() {
     let sim = start(vec![camera()]).await;
-    let device = device(&sim, 0, config());
+    let device = device(&sim, 0, client_config());
     let recordings = search_all(&device, whole_period(101, 1)).await;
     let last = recordings.last().expect("recordings");
     assert_eq!(last.end, end());
     // The device wrote its wall clock (UTC+8) with a Z; the client did not believe the Z.
     assert_eq!(last.local_end.to_string(), "2026-11-25T00:00:00");
-    assert_eq!(last.end - last.start, SignedDuration::from_mins(10));
+    assert_eq!(
+        last.end.duration_since(last.start),
+        SignedDuration::from_mins(10)
+    );
 }
 
 /// Thousands of recordings over many pages, every combination of pagination style and
@@ -161,7 +164,7 @@ async fn search_pages_through_thousands_of_recordings() {
     assert_eq!(sim.recordings(0, 101), expected);
     let mut reference: Option<Vec<Recording>> = None;
     for index in 0..sim.devices().len() {
-        let device = device(&sim, index, config());
+        let device = device(&sim, index, client_config());
         let recordings = search_all(&device, whole_period(101, 3)).await;
         assert_complete(&recordings, expected, 2);
         let searches = sim.stats(index).searches;
@@ -187,7 +190,7 @@ async fn search_is_lazy() {
     config.days = 3;
     config.recording_minutes = 1;
     let sim = start(vec![config]).await;
-    let device = device(&sim, 0, config());
+    let device = device(&sim, 0, client_config());
     let first: Vec<_> = device
         .search(whole_period(101, 3))
         .take(5)
@@ -205,7 +208,7 @@ async fn search_is_lazy() {
 #[tokio::test]
 async fn search_without_matches_is_empty_and_bad_spans_are_refused() {
     let sim = start(vec![camera()]).await;
-    let device = device(&sim, 0, config());
+    let device = device(&sim, 0, client_config());
     let before = SearchQuery {
         track: 101,
         start: end() - SignedDuration::from_hours(24 * 30),
@@ -231,7 +234,7 @@ async fn searches_are_serialised_on_a_one_search_device() {
     config.days = 2;
     config.recording_minutes = 2;
     let sim = start(vec![config]).await;
-    let device = device(&sim, 0, config());
+    let device = device(&sim, 0, client_config());
     let searches = (0..4).map(|_| {
         let device = device.clone();
         async move { search_all(&device, whole_period(101, 2)).await.len() }
@@ -252,7 +255,7 @@ async fn downloads_are_exact_in_both_codecs() {
     config.recording_minutes = 1;
     config.codec = Codec::Mixed;
     let sim = start(vec![config]).await;
-    let device = device(&sim, 0, config());
+    let device = device(&sim, 0, client_config());
     for track in [101, 201] {
         let recordings = search_all(&device, whole_period(track, 1)).await;
         let recording = recordings.last().expect("recordings");
@@ -276,7 +279,7 @@ async fn downloads_fall_back_to_post_and_small_buffers_work() {
     let mut post_only = camera();
     post_only.limits.download_methods = DownloadMethods::PostOnly;
     let sim = start(vec![post_only]).await;
-    let device = device(&sim, 0, config());
+    let device = device(&sim, 0, client_config());
     let recording = search_all(&device, whole_period(101, 1)).await.remove(0);
     let want = sim.checksum(0, &recording.playback_uri).expect("checksum");
     for _ in 0..2 {
@@ -301,7 +304,7 @@ async fn downloads_fall_back_to_post_and_small_buffers_work() {
 #[tokio::test]
 async fn every_fault_is_a_typed_error() {
     let sim = start(vec![camera()]).await;
-    let device = device(&sim, 0, config());
+    let device = device(&sim, 0, client_config());
     let recording = search_all(&device, whole_period(101, 1)).await.remove(0);
     let uri = recording.playback_uri.as_str();
     let want = sim.checksum(0, uri).expect("checksum");
@@ -423,7 +426,7 @@ async fn a_full_device_answers_busy() {
     config.limits.max_concurrent_downloads = Some(1);
     config.limits.bytes_per_second = Some(100_000);
     let sim = start(vec![config]).await;
-    let device = device(&sim, 0, config());
+    let device = device(&sim, 0, client_config());
     let uri = search_all(&device, whole_period(101, 1))
         .await
         .remove(0)
@@ -439,7 +442,7 @@ async fn a_full_device_answers_busy() {
 #[tokio::test]
 async fn a_wrong_password_is_tried_once_even_under_concurrency() {
     let sim = start(vec![camera()]).await;
-    let device = Client::new(config())
+    let device = Client::new(client_config())
         .expect("client")
         .device(&sim.devices()[0].base_url(), USER, "wrong")
         .expect("device");
@@ -482,7 +485,7 @@ async fn lockout_is_reported_and_honoured() {
     let mut config = camera();
     config.limits.lockout_after = 3;
     let sim = start(vec![config]).await;
-    let device = device(&sim, 0, config());
+    let device = device(&sim, 0, client_config());
     for attempt in 0..3 {
         device.set_credentials(USER, &format!("guess-{attempt}"));
         let err = device.device_info().await.expect_err("wrong");
@@ -515,7 +518,7 @@ async fn stale_nonces_are_re_challenged_not_failed() {
     let mut config = camera();
     config.limits.nonce_lifetime = Duration::from_millis(300);
     let sim = start(vec![config]).await;
-    let device = device(&sim, 0, config());
+    let device = device(&sim, 0, client_config());
     device.device_info().await.expect("first login");
     // Nonce expiry is a matter of time; there is nothing to await but the clock.
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -536,7 +539,7 @@ async fn a_known_search_shape_is_used_directly() {
         0,
         ClientConfig {
             search_shape: Some(ClientShape::TrackIdList),
-            ..config()
+            ..client_config()
         },
     );
     let recordings = search_all(&device, whole_period(101, 1)).await;

@@ -1,1 +1,170 @@
-fn main(){}
+//! `isapi-sim`: simulated Hikvision cameras or an NVR on local ports, for tests and
+//! benchmarks of ISAPI clients.
+//!
+//! Prints one line per device when it is ready (`device 0 camera DS-2CD2345-SIM0000
+//! http://127.0.0.1:40001`) and runs until Ctrl-C: the first stops the devices gracefully
+//! (open downloads end, at most 5 s), a second exits at once. Logs go to stderr, filtered by
+//! `RUST_LOG` (default `info`).
+
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+
+use clap::{Parser, ValueEnum};
+use isapi::sim::{Codec, Container, DeviceConfig, DeviceKind, SimConfig, Simulator};
+
+/// Simulated Hikvision cameras or an NVR, speaking ISAPI with Digest auth.
+///
+/// Each device listens on its own port: device i on PORT+i (or a random port each when
+/// PORT is 0). Recordings are made on the fly from the clips of scripts/make-clips.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address of device 0; device i listens on the port after it.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Number of cameras (ignored with --nvr).
+    #[arg(long, default_value_t = 1)]
+    devices: u32,
+    /// Channels per camera, or of the NVR.
+    #[arg(long, default_value_t = 1)]
+    channels: u32,
+    /// Simulate one NVR with --channels channels instead of --devices cameras.
+    #[arg(long)]
+    nvr: bool,
+    /// Days of recordings per channel, ending now.
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+    /// Length of each recording, in minutes.
+    #[arg(long, default_value_t = 60)]
+    recording_minutes: u32,
+    /// Codec of the recordings (mixed: odd channels H.264, even H.265).
+    #[arg(long, value_enum, default_value_t = CodecArg::H264)]
+    codec: CodecArg,
+    /// Container of the downloads (mp4: H.264 only, one clip long).
+    #[arg(long, value_enum, default_value_t = ContainerArg::Ps)]
+    container: ContainerArg,
+    /// Digest user.
+    #[arg(long, env = "ISAPI_SIM_USER", default_value = "admin")]
+    user: String,
+    /// Digest password.
+    #[arg(long, env = "ISAPI_SIM_PASSWORD", default_value = "sim12345")]
+    password: String,
+    /// Rate of each download stream in kilobits per second (default: unlimited).
+    #[arg(long)]
+    rate_kbps: Option<u64>,
+    /// Downloads at once per device; more get 503 deviceBusy (default: unlimited).
+    #[arg(long)]
+    max_downloads: Option<u32>,
+    /// Folder of the video clips.
+    #[arg(long, env = "DIPPER_CLIPS_DIR")]
+    clips: Option<PathBuf>,
+    /// Hikvision-style time zone of the devices (CST-8:00:00 is UTC+8).
+    #[arg(long, default_value = "CST-8:00:00")]
+    time_zone: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum CodecArg {
+    H264,
+    H265,
+    Mixed,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ContainerArg {
+    Ps,
+    Mp4,
+}
+
+impl Args {
+    fn config(&self) -> SimConfig {
+        let codec = match self.codec {
+            CodecArg::H264 => Codec::H264,
+            CodecArg::H265 => Codec::H265,
+            CodecArg::Mixed => Codec::Mixed,
+        };
+        let container = match self.container {
+            ContainerArg::Ps => Container::Ps,
+            ContainerArg::Mp4 => Container::Mp4,
+        };
+        let customise = |mut device: DeviceConfig| {
+            device.days = self.days;
+            device.recording_minutes = self.recording_minutes;
+            device.codec = codec;
+            device.container = container;
+            device.time_zone = self.time_zone.clone();
+            device.limits.bytes_per_second = self.rate_kbps.map(|kbps| kbps * 1000 / 8);
+            device.limits.max_concurrent_downloads = self.max_downloads;
+            device
+        };
+        let devices = if self.nvr {
+            vec![customise(DeviceConfig::nvr(
+                &self.user,
+                &self.password,
+                self.channels,
+            ))]
+        } else {
+            (0..self.devices)
+                .map(|i| {
+                    let mut camera = DeviceConfig::camera(&self.user, &self.password);
+                    camera.channels = self.channels;
+                    camera.name = format!("Camera {:02}", i + 1);
+                    camera.serial = format!("DS-2CD2345-SIM{i:04}");
+                    customise(camera)
+                })
+                .collect()
+        };
+        let mut config = SimConfig::new(devices);
+        if let Some(dir) = &self.clips {
+            config.clips_dir = dir.clone();
+        }
+        config
+    }
+}
+
+#[tokio::main]
+#[expect(
+    clippy::print_stdout,
+    reason = "the ready lines on stdout are the binary's interface"
+)]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    let sim = match Simulator::start_on(args.config(), args.listen).await {
+        Ok(sim) => sim,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the simulator");
+            return ExitCode::FAILURE;
+        }
+    };
+    for device in sim.devices() {
+        let kind = match device.config.kind {
+            DeviceKind::Camera => "camera",
+            DeviceKind::Nvr => "nvr",
+        };
+        println!(
+            "device {} {kind} {} {}",
+            device.index,
+            device.config.serial,
+            device.base_url()
+        );
+    }
+    if let Err(e) = tokio::signal::ctrl_c().await {
+        tracing::error!(error = %e, "cannot wait for Ctrl-C");
+        return ExitCode::FAILURE;
+    }
+    tracing::info!("stopping; Ctrl-C again to exit at once");
+    tokio::select! {
+        () = sim.shutdown() => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        _ = tokio::signal::ctrl_c() => ExitCode::from(130),
+    }
+}

@@ -10,7 +10,7 @@ pub struct DeviceInfo {
     pub version: Option<String>,
     #[serde(rename = "@xmlns", default, skip_serializing_if = "Option::is_none")]
     pub xmlns: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_name: Option<String>,
     #[serde(rename = "deviceID", default, skip_serializing_if = "Option::is_none")]
     pub device_id: Option<String>,
@@ -75,7 +75,11 @@ pub struct StreamingChannel {
     pub id: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel_name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional_bool",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enabled: Option<bool>,
     #[serde(rename = "Video", default, skip_serializing_if = "Option::is_none")]
     pub video: Option<StreamingVideo>,
@@ -86,12 +90,24 @@ pub struct StreamingChannel {
 pub struct StreamingVideo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub video_codec_type: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub video_resolution_width: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub video_resolution_height: Option<u32>,
     /// Frames per second times 100 (2500 = 25 fps).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub max_frame_rate: Option<u32>,
 }
 
@@ -123,9 +139,17 @@ pub struct SourceInputPortDescriptor {
     pub proxy_protocol: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip_address: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub manage_port_no: Option<u16>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub src_input_port: Option<u32>,
 }
 
@@ -143,9 +167,19 @@ pub struct TrackList {
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Track {
     pub id: u32,
-    #[serde(rename = "Channel", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        rename = "Channel",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub channel: Option<u32>,
-    #[serde(rename = "Enable", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional_bool",
+        rename = "Enable",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub enable: Option<bool>,
     #[serde(
         rename = "Description",
@@ -165,10 +199,15 @@ pub struct SearchProfile {
     pub version: Option<String>,
     #[serde(rename = "@xmlns", default, skip_serializing_if = "Option::is_none")]
     pub xmlns: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional_bool",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub search_by_time_support: Option<bool>,
     /// Most results the device returns in one page.
     #[serde(
+        deserialize_with = "super::lenient::optional",
         default,
         alias = "maxSearchResults",
         alias = "searchMaxResults",
@@ -177,6 +216,7 @@ pub struct SearchProfile {
     pub max_results: Option<u32>,
     /// Most searches the device runs at once (1 on most cameras and small NVRs).
     #[serde(
+        deserialize_with = "super::lenient::optional",
         default,
         alias = "maxConcurrentSearch",
         alias = "maxSearchNum",

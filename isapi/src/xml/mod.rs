@@ -7,6 +7,7 @@
 //! the client sends and the replies the simulator sends, so both sides agree on the shapes.
 
 mod device;
+mod lenient;
 mod search;
 mod status;
 
@@ -55,9 +56,16 @@ pub fn parse<T: DeserializeOwned>(document: &'static str, body: &str) -> Result<
             reason: format!("root element is <{root}>, expected <{document}>"),
         });
     }
-    quick_xml::de::from_str(trimmed).map_err(|e| XmlError {
-        document,
-        reason: e.to_string(),
+    let mut de = quick_xml::de::Deserializer::from_str(trimmed);
+    T::deserialize(&mut de).map_err(|e| {
+        let position = usize::try_from(de.get_ref().get_ref().buffer_position()).unwrap_or(0);
+        let position = position.min(trimmed.len());
+        let before_start = trimmed.floor_char_boundary(position.saturating_sub(40));
+        let before = &trimmed[before_start..trimmed.floor_char_boundary(position)];
+        XmlError {
+            document,
+            reason: format!("{e}, near byte {position} (after {before:?})"),
+        }
     })
 }
 
@@ -78,8 +86,13 @@ pub fn root_element(body: &str) -> Option<&str> {
     loop {
         let start = rest.find('<')?;
         rest = &rest[start + 1..];
+        if let Some(comment) = rest.strip_prefix("!--") {
+            let end = comment.find("-->")?;
+            rest = &comment[end + 3..];
+            continue;
+        }
         if rest.starts_with('?') || rest.starts_with('!') {
-            // Declaration, comment or doctype: skip to its end.
+            // Declaration or doctype: skip to its end.
             let end = rest.find('>')?;
             rest = &rest[end + 1..];
             continue;

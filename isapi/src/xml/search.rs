@@ -28,6 +28,7 @@ pub struct CmSearchDescription {
     pub time_span_list: TimeSpanList,
     pub max_results: u32,
     #[serde(
+        deserialize_with = "super::lenient::optional",
         rename = "searchResultPostion",
         alias = "searchResultPosition",
         default,
@@ -85,11 +86,19 @@ pub struct CmSearchResult {
     pub xmlns: Option<String>,
     #[serde(rename = "searchID", default, skip_serializing_if = "Option::is_none")]
     pub search_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional_bool",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub response_status: Option<bool>,
     /// `OK` (last page), `MORE` (more pages), `NO MATCHES`.
     pub response_status_strg: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub num_of_matches: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub match_list: Option<MatchList>,
@@ -144,7 +153,12 @@ pub struct MatchList {
 pub struct SearchMatchItem {
     #[serde(rename = "sourceID", default, skip_serializing_if = "Option::is_none")]
     pub source_id: Option<String>,
-    #[serde(rename = "trackID", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        rename = "trackID",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub track_id: Option<u32>,
     pub time_span: TimeSpan,
     pub media_segment_descriptor: MediaSegmentDescriptor,

@@ -25,7 +25,11 @@ pub struct ResponseStatus {
     /// e.g. `deviceBusy`, `notSupport`, `lowPrivilege`, `badAuthorization`, `badXmlContent`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sub_status_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub error_code: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_msg: Option<String>,
@@ -63,7 +67,11 @@ impl ResponseStatus {
 pub struct UserCheck {
     #[serde(rename = "@version", default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub status_value: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_string: Option<String>,
@@ -71,10 +79,18 @@ pub struct UserCheck {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock_status: Option<String>,
     /// Seconds until the lock is lifted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub unlock_time: Option<u64>,
     /// Attempts left before the address is locked.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub retry_login_time: Option<u32>,
 }
 

@@ -1,0 +1,287 @@
+//! A simulator of Hikvision cameras and NVRs speaking ISAPI over HTTP with Digest auth.
+//!
+//! Each simulated device listens on its own port and answers as a device does: discovery
+//! (`deviceInfo`, `time`, streaming channels, NVR input channels, record tracks, the search
+//! profile), recording search and streamed download, all behind Digest auth with the
+//! failed-login lockout (`sim/auth.rs`). Errors are `ResponseStatus` XML with the codes
+//! devices use. Ordinary clients (`curl --digest`, ffprobe on a downloaded body) work
+//! unchanged.
+//!
+//! Recordings are virtual: a year of hour-long recordings costs no disk. Each is made on
+//! the fly from one real clip made by `scripts/make-clips` ([`default_clips_dir`]); the
+//! byte layout (padding packet per repetition, continuous timestamps) is described in
+//! `sim/body.rs`. [`Simulator::checksum`] (and `GET /sim/checksum?playbackURI=...` on each
+//! device, unauthenticated, for other processes: `{"bytes":N,"crc32":N}`, 404 when
+//! unknown) gives the size and CRC-32 of the exact body an undamaged download returns.
+//!
+//! Limits (download and search concurrency, page size, rate, search shapes, download
+//! methods, lockout, nonce lifetime) and faults (slow first byte, stall, truncation,
+//! corruption, 503, XML refusal) are set per device and can be switched while running.
+//! The simulator never touches disk after start and keeps no per-download copies of a
+//! recording: downloads share the clip bytes and stream 64 KiB chunks.
+
+mod auth;
+mod body;
+mod catalog;
+mod checksum;
+mod clip;
+mod config;
+mod device;
+mod download;
+mod error;
+mod mpeg_ps;
+mod routes;
+mod search;
+
+#[cfg(test)]
+mod tests;
+
+use std::{
+    collections::HashMap,
+    net::{IpAddr, Ipv4Addr, SocketAddr},
+    path::PathBuf,
+    sync::Arc,
+    time::Duration,
+};
+
+use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
+
+pub use body::RecordingChecksum;
+pub use config::{
+    Codec, Container, DeviceConfig, DeviceKind, DownloadMethods, Faults, Limits, SearchShape,
+    SimConfig,
+};
+pub use device::{DeviceStats, SimDevice};
+pub use error::SimError;
+
+use catalog::{Catalog, RecordingId};
+use clip::{Clip, VideoCodec};
+use device::DeviceState;
+
+/// How long [`Simulator::shutdown`] lets connections finish before dropping them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Where the clips are: `$DIPPER_CLIPS_DIR`, else `<repo>/.cache/clips`.
+pub fn default_clips_dir() -> PathBuf {
+    match std::env::var_os("DIPPER_CLIPS_DIR") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/clips")),
+    }
+}
+
+/// Running simulated devices. Dropping it (or [`Simulator::shutdown`]) stops them.
+#[derive(Debug)]
+pub struct Simulator {
+    devices: Vec<SimDevice>,
+    shutdown: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+impl Simulator {
+    /// Starts every device on its own random port of 127.0.0.1.
+    pub async fn start(config: SimConfig) -> Result<Simulator, SimError> {
+        Self::start_at(config, 0).await
+    }
+
+    /// Starts device `i` on 127.0.0.1 port `base_port + i` (random ports when 0).
+    pub async fn start_at(config: SimConfig, base_port: u16) -> Result<Simulator, SimError> {
+        Self::start_on(
+            config,
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), base_port),
+        )
+        .await
+    }
+
+    /// Starts device `i` on `listen`'s address, port `listen.port() + i` (random when 0).
+    /// Playback URIs name this address (127.0.0.1 when it is unspecified).
+    pub async fn start_on(config: SimConfig, listen: SocketAddr) -> Result<Simulator, SimError> {
+        let clips = load_clips(&config)?;
+        let now = jiff::Timestamp::now();
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let mut devices = Vec::with_capacity(config.devices.len());
+        let mut servers = Vec::with_capacity(config.devices.len());
+        for (index, device_config) in config.devices.into_iter().enumerate() {
+            let config_error = |reason: String| SimError::Config {
+                device: index,
+                serial: device_config.serial.clone(),
+                reason,
+            };
+            let port = if listen.port() == 0 {
+                0
+            } else {
+                u16::try_from(index)
+                    .ok()
+                    .and_then(|i| listen.port().checked_add(i))
+                    .ok_or_else(|| config_error(format!("no port {} + {index}", listen.port())))?
+            };
+            let addr = SocketAddr::new(listen.ip(), port);
+            let listener = TcpListener::bind(addr)
+                .await
+                .map_err(|source| SimError::Bind {
+                    device: index,
+                    addr,
+                    source,
+                })?;
+            let addr = listener.local_addr().map_err(|source| SimError::Bind {
+                device: index,
+                addr,
+                source,
+            })?;
+            let host = if addr.ip().is_unspecified() {
+                IpAddr::V4(Ipv4Addr::LOCALHOST)
+            } else {
+                addr.ip()
+            };
+            let clip_for =
+                |codec: VideoCodec| clips.get(&(codec, device_config.container)).cloned();
+            let catalog = Catalog::new(
+                &device_config,
+                clip_for,
+                SocketAddr::new(host, addr.port()).to_string(),
+                now,
+            )
+            .map_err(config_error)?;
+            let state = Arc::new(DeviceState::new(
+                index,
+                device_config.clone(),
+                catalog,
+                shutdown_rx.clone(),
+            ));
+            let router = routes::router(Arc::clone(&state));
+            let signal_state = Arc::clone(&state);
+            servers.push(tokio::spawn(async move {
+                let served = axum::serve(
+                    listener,
+                    router.into_make_service_with_connect_info::<SocketAddr>(),
+                )
+                .with_graceful_shutdown(async move { signal_state.shutting_down().await })
+                .await;
+                if let Err(e) = served {
+                    tracing::error!(device = index, error = %e, "simulated device stopped serving");
+                }
+            }));
+            tracing::debug!(device = index, %addr, serial = %device_config.serial, "simulated device listening");
+            devices.push(SimDevice {
+                index,
+                addr,
+                config: device_config,
+                state,
+            });
+        }
+        Ok(Simulator {
+            devices,
+            shutdown,
+            servers,
+        })
+    }
+
+    pub fn devices(&self) -> &[SimDevice] {
+        &self.devices
+    }
+
+    /// Device `device`. Panics when there is no such device.
+    pub fn device(&self, device: usize) -> &SimDevice {
+        match self.devices.get(device) {
+            Some(d) => d,
+            None => panic!(
+                "no simulated device {device} (there are {})",
+                self.devices.len()
+            ),
+        }
+    }
+
+    /// Switches a device's faults; requests arriving from now on see them.
+    pub fn set_faults(&self, device: usize, faults: Faults) {
+        self.device(device).state.set_faults(faults);
+    }
+
+    /// Switches a device's limits; requests arriving from now on see them.
+    pub fn set_limits(&self, device: usize, limits: Limits) {
+        self.device(device).state.set_limits(limits);
+    }
+
+    pub fn stats(&self, device: usize) -> DeviceStats {
+        self.device(device).state.stats()
+    }
+
+    /// How many recordings a track has (0 for a track the device does not have).
+    pub fn recordings(&self, device: usize, track: u32) -> usize {
+        let catalog = &self.device(device).state.catalog;
+        match catalog.track(track) {
+            Some(_) => usize::try_from(catalog.count()).unwrap_or(usize::MAX),
+            None => 0,
+        }
+    }
+
+    /// The playback URI of a track's `index`th recording (0 is the oldest).
+    pub fn playback_uri(&self, device: usize, track: u32, index: usize) -> Option<String> {
+        let index = u64::try_from(index).ok()?;
+        let catalog = &self.device(device).state.catalog;
+        (index < catalog.count())
+            .then(|| catalog.playback_uri(RecordingId { track, index }))
+            .flatten()
+    }
+
+    /// Size and CRC-32 of the body an undamaged download of `playback_uri` returns; `None`
+    /// when the device has no such recording. Cheap: the first call for a clip and
+    /// recording length reads the clip's repetitions once (about 70 ms per hour), later
+    /// calls only combine CRCs (`sim/checksum.rs`).
+    pub fn checksum(&self, device: usize, playback_uri: &str) -> Option<RecordingChecksum> {
+        self.device(device).state.checksum(playback_uri)
+    }
+
+    /// Stops every device: no new connections, streaming downloads end, and connections
+    /// still open after a grace period are dropped.
+    pub async fn shutdown(mut self) {
+        self.shutdown.send_replace(true);
+        for server in std::mem::take(&mut self.servers) {
+            let abort = server.abort_handle();
+            if tokio::time::timeout(SHUTDOWN_GRACE, server).await.is_err() {
+                tracing::warn!("simulated device did not stop in time; dropping its connections");
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+    }
+}
+
+/// Loads each clip the devices need once.
+fn load_clips(config: &SimConfig) -> Result<HashMap<(VideoCodec, Container), Arc<Clip>>, SimError> {
+    let mut clips = HashMap::new();
+    for (index, device) in config.devices.iter().enumerate() {
+        let codecs: &[VideoCodec] = match device.codec {
+            Codec::H264 => &[VideoCodec::H264],
+            Codec::H265 => &[VideoCodec::H265],
+            Codec::Mixed if device.channels >= 2 => &[VideoCodec::H264, VideoCodec::H265],
+            Codec::Mixed => &[VideoCodec::H264],
+        };
+        for &codec in codecs {
+            if Clip::file_name(codec, device.container).is_none() {
+                return Err(SimError::Config {
+                    device: index,
+                    serial: device.serial.clone(),
+                    reason: format!(
+                        "there is no {} clip in {:?}; use the PS container",
+                        codec.isapi_name(),
+                        device.container
+                    ),
+                });
+            }
+            if let std::collections::hash_map::Entry::Vacant(slot) =
+                clips.entry((codec, device.container))
+            {
+                slot.insert(Arc::new(Clip::load(
+                    &config.clips_dir,
+                    codec,
+                    device.container,
+                )?));
+            }
+        }
+    }
+    Ok(clips)
+}

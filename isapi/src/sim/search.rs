@@ -1,0 +1,167 @@
+//! `POST /ISAPI/ContentMgmt/search`: recordings overlapping time spans, a page at a time.
+//!
+//! Contract:
+//! - One search at a time per `max_concurrent_searches`; one more gets 503 `deviceBusy`.
+//! - Malformed XML is 400 `badXmlFormat` (5). Well-formed but unusable requests are 400
+//!   `badXmlContent` (6): no track, a track the device does not have, an unreadable time,
+//!   no time span, or the track list shape the device does not take ([`SearchShape`]).
+//! - Times are device wall clock (`Z` or offset ignored). Matches are the recordings
+//!   overlapping any of the spans, ordered by start time then track; the page starts at
+//!   `searchResultPostion` (0 when the device ignores it) and holds
+//!   `min(maxResults, max_results_per_page)` matches (at least 1). `responseStatusStrg` is
+//!   `MORE` when matches follow the page, `OK` on the last page and `NO MATCHES` (with
+//!   `numOfMatches` 0 and no `matchList`) when the page is empty. `numOfMatches` counts the
+//!   matches on the page.
+
+use std::{ops::Range, sync::Arc, sync::atomic::Ordering};
+
+use axum::{extract::State, http::StatusCode, response::Response};
+
+use super::{
+    SearchShape,
+    catalog::RecordingId,
+    device::DeviceState,
+    routes::{bad_xml_content, device_busy, parse_request, xml_reply},
+};
+use crate::{
+    time::{format_wall_clock, parse_wall_clock},
+    xml::{
+        CmSearchDescription, CmSearchResult, ISAPI_NAMESPACE, MatchList, MediaSegmentDescriptor,
+        SearchMatchItem, TimeSpan,
+    },
+};
+
+const URL: &str = "/ISAPI/ContentMgmt/search";
+
+pub(crate) async fn search(State(device): State<Arc<DeviceState>>, body: String) -> Response {
+    let limits = device.limits();
+    let Some(_slot) = device.try_search_slot(limits.max_concurrent_searches) else {
+        tracing::debug!(device = device.index, "search refused: busy");
+        return device_busy(URL);
+    };
+    if let Some(delay) = device.faults().slow_first_byte {
+        tokio::select! {
+            () = tokio::time::sleep(delay) => {}
+            () = device.shutting_down() => return device_busy(URL),
+        }
+    }
+    device.counters.searches.fetch_add(1, Ordering::Relaxed);
+    let request: CmSearchDescription = match parse_request("CMSearchDescription", &body) {
+        Ok(request) => request,
+        Err(bad) => return bad.reply(URL),
+    };
+    let shape_refused = match limits.search_shape {
+        SearchShape::Both => false,
+        SearchShape::TrackListOnly => request.track_id_list.is_some(),
+        SearchShape::TrackIdListOnly => request.track_list.is_some(),
+    };
+    if shape_refused {
+        tracing::debug!(device = device.index, shape = ?limits.search_shape, "search refused: track list shape");
+        return bad_xml_content(URL);
+    }
+    let mut tracks = request.tracks().to_vec();
+    tracks.sort_unstable();
+    tracks.dedup();
+    if tracks.is_empty() || tracks.iter().any(|&t| device.catalog.track(t).is_none()) {
+        tracing::debug!(
+            device = device.index,
+            ?tracks,
+            "search refused: unknown or no track"
+        );
+        return bad_xml_content(URL);
+    }
+    let Some(ranges) = matching_ranges(&device, &request) else {
+        return bad_xml_content(URL);
+    };
+    let total: u64 = ranges.iter().map(|r| r.end - r.start).sum::<u64>() * tracks.len() as u64;
+    let position = if limits.ignores_position {
+        0
+    } else {
+        u64::from(request.search_result_position.unwrap_or(0))
+    };
+    let page = u64::from(request.max_results.min(limits.max_results_per_page).max(1));
+    let end = total.min(position.saturating_add(page));
+    let items: Vec<SearchMatchItem> = (position..end)
+        .filter_map(|n| nth_match(&ranges, &tracks, n))
+        .filter_map(|id| match_item(&device, id))
+        .collect();
+    let status = if items.is_empty() {
+        "NO MATCHES"
+    } else if end < total {
+        "MORE"
+    } else {
+        "OK"
+    };
+    let result = CmSearchResult {
+        version: Some("2.0".to_owned()),
+        xmlns: Some(ISAPI_NAMESPACE.to_owned()),
+        search_id: Some(request.search_id.clone()),
+        response_status: Some(true),
+        response_status_strg: status.to_owned(),
+        num_of_matches: Some(items.len() as u32),
+        match_list: (!items.is_empty()).then_some(MatchList { items }),
+    };
+    xml_reply(StatusCode::OK, "CMSearchResult", &result)
+}
+
+/// The recording indexes matching the request's spans, merged and in order; `None` when a
+/// time cannot be read or there is no span.
+fn matching_ranges(device: &DeviceState, request: &CmSearchDescription) -> Option<Vec<Range<u64>>> {
+    let spans = &request.time_span_list.time_spans;
+    if spans.is_empty() {
+        return None;
+    }
+    let mut ranges = Vec::with_capacity(spans.len());
+    for span in spans {
+        let start = parse_wall_clock(&span.start_time).ok()?;
+        let end = parse_wall_clock(&span.end_time).ok()?;
+        let range = device.catalog.overlapping(start, end).ok()?;
+        if !range.is_empty() {
+            ranges.push(range);
+        }
+    }
+    ranges.sort_unstable_by_key(|r| r.start);
+    let mut merged: Vec<Range<u64>> = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        match merged.last_mut() {
+            Some(last) if range.start <= last.end => last.end = last.end.max(range.end),
+            _ => merged.push(range),
+        }
+    }
+    Some(merged)
+}
+
+/// The `n`th match: recordings in order of start, each over all tracks.
+fn nth_match(ranges: &[Range<u64>], tracks: &[u32], mut n: u64) -> Option<RecordingId> {
+    let per_recording = tracks.len() as u64;
+    for range in ranges {
+        let in_range = (range.end - range.start) * per_recording;
+        if n < in_range {
+            let track = *tracks.get(usize::try_from(n % per_recording).ok()?)?;
+            return Some(RecordingId {
+                track,
+                index: range.start + n / per_recording,
+            });
+        }
+        n -= in_range;
+    }
+    None
+}
+
+fn match_item(device: &DeviceState, id: RecordingId) -> Option<SearchMatchItem> {
+    let track = device.catalog.track(id.track)?;
+    let (start, end) = device.catalog.span(id.index);
+    Some(SearchMatchItem {
+        source_id: Some(format!("{{{}}}", device.device_id.to_uppercase())),
+        track_id: Some(id.track),
+        time_span: TimeSpan {
+            start_time: format_wall_clock(start),
+            end_time: format_wall_clock(end),
+        },
+        media_segment_descriptor: MediaSegmentDescriptor {
+            content_type: Some("video".to_owned()),
+            codec_type: Some(track.codec.isapi_name().to_owned()),
+            playback_uri: device.catalog.playback_uri(id)?,
+        },
+    })
+}
