@@ -26,7 +26,7 @@ struct Args {
     /// Search this many hours back from the device's clock.
     #[arg(long, default_value_t = 24)]
     hours: i64,
-    /// Download this many recordings (the most recent) per device.
+    /// Download this many recordings per device (the most recent, over all tracks).
     #[arg(long, default_value_t = 2)]
     download: usize,
     /// Where downloads are written.
@@ -38,8 +38,17 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let client = Client::new(ClientConfig::default())?;
     let device = client.device(&args.url, &args.user, &args.password)?;
     let found = device.discover().await?;
@@ -52,8 +61,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         found.info.firmware_version.as_deref().unwrap_or("?")
     );
     println!(
-        "  zone {:?}; {} tracks; search profile: {} results/page, {} search(es) at a time; {} proxied cameras",
-        found.zone.time_zone().iana_name().unwrap_or("fixed/POSIX"),
+        "  clock UTC{}; {} tracks; search profile: {} results/page, {} search(es) at a time; {} proxied cameras",
+        found.zone.time_zone().to_offset(jiff::Timestamp::now()),
         found.tracks.len(),
         found.search_profile.max_results.unwrap_or(0),
         found.search_profile.max_concurrent_searches.unwrap_or(1),
@@ -82,7 +91,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 last.local_end,
                 last.codec.as_deref().unwrap_or("?")
             );
-            latest.push(last.clone());
+            latest.extend(recordings.iter().rev().take(args.download).cloned());
         } else {
             println!(
                 "  track {}: no recordings in the last {} h",
@@ -92,11 +101,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     std::fs::create_dir_all(&args.out)?;
     let mut buf = vec![0u8; 256 * 1024];
-    for recording in latest.iter().rev().take(args.download) {
+    latest.sort_by_key(|r| std::cmp::Reverse(r.start));
+    for recording in latest.iter().take(args.download) {
         let started = Instant::now();
         let mut download = device.download(&recording.playback_uri).await?;
         let name = format!(
-            "track{}-{}.{}",
+            "{}-track{}-{}.{}",
+            found.info.serial_number,
             recording.track,
             recording.local_start.strftime("%Y%m%dT%H%M%S"),
             match download.container() {

@@ -55,8 +55,8 @@ fn clips_are_scanned_as_ffmpeg_wrote_them() {
         // 10 s at 25 fps: PTS 0.5 s .. 10.46 s, plus one frame.
         assert_eq!(layout.duration, 10 * 90_000, "{codec:?}");
         assert!(layout.data_is_consistent(&clip.data), "{codec:?}");
-        // Pack header (12 bytes, MPEG-1) then the system header (6 + 9 bytes).
-        assert_eq!(layout.first_packet_at, 27, "{codec:?}");
+        // MPEG-2 pack header (14 bytes, no stuffing) then the system header (6 + 9 bytes).
+        assert_eq!(layout.first_packet_at, 29, "{codec:?}");
         assert!(
             layout.clocks.len() > 400,
             "{codec:?}: {}",
