@@ -546,3 +546,31 @@ async fn a_known_search_shape_is_used_directly() {
     assert_complete(&recordings, 24 * 6, 10);
     assert_eq!(sim.stats(0).searches, (24 * 6_u64).div_ceil(64));
 }
+
+/// A year of hourly recordings on one track: the search streams through all of them page
+/// by page without the caller ever holding more than one.
+#[tokio::test]
+async fn a_year_of_recordings_streams_through() {
+    let mut config = camera();
+    config.days = 365;
+    config.recording_minutes = 60;
+    let sim = start(vec![config]).await;
+    let device = device(&sim, 0, client_config());
+    let (count, last_start) = device
+        .search(whole_period(101, 365))
+        .try_fold(
+            (0usize, None::<Timestamp>),
+            |(count, previous), recording| async move {
+                if let Some(previous) = previous {
+                    assert!(recording.start > previous, "in order, none twice");
+                }
+                Ok((count + 1, Some(recording.start)))
+            },
+        )
+        .await
+        .expect("search");
+    assert_eq!(count, 365 * 24);
+    assert_eq!(sim.recordings(0, 101), 365 * 24);
+    assert_eq!(last_start, Some(end() - SignedDuration::from_hours(1)));
+    assert_eq!(sim.stats(0).searches, (365 * 24_u64).div_ceil(64));
+}
