@@ -1,0 +1,149 @@
+//! Decides which download may start next.
+//!
+//! Downloads ask for a [`Slot`] with a [`Priority`] (0 = an operator is waiting on a live
+//! search ... 5 = background backfill), the device they will talk to and the job they are
+//! part of. A slot is granted while three limits hold: global, per device and per job.
+//! Waiting requests are served by priority, first come first served within a priority.
+//! A waiting request is aged: every `ageing_step` it waits counts as one priority better,
+//! down to priority 1, so backfill cannot starve forever while true priority-0 requests
+//! always go first. A device that answers "busy" gets its limit halved for
+//! `busy_backoff` instead of being hammered. Dropping a [`Slot`] frees it and hands it to
+//! the best waiting request at once; dropping a waiting request's future withdraws it.
+
+mod config;
+mod state;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::{Priority, SchedulerConfig};
+
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+use state::State;
+
+/// A device as the scheduler knows it (the appliance's camera id).
+pub type DeviceKey = u64;
+/// A job (one search or backfill run) whose downloads share a per-job limit.
+pub type JobKey = u64;
+
+/// What a download asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotRequest {
+    pub priority: Priority,
+    pub device: DeviceKey,
+    pub job: JobKey,
+}
+
+/// Grants download slots; cheap to clone, clones share the queue.
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    shared: Arc<Mutex<State>>,
+}
+
+/// The right to run one download. Freed on drop.
+#[derive(Debug)]
+pub struct Slot {
+    shared: Arc<Mutex<State>>,
+    request: SlotRequest,
+}
+
+impl Slot {
+    pub fn request(&self) -> SlotRequest {
+        self.request
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let unsent = {
+            let mut state = self.shared.lock();
+            state.release(self.request);
+            state.dispatch(tokio::time::Instant::now())
+        };
+        deliver(&self.shared, unsent);
+    }
+}
+
+/// Sends granted slots to their waiters; a waiter that went away gives its slot back
+/// (outside the lock, since dropping a slot takes it).
+fn deliver(shared: &Arc<Mutex<State>>, grants: Vec<(SlotRequest, oneshot::Sender<Slot>)>) {
+    for (request, sender) in grants {
+        let slot = Slot {
+            shared: shared.clone(),
+            request,
+        };
+        // If the waiter is gone, the returned slot is dropped here and frees itself.
+        drop(sender.send(slot));
+    }
+}
+
+impl Scheduler {
+    pub fn new(config: SchedulerConfig) -> Scheduler {
+        Scheduler {
+            shared: Arc::new(Mutex::new(State::new(config))),
+        }
+    }
+
+    /// Waits for a slot. Cancel-safe: dropping the future withdraws the request.
+    pub async fn acquire(&self, request: SlotRequest) -> Slot {
+        let (sender, receiver) = oneshot::channel();
+        let grants = {
+            let mut state = self.shared.lock();
+            let now = tokio::time::Instant::now();
+            state.enqueue(request, sender, now);
+            state.dispatch(now)
+        };
+        deliver(&self.shared, grants);
+        match receiver.await {
+            Ok(slot) => slot,
+            // Waiters leave the queue only by being granted (or by going away, which ends
+            // this future first), and the queue lives as long as `self`.
+            Err(_) => unreachable!("a waiting request is never dropped unanswered"),
+        }
+    }
+
+    /// Sets a device's own concurrency limit (from its search profile or config).
+    pub fn set_device_limit(&self, device: DeviceKey, limit: usize) {
+        let unsent = {
+            let mut state = self.shared.lock();
+            state.set_device_limit(device, limit.max(1));
+            state.dispatch(tokio::time::Instant::now())
+        };
+        deliver(&self.shared, unsent);
+    }
+
+    /// A device answered "busy": halve its limit for a while.
+    pub fn device_busy(&self, device: DeviceKey) {
+        self.shared
+            .lock()
+            .device_busy(device, tokio::time::Instant::now());
+    }
+
+    /// Grants slots that became possible with time (ageing, a device's busy period ending).
+    /// The downloader calls this on a timer.
+    pub fn tick(&self) {
+        let unsent = self.shared.lock().dispatch(tokio::time::Instant::now());
+        deliver(&self.shared, unsent);
+    }
+
+    /// Waiting requests per priority level.
+    pub fn queue_depths(&self) -> [usize; Priority::LEVELS] {
+        self.shared.lock().queue_depths()
+    }
+
+    /// Running downloads per priority level.
+    pub fn active(&self) -> [usize; Priority::LEVELS] {
+        self.shared.lock().active_by_level()
+    }
+
+    /// The limit a device has right now (lowered while it is busy).
+    pub fn device_limit(&self, device: DeviceKey) -> usize {
+        self.shared
+            .lock()
+            .effective_device_limit(device, tokio::time::Instant::now())
+    }
+}
