@@ -96,6 +96,9 @@ impl AuthState {
         inner.generation += 1;
         inner.rejected = None;
         inner.accepted = None;
+        // New credentials start from a fresh challenge, so that a 401 on them is a verdict
+        // on them alone (one failed login), never blamed on an aged nonce and retried.
+        inner.challenge = None;
     }
 
     /// Whether the current credentials have been accepted by the device.

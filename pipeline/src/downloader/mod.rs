@@ -3,5 +3,6 @@
 //! So far: the [`scheduler`], which decides which download may use the network next, and
 //! the [`pool`] of fixed-size chunks every downloaded byte lives in.
 
+pub mod fetch;
 pub mod pool;
 pub mod scheduler;

@@ -1,0 +1,175 @@
+//! One recording, from a device's socket into pooled chunks on a bounded channel.
+//!
+//! [`fetch`] waits for a scheduler slot, starts the download, and then, chunk by chunk,
+//! takes a chunk from the pool, reads into it and sends it. When the pool is empty or the
+//! consumer is slow, it waits and so stops reading the socket. A retryable failure (busy,
+//! 503, timeout, stall, truncation, dropped connection) is retried after an exponential
+//! backoff with jitter; if bytes were already handed over, the consumer is first sent
+//! [`Event::Restart`] and the recording is fetched again from its first byte, so the
+//! consumer never sees a byte twice without being told. Permanent failures (bad
+//! credentials, refusals, not found) end the fetch at once. Cancelling the token stops
+//! everything promptly; chunks not yet sent go back to the pool.
+
+mod retry;
+
+#[cfg(test)]
+mod tests;
+
+pub use retry::RetryPolicy;
+
+use isapi::{Container, Device};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    pool::{Chunk, ChunkPool},
+    scheduler::{Scheduler, SlotRequest},
+};
+
+/// What a fetch tells its consumer, in order.
+#[derive(Debug)]
+pub enum Event {
+    /// The device started sending (again, when `attempt` > 1).
+    Started {
+        attempt: u32,
+        container: Container,
+        content_length: Option<u64>,
+    },
+    /// The next bytes of the recording.
+    Data(Chunk),
+    /// Drop what was received so far: the recording is fetched again from its start.
+    Restart { attempt: u32, reason: String },
+    /// The whole recording was sent.
+    Done { bytes: u64 },
+}
+
+/// Why a fetch ended without the whole recording.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("cancelled")]
+    Cancelled,
+    #[error("the consumer went away")]
+    ConsumerGone,
+    #[error("{error} (after {attempts} attempt(s))")]
+    Device { error: isapi::Error, attempts: u32 },
+}
+
+/// One recording to fetch.
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    pub device: Device,
+    pub playback_uri: String,
+    pub slot: SlotRequest,
+}
+
+/// What a fetch needs from the downloader.
+#[derive(Debug, Clone)]
+pub struct FetchContext {
+    pub scheduler: Scheduler,
+    pub pool: ChunkPool,
+    pub retry: RetryPolicy,
+}
+
+/// Fetches one recording into `events`; returns the bytes of the complete recording.
+pub async fn fetch(
+    request: &FetchRequest,
+    context: &FetchContext,
+    events: &mpsc::Sender<Event>,
+    cancel: &CancellationToken,
+) -> Result<u64, FetchError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut sent = 0;
+        let result = attempt_once(request, context, events, cancel, attempt, &mut sent).await;
+        let error = match result {
+            Ok(bytes) => return Ok(bytes),
+            Err(Failure::Stop(e)) => return Err(e),
+            Err(Failure::Device(e)) => e,
+        };
+        if error.is_device_busy() {
+            context.scheduler.device_busy(request.slot.device);
+        }
+        if !error.is_retryable() || attempt >= context.retry.max_attempts {
+            return Err(FetchError::Device {
+                error,
+                attempts: attempt,
+            });
+        }
+        tracing::debug!(attempt, %error, "download failed; retrying");
+        if sent > 0 {
+            let restart = Event::Restart {
+                attempt: attempt + 1,
+                reason: error.to_string(),
+            };
+            send(events, cancel, restart).await?;
+        }
+        tokio::select! {
+            () = cancel.cancelled() => return Err(FetchError::Cancelled),
+            () = tokio::time::sleep(context.retry.backoff(attempt)) => {}
+        }
+    }
+}
+
+enum Failure {
+    Stop(FetchError),
+    Device(isapi::Error),
+}
+
+impl From<FetchError> for Failure {
+    fn from(e: FetchError) -> Self {
+        Failure::Stop(e)
+    }
+}
+
+async fn attempt_once(
+    request: &FetchRequest,
+    context: &FetchContext,
+    events: &mpsc::Sender<Event>,
+    cancel: &CancellationToken,
+    attempt: u32,
+    sent: &mut u64,
+) -> Result<u64, Failure> {
+    let _slot = tokio::select! {
+        () = cancel.cancelled() => return Err(FetchError::Cancelled.into()),
+        slot = context.scheduler.acquire(request.slot) => slot,
+    };
+    let mut download = tokio::select! {
+        () = cancel.cancelled() => return Err(FetchError::Cancelled.into()),
+        download = request.device.download(&request.playback_uri) => download.map_err(Failure::Device)?,
+    };
+    let started = Event::Started {
+        attempt,
+        container: download.container(),
+        content_length: download.content_length(),
+    };
+    send(events, cancel, started).await?;
+    loop {
+        let mut chunk = tokio::select! {
+            () = cancel.cancelled() => return Err(FetchError::Cancelled.into()),
+            chunk = context.pool.acquire() => chunk,
+        };
+        let n = tokio::select! {
+            () = cancel.cancelled() => return Err(FetchError::Cancelled.into()),
+            n = download.read(chunk.buffer_mut()) => n.map_err(Failure::Device)?,
+        };
+        if n == 0 {
+            send(events, cancel, Event::Done { bytes: *sent }).await?;
+            return Ok(*sent);
+        }
+        chunk.set_len(n);
+        send(events, cancel, Event::Data(chunk)).await?;
+        *sent += n as u64;
+    }
+}
+
+async fn send(
+    events: &mpsc::Sender<Event>,
+    cancel: &CancellationToken,
+    event: Event,
+) -> Result<(), FetchError> {
+    tokio::select! {
+        () = cancel.cancelled() => Err(FetchError::Cancelled),
+        sent = events.send(event) => sent.map_err(|_| FetchError::ConsumerGone),
+    }
+}

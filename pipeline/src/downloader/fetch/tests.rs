@@ -1,0 +1,285 @@
+//! Fetches against the camera simulator over real sockets.
+
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use isapi::{
+    Client, ClientConfig, ErrorKind, SearchQuery,
+    sim::{DeviceConfig, Faults, SimConfig, Simulator, default_clips_dir},
+};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::downloader::scheduler::{Priority, SchedulerConfig};
+
+const PASSWORD: &str = "fetch-pass";
+
+async fn simulator(configure: impl FnOnce(&mut DeviceConfig)) -> Simulator {
+    let mut config = DeviceConfig::camera("admin", PASSWORD);
+    config.end = Some("2026-11-24T16:00:00Z".parse().expect("timestamp"));
+    config.days = 1;
+    config.recording_minutes = 1;
+    configure(&mut config);
+    Simulator::start(SimConfig {
+        devices: vec![config],
+        clips_dir: default_clips_dir(),
+    })
+    .await
+    .expect("simulator (run scripts/make-clips)")
+}
+
+async fn request(sim: &Simulator, password: &str) -> FetchRequest {
+    let client = Client::new(ClientConfig {
+        stall_timeout: Duration::from_millis(500),
+        ..ClientConfig::default()
+    })
+    .expect("client");
+    let device = client
+        .device(&sim.devices()[0].base_url(), "admin", PASSWORD)
+        .expect("device");
+    let end: jiff::Timestamp = "2026-11-24T16:00:00Z".parse().expect("timestamp");
+    let search = device.search(SearchQuery {
+        track: 101,
+        start: end - jiff::SignedDuration::from_hours(1),
+        end,
+    });
+    let recording = std::pin::pin!(search)
+        .try_next()
+        .await
+        .expect("search")
+        .expect("a recording");
+    device.set_credentials("admin", password);
+    FetchRequest {
+        device,
+        playback_uri: recording.playback_uri,
+        slot: SlotRequest {
+            priority: Priority::LIVE,
+            device: 1,
+            job: 1,
+        },
+    }
+}
+
+fn context(pool_chunks: usize) -> FetchContext {
+    FetchContext {
+        scheduler: Scheduler::new(SchedulerConfig::default()),
+        pool: ChunkPool::new(64 * 1024, pool_chunks * 64 * 1024).expect("pool"),
+        retry: RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(100),
+        },
+    }
+}
+
+/// What a consumer saw: the bytes after the last restart, and the events by kind.
+#[derive(Debug, Default)]
+struct Seen {
+    crc: crc32fast::Hasher,
+    bytes: u64,
+    starts: u32,
+    restarts: u32,
+    done: Option<u64>,
+}
+
+async fn consume(mut events: mpsc::Receiver<Event>, mut on_data: impl FnMut()) -> Seen {
+    let mut seen = Seen::default();
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Started { .. } => seen.starts += 1,
+            Event::Data(chunk) => {
+                assert!(seen.done.is_none(), "data after done");
+                seen.crc.update(&chunk);
+                seen.bytes += chunk.len() as u64;
+                on_data();
+            }
+            Event::Restart { .. } => {
+                seen.restarts += 1;
+                seen.crc = crc32fast::Hasher::new();
+                seen.bytes = 0;
+            }
+            Event::Done { bytes } => seen.done = Some(bytes),
+        }
+    }
+    seen
+}
+
+#[tokio::test]
+async fn a_recording_arrives_exactly_in_pooled_chunks() {
+    let sim = simulator(|_| {}).await;
+    let request = request(&sim, PASSWORD).await;
+    let context = context(8);
+    let (sender, receiver) = mpsc::channel(4);
+    let consumer = tokio::spawn(consume(receiver, || {}));
+    let bytes = fetch(&request, &context, &sender, &CancellationToken::new())
+        .await
+        .expect("fetch");
+    drop(sender);
+    let seen = consumer.await.expect("consumer");
+    let want = sim.checksum(0, &request.playback_uri).expect("checksum");
+    assert_eq!(
+        (bytes, seen.bytes, seen.done),
+        (want.bytes, want.bytes, Some(want.bytes))
+    );
+    assert_eq!(seen.crc.finalize(), want.crc32);
+    assert_eq!((seen.starts, seen.restarts), (1, 0));
+    assert_eq!(
+        context.pool.in_use(),
+        0,
+        "every chunk went back to the pool"
+    );
+    assert!(context.pool.allocated() <= 8);
+}
+
+#[tokio::test]
+async fn a_truncated_download_restarts_cleanly_and_completes() {
+    let sim = std::sync::Arc::new(simulator(|c| c.faults.truncate_after = Some(300_000)).await);
+    let request = request(&sim, PASSWORD).await;
+    let context = context(8);
+    let (sender, receiver) = mpsc::channel(4);
+    // The running download keeps its fault; the retry finds the device healthy.
+    let healthy = sim.clone();
+    let consumer = tokio::spawn(consume(receiver, move || {
+        healthy.set_faults(0, Faults::default());
+    }));
+    fetch(&request, &context, &sender, &CancellationToken::new())
+        .await
+        .expect("fetch after a retry");
+    drop(sender);
+    let seen = consumer.await.expect("consumer");
+    let want = sim.checksum(0, &request.playback_uri).expect("checksum");
+    assert_eq!((seen.starts, seen.restarts), (2, 1));
+    assert_eq!(seen.bytes, want.bytes);
+    assert_eq!(seen.crc.finalize(), want.crc32);
+    assert_eq!(context.pool.in_use(), 0);
+}
+
+#[tokio::test]
+async fn bad_credentials_are_not_retried() {
+    let sim = simulator(|_| {}).await;
+    let request = request(&sim, "wrong").await;
+    let failures_before = sim.stats(0).auth_failures;
+    let (sender, _receiver) = mpsc::channel(4);
+    let err = fetch(&request, &context(4), &sender, &CancellationToken::new())
+        .await
+        .expect_err("wrong password");
+    match err {
+        FetchError::Device { error, attempts } => {
+            assert_eq!(attempts, 1);
+            assert!(
+                matches!(error.kind, ErrorKind::BadCredentials { .. }),
+                "{error}"
+            );
+        }
+        other => panic!("expected a device error, got {other}"),
+    }
+    assert_eq!(sim.stats(0).auth_failures - failures_before, 1);
+}
+
+#[tokio::test]
+async fn a_busy_device_is_retried_then_given_fewer_slots() {
+    let sim = simulator(|c| {
+        c.limits.max_concurrent_downloads = Some(1);
+        c.limits.bytes_per_second = Some(50_000);
+    })
+    .await;
+    let request = request(&sim, PASSWORD).await;
+    let _occupying = request
+        .device
+        .download(&request.playback_uri)
+        .await
+        .expect("first download holds the device");
+    let context = context(4);
+    let (sender, _receiver) = mpsc::channel(4);
+    let err = fetch(&request, &context, &sender, &CancellationToken::new())
+        .await
+        .expect_err("busy every time");
+    match err {
+        FetchError::Device { error, attempts } => {
+            assert_eq!(attempts, 3, "retried up to the policy");
+            assert!(error.is_device_busy(), "{error}");
+        }
+        other => panic!("expected a device error, got {other}"),
+    }
+    assert_eq!(
+        context.scheduler.device_limit(1),
+        1,
+        "4 halved twice (and more), at least 1"
+    );
+    assert!(sim.stats(0).busy_answers >= 3);
+}
+
+#[tokio::test]
+async fn cancelling_stops_promptly_and_returns_every_chunk() {
+    let sim = simulator(|c| c.limits.bytes_per_second = Some(200_000)).await;
+    let request = request(&sim, PASSWORD).await;
+    let context = context(8);
+    let (sender, mut receiver) = mpsc::channel(2);
+    let cancel = CancellationToken::new();
+    let task = {
+        let (request, context, cancel) = (request.clone(), context.clone(), cancel.clone());
+        tokio::spawn(async move { fetch(&request, &context, &sender, &cancel).await })
+    };
+    // Take a few chunks, then cancel while the fetch is mid-body.
+    let mut received = Vec::new();
+    while received.len() < 3 {
+        match receiver.recv().await.expect("events") {
+            Event::Data(chunk) => received.push(chunk),
+            Event::Started { .. } => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    cancel.cancel();
+    let result = tokio::time::timeout(Duration::from_secs(2), task)
+        .await
+        .expect("the fetch stops promptly")
+        .expect("task");
+    assert!(matches!(result, Err(FetchError::Cancelled)), "{result:?}");
+    drop(received);
+    drop(receiver);
+    assert_eq!(context.pool.in_use(), 0, "every chunk is back in the pool");
+}
+
+#[tokio::test]
+async fn a_slow_consumer_holds_memory_at_the_pool_and_channel_bound() {
+    let sim = simulator(|_| {}).await;
+    let request = request(&sim, PASSWORD).await;
+    let context = context(4);
+    let (sender, receiver) = mpsc::channel(2);
+    let task = {
+        let (request, context) = (request.clone(), context.clone());
+        tokio::spawn(
+            async move { fetch(&request, &context, &sender, &CancellationToken::new()).await },
+        )
+    };
+    // Nobody reads: the fetch fills the channel, then waits holding one chunk.
+    for _ in 0..500 {
+        if context.pool.in_use() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Then nothing more may happen; that has no event to await, so give it time to go wrong.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !task.is_finished(),
+        "a 4.6 MB recording cannot fit in 4 chunks"
+    );
+    // The channel holds `Started` and one chunk; the reader holds the chunk it cannot send.
+    assert_eq!(
+        context.pool.in_use(),
+        2,
+        "memory stops at the channel's bound"
+    );
+    assert_eq!(
+        context.pool.allocated(),
+        2,
+        "nothing allocated past what is held"
+    );
+    let seen = consume(receiver, || {}).await;
+    let bytes = task.await.expect("task").expect("fetch");
+    let want = sim.checksum(0, &request.playback_uri).expect("checksum");
+    assert_eq!((bytes, seen.bytes), (want.bytes, want.bytes));
+    assert_eq!(seen.crc.finalize(), want.crc32);
+}
