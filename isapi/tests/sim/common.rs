@@ -280,6 +280,14 @@ impl Isapi {
     }
 }
 
+/// A response's `Content-Type`, if readable.
+pub(crate) fn content_type(response: &reqwest::Response) -> Option<&str> {
+    response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+}
+
 pub(crate) async fn text(response: reqwest::Response) -> (StatusCode, String) {
     let status = response.status();
     let body = response

@@ -9,7 +9,9 @@ use isapi::{
 };
 use reqwest::{Method, StatusCode};
 
-use crate::common::{Isapi, PASSWORD, USER, camera, curl, curl_body, parse, start, status_of};
+use crate::common::{
+    Isapi, PASSWORD, USER, camera, content_type, curl, curl_body, parse, start, status_of,
+};
 
 #[tokio::test]
 async fn curl_reads_device_info_with_digest() {
@@ -131,13 +133,7 @@ async fn unknown_paths_and_methods_get_response_status() {
         .send(Method::DELETE, "/ISAPI/System/deviceInfo", None)
         .await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-    assert_eq!(
-        response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("application/xml")
-    );
+    assert_eq!(content_type(&response), Some("application/xml"));
     let body = response.text().await.unwrap_or_default();
     assert_eq!(status_of(&body), (4, "methodNotAllowed".to_owned()));
 }

@@ -7,7 +7,7 @@ use isapi::sim::{Codec, Container, DownloadMethods, Limits, Simulator};
 use reqwest::{Method, StatusCode};
 
 use crate::common::{
-    Isapi, PASSWORD, TempFile, USER, camera, curl, download_request, eventually, run,
+    Isapi, PASSWORD, TempFile, USER, camera, content_type, curl, download_request, eventually, run,
     search_request, start, status_of,
 };
 
@@ -182,13 +182,7 @@ async fn mp4_recordings_are_the_clip_with_get_and_a_body() {
     let response = Isapi::new(&sim.devices()[0])
         .send(Method::POST, DOWNLOAD, Some(&download_request(&uri)))
         .await;
-    assert_eq!(
-        response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("video/mp4")
-    );
+    assert_eq!(content_type(&response), Some("video/mp4"));
 }
 
 #[tokio::test]

@@ -7,8 +7,8 @@ use reqwest::{Method, StatusCode};
 
 use crate::{
     common::{
-        Isapi, PASSWORD, TempFile, USER, camera, curl, curl_body, download_request, eventually,
-        start, status_of,
+        Isapi, PASSWORD, TempFile, USER, camera, content_type, curl, curl_body, download_request,
+        eventually, start, status_of,
     },
     download::{DOWNLOAD, curl_download, nth_uri},
 };
@@ -49,13 +49,7 @@ async fn xml_refusal_answers_200_with_a_response_status() {
         .send(Method::POST, DOWNLOAD, Some(&download_request(&uri)))
         .await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(
-        response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok()),
-        Some("application/xml")
-    );
+    assert_eq!(content_type(&response), Some("application/xml"));
     let body = response.text().await.unwrap_or_default();
     assert_eq!(status_of(&body), (4, "notSupport".to_owned()));
     assert_eq!(sim.stats(0).downloads_started, 0);
