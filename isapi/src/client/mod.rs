@@ -202,7 +202,9 @@ impl Device {
                 .iter()
                 .filter_map(|v| v.to_str().ok())
                 .find_map(Challenge::parse);
-            let body = read_text(response, MAX_XML_BODY).await.unwrap_or_default();
+            let body = read_text(response, MAX_XML_BODY, req.timeout)
+                .await
+                .unwrap_or_default();
             let user_check = xml::parse::<xml::UserCheck>("userCheck", &body).ok();
             if let Some(check) = user_check.as_ref().filter(|c| c.is_locked()) {
                 return Err(self.error(
@@ -264,7 +266,9 @@ impl Device {
         if status.is_success() {
             return Ok(response);
         }
-        let body = read_text(response, MAX_XML_BODY).await.unwrap_or_default();
+        let body = read_text(response, MAX_XML_BODY, req.timeout)
+            .await
+            .unwrap_or_default();
         let kind = match xml::parse::<ResponseStatus>("ResponseStatus", &body) {
             Ok(status_doc) => ErrorKind::Device {
                 http_status: status.as_u16(),
@@ -285,7 +289,7 @@ impl Device {
         root: &'static str,
     ) -> Result<T> {
         let response = self.send(req).await?;
-        let body = read_text(response, MAX_XML_BODY)
+        let body = read_text(response, MAX_XML_BODY, req.timeout)
             .await
             .map_err(|kind| self.error(req, kind))?;
         if root != "ResponseStatus" && xml::root_element(&body) == Some("ResponseStatus") {
@@ -409,12 +413,17 @@ pub(crate) fn transport_kind(
 }
 
 /// Reads a (small) body as text, refusing more than `limit` bytes.
-async fn read_text(mut response: reqwest::Response, limit: usize) -> Result<String, ErrorKind> {
+/// `timeout` is the request's (reqwest enforces it); it only names the limit in errors.
+async fn read_text(
+    mut response: reqwest::Response,
+    limit: usize,
+    timeout: Option<std::time::Duration>,
+) -> Result<String, ErrorKind> {
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| transport_kind(&e, Some(body.len() as u64), std::time::Duration::ZERO))?
+        .map_err(|e| transport_kind(&e, Some(body.len() as u64), timeout.unwrap_or_default()))?
     {
         if body.len() + chunk.len() > limit {
             return Err(ErrorKind::Protocol(format!(
