@@ -352,15 +352,14 @@ impl Device {
     }
 
     async fn search_gate(&self) -> Result<&Semaphore> {
-        let profile = self.search_profile().await?;
-        Ok(self
-            .inner
+        self.inner
             .search_gate
-            .get_or_init(|| async {
+            .get_or_try_init(|| async {
+                let profile = self.search_profile().await?;
                 let permits = profile.max_concurrent_searches.unwrap_or(1).clamp(1, 64);
-                Semaphore::new(permits as usize)
+                Ok(Semaphore::new(permits as usize))
             })
-            .await)
+            .await
     }
 }
 

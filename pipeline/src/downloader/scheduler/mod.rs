@@ -21,7 +21,7 @@ pub use config::{Priority, SchedulerConfig};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
-use tokio::sync::oneshot;
+use tokio::{sync::oneshot, time::Instant};
 
 use state::State;
 
@@ -59,18 +59,21 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let unsent = {
-            let mut state = self.shared.lock();
-            state.release(self.request);
-            state.dispatch(tokio::time::Instant::now())
-        };
-        deliver(&self.shared, unsent);
+        let request = self.request;
+        update(&self.shared, |state, _| state.release(request));
     }
 }
 
-/// Sends granted slots to their waiters; a waiter that went away gives its slot back
-/// (outside the lock, since dropping a slot takes it).
-fn deliver(shared: &Arc<Mutex<State>>, grants: Vec<(SlotRequest, oneshot::Sender<Slot>)>) {
+/// Changes the state under the lock, grants what the change made possible, and then, with
+/// the lock released, sends the granted slots to their waiters; a waiter that went away
+/// gives its slot back (outside the lock, since dropping a slot takes it).
+fn update(shared: &Arc<Mutex<State>>, change: impl FnOnce(&mut State, Instant)) {
+    let grants = {
+        let mut state = shared.lock();
+        let now = Instant::now();
+        change(&mut state, now);
+        state.dispatch(now)
+    };
     for (request, sender) in grants {
         let slot = Slot {
             shared: shared.clone(),
@@ -91,13 +94,9 @@ impl Scheduler {
     /// Waits for a slot. Cancel-safe: dropping the future withdraws the request.
     pub async fn acquire(&self, request: SlotRequest) -> Slot {
         let (sender, receiver) = oneshot::channel();
-        let grants = {
-            let mut state = self.shared.lock();
-            let now = tokio::time::Instant::now();
-            state.enqueue(request, sender, now);
-            state.dispatch(now)
-        };
-        deliver(&self.shared, grants);
+        update(&self.shared, |state, now| {
+            state.enqueue(request, sender, now)
+        });
         match receiver.await {
             Ok(slot) => slot,
             // Waiters leave the queue only by being granted (or by going away, which ends
@@ -108,26 +107,20 @@ impl Scheduler {
 
     /// Sets a device's own concurrency limit (from its search profile or config).
     pub fn set_device_limit(&self, device: DeviceKey, limit: usize) {
-        let unsent = {
-            let mut state = self.shared.lock();
+        update(&self.shared, |state, _| {
             state.set_device_limit(device, limit.max(1));
-            state.dispatch(tokio::time::Instant::now())
-        };
-        deliver(&self.shared, unsent);
+        });
     }
 
     /// A device answered "busy": halve its limit for a while.
     pub fn device_busy(&self, device: DeviceKey) {
-        self.shared
-            .lock()
-            .device_busy(device, tokio::time::Instant::now());
+        self.shared.lock().device_busy(device, Instant::now());
     }
 
     /// Grants slots that became possible with time (ageing, a device's busy period ending).
     /// The downloader calls this on a timer.
     pub fn tick(&self) {
-        let unsent = self.shared.lock().dispatch(tokio::time::Instant::now());
-        deliver(&self.shared, unsent);
+        update(&self.shared, |_, _| {});
     }
 
     /// Waiting requests per priority level.
@@ -144,6 +137,6 @@ impl Scheduler {
     pub fn device_limit(&self, device: DeviceKey) -> usize {
         self.shared
             .lock()
-            .effective_device_limit(device, tokio::time::Instant::now())
+            .effective_device_limit(device, Instant::now())
     }
 }
