@@ -1,8 +1,18 @@
 //! The downloader: pulls recordings from many cameras at once on bounded memory.
 //!
-//! So far: the [`scheduler`], which decides which download may use the network next, and
-//! the [`pool`] of fixed-size chunks every downloaded byte lives in.
+//! [`Downloader`] is the entry point: jobs of downloads at six priority levels. Inside it,
+//! the [`scheduler`] decides which download may use the network next, the [`pool`] holds
+//! every downloaded byte in fixed-size chunks, [`fetch`] moves one recording from a socket
+//! into chunks (with retries), and [`metrics`] reports through the `metrics` facade.
 
 pub mod fetch;
+pub mod metrics;
 pub mod pool;
 pub mod scheduler;
+mod service;
+#[cfg(test)]
+mod testing;
+
+pub use fetch::{Event, FetchError};
+pub use scheduler::{DeviceKey, Priority};
+pub use service::{DownloadHandle, DownloadRequest, Downloader, DownloaderConfig, Job};

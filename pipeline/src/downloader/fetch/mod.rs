@@ -8,7 +8,9 @@
 //! [`Event::Restart`] and the recording is fetched again from its first byte, so the
 //! consumer never sees a byte twice without being told. Permanent failures (bad
 //! credentials, refusals, not found) end the fetch at once. Cancelling the token stops
-//! everything promptly; chunks not yet sent go back to the pool.
+//! everything promptly; chunks not yet sent go back to the pool. A download whose slot a
+//! priority-0 request needs stops at once and queues again for a new slot (telling the
+//! consumer to restart if it had sent bytes); preemptions do not count as failed attempts.
 
 mod retry;
 
@@ -22,6 +24,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    metrics::{self, Source},
     pool::{Chunk, ChunkPool},
     scheduler::{Scheduler, SlotRequest},
 };
@@ -78,15 +81,31 @@ pub async fn fetch(
     cancel: &CancellationToken,
 ) -> Result<u64, FetchError> {
     let mut attempt = 0;
+    // Starts of the download, preempted ones included (what `Started` and `Restart` count).
+    let mut start = 0;
     loop {
         attempt += 1;
+        start += 1;
         let mut sent = 0;
-        let result = attempt_once(request, context, events, cancel, attempt, &mut sent).await;
+        let result = attempt_once(request, context, events, cancel, start, &mut sent).await;
         let error = match result {
             Ok(bytes) => return Ok(bytes),
             Err(Failure::Stop(e)) => return Err(e),
+            Err(Failure::Preempted) => {
+                attempt -= 1;
+                tracing::debug!(sent, "download preempted by a live request; queueing again");
+                if sent > 0 {
+                    let restart = Event::Restart {
+                        attempt: start + 1,
+                        reason: "preempted by a priority-0 download".to_owned(),
+                    };
+                    send(events, cancel, restart).await?;
+                }
+                continue;
+            }
             Err(Failure::Device(e)) => e,
         };
+        metrics::attempt_failed(&error);
         if error.is_device_busy() {
             context.scheduler.device_busy(request.slot.device);
         }
@@ -99,7 +118,7 @@ pub async fn fetch(
         tracing::debug!(attempt, %error, "download failed; retrying");
         if sent > 0 {
             let restart = Event::Restart {
-                attempt: attempt + 1,
+                attempt: start + 1,
                 reason: error.to_string(),
             };
             send(events, cancel, restart).await?;
@@ -113,6 +132,7 @@ pub async fn fetch(
 
 enum Failure {
     Stop(FetchError),
+    Preempted,
     Device(isapi::Error),
 }
 
@@ -130,12 +150,13 @@ async fn attempt_once(
     attempt: u32,
     sent: &mut u64,
 ) -> Result<u64, Failure> {
-    let _slot = tokio::select! {
+    let slot = tokio::select! {
         () = cancel.cancelled() => return Err(FetchError::Cancelled.into()),
         slot = context.scheduler.acquire(request.slot) => slot,
     };
     let mut download = tokio::select! {
         () = cancel.cancelled() => return Err(FetchError::Cancelled.into()),
+        () = slot.preempted() => return Err(Failure::Preempted),
         download = request.device.download(&request.playback_uri) => download.map_err(Failure::Device)?,
     };
     let started = Event::Started {
@@ -147,10 +168,12 @@ async fn attempt_once(
     loop {
         let mut chunk = tokio::select! {
             () = cancel.cancelled() => return Err(FetchError::Cancelled.into()),
+            () = slot.preempted() => return Err(Failure::Preempted),
             chunk = context.pool.acquire() => chunk,
         };
         let n = tokio::select! {
             () = cancel.cancelled() => return Err(FetchError::Cancelled.into()),
+            () = slot.preempted() => return Err(Failure::Preempted),
             n = download.read(chunk.buffer_mut()) => n.map_err(Failure::Device)?,
         };
         if n == 0 {
@@ -158,6 +181,7 @@ async fn attempt_once(
             return Ok(*sent);
         }
         chunk.set_len(n);
+        metrics::bytes(Source::Device, n as u64);
         send(events, cancel, Event::Data(chunk)).await?;
         *sent += n as u64;
     }

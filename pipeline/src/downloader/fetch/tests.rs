@@ -2,57 +2,23 @@
 
 use std::time::Duration;
 
-use futures::TryStreamExt;
-use isapi::{
-    Client, ClientConfig, ErrorKind, SearchQuery,
-    sim::{DeviceConfig, Faults, SimConfig, Simulator, default_clips_dir},
-};
+use isapi::{ErrorKind, sim::Faults};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::*;
-use crate::downloader::scheduler::{Priority, SchedulerConfig};
+use crate::downloader::{
+    scheduler::{Priority, SchedulerConfig},
+    testing::{self, PASSWORD, consume, simulator},
+};
+use isapi::sim::Simulator;
 
-const PASSWORD: &str = "fetch-pass";
-
-async fn simulator(configure: impl FnOnce(&mut DeviceConfig)) -> Simulator {
-    let mut config = DeviceConfig::camera("admin", PASSWORD);
-    config.end = Some("2026-11-24T16:00:00Z".parse().expect("timestamp"));
-    config.days = 1;
-    config.recording_minutes = 1;
-    configure(&mut config);
-    Simulator::start(SimConfig {
-        devices: vec![config],
-        clips_dir: default_clips_dir(),
-    })
-    .await
-    .expect("simulator (run scripts/make-clips)")
-}
-
+/// A fetch of the first recording of the simulator's first device.
 async fn request(sim: &Simulator, password: &str) -> FetchRequest {
-    let client = Client::new(ClientConfig {
-        stall_timeout: Duration::from_millis(500),
-        ..ClientConfig::default()
-    })
-    .expect("client");
-    let device = client
-        .device(&sim.devices()[0].base_url(), "admin", PASSWORD)
-        .expect("device");
-    let end: jiff::Timestamp = "2026-11-24T16:00:00Z".parse().expect("timestamp");
-    let search = device.search(SearchQuery {
-        track: 101,
-        start: end - jiff::SignedDuration::from_hours(1),
-        end,
-    });
-    let recording = std::pin::pin!(search)
-        .try_next()
-        .await
-        .expect("search")
-        .expect("a recording");
-    device.set_credentials("admin", password);
+    let (device, playback_uri) = testing::first_recording(sim, password).await;
     FetchRequest {
         device,
-        playback_uri: recording.playback_uri,
+        playback_uri,
         slot: SlotRequest {
             priority: Priority::LIVE,
             device: 1,
@@ -71,38 +37,6 @@ fn context(pool_chunks: usize) -> FetchContext {
             max_backoff: Duration::from_millis(100),
         },
     }
-}
-
-/// What a consumer saw: the bytes after the last restart, and the events by kind.
-#[derive(Debug, Default)]
-struct Seen {
-    crc: crc32fast::Hasher,
-    bytes: u64,
-    starts: u32,
-    restarts: u32,
-    done: Option<u64>,
-}
-
-async fn consume(mut events: mpsc::Receiver<Event>, mut on_data: impl FnMut()) -> Seen {
-    let mut seen = Seen::default();
-    while let Some(event) = events.recv().await {
-        match event {
-            Event::Started { .. } => seen.starts += 1,
-            Event::Data(chunk) => {
-                assert!(seen.done.is_none(), "data after done");
-                seen.crc.update(&chunk);
-                seen.bytes += chunk.len() as u64;
-                on_data();
-            }
-            Event::Restart { .. } => {
-                seen.restarts += 1;
-                seen.crc = crc32fast::Hasher::new();
-                seen.bytes = 0;
-            }
-            Event::Done { bytes } => seen.done = Some(bytes),
-        }
-    }
-    seen
 }
 
 #[tokio::test]

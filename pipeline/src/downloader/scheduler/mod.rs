@@ -9,6 +9,11 @@
 //! always go first. A device that answers "busy" gets its limit halved for
 //! `busy_backoff` instead of being hammered. Dropping a [`Slot`] frees it and hands it to
 //! the best waiting request at once; dropping a waiting request's future withdraws it.
+//!
+//! A priority-0 request does not wait for a long backfill download to finish: when the
+//! global or its device's limit blocks it, the scheduler asks the worst running download
+//! that stands in its way to give its slot up ([`Slot::preempted`]); the download stops,
+//! frees the slot (which goes to the live request) and queues again.
 
 mod config;
 mod state;
@@ -22,8 +27,9 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use tokio::{sync::oneshot, time::Instant};
+use tokio_util::sync::{CancellationToken, WaitForCancellationFuture};
 
-use state::State;
+use state::{Grant, State};
 
 /// A device as the scheduler knows it (the appliance's camera id).
 pub type DeviceKey = u64;
@@ -48,19 +54,31 @@ pub struct Scheduler {
 #[derive(Debug)]
 pub struct Slot {
     shared: Arc<Mutex<State>>,
+    id: u64,
     request: SlotRequest,
+    preempt: CancellationToken,
 }
 
 impl Slot {
     pub fn request(&self) -> SlotRequest {
         self.request
     }
+
+    /// Completes when a priority-0 request needs this slot: the download should stop,
+    /// drop the slot and queue again.
+    pub fn preempted(&self) -> WaitForCancellationFuture<'_> {
+        self.preempt.cancelled()
+    }
+
+    pub fn is_preempted(&self) -> bool {
+        self.preempt.is_cancelled()
+    }
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        let request = self.request;
-        update(&self.shared, |state, _| state.release(request));
+        let (id, request) = (self.id, self.request);
+        update(&self.shared, |state, _| state.release(id, request));
     }
 }
 
@@ -74,10 +92,18 @@ fn update(shared: &Arc<Mutex<State>>, change: impl FnOnce(&mut State, Instant)) 
         change(&mut state, now);
         state.dispatch(now)
     };
-    for (request, sender) in grants {
+    for Grant {
+        id,
+        request,
+        preempt,
+        sender,
+    } in grants
+    {
         let slot = Slot {
             shared: shared.clone(),
+            id,
             request,
+            preempt,
         };
         // If the waiter is gone, the returned slot is dropped here and frees itself.
         drop(sender.send(slot));

@@ -1,14 +1,32 @@
 //! The scheduler's bookkeeping, always used under its lock: what waits, what runs, and the
 //! limits. Nothing here awaits or sends; `dispatch` returns the grants for the caller to
-//! deliver once the lock is released.
+//! deliver once the lock is released, and preempts by cancelling a running slot's token.
 
 use std::collections::HashMap;
 
-use tokio::time::Instant;
-
-use tokio::sync::oneshot;
+use tokio::{sync::oneshot, time::Instant};
+use tokio_util::sync::CancellationToken;
 
 use super::{DeviceKey, JobKey, Priority, SchedulerConfig, Slot, SlotRequest};
+
+/// A granted slot, as the scheduler tracks it.
+#[derive(Debug)]
+struct Running {
+    request: SlotRequest,
+    /// Cancelled to ask the slot's download to give the slot up.
+    preempt: CancellationToken,
+    /// Asked to give the slot up and not yet gone.
+    preempting: bool,
+}
+
+/// A slot granted by `dispatch`, for the caller to deliver.
+#[derive(Debug)]
+pub(super) struct Grant {
+    pub(super) id: u64,
+    pub(super) request: SlotRequest,
+    pub(super) preempt: CancellationToken,
+    pub(super) sender: oneshot::Sender<Slot>,
+}
 
 #[derive(Debug)]
 struct Waiter {
@@ -37,6 +55,9 @@ pub(super) struct State {
     active_by_level: [usize; Priority::LEVELS],
     devices: HashMap<DeviceKey, DeviceState>,
     jobs: HashMap<JobKey, usize>,
+    /// Granted slots by id.
+    running: HashMap<u64, Running>,
+    next_slot: u64,
 }
 
 impl State {
@@ -49,6 +70,8 @@ impl State {
             active_by_level: [0; Priority::LEVELS],
             devices: HashMap::new(),
             jobs: HashMap::new(),
+            running: HashMap::new(),
+            next_slot: 0,
         }
     }
 
@@ -100,9 +123,10 @@ impl State {
             && job_active < self.config.job_limit
     }
 
-    /// Grants as many waiting requests as the limits allow, best first; returns them for
-    /// delivery outside the lock.
-    pub(super) fn dispatch(&mut self, now: Instant) -> Vec<(SlotRequest, oneshot::Sender<Slot>)> {
+    /// Grants as many waiting requests as the limits allow, best first, and then asks
+    /// running lower-priority downloads to make way for priority-0 requests that are still
+    /// blocked. Returns the grants for delivery outside the lock.
+    pub(super) fn dispatch(&mut self, now: Instant) -> Vec<Grant> {
         self.queue.retain(|w| !w.sender.is_closed());
         let mut grants = Vec::new();
         while self.active_total < self.config.global_limit {
@@ -115,20 +139,92 @@ impl State {
                 .map(|(index, _)| index);
             let Some(index) = best else { break };
             let waiter = self.queue.remove(index);
-            self.grant(waiter.request);
-            grants.push((waiter.request, waiter.sender));
+            grants.push(self.grant(waiter.request, waiter.sender));
         }
+        self.preempt_for_live_requests(now);
         grants
     }
 
-    fn grant(&mut self, request: SlotRequest) {
+    /// A priority-0 request waits for at most one download to notice it must stop: for
+    /// each one blocked by the global or its device's limit (a job's own limit is left
+    /// alone), a slot already being given up that would unblock it is counted against it,
+    /// or else the worst running download that would is asked to give up its slot.
+    fn preempt_for_live_requests(&mut self, now: Instant) {
+        let blocked: Vec<SlotRequest> = self
+            .queue
+            .iter()
+            .filter(|w| w.request.priority == Priority::LIVE)
+            .map(|w| w.request)
+            .filter(|r| self.jobs.get(&r.job).copied().unwrap_or(0) < self.config.job_limit)
+            .collect();
+        if blocked.is_empty() {
+            return;
+        }
+        let mut counted: Vec<u64> = Vec::new();
+        for request in blocked {
+            let device_active = self.devices.get(&request.device).map_or(0, |d| d.active);
+            let device_full = device_active >= self.effective_device_limit(request.device, now);
+            let global_full = self.active_total >= self.config.global_limit;
+            if !device_full && !global_full {
+                continue;
+            }
+            let frees_it = |running: &Running| {
+                running.request.priority != Priority::LIVE
+                    && (!device_full || running.request.device == request.device)
+            };
+            let pending = self
+                .running
+                .iter()
+                .find(|(id, r)| r.preempting && frees_it(r) && !counted.contains(id))
+                .map(|(id, _)| *id);
+            if let Some(id) = pending {
+                counted.push(id);
+                continue;
+            }
+            // The worst priority, the most recently granted among equals (it has the
+            // least to lose).
+            let victim = self
+                .running
+                .iter()
+                .filter(|(_, r)| !r.preempting && frees_it(r))
+                .max_by_key(|(id, r)| (r.request.priority, **id))
+                .map(|(id, _)| *id);
+            if let Some(id) = victim
+                && let Some(running) = self.running.get_mut(&id)
+            {
+                running.preempting = true;
+                running.preempt.cancel();
+                counted.push(id);
+            }
+        }
+    }
+
+    fn grant(&mut self, request: SlotRequest, sender: oneshot::Sender<Slot>) -> Grant {
         self.active_total += 1;
         self.active_by_level[usize::from(request.priority.level())] += 1;
         self.devices.entry(request.device).or_default().active += 1;
         *self.jobs.entry(request.job).or_default() += 1;
+        let id = self.next_slot;
+        self.next_slot += 1;
+        let preempt = CancellationToken::new();
+        self.running.insert(
+            id,
+            Running {
+                request,
+                preempt: preempt.clone(),
+                preempting: false,
+            },
+        );
+        Grant {
+            id,
+            request,
+            preempt,
+            sender,
+        }
     }
 
-    pub(super) fn release(&mut self, request: SlotRequest) {
+    pub(super) fn release(&mut self, id: u64, request: SlotRequest) {
+        self.running.remove(&id);
         self.active_total -= 1;
         self.active_by_level[usize::from(request.priority.level())] -= 1;
         if let Some(device) = self.devices.get_mut(&request.device) {

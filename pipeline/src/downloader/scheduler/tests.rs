@@ -153,3 +153,46 @@ fn levels_above_five_do_not_exist() {
     assert_eq!(Priority::LIVE.level(), 0);
     assert_eq!(Priority::BACKFILL.level(), 5);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_live_request_preempts_the_worst_download_in_its_way_once() {
+    let scheduler = Scheduler::new(config(3));
+    scheduler.set_device_limit(1, 2);
+    let d1_level5 = scheduler.acquire(request(5, 1, 1)).await;
+    let d1_level3 = scheduler.acquire(request(3, 1, 2)).await;
+    let d2_level5 = scheduler.acquire(request(5, 2, 3)).await;
+
+    // Device 1 is full: its level-5 download is asked to go, not device 2's, and not the
+    // level-3 one.
+    let order = Arc::default();
+    spawn_waiters(&scheduler, &[("live-d1", request(0, 1, 9))], &order);
+    until(|| d1_level5.is_preempted()).await;
+    assert!(!d1_level3.is_preempted() && !d2_level5.is_preempted());
+    // A later update does not preempt a second download for the same request.
+    scheduler.tick();
+    assert!(!d1_level3.is_preempted() && !d2_level5.is_preempted());
+    assert!(
+        order.lock().is_empty(),
+        "the slot is only granted once freed"
+    );
+    drop(d1_level5);
+    until(|| order.lock().len() == 1).await;
+
+    // Global limit full (3 running, the live one finished): a live request on a free
+    // device takes the worst download anywhere.
+    let d3_level4 = scheduler.acquire(request(4, 3, 4)).await;
+    spawn_waiters(&scheduler, &[("live-d4", request(0, 4, 9))], &order);
+    until(|| d2_level5.is_preempted()).await;
+    assert!(!d3_level4.is_preempted() && !d1_level3.is_preempted());
+    drop(d2_level5);
+    until(|| order.lock().len() == 2).await;
+
+    // Live requests never preempt each other; a queued backfill never preempts anything.
+    let live_a = scheduler.acquire(request(0, 5, 9)).await;
+    spawn_waiters(&scheduler, &[("backfill", request(5, 6, 5))], &order);
+    until(|| scheduler.queue_depths()[5] == 1).await;
+    assert!(!live_a.is_preempted() && !d3_level4.is_preempted());
+    drop((live_a, d1_level3, d3_level4));
+    until(|| order.lock().len() == 3).await;
+    assert_eq!(*order.lock(), ["live-d1", "live-d4", "backfill"]);
+}
