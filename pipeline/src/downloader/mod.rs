@@ -4,7 +4,9 @@
 //! the [`scheduler`] decides which download may use the network next, the [`pool`] holds
 //! every downloaded byte in fixed-size chunks, [`fetch`] moves one recording from a socket
 //! into chunks (with retries), and [`metrics`] reports through the `metrics` facade.
+//! [`cache`] keeps downloaded recordings on local disk so a second search need not fetch them.
 
+pub mod cache;
 pub mod fetch;
 pub mod metrics;
 pub mod pool;

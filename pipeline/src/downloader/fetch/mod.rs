@@ -11,6 +11,14 @@
 //! everything promptly; chunks not yet sent go back to the pool. A download whose slot a
 //! priority-0 request needs stops at once and queues again for a new slot (telling the
 //! consumer to restart if it had sent bytes); preemptions do not count as failed attempts.
+//!
+//! With a [`DiskCache`] and a cache key, a recording already cached is served from disk
+//! (no slot, no socket: [`cached`]); otherwise each chunk is written to a cache entry before
+//! it is sent, and the entry is committed before `Done`, so a retry or a cancellation never
+//! leaves a partial entry that could be served. A cache that fails (a full disk, say) is
+//! logged and left out of that download; the download itself goes on.
+
+mod cached;
 
 mod retry;
 
@@ -24,6 +32,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    cache::{CacheWriter, DiskCache},
     metrics::{self, Source},
     pool::{Chunk, ChunkPool},
     scheduler::{Scheduler, SlotRequest},
@@ -32,9 +41,10 @@ use super::{
 /// What a fetch tells its consumer, in order.
 #[derive(Debug)]
 pub enum Event {
-    /// The device started sending (again, when `attempt` > 1).
+    /// The device (or the disk cache) started sending (again, when `attempt` > 1).
     Started {
         attempt: u32,
+        source: Source,
         container: Container,
         content_length: Option<u64>,
     },
@@ -63,6 +73,8 @@ pub struct FetchRequest {
     pub device: Device,
     pub playback_uri: String,
     pub slot: SlotRequest,
+    /// Where the recording lives in the disk cache; `None` keeps it out of the cache.
+    pub cache_key: Option<String>,
 }
 
 /// What a fetch needs from the downloader.
@@ -71,6 +83,7 @@ pub struct FetchContext {
     pub scheduler: Scheduler,
     pub pool: ChunkPool,
     pub retry: RetryPolicy,
+    pub cache: Option<DiskCache>,
 }
 
 /// Fetches one recording into `events`; returns the bytes of the complete recording.
@@ -83,6 +96,22 @@ pub async fn fetch(
     let mut attempt = 0;
     // Starts of the download, preempted ones included (what `Started` and `Restart` count).
     let mut start = 0;
+    if let Some(served) = cached::serve(request, context, events, cancel).await? {
+        match served {
+            cached::Served::Whole(bytes) => return Ok(bytes),
+            cached::Served::Broken { sent } => {
+                start = 1;
+                if sent > 0 {
+                    let restart = Event::Restart {
+                        attempt: 2,
+                        reason: "the cached copy could not be read; fetching from the device"
+                            .to_owned(),
+                    };
+                    send(events, cancel, restart).await?;
+                }
+            }
+        }
+    }
     loop {
         attempt += 1;
         start += 1;
@@ -161,10 +190,12 @@ async fn attempt_once(
     };
     let started = Event::Started {
         attempt,
+        source: Source::Device,
         container: download.container(),
         content_length: download.content_length(),
     };
     send(events, cancel, started).await?;
+    let mut cache_entry = cache_writer(request, context).await;
     loop {
         let mut chunk = tokio::select! {
             () = cancel.cancelled() => return Err(FetchError::Cancelled.into()),
@@ -177,13 +208,36 @@ async fn attempt_once(
             n = download.read(chunk.buffer_mut()) => n.map_err(Failure::Device)?,
         };
         if n == 0 {
+            if let Some(writer) = cache_entry.take()
+                && let Err(e) = writer.commit().await
+            {
+                tracing::warn!(uri = %request.playback_uri, error = %e, "recording not cached");
+            }
             send(events, cancel, Event::Done { bytes: *sent }).await?;
             return Ok(*sent);
         }
         chunk.set_len(n);
         metrics::bytes(Source::Device, n as u64);
+        if let Some(writer) = &mut cache_entry
+            && let Err(e) = writer.write(&chunk).await
+        {
+            tracing::warn!(uri = %request.playback_uri, error = %e, "recording not cached");
+            cache_entry = None;
+        }
         send(events, cancel, Event::Data(chunk)).await?;
         *sent += n as u64;
+    }
+}
+
+/// A cache entry for the recording, when it has a key and the cache can start one.
+async fn cache_writer(request: &FetchRequest, context: &FetchContext) -> Option<CacheWriter> {
+    let (cache, key) = (context.cache.as_ref()?, request.cache_key.as_deref()?);
+    match cache.writer(key).await {
+        Ok(writer) => Some(writer),
+        Err(e) => {
+            tracing::warn!(uri = %request.playback_uri, error = %e, "recording not cached");
+            None
+        }
     }
 }
 

@@ -19,6 +19,7 @@ async fn request(sim: &Simulator, password: &str) -> FetchRequest {
     FetchRequest {
         device,
         playback_uri,
+        cache_key: None,
         slot: SlotRequest {
             priority: Priority::LIVE,
             device: 1,
@@ -36,6 +37,7 @@ fn context(pool_chunks: usize) -> FetchContext {
             initial_backoff: Duration::from_millis(20),
             max_backoff: Duration::from_millis(100),
         },
+        cache: None,
     }
 }
 

@@ -24,6 +24,7 @@ use tokio::{sync::mpsc, task::JoinHandle};
 use tokio_util::sync::CancellationToken;
 
 use super::{
+    cache::DiskCache,
     fetch::{self, Event, FetchContext, FetchError, FetchRequest},
     metrics,
     pool::ChunkPool,
@@ -58,12 +59,23 @@ pub struct DownloadRequest {
     pub device_key: DeviceKey,
     pub device: isapi::Device,
     pub playback_uri: String,
+    /// Where the recording lives in the disk cache (say, the device's serial number and the
+    /// playback URI); `None` neither reads nor fills the cache.
+    pub cache_key: Option<String>,
 }
 
 impl Downloader {
     /// A downloader with its own pool and scheduler. Call inside a tokio runtime: it
     /// spawns its timer, which stops when the last clone is dropped.
     pub fn new(config: DownloaderConfig) -> Result<Downloader, String> {
+        Downloader::with_cache(config, None)
+    }
+
+    /// A downloader that serves recordings from `cache` when it has them and fills it.
+    pub fn with_cache(
+        config: DownloaderConfig,
+        cache: Option<DiskCache>,
+    ) -> Result<Downloader, String> {
         let pool = ChunkPool::new(config.chunk_size, config.memory_budget)?;
         if config.channel_depth == 0 {
             return Err("the channel depth must be at least 1".to_owned());
@@ -85,6 +97,7 @@ impl Downloader {
                     scheduler,
                     pool,
                     retry: config.retry,
+                    cache,
                 },
                 channel_depth: config.channel_depth,
                 next_job: AtomicU64::new(1),
@@ -114,6 +127,10 @@ impl Downloader {
 
     pub fn pool(&self) -> &ChunkPool {
         &self.inner.context.pool
+    }
+
+    pub fn cache(&self) -> Option<&DiskCache> {
+        self.inner.context.cache.as_ref()
     }
 
     /// Cancels every job; their downloads end with [`FetchError::Cancelled`].
@@ -167,6 +184,7 @@ impl Job {
         let fetch_request = FetchRequest {
             device: request.device,
             playback_uri: request.playback_uri,
+            cache_key: request.cache_key,
             slot: SlotRequest {
                 priority: self.priority,
                 device: request.device_key,

@@ -34,6 +34,7 @@ fn download_of(sim: &Simulator, index: usize, uri: &str) -> DownloadRequest {
         device_key: index as DeviceKey,
         device: testing::device(sim, index, PASSWORD),
         playback_uri: uri.to_owned(),
+        cache_key: None,
     }
 }
 
@@ -44,6 +45,17 @@ async fn read_all(mut handle: DownloadHandle) -> (Seen, Result<u64, FetchError>)
         seen.see(event);
     }
     (seen, handle.finish().await)
+}
+
+/// Reads events up to the first chunk of data.
+async fn first_data(handle: &mut DownloadHandle) {
+    loop {
+        match handle.next().await {
+            Some(Event::Data(_)) => return,
+            Some(_) => {}
+            None => panic!("the download ended before any data"),
+        }
+    }
 }
 
 /// Waits (in real time: the sockets are real) until `condition` holds.
@@ -179,7 +191,7 @@ async fn dropping_a_handle_cancels_its_download() {
     let mut handle = downloader
         .job(Priority::LIVE)
         .download(download_of(&sim, 0, &uri));
-    while !matches!(handle.next().await, Some(Event::Data(_))) {}
+    first_data(&mut handle).await;
     drop(handle);
     until("the slot is freed", || {
         downloader.scheduler().active() == [0; Priority::LEVELS]
@@ -324,4 +336,133 @@ async fn metrics_count_bytes_errors_and_sample_levels_and_the_pool() {
         now.counter("dipper_downloader_downloads_total{outcome=cancelled}"),
         2.0
     );
+}
+
+/// Runs `body` with a downloader on a disk cache written through each file IO.
+async fn with_each_cache_io(test: &str, body: impl AsyncFn(Downloader, &Simulator)) {
+    use crate::downloader::cache::{CacheBackend, CacheConfig, CacheIo};
+    for (io, backend) in [
+        (CacheIo::Uring, CacheBackend::Uring),
+        (CacheIo::Tokio, CacheBackend::Tokio),
+    ] {
+        let dir = testing::TempDir::new(test);
+        let cache = DiskCache::open(CacheConfig {
+            dir: dir.0.clone(),
+            max_bytes: 1 << 30,
+            io,
+        })
+        .await
+        .expect("cache");
+        assert_eq!(cache.backend(), backend);
+        let sim = testing::simulator(|_| {}).await;
+        let downloader = Downloader::with_cache(config(4), Some(cache)).expect("downloader");
+        body(downloader, &sim).await;
+    }
+}
+
+fn cached_download_of(sim: &Simulator, uri: &str) -> DownloadRequest {
+    DownloadRequest {
+        cache_key: Some(format!("{} {uri}", sim.devices()[0].config.serial)),
+        ..download_of(sim, 0, uri)
+    }
+}
+
+/// Reads a download to its end, asserting it is the recording, byte for byte; returns
+/// where it came from.
+async fn read_exact(
+    sim: &Simulator,
+    uri: &str,
+    handle: DownloadHandle,
+) -> Vec<crate::downloader::metrics::Source> {
+    let mut seen = Seen::default();
+    let mut sources = Vec::new();
+    let mut handle = handle;
+    while let Some(event) = handle.next().await {
+        if let Event::Started { source, .. } = &event {
+            sources.push(*source);
+        }
+        seen.see(event);
+    }
+    let want = sim.checksum(0, uri).expect("checksum");
+    assert_eq!(handle.finish().await.expect("download"), want.bytes);
+    assert_eq!(seen.checksum(), (want.bytes, want.crc32), "{uri}");
+    sources
+}
+
+#[tokio::test]
+async fn a_second_download_of_a_recording_comes_from_the_disk_cache() {
+    use crate::downloader::metrics::Source::{Cache, Device};
+    with_each_cache_io("second-from-cache", async |downloader, sim| {
+        let uri = testing::recordings(sim, 0, 1).await.remove(0);
+        let job = downloader.job(Priority::LIVE);
+        let first = read_exact(sim, &uri, job.download(cached_download_of(sim, &uri))).await;
+        assert_eq!(first, [Device]);
+        let second = read_exact(sim, &uri, job.download(cached_download_of(sim, &uri))).await;
+        assert_eq!(second, [Cache]);
+        assert_eq!(
+            sim.stats(0).downloads_started,
+            1,
+            "the device was asked once"
+        );
+        let stats = downloader.cache().expect("cache").stats();
+        assert_eq!((stats.entries, stats.hits), (1, 1));
+        // Without a key the cache is neither read nor filled.
+        let third = read_exact(sim, &uri, job.download(download_of(sim, 0, &uri))).await;
+        assert_eq!(third, [Device]);
+        assert_eq!(downloader.pool().in_use(), 0);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn failed_retried_and_cancelled_downloads_leave_no_entry_to_serve() {
+    use crate::downloader::metrics::Source::{Cache, Device};
+    with_each_cache_io("no-partial-entries", async |downloader, sim| {
+        let uris = testing::recordings(sim, 0, 2).await;
+        let job = downloader.job(Priority::LIVE);
+
+        // Cut off half way, then whole on the retry: the entry holds the retry's bytes only.
+        sim.set_faults(
+            0,
+            isapi::sim::Faults {
+                truncate_after: Some(1_000_000),
+                ..Default::default()
+            },
+        );
+        let retried = tokio::spawn({
+            let (job, request) = (job.clone(), cached_download_of(sim, &uris[0]));
+            async move { read_all(job.download(request)).await }
+        });
+        until("the first attempt was cut", || {
+            sim.stats(0).downloads_started >= 1
+        })
+        .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        sim.set_faults(0, isapi::sim::Faults::default());
+        let (seen, result) = retried.await.expect("task");
+        result.expect("the retry completes");
+        assert_eq!(seen.restarts, 1, "the cut attempt was dropped");
+        let again = read_exact(
+            sim,
+            &uris[0],
+            job.download(cached_download_of(sim, &uris[0])),
+        )
+        .await;
+        assert_eq!(again, [Cache], "the retry's copy was kept, and it is exact");
+
+        // Cancelled part way: nothing is kept, the next download asks the device.
+        let mut handle = job.download(cached_download_of(sim, &uris[1]));
+        first_data(&mut handle).await;
+        handle.cancel();
+        assert!(matches!(handle.finish().await, Err(FetchError::Cancelled)));
+        let after = read_exact(
+            sim,
+            &uris[1],
+            job.download(cached_download_of(sim, &uris[1])),
+        )
+        .await;
+        assert_eq!(after, [Device]);
+        assert_eq!(downloader.cache().expect("cache").stats().entries, 2);
+    })
+    .await;
 }
