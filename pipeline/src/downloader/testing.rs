@@ -43,10 +43,11 @@ pub(super) async fn simulator(configure: impl Fn(&mut DeviceConfig)) -> Simulato
     simulator_of(1, configure).await
 }
 
-/// A client device for simulated device `index`, with short stall timeouts.
+/// A client device for simulated device `index`, with short first-byte and stall timeouts.
 pub(super) fn device(sim: &Simulator, index: usize, password: &str) -> Device {
     let client = Client::new(ClientConfig {
         stall_timeout: Duration::from_millis(500),
+        first_byte_timeout: Duration::from_secs(1),
         ..ClientConfig::default()
     })
     .expect("client");

@@ -219,3 +219,113 @@ async fn a_slow_consumer_holds_memory_at_the_pool_and_channel_bound() {
     assert_eq!((bytes, seen.bytes), (want.bytes, want.bytes));
     assert_eq!(seen.crc.finalize(), want.crc32);
 }
+
+#[tokio::test]
+async fn every_retryable_fault_is_retried_until_the_recording_arrives_whole() {
+    let faults = [
+        (
+            "503",
+            Faults {
+                http_503: true,
+                ..Faults::default()
+            },
+        ),
+        (
+            "slow first byte",
+            Faults {
+                slow_first_byte: Some(Duration::from_secs(3)),
+                ..Faults::default()
+            },
+        ),
+        (
+            "stall",
+            Faults {
+                stall_after: Some(300_000),
+                ..Faults::default()
+            },
+        ),
+        (
+            "connection closed early",
+            Faults {
+                truncate_after: Some(300_000),
+                ..Faults::default()
+            },
+        ),
+    ];
+    for (name, fault) in faults {
+        let fault_stops_the_start = fault.http_503 || fault.slow_first_byte.is_some();
+        let sim = simulator(|_| {}).await;
+        let request = request(&sim, PASSWORD).await;
+        let mut context = context(8);
+        // The first retry comes 200-400 ms after the failure: time to clear the fault.
+        context.retry = RetryPolicy {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(400),
+            max_backoff: Duration::from_secs(1),
+        };
+        let before = sim.stats(0);
+        sim.set_faults(0, fault);
+        let (sender, receiver) = mpsc::channel(4);
+        let task = {
+            let (request, context) = (request.clone(), context.clone());
+            tokio::spawn(async move {
+                fetch(&request, &context, &sender, &CancellationToken::new()).await
+            })
+        };
+        // The first attempt meets the fault (a download that starts has read it; one that
+        // does not start reads it within moments of arriving); then the device recovers.
+        for _ in 0..500 {
+            let now = sim.stats(0);
+            if now.downloads_started > before.downloads_started {
+                break;
+            }
+            if now.requests > before.requests && fault_stops_the_start {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        sim.set_faults(0, Faults::default());
+        let seen = consume(receiver, || {}).await;
+        let bytes = task.await.expect("task").expect(name);
+        let want = sim.checksum(0, &request.playback_uri).expect("checksum");
+        assert_eq!(bytes, want.bytes, "{name}");
+        assert_eq!(seen.checksum(), (want.bytes, want.crc32), "{name}");
+        if fault_stops_the_start {
+            assert_eq!((seen.starts, seen.restarts), (1, 0), "{name}");
+            assert!(
+                sim.stats(0).requests >= before.requests + 2,
+                "{name}: refused once, asked again"
+            );
+        } else {
+            assert_eq!(
+                (seen.starts, seen.restarts),
+                (2, 1),
+                "{name}: the cut start was dropped"
+            );
+        }
+        assert_eq!(
+            sim.stats(0).downloads_started,
+            before.downloads_started + if fault_stops_the_start { 1 } else { 2 },
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_refusal_is_not_retried() {
+    let sim = simulator(|c| c.faults.xml_refusal = true).await;
+    let request = request(&sim, PASSWORD).await;
+    let (sender, _receiver) = mpsc::channel(4);
+    let err = fetch(&request, &context(4), &sender, &CancellationToken::new())
+        .await
+        .expect_err("refused");
+    match err {
+        FetchError::Device { error, attempts } => {
+            assert_eq!(attempts, 1, "{error}");
+            assert!(!error.is_retryable(), "{error}");
+        }
+        other => panic!("expected a device error, got {other}"),
+    }
+    assert_eq!(sim.stats(0).downloads_started, 0);
+}
