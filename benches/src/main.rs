@@ -1,0 +1,78 @@
+//! `dipper-bench`: Dipper's parts measured under realistic load, one subcommand each.
+//!
+//! `cameras` runs the downloader against simulated cameras in a separate process and
+//! reports throughput, memory, exactness, a baseline client on the same work and the
+//! first-byte latency of live downloads under a saturated queue. With `--json` a
+//! subcommand prints exactly one JSON line on stdout; otherwise a short summary. Logs go to
+//! stderr, filtered by `RUST_LOG` (default `info`).
+//!
+//! The hidden `sim-child` subcommand is the simulator process `cameras` starts (this same
+//! binary, re-executed), so the memory `cameras` reports is the downloader's alone.
+
+// The report on stdout is this binary's interface.
+#![allow(clippy::print_stdout)]
+
+mod cameras;
+mod proc;
+mod sim;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// A boxed error with its context already in the message; logged once, in `main`.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Measurements of Dipper's parts under realistic load.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The downloader against N simulated cameras: throughput, peak memory, every byte
+    /// verified, a baseline client on the same recordings, and live first-byte latency.
+    Cameras(cameras::CamerasArgs),
+    /// The simulator process `cameras` starts; prints `device N URL` lines when ready and
+    /// runs until its stdin closes or it gets SIGTERM.
+    #[command(hide = true)]
+    SimChild(sim::SimChildArgs),
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_filter = match cli.command {
+        Command::Cameras(_) => "info",
+        Command::SimChild(_) => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
+        )
+        .init();
+    let result = match cli.command {
+        Command::Cameras(args) => cameras::run(args).await,
+        Command::SimChild(args) => sim::run_child(args).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            let mut chain = e.to_string();
+            let mut source = e.source();
+            while let Some(s) = source {
+                chain.push_str(": ");
+                chain.push_str(&s.to_string());
+                source = s.source();
+            }
+            tracing::error!("{chain}");
+            ExitCode::FAILURE
+        }
+    }
+}
