@@ -67,8 +67,12 @@ pub(crate) struct CamerasArgs {
     #[arg(long, default_value_t = 64)]
     memory_budget_mb: usize,
     /// Size of one chunk of the pool.
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 32)]
     chunk_kb: usize,
+    /// Read buffer of each download's connection (the ISAPI client's
+    /// `download_read_buffer`).
+    #[arg(long, default_value_t = 32)]
+    read_buffer_kb: usize,
     /// Client fetching the same recordings for comparison: curl (separate processes), naive
     /// (in this process, each body buffered whole) or none.
     #[arg(long, value_enum, default_value_t = BaselineKind::Curl)]
@@ -117,7 +121,10 @@ async fn measure(args: &CamerasArgs) -> Result<Report, BoxError> {
     })
     .await?;
 
-    let client = Client::new(ClientConfig::default())?;
+    let client = Client::new(ClientConfig {
+        download_read_buffer: args.read_buffer_kb << 10,
+        ..ClientConfig::default()
+    })?;
     let per_camera = work::recordings_per_camera(
         args.cameras as usize,
         concurrency,
@@ -150,6 +157,8 @@ async fn measure(args: &CamerasArgs) -> Result<Report, BoxError> {
         "phase 1: the downloader"
     );
     let cpu_before = (proc::cpu_seconds(None), sim.cpu_seconds());
+    let rss_before = proc::rss_mb(None);
+    tracing::info!(rss_mb = ?rss_before, "resident memory before phase 1");
     let ours = ours::run(
         &downloader,
         &work,
@@ -247,6 +256,7 @@ async fn measure(args: &CamerasArgs) -> Result<Report, BoxError> {
         device_limit: args.device_limit,
         memory_budget_mb: args.memory_budget_mb,
         chunk_kb: args.chunk_kb,
+        read_buffer_kb: args.read_buffer_kb,
         recordings: ours.completed.len(),
         bytes,
         seconds: round(ours.seconds, 3),

@@ -17,6 +17,7 @@ pub(crate) struct Report {
     pub(crate) device_limit: u32,
     pub(crate) memory_budget_mb: usize,
     pub(crate) chunk_kb: usize,
+    pub(crate) read_buffer_kb: usize,
     /// Recordings downloaded to their end (and checked) by the downloader.
     pub(crate) recordings: usize,
     pub(crate) bytes: u64,

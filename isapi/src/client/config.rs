@@ -13,6 +13,10 @@ pub struct ClientConfig {
     pub first_byte_timeout: Duration,
     /// A download body that delivers no byte for this long is an error. Default 20 s.
     pub stall_timeout: Duration,
+    /// Read buffer of each download's connection (plain-HTTP devices), in bytes; at least
+    /// 8 KiB. Downloads run by the hundred, and this is most of what each one costs in
+    /// memory beyond the caller's buffers. Default 32 KiB.
+    pub download_read_buffer: usize,
     /// Idle pooled connections are closed after this. Default 60 s.
     pub pool_idle_timeout: Duration,
     /// Results asked for per search page. Default `None`: the most the device's search
@@ -38,6 +42,7 @@ impl Default for ClientConfig {
             request_timeout: Duration::from_secs(30),
             first_byte_timeout: Duration::from_secs(30),
             stall_timeout: Duration::from_secs(20),
+            download_read_buffer: 32 * 1024,
             pool_idle_timeout: Duration::from_secs(60),
             search_page_size: None,
             search_busy_retries: 3,

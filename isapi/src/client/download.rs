@@ -13,7 +13,7 @@ use std::{sync::atomic::Ordering, time::Duration};
 use bytes::{Buf, Bytes, BytesMut};
 use reqwest::Method;
 
-use super::{Device, MAX_XML_BODY, Request, search::uri_track, transport_kind};
+use super::{Device, MAX_XML_BODY, Request, response::Response, search::uri_track};
 use crate::{
     container::{Container, SNIFF_LEN},
     error::{Error, ErrorKind, Result},
@@ -28,7 +28,7 @@ pub struct Download {
     device: Device,
     method: &'static str,
     track: Option<u32>,
-    response: reqwest::Response,
+    response: Response,
     /// Received but not yet handed to the caller.
     pending: Bytes,
     /// Bytes handed to the caller so far.
@@ -83,6 +83,7 @@ impl Device {
             body: Some(body),
             track,
             timeout: None,
+            dedicated: true,
         };
         let first_byte_timeout = self.config().first_byte_timeout;
         let timed_out = |what| {
@@ -174,6 +175,8 @@ impl Download {
     }
 
     /// Copies the next bytes into `buf`; `Ok(0)` at the end of a complete body.
+    /// Cancel-safe: a future dropped before it completes has taken no byte, so a caller may
+    /// poll it once (`now_or_never`) to take only what has already arrived.
     pub async fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
         if buf.is_empty() {
             return Ok(0);
@@ -200,6 +203,11 @@ impl Download {
         let n = buf.len().min(self.pending.len());
         buf[..n].copy_from_slice(&self.pending[..n]);
         self.pending.advance(n);
+        if self.pending.is_empty() {
+            // Even empty, the slice would keep the connection's read buffer shared, and
+            // the connection would allocate a new one for its next read.
+            self.pending = Bytes::new();
+        }
         self.offset += n as u64;
         Ok(n)
     }
@@ -249,7 +257,7 @@ impl Download {
                             expected,
                         }
                     }
-                    _ => transport_kind(&e, Some(self.received), self.stall_timeout),
+                    _ => e.kind(self.received, self.stall_timeout),
                 };
                 Err(self.error(kind))
             }

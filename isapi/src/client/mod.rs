@@ -12,6 +12,7 @@ mod auth;
 mod config;
 mod discovery;
 mod download;
+mod response;
 mod search;
 
 pub use config::{ClientConfig, RecordingClock, SearchShape};
@@ -31,10 +32,13 @@ use crate::{
     xml::{self, ResponseStatus, SearchProfile},
 };
 use auth::{AuthState, Challenge};
+use response::{Endpoint, Response};
 
 /// Stale-nonce answers in a row before a request gives up (a device whose clock or nonce
 /// handling is broken must not keep the client looping).
 const MAX_STALE_ANSWERS: u32 = 3;
+
+const USER_AGENT: &str = concat!("dipper-isapi/", env!("CARGO_PKG_VERSION"));
 
 /// Largest error or XML body read into memory (device documents are a few KiB).
 const MAX_XML_BODY: usize = 1 << 20;
@@ -52,7 +56,7 @@ impl Client {
             .connect_timeout(config.connect_timeout)
             .pool_idle_timeout(config.pool_idle_timeout)
             .tcp_nodelay(true)
-            .user_agent(concat!("dipper-isapi/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .no_proxy()
             .tls_danger_accept_invalid_certs(config.accept_invalid_certs)
             .build()
@@ -72,15 +76,23 @@ impl Client {
                 "device URL {base:?}: expected http(s)://host[:port]"
             ));
         }
+        let host = parsed.host_str().unwrap_or_default();
         let name = match parsed.port() {
-            Some(port) => format!("{}:{port}", parsed.host_str().unwrap_or_default()),
-            None => parsed.host_str().unwrap_or_default().to_owned(),
+            Some(port) => format!("{host}:{port}"),
+            None => host.to_owned(),
         };
+        // Connections of their own (downloads) are plain HTTP only; HTTPS devices download
+        // through the shared pool.
+        let endpoint = (parsed.scheme() == "http").then(|| Endpoint {
+            authority: format!("{host}:{}", parsed.port().unwrap_or(80)),
+            path_prefix: parsed.path().trim_end_matches('/').to_owned(),
+        });
         Ok(Device {
             inner: Arc::new(DeviceInner {
                 client: self.clone(),
                 base: base.to_owned(),
                 name,
+                endpoint,
                 auth: AuthState::new(user, password),
                 zone: OnceCell::new(),
                 profile: OnceCell::new(),
@@ -103,6 +115,8 @@ struct DeviceInner {
     client: Client,
     base: String,
     name: String,
+    /// For requests on a connection of their own; `None` for HTTPS devices.
+    endpoint: Option<Endpoint>,
     auth: AuthState,
     zone: OnceCell<DeviceZone>,
     profile: OnceCell<SearchProfile>,
@@ -123,6 +137,9 @@ pub(crate) struct Request<'a> {
     pub track: Option<u32>,
     /// Bound on the whole exchange; `None` for streamed downloads.
     pub timeout: Option<std::time::Duration>,
+    /// On a connection of its own with a capped read buffer (downloads), when the device
+    /// speaks plain HTTP; otherwise through the shared pool.
+    pub dedicated: bool,
 }
 
 impl Device {
@@ -151,7 +168,7 @@ impl Device {
     }
 
     /// Sends a request with Digest authentication and returns a successful (2xx) response.
-    pub(crate) async fn send(&self, req: &Request<'_>) -> Result<reqwest::Response> {
+    pub(crate) async fn send(&self, req: &Request<'_>) -> Result<Response> {
         let auth = &self.inner.auth;
         // Until the credentials are proven, log in one request at a time.
         let _login = if auth.is_accepted() {
@@ -166,30 +183,7 @@ impl Device {
             let sent = auth
                 .authorization(req.method.as_str(), req.path)
                 .map_err(|kind| self.error(req, kind))?;
-            let mut builder = self
-                .inner
-                .client
-                .http
-                .request(req.method.clone(), &url)
-                .header(reqwest::header::ACCEPT, "*/*");
-            if let Some(header) = &sent.header {
-                builder = builder.header(reqwest::header::AUTHORIZATION, header);
-            }
-            if let Some(body) = &req.body {
-                builder = builder
-                    .header(
-                        reqwest::header::CONTENT_TYPE,
-                        "application/xml; charset=UTF-8",
-                    )
-                    .body(body.clone());
-            }
-            if let Some(timeout) = req.timeout {
-                builder = builder.timeout(timeout);
-            }
-            let response = builder.send().await.map_err(|e| {
-                let after = req.timeout.unwrap_or(self.config().connect_timeout);
-                self.error(req, transport_kind(&e, None, after))
-            })?;
+            let response = self.exchange(req, &url, sent.header.as_deref()).await?;
             if response.status() != StatusCode::UNAUTHORIZED {
                 if sent.header.is_some() {
                     auth.accept(sent.generation);
@@ -256,12 +250,80 @@ impl Device {
         }
     }
 
-    /// Turns a non-2xx response into an error carrying the device's `ResponseStatus`.
-    async fn check_status(
+    /// One HTTP exchange, on the shared pool or a connection of its own.
+    async fn exchange(
         &self,
         req: &Request<'_>,
-        response: reqwest::Response,
-    ) -> Result<reqwest::Response> {
+        url: &str,
+        authorization: Option<&str>,
+    ) -> Result<Response> {
+        let content_type = "application/xml; charset=UTF-8";
+        if req.dedicated
+            && let Some(endpoint) = &self.inner.endpoint
+        {
+            let mut builder = http::Request::builder()
+                .method(req.method.clone())
+                .uri(format!("{}{}", endpoint.path_prefix, req.path))
+                .header(http::header::HOST, &endpoint.authority)
+                .header(http::header::USER_AGENT, USER_AGENT)
+                .header(http::header::ACCEPT, "*/*");
+            if let Some(header) = authorization {
+                builder = builder.header(http::header::AUTHORIZATION, header);
+            }
+            if req.body.is_some() {
+                builder = builder.header(http::header::CONTENT_TYPE, content_type);
+            }
+            let request = builder
+                .body(http_body_util::Full::new(
+                    req.body.clone().unwrap_or_default(),
+                ))
+                .map_err(|e| self.error(req, ErrorKind::InvalidRequest(e.to_string())))?;
+            let config = self.config();
+            let sent = response::send_dedicated(
+                endpoint,
+                request,
+                config.connect_timeout,
+                config.download_read_buffer,
+            );
+            return match req.timeout {
+                None => sent.await,
+                Some(after) => {
+                    tokio::time::timeout(after, sent)
+                        .await
+                        .unwrap_or(Err(ErrorKind::Timeout {
+                            what: "request",
+                            after,
+                        }))
+                }
+            }
+            .map_err(|kind| self.error(req, kind));
+        }
+        let mut builder = self
+            .inner
+            .client
+            .http
+            .request(req.method.clone(), url)
+            .header(reqwest::header::ACCEPT, "*/*");
+        if let Some(header) = authorization {
+            builder = builder.header(reqwest::header::AUTHORIZATION, header);
+        }
+        if let Some(body) = &req.body {
+            builder = builder
+                .header(reqwest::header::CONTENT_TYPE, content_type)
+                .body(body.clone());
+        }
+        if let Some(timeout) = req.timeout {
+            builder = builder.timeout(timeout);
+        }
+        let response = builder.send().await.map_err(|e| {
+            let after = req.timeout.unwrap_or(self.config().connect_timeout);
+            self.error(req, transport_kind(&e, None, after))
+        })?;
+        Ok(Response::Pooled(response))
+    }
+
+    /// Turns a non-2xx response into an error carrying the device's `ResponseStatus`.
+    async fn check_status(&self, req: &Request<'_>, response: Response) -> Result<Response> {
         let status = response.status();
         if status.is_success() {
             return Ok(response);
@@ -313,6 +375,7 @@ impl Device {
             body: None,
             track: None,
             timeout: Some(self.config().request_timeout),
+            dedicated: false,
         }
     }
 
@@ -392,13 +455,7 @@ pub(crate) fn transport_kind(
     offset: Option<u64>,
     timeout: std::time::Duration,
 ) -> ErrorKind {
-    let mut reason = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        reason.push_str(": ");
-        reason.push_str(&s.to_string());
-        source = s.source();
-    }
+    let reason = response::chain(e);
     if e.is_timeout() {
         ErrorKind::Timeout {
             what: "request",
@@ -412,9 +469,10 @@ pub(crate) fn transport_kind(
 }
 
 /// Reads a (small) body as text, refusing more than `limit` bytes.
-/// `timeout` is the request's (reqwest enforces it); it only names the limit in errors.
+/// `timeout` is the request's (enforced around the exchange); it only names the limit in
+/// errors.
 async fn read_text(
-    mut response: reqwest::Response,
+    mut response: Response,
     limit: usize,
     timeout: Option<std::time::Duration>,
 ) -> Result<String, ErrorKind> {
@@ -422,7 +480,7 @@ async fn read_text(
     while let Some(chunk) = response
         .chunk()
         .await
-        .map_err(|e| transport_kind(&e, Some(body.len() as u64), timeout.unwrap_or_default()))?
+        .map_err(|e| e.kind(body.len() as u64, timeout.unwrap_or_default()))?
     {
         if body.len() + chunk.len() > limit {
             return Err(ErrorKind::Protocol(format!(

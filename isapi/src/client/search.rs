@@ -253,6 +253,7 @@ impl Device {
                     body: Some(body.clone()),
                     track: Some(track),
                     timeout: Some(self.config().request_timeout),
+                    dedicated: false,
                 };
                 self.fetch_xml::<CmSearchResult>(&req, "CMSearchResult")
                     .await

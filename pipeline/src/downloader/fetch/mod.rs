@@ -27,6 +27,7 @@ mod tests;
 
 pub use retry::RetryPolicy;
 
+use futures::FutureExt;
 use isapi::{Container, Device};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -202,11 +203,20 @@ async fn attempt_once(
             () = slot.preempted() => return Err(Failure::Preempted),
             chunk = context.pool.acquire() => chunk,
         };
-        let n = tokio::select! {
+        let mut n = tokio::select! {
             () = cancel.cancelled() => return Err(FetchError::Cancelled.into()),
             () = slot.preempted() => return Err(Failure::Preempted),
             n = download.read(chunk.buffer_mut()) => n.map_err(Failure::Device)?,
         };
+        // Fill the chunk with what is already received, so chunks go out full (one read
+        // is one network buffer, smaller than a chunk) but nothing waits for more.
+        while n > 0 && n < chunk.capacity() {
+            match download.read(&mut chunk.buffer_mut()[n..]).now_or_never() {
+                Some(Ok(0)) | None => break,
+                Some(Ok(more)) => n += more,
+                Some(Err(e)) => return Err(Failure::Device(e)),
+            }
+        }
         if n == 0 {
             if let Some(writer) = cache_entry.take()
                 && let Err(e) = writer.commit().await

@@ -8,7 +8,8 @@ use super::super::{fetch::RetryPolicy, scheduler::SchedulerConfig};
 pub struct DownloaderConfig {
     /// Bytes all downloads together may hold in chunks. Default 64 MiB.
     pub memory_budget: usize,
-    /// Size of one chunk. Default 64 KiB.
+    /// Size of one chunk. Default 32 KiB, the ISAPI client's download read buffer: one
+    /// read fills one chunk.
     pub chunk_size: usize,
     /// Chunks (and other events) queued between one download and its consumer. Default 4.
     pub channel_depth: usize,
@@ -23,7 +24,7 @@ impl Default for DownloaderConfig {
     fn default() -> Self {
         DownloaderConfig {
             memory_budget: 64 * 1024 * 1024,
-            chunk_size: 64 * 1024,
+            chunk_size: 32 * 1024,
             channel_depth: 4,
             tick: Duration::from_millis(500),
             scheduler: SchedulerConfig::default(),
