@@ -5,16 +5,19 @@
 //! own from hyper's HTTP/1 client, whose read buffer has a fixed size
 //! ([`ClientConfig::download_read_buffer`](super::ClientConfig::download_read_buffer)):
 //! hundreds of downloads run at once, and a pooled connection's read buffer grows to about
-//! 400 KB whenever its socket has a backlog, which reqwest gives no way to cap. The
-//! connection closes when its response is dropped or read to the end.
+//! 400 KB whenever its socket has a backlog, which reqwest gives no way to cap. Such a
+//! connection is driven by whoever reads its response (no task of its own: no wake-up
+//! crosses threads per read, and a reader that stops reading stops the socket), and it
+//! closes when the response is dropped.
 
-use std::time::Duration;
+use std::{pin::Pin, time::Duration};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use reqwest::{StatusCode, header::HeaderMap};
+use tokio::net::TcpStream;
 
 use crate::error::ErrorKind;
 
@@ -22,8 +25,14 @@ use crate::error::ErrorKind;
 #[derive(Debug)]
 pub(crate) enum Response {
     Pooled(reqwest::Response),
-    Dedicated(hyper::Response<Incoming>),
+    Dedicated {
+        response: hyper::Response<Incoming>,
+        /// Polled while the body is read; `None` once it has ended.
+        connection: Option<Pin<Box<Connection>>>,
+    },
 }
+
+type Connection = hyper::client::conn::http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
 
 /// Why reading a response body failed.
 #[derive(Debug)]
@@ -57,14 +66,14 @@ impl Response {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
             Response::Pooled(r) => r.status(),
-            Response::Dedicated(r) => r.status(),
+            Response::Dedicated { response, .. } => response.status(),
         }
     }
 
     pub(crate) fn headers(&self) -> &HeaderMap {
         match self {
             Response::Pooled(r) => r.headers(),
-            Response::Dedicated(r) => r.headers(),
+            Response::Dedicated { response, .. } => response.headers(),
         }
     }
 
@@ -72,7 +81,9 @@ impl Response {
     pub(crate) fn content_length(&self) -> Option<u64> {
         match self {
             Response::Pooled(r) => r.content_length(),
-            Response::Dedicated(r) => hyper::body::Body::size_hint(r.body()).exact(),
+            Response::Dedicated { response, .. } => {
+                hyper::body::Body::size_hint(response.body()).exact()
+            }
         }
     }
 
@@ -83,8 +94,27 @@ impl Response {
                 reason: chain(&e),
                 timeout: e.is_timeout(),
             }),
-            Response::Dedicated(r) => loop {
-                match r.body_mut().frame().await {
+            Response::Dedicated {
+                response,
+                connection,
+            } => loop {
+                // The connection first: it reads the socket into the body, which then has
+                // the data in the same poll.
+                let frame = match connection {
+                    Some(driven) => tokio::select! {
+                        biased;
+                        ended = driven.as_mut() => {
+                            if let Err(e) = ended {
+                                tracing::trace!(error = %e, "download connection ended");
+                            }
+                            *connection = None;
+                            continue;
+                        }
+                        frame = response.body_mut().frame() => frame,
+                    },
+                    None => response.body_mut().frame().await,
+                };
+                match frame {
                     None => return Ok(None),
                     Some(Err(e)) => {
                         return Err(BodyError {
@@ -154,20 +184,32 @@ pub(crate) async fn send_dedicated(
         .handshake::<_, Full<Bytes>>(TokioIo::new(stream))
         .await
         .map_err(|e| ErrorKind::Connect(chain(&e)))?;
-    // Drives the connection until the response is read or dropped.
-    tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::trace!(error = %e, "download connection ended with an error");
+    let mut connection = Box::pin(connection);
+    let sent = sender.send_request(request);
+    tokio::pin!(sent);
+    let mut driven = Some(connection.as_mut());
+    let response = loop {
+        tokio::select! {
+            biased;
+            ended = async { driven.as_mut().expect("guarded").await }, if driven.is_some() => {
+                // The answer, or why there is none, comes from `sent`.
+                if let Err(e) = ended {
+                    tracing::trace!(error = %e, "download connection ended before its response");
+                }
+                driven = None;
+            }
+            response = &mut sent => break response,
         }
-    });
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| ErrorKind::Transport {
-            offset: None,
-            reason: chain(&e),
-        })?;
-    Ok(Response::Dedicated(response))
+    };
+    let connection = driven.is_some().then_some(connection);
+    let response = response.map_err(|e| ErrorKind::Transport {
+        offset: None,
+        reason: chain(&e),
+    })?;
+    Ok(Response::Dedicated {
+        response,
+        connection,
+    })
 }
 
 /// hyper's smallest read buffer.
