@@ -138,6 +138,14 @@ impl Scheduler {
         });
     }
 
+    /// Sets how many downloads one job may run at once (at least 1); `None` goes back to
+    /// [`SchedulerConfig::job_limit`]. The downloader clears it when the job is dropped.
+    pub fn set_job_limit(&self, job: JobKey, limit: Option<usize>) {
+        update(&self.shared, |state, _| {
+            state.set_job_limit(job, limit.map(|l| l.max(1)));
+        });
+    }
+
     /// A device answered "busy": halve its limit for a while.
     pub fn device_busy(&self, device: DeviceKey) {
         self.shared.lock().device_busy(device, Instant::now());

@@ -55,6 +55,8 @@ pub(super) struct State {
     active_by_level: [usize; Priority::LEVELS],
     devices: HashMap<DeviceKey, DeviceState>,
     jobs: HashMap<JobKey, usize>,
+    /// Jobs with a limit of their own (others have `config.job_limit`).
+    job_limits: HashMap<JobKey, usize>,
     /// Granted slots by id.
     running: HashMap<u64, Running>,
     next_slot: u64,
@@ -70,6 +72,7 @@ impl State {
             active_by_level: [0; Priority::LEVELS],
             devices: HashMap::new(),
             jobs: HashMap::new(),
+            job_limits: HashMap::new(),
             running: HashMap::new(),
             next_slot: 0,
         }
@@ -120,7 +123,7 @@ impl State {
         let job_active = self.jobs.get(&request.job).copied().unwrap_or(0);
         self.active_total < self.config.global_limit
             && device_active < self.effective_device_limit(request.device, now)
-            && job_active < self.config.job_limit
+            && job_active < self.job_limit(request.job)
     }
 
     /// Grants as many waiting requests as the limits allow, best first, and then asks
@@ -155,7 +158,7 @@ impl State {
             .iter()
             .filter(|w| w.request.priority == Priority::LIVE)
             .map(|w| w.request)
-            .filter(|r| self.jobs.get(&r.job).copied().unwrap_or(0) < self.config.job_limit)
+            .filter(|r| self.jobs.get(&r.job).copied().unwrap_or(0) < self.job_limit(r.job))
             .collect();
         if blocked.is_empty() {
             return;
@@ -236,6 +239,21 @@ impl State {
                 self.jobs.remove(&request.job);
             }
         }
+    }
+
+    fn job_limit(&self, job: JobKey) -> usize {
+        self.job_limits
+            .get(&job)
+            .copied()
+            .unwrap_or(self.config.job_limit)
+    }
+
+    /// Sets a job's own limit; `None` goes back to the configured one.
+    pub(super) fn set_job_limit(&mut self, job: JobKey, limit: Option<usize>) {
+        match limit {
+            Some(limit) => self.job_limits.insert(job, limit),
+            None => self.job_limits.remove(&job),
+        };
     }
 
     pub(super) fn set_device_limit(&mut self, device: DeviceKey, limit: usize) {

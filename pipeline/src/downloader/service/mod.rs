@@ -109,10 +109,13 @@ impl Downloader {
     /// A new job whose downloads run at `priority`.
     pub fn job(&self, priority: Priority) -> Job {
         Job {
-            downloader: self.clone(),
-            key: self.inner.next_job.fetch_add(1, Ordering::Relaxed),
-            priority,
-            cancel: self.inner.shutdown.child_token(),
+            inner: Arc::new(JobInner {
+                downloader: self.clone(),
+                key: self.inner.next_job.fetch_add(1, Ordering::Relaxed),
+                priority,
+                cancel: self.inner.shutdown.child_token(),
+                limited: std::sync::atomic::AtomicBool::new(false),
+            }),
         }
     }
 
@@ -158,42 +161,71 @@ async fn run_timer(
     }
 }
 
-/// Downloads that share a priority, a per-job limit and a cancellation token.
+/// Downloads that share a priority, a per-job limit and a cancellation token. Cheap to
+/// clone; a limit set with [`Job::set_limit`] holds while a clone or a download of the
+/// job lives.
 #[derive(Debug, Clone)]
 pub struct Job {
+    inner: Arc<JobInner>,
+}
+
+#[derive(Debug)]
+struct JobInner {
     downloader: Downloader,
     key: JobKey,
     priority: Priority,
     cancel: CancellationToken,
+    limited: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for JobInner {
+    fn drop(&mut self) {
+        if *self.limited.get_mut() {
+            self.downloader.scheduler().set_job_limit(self.key, None);
+        }
+    }
 }
 
 impl Job {
     pub fn key(&self) -> JobKey {
-        self.key
+        self.inner.key
     }
 
     pub fn priority(&self) -> Priority {
-        self.priority
+        self.inner.priority
+    }
+
+    /// How many downloads of this job may run at once (at least 1), instead of
+    /// [`SchedulerConfig::job_limit`](super::scheduler::SchedulerConfig::job_limit).
+    pub fn set_limit(&self, limit: usize) {
+        self.inner.limited.store(true, Ordering::Relaxed);
+        self.inner
+            .downloader
+            .scheduler()
+            .set_job_limit(self.inner.key, Some(limit));
     }
 
     /// Starts downloading one recording. Events arrive on the handle in order.
     pub fn download(&self, request: DownloadRequest) -> DownloadHandle {
-        let inner = &self.downloader.inner;
+        let inner = &self.inner.downloader.inner;
         let (sender, events) = mpsc::channel(inner.channel_depth);
-        let cancel = self.cancel.child_token();
+        let cancel = self.inner.cancel.child_token();
         let fetch_request = FetchRequest {
             device: request.device,
             playback_uri: request.playback_uri,
             cache_key: request.cache_key,
             slot: SlotRequest {
-                priority: self.priority,
+                priority: self.inner.priority,
                 device: request.device_key,
-                job: self.key,
+                job: self.inner.key,
             },
         };
         let context = inner.context.clone();
         let task_cancel = cancel.clone();
+        // The job (and its limit) lives as long as its downloads.
+        let job = self.inner.clone();
         let task = tokio::spawn(async move {
+            let _job = job;
             let result = fetch::fetch(&fetch_request, &context, &sender, &task_cancel).await;
             metrics::finished(&result);
             result
@@ -207,11 +239,11 @@ impl Job {
 
     /// Stops every download of the job, running or waiting.
     pub fn cancel(&self) {
-        self.cancel.cancel();
+        self.inner.cancel.cancel();
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.cancel.is_cancelled()
+        self.inner.cancel.is_cancelled()
     }
 }
 

@@ -466,3 +466,28 @@ async fn failed_retried_and_cancelled_downloads_leave_no_entry_to_serve() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_job_limit_holds_for_that_job_only() {
+    let sim = testing::simulator_of(3, |c| c.limits.bytes_per_second = Some(2_000_000)).await;
+    let downloader = Downloader::new(config(100)).expect("downloader");
+    let narrow = downloader.job(Priority::new(2).expect("level"));
+    narrow.set_limit(1);
+    let wide = downloader.job(Priority::new(2).expect("level"));
+    let mut handles = Vec::new();
+    for camera in 0..3 {
+        let uri = testing::recordings(&sim, camera, 1).await.remove(0);
+        handles.push(narrow.download(download_of(&sim, camera, &uri)));
+        handles.push(wide.download(download_of(&sim, camera, &uri)));
+    }
+    until("the wide job runs all three, the narrow one one", || {
+        downloader.scheduler().active()[2] == 4 && downloader.scheduler().queue_depths()[2] == 2
+    })
+    .await;
+    for handle in handles {
+        handle
+            .finish()
+            .await
+            .expect("every download completes in turn");
+    }
+}
