@@ -4,10 +4,14 @@
 # Debian packages the build, the tests and the demo use:
 # - ffmpeg: the CLI that makes the simulator's clips, and ffprobe, which tests run on
 #   downloaded recordings.
-# - curl: tests check that an ordinary Digest client works against the simulator.
-# Add a package here with the issue that first needs it (the FFmpeg -dev libraries, pkg-config
-# and libclang-dev come with the keyframe extractor).
-DIPPER_APT_PACKAGES=(ffmpeg curl)
+# - curl: tests check that an ordinary Digest client works against the simulator, and
+#   dipper-bench runs it as the downloader's baseline.
+# - libavformat-dev libavcodec-dev libavutil-dev libswscale-dev pkg-config libclang-dev: the
+#   keyframe extractor links FFmpeg through ffmpeg-sys-next (bindgen needs libclang).
+# - valgrind: the keyframe extractor's leak check (a documented command, not in the suite).
+# Add a package here with the issue that first needs it.
+DIPPER_APT_PACKAGES=(ffmpeg curl libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
+  pkg-config libclang-dev valgrind)
 
 dipper_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
