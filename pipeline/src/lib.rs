@@ -3,3 +3,4 @@
 //! the `appliance` binary wires it to the ISAPI client, SQLite and the web page.
 
 pub mod downloader;
+pub mod keyframes;
