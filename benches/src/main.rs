@@ -6,6 +6,8 @@
 //! subcommand prints exactly one JSON line on stdout; otherwise a short summary. Logs go to
 //! stderr, filtered by `RUST_LOG` (default `info`).
 //!
+//! `keyframes` runs the keyframe extractor beside the ffmpeg CLI on the same clips.
+//!
 //! The hidden `sim-child` subcommand is the simulator process `cameras` starts (this same
 //! binary, re-executed), so the memory `cameras` reports is the downloader's alone.
 
@@ -13,6 +15,7 @@
 #![allow(clippy::print_stdout)]
 
 mod cameras;
+mod keyframes;
 mod proc;
 mod sim;
 
@@ -36,6 +39,12 @@ enum Command {
     /// The downloader against N simulated cameras: throughput, peak memory, every byte
     /// verified, a baseline client on the same recordings, and live first-byte latency.
     Cameras(cameras::CamerasArgs),
+    /// The keyframe extractor beside the ffmpeg CLI on 10-minute 1080p H.264 and H.265
+    /// clips: keyframes per second, peak memory, all cores, and one long stream.
+    Keyframes(keyframes::KeyframesArgs),
+    /// One extraction in its own process (what `keyframes` starts); prints one JSON line.
+    #[command(hide = true)]
+    KeyframesChild(keyframes::ChildArgs),
     /// The simulator process `cameras` starts; prints `device N URL` lines when ready and
     /// runs until its stdin closes or it gets SIGTERM.
     #[command(hide = true)]
@@ -46,8 +55,8 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Cameras(_) => "info",
-        Command::SimChild(_) => "warn",
+        Command::Cameras(_) | Command::Keyframes(_) => "info",
+        Command::SimChild(_) | Command::KeyframesChild(_) => "warn",
     };
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
@@ -59,6 +68,8 @@ async fn main() -> ExitCode {
         .init();
     let result = match cli.command {
         Command::Cameras(args) => cameras::run(args).await,
+        Command::Keyframes(args) => keyframes::run(args).await,
+        Command::KeyframesChild(args) => keyframes::run_child(args).await,
         Command::SimChild(args) => sim::run_child(args).await,
     };
     match result {
