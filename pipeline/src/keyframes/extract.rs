@@ -3,9 +3,11 @@
 use std::ffi::c_int;
 use std::ops::ControlFlow;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::clock::Clock;
 use super::ffi::{self, Decoder, Frame, Input, Packet, Scaler};
+use super::frames::FramePool;
 use super::source::Reader;
 use super::{ByteSource, ExtractConfig, Keyframe, KeyframeError, Summary};
 
@@ -17,11 +19,26 @@ const ANALYZE_MICROSECONDS: i64 = 5_000_000;
 /// Largest image side accepted in [`ExtractConfig`].
 const MAX_SIDE: u32 = 8192;
 
+/// Restarts of the source (the downloader fetching the recording again from byte 0) that
+/// one extraction follows; one more ends it with [`KeyframeError::Restarted`].
+pub const MAX_RESTARTS: u32 = 8;
+
 /// Extracts the keyframes of one recording from `source`, calling `on_keyframe` with each,
 /// in order, until the end of the input or until it returns `Break`.
 ///
 /// Blocking; run it on a blocking thread. On damaged input the keyframes before the damage
 /// have been passed to `on_keyframe` when the error is returned.
+///
+/// Each keyframe's pixels are in one of [`ExtractConfig::frame_buffers`] pooled buffers:
+/// when all are held (by keyframes not yet dropped), the extraction waits for one to be
+/// dropped. `on_keyframe` must therefore not keep that many keyframes itself (it runs on
+/// the extraction's thread, which would wait forever): hand them to another thread, or
+/// copy the pixels out.
+///
+/// When the source restarts (an [`super::EventSource`] receiving `Restart`), FFmpeg is
+/// reopened on the new bytes and the keyframes already handed out are skipped: those with a
+/// pts not after the last one handed out (or, without timestamps, as many as were handed
+/// out); see [`MAX_RESTARTS`] and [`Summary::restarts`].
 pub fn extract(
     source: impl ByteSource + 'static,
     config: &ExtractConfig,
@@ -37,38 +54,126 @@ pub fn extract(
             });
         }
     }
-    let mut input =
-        Input::new(Reader::new(source)).map_err(|code| ffmpeg_error(&recording, 0, code))?;
-    let mut extraction = Extraction::start(&mut input, config, recording)?;
-    let result = extraction.run(&mut input, &mut on_keyframe);
-    let mut summary = extraction.summary;
-    summary.bytes_read = input.reader().bytes_read();
-    result.map(|()| summary)
+    if config.frame_buffers == 0 {
+        return Err(KeyframeError::InvalidConfig {
+            recording,
+            detail: "frame_buffers is 0; at least 1 is needed".to_owned(),
+        });
+    }
+    let scaler = Scaler::new(config.width, config.height);
+    let mut progress = Progress {
+        recording: recording.clone(),
+        start: config.start,
+        width: config.width,
+        height: config.height,
+        pool: FramePool::new(config.frame_buffers, scaler.buffer_len()),
+        scaler,
+        clock: None,
+        summary: Summary::default(),
+        last_pts: None,
+        resume: None,
+    };
+    let mut reader = Reader::new(source);
+    loop {
+        let mut input = Input::new(reader).map_err(|code| ffmpeg_error(&recording, 0, code))?;
+        let result = Extraction::start(&mut input, &mut progress)
+            .and_then(|mut extraction| extraction.run(&mut input, &mut progress, &mut on_keyframe));
+        // A failure found while the source restarts is the restart's doing.
+        let restarted = input.reader().is_restarting()
+            || matches!(result, Err(KeyframeError::Restarted { .. }));
+        let result = match result {
+            Err(_) if restarted && progress.summary.restarts < MAX_RESTARTS => {
+                progress.restart();
+                reader = input.into_reader();
+                reader.restart();
+                continue;
+            }
+            Err(KeyframeError::Restarted { offset, .. }) => Err(offset),
+            Err(_) if restarted => Err(input.reader().offset()),
+            result => Ok(result),
+        };
+        progress.summary.bytes_read = input.reader().bytes_read();
+        return match result {
+            Ok(result) => result.map(|()| progress.summary),
+            Err(offset) => Err(KeyframeError::Restarted { recording, offset }),
+        };
+    }
+}
+
+/// What outlives one opening of the input: the settings, the frame pool, the clock, the
+/// counts, and after a restart which keyframes to skip.
+struct Progress {
+    recording: Arc<str>,
+    start: Option<jiff::Timestamp>,
+    width: u32,
+    height: u32,
+    pool: FramePool,
+    scaler: Scaler,
+    /// Made from the first opening's stream; goes on across restarts.
+    clock: Option<Clock>,
+    summary: Summary,
+    /// The pts of the last keyframe handed out.
+    last_pts: Option<i64>,
+    /// Set by a restart until the new bytes pass the last keyframe handed out.
+    resume: Option<Resume>,
+}
+
+/// Where the keyframes handed out before a restart end.
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    /// The last keyframe's pts.
+    last_pts: Option<i64>,
+    /// Keyframes handed out in all.
+    handed_out: u64,
+    /// Keyframes decoded since the restart.
+    seen: u64,
+}
+
+impl Progress {
+    fn restart(&mut self) {
+        self.summary.restarts += 1;
+        let last_pts = match self.resume {
+            // Restarted again before catching up: the same keyframes are handed out.
+            Some(resume) => resume.last_pts,
+            None => self.last_pts,
+        };
+        self.resume = Some(Resume {
+            last_pts,
+            handed_out: self.summary.keyframes,
+            seen: 0,
+        });
+    }
+
+    /// Whether a keyframe with `pts`, just decoded, was handed out before a restart.
+    fn is_replay(&mut self, pts: Option<i64>) -> bool {
+        let Some(resume) = &mut self.resume else {
+            return false;
+        };
+        resume.seen += 1;
+        let replay = match (resume.last_pts, pts) {
+            (Some(last), Some(pts)) => pts <= last,
+            _ => resume.seen <= resume.handed_out,
+        };
+        if !replay {
+            self.resume = None;
+        }
+        replay
+    }
 }
 
 struct Extraction {
-    recording: Arc<str>,
-    start: Option<jiff::Timestamp>,
     stream: ffi::StreamInfo,
     decoder: Decoder,
     packet: Packet,
     frame: Frame,
-    scaler: Scaler,
-    clock: Clock,
-    width: u32,
-    height: u32,
-    summary: Summary,
     /// The first damaged packet, reported at the end.
     first_damage: Option<KeyframeError>,
 }
 
 impl Extraction {
     /// Opens the input, finds the video stream and opens its decoder.
-    fn start(
-        input: &mut Input,
-        config: &ExtractConfig,
-        recording: Arc<str>,
-    ) -> Result<Extraction, KeyframeError> {
+    fn start(input: &mut Input, progress: &mut Progress) -> Result<Extraction, KeyframeError> {
+        let recording = progress.recording.clone();
         if let Err(code) = input.open(PROBE_BYTES, ANALYZE_MICROSECONDS) {
             return Err(source_failure(input, &recording).unwrap_or_else(|| {
                 let offset = input.reader().offset();
@@ -121,60 +226,65 @@ impl Extraction {
         let offset = input.position();
         let packet = Packet::new().map_err(|code| ffmpeg_error(&recording, offset, code))?;
         let frame = Frame::new().map_err(|code| ffmpeg_error(&recording, offset, code))?;
+        progress
+            .clock
+            .get_or_insert_with(|| Clock::new(stream.time_base, stream.frame_rate));
         Ok(Extraction {
-            start: config.start,
-            clock: Clock::new(stream.time_base, stream.frame_rate),
             stream,
             decoder,
             packet,
             frame,
-            scaler: Scaler::new(config.width, config.height),
-            width: config.width,
-            height: config.height,
-            summary: Summary::default(),
             first_damage: None,
-            recording,
         })
     }
 
     fn run(
         &mut self,
         input: &mut Input,
+        progress: &mut Progress,
         on_keyframe: &mut impl FnMut(Keyframe) -> ControlFlow<()>,
     ) -> Result<(), KeyframeError> {
+        let recording = progress.recording.clone();
         loop {
             match input.read_packet(&mut self.packet) {
                 Ok(()) => {}
                 Err(ffi::END_OF_FILE) => break,
                 Err(code) => {
                     if !input.reader().has_failed() {
-                        self.note_damage(input.position(), code, "reading a packet");
+                        self.note_damage(&recording, input.position(), code, "reading a packet");
                     }
                     break;
                 }
             }
-            self.summary.packets_read += 1;
+            if input.reader().is_restarting() {
+                // The packet may be cut short by the restart; the new bytes bring it whole.
+                break;
+            }
+            progress.summary.packets_read += 1;
             if self.packet.stream_index() != self.stream.index {
                 continue;
             }
             if !self.packet.is_key() {
-                self.summary.packets_skipped += 1;
+                progress.summary.packets_skipped += 1;
                 continue;
             }
             let offset = self.packet.position().unwrap_or_else(|| input.position());
-            if self.send(true, offset)?.is_break() {
+            if self.send(&recording, true, offset)?.is_break() {
                 return Ok(());
             }
-            if self.drain(offset, on_keyframe)?.is_break() {
+            if self.drain(progress, offset, on_keyframe)?.is_break() {
                 return Ok(());
             }
         }
         self.packet.unref();
-        let offset = input.position();
-        if self.send(false, offset)?.is_continue() {
-            let _ = self.drain(offset, on_keyframe)?;
+        if !input.reader().is_restarting() {
+            // The end: flush the decoder. (After a restart the frames it holds come again.)
+            let offset = input.position();
+            if self.send(&recording, false, offset)?.is_continue() {
+                let _ = self.drain(progress, offset, on_keyframe)?;
+            }
         }
-        if let Some(error) = source_failure(input, &self.recording) {
+        if let Some(error) = source_failure(input, &recording) {
             return Err(error);
         }
         match self.first_damage.take() {
@@ -185,27 +295,39 @@ impl Extraction {
 
     /// Sends the current packet (or, when `!with_packet`, the end of the stream), reading
     /// out the decoder first if it is full. `Break` only if the callback asked to stop.
-    fn send(&mut self, with_packet: bool, offset: u64) -> Result<ControlFlow<()>, KeyframeError> {
+    fn send(
+        &mut self,
+        recording: &Arc<str>,
+        with_packet: bool,
+        offset: u64,
+    ) -> Result<ControlFlow<()>, KeyframeError> {
         let packet = with_packet.then_some(&self.packet);
         match self.decoder.send(packet) {
             Ok(()) => Ok(ControlFlow::Continue(())),
             Err(ffi::TRY_AGAIN) => {
                 // The decoder is full: this cannot happen after draining every packet, but
                 // if it does the packet is dropped rather than looping.
-                self.note_damage(offset, ffi::TRY_AGAIN, "sending a packet to the decoder");
+                self.note_damage(
+                    recording,
+                    offset,
+                    ffi::TRY_AGAIN,
+                    "sending a packet to the decoder",
+                );
                 Ok(ControlFlow::Continue(()))
             }
             Err(ffi::END_OF_FILE) => Ok(ControlFlow::Continue(())),
             Err(code) => {
-                self.note_damage(offset, code, "decoding");
+                self.note_damage(recording, offset, code, "decoding");
                 Ok(ControlFlow::Continue(()))
             }
         }
     }
 
-    /// Reads every frame the decoder has, converting and handing each out.
+    /// Reads every frame the decoder has, converting and handing each out (but those handed
+    /// out before a restart). Waits for a free frame buffer when all are held.
     fn drain(
         &mut self,
+        progress: &mut Progress,
         offset: u64,
         on_keyframe: &mut impl FnMut(Keyframe) -> ControlFlow<()>,
     ) -> Result<ControlFlow<()>, KeyframeError> {
@@ -214,43 +336,59 @@ impl Extraction {
                 Ok(true) => {}
                 Ok(false) => return Ok(ControlFlow::Continue(())),
                 Err(code) => {
-                    self.note_damage(offset, code, "decoding");
+                    self.note_damage(&progress.recording, offset, code, "decoding");
                     return Ok(ControlFlow::Continue(()));
                 }
             }
-            let mut pixels = vec![0u8; self.scaler.buffer_len()];
-            let scaled = self
-                .scaler
-                .scale(&self.frame, self.decoder.pixel_format(), &mut pixels);
             let pts = self.frame.pts();
-            self.frame.unref();
-            if scaled.is_err() {
-                self.note_damage(offset, ffi::INPUT_OUTPUT, "converting a frame to RGB");
+            if progress.is_replay(pts) {
+                self.frame.unref();
                 continue;
             }
-            pixels.truncate(self.width as usize * self.height as usize * 3);
-            let time = self.clock.next(pts);
+            let image_len = progress.width as usize * progress.height as usize * 3;
+            let mut pixels = progress.pool.acquire(image_len);
+            let scaled =
+                progress
+                    .scaler
+                    .scale(&self.frame, self.decoder.pixel_format(), pixels.whole_mut());
+            self.frame.unref();
+            if scaled.is_err() {
+                self.note_damage(
+                    &progress.recording,
+                    offset,
+                    ffi::INPUT_OUTPUT,
+                    "converting a frame to RGB",
+                );
+                continue;
+            }
+            let time = match &mut progress.clock {
+                Some(clock) => clock.next(pts),
+                None => Duration::ZERO,
+            };
             let keyframe = Keyframe {
-                recording: self.recording.clone(),
+                recording: progress.recording.clone(),
                 pts,
                 time_base: self.stream.time_base,
                 time,
-                wall_clock: self.start.and_then(|start| start.checked_add(time).ok()),
-                width: self.width,
-                height: self.height,
+                wall_clock: progress
+                    .start
+                    .and_then(|start| start.checked_add(time).ok()),
+                width: progress.width,
+                height: progress.height,
                 pixels,
             };
-            self.summary.keyframes += 1;
+            progress.summary.keyframes += 1;
+            progress.last_pts = pts;
             if on_keyframe(keyframe).is_break() {
                 return Ok(ControlFlow::Break(()));
             }
         }
     }
 
-    fn note_damage(&mut self, offset: u64, code: c_int, doing: &str) {
+    fn note_damage(&mut self, recording: &Arc<str>, offset: u64, code: c_int, doing: &str) {
         if self.first_damage.is_none() {
             self.first_damage = Some(KeyframeError::Corrupt {
-                recording: self.recording.clone(),
+                recording: recording.clone(),
                 offset,
                 detail: format!("{doing}: {}", ffi::error_text(code)),
             });

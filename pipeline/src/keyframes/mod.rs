@@ -5,8 +5,14 @@
 //! context, demuxes it (MPEG-PS, MPEG-TS, MP4, whatever FFmpeg probes), and decodes only
 //! keyframes of the best H.264 or H.265 stream: non-key packets are dropped before the
 //! decoder and the decoder skips non-key frames. Each keyframe is converted once to RGB24 at
-//! the configured size and handed to the caller's callback, in order. It is synchronous and
-//! blocking: run it on a blocking thread.
+//! the configured size, into one of a few pooled [`FrameBuffer`]s
+//! ([`ExtractConfig::frame_buffers`]: a consumer holding them all holds back the decoder),
+//! and handed to the caller's callback, in order. It is synchronous and blocking: run it
+//! on a blocking thread.
+//!
+//! When the downloader restarts a recording from byte 0 (`Restart`: a retry or a
+//! preemption), the extraction starts over on the new bytes and skips the keyframes it
+//! already handed out ([`Summary::restarts`], up to [`MAX_RESTARTS`]).
 //!
 //! Damaged input (truncated, corrupted, empty, garbage, audio-only, a container or codec it
 //! does not read) gives every keyframe decodable before the damage, then a
@@ -36,7 +42,9 @@ mod clock;
 mod error;
 mod extract;
 mod ffi;
+mod frames;
 mod source;
+mod spawn;
 #[cfg(test)]
 mod tests;
 
@@ -44,8 +52,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::KeyframeError;
-pub use extract::extract;
+pub use extract::{MAX_RESTARTS, extract};
+pub use frames::FrameBuffer;
 pub use source::{ByteSource, EventSource};
+pub use spawn::{KeyframeStream, spawn};
 
 /// How to extract keyframes from one recording.
 #[derive(Debug, Clone)]
@@ -60,6 +70,11 @@ pub struct ExtractConfig {
     /// When the recording starts on the wall clock; keyframes then carry
     /// [`Keyframe::wall_clock`]. Default: unknown.
     pub start: Option<jiff::Timestamp>,
+    /// How many keyframe images (pooled [`FrameBuffer`]s of `width * height * 3` bytes) may
+    /// exist at once, per extraction. When the consumer holds them all, the extraction
+    /// waits until one is dropped: a slow consumer slows decoding, and memory stays
+    /// bounded. At least 1. Default: 4 (with the 640x360 default, 2.8 MB).
+    pub frame_buffers: usize,
 }
 
 impl Default for ExtractConfig {
@@ -69,12 +84,13 @@ impl Default for ExtractConfig {
             height: 360,
             recording: String::new(),
             start: None,
+            frame_buffers: 4,
         }
     }
 }
 
-/// One decoded keyframe.
-#[derive(Clone)]
+/// One decoded keyframe. Its pixels are a pooled buffer: drop the keyframe when done with
+/// the image (see [`ExtractConfig::frame_buffers`]).
 pub struct Keyframe {
     pub recording: Arc<str>,
     /// The presentation timestamp, in [`Keyframe::time_base`] units; `None` when the stream
@@ -90,8 +106,9 @@ pub struct Keyframe {
     pub wall_clock: Option<jiff::Timestamp>,
     pub width: u32,
     pub height: u32,
-    /// `width * height` pixels, row by row, 3 bytes each (R, G, B).
-    pub pixels: Vec<u8>,
+    /// `width * height` pixels, row by row, 3 bytes each (R, G, B); derefs to `[u8]`.
+    /// Dropping it returns the buffer to the extraction's pool.
+    pub pixels: FrameBuffer,
 }
 
 impl Keyframe {
@@ -127,6 +144,9 @@ pub struct Summary {
     pub packets_read: u64,
     /// Video packets dropped before the decoder for not being keyframes.
     pub packets_skipped: u64,
-    /// Bytes read from the source.
+    /// Bytes read from the source, over all restarts.
     pub bytes_read: u64,
+    /// Times the source restarted from byte 0 and the extraction followed it (at most
+    /// [`MAX_RESTARTS`]).
+    pub restarts: u32,
 }

@@ -75,9 +75,10 @@ impl<T: AsRef<[u8]> + Send> ByteSource for Cursor<T> {
 
 /// The downloader's events for one recording, read with `blocking_recv`: `Data` chunks are
 /// copied out (and returned to the pool once consumed), `Done` is the end, `Started` is
-/// ignored. A `Restart` fails the read: the extraction ends with
-/// [`KeyframeError::Restarted`] (for now the caller extracts again from the start). A
-/// channel closed before `Done` fails with [`KeyframeError::Io`]. Not seekable.
+/// ignored. A `Restart` (the downloader fetches the recording again from byte 0) fails the
+/// read with a marker error; [`super::extract`] catches it, reopens FFmpeg on the bytes
+/// that follow and skips the keyframes it already handed out. A channel closed before
+/// `Done` fails with [`KeyframeError::Io`]. Not seekable.
 ///
 /// `blocking_recv` panics inside an async context, so the extractor must run on a blocking
 /// thread (`spawn_blocking`); were it not, the read fails with an error rather than a panic.
@@ -280,6 +281,20 @@ impl Reader {
 
     pub(super) fn has_failed(&self) -> bool {
         self.failure.is_some()
+    }
+
+    /// Whether reading stopped because the source restarted (the bytes read so far are
+    /// void; a packet demuxed since may be cut short).
+    pub(super) fn is_restarting(&self) -> bool {
+        matches!(self.failure, Some((Failure::Restarted, _)))
+    }
+
+    /// Starts reading the source's new bytes as a new input at offset 0, after a restart.
+    /// `bytes_read` keeps counting.
+    pub(super) fn restart(&mut self) {
+        self.offset = 0;
+        self.failure = None;
+        self.mp4 = Mp4Layout::default();
     }
 }
 

@@ -5,6 +5,7 @@ use std::io::Cursor;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng, rngs::StdRng};
@@ -24,9 +25,12 @@ fn clip(name: &str) -> PathBuf {
     path
 }
 
+/// The tests' `run` keeps every keyframe on the extractor's thread: enough frame buffers
+/// for all of them.
 fn config(recording: &str) -> ExtractConfig {
     ExtractConfig {
         recording: recording.to_owned(),
+        frame_buffers: 10_000,
         ..ExtractConfig::default()
     }
 }
@@ -117,9 +121,11 @@ fn assert_images(keyframes: &[Keyframe], width: u32, height: u32) {
 }
 
 /// The file's bytes sent as pooled chunks over a bounded channel from another thread, as
-/// the downloader sends them; `restart_after` sends a `Restart` after that many chunks.
-fn event_source(path: &Path, restart_after: Option<usize>) -> EventSource {
+/// the downloader sends them. For each `n` of `restarts`, the first `n` chunks then a
+/// `Restart` come first (a download retried from byte 0); then the whole file and `Done`.
+fn event_source(path: &Path, restarts: &[usize]) -> EventSource {
     let bytes = std::fs::read(path).expect("clip readable");
+    let restarts = restarts.to_vec();
     let (events, receiver) = mpsc::channel(4);
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -136,20 +142,25 @@ fn event_source(path: &Path, restart_after: Option<usize>) -> EventSource {
             if events.send(started).await.is_err() {
                 return;
             }
-            for (n, piece) in bytes.chunks(pool.chunk_size()).enumerate() {
-                if restart_after == Some(n) {
+            let cuts = restarts.iter().map(|&n| Some(n)).chain([None]);
+            for (attempt, cut) in (2..).zip(cuts) {
+                let pieces = bytes.chunks(pool.chunk_size());
+                for piece in pieces.take(cut.unwrap_or(usize::MAX)) {
+                    let mut chunk = pool.acquire().await;
+                    chunk.buffer_mut()[..piece.len()].copy_from_slice(piece);
+                    chunk.set_len(piece.len());
+                    if events.send(Event::Data(chunk)).await.is_err() {
+                        return;
+                    }
+                }
+                if cut.is_some() {
                     let restart = Event::Restart {
-                        attempt: 2,
+                        attempt,
                         reason: "test".to_owned(),
                     };
-                    let _ = events.send(restart).await;
-                    return;
-                }
-                let mut chunk = pool.acquire().await;
-                chunk.buffer_mut()[..piece.len()].copy_from_slice(piece);
-                chunk.set_len(piece.len());
-                if events.send(Event::Data(chunk)).await.is_err() {
-                    return;
+                    if events.send(restart).await.is_err() {
+                        return;
+                    }
                 }
             }
             let done = Event::Done {
@@ -198,7 +209,7 @@ fn h264_mp4_file_matches_ffprobe() {
 fn chunk_stream_matches_ffprobe() {
     for name in ["h264.ps", "h265.ps"] {
         let path = clip(name);
-        let (keyframes, result) = run(event_source(&path, None), &config(name));
+        let (keyframes, result) = run(event_source(&path, &[]), &config(name));
         let summary = result.unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_same_times(&pts_seconds(&keyframes), &ffprobe_keyframes(&path));
         assert_images(&keyframes, 640, 360);
@@ -217,6 +228,7 @@ fn requested_size_and_wall_clock() {
         height: 180,
         recording: "small".to_owned(),
         start: Some(start),
+        ..config("small")
     };
     let file = std::fs::File::open(clip("h264.ps")).expect("clip opens");
     let (keyframes, result) = run(file, &config);
@@ -233,7 +245,7 @@ fn requested_size_and_wall_clock() {
 #[test]
 fn faststart_mp4_streams_and_moov_at_end_needs_the_file() {
     let faststart = clip("h264.mp4");
-    let (keyframes, result) = run(event_source(&faststart, None), &config("fast"));
+    let (keyframes, result) = run(event_source(&faststart, &[]), &config("fast"));
     result.expect("moov first: a stream is enough");
     assert_same_times(&pts_seconds(&keyframes), &ffprobe_keyframes(&faststart));
 
@@ -249,7 +261,7 @@ fn faststart_mp4_streams_and_moov_at_end_needs_the_file() {
         "mp4",
         at_end.to_str().expect("utf-8"),
     ]);
-    let (keyframes, result) = run(event_source(&at_end, None), &config("late"));
+    let (keyframes, result) = run(event_source(&at_end, &[]), &config("late"));
     match result {
         Err(KeyframeError::NeedsFile { recording, offset }) => {
             assert_eq!(&*recording, "late");
@@ -349,18 +361,116 @@ fn truncated_clip_keeps_the_keyframes_before_the_cut() {
 }
 
 #[test]
-fn restart_is_an_error() {
-    let (_, result) = run(
-        event_source(&clip("h264.ps"), Some(3)),
+fn a_restart_starts_over_without_repeating_keyframes() {
+    for name in ["h264.ps", "h265.ps"] {
+        let path = clip(name);
+        let expected = ffprobe_keyframes(&path);
+        let len = std::fs::metadata(&path).expect("size").len();
+        let chunks = len.div_ceil(16 * 1024) as usize;
+        let (keyframes, result) = run(event_source(&path, &[chunks / 2]), &config(name));
+        let summary = result.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_same_times(&pts_seconds(&keyframes), &expected);
+        assert_images(&keyframes, 640, 360);
+        assert!(keyframes.windows(2).all(|w| w[0].time < w[1].time));
+        assert_eq!(summary.restarts, 1, "{name}: {summary:?}");
+        assert_eq!(summary.keyframes, expected.len() as u64);
+        assert_eq!(summary.bytes_read, (chunks / 2 * 16 * 1024) as u64 + len);
+    }
+}
+
+#[test]
+fn restarts_while_probing_and_twice_in_a_row() {
+    let path = clip("h264.ps");
+    let (keyframes, result) = run(event_source(&path, &[0, 2, 30, 10]), &config("again"));
+    let summary = result.expect("follows every restart");
+    assert_same_times(&pts_seconds(&keyframes), &ffprobe_keyframes(&path));
+    assert_eq!(summary.restarts, 4);
+}
+
+#[test]
+fn too_many_restarts_is_an_error() {
+    let restarts = [2; MAX_RESTARTS as usize + 1];
+    let (keyframes, result) = run(
+        event_source(&clip("h264.ps"), &restarts),
         &config("restarted"),
     );
+    assert!(keyframes.is_empty());
     match result {
         Err(KeyframeError::Restarted { recording, offset }) => {
             assert_eq!(&*recording, "restarted");
-            assert_eq!(offset, 3 * 16 * 1024);
+            assert_eq!(offset, 2 * 16 * 1024);
         }
         other => panic!("expected Restarted, got {other:?}"),
     }
+}
+
+/// A consumer holding every frame buffer stops the extraction until it drops one, and the
+/// same buffers serve every keyframe.
+#[test]
+fn held_frame_buffers_hold_back_the_extraction() {
+    let config = ExtractConfig {
+        frame_buffers: 2,
+        ..config("held")
+    };
+    let handed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (sender, keyframes) = std::sync::mpsc::channel();
+    let extractor = {
+        let handed = handed.clone();
+        let file = std::fs::File::open(clip("h264.ps")).expect("opens");
+        std::thread::spawn(move || {
+            extract(file, &config, |keyframe| {
+                handed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                match sender.send(keyframe) {
+                    Ok(()) => ControlFlow::Continue(()),
+                    Err(_) => ControlFlow::Break(()),
+                }
+            })
+        })
+    };
+    let first = keyframes.recv().expect("first keyframe");
+    let second = keyframes.recv().expect("second keyframe");
+    let pool = first.pixels.pool().clone();
+    // The extractor decodes the third keyframe and waits for a buffer.
+    while pool.waiting() == 0 {
+        assert!(
+            !extractor.is_finished(),
+            "the extractor ended while both were held"
+        );
+        std::thread::yield_now();
+    }
+    assert_eq!(handed.load(std::sync::atomic::Ordering::SeqCst), 2);
+    assert!(keyframes.try_recv().is_err(), "a third keyframe came");
+    assert_eq!(pool.allocated(), 2);
+
+    drop(first);
+    let third = keyframes
+        .recv()
+        .expect("third keyframe after one was dropped");
+    assert!(third.time > second.time);
+    drop((second, third));
+    // The rest, each dropped at once.
+    let mut rest = 0;
+    for keyframe in keyframes.iter() {
+        assert_eq!(keyframe.pixels.len(), 640 * 360 * 3);
+        rest += 1;
+    }
+    let summary = extractor.join().expect("no panic").expect("decodes");
+    assert!(summary.keyframes >= 5, "{summary:?}");
+    assert_eq!(summary.keyframes, 3 + rest);
+    assert_eq!(pool.allocated(), 2, "buffers are reused");
+}
+
+#[test]
+fn no_frame_buffers_is_refused() {
+    let config = ExtractConfig {
+        frame_buffers: 0,
+        ..config("none")
+    };
+    let (_, result) = run(Cursor::new(vec![0u8; 10]), &config);
+    assert!(
+        matches!(result, Err(KeyframeError::InvalidConfig { .. })),
+        "{result:?}"
+    );
 }
 
 #[test]

@@ -240,12 +240,23 @@ impl Input {
     }
 }
 
-impl Drop for Input {
-    fn drop(&mut self) {
+impl Input {
+    /// Closes the FFmpeg contexts and gives back the reader, to open a new input on the
+    /// same source (after the source restarted).
+    pub(in crate::keyframes) fn into_reader(mut self) -> Reader {
+        self.close_contexts();
+        let reader = std::mem::replace(&mut self.reader, ptr::null_mut());
+        // SAFETY: `reader` came from Box::into_raw in `Input::new` and, the contexts that
+        // pointed to it being freed, nothing else refers to it; the field is now NULL so
+        // Drop does not free it again.
+        *unsafe { Box::from_raw(reader) }
+    }
+
+    /// Frees the format context, then the AVIO context (and its buffer); both NULL after.
+    fn close_contexts(&mut self) {
         // SAFETY: each pointer is either NULL or owned by us and freed exactly once here;
-        // the format context goes first since it reads through `avio`, and `avio` before
-        // the reader its callbacks use. The AVIO buffer may have been replaced by FFmpeg,
-        // so the context's current buffer is the one freed.
+        // the format context goes first since it reads through `avio`. The AVIO buffer may
+        // have been replaced by FFmpeg, so the context's current buffer is the one freed.
         unsafe {
             if !self.format.is_null() {
                 sys::avformat_close_input(&mut self.format);
@@ -254,6 +265,16 @@ impl Drop for Input {
                 sys::av_freep(ptr::addr_of_mut!((*self.avio).buffer).cast::<c_void>());
                 sys::avio_context_free(&mut self.avio);
             }
+        }
+    }
+}
+
+impl Drop for Input {
+    fn drop(&mut self) {
+        // The contexts go before the reader their callbacks use.
+        self.close_contexts();
+        // SAFETY: NULL or from Box::into_raw in `Input::new`, freed exactly once here.
+        unsafe {
             if !self.reader.is_null() {
                 drop(Box::from_raw(self.reader));
                 self.reader = ptr::null_mut();
