@@ -25,6 +25,9 @@ pub(crate) struct ChildArgs {
     /// Times the clip is sent, back to back, as one stream.
     #[arg(long, default_value_t = 1)]
     repeat: u32,
+    /// Decoder threads.
+    #[arg(long, default_value_t = 1)]
+    decoder_threads: usize,
 }
 
 /// What a child reports on its stdout (one JSON line).
@@ -41,6 +44,7 @@ pub(super) async fn spawn(
     clip: &Path,
     args: &KeyframesArgs,
     repeat: u32,
+    decoder_threads: usize,
 ) -> Result<Outcome, BoxError> {
     let output = Command::new(std::env::current_exe()?)
         .arg("keyframes-child")
@@ -49,6 +53,7 @@ pub(super) async fn spawn(
         .args(["--width", &args.width.to_string()])
         .args(["--height", &args.height.to_string()])
         .args(["--repeat", &repeat.to_string()])
+        .args(["--decoder-threads", &decoder_threads.to_string()])
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
         .kill_on_drop(true)
@@ -94,6 +99,7 @@ pub(crate) async fn run_child(args: ChildArgs) -> Result<(), BoxError> {
         width: args.width,
         height: args.height,
         recording: args.clip.display().to_string(),
+        decoder_threads: args.decoder_threads,
         ..ExtractConfig::default()
     };
     let keyframes = tokio::task::spawn_blocking(move || {

@@ -35,9 +35,13 @@ pub(crate) struct KeyframesArgs {
     /// Output height of every keyframe.
     #[arg(long, default_value_t = 1080)]
     height: u32,
-    /// Recordings decoded at once in the parallel run (each side).
+    /// Recordings decoded at once in the parallel run (each side; ours one decoder thread
+    /// each, as the box runs when busy).
     #[arg(long, default_value_t = 2)]
     parallel: usize,
+    /// Decoder threads of ours in the one-clip runs (default: the cores, as the CLI uses).
+    #[arg(long)]
+    decoder_threads: Option<usize>,
     /// Size of the long stream, in GB (10^9 bytes); 0 skips it.
     #[arg(long, default_value_t = 2.0)]
     stream_gb: f64,
@@ -88,6 +92,8 @@ struct StreamReport {
 struct Report {
     width: u32,
     height: u32,
+    /// Ours, in the one-clip runs (the parallel and stream runs use one per recording).
+    decoder_threads: usize,
     clips: Vec<ClipReport>,
     parallel: ParallelReport,
     stream: Option<StreamReport>,
@@ -109,10 +115,13 @@ pub(crate) async fn run(args: KeyframesArgs) -> Result<(), BoxError> {
     }
     ffmpeg::check_installed().await?;
 
+    let threads = args.decoder_threads.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
     let mut reports = Vec::new();
     for (path, codec) in &clips {
-        tracing::info!(clip = %path.display(), "ours");
-        let ours = child::spawn(path, &args, 1).await?;
+        tracing::info!(clip = %path.display(), threads, "ours");
+        let ours = child::spawn(path, &args, 1, threads).await?;
         tracing::info!(clip = %path.display(), "ffmpeg CLI");
         let theirs = ffmpeg::decode(path, args.width, args.height).await?;
         if ours.keyframes != theirs.keyframes {
@@ -146,7 +155,7 @@ pub(crate) async fn run(args: KeyframesArgs) -> Result<(), BoxError> {
     let picks: Vec<&PathBuf> = (0..n).map(|i| &clips[i % clips.len()].0).collect();
     let started = Instant::now();
     let ours =
-        futures::future::try_join_all(picks.iter().map(|p| child::spawn(p, &args, 1))).await?;
+        futures::future::try_join_all(picks.iter().map(|p| child::spawn(p, &args, 1, 1))).await?;
     let ours_seconds = started.elapsed().as_secs_f64();
     let started = Instant::now();
     let theirs = futures::future::try_join_all(
@@ -171,7 +180,7 @@ pub(crate) async fn run(args: KeyframesArgs) -> Result<(), BoxError> {
         let size = std::fs::metadata(clip)?.len().max(1);
         let repeat = ((args.stream_gb * 1e9) / size as f64).ceil().max(1.0) as u32;
         tracing::info!(repeat, "long stream");
-        let outcome = child::spawn(clip, &args, repeat).await?;
+        let outcome = child::spawn(clip, &args, repeat, 1).await?;
         Some(StreamReport {
             bytes: outcome.bytes,
             keyframes: outcome.keyframes,
@@ -186,6 +195,7 @@ pub(crate) async fn run(args: KeyframesArgs) -> Result<(), BoxError> {
     let report = Report {
         width: args.width,
         height: args.height,
+        decoder_threads: threads,
         clips: reports,
         parallel,
         stream,
@@ -200,8 +210,8 @@ pub(crate) async fn run(args: KeyframesArgs) -> Result<(), BoxError> {
 
 fn print_summary(report: &Report) {
     println!(
-        "keyframes to {}x{} RGB, ours (chunk stream) vs the ffmpeg CLI (-skip_frame nokey)",
-        report.width, report.height
+        "keyframes to {}x{} RGB, ours (chunk stream, {} decoder thread(s)) vs the ffmpeg CLI (-skip_frame nokey)",
+        report.width, report.height, report.decoder_threads
     );
     for c in &report.clips {
         println!(

@@ -76,7 +76,7 @@ pub fn extract(
     let mut reader = Reader::new(source);
     loop {
         let mut input = Input::new(reader).map_err(|code| ffmpeg_error(&recording, 0, code))?;
-        let result = Extraction::start(&mut input, &mut progress)
+        let result = Extraction::start(&mut input, &mut progress, config.decoder_threads)
             .and_then(|mut extraction| extraction.run(&mut input, &mut progress, &mut on_keyframe));
         // A failure found while the source restarts is the restart's doing.
         let restarted = input.reader().is_restarting()
@@ -172,7 +172,11 @@ struct Extraction {
 
 impl Extraction {
     /// Opens the input, finds the video stream and opens its decoder.
-    fn start(input: &mut Input, progress: &mut Progress) -> Result<Extraction, KeyframeError> {
+    fn start(
+        input: &mut Input,
+        progress: &mut Progress,
+        decoder_threads: usize,
+    ) -> Result<Extraction, KeyframeError> {
         let recording = progress.recording.clone();
         if let Err(code) = input.open(PROBE_BYTES, ANALYZE_MICROSECONDS) {
             return Err(source_failure(input, &recording).unwrap_or_else(|| {
@@ -213,8 +217,8 @@ impl Extraction {
                 offset: input.position(),
             });
         }
-        let decoder =
-            Decoder::open(input, stream.index).map_err(|code| KeyframeError::UnsupportedCodec {
+        let decoder = Decoder::open(input, stream.index, decoder_threads).map_err(|code| {
+            KeyframeError::UnsupportedCodec {
                 recording: recording.clone(),
                 codec: format!(
                     "{} ({})",
@@ -222,7 +226,8 @@ impl Extraction {
                     ffi::error_text(code)
                 ),
                 offset: input.position(),
-            })?;
+            }
+        })?;
         let offset = input.position();
         let packet = Packet::new().map_err(|code| ffmpeg_error(&recording, offset, code))?;
         let frame = Frame::new().map_err(|code| ffmpeg_error(&recording, offset, code))?;

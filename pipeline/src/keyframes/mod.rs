@@ -75,6 +75,10 @@ pub struct ExtractConfig {
     /// waits until one is dropped: a slow consumer slows decoding, and memory stays
     /// bounded. At least 1. Default: 4 (with the 640x360 default, 2.8 MB).
     pub frame_buffers: usize,
+    /// Threads decoding this recording (frame threading: consecutive keyframes at once).
+    /// 1 when the box decodes as many recordings at once as it has cores, more to give one
+    /// urgent recording every core. Default: 1.
+    pub decoder_threads: usize,
 }
 
 impl Default for ExtractConfig {
@@ -85,6 +89,7 @@ impl Default for ExtractConfig {
             recording: String::new(),
             start: None,
             frame_buffers: 4,
+            decoder_threads: 1,
         }
     }
 }

@@ -125,4 +125,14 @@ mod tests {
             "{summary:?}"
         );
     }
+
+    #[test]
+    fn several_decoder_threads_give_the_same_keyframes() {
+        let one = direct(&ExtractConfig::default());
+        let two = direct(&ExtractConfig {
+            decoder_threads: 2,
+            ..ExtractConfig::default()
+        });
+        assert_eq!(one, two);
+    }
 }

@@ -16,7 +16,11 @@ pub(in crate::keyframes) struct Decoder {
 
 impl Decoder {
     /// Opens the decoder for stream `index` of `input`.
-    pub(in crate::keyframes) fn open(input: &Input, index: usize) -> Result<Decoder, c_int> {
+    pub(in crate::keyframes) fn open(
+        input: &Input,
+        index: usize,
+        threads: usize,
+    ) -> Result<Decoder, c_int> {
         let parameters = input
             .codec_parameters(index)
             .ok_or(sys::AVERROR_STREAM_NOT_FOUND)?;
@@ -39,7 +43,12 @@ impl Decoder {
                 return Err(ret);
             }
             (*context).skip_frame = sys::AVDiscard::AVDISCARD_NONKEY;
-            (*context).thread_count = 1;
+            // Several threads decode consecutive keyframes at once (frame threading); one
+            // thread when the box decodes many recordings at once anyway.
+            (*context).thread_count = c_int::try_from(threads.max(1)).unwrap_or(1);
+            if threads > 1 {
+                (*context).thread_type = sys::FF_THREAD_FRAME as c_int;
+            }
             sys::avcodec_open2(context, codec, ptr::null_mut())
         };
         if ret < 0 { Err(ret) } else { Ok(decoder) }
