@@ -590,3 +590,49 @@ fn clock_counts_through_discontinuities() {
         ]
     );
 }
+
+#[test]
+fn mpeg_ts_streams_match_ffprobe() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for name in ["h264.ps", "h265.ps"] {
+        let ts = dir.path().join(format!("{name}.ts"));
+        let input = clip(name);
+        ffmpeg(&[
+            "-i",
+            input.to_str().expect("utf-8"),
+            "-c",
+            "copy",
+            "-f",
+            "mpegts",
+            ts.to_str().expect("utf-8"),
+        ]);
+        let (keyframes, result) = run(event_source(&ts, &[]), &config(name));
+        result.unwrap_or_else(|e| panic!("{name} in TS: {e}"));
+        assert_same_times(&pts_seconds(&keyframes), &ffprobe_keyframes(&ts));
+        assert_images(&keyframes, 640, 360);
+    }
+}
+
+/// The 40-byte `IMKH` header Hikvision devices put before the program stream of a download
+/// (magic, then version, system format and codec fields; hand-written, not a capture).
+const IMKH_HEADER: [u8; 40] = [
+    0x49, 0x4D, 0x4B, 0x48, 0x01, 0x01, 0x00, 0x00, 0x02, 0x00, 0x00, 0x01, 0x10, 0x71, 0x01, 0x10,
+    0x40, 0x1F, 0x00, 0x00, 0x00, 0xFA, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+];
+
+#[test]
+fn a_hikvision_imkh_header_before_the_program_stream_is_read_past() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for name in ["h264.ps", "h265.ps"] {
+        let path = clip(name);
+        let mut bytes = IMKH_HEADER.to_vec();
+        bytes.extend(std::fs::read(&path).expect("clip readable"));
+        let with_header = dir.path().join(name);
+        std::fs::write(&with_header, bytes).expect("write the temp clip");
+        // As a download streams it (not seekable).
+        let (keyframes, result) = run(event_source(&with_header, &[]), &config(name));
+        result.unwrap_or_else(|e| panic!("{name} after IMKH: {e}"));
+        assert_same_times(&pts_seconds(&keyframes), &ffprobe_keyframes(&path));
+    }
+}
