@@ -6,14 +6,22 @@ use std::time::Duration;
 /// recording), not elapsed time.
 pub(super) const MAX_GAP: Duration = Duration::from_secs(10);
 
-/// Turns presentation timestamps into times since the first keyframe. When a timestamp is
-/// missing, goes backwards, repeats, or jumps forward by more than [`MAX_GAP`], the time
-/// goes on from the previous keyframe's plus one frame.
+/// Turns presentation timestamps into times since the first keyframe.
+///
+/// A keyframe is placed by its timestamp's distance from the last keyframe that had one
+/// (its anchor), so a keyframe without a timestamp in between does not shift the ones after
+/// it. When a timestamp is missing, or would put the keyframe at or before the previous one,
+/// or more than [`MAX_GAP`] after it (a camera's clock reset, a spliced recording), the
+/// keyframe comes one keyframe interval (the last measured one; one frame before any) after
+/// the previous keyframe, and a timestamp there becomes the new anchor.
 #[derive(Debug)]
 pub(super) struct Clock {
     time_base: (i32, i32),
-    frame: Duration,
-    last: Option<(Option<i64>, Duration)>,
+    /// The last measured distance between two keyframes placed by their timestamps.
+    interval: Duration,
+    last_time: Option<Duration>,
+    /// The last keyframe with a timestamp: that timestamp and its time.
+    anchor: Option<(i64, Duration)>,
 }
 
 impl Clock {
@@ -27,25 +35,37 @@ impl Clock {
         };
         Clock {
             time_base,
-            frame,
-            last: None,
+            interval: frame,
+            last_time: None,
+            anchor: None,
         }
     }
 
     /// The time of the next keyframe, whose timestamp is `pts`.
     pub(super) fn next(&mut self, pts: Option<i64>) -> Duration {
-        let time = match self.last {
-            None => Duration::ZERO,
-            Some((last_pts, last_time)) => {
-                let step = pts
-                    .zip(last_pts)
-                    .and_then(|(pts, last)| pts.checked_sub(last))
-                    .and_then(|delta| self.duration(delta))
-                    .filter(|d| !d.is_zero() && *d <= MAX_GAP);
-                last_time + step.unwrap_or(self.frame)
-            }
+        let Some(last_time) = self.last_time else {
+            self.last_time = Some(Duration::ZERO);
+            self.anchor = pts.map(|pts| (pts, Duration::ZERO));
+            return Duration::ZERO;
         };
-        self.last = Some((pts, time));
+        let placed = pts
+            .zip(self.anchor)
+            .and_then(|(pts, (anchor_pts, anchor_time))| {
+                let delta = pts.checked_sub(anchor_pts)?;
+                Some(anchor_time + self.duration(delta)?)
+            })
+            .filter(|time| *time > last_time && *time - last_time <= MAX_GAP);
+        let time = match placed {
+            Some(time) => {
+                self.interval = time - last_time;
+                time
+            }
+            None => last_time + self.interval,
+        };
+        if let Some(pts) = pts {
+            self.anchor = Some((pts, time));
+        }
+        self.last_time = Some(time);
         time
     }
 

@@ -565,12 +565,14 @@ fn clock_counts_through_discontinuities() {
     let times: Vec<Duration> = [
         Some(90_000),
         Some(270_000),               // +2 s
-        Some(90_000),                // backwards: +1 frame
-        Some(270_000),               // +2 s from the previous pts
-        Some(270_000 + 90_000 * 60), // +60 s: +1 frame
-        None,                        // missing: +1 frame
-        Some(0),                     // no previous pts to compare: +1 frame
-        Some(45_000),                // +0.5 s
+        Some(90_000),                // backwards: one interval (2 s) on, a new anchor
+        Some(270_000),               // +2 s from the new anchor
+        Some(270_000 + 90_000 * 60), // +60 s: one interval on
+        None,                        // missing: one interval on
+        Some(0),                     // before the anchor: one interval on, a new anchor
+        Some(45_000),                // +0.5 s: the interval is now 0.5 s
+        None,                        // missing: +0.5 s
+        Some(135_000),               // +1 s from the anchor (not from the missing one)
     ]
     .into_iter()
     .map(|pts| clock.next(pts))
@@ -581,12 +583,14 @@ fn clock_counts_through_discontinuities() {
         [
             ms(0),
             ms(2000),
-            ms(2040),
-            ms(4040),
-            ms(4080),
-            ms(4120),
-            ms(4160),
-            ms(4660)
+            ms(4000),
+            ms(6000),
+            ms(8000),
+            ms(10000),
+            ms(12000),
+            ms(12500),
+            ms(13000),
+            ms(13500)
         ]
     );
 }
@@ -634,5 +638,37 @@ fn a_hikvision_imkh_header_before_the_program_stream_is_read_past() {
         let (keyframes, result) = run(event_source(&with_header, &[]), &config(name));
         result.unwrap_or_else(|e| panic!("{name} after IMKH: {e}"));
         assert_same_times(&pts_seconds(&keyframes), &ffprobe_keyframes(&path));
+    }
+}
+
+#[test]
+fn keyframe_times_stay_on_the_gop_grid_when_some_timestamps_are_missing() {
+    // h265.ps has a keyframe without a timestamp in every 10 s; six of them back to back
+    // (timestamps continued, as the simulator and cameras send a long recording).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let long = dir.path().join("h265-60s.ps");
+    let input = clip("h265.ps");
+    ffmpeg(&[
+        "-stream_loop",
+        "5",
+        "-i",
+        input.to_str().expect("utf-8"),
+        "-c",
+        "copy",
+        "-f",
+        "svcd",
+        long.to_str().expect("utf-8"),
+    ]);
+    let (keyframes, result) = run(event_source(&long, &[]), &config("h265-60s"));
+    result.expect("decodes");
+    assert_eq!(keyframes.len(), 30, "a keyframe every 2 s for 60 s");
+    for pair in keyframes.windows(2) {
+        let step = pair[1].time - pair[0].time;
+        assert!(
+            step.abs_diff(Duration::from_secs(2)) < Duration::from_millis(50),
+            "keyframes {:?} and {:?} are not one GOP apart",
+            pair[0].time,
+            pair[1].time
+        );
     }
 }
