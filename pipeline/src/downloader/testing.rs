@@ -124,23 +124,10 @@ pub(super) async fn consume(mut events: mpsc::Receiver<Event>, mut on_data: impl
     seen
 }
 
-/// A directory under the system temp dir, removed on drop.
-pub(super) struct TempDir(pub(super) std::path::PathBuf);
-
-impl TempDir {
-    pub(super) fn new(test: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!(
-            "dipper-{test}-{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&path).expect("create the test's temp dir");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+/// A fresh directory under the system temp dir, named after the test, removed on drop.
+pub(super) fn temp_dir(test: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("dipper-{test}-"))
+        .tempdir()
+        .expect("create the test's temp dir")
 }

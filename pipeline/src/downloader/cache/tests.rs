@@ -4,18 +4,18 @@
 use std::{path::PathBuf, sync::atomic::Ordering};
 
 use super::*;
-use crate::downloader::testing::TempDir;
+use crate::downloader::testing::temp_dir;
 
 /// One run of a test: a backend and a directory.
 struct Ctx {
-    temp: TempDir,
+    temp: tempfile::TempDir,
     io: CacheIo,
 }
 
 impl Ctx {
     /// The cache directory; it does not exist until the cache opens it.
     fn dir(&self) -> PathBuf {
-        self.temp.0.join("cache")
+        self.temp.path().join("cache")
     }
 
     fn config(&self, max_bytes: u64) -> CacheConfig {
@@ -63,7 +63,7 @@ async fn for_each_backend(test: &str, body: impl AsyncFn(&Ctx)) {
     for io in [CacheIo::Uring, CacheIo::Tokio] {
         eprintln!("{test}: with {io:?}");
         body(&Ctx {
-            temp: TempDir::new(test),
+            temp: temp_dir(test),
             io,
         })
         .await;
@@ -556,7 +556,7 @@ async fn bad_keys_and_configs_are_refused_clearly() {
             .await
             .expect_err("zero bytes");
         assert!(err.to_string().contains("`max_bytes`"), "{err}");
-        let file = ctx.temp.0.join("a-file");
+        let file = ctx.temp.path().join("a-file");
         std::fs::write(&file, b"").expect("write");
         let err = DiskCache::open(CacheConfig {
             dir: file.join("cache"),
@@ -571,10 +571,10 @@ async fn bad_keys_and_configs_are_refused_clearly() {
 
 #[tokio::test]
 async fn auto_falls_back_to_tokio_when_the_probe_fails_and_says_why() {
-    let temp = TempDir::new("fallback");
+    let temp = temp_dir("fallback");
     let (logs, _guard) = Logs::capture();
     let config = CacheConfig {
-        dir: temp.0.join("cache"),
+        dir: temp.path().join("cache"),
         max_bytes: MIB,
         io: CacheIo::Auto,
     };
@@ -616,10 +616,10 @@ async fn auto_falls_back_to_tokio_when_the_probe_fails_and_says_why() {
 
 #[tokio::test]
 async fn uring_is_used_when_asked_for_on_this_machine() {
-    let temp = TempDir::new("uring");
+    let temp = temp_dir("uring");
     let (logs, _guard) = Logs::capture();
     let cache = DiskCache::open(CacheConfig {
-        dir: temp.0.join("cache"),
+        dir: temp.path().join("cache"),
         max_bytes: MIB,
         io: CacheIo::Uring,
     })
@@ -628,7 +628,7 @@ async fn uring_is_used_when_asked_for_on_this_machine() {
     assert_eq!(cache.backend(), CacheBackend::Uring);
     let text = logs.text();
     assert!(text.contains("backend=\"io_uring\""), "{text}");
-    let left: Vec<_> = std::fs::read_dir(temp.0.join("cache"))
+    let left: Vec<_> = std::fs::read_dir(temp.path().join("cache"))
         .expect("read dir")
         .collect();
     assert!(left.is_empty(), "the probe cleaned up: {left:?}");
@@ -636,9 +636,9 @@ async fn uring_is_used_when_asked_for_on_this_machine() {
 
 #[tokio::test]
 async fn the_uring_thread_stops_with_the_last_user() {
-    let temp = TempDir::new("uring-stop");
+    let temp = temp_dir("uring-stop");
     let cache = DiskCache::open(CacheConfig {
-        dir: temp.0.join("cache"),
+        dir: temp.path().join("cache"),
         max_bytes: MIB,
         io: CacheIo::Uring,
     })

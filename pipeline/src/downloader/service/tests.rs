@@ -345,9 +345,9 @@ async fn with_each_cache_io(test: &str, body: impl AsyncFn(Downloader, &Simulato
         (CacheIo::Uring, CacheBackend::Uring),
         (CacheIo::Tokio, CacheBackend::Tokio),
     ] {
-        let dir = testing::TempDir::new(test);
+        let dir = testing::temp_dir(test);
         let cache = DiskCache::open(CacheConfig {
-            dir: dir.0.clone(),
+            dir: dir.path().to_owned(),
             max_bytes: 1 << 30,
             io,
         })
