@@ -57,6 +57,27 @@ pub(crate) fn open_files_limit() -> Option<u64> {
         .ok()
 }
 
+/// Each process's highest `VmHWM` in MB, read every `every` until `done` turns true (a
+/// process that has exited keeps the last value read).
+pub(crate) async fn poll_peaks(
+    pids: Vec<u32>,
+    every: std::time::Duration,
+    mut done: tokio::sync::watch::Receiver<bool>,
+) -> Vec<f64> {
+    let mut peaks = vec![0.0f64; pids.len()];
+    loop {
+        for (peak, &pid) in peaks.iter_mut().zip(&pids) {
+            if let Some(mb) = peak_rss_mb(Some(pid)) {
+                *peak = peak.max(mb);
+            }
+        }
+        tokio::select! {
+            _ = done.wait_for(|&done| done) => return peaks,
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,16 @@
 //! The peer: the ffmpeg CLI decoding only keyframes to the same size and pixel format, its
 //! frames counted from `-progress` and its peak memory polled from `/proc`.
 
-use std::{path::Path, process::Stdio, time::Instant};
+use std::{
+    path::Path,
+    process::Stdio,
+    time::{Duration, Instant},
+};
 
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
     process::Command,
+    sync::watch,
 };
 
 use crate::{BoxError, proc};
@@ -54,29 +59,23 @@ pub(super) async fn decode(clip: &Path, width: u32, height: u32) -> Result<Decod
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| format!("cannot start ffmpeg: {e}"))?;
-    let pid = child.id();
+    let (done, done_rx) = watch::channel(false);
+    let poller = tokio::spawn(proc::poll_peaks(
+        child.id().into_iter().collect(),
+        Duration::from_millis(50),
+        done_rx,
+    ));
     let stdout = child.stdout.take().ok_or("ffmpeg's stdout")?;
     let mut lines = BufReader::new(stdout).lines();
     let mut frames = 0;
-    let mut peak: Option<f64> = None;
-    let mut poll = tokio::time::interval(std::time::Duration::from_millis(50));
-    loop {
-        tokio::select! {
-            line = lines.next_line() => match line? {
-                Some(line) => {
-                    if let Some(n) = line.strip_prefix("frame=") {
-                        frames = n.trim().parse().unwrap_or(frames);
-                    }
-                }
-                None => break,
-            },
-            _ = poll.tick() => {
-                if let Some(mb) = pid.and_then(|p| proc::peak_rss_mb(Some(p))) {
-                    peak = Some(peak.map_or(mb, |p: f64| p.max(mb)));
-                }
-            }
+    while let Some(line) = lines.next_line().await? {
+        if let Some(n) = line.strip_prefix("frame=") {
+            frames = n.trim().parse().unwrap_or(frames);
         }
     }
+    let _ = done.send(true);
+    // 0 when the process ended before a first reading: unknown, as without a pid.
+    let peak = poller.await?.first().copied().filter(|mb| *mb > 0.0);
     let output = child.wait_with_output().await?;
     if !output.status.success() {
         return Err(format!(

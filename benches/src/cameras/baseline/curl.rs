@@ -66,7 +66,7 @@ pub(crate) async fn run(
             child.wait_with_output().await
         }));
     }
-    let poller = tokio::spawn(poll_peaks(pids, done_rx));
+    let poller = tokio::spawn(proc::poll_peaks(pids, POLL, done_rx));
     let mut outputs = Vec::new();
     for child in children {
         outputs.push(child.await??);
@@ -179,22 +179,6 @@ fn parse_line(line: &str) -> Option<(usize, u16, u64)> {
     let code = words.next()?.parse().ok()?;
     let size = words.next()?.parse().ok()?;
     Some((index, code, size))
-}
-
-/// Each process's highest `VmHWM` until `done`, in MB.
-async fn poll_peaks(pids: Vec<u32>, mut done: watch::Receiver<bool>) -> Vec<f64> {
-    let mut peaks = vec![0.0f64; pids.len()];
-    loop {
-        for (peak, &pid) in peaks.iter_mut().zip(&pids) {
-            if let Some(mb) = proc::peak_rss_mb(Some(pid)) {
-                *peak = peak.max(mb);
-            }
-        }
-        tokio::select! {
-            _ = done.wait_for(|&done| done) => return peaks,
-            () = tokio::time::sleep(POLL) => {}
-        }
-    }
 }
 
 #[cfg(test)]
