@@ -9,9 +9,11 @@
 # - libavformat-dev libavcodec-dev libavutil-dev libswscale-dev pkg-config libclang-dev: the
 #   keyframe extractor links FFmpeg through ffmpeg-sys-next (bindgen needs libclang).
 # - valgrind: the keyframe extractor's leak check (a documented command, not in the suite).
+# - python3-venv: scripts/fetch-models makes .cache/venv (onnx and numpy for the embedder's
+#   conversion, onnxruntime and faiss-cpu for the benchmarks); Debian's python3 lacks venv.
 # Add a package here with the issue that first needs it.
 DIPPER_APT_PACKAGES=(ffmpeg curl libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
-  pkg-config libclang-dev valgrind)
+  pkg-config libclang-dev valgrind python3-venv)
 
 dipper_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 
@@ -29,6 +31,19 @@ dipper_install_packages() {
   fi
 }
 
+# Node.js and npm: scripts/fetch-models installs face-api and TensorFlow.js with npm, and the
+# models crate's reference test runs them. Checked by command, not by Debian package, since a
+# machine may have Node.js from elsewhere (its own npm conflicts with Debian's npm package).
+dipper_install_node() {
+  if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "==> installing Debian packages: nodejs npm"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+  fi
+}
+
 dipper_install_rust_tools() {
   rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
   rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
@@ -40,6 +55,8 @@ dipper_install_rust_tools() {
 
 dipper_prepare() {
   dipper_install_packages
+  dipper_install_node
   dipper_install_rust_tools
   "$dipper_repo/scripts/make-clips"
+  "$dipper_repo/scripts/fetch-models"
 }
