@@ -3,4 +3,6 @@
 //! the `appliance` binary wires it to the ISAPI client, SQLite and the web page.
 
 pub mod downloader;
+pub mod faces;
+pub mod index;
 pub mod keyframes;

@@ -1,0 +1,444 @@
+//! [`Detector`]: YuNet (2023mar) on a frame of any size, in one or more letterboxed passes,
+//! its anchors decoded, thresholded and merged by non-maximum suppression, in frame
+//! coordinates.
+//!
+//! The model's input is `1x3xHxW` float, B, G, R planes, 0..255 unnormalised, H and W
+//! multiples of 32. For each stride `s` of 8, 16 and 32 it outputs, over the
+//! `(H/s) x (W/s)` grid in row-major order: `cls_s` and `obj_s` (one value per cell),
+//! `bbox_s` (4 per cell) and `kps_s` (10 per cell). A cell at column `c`, row `r` decodes
+//! to score `sqrt(clamp(cls) * clamp(obj))` (each clamped to 0..1), box centre
+//! `((c + dx) s, (r + dy) s)` and size `(exp(dw) s, exp(dh) s)`, and landmark `k` at
+//! `((c + kx_k) s, (r + ky_k) s)`: the grid point is the cell's top-left corner, as in
+//! OpenCV's `FaceDetectorYN`.
+//!
+//! That is the interface `models::DETECTOR` names. The ONNX file is parsed once; a plan per input size is built on first use and shared.
+//! A `Detector` is `Send + Sync`: a worker pool can share one or own one per thread.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use models::{DETECTOR, SearchPath};
+use parking_lot::Mutex;
+use tract_onnx::prelude::*;
+
+use super::config::DetectorConfig;
+use super::error::{FaceError, Stage};
+use super::frame::RgbView;
+use super::geometry::{BoundingBox, Landmarks, Point, non_max_suppression};
+use super::letterbox::Letterbox;
+use super::model_files::{ModelId, load_graph, outlet_names};
+
+const MODEL: ModelId = ModelId::DETECTOR;
+
+/// The square detector input of [`Detector::refine`], in pixels.
+const REFINE_INPUT: u32 = 480;
+/// [`Detector::refine`]'s crop, in face sizes: the face fills 40 % of it, so it is about
+/// 190 pixels in the input, where YuNet's landmarks are as good as they get.
+const REFINE_CROP: f32 = 2.5;
+
+/// A face the detector found, in frame coordinates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    /// Clipped to the frame.
+    pub bbox: BoundingBox,
+    /// `sqrt(class * objectness)`, 0..1.
+    pub score: f32,
+    /// Not clipped: a landmark may lie just outside the frame.
+    pub landmarks: Landmarks,
+}
+
+/// YuNet with its plans, one per input size.
+pub struct Detector {
+    path: PathBuf,
+    /// The parsed graph, its input size still to be set.
+    graph: InferenceModel,
+    config: DetectorConfig,
+    plans: Mutex<HashMap<(u32, u32), Arc<SizedPlan>>>,
+}
+
+/// A plan for one input size, and where each head's outputs are among its outputs.
+struct SizedPlan {
+    plan: Arc<TypedRunnableModel>,
+    /// Output positions of `[cls, obj, bbox, kps]` for each of the interface's strides.
+    heads: [[usize; 4]; 3],
+}
+
+impl Detector {
+    /// Reads YuNet from the first directory of `search` holding it, checked against the
+    /// registry, and parses it (ignoring the 640x640 shapes the file declares). Plans are
+    /// built on first use of each input size; one (square, the first pass's side) is built
+    /// here, so a broken file fails now. Settings out of range are refused first.
+    pub fn load(search: &SearchPath, config: DetectorConfig) -> Result<Detector, FaceError> {
+        config.validate()?;
+        let onnx = tract_onnx::onnx()
+            .with_ignore_output_shapes(true)
+            .with_ignore_value_info(true);
+        let (graph, path) = load_graph(MODEL, search, &onnx)?;
+        let detector = Detector {
+            path,
+            graph,
+            config,
+            plans: Mutex::new(HashMap::new()),
+        };
+        let first = detector.config.pass_sides.first().copied().unwrap_or(640);
+        detector.plan(first, first)?;
+        Ok(detector)
+    }
+
+    pub fn config(&self) -> &DetectorConfig {
+        &self.config
+    }
+
+    /// Every face in `frame` scoring at least the threshold, best first, after
+    /// non-maximum suppression across all passes.
+    pub fn detect(&self, frame: RgbView<'_>) -> Result<Vec<Detection>, FaceError> {
+        let mut candidates = Vec::new();
+        for letterbox in self.passes(frame.width(), frame.height()) {
+            self.run_pass(frame, &letterbox, &mut candidates)?;
+        }
+        let boxes: Vec<BoundingBox> = candidates.iter().map(|d| d.bbox).collect();
+        let scores: Vec<f32> = candidates.iter().map(|d| d.score).collect();
+        let kept = non_max_suppression(&boxes, &scores, self.config.nms_iou, self.config.max_faces);
+        Ok(kept.into_iter().map(|i| candidates[i]).collect())
+    }
+
+    /// The face again, detected on a square crop around it (2.5 times its size) scaled
+    /// into a 480x480 input, where the face is about 190 pixels tall. A face found in a pass
+    /// that shrank the frame (a large photo whose face was 100 pixels in the input) has
+    /// landmarks off by several percent of its size, enough to move its embedding; close up
+    /// they are as good as YuNet's get. Returns the re-detection overlapping the face most
+    /// (IoU at least 0.5), else the face as it was.
+    pub fn refine(&self, frame: RgbView<'_>, face: &Detection) -> Result<Detection, FaceError> {
+        let side = face.bbox.width.max(face.bbox.height) * REFINE_CROP;
+        let centre = face.bbox.centre();
+        let left = (centre.x - side / 2.0).floor().max(0.0) as u32;
+        let top = (centre.y - side / 2.0).floor().max(0.0) as u32;
+        let right = ((centre.x + side / 2.0).ceil() as u32).min(frame.width());
+        let bottom = ((centre.y + side / 2.0).ceil() as u32).min(frame.height());
+        let Some(crop) = frame.crop(
+            left,
+            top,
+            right.saturating_sub(left),
+            bottom.saturating_sub(top),
+        ) else {
+            return Ok(*face);
+        };
+        let letterbox = Letterbox::fit(crop.width(), crop.height(), REFINE_INPUT, REFINE_INPUT);
+        let mut found = Vec::new();
+        self.run_pass(crop, &letterbox, &mut found)?;
+        let shift = |p: Point| Point::new(p.x + left as f32, p.y + top as f32);
+        let best = found
+            .into_iter()
+            .map(|d| Detection {
+                bbox: BoundingBox {
+                    x: d.bbox.x + left as f32,
+                    y: d.bbox.y + top as f32,
+                    ..d.bbox
+                },
+                score: d.score,
+                landmarks: d.landmarks.map(shift),
+            })
+            .map(|d| (d.bbox.iou(&face.bbox), d))
+            .filter(|(iou, _)| *iou >= 0.5)
+            .max_by(|(a, _), (b, _)| a.total_cmp(b));
+        Ok(best.map_or(*face, |(_, d)| d))
+    }
+
+    /// The letterboxes of the passes a `width x height` frame gets: the first pass always,
+    /// each further one while the previous shrank the frame by at least
+    /// [`DetectorConfig::further_pass_min_shrink`], never enlarging the frame beyond its
+    /// own size (rounded up to a multiple of 32).
+    pub fn passes(&self, width: u32, height: u32) -> Vec<Letterbox> {
+        let long_side = width.max(height);
+        let mut passes = Vec::new();
+        for (i, &side) in self.config.pass_sides.iter().enumerate() {
+            let mut side = side;
+            if i > 0 {
+                let previous = self.config.pass_sides[i - 1] as f32;
+                if (long_side as f32) < previous * self.config.further_pass_min_shrink {
+                    break;
+                }
+                side = side.min(long_side.div_ceil(32) * 32);
+            }
+            let (input_width, input_height) = input_size(width, height, side);
+            passes.push(Letterbox::fit(width, height, input_width, input_height));
+        }
+        passes
+    }
+
+    fn run_pass(
+        &self,
+        frame: RgbView<'_>,
+        letterbox: &Letterbox,
+        found: &mut Vec<Detection>,
+    ) -> Result<(), FaceError> {
+        let (width, height) = (letterbox.input_width, letterbox.input_height);
+        let sized = self.plan(width, height)?;
+        let shape = [1, 3, height as usize, width as usize];
+        let mut planes = vec![0.0f32; shape.iter().product()];
+        letterbox.fill_bgr_planes(frame, &mut planes);
+        let input = Tensor::from_shape(&shape, &planes)
+            .map_err(|e| self.inference_error(format!("a {width}x{height} input: {e:#}")))?;
+        drop(planes);
+        let outputs = sized
+            .plan
+            .run(tvec![input.into_tvalue()])
+            .map_err(|e| self.inference_error(format!("at {width}x{height}: {e:#}")))?;
+        for (stride, head) in DETECTOR.strides.into_iter().zip(sized.heads) {
+            let (columns, rows) = (width as usize / stride, height as usize / stride);
+            let cells = columns * rows;
+            let mut slices: [&[f32]; 4] = [&[]; 4];
+            for ((slice, position), per_cell) in slices.iter_mut().zip(head).zip([1, 1, 4, 10]) {
+                let values = outputs[position]
+                    .try_as_plain_ram()
+                    .and_then(|view| view.as_slice::<f32>())
+                    .map_err(|e| self.inference_error(format!("output {position}: {e:#}")))?;
+                if values.len() != cells * per_cell {
+                    return Err(self.interface_error(format!(
+                        "stride {stride} output {position} has {} values, expected {} for a \
+                         {width}x{height} input",
+                        values.len(),
+                        cells * per_cell
+                    )));
+                }
+                *slice = values;
+            }
+            let [cls, obj, bbox, kps] = slices;
+            decode_head(
+                HeadOutputs {
+                    stride,
+                    columns,
+                    cls,
+                    obj,
+                    bbox,
+                    kps,
+                },
+                self.config.score_threshold,
+                letterbox,
+                found,
+            );
+        }
+        Ok(())
+    }
+
+    /// The plan for a `width x height` input, built on first use.
+    fn plan(&self, width: u32, height: u32) -> Result<Arc<SizedPlan>, FaceError> {
+        let mut plans = self.plans.lock();
+        if let Some(plan) = plans.get(&(width, height)) {
+            return Ok(plan.clone());
+        }
+        let load_error = |detail: String| FaceError::ModelLoad {
+            model: MODEL,
+            path: self.path.clone(),
+            detail: format!("planning for a {width}x{height} input: {detail}"),
+        };
+        let started = std::time::Instant::now();
+        let plan = self
+            .graph
+            .clone()
+            .with_input_fact(0, f32::fact([1, 3, height as usize, width as usize]).into())
+            .and_then(|graph| graph.into_optimized())
+            .and_then(|graph| graph.into_runnable())
+            .map_err(|e| load_error(format!("{e:#}")))?;
+        let heads = self.find_heads(plan.model())?;
+        tracing::debug!(
+            model = %MODEL,
+            width,
+            height,
+            elapsed = ?started.elapsed(),
+            "detector plan built"
+        );
+        let sized = Arc::new(SizedPlan { plan, heads });
+        plans.insert((width, height), sized.clone());
+        Ok(sized)
+    }
+
+    /// The output positions of `cls_s`, `obj_s`, `bbox_s`, `kps_s` for each stride.
+    fn find_heads(&self, model: &TypedModel) -> Result<[[usize; 4]; 3], FaceError> {
+        let outlets = model
+            .output_outlets()
+            .map_err(|e| self.interface_error(format!("{e:#}")))?;
+        let names = outlet_names(model, outlets);
+        let mut heads = [[0usize; 4]; 3];
+        for (i, head) in heads.iter_mut().enumerate() {
+            let wanted = [
+                DETECTOR.class_outputs[i],
+                DETECTOR.objectness_outputs[i],
+                DETECTOR.box_outputs[i],
+                DETECTOR.landmark_outputs[i],
+            ];
+            for (position, wanted) in head.iter_mut().zip(wanted) {
+                *position = names.iter().position(|n| n == wanted).ok_or_else(|| {
+                    self.interface_error(format!("no output {wanted} among {names:?}"))
+                })?;
+            }
+        }
+        Ok(heads)
+    }
+
+    fn inference_error(&self, detail: String) -> FaceError {
+        FaceError::Inference {
+            stage: Stage::Detection,
+            model: MODEL,
+            path: self.path.clone(),
+            detail,
+        }
+    }
+
+    fn interface_error(&self, detail: String) -> FaceError {
+        FaceError::ModelInterface {
+            model: MODEL,
+            path: self.path.clone(),
+            detail,
+        }
+    }
+}
+
+impl std::fmt::Debug for Detector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detector")
+            .field("path", &self.path)
+            .field("config", &self.config)
+            .field("plans", &self.plans.lock().keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The detector input for a `width x height` frame whose long side becomes `side`: the
+/// short side scaled alike and rounded up to a multiple of 32.
+pub(super) fn input_size(width: u32, height: u32, side: u32) -> (u32, u32) {
+    let short = |long: u32, short: u32| {
+        let scaled = (f64::from(side) * f64::from(short) / f64::from(long)).ceil() as u32;
+        scaled.div_ceil(32).max(1) * 32
+    };
+    if width >= height {
+        (side, short(width, height).min(side))
+    } else {
+        (short(height, width).min(side), side)
+    }
+}
+
+/// One stride's outputs.
+struct HeadOutputs<'a> {
+    stride: usize,
+    columns: usize,
+    cls: &'a [f32],
+    obj: &'a [f32],
+    bbox: &'a [f32],
+    kps: &'a [f32],
+}
+
+/// Appends the cells of one head scoring at least `threshold`, in frame coordinates.
+fn decode_head(
+    head: HeadOutputs<'_>,
+    threshold: f32,
+    letterbox: &Letterbox,
+    found: &mut Vec<Detection>,
+) {
+    let stride = head.stride as f32;
+    for (cell, (&cls, &obj)) in head.cls.iter().zip(head.obj).enumerate() {
+        let score = (cls.clamp(0.0, 1.0) * obj.clamp(0.0, 1.0)).sqrt();
+        if score.is_nan() || score < threshold {
+            continue;
+        }
+        let column = (cell % head.columns) as f32;
+        let row = (cell / head.columns) as f32;
+        let b = &head.bbox[cell * 4..cell * 4 + 4];
+        let centre_x = (column + b[0]) * stride;
+        let centre_y = (row + b[1]) * stride;
+        let width = b[2].exp() * stride;
+        let height = b[3].exp() * stride;
+        let bbox = letterbox.box_to_frame(&BoundingBox {
+            x: centre_x - width / 2.0,
+            y: centre_y - height / 2.0,
+            width,
+            height,
+        });
+        let k = &head.kps[cell * 10..cell * 10 + 10];
+        let landmarks = Landmarks(std::array::from_fn(|i| {
+            letterbox.to_frame(Point::new(
+                (column + k[2 * i]) * stride,
+                (row + k[2 * i + 1]) * stride,
+            ))
+        }));
+        if bbox.area() > 0.0 {
+            found.push(Detection {
+                bbox,
+                score,
+                landmarks,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn input_sizes_keep_the_aspect_in_multiples_of_32() {
+        let check = |frame: (u32, u32), side: u32, expected: (u32, u32)| {
+            assert_eq!(
+                input_size(frame.0, frame.1, side),
+                expected,
+                "{frame:?} at {side}"
+            );
+        };
+        check((640, 360), 640, (640, 384));
+        check((1920, 1080), 1280, (1280, 736));
+        check((360, 640), 640, (384, 640));
+        check((512, 512), 640, (640, 640));
+        check((4000, 10), 640, (640, 32));
+    }
+
+    #[test]
+    fn a_cell_decodes_to_frame_coordinates() {
+        // A 2x2 grid at stride 8 over a 16x16 input, the frame 32x32 (scale 0.5); only cell
+        // (column 1, row 0) scores: cls 0.81, obj 1.0 -> 0.9.
+        let letterbox = Letterbox::fit(32, 32, 16, 16);
+        let cls = [0.0, 0.81, 0.2, 0.0];
+        let obj = [1.0, 1.5, 1.0, 1.0]; // clamped to 1
+        let mut bbox = [0.0f32; 16];
+        bbox[4..8].copy_from_slice(&[0.5, 0.25, 0.0, 2f32.ln()]);
+        let mut kps = [0.0f32; 40];
+        kps[10..20].copy_from_slice(&[0.0, 0.0, 1.0, 0.0, 0.5, 0.5, 0.0, 1.0, 1.0, 1.0]);
+        let mut found = Vec::new();
+        decode_head(
+            HeadOutputs {
+                stride: 8,
+                columns: 2,
+                cls: &cls,
+                obj: &obj,
+                bbox: &bbox,
+                kps: &kps,
+            },
+            0.5,
+            &letterbox,
+            &mut found,
+        );
+        assert_eq!(found.len(), 1, "{found:?}");
+        let face = found[0];
+        assert!((face.score - 0.9).abs() < 1e-6);
+        // Centre (1.5 * 8, 0.25 * 8) = (12, 2), size 8x16 in the input; doubled in the
+        // frame: centre (24, 4), 16x32, clipped at the top.
+        let expected = BoundingBox {
+            x: 16.0,
+            y: 0.0,
+            width: 16.0,
+            height: 20.0,
+        };
+        assert!(face.bbox.iou(&expected) > 0.999, "{:?}", face.bbox);
+        let points: Vec<(f32, f32)> = face.landmarks.0.iter().map(|p| (p.x, p.y)).collect();
+        assert_eq!(
+            points,
+            vec![
+                (16.0, 0.0),
+                (32.0, 0.0),
+                (24.0, 8.0),
+                (16.0, 16.0),
+                (32.0, 16.0)
+            ]
+        );
+    }
+}
