@@ -8,6 +8,8 @@
 //!
 //! `keyframes` runs the keyframe extractor beside the ffmpeg CLI on the same clips.
 //!
+//! `index` runs the embedding index beside faiss `IndexFlatIP` on the same vectors.
+//!
 //! The hidden `sim-child` subcommand is the simulator process `cameras` starts (this same
 //! binary, re-executed), so the memory `cameras` reports is the downloader's alone.
 
@@ -15,8 +17,11 @@
 #![allow(clippy::print_stdout)]
 
 mod cameras;
+mod faces;
+mod index;
 mod keyframes;
 mod proc;
+mod python;
 mod sim;
 
 use std::process::ExitCode;
@@ -42,6 +47,12 @@ enum Command {
     /// The keyframe extractor beside the ffmpeg CLI on 10-minute 1080p H.264 and H.265
     /// clips: keyframes per second, peak memory, all cores, and one long stream.
     Keyframes(keyframes::KeyframesArgs),
+    /// The embedding index beside faiss IndexFlatIP on the same clustered vectors: top-k
+    /// latency alone and in a batch, recall@10 against the exact answer, memory, load time.
+    Index(index::IndexArgs),
+    /// The face models under tract beside onnxruntime on the same inputs: faces embedded
+    /// per second and detector frames per second, one thread and all cores.
+    Faces(faces::FacesArgs),
     /// One extraction in its own process (what `keyframes` starts); prints one JSON line.
     #[command(hide = true)]
     KeyframesChild(keyframes::ChildArgs),
@@ -55,7 +66,9 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Cameras(_) | Command::Keyframes(_) => "info",
+        Command::Cameras(_) | Command::Keyframes(_) | Command::Index(_) | Command::Faces(_) => {
+            "info"
+        }
         Command::SimChild(_) | Command::KeyframesChild(_) => "warn",
     };
     tracing_subscriber::fmt()
@@ -69,6 +82,8 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Cameras(args) => cameras::run(args).await,
         Command::Keyframes(args) => keyframes::run(args).await,
+        Command::Index(args) => index::run(args).await,
+        Command::Faces(args) => faces::run(args).await,
         Command::KeyframesChild(args) => keyframes::run_child(args).await,
         Command::SimChild(args) => sim::run_child(args).await,
     };
