@@ -212,19 +212,21 @@ mod tests {
         }
     }
 
+    /// The colour of each landmark's disc in [`frame_with_marks`].
+    const MARK_COLOURS: [[u8; 3]; 5] = [
+        [255, 0, 0],
+        [0, 255, 0],
+        [0, 0, 255],
+        [255, 255, 0],
+        [0, 255, 255],
+    ];
+
     /// A synthetic frame: grey, with a distinct colour disc at each of five landmark
     /// positions.
     fn frame_with_marks(width: u32, height: u32, landmarks: &Landmarks, radius: f32) -> RgbImage {
-        let colours = [
-            [255, 0, 0],
-            [0, 255, 0],
-            [0, 0, 255],
-            [255, 255, 0],
-            [0, 255, 255],
-        ];
         RgbImage::from_fn(width, height, |x, y| {
             let p = Point::new(x as f32 + 0.5, y as f32 + 0.5);
-            for (mark, colour) in landmarks.0.iter().zip(colours) {
+            for (mark, colour) in landmarks.0.iter().zip(MARK_COLOURS) {
                 if p.distance(*mark) <= radius {
                     return image::Rgb(colour);
                 }
@@ -260,19 +262,12 @@ mod tests {
         let frame = RgbView::from_image(&image).expect("valid");
         let face = align(frame, &landmarks).expect("aligned");
         let chip = face.to_image();
-        let colours = [
-            [255, 0, 0],
-            [0, 255, 0],
-            [0, 0, 255],
-            [255, 255, 0],
-            [0, 255, 255],
-        ];
-        for (point, colour) in chip_template().0.iter().zip(colours) {
+        for (point, colour) in chip_template().0.iter().zip(MARK_COLOURS) {
             let pixel = chip.get_pixel(point.x as u32, point.y as u32).0;
             let off = pixel
                 .iter()
                 .zip(colour)
-                .map(|(&a, b)| (i32::from(a) - b).abs())
+                .map(|(&a, b)| (i32::from(a) - i32::from(b)).abs())
                 .max()
                 .unwrap_or(0);
             assert!(

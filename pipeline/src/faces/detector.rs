@@ -278,20 +278,11 @@ impl Detector {
     }
 
     fn inference_error(&self, detail: String) -> FaceError {
-        FaceError::Inference {
-            stage: Stage::Detection,
-            model: MODEL,
-            path: self.path.clone(),
-            detail,
-        }
+        FaceError::inference(Stage::Detection, MODEL, &self.path, detail)
     }
 
     fn interface_error(&self, detail: String) -> FaceError {
-        FaceError::ModelInterface {
-            model: MODEL,
-            path: self.path.clone(),
-            detail,
-        }
+        FaceError::interface(MODEL, &self.path, detail)
     }
 }
 

@@ -250,20 +250,11 @@ impl Embedder {
     }
 
     fn inference_error(&self, detail: String) -> FaceError {
-        FaceError::Inference {
-            stage: Stage::Embedding,
-            model: MODEL,
-            path: self.path.clone(),
-            detail,
-        }
+        FaceError::inference(Stage::Embedding, MODEL, &self.path, detail)
     }
 
     fn interface_error(&self, detail: String) -> FaceError {
-        FaceError::ModelInterface {
-            model: MODEL,
-            path: self.path.clone(),
-            detail,
-        }
+        FaceError::interface(MODEL, &self.path, detail)
     }
 }
 

@@ -1,6 +1,6 @@
 //! [`FaceError`]: why a face stage failed, naming the model file, the photo and the stage.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::geometry::BoundingBox;
 use super::model_files::ModelId;
@@ -100,6 +100,30 @@ pub enum FaceError {
         expected: usize,
         actual: usize,
     },
+}
+
+impl FaceError {
+    pub(super) fn inference(
+        stage: Stage,
+        model: ModelId,
+        path: &Path,
+        detail: String,
+    ) -> FaceError {
+        FaceError::Inference {
+            stage,
+            model,
+            path: path.to_owned(),
+            detail,
+        }
+    }
+
+    pub(super) fn interface(model: ModelId, path: &Path, detail: String) -> FaceError {
+        FaceError::ModelInterface {
+            model,
+            path: path.to_owned(),
+            detail,
+        }
+    }
 }
 
 fn list_faces(faces: &[FoundFace]) -> String {
