@@ -247,30 +247,18 @@ fn sharpness_in_frame(frame: RgbView<'_>, to_frame: &Similarity) -> f32 {
     // The region's bounding box in the frame, one pixel in from the frame's edges.
     let corners = [(left, top), (right, top), (left, bottom), (right, bottom)]
         .map(|(x, y)| to_frame.apply(Point::new(x, y)));
-    let min_x = corners
-        .iter()
-        .map(|p| p.x)
-        .fold(f32::INFINITY, f32::min)
-        .floor()
-        .max(1.0);
-    let min_y = corners
-        .iter()
-        .map(|p| p.y)
-        .fold(f32::INFINITY, f32::min)
-        .floor()
-        .max(1.0);
-    let max_x = corners
-        .iter()
-        .map(|p| p.x)
-        .fold(f32::NEG_INFINITY, f32::max)
-        .ceil()
-        .min(frame.width() as f32 - 2.0);
-    let max_y = corners
-        .iter()
-        .map(|p| p.y)
-        .fold(f32::NEG_INFINITY, f32::max)
-        .ceil()
-        .min(frame.height() as f32 - 2.0);
+    let (mut min_x, mut min_y) = (f32::INFINITY, f32::INFINITY);
+    let (mut max_x, mut max_y) = (f32::NEG_INFINITY, f32::NEG_INFINITY);
+    for p in corners {
+        min_x = min_x.min(p.x);
+        min_y = min_y.min(p.y);
+        max_x = max_x.max(p.x);
+        max_y = max_y.max(p.y);
+    }
+    let min_x = min_x.floor().max(1.0);
+    let min_y = min_y.floor().max(1.0);
+    let max_x = max_x.ceil().min(frame.width() as f32 - 2.0);
+    let max_y = max_y.ceil().min(frame.height() as f32 - 2.0);
     if !(min_x <= max_x && min_y <= max_y) {
         return 0.0;
     }
