@@ -10,6 +10,9 @@
 //!
 //! `index` runs the embedding index beside faiss `IndexFlatIP` on the same vectors.
 //!
+//! `tasks` runs the box daemon on 100,000 simulated recordings: task-creation latency, peak
+//! memory and camera-hours searched per hour.
+//!
 //! The hidden `sim-child` subcommand is the simulator process `cameras` starts (this same
 //! binary, re-executed), so the memory `cameras` reports is the downloader's alone.
 
@@ -23,6 +26,7 @@ mod keyframes;
 mod proc;
 mod python;
 mod sim;
+mod tasks;
 
 use std::process::ExitCode;
 
@@ -53,6 +57,9 @@ enum Command {
     /// The face models under tract beside onnxruntime on the same inputs: faces embedded
     /// per second and detector frames per second, one thread and all cores.
     Faces(faces::FacesArgs),
+    /// The box daemon on simulated cameras holding 100,000 recordings: task creation
+    /// latency, peak memory during a task over all of them, camera-hours searched per hour.
+    Tasks(tasks::TasksArgs),
     /// One extraction in its own process (what `keyframes` starts); prints one JSON line.
     #[command(hide = true)]
     KeyframesChild(keyframes::ChildArgs),
@@ -66,7 +73,11 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let default_filter = match cli.command {
-        Command::Cameras(_) | Command::Keyframes(_) | Command::Index(_) | Command::Faces(_) => {
+        Command::Cameras(_)
+        | Command::Keyframes(_)
+        | Command::Index(_)
+        | Command::Faces(_)
+        | Command::Tasks(_) => {
             "info"
         }
         Command::SimChild(_) | Command::KeyframesChild(_) => "warn",
@@ -84,6 +95,7 @@ async fn main() -> ExitCode {
         Command::Keyframes(args) => keyframes::run(args).await,
         Command::Index(args) => index::run(args).await,
         Command::Faces(args) => faces::run(args).await,
+        Command::Tasks(args) => tasks::run(args).await,
         Command::KeyframesChild(args) => keyframes::run_child(args).await,
         Command::SimChild(args) => sim::run_child(args).await,
     };

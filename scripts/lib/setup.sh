@@ -57,6 +57,6 @@ dipper_prepare() {
   dipper_install_packages
   dipper_install_node
   dipper_install_rust_tools
-  "$dipper_repo/scripts/make-clips"
   "$dipper_repo/scripts/fetch-models"
+  "$dipper_repo/scripts/make-clips"
 }

@@ -7,12 +7,15 @@
 //! Wall-clock times are what the device writes and searches by; a daylight-saving change
 //! makes one recording an hour longer or shorter in real time, as on a device.
 //!
+//! A recording's body is made from its track's clip, or from a clip of its own when the
+//! device's [`DeviceConfig::recording_clips`] names one for it.
+//!
 //! A recording is named by its playback URI,
 //! `rtsp://<host>:<port>/Streaming/tracks/<track>/?starttime=<uri time>&endtime=<uri
 //! time>&name=ch<channel>_<index>&size=<body bytes>`. [`Catalog::find`] reads one back,
 //! ignoring the host and port; `name` and `size` may be left out but must match when given.
 
-use std::{ops::Range, sync::Arc};
+use std::{collections::HashMap, ops::Range, path::Path, sync::Arc};
 
 use jiff::{
     Timestamp,
@@ -48,6 +51,8 @@ pub(crate) struct RecordingId {
 pub(crate) struct Catalog {
     pub(crate) zone: DeviceZone,
     tracks: Vec<TrackInfo>,
+    /// Recordings made from a clip of their own instead of their track's.
+    own_clips: HashMap<RecordingId, Arc<Clip>>,
     serial: String,
     /// `host:port` written into playback URIs.
     authority: String,
@@ -60,10 +65,13 @@ pub(crate) struct Catalog {
 }
 
 impl Catalog {
-    /// The recordings of `config`, whose period ends at `end` (or `now`), served from `authority`.
+    /// The recordings of `config`, whose period ends at `end` (or `now`), served from
+    /// `authority`; `clip_for` gives the tracks' clips, `own_clip_for` the clips of
+    /// [`DeviceConfig::recording_clips`] by path.
     pub(crate) fn new(
         config: &DeviceConfig,
         clip_for: impl Fn(VideoCodec) -> Option<Arc<Clip>>,
+        own_clip_for: impl Fn(&Path) -> Option<Arc<Clip>>,
         authority: String,
         now: Timestamp,
     ) -> Result<Catalog, String> {
@@ -91,15 +99,52 @@ impl Catalog {
                         .ok_or_else(|| format!("no {} clip loaded", codec.isapi_name()))?,
                 })
             })
-            .collect::<Result<_, _>>()?;
+            .collect::<Result<Vec<_>, _>>()?;
+        let recordings = count.unsigned_abs();
+        let mut own_clips = HashMap::new();
+        for own in &config.recording_clips {
+            let path = own.path.display();
+            let track = tracks
+                .iter()
+                .find(|t| t.id == own.track)
+                .ok_or_else(|| format!("recording clip {path}: there is no track {}", own.track))?;
+            if own.index >= recordings {
+                return Err(format!(
+                    "recording clip {path}: track {} has recordings 0..{recordings}, not {}",
+                    own.track, own.index
+                ));
+            }
+            let clip = own_clip_for(&own.path)
+                .ok_or_else(|| format!("recording clip {path} was not loaded"))?;
+            let found = clip.video_codec();
+            if found != Some(track.codec) {
+                return Err(format!(
+                    "recording clip {path} is {} but track {} records {}",
+                    found.map_or("of no codec found", VideoCodec::isapi_name),
+                    own.track,
+                    track.codec.isapi_name()
+                ));
+            }
+            let id = RecordingId {
+                track: own.track,
+                index: own.index,
+            };
+            if own_clips.insert(id, clip).is_some() {
+                return Err(format!(
+                    "recording clip {path}: track {} recording {} already has a clip",
+                    own.track, own.index
+                ));
+            }
+        }
         Ok(Catalog {
             zone,
             tracks,
+            own_clips,
             serial: config.serial.clone(),
             authority,
             first: end - count * length,
             length,
-            count: count.unsigned_abs(),
+            count: recordings,
         })
     }
 
@@ -123,6 +168,18 @@ impl Catalog {
             civil_from_seconds(start),
             civil_from_seconds(start + self.length),
         )
+    }
+
+    /// Real start and end of a recording: its wall-clock span through the device's zone.
+    pub(crate) fn instants(&self, index: u64) -> Option<(Timestamp, Timestamp)> {
+        if index >= self.count {
+            return None;
+        }
+        let (start, end) = self.span(index);
+        Some((
+            self.zone.to_timestamp(start).ok()?,
+            self.zone.to_timestamp(end).ok()?,
+        ))
     }
 
     /// The recordings (indexes) overlapping the wall-clock span `[start, end)`.
@@ -209,8 +266,9 @@ impl Catalog {
             id.track,
             start.trim_end_matches('Z')
         );
+        let clip = self.own_clips.get(&id).unwrap_or(&track.clip);
         Some(RecordingBody::new(
-            Arc::clone(&track.clip),
+            Arc::clone(clip),
             tag,
             self.length.unsigned_abs(),
         ))

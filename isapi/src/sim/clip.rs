@@ -18,6 +18,9 @@ use super::{
     mpeg_ps::{self, CLOCK_FIELD_LEN, CLOCK_WRAP, PsLayout},
 };
 
+/// How far into a clip [`Clip::video_codec`] looks for a parameter set.
+const SNIFF_BYTES: usize = 256 * 1024;
+
 /// The codec of one channel's recordings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum VideoCodec {
@@ -82,7 +85,16 @@ impl Clip {
             path: dir.join("h265.mp4"),
             source: std::io::Error::other("there is no H.265 MP4 clip; use the PS container"),
         })?;
-        let path = dir.join(name);
+        Self::read(dir.join(name), container)
+    }
+
+    /// Reads and checks a program stream clip of a recording of its own
+    /// ([`super::RecordingClip`]).
+    pub(crate) fn load_ps(path: &Path) -> Result<Clip, SimError> {
+        Self::read(path.to_owned(), Container::Ps)
+    }
+
+    fn read(path: PathBuf, container: Container) -> Result<Clip, SimError> {
         let data = std::fs::read(&path).map_err(|source| SimError::ClipMissing {
             path: path.clone(),
             source,
@@ -120,6 +132,19 @@ impl Clip {
             data: Bytes::from(data),
             format,
             repetition_crcs: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The codec of the video, from the first parameter set after a start code: an H.264
+    /// SPS (NAL type 7) or an H.265 VPS (NAL type 32). `None` when neither is found in the
+    /// first [`SNIFF_BYTES`] bytes. No program stream start code (`00 00 01 B9`..`FF`)
+    /// looks like either.
+    pub(crate) fn video_codec(&self) -> Option<VideoCodec> {
+        let head = &self.data[..self.data.len().min(SNIFF_BYTES)];
+        head.windows(5).find_map(|w| match w {
+            [0, 0, 1, nal, _] if nal & 0x9F == 0x07 => Some(VideoCodec::H264),
+            [0, 0, 1, 0x40, 0x01] => Some(VideoCodec::H265),
+            _ => None,
         })
     }
 

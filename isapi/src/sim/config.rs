@@ -87,6 +87,27 @@ pub struct DeviceConfig {
     pub end: Option<jiff::Timestamp>,
     pub limits: Limits,
     pub faults: Faults,
+    /// Recordings made from a clip of their own instead of their track's shared clip, e.g.
+    /// the clips of `scripts/make-face-clips`, in which known faces appear at known times
+    /// (one 60 s clip is exactly one repetition of a one-minute recording). PS devices only;
+    /// at most one per recording. Default: none.
+    pub recording_clips: Vec<RecordingClip>,
+}
+
+/// One recording whose body is made from its own clip (see [`DeviceConfig::recording_clips`]),
+/// the same way as the others: repeated to the recording's length, each repetition marked,
+/// the clocks continuous. Its size, search result, download and checksum all follow the clip.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordingClip {
+    /// The recording's track (`101`, `201`, ...).
+    pub track: u32,
+    /// The recording's place on its track: 0 is the oldest.
+    pub index: u64,
+    /// An MPEG program stream of the track's codec; relative paths are under
+    /// [`SimConfig::clips_dir`]. Read once when the simulator starts and shared by every
+    /// recording that names it; a file that is missing, is not a program stream or is of
+    /// another codec fails the start.
+    pub path: PathBuf,
 }
 
 impl DeviceConfig {
@@ -108,6 +129,7 @@ impl DeviceConfig {
             end: None,
             limits: Limits::default(),
             faults: Faults::default(),
+            recording_clips: Vec::new(),
         }
     }
 

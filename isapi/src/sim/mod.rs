@@ -17,6 +17,10 @@
 //! Limits (download and search concurrency, page size, rate, search shapes, download
 //! methods, lockout, nonce lifetime) and faults (slow first byte, stall, truncation,
 //! corruption, 503, XML refusal) are set per device and can be switched while running.
+//! A recording may be made from a clip of its own ([`DeviceConfig::recording_clips`], e.g.
+//! the face clips of `scripts/make-face-clips`), the same way; [`Simulator::recording_span`]
+//! says when it starts, so a test knows when something in its clip happened.
+//!
 //! The simulator never touches disk after start and keeps no per-download copies of a
 //! recording: downloads share the clip bytes and stream 64 KiB chunks.
 
@@ -48,8 +52,8 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub use body::RecordingChecksum;
 pub use config::{
-    Codec, Container, DeviceConfig, DeviceKind, DownloadMethods, Faults, Limits, SearchShape,
-    SimConfig,
+    Codec, Container, DeviceConfig, DeviceKind, DownloadMethods, Faults, Limits, RecordingClip,
+    SearchShape, SimConfig,
 };
 pub use device::{DeviceStats, SimDevice};
 pub use error::SimError;
@@ -96,6 +100,8 @@ impl Simulator {
     /// Playback URIs name this address (127.0.0.1 when it is unspecified).
     pub async fn start_on(config: SimConfig, listen: SocketAddr) -> Result<Simulator, SimError> {
         let clips = load_clips(&config)?;
+        let own_clips = load_own_clips(&config)?;
+        let clips_dir = config.clips_dir.clone();
         let now = jiff::Timestamp::now();
         let (shutdown, shutdown_rx) = watch::channel(false);
         let mut devices = Vec::with_capacity(config.devices.len());
@@ -137,6 +143,7 @@ impl Simulator {
             let catalog = Catalog::new(
                 &device_config,
                 clip_for,
+                |path| own_clips.get(&clips_dir.join(path)).cloned(),
                 SocketAddr::new(host, addr.port()).to_string(),
                 now,
             )
@@ -222,6 +229,21 @@ impl Simulator {
             .flatten()
     }
 
+    /// The real start and end of a track's `index`th recording (0 is the oldest): its
+    /// wall-clock span through the device's zone. A moment `s` seconds into the recording's
+    /// clip (its first repetition) happened at `start + s`. `None` when the device has no
+    /// such recording.
+    pub fn recording_span(
+        &self,
+        device: usize,
+        track: u32,
+        index: usize,
+    ) -> Option<(jiff::Timestamp, jiff::Timestamp)> {
+        let catalog = &self.device(device).state.catalog;
+        catalog.track(track)?;
+        catalog.instants(u64::try_from(index).ok()?)
+    }
+
     /// Size and CRC-32 of the body an undamaged download of `playback_uri` returns; `None`
     /// when the device has no such recording. Cheap: the first call for a clip and
     /// recording length reads the clip's repetitions once (about 70 ms per hour), later
@@ -248,6 +270,39 @@ impl Drop for Simulator {
     fn drop(&mut self) {
         self.shutdown.send_replace(true);
     }
+}
+
+/// Loads each clip of [`DeviceConfig::recording_clips`] once, by its path under the clips
+/// folder.
+fn load_own_clips(config: &SimConfig) -> Result<HashMap<PathBuf, Arc<Clip>>, SimError> {
+    let mut clips = HashMap::new();
+    for (index, device) in config.devices.iter().enumerate() {
+        let config_error = |reason: String| SimError::Config {
+            device: index,
+            serial: device.serial.clone(),
+            reason,
+        };
+        if device.container != Container::Ps && !device.recording_clips.is_empty() {
+            return Err(config_error(format!(
+                "recording clips need the PS container, not {:?} (first: {})",
+                device.container,
+                device.recording_clips[0].path.display()
+            )));
+        }
+        for own in &device.recording_clips {
+            let path = config.clips_dir.join(&own.path);
+            if let std::collections::hash_map::Entry::Vacant(slot) = clips.entry(path) {
+                let clip = Clip::load_ps(slot.key()).map_err(|e| {
+                    config_error(format!(
+                        "recording clip of track {} recording {}: {e}",
+                        own.track, own.index
+                    ))
+                })?;
+                slot.insert(Arc::new(clip));
+            }
+        }
+    }
+    Ok(clips)
 }
 
 /// Loads each clip the devices need once.

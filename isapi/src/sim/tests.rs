@@ -191,6 +191,50 @@ fn checksums_without_reading_equal_checksums_by_reading() {
 }
 
 #[test]
+fn a_face_clip_makes_bodies_as_the_shared_clips_do() {
+    let path = default_clips_dir().join("faces/cam1_h264.ps");
+    let face = Arc::new(Clip::load_ps(&path).unwrap_or_else(|e| panic!("{e}")));
+    // 60 s at 25 fps: exactly one repetition per minute.
+    assert_eq!(layout(&face).duration, 60 * 90_000);
+    let tag = "dipper-sim device=X track=101 start=20261124T100000";
+    let want = reference_body(&face, tag, 2);
+    let body = RecordingBody::new(Arc::clone(&face), tag.to_owned(), 120);
+    assert_eq!(body.len(), want.len() as u64);
+    assert!(read_all(body, 64 * 1024) == want, "bodies differ");
+    let rescanned = mpeg_ps::scan(&want).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_eq!(rescanned.duration, 120 * 90_000);
+    let sum = RecordingBody::new(face, tag.to_owned(), 120).checksum();
+    assert_eq!(
+        (sum.bytes, sum.crc32),
+        (want.len() as u64, crc32fast::hash(&want))
+    );
+}
+
+#[test]
+fn clip_codecs_are_read_from_their_parameter_sets() {
+    for (codec, clip) in [
+        (VideoCodec::H264, clip(VideoCodec::H264, Container::Ps)),
+        (VideoCodec::H265, clip(VideoCodec::H265, Container::Ps)),
+    ] {
+        assert_eq!(clip.video_codec(), Some(codec), "{}", clip.path.display());
+    }
+    for (codec, name) in [
+        (VideoCodec::H264, "faces/cam1_h264.ps"),
+        (VideoCodec::H265, "faces/cam2_h265.ps"),
+    ] {
+        let clip = Clip::load_ps(&default_clips_dir().join(name)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(clip.video_codec(), Some(codec), "{name}");
+    }
+    let no_video = Clip {
+        path: "padding-only.ps".into(),
+        data: mpeg_ps::padding_packet("dipper-sim", MARK_LEN).into(),
+        format: ClipFormat::Mp4,
+        repetition_crcs: std::sync::Mutex::default(),
+    };
+    assert_eq!(no_video.video_codec(), None);
+}
+
+#[test]
 fn mp4_bodies_are_the_clip_and_a_free_box() {
     let clip = clip(VideoCodec::H264, Container::Mp4);
     let body = RecordingBody::new(Arc::clone(&clip), "dipper-sim x".to_owned(), 3600);
@@ -227,6 +271,7 @@ fn catalog(days: u32, minutes: u32) -> Catalog {
     Catalog::new(
         &config,
         clip_for,
+        |_| None,
         "127.0.0.1:8000".to_owned(),
         jiff::Timestamp::now(),
     )

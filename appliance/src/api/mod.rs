@@ -1,0 +1,85 @@
+//! The box's local HTTP API, under `/api/v1`: cameras, tasks (create, list, status, cancel,
+//! results), snapshots, health; Prometheus metrics at `/metrics`. The CLI uses it, and so
+//! will the local web page.
+//!
+//! Request bodies are parsed by hand from bytes so that every malformed body gets the API's
+//! JSON error naming the field, not a framework's plain-text rejection. Routes:
+//!
+//! ```text
+//! GET    /api/v1/health
+//! GET    /api/v1/cameras                  POST /api/v1/cameras
+//! GET    /api/v1/cameras/{id}             DELETE /api/v1/cameras/{id}
+//! POST   /api/v1/cameras/{id}/test       PUT /api/v1/cameras/{id}/password
+//! GET    /api/v1/tasks?state=&limit=&before=
+//! POST   /api/v1/tasks                    (201, answers at once with the id)
+//! GET    /api/v1/tasks/{id}               POST /api/v1/tasks/{id}/cancel
+//! GET    /api/v1/tasks/{id}/results?after=&limit=
+//! GET    /api/v1/matches/{id}/face.jpg    GET /api/v1/matches/{id}/frame.jpg
+//! GET    /metrics
+//! ```
+
+mod cameras;
+mod error;
+mod health;
+mod tasks;
+
+use std::time::Instant;
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    routing::{get, post, put},
+};
+use metrics_exporter_prometheus::PrometheusHandle;
+
+pub(crate) use error::ApiError;
+
+use crate::engine::Engine;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub(crate) engine: Engine,
+    pub(crate) metrics: Option<PrometheusHandle>,
+    pub(crate) started: Instant,
+}
+
+/// Bodies larger than this are refused (a photo of up to 20 MiB, base64).
+const BODY_LIMIT: usize = 28 * 1024 * 1024;
+
+pub(crate) fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/health", get(health::health))
+        .route("/cameras", get(cameras::list).post(cameras::add))
+        .route("/cameras/{id}", get(cameras::show).delete(cameras::delete))
+        .route("/cameras/{id}/test", post(cameras::test))
+        .route("/cameras/{id}/password", put(cameras::password))
+        .route("/tasks", get(tasks::list).post(tasks::create))
+        .route("/tasks/{id}", get(tasks::show))
+        .route("/tasks/{id}/cancel", post(tasks::cancel))
+        .route("/tasks/{id}/results", get(tasks::results))
+        .route("/matches/{id}/{file}", get(tasks::snapshot))
+        .fallback(|| async { ApiError::not_found("no such API route") });
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/metrics", get(health::metrics))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state)
+}
+
+/// Parses a JSON body; the error names the field and the problem.
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::invalid("the request needs a JSON body"));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path.is_empty() {
+            ApiError::invalid(format!("body: {inner}"))
+        } else {
+            ApiError::invalid(format!("{path}: {inner}"))
+        }
+    })
+}

@@ -1,0 +1,359 @@
+//! The daemon's settings: `box.toml`, then environment overrides.
+//!
+//! Every key is optional and its default is written on its field. Unknown keys are refused,
+//! and a bad value fails at start with the key and the reason. Environment variables
+//! override the file: `DIPPER_DATA_DIR`, `DIPPER_LISTEN`, `DIPPER_MODELS_DIR`,
+//! `DIPPER_WORKERS`, `DIPPER_LOG_FORMAT` (the same keys as below, flattened).
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use serde::Deserialize;
+
+/// `box.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct BoxConfig {
+    /// Where the database, key file, embedding index, snapshots and download cache live.
+    /// Default: `/var/lib/dipper`.
+    pub(crate) data_dir: PathBuf,
+    /// Where the local API listens. Default: `127.0.0.1:7380` (the box itself only; the web
+    /// page and its passwords come with their own issue).
+    pub(crate) listen: SocketAddr,
+    /// Where the face models are found; default: the usual search path
+    /// (`$DIPPER_MODELS_DIR`, the workspace's `.cache/models`, `/usr/share/dipper/models`).
+    pub(crate) models_dir: Option<PathBuf>,
+    /// Logs as text or one JSON object a line. Default: `text` (`--log-format` wins).
+    pub(crate) log_format: LogFormat,
+    pub(crate) search: SearchConfig,
+    pub(crate) downloads: DownloadsConfig,
+    pub(crate) disk: DiskConfig,
+    pub(crate) shutdown: ShutdownConfig,
+}
+
+impl Default for BoxConfig {
+    fn default() -> Self {
+        BoxConfig {
+            data_dir: PathBuf::from("/var/lib/dipper"),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7380)),
+            models_dir: None,
+            log_format: LogFormat::Text,
+            search: SearchConfig::default(),
+            downloads: DownloadsConfig::default(),
+            disk: DiskConfig::default(),
+            shutdown: ShutdownConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How searches run.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct SearchConfig {
+    /// Threads detecting and embedding faces (the CPU-heavy stage), and recordings decoded at
+    /// once. Default: 0 = one per core.
+    pub(crate) workers: usize,
+    /// Size keyframes are decoded to before detection. Faces need about 20 px between the
+    /// eyes; at 640x360 a face across a room has less. Default 1280x720.
+    pub(crate) frame_width: u32,
+    pub(crate) frame_height: u32,
+    /// Recordings one task works on at once (download, decode and faces overlap). Default 4.
+    pub(crate) recordings_per_task: usize,
+    /// Tasks running at once; more wait in the queue by priority. Default 4.
+    pub(crate) tasks_at_once: usize,
+    /// Recordings asked of a camera per search page (the camera may cap it). Default 64.
+    pub(crate) page_size: u32,
+    /// Default match threshold, as a distance between normalised embeddings (lower is
+    /// stricter). Default: the face stages' `MATCH_DISTANCE` (0.37).
+    pub(crate) match_distance: f32,
+    /// Width of the frame snapshot stored beside each face. Default 640.
+    pub(crate) snapshot_width: u32,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        SearchConfig {
+            workers: 0,
+            frame_width: 1280,
+            frame_height: 720,
+            recordings_per_task: 4,
+            tasks_at_once: 4,
+            page_size: 64,
+            match_distance: pipeline::faces::MATCH_DISTANCE,
+            snapshot_width: 640,
+        }
+    }
+}
+
+impl SearchConfig {
+    /// `workers`, with 0 resolved to the number of cores.
+    pub(crate) fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism().map_or(2, usize::from)
+        }
+    }
+}
+
+/// The downloader.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DownloadsConfig {
+    /// Bytes of downloaded video held in memory at once, all downloads together. Default 64 MiB.
+    pub(crate) memory_budget_mib: usize,
+    /// Downloads at once from one camera. Default 4.
+    pub(crate) per_camera: usize,
+    /// Disk cache of whole recordings, in MiB; 0 turns it off. Default 0 (the embedding
+    /// index already spares a second search the download).
+    pub(crate) cache_mib: u64,
+}
+
+impl Default for DownloadsConfig {
+    fn default() -> Self {
+        DownloadsConfig {
+            memory_budget_mib: 64,
+            per_camera: 4,
+            cache_mib: 0,
+        }
+    }
+}
+
+/// Free-space rules for `data_dir`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DiskConfig {
+    /// Below this many free MiB no new download starts, and the health says `disk_full`.
+    /// Default 256.
+    pub(crate) min_free_mib: u64,
+    /// How often free space is checked, in milliseconds. Default 1000.
+    pub(crate) check_interval_ms: u64,
+}
+
+impl Default for DiskConfig {
+    fn default() -> Self {
+        DiskConfig {
+            min_free_mib: 256,
+            check_interval_ms: 1000,
+        }
+    }
+}
+
+/// Stopping.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct ShutdownConfig {
+    /// How long running work may take to stop after SIGTERM before the daemon exits
+    /// anyway (unfinished recordings resume at the next start). Default 10 s.
+    pub(crate) drain_seconds: u64,
+}
+
+impl Default for ShutdownConfig {
+    fn default() -> Self {
+        ShutdownConfig { drain_seconds: 10 }
+    }
+}
+
+impl ShutdownConfig {
+    pub(crate) fn drain(&self) -> Duration {
+        Duration::from_secs(self.drain_seconds)
+    }
+}
+
+/// A config that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("environment variable {name}={value:?}: {reason}")]
+    Env {
+        name: &'static str,
+        value: String,
+        reason: String,
+    },
+    #[error("{key}: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+impl BoxConfig {
+    /// Reads `path` (all defaults when `None`), applies the environment, and checks it.
+    pub(crate) fn load(path: Option<&Path>) -> Result<BoxConfig, ConfigError> {
+        let mut config = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
+                Self::parse(&text).map_err(|message| ConfigError::Parse {
+                    path: path.to_owned(),
+                    message,
+                })?
+            }
+            None => BoxConfig::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parses TOML; the message names the key and line.
+    pub(crate) fn parse(text: &str) -> Result<BoxConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+    }
+
+    pub(crate) fn apply_env(
+        &mut self,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        fn parsed<T: std::str::FromStr>(
+            name: &'static str,
+            value: String,
+        ) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            value.parse().map_err(|e: T::Err| ConfigError::Env {
+                name,
+                reason: e.to_string(),
+                value,
+            })
+        }
+        if let Some(v) = var("DIPPER_DATA_DIR").filter(|v| !v.is_empty()) {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = var("DIPPER_LISTEN").filter(|v| !v.is_empty()) {
+            self.listen = parsed("DIPPER_LISTEN", v)?;
+        }
+        if let Some(v) = var("DIPPER_MODELS_DIR").filter(|v| !v.is_empty()) {
+            self.models_dir = Some(PathBuf::from(v));
+        }
+        if let Some(v) = var("DIPPER_WORKERS").filter(|v| !v.is_empty()) {
+            self.search.workers = parsed("DIPPER_WORKERS", v)?;
+        }
+        if let Some(v) = var("DIPPER_LOG_FORMAT").filter(|v| !v.is_empty()) {
+            self.log_format = match v.as_str() {
+                "text" => LogFormat::Text,
+                "json" => LogFormat::Json,
+                _ => {
+                    return Err(ConfigError::Env {
+                        name: "DIPPER_LOG_FORMAT",
+                        value: v,
+                        reason: "expected text or json".to_owned(),
+                    });
+                }
+            };
+        }
+        Ok(())
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        let s = &self.search;
+        if !(64..=8192).contains(&s.frame_width) || !(64..=8192).contains(&s.frame_height) {
+            return invalid("search.frame_width/frame_height", "must be 64..=8192 pixels");
+        }
+        if s.recordings_per_task == 0 {
+            return invalid("search.recordings_per_task", "must be at least 1");
+        }
+        if s.tasks_at_once == 0 {
+            return invalid("search.tasks_at_once", "must be at least 1");
+        }
+        if s.page_size == 0 {
+            return invalid("search.page_size", "must be at least 1");
+        }
+        if !(s.match_distance > 0.0 && s.match_distance < 2.0) {
+            return invalid("search.match_distance", "must be between 0 and 2");
+        }
+        if !(64..=4096).contains(&s.snapshot_width) {
+            return invalid("search.snapshot_width", "must be 64..=4096 pixels");
+        }
+        if self.downloads.memory_budget_mib == 0 {
+            return invalid("downloads.memory_budget_mib", "must be at least 1");
+        }
+        if self.downloads.per_camera == 0 {
+            return invalid("downloads.per_camera", "must be at least 1");
+        }
+        if self.disk.check_interval_ms == 0 {
+            return invalid("disk.check_interval_ms", "must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let config = BoxConfig::parse("").expect("parses");
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 7380)));
+        assert_eq!(config.search.frame_width, 1280);
+        assert_eq!(config.disk.min_free_mib, 256);
+        config.validate().expect("defaults are valid");
+    }
+
+    #[test]
+    fn unknown_key_is_refused_with_its_name() {
+        let err = BoxConfig::parse("[search]\nworkerz = 3\n").expect_err("unknown key");
+        assert!(err.contains("workerz"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_names_the_key() {
+        let err = BoxConfig::parse("listen = 12\n").expect_err("wrong type");
+        assert!(err.contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        let mut config = BoxConfig::parse("data_dir = \"/a\"\nlisten = \"127.0.0.1:1\"\n")
+            .expect("parses");
+        config
+            .apply_env(|name| match name {
+                "DIPPER_DATA_DIR" => Some("/b".to_owned()),
+                "DIPPER_WORKERS" => Some("3".to_owned()),
+                _ => None,
+            })
+            .expect("applies");
+        assert_eq!(config.data_dir, PathBuf::from("/b"));
+        assert_eq!(config.search.workers, 3);
+        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 1)));
+    }
+
+    #[test]
+    fn bad_environment_value_names_the_variable() {
+        let mut config = BoxConfig::default();
+        let err = config
+            .apply_env(|name| (name == "DIPPER_LISTEN").then(|| "nowhere".to_owned()))
+            .expect_err("bad address");
+        assert!(err.to_string().contains("DIPPER_LISTEN"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_key() {
+        let config = BoxConfig::parse("[search]\nrecordings_per_task = 0\n").expect("parses");
+        let err = config.validate().expect_err("invalid");
+        assert!(err.to_string().contains("recordings_per_task"), "{err}");
+    }
+}

@@ -1,0 +1,165 @@
+//! `dipper run`: the daemon. Opens the database, loads the face models, starts the
+//! downloader, the engine and the local API, resumes unfinished tasks, then serves until a
+//! signal.
+//!
+//! Stopping: the first SIGTERM or SIGINT stops the API from taking new connections, tells
+//! every task runner to stop (their tasks stay resumable), and waits up to
+//! `shutdown.drain_seconds` for them; a second signal exits at once. Under systemd
+//! (`Type=notify`), READY=1 is sent once the API listens and STOPPING=1 at the first signal.
+//! The API's address is also written to `<data_dir>/api.addr` (useful with port 0).
+
+use std::{net::SocketAddr, time::Instant};
+
+use pipeline::{
+    downloader::{
+        Downloader, DownloaderConfig,
+        cache::{CacheConfig, DiskCache},
+    },
+    faces::{FaceConfig, FaceEngine},
+};
+use tokio::net::TcpListener;
+
+use crate::{
+    BoxError,
+    api::{self, AppState},
+    config::BoxConfig,
+    db::Database,
+    engine::{DiskMonitor, Engine, EngineParts},
+};
+
+pub(crate) fn run(config: BoxConfig) -> Result<(), BoxError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("dipper")
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: BoxConfig) -> Result<(), BoxError> {
+    let started = Instant::now();
+    let data_dir = config.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| format!("creating the data directory {}: {e}", data_dir.display()))?;
+    let db = Database::open(&data_dir)?;
+    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
+        .install_recorder()
+        .map_err(|e| tracing::warn!(error = %e, "metrics are off"))
+        .ok();
+    let faces = FaceEngine::new(FaceConfig {
+        models: models::SearchPath::with_override(config.models_dir.clone()),
+        ..FaceConfig::default()
+    })?;
+    let client = isapi::Client::new(isapi::ClientConfig {
+        search_page_size: Some(config.search.page_size),
+        ..isapi::ClientConfig::default()
+    })?;
+    let cache = if config.downloads.cache_mib > 0 {
+        Some(
+            DiskCache::open(CacheConfig {
+                dir: data_dir.join("cache"),
+                max_bytes: config.downloads.cache_mib * 1024 * 1024,
+                ..CacheConfig::default()
+            })
+            .await?,
+        )
+    } else {
+        None
+    };
+    let downloader = Downloader::with_cache(
+        DownloaderConfig {
+            memory_budget: config.downloads.memory_budget_mib * 1024 * 1024,
+            ..DownloaderConfig::default()
+        },
+        cache,
+    )?;
+    let disk = DiskMonitor::new(data_dir.clone(), config.disk.min_free_mib * 1024 * 1024);
+    let disk_checks = disk.spawn_checks(std::time::Duration::from_millis(
+        config.disk.check_interval_ms,
+    ));
+    let engine = Engine::new(EngineParts {
+        db,
+        client,
+        downloader,
+        faces,
+        disk,
+        config: config.search.clone(),
+        per_camera: config.downloads.per_camera,
+        data_dir: data_dir.clone(),
+    })?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("listening on {}: {e}", config.listen))?;
+    let address: SocketAddr = listener.local_addr()?;
+    write_address(&data_dir, address)?;
+    let app = api::router(AppState {
+        engine: engine.clone(),
+        metrics,
+        started,
+    });
+    let (stop_api, api_stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let _ = api_stopped.await;
+            })
+            .await
+    });
+    let resumed = engine.resume().await?;
+    tracing::info!(%address, resumed, "dipper is ready");
+    notify_systemd(&[sd_notify::NotifyState::Ready]);
+
+    wait_for_signal().await?;
+    notify_systemd(&[sd_notify::NotifyState::Stopping]);
+    tracing::info!("stopping: finishing what is in hand (a second signal exits at once)");
+    tokio::spawn(async {
+        if wait_for_signal().await.is_ok() {
+            tracing::warn!("second signal: exiting now");
+            std::process::exit(130);
+        }
+    });
+    let _ = stop_api.send(());
+    let drained = engine.shutdown(config.shutdown.drain()).await;
+    if !drained {
+        tracing::warn!(
+            seconds = config.shutdown.drain_seconds,
+            "work did not stop in time; unfinished recordings resume at the next start"
+        );
+    }
+    disk_checks.abort();
+    match tokio::time::timeout(config.shutdown.drain(), server).await {
+        Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the API stopped with an error"),
+        Err(_) => tracing::warn!("the API did not stop in time"),
+        _ => {}
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Where `dipper` clients find the API when it listens on a port chosen at start.
+fn write_address(data_dir: &std::path::Path, address: SocketAddr) -> Result<(), BoxError> {
+    let path = data_dir.join("api.addr");
+    let tmp = data_dir.join("api.addr.tmp");
+    std::fs::write(&tmp, format!("{address}\n"))
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| format!("writing {}: {e}", path.display()).into())
+}
+
+fn notify_systemd(states: &[sd_notify::NotifyState<'_>]) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(e) = sd_notify::notify(false, states)
+    {
+        tracing::warn!(error = %e, "cannot notify systemd");
+    }
+}
+
+async fn wait_for_signal() -> Result<(), BoxError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
+}

@@ -1,0 +1,335 @@
+//! Migrations, generic over `MIGRATIONS`: the fresh schema equals `schema.sql`, every older
+//! version upgrades with its rows intact, a newer database is refused untouched, and a
+//! migration that fails midway leaves the previous version.
+//!
+//! Adding migration N needs one line in `SAMPLE_ROWS` (rows for the tables it creates).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use super::super::migrations::latest_version;
+use super::super::{Database, DbErrorKind, MIGRATIONS, Migration};
+use super::raw;
+
+/// For each schema version, rows to insert into the tables it added, so an upgrade from
+/// that version can be checked to keep them. One entry per migration.
+const SAMPLE_ROWS: &[(u32, &str)] = &[
+    (
+        1,
+        "INSERT INTO cameras (id, name, base_url, username, password, tracks, enabled, created_at_ms)
+             VALUES (7, 'gate', 'http://192.0.2.1', 'admin', x'00112233', '[101,201]', 1, 1700000000000),
+                    (9, 'lobby', 'http://192.0.2.2', 'viewer', x'445566', '[]', 0, 1700000000001);
+         INSERT INTO settings (key, value) VALUES ('box_id', '\"b-1\"'), ('uplink', 'on');",
+    ),
+    (
+        2,
+        "INSERT INTO tasks (id, state, priority, from_ms, to_ms, cameras, match_distance,
+                            created_at_ms, recordings_total, recordings_done, matches)
+             VALUES ('t-1', 'running', 0, 1700000000000, 1700003600000, '[7]', 0.37,
+                     1700000000500, 2, 1, 1);
+         INSERT INTO task_sources (task_id, camera_id, track, cursor_ms, search_done)
+             VALUES ('t-1', 7, 101, 1700000060000, 1);
+         INSERT INTO recordings (id, camera_id, track, playback_uri, start_ms, end_ms,
+                                 indexed_at_ms, first_entry, end_entry, keyframes, faces)
+             VALUES (3, 7, 101, 'rtsp://192.0.2.1/a', 1700000000000, 1700000060000,
+                     1700000070000, 0, 2, 30, 2),
+                    (4, 7, 101, 'rtsp://192.0.2.1/b', 1700000060000, 1700000120000,
+                     NULL, NULL, NULL, NULL, NULL);
+         INSERT INTO task_recordings (task_id, recording_id, seq, state)
+             VALUES ('t-1', 3, 1, 'done'), ('t-1', 4, 2, 'pending');
+         INSERT INTO matches (task_id, entry_id, recording_id, camera_id, time_ms, distance,
+                              box_x, box_y, box_width, box_height, face_index)
+             VALUES ('t-1', 1, 3, 7, 1700000012000, 0.25, 10, 20, 100, 120, 0);",
+    ),
+];
+
+/// The schema of `conn` as (type, name, table, normalised SQL), sorted: what `sqlite_master`
+/// says, with comments and layout removed so `schema.sql` may be commented freely.
+fn schema_of(conn: &Connection) -> Vec<(String, String, String, String)> {
+    let mut statement = conn
+        .prepare(
+            "SELECT type, name, tbl_name, COALESCE(sql, '') FROM sqlite_master \
+             WHERE name NOT LIKE 'sqlite_stat%' ORDER BY type, name",
+        )
+        .unwrap();
+    statement
+        .query_map([], |row| {
+            let sql: String = row.get(3)?;
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, normalise_sql(&sql)))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Drops `--` comments, collapses whitespace, and removes it around punctuation.
+fn normalise_sql(sql: &str) -> String {
+    let without_comments: Vec<&str> = sql
+        .lines()
+        .map(|line| line.split("--").next().unwrap_or(""))
+        .collect();
+    let collapsed = without_comments
+        .join(" ")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut out = String::with_capacity(collapsed.len());
+    let chars: Vec<char> = collapsed.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        let punctuation = |c: char| matches!(c, '(' | ')' | ',' | ';');
+        if c == ' '
+            && (chars.get(i + 1).is_some_and(|&n| punctuation(n))
+                || i.checked_sub(1).is_some_and(|p| punctuation(chars[p])))
+        {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The schema `schema.sql` describes, applied to an empty database.
+fn documented_schema() -> Vec<(String, String, String, String)> {
+    let conn = Connection::open_in_memory().unwrap();
+    conn.execute_batch(include_str!("../schema.sql"))
+        .expect("schema.sql applies to an empty database");
+    schema_of(&conn)
+}
+
+/// Every row of every table of `conn`, each row rendered as text, by table.
+fn rows_of(conn: &Connection) -> BTreeMap<String, Vec<String>> {
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables
+        .into_iter()
+        .map(|table| {
+            let rows = rows_of_table(conn, &table, &columns_of(conn, &table));
+            (table, rows)
+        })
+        .collect()
+}
+
+fn columns_of(conn: &Connection, table: &str) -> Vec<String> {
+    conn.prepare("SELECT name FROM pragma_table_info(?1) ORDER BY cid")
+        .unwrap()
+        .query_map([table], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// The rows of `table`, only `columns` of them (those that existed before an upgrade).
+fn rows_of_table(conn: &Connection, table: &str, columns: &[String]) -> Vec<String> {
+    let list = columns
+        .iter()
+        .map(|c| format!("quote(\"{c}\")"))
+        .collect::<Vec<_>>()
+        .join(" || ',' || ");
+    let mut rows: Vec<String> = conn
+        .prepare(&format!("SELECT {list} FROM \"{table}\""))
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    rows.sort();
+    rows
+}
+
+fn user_version(conn: &Connection) -> u32 {
+    conn.pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap()
+}
+
+#[test]
+fn migration_versions_are_consecutive_and_have_sample_rows() {
+    for (i, migration) in MIGRATIONS.iter().enumerate() {
+        assert_eq!(migration.version as usize, i + 1, "{migration:?}");
+        assert!(
+            SAMPLE_ROWS.iter().any(|(v, _)| *v == migration.version),
+            "SAMPLE_ROWS has no rows for migration {} ({}): add a line so the upgrade test \
+             checks its tables",
+            migration.version,
+            migration.name
+        );
+    }
+}
+
+#[test]
+fn fresh_schema_matches_schema_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(super::open(dir.path()));
+    let conn = raw(dir.path());
+    assert_eq!(user_version(&conn), latest_version(MIGRATIONS));
+    let fresh = schema_of(&conn);
+    let documented = documented_schema();
+    assert!(!documented.is_empty(), "schema.sql creates nothing");
+    assert_eq!(
+        fresh, documented,
+        "\nleft: schema built by the migrations\nright: schema.sql\n"
+    );
+}
+
+#[test]
+fn every_older_version_upgrades_with_its_rows_intact() {
+    let latest = latest_version(MIGRATIONS);
+    for start in 1..=latest {
+        let dir = tempfile::tempdir().unwrap();
+        let old = &MIGRATIONS[..start as usize];
+        drop(Database::open_with(dir.path(), old).unwrap());
+        let before = {
+            let conn = raw(dir.path());
+            for (_, sql) in SAMPLE_ROWS.iter().filter(|(v, _)| *v <= start) {
+                conn.execute_batch(sql).unwrap();
+            }
+            assert_eq!(user_version(&conn), start);
+            let columns: BTreeMap<String, Vec<String>> = rows_of(&conn)
+                .into_keys()
+                .map(|table| {
+                    let columns = columns_of(&conn, &table);
+                    (table, columns)
+                })
+                .collect();
+            let rows = rows_of(&conn);
+            assert!(rows.values().any(|r| !r.is_empty()), "no sample rows");
+            (columns, rows)
+        };
+
+        drop(super::open(dir.path()));
+
+        let conn = raw(dir.path());
+        assert_eq!(user_version(&conn), latest, "upgrade from {start}");
+        let (columns, rows) = before;
+        for (table, old_rows) in rows {
+            assert_eq!(
+                rows_of_table(&conn, &table, &columns[&table]),
+                old_rows,
+                "rows of {table} after the upgrade from version {start}"
+            );
+        }
+        assert_eq!(
+            schema_of(&conn),
+            documented_schema(),
+            "\nleft: schema upgraded from version {start}\nright: schema.sql\n"
+        );
+    }
+}
+
+/// Every file of `dir` with its bytes.
+fn files_of(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|entry| {
+            let entry = entry.unwrap();
+            let bytes = std::fs::read(entry.path()).unwrap();
+            (entry.file_name().to_string_lossy().into_owned(), bytes)
+        })
+        .collect()
+}
+
+#[test]
+fn newer_database_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(super::open(dir.path()));
+    let known = latest_version(MIGRATIONS);
+    {
+        let conn = raw(dir.path());
+        conn.execute_batch(SAMPLE_ROWS[0].1).unwrap();
+        conn.pragma_update(None, "user_version", known + 1).unwrap();
+    }
+    let before = files_of(dir.path());
+
+    let error = Database::open(dir.path()).expect_err("a newer database must be refused");
+
+    assert_eq!(
+        *error.kind(),
+        DbErrorKind::TooNew {
+            found: known + 1,
+            known
+        }
+    );
+    let message = error.to_string();
+    for needle in [
+        format!("version {}", known + 1),
+        format!("up to {known}"),
+        "upgrade dipper".to_owned(),
+    ] {
+        assert!(message.contains(&needle), "{needle:?} not in {message:?}");
+    }
+    assert!(message.contains("box.db"), "no path in {message:?}");
+    let after = files_of(dir.path());
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        after.keys().collect::<Vec<_>>()
+    );
+    for (name, bytes) in &before {
+        assert!(after[name] == *bytes, "{name} changed");
+    }
+}
+
+#[test]
+fn failed_migration_leaves_the_previous_version() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(super::open(dir.path()));
+    let known = latest_version(MIGRATIONS);
+    raw(dir.path()).execute_batch(SAMPLE_ROWS[0].1).unwrap();
+    let rows_before = rows_of(&raw(dir.path()));
+
+    let mut broken: Vec<Migration> = MIGRATIONS.to_vec();
+    broken.push(Migration {
+        version: known + 1,
+        name: "broken",
+        sql: "CREATE TABLE half_done (x INTEGER);
+              INSERT INTO half_done VALUES (1);
+              UPDATE settings SET value = 'changed';
+              INSERT INTO no_such_table VALUES (1);",
+    });
+    let error = Database::open_with(dir.path(), &broken).expect_err("the migration fails");
+    let message = error.to_string();
+    assert!(
+        message.contains(&format!("migration {} (broken)", known + 1)),
+        "{message:?}"
+    );
+
+    let conn = raw(dir.path());
+    assert_eq!(user_version(&conn), known);
+    assert_eq!(
+        rows_of(&conn),
+        rows_before,
+        "the failed migration left changes"
+    );
+    drop(conn);
+    drop(super::open(dir.path()));
+}
+
+#[test]
+fn normalise_sql_ignores_comments_and_layout() {
+    assert_eq!(
+        normalise_sql("CREATE TABLE t (\n  -- the id\n  id INTEGER,\n  x TEXT -- a note\n)"),
+        "CREATE TABLE t(id INTEGER,x TEXT)"
+    );
+    assert_ne!(
+        normalise_sql("CREATE TABLE t (id INTEGER)"),
+        normalise_sql("CREATE TABLE t (id TEXT)")
+    );
+}
+
+#[test]
+fn file_that_is_not_a_database_is_corrupt_and_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage =
+        b"this is not a SQLite database, but it is long enough to look like one".repeat(100);
+    std::fs::write(dir.path().join("box.db"), &garbage).unwrap();
+    let error = Database::open(dir.path()).expect_err("garbage is refused");
+    assert_eq!(*error.kind(), DbErrorKind::Corrupt, "{error}");
+    assert!(error.to_string().contains("box.db"), "{error}");
+    assert_eq!(std::fs::read(dir.path().join("box.db")).unwrap(), garbage);
+    assert!(!dir.path().join("secret.key").exists());
+}

@@ -1,0 +1,240 @@
+//! Cameras as the engine sees them: adding one checks it answers (and learns its recording
+//! tracks), and a task's camera list is resolved against the stored cameras.
+
+use std::time::Duration;
+
+use rusqlite::Connection;
+use serde::Serialize;
+
+use super::{Engine, EngineError};
+use crate::db::{Camera, DbError, NewCamera};
+
+/// How long adding or checking a camera waits for it.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// What `POST /cameras` takes.
+#[derive(Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewCameraRequest {
+    pub(crate) name: String,
+    /// `http://host:port` of the camera or NVR.
+    pub(crate) url: String,
+    pub(crate) username: String,
+    pub(crate) password: String,
+    /// Recording tracks to search; default: every enabled main-stream track the device
+    /// lists.
+    #[serde(default)]
+    pub(crate) tracks: Option<Vec<u32>>,
+}
+
+impl std::fmt::Debug for NewCameraRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewCameraRequest")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What checking a camera found.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CameraCheck {
+    pub(crate) reachable: bool,
+    pub(crate) model: Option<String>,
+    pub(crate) serial: Option<String>,
+    pub(crate) firmware: Option<String>,
+    pub(crate) tracks: Vec<u32>,
+    pub(crate) error: Option<String>,
+}
+
+/// The main-stream recording tracks of a discovered device (101, 201, ...).
+fn main_tracks(discovery: &isapi::Discovery) -> Vec<u32> {
+    let mut tracks: Vec<u32> = discovery
+        .tracks
+        .iter()
+        .filter(|t| t.enable != Some(false) && t.id % 100 == 1)
+        .map(|t| t.id)
+        .collect();
+    tracks.sort_unstable();
+    tracks.dedup();
+    tracks
+}
+
+async fn discover(
+    client: &isapi::Client,
+    url: &str,
+    user: &str,
+    password: &str,
+) -> Result<isapi::Discovery, String> {
+    let device = client.device(url, user, password)?;
+    match tokio::time::timeout(CHECK_TIMEOUT, device.discover()).await {
+        Ok(Ok(discovery)) => Ok(discovery),
+        Ok(Err(e)) => Err(error_chain(&e)),
+        Err(_) => Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        message.push_str(": ");
+        message.push_str(&s.to_string());
+        source = s.source();
+    }
+    message
+}
+
+impl Engine {
+    /// Checks the camera answers with these credentials, then stores it.
+    pub(crate) async fn add_camera(&self, request: NewCameraRequest) -> Result<Camera, EngineError> {
+        let name = request.name.trim().to_owned();
+        if name.is_empty() || name.len() > 100 {
+            return Err(EngineError::Invalid {
+                field: "name",
+                message: "must be 1 to 100 characters".to_owned(),
+            });
+        }
+        if !(request.url.starts_with("http://") || request.url.starts_with("https://")) {
+            return Err(EngineError::Invalid {
+                field: "url",
+                message: "must start with http:// or https://".to_owned(),
+            });
+        }
+        let discovery = discover(
+            &self.inner.client,
+            &request.url,
+            &request.username,
+            &request.password,
+        )
+        .await
+        .map_err(|e| EngineError::Camera(format!("{name}: {e}")))?;
+        let tracks = match request.tracks {
+            Some(tracks) if tracks.is_empty() => {
+                return Err(EngineError::Invalid {
+                    field: "tracks",
+                    message: "give at least one track, or leave it out".to_owned(),
+                });
+            }
+            Some(tracks) => tracks,
+            None => main_tracks(&discovery),
+        };
+        if tracks.is_empty() {
+            return Err(EngineError::Camera(format!(
+                "{name}: the device lists no recording tracks"
+            )));
+        }
+        let camera = self
+            .inner
+            .db
+            .add_camera(NewCamera {
+                name,
+                base_url: request.url,
+                username: request.username,
+                password: request.password,
+                tracks,
+            })
+            .await?;
+        Ok(camera)
+    }
+
+    /// Checks a stored camera answers.
+    pub(crate) async fn check_camera(&self, id: i64) -> Result<CameraCheck, EngineError> {
+        let not_found = || EngineError::NotFound {
+            what: "camera",
+            id: id.to_string(),
+        };
+        let camera = self.inner.db.camera(id).await?.ok_or_else(not_found)?;
+        let (user, password) = self
+            .inner
+            .db
+            .camera_credentials(id)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(
+            match discover(&self.inner.client, &camera.base_url, &user, &password).await {
+                Ok(d) => CameraCheck {
+                    reachable: true,
+                    model: Some(d.info.model.clone()),
+                    serial: Some(d.info.serial_number.clone()),
+                    firmware: d.info.firmware_version.clone(),
+                    tracks: main_tracks(&d),
+                    error: None,
+                },
+                Err(e) => CameraCheck {
+                    reachable: false,
+                    model: None,
+                    serial: None,
+                    firmware: None,
+                    tracks: Vec::new(),
+                    error: Some(e),
+                },
+            },
+        )
+    }
+
+    /// Checks the camera answers with the new password, then stores it.
+    pub(crate) async fn set_camera_password(
+        &self,
+        id: i64,
+        password: &str,
+    ) -> Result<(), EngineError> {
+        let not_found = || EngineError::NotFound {
+            what: "camera",
+            id: id.to_string(),
+        };
+        let camera = self.inner.db.camera(id).await?.ok_or_else(not_found)?;
+        discover(&self.inner.client, &camera.base_url, &camera.username, password)
+            .await
+            .map_err(|e| EngineError::Camera(format!("{}: {e}", camera.name)))?;
+        self.inner.db.set_camera_password(id, password).await?;
+        self.forget_device(id);
+        Ok(())
+    }
+
+    pub(crate) async fn delete_camera(&self, id: i64) -> Result<(), EngineError> {
+        if !self.inner.db.delete_camera(id).await? {
+            return Err(EngineError::NotFound {
+                what: "camera",
+                id: id.to_string(),
+            });
+        }
+        self.forget_device(id);
+        Ok(())
+    }
+}
+
+/// The cameras a task searches: the ones asked for (each must exist), or every enabled
+/// camera when none is named.
+pub(super) fn resolve(
+    conn: &Connection,
+    wanted: &[i64],
+) -> Result<Result<Vec<i64>, EngineError>, DbError> {
+    let mut statement = conn.prepare_cached("SELECT id, enabled FROM cameras ORDER BY id")?;
+    let known: Vec<(i64, bool)> = statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    if wanted.is_empty() {
+        let all: Vec<i64> = known.iter().filter(|c| c.1).map(|c| c.0).collect();
+        if all.is_empty() {
+            return Ok(Err(EngineError::Invalid {
+                field: "cameras",
+                message: "the box has no enabled camera; add one first".to_owned(),
+            }));
+        }
+        return Ok(Ok(all));
+    }
+    let mut ids = wanted.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    for id in &ids {
+        if !known.iter().any(|c| c.0 == *id) {
+            return Ok(Err(EngineError::Invalid {
+                field: "cameras",
+                message: format!("no camera {id}"),
+            }));
+        }
+    }
+    Ok(Ok(ids))
+}

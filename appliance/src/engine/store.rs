@@ -1,0 +1,654 @@
+//! The engine's rows in SQLite: tasks, their sources and recordings, the index's record of
+//! processed recordings, and matches (schema: `db/migrations/0002_tasks.sql`).
+//!
+//! Plain functions over a connection; the engine runs writes through the database's one
+//! writer ([`crate::db::Database::write`]) and reads on its read pool. Every change to a
+//! recording's state updates the task's counters in the same transaction, so progress is one
+//! row read however many recordings a task covers.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+/// Where a task is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum TaskState {
+    Queued,
+    Running,
+    Done,
+    Failed,
+    Cancelled,
+}
+
+impl TaskState {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            TaskState::Queued => "queued",
+            TaskState::Running => "running",
+            TaskState::Done => "done",
+            TaskState::Failed => "failed",
+            TaskState::Cancelled => "cancelled",
+        }
+    }
+
+    pub(crate) fn parse(s: &str) -> Option<TaskState> {
+        Some(match s {
+            "queued" => TaskState::Queued,
+            "running" => TaskState::Running,
+            "done" => TaskState::Done,
+            "failed" => TaskState::Failed,
+            "cancelled" => TaskState::Cancelled,
+            _ => return None,
+        })
+    }
+
+    pub(crate) fn is_finished(self) -> bool {
+        matches!(
+            self,
+            TaskState::Done | TaskState::Failed | TaskState::Cancelled
+        )
+    }
+}
+
+/// What a new task stores.
+#[derive(Debug, Clone)]
+pub(crate) struct NewTask {
+    pub(crate) id: String,
+    pub(crate) priority: u8,
+    pub(crate) from_ms: i64,
+    pub(crate) to_ms: i64,
+    pub(crate) cameras: Vec<i64>,
+    pub(crate) match_distance: f32,
+    pub(crate) photo: Option<Vec<u8>>,
+    pub(crate) embedding: Option<(String, Vec<f32>)>,
+    pub(crate) created_at_ms: i64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct TaskCounts {
+    /// Recordings found so far (the searches go on while they are processed).
+    pub(crate) recordings_total: u64,
+    pub(crate) recordings_done: u64,
+    pub(crate) recordings_failed: u64,
+    pub(crate) keyframes: u64,
+    pub(crate) faces: u64,
+    pub(crate) matches: u64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct TaskRow {
+    pub(crate) id: String,
+    pub(crate) state: TaskState,
+    pub(crate) priority: u8,
+    pub(crate) from_ms: i64,
+    pub(crate) to_ms: i64,
+    pub(crate) cameras: Vec<i64>,
+    pub(crate) match_distance: f32,
+    pub(crate) embedding: Option<(String, Vec<f32>)>,
+    pub(crate) has_photo: bool,
+    pub(crate) error: Option<String>,
+    pub(crate) created_at_ms: i64,
+    pub(crate) started_at_ms: Option<i64>,
+    pub(crate) finished_at_ms: Option<i64>,
+    pub(crate) counts: TaskCounts,
+}
+
+/// A camera track a task searches, and how far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Source {
+    pub(crate) camera_id: i64,
+    pub(crate) track: u32,
+    pub(crate) cursor_ms: i64,
+    pub(crate) search_done: bool,
+}
+
+/// A recording a search found.
+#[derive(Debug, Clone)]
+pub(crate) struct FoundRecording {
+    pub(crate) playback_uri: String,
+    pub(crate) start_ms: i64,
+    pub(crate) end_ms: i64,
+    pub(crate) size: Option<u64>,
+}
+
+/// A recording of a task still to process.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingRecording {
+    pub(crate) recording_id: i64,
+    pub(crate) camera_id: i64,
+    pub(crate) track: u32,
+    pub(crate) playback_uri: String,
+    pub(crate) start_ms: i64,
+    pub(crate) end_ms: i64,
+    pub(crate) seq: i64,
+}
+
+/// A processed recording's index entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Indexed {
+    pub(crate) first_entry: u64,
+    pub(crate) end_entry: u64,
+    pub(crate) keyframes: u64,
+    pub(crate) faces: u64,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct NewMatch {
+    pub(crate) entry_id: u64,
+    pub(crate) recording_id: i64,
+    pub(crate) camera_id: i64,
+    pub(crate) time_ms: i64,
+    pub(crate) distance: f32,
+    pub(crate) face_box: [f32; 4],
+    pub(crate) face_index: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct MatchRow {
+    pub(crate) id: i64,
+    pub(crate) camera_id: i64,
+    pub(crate) camera_name: Option<String>,
+    pub(crate) recording_id: i64,
+    pub(crate) playback_uri: String,
+    pub(crate) time_ms: i64,
+    pub(crate) distance: f32,
+    /// x, y, width, height in keyframe pixels.
+    pub(crate) face_box: [f32; 4],
+    /// Relative to the data directory.
+    pub(crate) face_snapshot: String,
+    pub(crate) frame_snapshot: String,
+}
+
+/// How processing a recording for a task ended.
+#[derive(Debug, Clone)]
+pub(crate) enum Outcome {
+    Done {
+        matches: Vec<NewMatch>,
+        keyframes: u64,
+        faces: u64,
+        /// The video was damaged after some keyframes (their faces were kept).
+        warning: Option<String>,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+fn embedding_bytes(values: &[f32]) -> Vec<u8> {
+    values.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+fn embedding_values(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+pub(crate) fn insert_task(conn: &Connection, task: &NewTask) -> rusqlite::Result<()> {
+    let cameras = serde_json::to_string(&task.cameras).unwrap_or_else(|_| "[]".to_owned());
+    let (model, embedding) = match &task.embedding {
+        Some((model, values)) => (Some(model.as_str()), Some(embedding_bytes(values))),
+        None => (None, None),
+    };
+    conn.execute(
+        "INSERT INTO tasks (id, state, priority, from_ms, to_ms, cameras, match_distance, photo,
+                            model, embedding, created_at_ms)
+         VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![
+            task.id,
+            task.priority,
+            task.from_ms,
+            task.to_ms,
+            cameras,
+            f64::from(task.match_distance),
+            task.photo,
+            model,
+            embedding,
+            task.created_at_ms
+        ],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn set_embedding(
+    conn: &Connection,
+    task: &str,
+    model: &str,
+    values: &[f32],
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE tasks SET model = ?2, embedding = ?3 WHERE id = ?1",
+        params![task, model, embedding_bytes(values)],
+    )?;
+    Ok(())
+}
+
+/// Moves an unfinished task to `state`; a finished task stays as it is. Returns whether
+/// the task changed.
+pub(crate) fn set_state(
+    conn: &Connection,
+    task: &str,
+    state: TaskState,
+    error: Option<&str>,
+    now_ms: i64,
+) -> rusqlite::Result<bool> {
+    let changed = conn.execute(
+        "UPDATE tasks SET state = ?2,
+                error = coalesce(?3, error),
+                started_at_ms = CASE WHEN ?2 = 'running' THEN coalesce(started_at_ms, ?4)
+                                     ELSE started_at_ms END,
+                finished_at_ms = CASE WHEN ?2 IN ('done', 'failed', 'cancelled') THEN ?4
+                                      ELSE finished_at_ms END
+         WHERE id = ?1 AND state IN ('queued', 'running')",
+        params![task, state.as_str(), error, now_ms],
+    )?;
+    Ok(changed == 1)
+}
+
+const TASK_COLUMNS: &str = "id, state, priority, from_ms, to_ms, cameras, match_distance, model,
+    embedding, photo IS NOT NULL, error, created_at_ms, started_at_ms, finished_at_ms,
+    recordings_total, recordings_done, recordings_failed, keyframes, faces, matches";
+
+fn task_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
+    let state: String = row.get(1)?;
+    let cameras: String = row.get(5)?;
+    let model: Option<String> = row.get(7)?;
+    let embedding: Option<Vec<u8>> = row.get(8)?;
+    Ok(TaskRow {
+        id: row.get(0)?,
+        state: TaskState::parse(&state).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(
+                1,
+                rusqlite::types::Type::Text,
+                format!("unknown task state {state:?}").into(),
+            )
+        })?,
+        priority: row.get(2)?,
+        from_ms: row.get(3)?,
+        to_ms: row.get(4)?,
+        cameras: serde_json::from_str(&cameras).unwrap_or_default(),
+        match_distance: row.get::<_, f64>(6)? as f32,
+        embedding: model.zip(embedding.map(|b| embedding_values(&b))),
+        has_photo: row.get(9)?,
+        error: row.get(10)?,
+        created_at_ms: row.get(11)?,
+        started_at_ms: row.get(12)?,
+        finished_at_ms: row.get(13)?,
+        counts: TaskCounts {
+            recordings_total: count(row.get(14)?),
+            recordings_done: count(row.get(15)?),
+            recordings_failed: count(row.get(16)?),
+            keyframes: count(row.get(17)?),
+            faces: count(row.get(18)?),
+            matches: count(row.get(19)?),
+        },
+    })
+}
+
+pub(crate) fn task(conn: &Connection, id: &str) -> rusqlite::Result<Option<TaskRow>> {
+    conn.query_row(
+        &format!("SELECT {TASK_COLUMNS} FROM tasks WHERE id = ?1"),
+        [id],
+        task_row,
+    )
+    .optional()
+}
+
+/// Newest first; `before` is the `created_at_ms` and id of the last task of the previous page.
+pub(crate) fn tasks(
+    conn: &Connection,
+    state: Option<TaskState>,
+    limit: u32,
+    before: Option<(i64, &str)>,
+) -> rusqlite::Result<Vec<TaskRow>> {
+    let (before_ms, before_id) = before.unwrap_or((i64::MAX, ""));
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {TASK_COLUMNS} FROM tasks
+         WHERE (?1 IS NULL OR state = ?1) AND (created_at_ms, id) < (?2, ?3)
+         ORDER BY created_at_ms DESC, id DESC LIMIT ?4"
+    ))?;
+    let rows = statement.query_map(
+        params![state.map(TaskState::as_str), before_ms, before_id, limit],
+        task_row,
+    )?;
+    rows.collect()
+}
+
+/// Tasks to run after a start: queued or running, best priority and oldest first.
+pub(crate) fn unfinished_tasks(conn: &Connection) -> rusqlite::Result<Vec<String>> {
+    let mut statement = conn.prepare(
+        "SELECT id FROM tasks WHERE state IN ('queued', 'running')
+         ORDER BY priority, created_at_ms",
+    )?;
+    let rows = statement.query_map([], |row| row.get(0))?;
+    rows.collect()
+}
+
+pub(crate) fn task_photo(conn: &Connection, id: &str) -> rusqlite::Result<Option<Vec<u8>>> {
+    Ok(conn
+        .query_row("SELECT photo FROM tasks WHERE id = ?1", [id], |row| {
+            row.get::<_, Option<Vec<u8>>>(0)
+        })
+        .optional()?
+        .flatten())
+}
+
+/// Adds the sources a task will search (kept when they exist: a resumed task keeps its
+/// cursors), then returns them all.
+pub(crate) fn ensure_sources(
+    conn: &Connection,
+    task: &str,
+    sources: &[(i64, u32)],
+    from_ms: i64,
+) -> rusqlite::Result<Vec<Source>> {
+    {
+        let mut insert = conn.prepare_cached(
+            "INSERT OR IGNORE INTO task_sources (task_id, camera_id, track, cursor_ms)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for &(camera, track) in sources {
+            insert.execute(params![task, camera, track, from_ms])?;
+        }
+    }
+    let mut statement = conn.prepare_cached(
+        "SELECT camera_id, track, cursor_ms, search_done FROM task_sources WHERE task_id = ?1
+         ORDER BY camera_id, track",
+    )?;
+    let rows = statement.query_map([task], |row| {
+        Ok(Source {
+            camera_id: row.get(0)?,
+            track: row.get(1)?,
+            cursor_ms: row.get(2)?,
+            search_done: row.get(3)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Records one page of a search: the recordings (new ones become pending for the task) and
+/// the source's cursor. Returns the recordings that became pending.
+pub(crate) fn add_found(
+    conn: &Connection,
+    task: &str,
+    source: &Source,
+    found: &[FoundRecording],
+) -> rusqlite::Result<Vec<PendingRecording>> {
+    let mut pending = Vec::new();
+    let mut next_seq: i64 = conn.query_row(
+        "SELECT coalesce(max(seq), 0) + 1 FROM task_recordings WHERE task_id = ?1",
+        [task],
+        |row| row.get(0),
+    )?;
+    {
+        let mut upsert = conn.prepare_cached(
+            "INSERT INTO recordings (camera_id, track, playback_uri, start_ms, end_ms, size)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (camera_id, playback_uri) DO UPDATE SET size = coalesce(size, excluded.size)
+             RETURNING id",
+        )?;
+        let mut link = conn.prepare_cached(
+            "INSERT OR IGNORE INTO task_recordings (task_id, recording_id, seq, state)
+             VALUES (?1, ?2, ?3, 'pending')",
+        )?;
+        for recording in found {
+            let id: i64 = upsert.query_row(
+                params![
+                    source.camera_id,
+                    source.track,
+                    recording.playback_uri,
+                    recording.start_ms,
+                    recording.end_ms,
+                    recording.size.and_then(|s| i64::try_from(s).ok())
+                ],
+                |row| row.get(0),
+            )?;
+            if link.execute(params![task, id, next_seq])? == 1 {
+                pending.push(PendingRecording {
+                    recording_id: id,
+                    camera_id: source.camera_id,
+                    track: source.track,
+                    playback_uri: recording.playback_uri.clone(),
+                    start_ms: recording.start_ms,
+                    end_ms: recording.end_ms,
+                    seq: next_seq,
+                });
+                next_seq += 1;
+            }
+        }
+    }
+    conn.execute(
+        "UPDATE tasks SET recordings_total = recordings_total + ?2 WHERE id = ?1",
+        params![task, pending.len() as i64],
+    )?;
+    conn.execute(
+        "UPDATE task_sources SET cursor_ms = ?4, search_done = ?5
+         WHERE task_id = ?1 AND camera_id = ?2 AND track = ?3",
+        params![
+            task,
+            source.camera_id,
+            source.track,
+            source.cursor_ms,
+            source.search_done
+        ],
+    )?;
+    Ok(pending)
+}
+
+/// A task's pending recordings after `after_seq`, in the order they were found.
+pub(crate) fn pending(
+    conn: &Connection,
+    task: &str,
+    after_seq: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<PendingRecording>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT r.id, r.camera_id, r.track, r.playback_uri, r.start_ms, r.end_ms, t.seq
+         FROM task_recordings t JOIN recordings r ON r.id = t.recording_id
+         WHERE t.task_id = ?1 AND t.state = 'pending' AND t.seq > ?2
+         ORDER BY t.seq LIMIT ?3",
+    )?;
+    let rows = statement.query_map(params![task, after_seq, limit], |row| {
+        Ok(PendingRecording {
+            recording_id: row.get(0)?,
+            camera_id: row.get(1)?,
+            track: row.get(2)?,
+            playback_uri: row.get(3)?,
+            start_ms: row.get(4)?,
+            end_ms: row.get(5)?,
+            seq: row.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// The recording's entries, when its faces are in the index.
+pub(crate) fn indexed(conn: &Connection, recording: i64) -> rusqlite::Result<Option<Indexed>> {
+    conn.query_row(
+            "SELECT first_entry, end_entry, keyframes, faces FROM recordings
+             WHERE id = ?1 AND indexed_at_ms IS NOT NULL",
+            [recording],
+            |row| {
+                Ok(Indexed {
+                    first_entry: count(row.get(0)?),
+                    end_entry: count(row.get(1)?),
+                    keyframes: count(row.get(2)?),
+                    faces: count(row.get(3)?),
+                })
+            },
+        )
+        .optional()
+}
+
+pub(crate) fn mark_indexed(
+    conn: &Connection,
+    recording: i64,
+    indexed: Indexed,
+    decode_error: Option<&str>,
+    now_ms: i64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE recordings SET indexed_at_ms = ?2, first_entry = ?3, end_entry = ?4,
+                keyframes = ?5, faces = ?6, decode_error = ?7
+         WHERE id = ?1",
+        params![
+            recording,
+            now_ms,
+            indexed.first_entry as i64,
+            indexed.end_entry as i64,
+            indexed.keyframes as i64,
+            indexed.faces as i64,
+            decode_error
+        ],
+    )?;
+    Ok(())
+}
+
+/// Stores how a recording ended for a task, its matches and the task's counters, once: a
+/// recording that is no longer pending (already completed before a crash) changes nothing.
+pub(crate) fn complete(
+    conn: &Connection,
+    task: &str,
+    recording: i64,
+    outcome: &Outcome,
+) -> rusqlite::Result<bool> {
+    let (state, reason) = match outcome {
+        Outcome::Done { warning, .. } => ("done", warning.as_deref()),
+        Outcome::Failed { reason } => ("failed", Some(reason.as_str())),
+    };
+    let changed = conn.execute(
+        "UPDATE task_recordings SET state = ?3, reason = ?4
+         WHERE task_id = ?1 AND recording_id = ?2 AND state = 'pending'",
+        params![task, recording, state, reason],
+    )?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    match outcome {
+        Outcome::Done {
+            matches,
+            keyframes,
+            faces,
+            ..
+        } => {
+            let mut stored = 0i64;
+            let mut insert = conn.prepare_cached(
+                "INSERT OR IGNORE INTO matches (task_id, entry_id, recording_id, camera_id, time_ms,
+                     distance, box_x, box_y, box_width, box_height, face_index)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            )?;
+            for m in matches {
+                stored += insert.execute(params![
+                    task,
+                    m.entry_id as i64,
+                    m.recording_id,
+                    m.camera_id,
+                    m.time_ms,
+                    f64::from(m.distance),
+                    f64::from(m.face_box[0]),
+                    f64::from(m.face_box[1]),
+                    f64::from(m.face_box[2]),
+                    f64::from(m.face_box[3]),
+                    m.face_index as i64
+                ])? as i64;
+            }
+            conn.execute(
+                "UPDATE tasks SET recordings_done = recordings_done + 1,
+                        keyframes = keyframes + ?2, faces = faces + ?3, matches = matches + ?4
+                 WHERE id = ?1",
+                params![task, *keyframes as i64, *faces as i64, stored],
+            )?;
+        }
+        Outcome::Failed { .. } => {
+            conn.execute(
+                "UPDATE tasks SET recordings_failed = recordings_failed + 1 WHERE id = ?1",
+                [task],
+            )?;
+        }
+    }
+    Ok(true)
+}
+
+/// Why recordings of a task failed, most common first.
+pub(crate) fn failure_reasons(
+    conn: &Connection,
+    task: &str,
+) -> rusqlite::Result<Vec<(String, u64)>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT reason, count(*) FROM task_recordings
+         WHERE task_id = ?1 AND state = 'failed'
+         GROUP BY reason ORDER BY count(*) DESC, reason LIMIT 20",
+    )?;
+    let rows = statement.query_map([task], |row| {
+        Ok((
+            row.get::<_, Option<String>>(0)?.unwrap_or_default(),
+            count(row.get(1)?),
+        ))
+    })?;
+    rows.collect()
+}
+
+const MATCH_COLUMNS: &str = "m.id, m.camera_id, c.name, m.recording_id, r.playback_uri, m.time_ms,
+    m.distance, m.box_x, m.box_y, m.box_width, m.box_height, m.face_index";
+
+fn match_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MatchRow> {
+    let recording_id: i64 = row.get(3)?;
+    let time_ms: i64 = row.get(5)?;
+    let face_index: i64 = row.get(11)?;
+    Ok(MatchRow {
+        id: row.get(0)?,
+        camera_id: row.get(1)?,
+        camera_name: row.get(2)?,
+        recording_id,
+        playback_uri: row.get(4)?,
+        time_ms,
+        distance: row.get::<_, f64>(6)? as f32,
+        face_box: [
+            row.get::<_, f64>(7)? as f32,
+            row.get::<_, f64>(8)? as f32,
+            row.get::<_, f64>(9)? as f32,
+            row.get::<_, f64>(10)? as f32,
+        ],
+        face_snapshot: super::snapshots::SnapshotStore::face_path(
+            recording_id,
+            time_ms,
+            count(face_index),
+        ),
+        frame_snapshot: super::snapshots::SnapshotStore::frame_path(recording_id, time_ms),
+    })
+}
+
+/// A task's matches in the order they were stored, after `after_id`.
+pub(crate) fn matches(
+    conn: &Connection,
+    task: &str,
+    after_id: i64,
+    limit: u32,
+) -> rusqlite::Result<Vec<MatchRow>> {
+    let mut statement = conn.prepare_cached(&format!(
+        "SELECT {MATCH_COLUMNS} FROM matches m
+         JOIN recordings r ON r.id = m.recording_id
+         LEFT JOIN cameras c ON c.id = m.camera_id
+         WHERE m.task_id = ?1 AND m.id > ?2 ORDER BY m.id LIMIT ?3"
+    ))?;
+    let rows = statement.query_map(params![task, after_id, limit], match_row)?;
+    rows.collect()
+}
+
+pub(crate) fn match_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<MatchRow>> {
+    conn.query_row(
+        &format!(
+            "SELECT {MATCH_COLUMNS} FROM matches m
+             JOIN recordings r ON r.id = m.recording_id
+             LEFT JOIN cameras c ON c.id = m.camera_id
+             WHERE m.id = ?1"
+        ),
+        [id],
+        match_row,
+    )
+    .optional()
+}

@@ -1,0 +1,104 @@
+//! The fixed pool of threads that run the CPU-heavy face stages.
+//!
+//! One thread a core (`search.workers`), started once. Work goes in through a bounded
+//! channel, so a burst of keyframes waits in the channel (and, behind it, in the decoders)
+//! instead of multiplying threads; each job's answer comes back on a oneshot. Async callers
+//! never block: [`WorkerPool::run`] awaits a free place in the queue.
+
+use std::sync::Arc;
+
+use tokio::sync::{Semaphore, oneshot};
+
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+#[derive(Debug, Clone)]
+pub(crate) struct WorkerPool {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    sender: crossbeam_channel::Sender<Job>,
+    /// Places in the queue (twice the threads: one running, one waiting each).
+    places: Semaphore,
+    threads: usize,
+}
+
+/// The job did not answer: the pool went away (the daemon is stopping) or the job panicked.
+#[derive(Debug, thiserror::Error)]
+#[error("the face worker stopped before answering")]
+pub(crate) struct PoolStopped;
+
+impl WorkerPool {
+    pub(crate) fn new(threads: usize) -> std::io::Result<WorkerPool> {
+        let threads = threads.max(1);
+        let (sender, receiver) = crossbeam_channel::bounded::<Job>(threads * 2);
+        for n in 0..threads {
+            let receiver = receiver.clone();
+            std::thread::Builder::new()
+                .name(format!("dipper-faces-{n}"))
+                .spawn(move || {
+                    while let Ok(job) = receiver.recv() {
+                        // A panicking job loses its answer (its caller sees `PoolStopped`);
+                        // the thread lives on for the next one.
+                        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                            tracing::error!("a face worker job panicked");
+                        }
+                    }
+                })?;
+        }
+        Ok(WorkerPool {
+            inner: Arc::new(Inner {
+                sender,
+                places: Semaphore::new(threads * 2),
+                threads,
+            }),
+        })
+    }
+
+    pub(crate) fn threads(&self) -> usize {
+        self.inner.threads
+    }
+
+    /// Runs `job` on a worker thread and returns its result.
+    pub(crate) async fn run<T: Send + 'static>(
+        &self,
+        job: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, PoolStopped> {
+        let _place = self.inner.places.acquire().await.map_err(|_| PoolStopped)?;
+        let (answer, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            // The caller may have gone (its task was cancelled): nothing to do then.
+            let _ = answer.send(job());
+        });
+        // The semaphore keeps the channel from filling, so this never blocks for long.
+        self.inner.sender.send(job).map_err(|_| PoolStopped)?;
+        result.await.map_err(|_| PoolStopped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_jobs_on_named_worker_threads() {
+        let pool = WorkerPool::new(2).expect("pool");
+        let names = futures::future::join_all((0..8).map(|_| {
+            pool.run(|| std::thread::current().name().unwrap_or("").to_owned())
+        }))
+        .await;
+        for name in names {
+            let name = name.expect("ran");
+            assert!(name.starts_with("dipper-faces-"), "{name}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_job_reports_an_error_and_the_thread_lives_on() {
+        let pool = WorkerPool::new(1).expect("pool");
+        let result = pool.run(|| -> u32 { panic!("job failed") }).await;
+        assert!(result.is_err());
+        assert_eq!(pool.run(|| 7).await.expect("the one thread still runs"), 7);
+    }
+}

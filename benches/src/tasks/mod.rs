@@ -1,0 +1,277 @@
+//! `dipper-bench tasks`: the box daemon (`dipper run`, its own process) on simulated
+//! cameras holding `--recordings` one-minute recordings in all.
+//!
+//! 1. **Task creation**: `--creates` tasks are created through the local API over a range
+//!    covering 10 recordings, then as many over the whole range (every recording), while a
+//!    big task runs; each latency is the whole HTTP exchange (upload of the query photo
+//!    included). Creation stores the parameters only, so both p99s should be alike.
+//! 2. **A task spanning every recording** runs for `--seconds`: the daemon's peak resident
+//!    memory (`VmHWM`) is sampled throughout, and the footage it searched (recordings done x
+//!    their length) per second of wall time gives camera-hours per hour.
+//!
+//! The simulator runs in this process; the daemon is `dipper` next to this binary (build
+//! both: `scripts/bench-tasks`).
+
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use base64::Engine as _;
+use clap::Args;
+use isapi::sim::{DeviceConfig, SimConfig, Simulator};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::{BoxError, proc};
+
+#[derive(Debug, Args)]
+pub(crate) struct TasksArgs {
+    /// Recordings (one minute each) on the simulated cameras, in all.
+    #[arg(long, default_value_t = 100_000)]
+    recordings: u64,
+    /// Recordings per camera (a week of one-minute recordings by default).
+    #[arg(long, default_value_t = 10_080)]
+    per_camera: u64,
+    /// Tasks created per range for the latency figure.
+    #[arg(long, default_value_t = 200)]
+    creates: usize,
+    /// How long the big task runs before it is measured.
+    #[arg(long, default_value_t = 120)]
+    seconds: u64,
+    /// Size keyframes are decoded to for detection (the daemon's `search.frame_width`).
+    #[arg(long, default_value_t = 1280)]
+    frame_width: u32,
+    #[arg(long, default_value_t = 720)]
+    frame_height: u32,
+    /// One JSON line on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    recordings: u64,
+    cameras: usize,
+    creates: usize,
+    /// Task creation over the whole range (every recording).
+    create_p50_ms: f64,
+    create_p99_ms: f64,
+    /// Task creation over ten recordings.
+    create_small_p50_ms: f64,
+    create_small_p99_ms: f64,
+    /// Recordings the big task knew of when measured (it searches lazily, page by page).
+    recordings_found: u64,
+    recordings_done: u64,
+    keyframes: u64,
+    /// Peak resident memory of the daemon, whole run.
+    peak_rss_mb: f64,
+    /// Resident memory of the daemon once started (models loaded), before any task.
+    idle_rss_mb: f64,
+    seconds: f64,
+    camera_hours_per_hour: f64,
+    keyframes_per_second: f64,
+    frame: String,
+    worker_threads: usize,
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// `dipper` beside this executable.
+fn dipper_binary() -> Result<PathBuf, BoxError> {
+    let me = std::env::current_exe()?;
+    let path = me.with_file_name("dipper");
+    if !path.is_file() {
+        return Err(format!(
+            "{} is missing: build it (scripts/bench-tasks builds both)",
+            path.display()
+        )
+        .into());
+    }
+    Ok(path)
+}
+
+struct Daemon {
+    child: tokio::process::Child,
+    base: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn start_daemon(args: &TasksArgs) -> Result<Daemon, BoxError> {
+    let dir = tempfile::tempdir()?;
+    let config = dir.path().join("box.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nlisten = \"127.0.0.1:0\"\n[search]\nframe_width = {}\nframe_height = {}\ntasks_at_once = 1\n[disk]\nmin_free_mib = 64\n",
+            dir.path().display().to_string(),
+            args.frame_width,
+            args.frame_height
+        ),
+    )?;
+    let child = tokio::process::Command::new(dipper_binary()?)
+        .args(["run", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()?;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let address = loop {
+        if let Ok(address) = std::fs::read_to_string(dir.path().join("api.addr")) {
+            break address.trim().to_owned();
+        }
+        if Instant::now() > deadline {
+            return Err("the daemon did not start within 2 minutes".into());
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    Ok(Daemon {
+        child,
+        base: format!("http://{address}/api/v1"),
+        _dir: dir,
+    })
+}
+
+async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<Value, BoxError> {
+    let response = http.post(url).json(body).send().await?;
+    let status = response.status();
+    let value: Value = response.json().await?;
+    if !status.is_success() {
+        return Err(format!("POST {url}: {status} {value}").into());
+    }
+    Ok(value)
+}
+
+pub(crate) async fn run(args: TasksArgs) -> Result<(), BoxError> {
+    let cameras = args.recordings.div_ceil(args.per_camera).max(1) as usize;
+    let minutes_per_camera = args.recordings.div_ceil(cameras as u64);
+    let end = jiff::Timestamp::now();
+    let devices: Vec<DeviceConfig> = (0..cameras)
+        .map(|n| {
+            let mut camera = DeviceConfig::camera("admin", "bench-pass");
+            camera.serial = format!("BENCH-TASKS-{n:03}");
+            camera.recording_minutes = 1;
+            camera.days = minutes_per_camera.div_ceil(1440) as u32;
+            camera.end = Some(end);
+            camera.limits.max_results_per_page = 64;
+            camera
+        })
+        .collect();
+    let sim = Simulator::start(SimConfig::new(devices)).await?;
+    let daemon = start_daemon(&args).await?;
+    let pid = daemon.child.id().ok_or("the daemon exited")?;
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for n in 0..cameras {
+        let camera = post(
+            &http,
+            &format!("{}/cameras", daemon.base),
+            &json!({
+                "name": format!("camera {n}"), "url": sim.device(n).base_url(),
+                "username": "admin", "password": "bench-pass",
+            }),
+        )
+        .await?;
+        ids.push(camera["id"].clone());
+    }
+    let idle_rss_mb = proc::rss_mb(Some(pid)).unwrap_or(f64::NAN);
+    // The whole recorded period, and its last ten minutes on one camera.
+    let to = end;
+    let from = to - jiff::SignedDuration::from_mins((minutes_per_camera + 1) as i64);
+    let small_from = to - jiff::SignedDuration::from_mins(10);
+    let photo_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/faces/obama.jpg");
+    let photo = base64::engine::general_purpose::STANDARD.encode(
+        std::fs::read(&photo_path)
+            .map_err(|e| format!("{}: {e} (run scripts/fetch-models)", photo_path.display()))?,
+    );
+    let task_body = |from: jiff::Timestamp, cameras: Value| {
+        json!({ "from": from.to_string(), "to": to.to_string(), "cameras": cameras,
+                "priority": 2, "photo": photo })
+    };
+
+    // The big task starts first, so creations are measured on a busy box.
+    let started = Instant::now();
+    let big = post(&http, &format!("{}/tasks", daemon.base), &task_body(from, json!(ids))).await?;
+    let big_id = big["id"].as_str().ok_or("no task id")?.to_owned();
+    let (peaks_done, peaks_watch) = tokio::sync::watch::channel(false);
+    let peaks = tokio::spawn(proc::poll_peaks(
+        vec![pid],
+        Duration::from_millis(200),
+        peaks_watch,
+    ));
+    // Queued behind the big task (one task at a time): they hold nothing while they wait.
+    let measure = |from: jiff::Timestamp, cameras: Value| {
+        let http = http.clone();
+        let url = format!("{}/tasks", daemon.base);
+        let body = task_body(from, cameras);
+        let n = args.creates;
+        async move {
+            let mut times = Vec::with_capacity(n);
+            for _ in 0..n {
+                let t = Instant::now();
+                post(&http, &url, &body).await?;
+                times.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            times.sort_by(f64::total_cmp);
+            Ok::<_, BoxError>(times)
+        }
+    };
+    let small = measure(small_from, json!([ids[0]])).await?;
+    let whole = measure(from, json!(ids)).await?;
+
+    let remaining = Duration::from_secs(args.seconds).saturating_sub(started.elapsed());
+    tokio::time::sleep(remaining).await;
+    let status: Value = http
+        .get(format!("{}/tasks/{big_id}", daemon.base))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let seconds = started.elapsed().as_secs_f64();
+    peaks_done.send_replace(true);
+    let peak = peaks.await?.first().copied().unwrap_or(f64::NAN);
+    let done = status["recordings_done"].as_u64().unwrap_or(0);
+    let keyframes = status["keyframes"].as_u64().unwrap_or(0);
+    let report = Report {
+        recordings: minutes_per_camera * cameras as u64,
+        cameras,
+        creates: args.creates,
+        create_p50_ms: percentile(&whole, 50.0),
+        create_p99_ms: percentile(&whole, 99.0),
+        create_small_p50_ms: percentile(&small, 50.0),
+        create_small_p99_ms: percentile(&small, 99.0),
+        recordings_found: status["recordings_total"].as_u64().unwrap_or(0),
+        recordings_done: done,
+        keyframes,
+        peak_rss_mb: peak,
+        idle_rss_mb,
+        seconds,
+        camera_hours_per_hour: (done as f64 / 60.0) / (seconds / 3600.0),
+        keyframes_per_second: keyframes as f64 / seconds,
+        frame: format!("{}x{}", args.frame_width, args.frame_height),
+        worker_threads: std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    drop(daemon);
+    sim.shutdown().await;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!(
+            "{} recordings on {} cameras\ncreate p50 {:.2} ms p99 {:.2} ms over every recording; p50 {:.2} ms p99 {:.2} ms over ten\n\
+             big task: {} found, {} done, {} keyframes in {:.0} s\npeak RSS {:.0} MB (idle {:.0} MB)\n{:.1} camera-hours per hour, {:.1} keyframes/s at {}",
+            report.recordings, report.cameras, report.create_p50_ms, report.create_p99_ms,
+            report.create_small_p50_ms, report.create_small_p99_ms, report.recordings_found,
+            report.recordings_done, report.keyframes, report.seconds, report.peak_rss_mb,
+            report.idle_rss_mb, report.camera_hours_per_hour, report.keyframes_per_second, report.frame
+        );
+    }
+    Ok(())
+}
