@@ -220,10 +220,7 @@ impl BoxConfig {
         &mut self,
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<(), ConfigError> {
-        fn parsed<T: std::str::FromStr>(
-            name: &'static str,
-            value: String,
-        ) -> Result<T, ConfigError>
+        fn parsed<T: std::str::FromStr>(name: &'static str, value: String) -> Result<T, ConfigError>
         where
             T::Err: std::fmt::Display,
         {
@@ -270,7 +267,10 @@ impl BoxConfig {
         };
         let s = &self.search;
         if !(64..=8192).contains(&s.frame_width) || !(64..=8192).contains(&s.frame_height) {
-            return invalid("search.frame_width/frame_height", "must be 64..=8192 pixels");
+            return invalid(
+                "search.frame_width/frame_height",
+                "must be 64..=8192 pixels",
+            );
         }
         if s.recordings_per_task == 0 {
             return invalid("search.recordings_per_task", "must be at least 1");
@@ -327,8 +327,8 @@ mod tests {
 
     #[test]
     fn environment_overrides_the_file() {
-        let mut config = BoxConfig::parse("data_dir = \"/a\"\nlisten = \"127.0.0.1:1\"\n")
-            .expect("parses");
+        let mut config =
+            BoxConfig::parse("data_dir = \"/a\"\nlisten = \"127.0.0.1:1\"\n").expect("parses");
         config
             .apply_env(|name| match name {
                 "DIPPER_DATA_DIR" => Some("/b".to_owned()),

@@ -36,7 +36,10 @@ fn check_error(status: u16, body: &Value, want_status: u16, code: &str, mentions
     assert_eq!(status, want_status, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
     let message = body["error"]["message"].as_str().expect("message");
-    assert!(message.contains(mentions), "{message:?} should mention {mentions:?}");
+    assert!(
+        message.contains(mentions),
+        "{message:?} should mention {mentions:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -48,7 +51,10 @@ async fn cameras_are_checked_when_added_and_their_passwords_never_shown() {
     let url = sim.device(0).base_url();
 
     let (status, body) = api
-        .post("/cameras", &json!({ "name": "gate", "url": url, "username": USER, "password": "wrong" }))
+        .post(
+            "/cameras",
+            &json!({ "name": "gate", "url": url, "username": USER, "password": "wrong" }),
+        )
         .await;
     check_error(status, &body, 502, "camera_unreachable", "gate");
     let (status, body) = api
@@ -56,13 +62,19 @@ async fn cameras_are_checked_when_added_and_their_passwords_never_shown() {
         .await;
     assert_eq!(status, 502, "{body}");
     let (status, body) = api
-        .post("/cameras", &json!({ "name": "gate", "url": "ftp://x", "username": USER, "password": PASSWORD }))
+        .post(
+            "/cameras",
+            &json!({ "name": "gate", "url": "ftp://x", "username": USER, "password": PASSWORD }),
+        )
         .await;
     check_error(status, &body, 400, "invalid_request", "url");
 
     let id = api.add_camera("gate", &url).await;
     let (status, body) = api
-        .post("/cameras", &json!({ "name": "gate", "url": url, "username": USER, "password": PASSWORD }))
+        .post(
+            "/cameras",
+            &json!({ "name": "gate", "url": url, "username": USER, "password": PASSWORD }),
+        )
         .await;
     check_error(status, &body, 409, "conflict", "gate");
 
@@ -70,7 +82,10 @@ async fn cameras_are_checked_when_added_and_their_passwords_never_shown() {
     assert_eq!(status, 200);
     assert_eq!(list[0]["id"], id);
     assert_eq!(list[0]["tracks"], json!([101]));
-    assert!(!list.to_string().contains(PASSWORD), "a password leaked: {list}");
+    assert!(
+        !list.to_string().contains(PASSWORD),
+        "a password leaked: {list}"
+    );
     let db = std::fs::read(dir.path().join("box.db")).expect("db");
     assert!(
         !db.windows(PASSWORD.len()).any(|w| w == PASSWORD.as_bytes()),
@@ -79,7 +94,18 @@ async fn cameras_are_checked_when_added_and_their_passwords_never_shown() {
 
     // The CLI: add with the password on stdin, list, test, remove.
     let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_dipper"))
-        .args(["cameras", "add", "--name", "lobby", "--url", &sim.device(1).base_url(), "--user", USER, "--password-stdin", "--json"])
+        .args([
+            "cameras",
+            "add",
+            "--name",
+            "lobby",
+            "--url",
+            &sim.device(1).base_url(),
+            "--user",
+            USER,
+            "--password-stdin",
+            "--json",
+        ])
         .env("DIPPER_API", &daemon.base)
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
@@ -92,7 +118,11 @@ async fn cameras_are_checked_when_added_and_their_passwords_never_shown() {
         writeln!(stdin, "{PASSWORD}").expect("password");
     }
     let output = add.wait_with_output().expect("dipper cameras add");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let lobby: Value = serde_json::from_slice(&output.stdout).expect("json");
     let lobby_id = lobby["id"].as_i64().expect("id");
     let output = daemon.cli(&["cameras", "list"]);
@@ -100,7 +130,10 @@ async fn cameras_are_checked_when_added_and_their_passwords_never_shown() {
     assert!(text.contains("gate") && text.contains("lobby"), "{text}");
     let output = daemon.cli(&["cameras", "test", &lobby_id.to_string()]);
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success() && text.contains("DS-2CD2345G0P-I"), "{text}");
+    assert!(
+        output.status.success() && text.contains("DS-2CD2345G0P-I"),
+        "{text}"
+    );
     let output = daemon.cli(&["cameras", "remove", &lobby_id.to_string()]);
     assert!(output.status.success());
     let (status, body) = api.get(&format!("/cameras/{lobby_id}")).await;
@@ -135,9 +168,15 @@ async fn bad_task_requests_get_a_json_error_naming_the_field() {
         (with("photo", json!(b64(b"GIF89a not a photo"))), "photo"),
         (with("match_distance", json!(5.0)), "match_distance"),
         (with("colour", json!("red")), "colour"),
-        (json!({ "from": "2026-11-25T08:00:00Z", "to": "2026-11-25T09:00:00Z" }), "photo"),
         (
-            with("embedding", json!({ "model": "other-model", "values": [0.0] })),
+            json!({ "from": "2026-11-25T08:00:00Z", "to": "2026-11-25T09:00:00Z" }),
+            "photo",
+        ),
+        (
+            with(
+                "embedding",
+                json!({ "model": "other-model", "values": [0.0] }),
+            ),
             "photo",
         ),
     ];
@@ -163,7 +202,9 @@ async fn bad_task_requests_get_a_json_error_naming_the_field() {
     check_error(status, &answer, 404, "not_found", "route");
 
     // A photo without a face is taken (creation never decodes), then the task fails saying so.
-    let (status, created) = api.post("/tasks", &with("photo", json!(b64(&blank_png())))).await;
+    let (status, created) = api
+        .post("/tasks", &with("photo", json!(b64(&blank_png()))))
+        .await;
     assert_eq!(status, 201, "{created}");
     let task = created["id"].as_str().expect("id");
     let failed = api.wait_finished(task, Duration::from_secs(60)).await;
@@ -186,14 +227,21 @@ async fn tasks_are_listed_cancelled_and_counted_in_metrics() {
     let to = jiff::Timestamp::now();
     let from = to - jiff::SignedDuration::from_hours(12);
     // Twelve hours of one-minute recordings: long enough to cancel in the middle.
-    let long = api.create_task(&photo("obama.jpg"), from, to, &[camera]).await;
-    let queued = api.create_task(&photo("obama.jpg"), from, to, &[camera]).await;
+    let long = api
+        .create_task(&photo("obama.jpg"), from, to, &[camera])
+        .await;
+    let queued = api
+        .create_task(&photo("obama.jpg"), from, to, &[camera])
+        .await;
     let status = api.status(&queued).await;
     assert_eq!(status["state"], "queued", "one task at a time: {status}");
     loop {
         let status = api.status(&long).await;
         if status["recordings_done"].as_u64().unwrap_or(0) > 0 {
-            assert!(status["recordings_total"].as_u64().unwrap_or(0) >= 64, "{status}");
+            assert!(
+                status["recordings_total"].as_u64().unwrap_or(0) >= 64,
+                "{status}"
+            );
             assert!(status["eta_seconds"].as_f64().is_some(), "{status}");
             break;
         }
@@ -201,14 +249,24 @@ async fn tasks_are_listed_cancelled_and_counted_in_metrics() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let output = daemon.cli(&["tasks", "cancel", &long]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let cancelled = api.status(&long).await;
     assert_eq!(cancelled["state"], "cancelled", "{cancelled}");
     // Its downloads stop promptly.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(sim.stats(0).downloads_active, 0, "downloads still running after cancel");
+    assert_eq!(
+        sim.stats(0).downloads_active,
+        0,
+        "downloads still running after cancel"
+    );
     // The queued task starts once the slot is free; cancel it too.
-    let (status, again) = api.post(&format!("/tasks/{queued}/cancel"), &json!({})).await;
+    let (status, again) = api
+        .post(&format!("/tasks/{queued}/cancel"), &json!({}))
+        .await;
     assert_eq!(status, 200, "{again}");
     let (status, body) = api.post(&format!("/tasks/{long}/cancel"), &json!({})).await;
     assert_eq!(status, 200, "cancelling twice is not an error: {body}");
@@ -230,7 +288,10 @@ async fn tasks_are_listed_cancelled_and_counted_in_metrics() {
         .text()
         .await
         .expect("text");
-    assert!(metrics.contains("dipper_tasks_created_total 2"), "{metrics}");
+    assert!(
+        metrics.contains("dipper_tasks_created_total 2"),
+        "{metrics}"
+    );
     let (status, health) = api.get("/health").await;
     assert_eq!(status, 200);
     assert_eq!(health["status"], "ok", "{health}");
@@ -244,5 +305,8 @@ fn the_cli_says_when_the_daemon_is_not_running() {
         .expect("dipper");
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("cannot reach the dipper daemon"), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the dipper daemon"),
+        "{stderr}"
+    );
 }

@@ -25,7 +25,9 @@ async fn kill_9_at_many_points_loses_no_match_and_stores_none_twice() {
     let api = daemon.api();
     let a = api.add_camera("a", &sim.device(0).base_url()).await;
     let b = api.add_camera("b", &sim.device(1).base_url()).await;
-    let task = api.create_task(&photo("obama.jpg"), from, to, &[a, b]).await;
+    let task = api
+        .create_task(&photo("obama.jpg"), from, to, &[a, b])
+        .await;
 
     // Kill points: at once (embedding the photo, first search pages), soon after a start
     // (resuming), then each time another recording completes, after a growing delay that
@@ -54,7 +56,11 @@ async fn kill_9_at_many_points_loses_no_match_and_stores_none_twice() {
                 if done > last_done || status["state"] == "done" {
                     break;
                 }
-                assert!(Instant::now() < deadline, "no progress: {status}\n{}", daemon.log_text());
+                assert!(
+                    Instant::now() < deadline,
+                    "no progress: {status}\n{}",
+                    daemon.log_text()
+                );
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         }
@@ -68,7 +74,10 @@ async fn kill_9_at_many_points_loses_no_match_and_stores_none_twice() {
         kills_mid_task += 1;
         done_at_kill.push(last_done);
     }
-    assert!(kills_mid_task >= 6, "only {kills_mid_task} kills hit the running task: {done_at_kill:?}");
+    assert!(
+        kills_mid_task >= 6,
+        "only {kills_mid_task} kills hit the running task: {done_at_kill:?}"
+    );
     assert!(
         done_at_kill.contains(&0) && done_at_kill.iter().any(|&d| d > 0),
         "kills should land both before and after recordings finished: {done_at_kill:?}"
@@ -81,7 +90,11 @@ async fn kill_9_at_many_points_loses_no_match_and_stores_none_twice() {
     assert_eq!(status["recordings_done"], covered, "{status}");
     assert_eq!(status["recordings_failed"], 0, "{status}");
     let matches = api.matches(&task).await;
-    assert_eq!(status["matches"], matches.len() as u64, "the counter agrees with the rows");
+    assert_eq!(
+        status["matches"],
+        matches.len() as u64,
+        "the counter agrees with the rows"
+    );
 
     // Every appearance of the person is found, nothing else, and nothing twice.
     let mut windows = Vec::new();
@@ -101,7 +114,9 @@ async fn kill_9_at_many_points_loses_no_match_and_stores_none_twice() {
         let camera = m["camera_id"].as_i64().expect("camera");
         let time = m["time_ms"].as_i64().expect("time");
         assert!(
-            windows.iter().any(|&(c, from, to)| c == camera && time >= from - 2_000 && time <= to + 2_000),
+            windows
+                .iter()
+                .any(|&(c, from, to)| c == camera && time >= from - 2_000 && time <= to + 2_000),
             "a match outside the person's appearances: {m}"
         );
         assert!(seen.insert((camera, time)), "a match stored twice: {m}");

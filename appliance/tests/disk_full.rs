@@ -40,7 +40,10 @@ impl Tmpfs {
 
 impl Drop for Tmpfs {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(self.dir.path()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
@@ -85,7 +88,10 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
 
     let tmpfs = Tmpfs::mount(64);
     let data = tmpfs.path().join("data");
-    let mut daemon = Daemon::start(&data, "disk.min_free_mib = 8\ndisk.check_interval_ms = 100\n");
+    let mut daemon = Daemon::start(
+        &data,
+        "disk.min_free_mib = 8\ndisk.check_interval_ms = 100\n",
+    );
     let api = daemon.api();
     let camera = api.add_camera("gate", &sim.device(0).base_url()).await;
 
@@ -96,9 +102,15 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
     assert_eq!(status, 200);
     assert_eq!(health["status"], "degraded", "{health}");
     assert_eq!(health["problems"][0], "disk_full", "{health}");
-    let task = api.create_task(&photo("obama.jpg"), from, to, &[camera]).await;
+    let task = api
+        .create_task(&photo("obama.jpg"), from, to, &[camera])
+        .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(sim.stats(0).downloads_started, 0, "a download started on a full disk");
+    assert_eq!(
+        sim.stats(0).downloads_started,
+        0,
+        "a download started on a full disk"
+    );
     let waiting = api.status(&task).await;
     assert_eq!(waiting["recordings_done"], 0, "{waiting}");
 
@@ -115,7 +127,10 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
     // refused with a clear error or, when the database still has room, taken; its
     // recording's snapshots then fail to write, the daemon reports the disk full and waits.
     assert!(daemon.terminate(), "a clean stop: {}", daemon.log_text());
-    let mut daemon = Daemon::start(&data, "disk.min_free_mib = 0\ndisk.check_interval_ms = 100\n");
+    let mut daemon = Daemon::start(
+        &data,
+        "disk.min_free_mib = 0\ndisk.check_interval_ms = 100\n",
+    );
     let api = daemon.api();
     let downloads_before = sim.stats(0).downloads_started;
     let filler = fill(tmpfs.path(), 0);
@@ -127,9 +142,13 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
     if status == 507 {
         assert_eq!(answer["error"]["code"], "disk_full", "{answer}");
         // Room for the task's row, not for the snapshots.
-        let file = std::fs::OpenOptions::new().write(true).open(&filler).expect("filler");
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&filler)
+            .expect("filler");
         let len = file.metadata().expect("len").len();
-        file.set_len(len.saturating_sub(256 * 1024)).expect("shrink");
+        file.set_len(len.saturating_sub(256 * 1024))
+            .expect("shrink");
         (status, answer) = api.post("/tasks", &body).await;
     }
     assert_eq!(status, 201, "{answer}");
@@ -140,12 +159,18 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
         if health["problems"][0] == "disk_full" {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no disk_full reported: {health}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no disk_full reported: {health}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let stuck = api.status(&second).await;
     assert_eq!(stuck["recordings_done"], 0, "{stuck}");
-    assert_eq!(stuck["recordings_failed"], 0, "a full disk fails no recording: {stuck}");
+    assert_eq!(
+        stuck["recordings_failed"], 0,
+        "a full disk fails no recording: {stuck}"
+    );
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
         sim.stats(0).downloads_started <= downloads_before + 1,
@@ -154,7 +179,10 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
     std::fs::remove_file(&filler).expect("free space");
     let second_done = api.wait_finished(&second, Duration::from_secs(180)).await;
     assert_eq!(second_done["state"], "done", "{second_done}");
-    assert!(second_done["matches"].as_u64().unwrap_or(0) > 0, "{second_done}");
+    assert!(
+        second_done["matches"].as_u64().unwrap_or(0) > 0,
+        "{second_done}"
+    );
     assert!(daemon.terminate(), "a clean stop: {}", daemon.log_text());
     assert_eq!(integrity(&data.join("box.db")), "ok");
 
@@ -178,7 +206,11 @@ fn embedding(photo: &Path) -> serde_json::Value {
         .arg(photo)
         .output()
         .expect("dipper face embed");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
     report["vector"].clone()
 }

@@ -36,19 +36,30 @@ async fn scene() -> Scene {
     // A second in, so the recording before it (which ends where this one starts) is out.
     let (from, _) = sim.recording_span(0, 101, FIRST).expect("first recording");
     let from = from + jiff::SignedDuration::from_secs(1);
-    let (_, to) = sim.recording_span(0, 101, (RECORDINGS - 1) as usize).expect("last recording");
+    let (_, to) = sim
+        .recording_span(0, 101, (RECORDINGS - 1) as usize)
+        .expect("last recording");
     Scene { sim, from, to }
 }
 
 /// The instants (Unix ms) at which `person` shows on a device's recording `index`.
-fn person_windows(scene: &Scene, device: usize, index: usize, clip: &str, person: &str) -> Vec<(i64, i64)> {
+fn person_windows(
+    scene: &Scene,
+    device: usize,
+    index: usize,
+    clip: &str,
+    person: &str,
+) -> Vec<(i64, i64)> {
     let (start, _) = scene.sim.recording_span(device, 101, index).expect("span");
     appearances(clip)
         .into_iter()
         .filter(|a| a.photo == person)
         .map(|a| {
             let start = start.as_millisecond();
-            (start + (a.from_s * 1000.0) as i64, start + (a.to_s * 1000.0) as i64)
+            (
+                start + (a.from_s * 1000.0) as i64,
+                start + (a.to_s * 1000.0) as i64,
+            )
         })
         .collect()
 }
@@ -70,7 +81,9 @@ fn assert_matches_in(matches: &[Value], windows: &[(usize, (i64, i64))], cameras
         assert!(
             matches.iter().any(|m| {
                 let time = m["time_ms"].as_i64().unwrap_or(0);
-                m["camera_id"].as_i64() == Some(cameras[*device]) && time >= *from - 2_000 && time <= *to + 2_000
+                m["camera_id"].as_i64() == Some(cameras[*device])
+                    && time >= *from - 2_000
+                    && time <= *to + 2_000
             }),
             "no match in window {from}..{to} of camera {}: {matches:?}",
             cameras[*device]
@@ -78,7 +91,11 @@ fn assert_matches_in(matches: &[Value], windows: &[(usize, (i64, i64))], cameras
     }
     let mut seen = std::collections::HashSet::new();
     for m in matches {
-        let key = (m["camera_id"].as_i64(), m["time_ms"].as_i64(), m["face_box"].to_string());
+        let key = (
+            m["camera_id"].as_i64(),
+            m["time_ms"].as_i64(),
+            m["face_box"].to_string(),
+        );
         assert!(seen.insert(key), "match stored twice: {m}");
     }
 }
@@ -89,8 +106,12 @@ async fn the_cli_finds_a_person_from_another_photo_at_the_right_times_and_camera
     let dir = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(dir.path(), "");
     let api = daemon.api();
-    let cam_a = api.add_camera("gate", &scene.sim.device(0).base_url()).await;
-    let cam_b = api.add_camera("lobby", &scene.sim.device(1).base_url()).await;
+    let cam_a = api
+        .add_camera("gate", &scene.sim.device(0).base_url())
+        .await;
+    let cam_b = api
+        .add_camera("lobby", &scene.sim.device(1).base_url())
+        .await;
     let cameras = [cam_a, cam_b];
 
     let query = photo("obama.jpg");
@@ -113,13 +134,21 @@ async fn the_cli_finds_a_person_from_another_photo_at_the_right_times_and_camera
     let report: Value = serde_json::from_slice(&output.stdout).expect("one JSON document");
     let task = &report["task"];
     assert_eq!(task["state"], "done", "{task}");
-    assert_eq!(task["recordings_total"], COVERED, "six recordings on each camera: {task}");
+    assert_eq!(
+        task["recordings_total"], COVERED,
+        "six recordings on each camera: {task}"
+    );
     assert_eq!(task["recordings_failed"], 0, "{task}");
-    let windows: Vec<(usize, (i64, i64))> = person_windows(&scene, 0, 1435, "cam1_h264.ps", "obama2.jpg")
-        .into_iter()
-        .map(|w| (0, w))
-        .chain(person_windows(&scene, 1, 1437, "cam2_h265.ps", "obama3.jpg").into_iter().map(|w| (1, w)))
-        .collect();
+    let windows: Vec<(usize, (i64, i64))> =
+        person_windows(&scene, 0, 1435, "cam1_h264.ps", "obama2.jpg")
+            .into_iter()
+            .map(|w| (0, w))
+            .chain(
+                person_windows(&scene, 1, 1437, "cam2_h265.ps", "obama3.jpg")
+                    .into_iter()
+                    .map(|w| (1, w)),
+            )
+            .collect();
     let matches = report["matches"].as_array().expect("matches");
     assert_matches_in(matches, &windows, &cameras);
     // Snapshots are real JPEGs on the box.
@@ -135,19 +164,34 @@ async fn the_cli_finds_a_person_from_another_photo_at_the_right_times_and_camera
     let output = daemon.cli(&["tasks", "show", task["id"].as_str().expect("id")]);
     let text = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{text}");
-    assert_eq!(text.lines().filter(|l| l.contains("gate") || l.contains("lobby")).count(), matches.len(), "{text}");
+    assert_eq!(
+        text.lines()
+            .filter(|l| l.contains("gate") || l.contains("lobby"))
+            .count(),
+        matches.len(),
+        "{text}"
+    );
 
     // A second search over the same footage, for someone else, downloads nothing.
-    let downloads = |sim: &isapi::sim::Simulator| sim.stats(0).downloads_started + sim.stats(1).downloads_started;
+    let downloads = |sim: &isapi::sim::Simulator| {
+        sim.stats(0).downloads_started + sim.stats(1).downloads_started
+    };
     let before = downloads(&scene.sim);
-    let biden = api.create_task(&photo("biden.jpg"), scene.from, scene.to, &[]).await;
+    let biden = api
+        .create_task(&photo("biden.jpg"), scene.from, scene.to, &[])
+        .await;
     let status = api.wait_finished(&biden, Duration::from_secs(300)).await;
     assert_eq!(status["state"], "done", "{status}");
-    assert_eq!(downloads(&scene.sim), before, "the second search downloaded again");
-    let windows: Vec<(usize, (i64, i64))> = person_windows(&scene, 0, 1435, "cam1_h264.ps", "biden.jpg")
-        .into_iter()
-        .map(|w| (0, w))
-        .collect();
+    assert_eq!(
+        downloads(&scene.sim),
+        before,
+        "the second search downloaded again"
+    );
+    let windows: Vec<(usize, (i64, i64))> =
+        person_windows(&scene, 0, 1435, "cam1_h264.ps", "biden.jpg")
+            .into_iter()
+            .map(|w| (0, w))
+            .collect();
     assert_matches_in(&api.matches(&biden).await, &windows, &cameras);
 }
 
@@ -157,8 +201,12 @@ async fn a_search_survives_a_restart_in_the_middle() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut daemon = Daemon::start(dir.path(), "search.recordings_per_task = 1\n");
     let api = daemon.api();
-    let cam_a = api.add_camera("gate", &scene.sim.device(0).base_url()).await;
-    let cam_b = api.add_camera("lobby", &scene.sim.device(1).base_url()).await;
+    let cam_a = api
+        .add_camera("gate", &scene.sim.device(0).base_url())
+        .await;
+    let cam_b = api
+        .add_camera("lobby", &scene.sim.device(1).base_url())
+        .await;
     let task = api
         .create_task(&photo("obama.jpg"), scene.from, scene.to, &[cam_a, cam_b])
         .await;
@@ -173,17 +221,26 @@ async fn a_search_survives_a_restart_in_the_middle() {
         assert_ne!(status["state"], "failed", "{status}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(daemon.terminate(), "a clean stop on SIGTERM: {}", daemon.log_text());
+    assert!(
+        daemon.terminate(),
+        "a clean stop on SIGTERM: {}",
+        daemon.log_text()
+    );
     daemon.restart();
     let api = daemon.api();
     let status = api.wait_finished(&task, Duration::from_secs(300)).await;
     assert_eq!(status["state"], "done", "{status}");
     assert_eq!(status["recordings_total"], COVERED, "{status}");
     assert_eq!(status["recordings_done"], COVERED, "{status}");
-    let windows: Vec<(usize, (i64, i64))> = person_windows(&scene, 0, 1435, "cam1_h264.ps", "obama2.jpg")
-        .into_iter()
-        .map(|w| (0, w))
-        .chain(person_windows(&scene, 1, 1437, "cam2_h265.ps", "obama3.jpg").into_iter().map(|w| (1, w)))
-        .collect();
+    let windows: Vec<(usize, (i64, i64))> =
+        person_windows(&scene, 0, 1435, "cam1_h264.ps", "obama2.jpg")
+            .into_iter()
+            .map(|w| (0, w))
+            .chain(
+                person_windows(&scene, 1, 1437, "cam2_h265.ps", "obama3.jpg")
+                    .into_iter()
+                    .map(|w| (1, w)),
+            )
+            .collect();
     assert_matches_in(&api.matches(&task).await, &windows, &[cam_a, cam_b]);
 }

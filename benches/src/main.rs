@@ -77,9 +77,7 @@ async fn main() -> ExitCode {
         | Command::Keyframes(_)
         | Command::Index(_)
         | Command::Faces(_)
-        | Command::Tasks(_) => {
-            "info"
-        }
+        | Command::Tasks(_) => "info",
         Command::SimChild(_) | Command::KeyframesChild(_) => "warn",
     };
     tracing_subscriber::fmt()

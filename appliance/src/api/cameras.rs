@@ -71,7 +71,10 @@ pub(super) async fn password(
 ) -> Result<Response, ApiError> {
     let id = camera_id(&id)?;
     let request: NewPassword = parse_body(&body)?;
-    state.engine.set_camera_password(id, &request.password).await?;
+    state
+        .engine
+        .set_camera_password(id, &request.password)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

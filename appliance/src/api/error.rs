@@ -61,14 +61,18 @@ impl IntoResponse for ApiError {
 impl From<EngineError> for ApiError {
     fn from(error: EngineError) -> ApiError {
         let (status, code, message) = match &error {
-            EngineError::Invalid { .. } => {
-                (StatusCode::BAD_REQUEST, "invalid_request", error.to_string())
-            }
+            EngineError::Invalid { .. } => (
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                error.to_string(),
+            ),
             EngineError::NotFound { .. } => (StatusCode::NOT_FOUND, "not_found", error.to_string()),
             EngineError::Conflict(_) => (StatusCode::CONFLICT, "conflict", error.to_string()),
-            EngineError::Camera(_) => {
-                (StatusCode::BAD_GATEWAY, "camera_unreachable", error.to_string())
-            }
+            EngineError::Camera(_) => (
+                StatusCode::BAD_GATEWAY,
+                "camera_unreachable",
+                error.to_string(),
+            ),
             EngineError::Db(e) if e.is_disk_full() => (
                 StatusCode::INSUFFICIENT_STORAGE,
                 "disk_full",

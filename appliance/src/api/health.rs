@@ -27,7 +27,11 @@ pub(crate) struct Health {
 pub(super) async fn health(State(state): State<AppState>) -> Response {
     let engine = &state.engine;
     let disk = engine.disk().status();
-    let database = match engine.db().read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?)).await {
+    let database = match engine
+        .db()
+        .read(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await
+    {
         Ok(_) => "ok",
         Err(e) => {
             tracing::warn!(error = %e, "health: database check failed");
@@ -42,7 +46,11 @@ pub(super) async fn health(State(state): State<AppState>) -> Response {
         problems.push("database_unavailable");
     }
     let health = Health {
-        status: if problems.is_empty() { "ok" } else { "degraded" },
+        status: if problems.is_empty() {
+            "ok"
+        } else {
+            "degraded"
+        },
         problems,
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started.elapsed().as_secs(),
@@ -62,6 +70,10 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
             handle.render(),
         )
             .into_response(),
-        None => (StatusCode::NOT_FOUND, "metrics are not enabled in this process").into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            "metrics are not enabled in this process",
+        )
+            .into_response(),
     }
 }

@@ -72,7 +72,8 @@ pub(super) async fn run(client: &ApiClient, command: CamerasCommand) -> Result<(
                     return Err("give the password with --password-stdin (or --password)".into());
                 }
             };
-            let mut body = json!({ "name": name, "url": url, "username": user, "password": password });
+            let mut body =
+                json!({ "name": name, "url": url, "username": user, "password": password });
             if !tracks.is_empty() {
                 body["tracks"] = json!(tracks);
             }
@@ -106,7 +107,9 @@ pub(super) async fn run(client: &ApiClient, command: CamerasCommand) -> Result<(
             print_report(&out)
         }
         CamerasCommand::Test { id, json } => {
-            let check: Value = client.post(&format!("/cameras/{id}/test"), &json!({})).await?;
+            let check: Value = client
+                .post(&format!("/cameras/{id}/test"), &json!({}))
+                .await?;
             if json {
                 print_report(&serde_json::to_string_pretty(&check)?)?;
             } else if check["reachable"] == json!(true) {
@@ -133,7 +136,10 @@ pub(super) async fn run(client: &ApiClient, command: CamerasCommand) -> Result<(
             }
             let password = read_password()?;
             let _: Value = client
-                .put(&format!("/cameras/{id}/password"), &json!({ "password": password }))
+                .put(
+                    &format!("/cameras/{id}/password"),
+                    &json!({ "password": password }),
+                )
                 .await?;
             print_report(&format!("camera {id}: password changed"))
         }

@@ -38,12 +38,7 @@ impl ApiClient {
         path: &str,
         body: &Value,
     ) -> Result<T, BoxError> {
-        let request = self
-            .http
-            .post(self.url(path))
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .body(serde_json::to_vec(body)?);
-        self.send(request).await
+        self.send_json(reqwest::Method::POST, path, body).await
     }
 
     pub(crate) async fn put<T: DeserializeOwned>(
@@ -51,9 +46,18 @@ impl ApiClient {
         path: &str,
         body: &Value,
     ) -> Result<T, BoxError> {
+        self.send_json(reqwest::Method::PUT, path, body).await
+    }
+
+    async fn send_json<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &Value,
+    ) -> Result<T, BoxError> {
         let request = self
             .http
-            .put(self.url(path))
+            .request(method, self.url(path))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(serde_json::to_vec(body)?);
         self.send(request).await

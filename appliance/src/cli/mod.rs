@@ -21,7 +21,12 @@ use client::ApiClient;
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ApiArgs {
     /// The daemon's local API.
-    #[arg(long, env = "DIPPER_API", default_value = "http://127.0.0.1:7380", global = true)]
+    #[arg(
+        long,
+        env = "DIPPER_API",
+        default_value = "http://127.0.0.1:7380",
+        global = true
+    )]
     api: String,
 }
 

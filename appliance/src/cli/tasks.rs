@@ -94,7 +94,9 @@ pub(super) async fn run(client: &ApiClient, command: TasksCommand) -> Result<(),
             print_report(&out)
         }
         TasksCommand::Cancel { id } => {
-            let status: Value = client.post(&format!("/tasks/{id}/cancel"), &json!({})).await?;
+            let status: Value = client
+                .post(&format!("/tasks/{id}/cancel"), &json!({}))
+                .await?;
             print_report(&format!(
                 "task {id}: {}",
                 status["state"].as_str().unwrap_or("?")

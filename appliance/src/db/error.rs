@@ -136,7 +136,6 @@ impl DbError {
         &self.kind
     }
 
-
     /// Whether the disk holding the database is full: the daemon stops downloads and
     /// reports it; writes succeed again once space is freed.
     pub(crate) fn is_disk_full(&self) -> bool {

@@ -11,6 +11,7 @@
 // Until the daemon (issue 6) uses every item.
 
 mod cameras;
+mod checkpoint;
 mod error;
 mod migrations;
 mod readers;
@@ -57,6 +58,8 @@ struct Inner {
     /// Dropped first when the last handle goes, which stops the writer thread.
     jobs: Option<writer::JobSender>,
     writer: Option<std::thread::JoinHandle<()>>,
+    /// Dropped after the writer has stopped: a last checkpoint, then its thread ends.
+    checkpointer: Option<checkpoint::Checkpointer>,
 }
 
 impl Drop for Inner {
@@ -67,6 +70,7 @@ impl Drop for Inner {
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
+        drop(self.checkpointer.take());
     }
 }
 
@@ -105,7 +109,10 @@ impl Database {
                 secrets::create_key(&key_path)?
             }
         };
-        let (jobs, writer) = writer::spawn(conn, path.clone())?;
+        let commits = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let (jobs, writer) = writer::spawn(conn, path.clone(), Arc::clone(&commits))?;
+        let checkpointer = checkpoint::Checkpointer::spawn(path.clone(), commits)
+            .map_err(|e| DbError::io(e, "start the checkpoint thread").at(&path))?;
         Ok(Database {
             inner: Arc::new(Inner {
                 readers: ReadPool::new(path.clone(), BUSY_TIMEOUT),
@@ -113,6 +120,7 @@ impl Database {
                 secrets: Secrets::from_key(&key),
                 jobs: Some(jobs),
                 writer: Some(writer),
+                checkpointer: Some(checkpointer),
             }),
         })
     }
@@ -215,9 +223,12 @@ fn configure_writer(conn: &Connection, path: &Path) -> Result<(), DbError> {
         )
         .at(path));
     }
-    conn.execute_batch("PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;")
-        .purpose(context)
-        .map_err(|e| e.at(path))
+    // Checkpoints run on their own thread (`checkpoint.rs`), not inside a commit.
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA wal_autocheckpoint = 0;",
+    )
+    .purpose(context)
+    .map_err(|e| e.at(path))
 }
 
 /// Whether the database holds values sealed with the key file (camera passwords).

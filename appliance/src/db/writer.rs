@@ -16,6 +16,10 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
+use std::sync::{
+    Arc,
+    atomic::{AtomicU64, Ordering},
+};
 
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -113,19 +117,26 @@ pub(crate) fn writer_gone(path: &Path) -> DbError {
 }
 
 /// Starts the writer thread on `conn`; jobs sent on the returned channel run in order.
+/// `commits` counts the transactions committed (the checkpointer watches it).
 pub(crate) fn spawn(
     conn: Connection,
     path: PathBuf,
+    commits: Arc<AtomicU64>,
 ) -> Result<(JobSender, std::thread::JoinHandle<()>), DbError> {
     let (sender, receiver) = mpsc::channel::<Box<dyn WriteJob>>();
     let handle = std::thread::Builder::new()
         .name("db-writer".into())
-        .spawn(move || run(conn, &path, &receiver))
+        .spawn(move || run(conn, &path, &receiver, &commits))
         .map_err(|e| DbError::io(e, "start the database writer thread"))?;
     Ok((sender, handle))
 }
 
-fn run(mut conn: Connection, path: &Path, receiver: &mpsc::Receiver<Box<dyn WriteJob>>) {
+fn run(
+    mut conn: Connection,
+    path: &Path,
+    receiver: &mpsc::Receiver<Box<dyn WriteJob>>,
+    commits: &AtomicU64,
+) {
     let mut waiting: VecDeque<Box<dyn WriteJob>> = VecDeque::new();
     loop {
         if waiting.is_empty() {
@@ -143,6 +154,7 @@ fn run(mut conn: Connection, path: &Path, receiver: &mpsc::Receiver<Box<dyn Writ
         let count = waiting.len().min(MAX_GROUP);
         let mut group: VecDeque<_> = waiting.drain(..count).collect();
         let leftover = commit_group(&mut conn, path, &mut group);
+        commits.fetch_add(1, Ordering::Relaxed);
         // Jobs the group could not run go first in the next one, in their order.
         for job in leftover.into_iter().rev() {
             waiting.push_front(job);

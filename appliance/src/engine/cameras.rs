@@ -6,7 +6,7 @@ use std::time::Duration;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, error_chain};
 use crate::db::{Camera, DbError, NewCamera};
 
 /// How long adding or checking a camera waits for it.
@@ -75,20 +75,12 @@ async fn discover(
     }
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
-    message
-}
-
 impl Engine {
     /// Checks the camera answers with these credentials, then stores it.
-    pub(crate) async fn add_camera(&self, request: NewCameraRequest) -> Result<Camera, EngineError> {
+    pub(crate) async fn add_camera(
+        &self,
+        request: NewCameraRequest,
+    ) -> Result<Camera, EngineError> {
         let name = request.name.trim().to_owned();
         if name.is_empty() || name.len() > 100 {
             return Err(EngineError::Invalid {
@@ -139,8 +131,11 @@ impl Engine {
         Ok(camera)
     }
 
-    /// Checks a stored camera answers.
-    pub(crate) async fn check_camera(&self, id: i64) -> Result<CameraCheck, EngineError> {
+    /// A stored camera with its user name and decrypted password.
+    pub(super) async fn camera_with_credentials(
+        &self,
+        id: i64,
+    ) -> Result<(Camera, String, String), EngineError> {
         let not_found = || EngineError::NotFound {
             what: "camera",
             id: id.to_string(),
@@ -152,6 +147,12 @@ impl Engine {
             .camera_credentials(id)
             .await?
             .ok_or_else(not_found)?;
+        Ok((camera, user, password))
+    }
+
+    /// Checks a stored camera answers.
+    pub(crate) async fn check_camera(&self, id: i64) -> Result<CameraCheck, EngineError> {
+        let (camera, user, password) = self.camera_with_credentials(id).await?;
         Ok(
             match discover(&self.inner.client, &camera.base_url, &user, &password).await {
                 Ok(d) => CameraCheck {
@@ -185,9 +186,14 @@ impl Engine {
             id: id.to_string(),
         };
         let camera = self.inner.db.camera(id).await?.ok_or_else(not_found)?;
-        discover(&self.inner.client, &camera.base_url, &camera.username, password)
-            .await
-            .map_err(|e| EngineError::Camera(format!("{}: {e}", camera.name)))?;
+        discover(
+            &self.inner.client,
+            &camera.base_url,
+            &camera.username,
+            password,
+        )
+        .await
+        .map_err(|e| EngineError::Camera(format!("{}: {e}", camera.name)))?;
         self.inner.db.set_camera_password(id, password).await?;
         self.forget_device(id);
         Ok(())

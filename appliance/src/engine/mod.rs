@@ -16,6 +16,7 @@
 //! pending. A restart resumes every queued or running task from its rows.
 
 mod cameras;
+mod decode;
 mod disk;
 mod gate;
 mod recording;
@@ -32,11 +33,7 @@ use std::{
 };
 
 use parking_lot::{Mutex, RwLock};
-use pipeline::{
-    downloader::Downloader,
-    faces::FaceEngine,
-    index::EmbeddingIndex,
-};
+use pipeline::{downloader::Downloader, faces::FaceEngine, index::EmbeddingIndex};
 use serde::Serialize;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -186,6 +183,22 @@ pub(crate) struct EngineParts {
     pub(crate) data_dir: PathBuf,
 }
 
+/// An error and its causes on one line, each cause once (many errors repeat their source
+/// in their own message).
+pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = s.source();
+    }
+    message
+}
+
 fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
@@ -253,7 +266,11 @@ impl Engine {
 
     /// Starts a runner for every queued or running task (after a start or a crash).
     pub(crate) async fn resume(&self) -> Result<usize, EngineError> {
-        let ids = self.inner.db.read(|c| Ok(store::unfinished_tasks(c)?)).await?;
+        let ids = self
+            .inner
+            .db
+            .read(|c| Ok(store::unfinished_tasks(c)?))
+            .await?;
         for id in &ids {
             self.spawn_runner(id.clone());
         }
@@ -286,7 +303,9 @@ impl Engine {
         }
         match (&request.photo, &request.embedding) {
             (None, None) => return invalid("photo", "a photo or an embedding is required"),
-            (Some(_), Some(_)) => return invalid("photo", "give a photo or an embedding, not both"),
+            (Some(_), Some(_)) => {
+                return invalid("photo", "give a photo or an embedding, not both");
+            }
             (Some(photo), None) => {
                 if photo.len() > MAX_PHOTO_BYTES {
                     return invalid("photo", "larger than 20 MiB");
@@ -303,10 +322,15 @@ impl Engine {
                         message: format!("this box embeds with {}, not {model}", ours.id()),
                     });
                 }
-                if values.len() != ours.dimensions().unwrap_or(128) || values.iter().any(|v| !v.is_finite()) {
+                if values.len() != ours.dimensions().unwrap_or(128)
+                    || values.iter().any(|v| !v.is_finite())
+                {
                     return Err(EngineError::Invalid {
                         field: "embedding.values",
-                        message: format!("expected {} finite numbers", ours.dimensions().unwrap_or(128)),
+                        message: format!(
+                            "expected {} finite numbers",
+                            ours.dimensions().unwrap_or(128)
+                        ),
                     });
                 }
             }
@@ -391,7 +415,12 @@ impl Engine {
             what: "task",
             id: id.to_owned(),
         })?;
-        let live = self.inner.running.lock().get(id).map(|r| Arc::clone(&r.live));
+        let live = self
+            .inner
+            .running
+            .lock()
+            .get(id)
+            .map(|r| Arc::clone(&r.live));
         Ok(self.status_of(row, failures, sources_done, live.as_deref()))
     }
 
@@ -409,8 +438,7 @@ impl Engine {
         let eta_seconds = live.and_then(|live| {
             let done = live.done.load(std::sync::atomic::Ordering::Relaxed);
             let elapsed = live.started.elapsed().as_secs_f64();
-            (done > 0 && !row.state.is_finished())
-                .then(|| remaining as f64 * elapsed / done as f64)
+            (done > 0 && !row.state.is_finished()).then(|| remaining as f64 * elapsed / done as f64)
         });
         TaskStatus {
             id: row.id,
@@ -524,17 +552,7 @@ impl Engine {
         if let Some(device) = self.inner.devices.lock().get(&camera) {
             return Ok(device.clone());
         }
-        let not_found = || EngineError::NotFound {
-            what: "camera",
-            id: camera.to_string(),
-        };
-        let row = self.inner.db.camera(camera).await?.ok_or_else(not_found)?;
-        let (user, password) = self
-            .inner
-            .db
-            .camera_credentials(camera)
-            .await?
-            .ok_or_else(not_found)?;
+        let (row, user, password) = self.camera_with_credentials(camera).await?;
         let device = self
             .inner
             .client
@@ -567,7 +585,10 @@ impl Engine {
                 searches_done: Default::default(),
             }),
         };
-        self.inner.running.lock().insert(id.clone(), running.clone());
+        self.inner
+            .running
+            .lock()
+            .insert(id.clone(), running.clone());
         let engine = self.clone();
         self.inner.tracker.spawn(async move {
             runner::run(&engine, &id, &running).await;

@@ -14,13 +14,14 @@ use pipeline::{
     downloader::DownloadRequest,
     faces::{FaceRecord, RgbView},
     index::{EmbeddingRef, EntryMeta, FaceBox, NewEntry, Query},
-    keyframes::{self, EventSource, ExtractConfig, Keyframe},
+    keyframes::{EventSource, ExtractConfig, Keyframe},
 };
 use tokio::sync::mpsc;
 
 use super::{
-    Engine, now_ms,
+    Engine, decode,
     disk::is_no_space,
+    error_chain as chain, now_ms,
     runner::TaskContext,
     store::{self, Indexed, NewMatch, Outcome, PendingRecording},
 };
@@ -54,7 +55,12 @@ pub(super) async fn process(
     };
     let (indexed, warning) = loop {
         let id = recording.recording_id;
-        match engine.inner.db.read(move |c| Ok(store::indexed(c, id)?)).await {
+        match engine
+            .inner
+            .db
+            .read(move |c| Ok(store::indexed(c, id)?))
+            .await
+        {
             Ok(Some(indexed)) => break (indexed, None),
             Ok(None) => {}
             Err(e) => {
@@ -114,7 +120,10 @@ async fn index_recording(
         device_key: recording.camera_id as u64,
         device,
         playback_uri: recording.playback_uri.clone(),
-        cache_key: Some(format!("{}/{}", recording.camera_id, recording.playback_uri)),
+        cache_key: Some(format!(
+            "{}/{}",
+            recording.camera_id, recording.playback_uri
+        )),
     });
     // The extractor reads a plain channel of events; this forwards the download's, and
     // stops the download when the extractor goes away.
@@ -130,7 +139,7 @@ async fn index_recording(
     });
     let config = &engine.inner.config;
     let start = jiff::Timestamp::from_millisecond(recording.start_ms).ok();
-    let mut stream = keyframes::spawn(
+    let mut stream = decode::spawn(
         EventSource::new(source),
         ExtractConfig {
             width: config.frame_width,
@@ -141,7 +150,8 @@ async fn index_recording(
             decoder_threads: 1,
         },
         KEYFRAMES_AHEAD,
-    );
+    )
+    .map_err(|e| IndexingError::Failed(format!("starting a decoder thread: {e}")))?;
     let mut frames: Vec<FrameResult> = Vec::new();
     let mut keyframes = 0u64;
     let mut frame_error: Option<String> = None;
@@ -180,12 +190,16 @@ async fn index_recording(
         Ok(Err(e)) => Some(format!("download: {}", chain(&e))),
         Err(e) => Some(format!("download: {e}")),
     };
-    let decode_error = decoded.err().map(|e| format!("video: {}", chain(&e)));
+    let decode_error = match decoded {
+        Some(Ok(_summary)) => None,
+        Some(Err(e)) => Some(format!("video: {}", chain(&e))),
+        None => Some("video: the decoder stopped without a word".to_owned()),
+    };
     let problem = fetch_error.or(decode_error).or(frame_error);
     if keyframes == 0 {
-        return Err(IndexingError::Failed(
-            problem.unwrap_or_else(|| "video: no keyframe in the recording".to_owned()),
-        ));
+        return Err(IndexingError::Failed(problem.unwrap_or_else(|| {
+            "video: no keyframe in the recording".to_owned()
+        })));
     }
     let faces: u64 = frames.iter().map(|f| f.faces.len() as u64).sum();
     // Synced before SQLite names them the recording's: after a crash, entries SQLite does
@@ -324,7 +338,9 @@ async fn search(
         let query = Query::at_least(EmbeddingRef::new(&model, &target), min_score)
             .cameras([camera as u32])
             .time_range(times);
-        let hits = index.search(&query).map_err(|e| format!("embedding index: {e}"))?;
+        let hits = index
+            .search(&query)
+            .map_err(|e| format!("embedding index: {e}"))?;
         Ok(hits
             .into_iter()
             .filter(|hit| {
@@ -352,19 +368,4 @@ async fn search(
     })
     .await
     .map_err(|e| format!("embedding index: {e}"))?
-}
-
-/// An error and its causes on one line.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = s.source();
-    }
-    message
 }

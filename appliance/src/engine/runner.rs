@@ -14,11 +14,11 @@ use pipeline::{
     faces::FacePick,
 };
 use tokio::sync::Semaphore;
-use tracing::Instrument;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::{
-    Engine, Live, Running, now_ms,
+    Engine, Live, Running, error_chain, now_ms,
     recording::{self, Stopped},
     store::{self, FoundRecording, Outcome, PendingRecording, Source, TaskState},
 };
@@ -62,11 +62,21 @@ pub(super) async fn run(engine: &Engine, id: &str, running: &Running) {
     let result = engine
         .inner
         .db
-        .write(move |tx| Ok(store::set_state(tx, &task, state, error.as_deref(), now_ms())?))
+        .write(move |tx| {
+            Ok(store::set_state(
+                tx,
+                &task,
+                state,
+                error.as_deref(),
+                now_ms(),
+            )?)
+        })
         .await;
     match result {
         Ok(_) => tracing::info!(task = %id, state = state.as_str(), "task finished"),
-        Err(e) => tracing::error!(task = %id, error = %e, "cannot store the task's end; it resumes at the next start"),
+        Err(e) => {
+            tracing::error!(task = %id, error = %e, "cannot store the task's end; it resumes at the next start")
+        }
     }
 }
 
@@ -95,7 +105,15 @@ async fn run_task(engine: &Engine, id: &str, running: &Running) -> Result<Option
     };
     let task = id.to_owned();
     let started = db
-        .write(move |tx| Ok(store::set_state(tx, &task, TaskState::Running, None, now_ms())?))
+        .write(move |tx| {
+            Ok(store::set_state(
+                tx,
+                &task,
+                TaskState::Running,
+                None,
+                now_ms(),
+            )?)
+        })
         .await
         .map_err(|e| Ending::Failed(format!("starting the task: {e}")))?;
     if !started {
@@ -176,7 +194,11 @@ async fn embed_photo(
         .map_err(|e| Ending::Failed(format!("reading the photo: {e}")))?
         .ok_or_else(|| Ending::Failed("the task has neither a photo nor an embedding".into()))?;
     let dir = engine.inner.data_dir.join("tmp");
-    let extension = if photo.starts_with(b"\x89PNG") { "png" } else { "jpg" };
+    let extension = if photo.starts_with(b"\x89PNG") {
+        "png"
+    } else {
+        "jpg"
+    };
     let path = dir.join(format!("{id}.{extension}"));
     let faces = Arc::clone(&engine.inner.faces);
     let job_path = path.clone();
@@ -185,15 +207,7 @@ async fn embed_photo(
         std::fs::write(&job_path, &photo).map_err(|e| format!("writing the photo: {e}"))?;
         let query = faces.query_from_photo(&job_path, FacePick::Only);
         let _ = std::fs::remove_file(&job_path);
-        query.map_err(|e| {
-            let mut message = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                message.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            message.replace(&job_path.display().to_string(), "the photo")
-        })
+        query.map_err(|e| error_chain(&e).replace(&job_path.display().to_string(), "the photo"))
     });
     let query = tokio::select! {
         query = embedded => query.map_err(|e| Ending::Failed(e.to_string()))?,
@@ -414,7 +428,11 @@ async fn process(context: Arc<TaskContext>, recording: PendingRecording) {
         }
         Err(e) => {
             if e.is_disk_full() {
-                context.engine.inner.disk.report_full("storing a recording's matches");
+                context
+                    .engine
+                    .inner
+                    .disk
+                    .report_full("storing a recording's matches");
             }
             tracing::error!(task = %context.id, error = %e, "cannot store a recording's outcome; it is processed again at the next start");
         }

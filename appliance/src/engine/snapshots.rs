@@ -130,19 +130,29 @@ mod tests {
         let pixels: Vec<u8> = (0..1280 * 720 * 3).map(|i| (i % 251) as u8).collect();
         let frame = RgbView::packed(1280, 720, &pixels).expect("view");
         let faces = [
-            BoundingBox { x: 1200.0, y: 10.0, width: 100.0, height: 120.0 },
-            BoundingBox { x: 100.0, y: 100.0, width: 400.0, height: 500.0 },
+            BoundingBox {
+                x: 1200.0,
+                y: 10.0,
+                width: 100.0,
+                height: 120.0,
+            },
+            BoundingBox {
+                x: 100.0,
+                y: 100.0,
+                width: 400.0,
+                height: 500.0,
+            },
         ];
         store.write(7, 1_000, frame, &faces).expect("written");
-        let frame = image::open(dir.path().join(SnapshotStore::frame_path(7, 1_000)))
-            .expect("frame jpeg");
+        let frame =
+            image::open(dir.path().join(SnapshotStore::frame_path(7, 1_000))).expect("frame jpeg");
         assert_eq!((frame.width(), frame.height()), (320, 180));
-        let edge = image::open(dir.path().join(SnapshotStore::face_path(7, 1_000, 0)))
-            .expect("face jpeg");
+        let edge =
+            image::open(dir.path().join(SnapshotStore::face_path(7, 1_000, 0))).expect("face jpeg");
         // Clipped at the right edge: 1200-50 .. 1280 is 130 wide.
         assert_eq!(edge.width(), 130);
-        let big = image::open(dir.path().join(SnapshotStore::face_path(7, 1_000, 1)))
-            .expect("face jpeg");
+        let big =
+            image::open(dir.path().join(SnapshotStore::face_path(7, 1_000, 1))).expect("face jpeg");
         assert_eq!(big.width().max(big.height()), FACE_SIDE);
         let leftovers = std::fs::read_dir(dir.path().join("snapshots/7"))
             .expect("dir")

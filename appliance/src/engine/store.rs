@@ -469,19 +469,19 @@ pub(crate) fn pending(
 /// The recording's entries, when its faces are in the index.
 pub(crate) fn indexed(conn: &Connection, recording: i64) -> rusqlite::Result<Option<Indexed>> {
     conn.query_row(
-            "SELECT first_entry, end_entry, keyframes, faces FROM recordings
+        "SELECT first_entry, end_entry, keyframes, faces FROM recordings
              WHERE id = ?1 AND indexed_at_ms IS NOT NULL",
-            [recording],
-            |row| {
-                Ok(Indexed {
-                    first_entry: count(row.get(0)?),
-                    end_entry: count(row.get(1)?),
-                    keyframes: count(row.get(2)?),
-                    faces: count(row.get(3)?),
-                })
-            },
-        )
-        .optional()
+        [recording],
+        |row| {
+            Ok(Indexed {
+                first_entry: count(row.get(0)?),
+                end_entry: count(row.get(1)?),
+                keyframes: count(row.get(2)?),
+                faces: count(row.get(3)?),
+            })
+        },
+    )
+    .optional()
 }
 
 pub(crate) fn mark_indexed(

@@ -3,7 +3,8 @@
 //! One thread a core (`search.workers`), started once. Work goes in through a bounded
 //! channel, so a burst of keyframes waits in the channel (and, behind it, in the decoders)
 //! instead of multiplying threads; each job's answer comes back on a oneshot. Async callers
-//! never block: [`WorkerPool::run`] awaits a free place in the queue.
+//! never block: [`WorkerPool::run`] awaits a free place in the queue. The threads run at a
+//! lower CPU priority than the API, which must answer at once however busy the box is.
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ impl WorkerPool {
             std::thread::Builder::new()
                 .name(format!("dipper-faces-{n}"))
                 .spawn(move || {
+                    super::decode::lower_priority();
                     while let Ok(job) = receiver.recv() {
                         // A panicking job loses its answer (its caller sees `PoolStopped`);
                         // the thread lives on for the next one.
@@ -84,9 +86,9 @@ mod tests {
     #[tokio::test]
     async fn runs_jobs_on_named_worker_threads() {
         let pool = WorkerPool::new(2).expect("pool");
-        let names = futures::future::join_all((0..8).map(|_| {
-            pool.run(|| std::thread::current().name().unwrap_or("").to_owned())
-        }))
+        let names = futures::future::join_all(
+            (0..8).map(|_| pool.run(|| std::thread::current().name().unwrap_or("").to_owned())),
+        )
         .await;
         for name in names {
             let name = name.expect("ran");

@@ -26,7 +26,11 @@ pub fn repo() -> PathBuf {
 
 pub fn photo(name: &str) -> PathBuf {
     let path = repo().join(".cache/faces").join(name);
-    assert!(path.is_file(), "{} is missing: run scripts/fetch-models", path.display());
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/fetch-models",
+        path.display()
+    );
     path
 }
 
@@ -158,10 +162,18 @@ impl Daemon {
                 self.base = format!("http://{}", addr.trim());
                 break;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("dipper exited at start ({status}): {}", self.log_text());
             }
-            assert!(Instant::now() < deadline, "dipper did not start: {}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "dipper did not start: {}",
+                self.log_text()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -251,7 +263,8 @@ impl Api {
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        self.post_raw(path, serde_json::to_vec(body).expect("json")).await
+        self.post_raw(path, serde_json::to_vec(body).expect("json"))
+            .await
     }
 
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
@@ -339,10 +352,16 @@ impl Api {
         let deadline = Instant::now() + timeout;
         loop {
             let status = self.status(task).await;
-            if matches!(status["state"].as_str(), Some("done" | "failed" | "cancelled")) {
+            if matches!(
+                status["state"].as_str(),
+                Some("done" | "failed" | "cancelled")
+            ) {
                 return status;
             }
-            assert!(Instant::now() < deadline, "task still {status} after {timeout:?}");
+            assert!(
+                Instant::now() < deadline,
+                "task still {status} after {timeout:?}"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

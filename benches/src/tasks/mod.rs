@@ -188,10 +188,11 @@ pub(crate) async fn run(args: TasksArgs) -> Result<(), BoxError> {
     let from = to - jiff::SignedDuration::from_mins((minutes_per_camera + 1) as i64);
     let small_from = to - jiff::SignedDuration::from_mins(10);
     let photo_path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.cache/faces/obama.jpg");
-    let photo = base64::engine::general_purpose::STANDARD.encode(
-        std::fs::read(&photo_path)
-            .map_err(|e| format!("{}: {e} (run scripts/fetch-models)", photo_path.display()))?,
-    );
+    let photo =
+        base64::engine::general_purpose::STANDARD
+            .encode(std::fs::read(&photo_path).map_err(|e| {
+                format!("{}: {e} (run scripts/fetch-models)", photo_path.display())
+            })?);
     let task_body = |from: jiff::Timestamp, cameras: Value| {
         json!({ "from": from.to_string(), "to": to.to_string(), "cameras": cameras,
                 "priority": 2, "photo": photo })
@@ -199,7 +200,12 @@ pub(crate) async fn run(args: TasksArgs) -> Result<(), BoxError> {
 
     // The big task starts first, so creations are measured on a busy box.
     let started = Instant::now();
-    let big = post(&http, &format!("{}/tasks", daemon.base), &task_body(from, json!(ids))).await?;
+    let big = post(
+        &http,
+        &format!("{}/tasks", daemon.base),
+        &task_body(from, json!(ids)),
+    )
+    .await?;
     let big_id = big["id"].as_str().ok_or("no task id")?.to_owned();
     let (peaks_done, peaks_watch) = tokio::sync::watch::channel(false);
     let peaks = tokio::spawn(proc::poll_peaks(
@@ -267,10 +273,21 @@ pub(crate) async fn run(args: TasksArgs) -> Result<(), BoxError> {
         println!(
             "{} recordings on {} cameras\ncreate p50 {:.2} ms p99 {:.2} ms over every recording; p50 {:.2} ms p99 {:.2} ms over ten\n\
              big task: {} found, {} done, {} keyframes in {:.0} s\npeak RSS {:.0} MB (idle {:.0} MB)\n{:.1} camera-hours per hour, {:.1} keyframes/s at {}",
-            report.recordings, report.cameras, report.create_p50_ms, report.create_p99_ms,
-            report.create_small_p50_ms, report.create_small_p99_ms, report.recordings_found,
-            report.recordings_done, report.keyframes, report.seconds, report.peak_rss_mb,
-            report.idle_rss_mb, report.camera_hours_per_hour, report.keyframes_per_second, report.frame
+            report.recordings,
+            report.cameras,
+            report.create_p50_ms,
+            report.create_p99_ms,
+            report.create_small_p50_ms,
+            report.create_small_p99_ms,
+            report.recordings_found,
+            report.recordings_done,
+            report.keyframes,
+            report.seconds,
+            report.peak_rss_mb,
+            report.idle_rss_mb,
+            report.camera_hours_per_hour,
+            report.keyframes_per_second,
+            report.frame
         );
     }
     Ok(())

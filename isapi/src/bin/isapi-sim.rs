@@ -9,7 +9,7 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, ValueEnum};
-use isapi::sim::{Codec, Container, DeviceConfig, DeviceKind, SimConfig, Simulator};
+use isapi::sim::{Codec, Container, DeviceConfig, DeviceKind, RecordingClip, SimConfig, Simulator};
 
 /// Simulated Hikvision cameras or an NVR, speaking ISAPI with Digest auth.
 ///
@@ -60,6 +60,45 @@ struct Args {
     /// Hikvision-style time zone of the devices (CST-8:00:00 is UTC+8).
     #[arg(long, default_value = "CST-8:00:00")]
     time_zone: String,
+    /// A recording made from a clip of its own: `DEVICE:TRACK:AGO:PATH`, AGO counting back
+    /// from the latest recording (0), PATH a program stream of the track's codec (relative
+    /// to the clips folder), e.g. `0:101:2:faces/cam1_h264.ps`. Repeatable.
+    #[arg(long = "recording-clip", value_parser = parse_recording_clip)]
+    recording_clips: Vec<(usize, RecordingClipArg)>,
+}
+
+/// A `--recording-clip` before its index is known.
+#[derive(Debug, Clone)]
+struct RecordingClipArg {
+    track: u32,
+    ago: u64,
+    path: PathBuf,
+}
+
+fn parse_recording_clip(text: &str) -> Result<(usize, RecordingClipArg), String> {
+    let mut parts = text.splitn(4, ':');
+    let mut number = |what: &str| -> Result<u64, String> {
+        parts
+            .next()
+            .ok_or_else(|| format!("missing {what}"))?
+            .parse()
+            .map_err(|e| format!("{what}: {e}"))
+    };
+    let device = number("DEVICE")?;
+    let track = number("TRACK")?;
+    let ago = number("AGO")?;
+    let path = parts
+        .next()
+        .filter(|p| !p.is_empty())
+        .ok_or("missing PATH")?;
+    Ok((
+        usize::try_from(device).map_err(|e| e.to_string())?,
+        RecordingClipArg {
+            track: u32::try_from(track).map_err(|e| e.to_string())?,
+            ago,
+            path: PathBuf::from(path),
+        },
+    ))
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -76,7 +115,7 @@ enum ContainerArg {
 }
 
 impl Args {
-    fn config(&self) -> SimConfig {
+    fn config(&self) -> Result<SimConfig, String> {
         let codec = match self.codec {
             CodecArg::H264 => Codec::H264,
             CodecArg::H265 => Codec::H265,
@@ -113,11 +152,24 @@ impl Args {
                 })
                 .collect()
         };
+        let mut devices = devices;
+        let recordings = u64::from(self.days) * 1440 / u64::from(self.recording_minutes.max(1));
+        for (device, clip) in &self.recording_clips {
+            let count = devices.len();
+            let config = devices.get_mut(*device).ok_or_else(|| {
+                format!("--recording-clip: there is no device {device} ({count} devices)")
+            })?;
+            config.recording_clips.push(RecordingClip {
+                track: clip.track,
+                index: recordings.saturating_sub(1 + clip.ago),
+                path: clip.path.clone(),
+            });
+        }
         let mut config = SimConfig::new(devices);
         if let Some(dir) = &self.clips {
             config.clips_dir = dir.clone();
         }
-        config
+        Ok(config)
     }
 }
 
@@ -136,7 +188,14 @@ async fn main() -> ExitCode {
         )
         .init();
     let args = Args::parse();
-    let sim = match Simulator::start_on(args.config(), args.listen).await {
+    let config = match args.config() {
+        Ok(config) => config,
+        Err(e) => {
+            tracing::error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let sim = match Simulator::start_on(config, args.listen).await {
         Ok(sim) => sim,
         Err(e) => {
             tracing::error!(error = %e, "cannot start the simulator");
@@ -166,5 +225,48 @@ async fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         _ = tokio::signal::ctrl_c() => ExitCode::from(130),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recording_clip_arguments_parse_or_name_the_bad_part() {
+        let (device, clip) = parse_recording_clip("1:201:3:faces/cam2_h265.ps").expect("parses");
+        assert_eq!((device, clip.track, clip.ago), (1, 201, 3));
+        assert_eq!(clip.path, PathBuf::from("faces/cam2_h265.ps"));
+        for (bad, names) in [
+            ("x:101:0:a.ps", "DEVICE"),
+            ("0:track:0:a.ps", "TRACK"),
+            ("0:101:-1:a.ps", "AGO"),
+            ("0:101:0", "PATH"),
+            ("0:101:0:", "PATH"),
+        ] {
+            let err = parse_recording_clip(bad).expect_err(bad);
+            assert!(err.contains(names), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_recording_clip_lands_on_the_recording_it_counts_back_to() {
+        let args = Args::parse_from([
+            "isapi-sim",
+            "--devices",
+            "2",
+            "--days",
+            "1",
+            "--recording-minutes",
+            "1",
+            "--recording-clip",
+            "1:101:2:faces/cam1_h264.ps",
+        ]);
+        let config = args.config().expect("config");
+        assert!(config.devices[0].recording_clips.is_empty());
+        assert_eq!(config.devices[1].recording_clips[0].index, 1440 - 3);
+        let args = Args::parse_from(["isapi-sim", "--recording-clip", "5:101:0:a.ps"]);
+        let err = args.config().expect_err("no device 5");
+        assert!(err.contains("no device 5"), "{err}");
     }
 }

@@ -231,3 +231,39 @@ async fn reads_run_concurrently_and_cannot_write() {
     assert!(error.to_string().contains("box.db"), "{error}");
     assert_eq!(setting(&db, "a").await.as_deref(), Some("b"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_is_checkpointed_by_its_own_thread_and_emptied_at_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = open(dir.path());
+    let main_file = dir.path().join("box.db");
+    let before = std::fs::metadata(&main_file).unwrap().len();
+    let big = "x".repeat(2 * 1024 * 1024);
+    db.write(move |tx| {
+        tx.execute(
+            "INSERT INTO settings (key, value) VALUES ('big', ?1)",
+            [big],
+        )?;
+        Ok(())
+    })
+    .await
+    .unwrap();
+    // The writer does not checkpoint (autocheckpoint is off): the data reaches the main
+    // file only through the checkpoint thread, within about a second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::metadata(&main_file).unwrap().len() < before + 2 * 1024 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL was not checkpointed into box.db"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    drop(db);
+    let wal = std::fs::metadata(dir.path().join("box.db-wal")).map_or(0, |m| m.len());
+    assert_eq!(wal, 0, "the WAL is truncated at close");
+    let db = open(dir.path());
+    assert_eq!(
+        setting(&db, "big").await.map(|v| v.len()),
+        Some(2 * 1024 * 1024)
+    );
+}
