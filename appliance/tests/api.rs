@@ -310,3 +310,70 @@ fn the_cli_says_when_the_daemon_is_not_running() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_or_refused_video_is_reported_per_recording_and_the_task_goes_on() {
+    let mut refusing = camera("API-CAM-5");
+    refusing.recording_minutes = 1;
+    refusing.faults.xml_refusal = true;
+    let mut corrupt = camera("API-CAM-6");
+    corrupt.recording_minutes = 1;
+    // Bits flipped a few seconds in: FFmpeg decodes through them.
+    corrupt.faults.corrupt_at = Some(700_000);
+    let mut truncated = camera("API-CAM-7");
+    truncated.recording_minutes = 1;
+    // Every download ends after about 20 s of its minute, retries or not.
+    truncated.faults.truncate_after = Some(1_500_000);
+    let sim = start_sim(vec![refusing, corrupt, truncated]).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(dir.path(), "");
+    let api = daemon.api();
+    let refusing = api.add_camera("refusing", &sim.device(0).base_url()).await;
+    let corrupt = api.add_camera("corrupt", &sim.device(1).base_url()).await;
+    let truncated = api.add_camera("truncated", &sim.device(2).base_url()).await;
+    let to = jiff::Timestamp::now() - jiff::SignedDuration::from_mins(2);
+    let from = to - jiff::SignedDuration::from_mins(2);
+    let task = api
+        .create_task(
+            &photo("obama.jpg"),
+            from,
+            to,
+            &[refusing, corrupt, truncated],
+        )
+        .await;
+    let status = api.wait_finished(&task, Duration::from_secs(240)).await;
+    assert_eq!(status["state"], "done", "{status}");
+    let total = status["recordings_total"].as_u64().expect("total");
+    assert!(total >= 6 && total % 3 == 0, "{status}");
+    let per_camera = total / 3;
+    // The refusing camera's recordings fail, with the device's answer as the reason.
+    assert_eq!(
+        status["recordings_failed"].as_u64(),
+        Some(per_camera),
+        "{status}"
+    );
+    let reason = status["failures"][0]["reason"].as_str().expect("a reason");
+    assert!(reason.contains("XML instead of video"), "{reason}");
+    // The corrupt and truncated cameras' recordings are searched; the truncated ones up to
+    // where they end, and they say so.
+    assert_eq!(
+        status["recordings_done"].as_u64(),
+        Some(2 * per_camera),
+        "{status}"
+    );
+    assert!(
+        status["keyframes"].as_u64().unwrap_or(0) > 30 * per_camera,
+        "{status}"
+    );
+    assert_eq!(
+        status["warnings"][0]["recordings"].as_u64(),
+        Some(per_camera),
+        "{status}"
+    );
+    let output = daemon.cli(&["tasks", "show", &task]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && text.contains("failed:") && text.contains("damaged:"),
+        "{text}"
+    );
+}

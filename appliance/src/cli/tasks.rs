@@ -82,12 +82,14 @@ pub(super) async fn run(client: &ApiClient, command: TasksCommand) -> Result<(),
             if let Some(error) = status["error"].as_str() {
                 out.push_str(&format!("\nerror: {error}"));
             }
-            for failure in status["failures"].as_array().into_iter().flatten() {
-                out.push_str(&format!(
-                    "\nfailed: {} recording(s): {}",
-                    failure["recordings"],
-                    failure["reason"].as_str().unwrap_or("")
-                ));
+            for (key, label) in [("failures", "failed"), ("warnings", "damaged")] {
+                for item in status[key].as_array().into_iter().flatten() {
+                    out.push_str(&format!(
+                        "\n{label}: {} recording(s): {}",
+                        item["recordings"],
+                        item["reason"].as_str().unwrap_or("")
+                    ));
+                }
             }
             out.push('\n');
             out.push_str(&matches_table(&matches));

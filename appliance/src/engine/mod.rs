@@ -111,6 +111,9 @@ pub(crate) struct TaskStatus {
     pub(crate) eta_seconds: Option<f64>,
     /// Why recordings failed, most common first.
     pub(crate) failures: Vec<FailureCount>,
+    /// Damage in recordings searched anyway (the keyframes before it were), most common
+    /// first.
+    pub(crate) warnings: Vec<FailureCount>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -402,13 +405,14 @@ impl Engine {
             .db
             .read(move |c| {
                 let row = store::task(c, &task)?;
-                let failures = store::failure_reasons(c, &task)?;
+                let failures = store::reasons(c, &task, "failed")?;
+                let warnings = store::reasons(c, &task, "done")?;
                 let sources_done: bool = c.query_row(
                     "SELECT count(*) = 0 FROM task_sources WHERE task_id = ?1 AND NOT search_done",
                     [&task],
                     |r| r.get(0),
                 )?;
-                Ok((row, failures, sources_done))
+                Ok((row, (failures, warnings), sources_done))
             })
             .await?;
         let row = row.ok_or_else(|| EngineError::NotFound {
@@ -427,7 +431,7 @@ impl Engine {
     fn status_of(
         &self,
         row: store::TaskRow,
-        failures: Vec<(String, u64)>,
+        (failures, warnings): (store::Reasons, store::Reasons),
         sources_done: bool,
         live: Option<&Live>,
     ) -> TaskStatus {
@@ -458,6 +462,10 @@ impl Engine {
             searches_done: sources_done && row.started_at_ms.is_some(),
             eta_seconds: eta_seconds.or(row.state.is_finished().then_some(0.0)),
             failures: failures
+                .into_iter()
+                .map(|(reason, recordings)| FailureCount { reason, recordings })
+                .collect(),
+            warnings: warnings
                 .into_iter()
                 .map(|(reason, recordings)| FailureCount { reason, recordings })
                 .collect(),
@@ -493,7 +501,7 @@ impl Engine {
             .map(|row| {
                 let live = running.get(&row.id).map(|r| Arc::clone(&r.live));
                 let done = row.state == TaskState::Done;
-                self.status_of(row, Vec::new(), done, live.as_deref())
+                self.status_of(row, Default::default(), done, live.as_deref())
             })
             .collect())
     }

@@ -573,17 +573,18 @@ pub(crate) fn complete(
     Ok(true)
 }
 
-/// Why recordings of a task failed, most common first.
-pub(crate) fn failure_reasons(
-    conn: &Connection,
-    task: &str,
-) -> rusqlite::Result<Vec<(String, u64)>> {
+/// Reasons and how many recordings gave each.
+pub(crate) type Reasons = Vec<(String, u64)>;
+
+/// Why recordings of a task failed (`failed`), or what was damaged in recordings that were
+/// searched anyway (`done`), most common first.
+pub(crate) fn reasons(conn: &Connection, task: &str, state: &str) -> rusqlite::Result<Reasons> {
     let mut statement = conn.prepare_cached(
         "SELECT reason, count(*) FROM task_recordings
-         WHERE task_id = ?1 AND state = 'failed'
+         WHERE task_id = ?1 AND state = ?2 AND reason IS NOT NULL
          GROUP BY reason ORDER BY count(*) DESC, reason LIMIT 20",
     )?;
-    let rows = statement.query_map([task], |row| {
+    let rows = statement.query_map(params![task, state], |row| {
         Ok((
             row.get::<_, Option<String>>(0)?.unwrap_or_default(),
             count(row.get(1)?),

@@ -109,6 +109,9 @@ pub async fn start_sim(devices: Vec<DeviceConfig>) -> Simulator {
 /// A `dipper run` process on a data directory.
 pub struct Daemon {
     pub data_dir: PathBuf,
+    /// Extra environment and arguments of `dipper run`.
+    env: Vec<(String, String)>,
+    args: Vec<String>,
     pub config: PathBuf,
     child: Option<Child>,
     pub base: String,
@@ -119,6 +122,11 @@ impl Daemon {
     /// Writes `box.toml` (with `extra` TOML appended: dotted keys, as `search.x = 1`, since
     /// the `search` table is already begun) and starts the daemon.
     pub fn start(data_dir: &Path, extra: &str) -> Daemon {
+        Daemon::start_with(data_dir, extra, &[], &[])
+    }
+
+    /// [`Daemon::start`] with more environment variables and arguments for `dipper run`.
+    pub fn start_with(data_dir: &Path, extra: &str, env: &[(&str, &str)], args: &[&str]) -> Daemon {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let config = data_dir.join("box.toml");
         std::fs::write(
@@ -131,6 +139,11 @@ impl Daemon {
         .expect("config");
         let mut daemon = Daemon {
             data_dir: data_dir.to_owned(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            args: args.iter().map(|a| (*a).to_owned()).collect(),
             config,
             child: None,
             base: String::new(),
@@ -150,7 +163,9 @@ impl Daemon {
         let child = Command::new(env!("CARGO_BIN_EXE_dipper"))
             .args(["run", "--config"])
             .arg(&self.config)
+            .args(&self.args)
             .env("RUST_LOG", "info,dipper=debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -191,6 +206,31 @@ impl Daemon {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+        }
+    }
+
+    /// Sends a signal (`TERM`, `INT`, ...) to the daemon.
+    pub fn signal(&self, name: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args([&format!("-{name}"), &child.id().to_string()])
+                .status();
+        }
+    }
+
+    /// Waits up to `timeout` for the daemon to exit; its exit status, if it did.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
