@@ -16,6 +16,8 @@ DIPPER_APT_PACKAGES=(ffmpeg curl libavformat-dev libavcodec-dev libavutil-dev li
   pkg-config libclang-dev valgrind python3-venv)
 
 dipper_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# shellcheck source=scripts/lib/relay.sh
+source "$dipper_repo/scripts/lib/relay.sh"
 
 dipper_install_packages() {
   local missing=()
@@ -57,6 +59,7 @@ dipper_prepare() {
   dipper_install_packages
   dipper_install_node
   dipper_install_rust_tools
+  dipper_prepare_relay
   "$dipper_repo/scripts/fetch-models"
   "$dipper_repo/scripts/make-clips"
 }

@@ -1,0 +1,66 @@
+//! `dipper-relay admin create`: the first platform admin, made from the command line (there
+//! is no default account and no default password).
+
+use uuid::Uuid;
+
+use crate::api::types::{Email, Password};
+use crate::audit;
+use crate::auth::password::{PasswordError, PasswordHasher};
+use crate::db::{Db, DbError, Mode, Scope, now_ms};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("email: {0}")]
+    Email(String),
+    #[error("password: {0}")]
+    Password(String),
+    #[error("a user with email {0} already exists")]
+    Exists(String),
+    #[error(transparent)]
+    Hash(#[from] PasswordError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// Creates a platform admin and returns its id.
+pub async fn create_platform_admin(
+    db: &Db,
+    hasher: &PasswordHasher,
+    email: &str,
+    password: String,
+) -> Result<Uuid, AdminError> {
+    let email = Email::parse(email).map_err(AdminError::Email)?;
+    let password = Password::parse(password).map_err(AdminError::Password)?;
+    let hash = hasher.hash(password.into_inner()).await?;
+    let id = Uuid::new_v4();
+    let now = now_ms();
+    let mut tx = db.begin(Scope::Platform, Mode::Write).await?;
+    sqlx::query(
+        "INSERT INTO users (id, tenant_id, email, display_name, password_hash, platform_admin, \
+         status, created_at, updated_at) VALUES ($1, NULL, $2, $2, $3, 1, 'active', $4, $4)",
+    )
+    .bind(id.to_string())
+    .bind(email.as_str())
+    .bind(&hash)
+    .bind(now)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| match DbError::from_sqlx(e) {
+        DbError::Constraint(_) => AdminError::Exists(email.as_str().to_owned()),
+        other => AdminError::Db(other),
+    })?;
+    audit::write(
+        &mut tx,
+        audit::Entry {
+            tenant: None,
+            actor: "cli",
+            remote_addr: "local",
+            action: "admin.create",
+            target: &format!("user:{id}"),
+            outcome: "success",
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(DbError::from_sqlx)?;
+    Ok(id)
+}

@@ -1,0 +1,218 @@
+//! The HTTP API: every route, the OpenAPI document generated from them, and the layers
+//! around them (body limit, metrics).
+//!
+//! Routes live under `/api/v1`; tenant data under `/api/v1/tenants/{tenant_id}/...`, where
+//! the tenant in the path is only accepted if it is the caller's own (or the caller is a
+//! platform admin): another tenant's id, and every object in it, answers 404. Every route is
+//! registered through `utoipa_axum`, so a route cannot exist without its entry in
+//! `/api/v1/openapi.json`.
+
+/// The `visible(id)` common table expression: the areas under the grants of user `$2` in
+/// tenant `$1`. Queries using it add `($3 = 1 OR ... IN (SELECT id FROM visible))`, `$3`
+/// being 1 when the caller sees the whole tenant.
+macro_rules! visible_areas {
+    () => {
+        "WITH RECURSIVE visible(id) AS ( \
+     SELECT area_id FROM role_grants WHERE tenant_id = $1 AND user_id = $2 AND area_id IS NOT NULL \
+     UNION \
+     SELECT a.id FROM areas a JOIN visible v ON a.parent_id = v.id WHERE a.tenant_id = $1 )"
+    };
+}
+
+pub mod areas;
+pub mod audit_log;
+pub mod devices;
+pub mod health;
+pub mod session;
+pub mod tenants;
+pub mod types;
+pub mod users;
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, RefOr, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::{ApiError, ErrorBody};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Dipper relay",
+        description = "Tenants, areas, users and roles, devices and audit of the Dipper cloud relay.",
+        version = "1"
+    ),
+    modifiers(&Security),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+/// Adds the bearer-token scheme the protected routes name.
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Documents, on every operation, the error statuses any request may get (all with the
+/// `ErrorBody` shape), so a client and schemathesis know every status the relay answers.
+struct StandardErrors;
+
+const STANDARD_ERRORS: &[(&str, &str)] = &[
+    (
+        "400",
+        "Malformed request: bad JSON, unknown field, wrong type, bad id; `field` names it",
+    ),
+    ("401", "Missing, invalid or expired credentials"),
+    (
+        "403",
+        "Authenticated but not allowed, or the tenant is disabled (`tenant_disabled`)",
+    ),
+    ("404", "No such object, or it belongs to another tenant"),
+    ("405", "Method not allowed on this path"),
+    ("409", "Conflicts with existing data"),
+    ("413", "Body larger than the relay accepts"),
+    ("415", "Body is not JSON"),
+    ("422", "Well-formed but refused value; `field` names it"),
+    ("429", "Rate limited or login locked; see Retry-After"),
+    ("500", "Internal error (logged)"),
+    (
+        "503",
+        "Database busy or a creation step failed; see Retry-After",
+    ),
+];
+
+impl Modify for StandardErrors {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        for item in openapi.paths.paths.values_mut() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.put,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                for (status, description) in STANDARD_ERRORS {
+                    operation
+                        .responses
+                        .responses
+                        .entry((*status).to_owned())
+                        .or_insert_with(|| {
+                            RefOr::T(
+                                ResponseBuilder::new()
+                                    .description(*description)
+                                    .content(
+                                        "application/json",
+                                        ContentBuilder::new()
+                                            .schema(Some(RefOr::Ref(
+                                                utoipa::openapi::Ref::from_schema_name("ErrorBody"),
+                                            )))
+                                            .build(),
+                                    )
+                                    .build(),
+                            )
+                        });
+                }
+            }
+        }
+    }
+}
+
+fn api_router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(health::openapi_json))
+        .routes(routes!(session::login))
+        .routes(routes!(session::refresh))
+        .routes(routes!(session::logout))
+        .routes(routes!(session::me))
+        .routes(routes!(tenants::list_tenants, tenants::create_tenant))
+        .routes(routes!(
+            tenants::get_tenant,
+            tenants::update_tenant,
+            tenants::delete_tenant
+        ))
+        .routes(routes!(tenants::enable_tenant))
+        .routes(routes!(tenants::disable_tenant))
+        .routes(routes!(areas::list_areas, areas::create_area))
+        .routes(routes!(
+            areas::get_area,
+            areas::update_area,
+            areas::delete_area
+        ))
+        .routes(routes!(users::list_users, users::create_user))
+        .routes(routes!(
+            users::get_user,
+            users::update_user,
+            users::delete_user
+        ))
+        .routes(routes!(users::list_grants, users::create_grant))
+        .routes(routes!(users::delete_grant))
+        .routes(routes!(devices::list_devices, devices::register_device))
+        .routes(routes!(devices::get_device, devices::update_device))
+        .routes(routes!(devices::issue_provisioning_key))
+        .routes(routes!(devices::decommission_device))
+        .routes(routes!(devices::activate_device))
+        .routes(routes!(audit_log::list_audit))
+}
+
+/// The OpenAPI document of every route.
+pub fn openapi() -> Arc<OpenApiDoc> {
+    static DOC: OnceLock<Arc<OpenApiDoc>> = OnceLock::new();
+    DOC.get_or_init(|| {
+        // Modifiers run when `ApiDoc::openapi()` is called, before the routes are merged in;
+        // the per-operation ones run again here over the whole document.
+        let mut doc = api_router().split_for_parts().1;
+        StandardErrors.modify(&mut doc);
+        Arc::new(doc)
+    })
+    .clone()
+}
+
+/// The whole application: routes, body limit and metrics, over `state`.
+pub fn router(state: AppState) -> Router {
+    crate::metrics::handle();
+    let (router, _) = api_router().split_for_parts();
+    let max_body = state.config.server.max_body_bytes;
+    router
+        .route_layer(axum::middleware::from_fn(crate::metrics::track))
+        .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(max_body))
+        .with_state(state)
+}
+
+async fn fallback() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this method is not allowed on this path",
+    )
+}

@@ -1,0 +1,224 @@
+//! Checked request values. Each refuses a bad value while the body is parsed, so the 400
+//! names the field; each field using one declares the same bounds in the OpenAPI document.
+
+use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
+
+/// Longest name (tenant, area, device, group, display name), in characters.
+pub const NAME_MAX: usize = 200;
+/// A name: 1 to 200 characters, no control characters.
+pub const NAME_PATTERN: &str = r"^[^\u0000-\u001F\u007F]+$";
+/// Longest email address, in characters.
+pub const EMAIL_MAX: usize = 254;
+pub const EMAIL_PATTERN: &str = r"^[^@\s\u0000-\u001F\u007F]+@[^@\s\u0000-\u001F\u007F]+$";
+pub const PASSWORD_MIN: usize = 12;
+pub const PASSWORD_MAX: usize = 1024;
+/// Longest secret (refresh token, provisioning key) accepted, in characters.
+pub const SECRET_MAX: usize = 512;
+
+fn has_control(text: &str) -> bool {
+    text.chars().any(char::is_control)
+}
+
+/// A name of something the relay keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Name(String);
+
+impl Name {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Name {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let count = text.chars().count();
+        if count == 0 || count > NAME_MAX {
+            return Err(D::Error::custom(format!(
+                "must be 1 to {NAME_MAX} characters, got {count}"
+            )));
+        }
+        if has_control(&text) {
+            return Err(D::Error::custom("must not contain control characters"));
+        }
+        Ok(Name(text))
+    }
+}
+
+/// An email address, kept lower-cased. Checked loosely (one `@`, no spaces or control
+/// characters): the address is a login name here, not a mailbox the relay writes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Email(String);
+
+impl Email {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Email {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Email::parse(&text).map_err(D::Error::custom)
+    }
+}
+
+impl Email {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let count = text.chars().count();
+        if !(3..=EMAIL_MAX).contains(&count) {
+            return Err(format!("must be 3 to {EMAIL_MAX} characters, got {count}"));
+        }
+        let mut parts = text.split('@');
+        let valid = matches!((parts.next(), parts.next(), parts.next()), (Some(l), Some(d), None) if !l.is_empty() && !d.is_empty())
+            && !text.chars().any(|c| c.is_whitespace() || c.is_control());
+        if !valid {
+            return Err("must be an email address (one @, no spaces)".to_owned());
+        }
+        Ok(Email(text.to_lowercase()))
+    }
+}
+
+/// A new password: 12 to 1024 characters.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(..)")
+    }
+}
+
+impl Password {
+    pub fn parse(text: String) -> Result<Self, String> {
+        let count = text.chars().count();
+        if !(PASSWORD_MIN..=PASSWORD_MAX).contains(&count) {
+            return Err(format!(
+                "must be {PASSWORD_MIN} to {PASSWORD_MAX} characters, got {count}"
+            ));
+        }
+        if text.contains('\0') {
+            return Err("must not contain NUL".to_owned());
+        }
+        Ok(Password(text))
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Password {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Password::parse(String::deserialize(deserializer)?).map_err(D::Error::custom)
+    }
+}
+
+/// A secret presented back to the relay (a password at login, a token, a key): at most
+/// [`SECRET_MAX`] characters (passwords: [`PASSWORD_MAX`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+impl Secret {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let count = text.chars().count();
+        if count == 0 || count > PASSWORD_MAX {
+            return Err(D::Error::custom(format!(
+                "must be 1 to {PASSWORD_MAX} characters, got {count}"
+            )));
+        }
+        Ok(Secret(text))
+    }
+}
+
+/// Formats a time column (Unix milliseconds) as RFC 3339.
+pub fn rfc3339(ms: i64) -> String {
+    jiff::Timestamp::from_millisecond(ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default()
+}
+
+/// `limit` and `offset` of a list.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct Page {
+    /// At most this many items (1 to 500). Default 100.
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<u32>,
+    /// Skip this many items first. Default 0.
+    #[param(minimum = 0, maximum = 1000000)]
+    pub offset: Option<u32>,
+}
+
+impl Page {
+    /// The checked (limit, offset).
+    pub fn bounds(self) -> Result<(i64, i64), crate::error::ApiError> {
+        let limit = self.limit.unwrap_or(100);
+        if !(1..=500).contains(&limit) {
+            return Err(crate::error::ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "limit must be 1 to 500",
+            )
+            .with_field("limit"));
+        }
+        let offset = self.offset.unwrap_or(0);
+        if offset > 1_000_000 {
+            return Err(crate::error::ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "offset must be at most 1000000",
+            )
+            .with_field("offset"));
+        }
+        Ok((i64::from(limit), i64::from(offset)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(json: &str) -> Result<Name, String> {
+        serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn names_are_bounded_and_printable() {
+        assert_eq!(name("\"Block 7\"").map(|n| n.0), Ok("Block 7".to_owned()));
+        assert!(name("\"\"").is_err());
+        assert!(name(&format!("\"{}\"", "x".repeat(NAME_MAX + 1))).is_err());
+        assert!(name(&format!("\"{}\"", "é".repeat(NAME_MAX))).is_ok());
+        assert!(name("\"a\\u0000b\"").is_err());
+        assert!(name("12").is_err());
+    }
+
+    #[test]
+    fn emails_are_lower_cased_and_checked() {
+        assert_eq!(
+            Email::parse("Ann@Example.COM").map(|e| e.0),
+            Ok("ann@example.com".to_owned())
+        );
+        for bad in ["", "ann", "a@b@c", "@b", "a@", "a b@c", "a\u{0}@b"] {
+            assert!(Email::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! Who is calling: the [`Principal`] every authenticated handler takes, and the roles that
+//! decide what it may do.
+//!
+//! A principal comes from a bearer token: one of the relay's own access tokens (HS256), or,
+//! when `[oidc]` is configured, a token of the external provider. For the relay's own users,
+//! the user's status, tenant status and grants are read from the database on every request.
+//! A disabled tenant's users are refused with `tenant_disabled`; every request then passes
+//! the per-user and per-tenant rate limits.
+//!
+//! Roles, from least to most: viewer (reads), operator (manages devices), tenant admin
+//! (manages the tenant's areas, users, grants and devices, reads its audit log). A role is
+//! granted on the whole tenant or on an area, and holds on every area below it. Platform
+//! admins hold every role in every tenant, and alone manage tenants.
+
+pub mod oidc;
+pub mod password;
+pub mod tokens;
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use sqlx::Row as _;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use crate::db::{DbError, Mode, Scope, Tx, parse_id};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A role within a tenant. Ordered: a higher role can do all a lower one can.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Operator,
+    TenantAdmin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::TenantAdmin => "tenant_admin",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "viewer" => Some(Role::Viewer),
+            "operator" => Some(Role::Operator),
+            "tenant_admin" => Some(Role::TenantAdmin),
+            _ => None,
+        }
+    }
+}
+
+/// A role held on the whole tenant (`area_id` none) or on an area's subtree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grant {
+    pub role: Role,
+    pub area_id: Option<Uuid>,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// How the audit log names the caller: `user:<id>` or `oidc:<subject>`.
+    pub actor: String,
+    /// The relay's user, if the caller is one (not for external tokens).
+    pub user_id: Option<Uuid>,
+    /// The caller's tenant; none for platform admins.
+    pub tenant_id: Option<Uuid>,
+    pub platform_admin: bool,
+    pub grants: Vec<Grant>,
+    /// The client's address, for the audit log.
+    pub remote_addr: String,
+}
+
+impl Principal {
+    /// The tenant a request naming `tenant` in its path acts on: that tenant for a platform
+    /// admin or a member of it, otherwise 404, exactly as if the tenant did not exist.
+    pub fn tenant_for(&self, tenant: Uuid) -> Result<Uuid, ApiError> {
+        if self.platform_admin || self.tenant_id == Some(tenant) {
+            Ok(tenant)
+        } else {
+            Err(ApiError::not_found())
+        }
+    }
+
+    pub fn require_platform_admin(&self) -> Result<(), ApiError> {
+        if self.platform_admin {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden("only a platform admin may do this"))
+        }
+    }
+
+    /// The role held on the whole tenant, if any.
+    pub fn tenant_role(&self) -> Option<Role> {
+        if self.platform_admin {
+            return Some(Role::TenantAdmin);
+        }
+        self.grants
+            .iter()
+            .filter(|g| g.area_id.is_none())
+            .map(|g| g.role)
+            .max()
+    }
+
+    /// Requires `role` on the whole tenant.
+    pub fn require_tenant_role(&self, role: Role) -> Result<(), ApiError> {
+        if self.tenant_role().is_some_and(|held| held >= role) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!(
+                "this needs the {} role on the whole tenant",
+                role.as_str()
+            )))
+        }
+    }
+
+    /// The highest role held on `area` (through the tenant, the area or an ancestor).
+    /// `area` must be in the transaction's tenant.
+    pub async fn role_at_area(
+        &self,
+        tx: &mut Tx,
+        tenant: Uuid,
+        area: Uuid,
+    ) -> Result<Option<Role>, DbError> {
+        let tenant_role = self.tenant_role();
+        if tenant_role == Some(Role::TenantAdmin) {
+            return Ok(tenant_role);
+        }
+        let area_grants: Vec<Grant> = self
+            .grants
+            .iter()
+            .filter(|g| g.area_id.is_some())
+            .copied()
+            .collect();
+        if area_grants.is_empty() {
+            return Ok(tenant_role);
+        }
+        let ancestors = area_ancestors(tx, tenant, area).await?;
+        let via_area = area_grants
+            .iter()
+            .filter(|g| g.area_id.is_some_and(|a| ancestors.contains(&a)))
+            .map(|g| g.role)
+            .max();
+        Ok(tenant_role.max(via_area))
+    }
+
+    /// Requires at least `role` on `area`: 404 if the caller can see nothing there (so areas
+    /// outside one's grants stay hidden), 403 if it sees but may not act.
+    pub async fn require_area_role(
+        &self,
+        tx: &mut Tx,
+        tenant: Uuid,
+        area: Uuid,
+        role: Role,
+    ) -> Result<(), ApiError> {
+        match self.role_at_area(tx, tenant, area).await? {
+            None => Err(ApiError::not_found()),
+            Some(held) if held < role => Err(ApiError::forbidden(format!(
+                "this needs the {} role on this area",
+                role.as_str()
+            ))),
+            Some(_) => Ok(()),
+        }
+    }
+
+    /// 404 unless `tenant` exists. Needed only for platform admins, who may name any id;
+    /// anyone else's tenant was checked when they were authenticated.
+    pub async fn require_tenant_exists(&self, tx: &mut Tx, tenant: Uuid) -> Result<(), ApiError> {
+        if !self.platform_admin {
+            return Ok(());
+        }
+        let found: Option<String> =
+            sqlx::query_scalar("SELECT id FROM tenants WHERE id = $1 AND status <> 'creating'")
+                .bind(tenant.to_string())
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(DbError::from_sqlx)?;
+        found.map(|_| ()).ok_or_else(ApiError::not_found)
+    }
+
+    /// The areas whose subtrees the caller sees, or `None` for the whole tenant.
+    pub fn visible_area_roots(&self) -> Option<Vec<Uuid>> {
+        if self.tenant_role().is_some() {
+            return None;
+        }
+        Some(self.grants.iter().filter_map(|g| g.area_id).collect())
+    }
+}
+
+/// `area` and every area above it, within `tenant`.
+pub async fn area_ancestors(tx: &mut Tx, tenant: Uuid, area: Uuid) -> Result<Vec<Uuid>, DbError> {
+    let rows: Vec<String> = sqlx::query_scalar(
+        "WITH RECURSIVE up(id, parent_id) AS ( \
+             SELECT id, parent_id FROM areas WHERE tenant_id = $1 AND id = $2 \
+             UNION ALL \
+             SELECT a.id, a.parent_id FROM areas a JOIN up ON a.id = up.parent_id \
+             WHERE a.tenant_id = $1 \
+         ) SELECT id FROM up",
+    )
+    .bind(tenant.to_string())
+    .bind(area.to_string())
+    .fetch_all(&mut **tx)
+    .await
+    .map_err(DbError::from_sqlx)?;
+    rows.iter().map(|id| parse_id(id)).collect()
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let remote_addr = crate::extract::RemoteAddr::of(parts).0;
+        let token = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| ApiError::unauthorized("the bearer token is not a JWT"))?;
+        let principal = if header.alg == jsonwebtoken::Algorithm::HS256 {
+            let claims = state
+                .tokens
+                .verify(token)
+                .map_err(|e| ApiError::unauthorized(format!("invalid access token: {e}")))?;
+            load_user(state, claims.sub, claims.tid, remote_addr).await?
+        } else if let Some(oidc) = &state.oidc {
+            let identity = oidc.verify(token).await.map_err(|e| {
+                if e.is_provider_failure() {
+                    tracing::warn!(error = %e, "OIDC key set unavailable");
+                }
+                ApiError::unauthorized(format!("invalid access token: {e}"))
+            })?;
+            external_principal(state, identity, remote_addr).await?
+        } else {
+            return Err(ApiError::unauthorized(
+                "invalid access token: unexpected algorithm",
+            ));
+        };
+        state.limits.check(&principal)?;
+        Ok(principal)
+    }
+}
+
+async fn load_user(
+    state: &AppState,
+    user: Uuid,
+    tenant: Option<Uuid>,
+    remote_addr: String,
+) -> Result<Principal, ApiError> {
+    let scope = tenant.map_or(Scope::Platform, Scope::Tenant);
+    let mut tx = state.db.begin(scope, Mode::Read).await?;
+    let row = sqlx::query(
+        "SELECT u.status, u.platform_admin, u.tenant_id, t.status AS tenant_status \
+         FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id WHERE u.id = $1",
+    )
+    .bind(user.to_string())
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(DbError::from_sqlx)?
+    .ok_or_else(|| ApiError::unauthorized("the token's user no longer exists"))?;
+    let status: String = row.try_get("status").map_err(DbError::from_sqlx)?;
+    let platform_admin: i32 = row.try_get("platform_admin").map_err(DbError::from_sqlx)?;
+    let row_tenant: Option<String> = row.try_get("tenant_id").map_err(DbError::from_sqlx)?;
+    let tenant_status: Option<String> = row.try_get("tenant_status").map_err(DbError::from_sqlx)?;
+    if row_tenant.as_deref() != tenant.map(|t| t.to_string()).as_deref() {
+        return Err(ApiError::unauthorized("the token does not match its user"));
+    }
+    if status != "active" {
+        return Err(ApiError::unauthorized("this user is disabled"));
+    }
+    if tenant.is_some() && tenant_status.as_deref() != Some("enabled") {
+        return Err(ApiError::tenant_disabled());
+    }
+    let grants = sqlx::query("SELECT role, area_id FROM role_grants WHERE user_id = $1")
+        .bind(user.to_string())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(DbError::from_sqlx)?
+        .iter()
+        .map(|row| {
+            let role: String = row.try_get("role").map_err(DbError::from_sqlx)?;
+            let area: Option<String> = row.try_get("area_id").map_err(DbError::from_sqlx)?;
+            Ok(Grant {
+                role: Role::parse(&role).unwrap_or(Role::Viewer),
+                area_id: area.as_deref().map(parse_id).transpose()?,
+            })
+        })
+        .collect::<Result<Vec<_>, DbError>>()?;
+    tx.commit().await.map_err(DbError::from_sqlx)?;
+    Ok(Principal {
+        actor: format!("user:{user}"),
+        user_id: Some(user),
+        tenant_id: tenant,
+        platform_admin: platform_admin == 1,
+        grants,
+        remote_addr,
+    })
+}
+
+async fn external_principal(
+    state: &AppState,
+    identity: oidc::ExternalIdentity,
+    remote_addr: String,
+) -> Result<Principal, ApiError> {
+    if let Some(tenant) = identity.tenant {
+        let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM tenants WHERE id = $1")
+            .bind(tenant.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(DbError::from_sqlx)?;
+        tx.commit().await.map_err(DbError::from_sqlx)?;
+        match status.as_deref() {
+            Some("enabled") => {}
+            Some(_) => return Err(ApiError::tenant_disabled()),
+            None => return Err(ApiError::unauthorized("the token's tenant does not exist")),
+        }
+    }
+    Ok(Principal {
+        actor: format!("oidc:{}", identity.subject),
+        user_id: None,
+        tenant_id: identity.tenant,
+        platform_admin: identity.platform_admin,
+        grants: identity
+            .roles
+            .iter()
+            .map(|&role| Grant {
+                role,
+                area_id: None,
+            })
+            .collect(),
+        remote_addr,
+    })
+}

@@ -1,0 +1,445 @@
+//! The relay's configuration: one TOML file, every key optional, overridden by environment
+//! variables.
+//!
+//! An environment variable `DIPPER_RELAY__SECTION__KEY` sets `key` in `[section]` (for
+//! example `DIPPER_RELAY__DATABASE__URL=postgres://...`); its value is read as a TOML value
+//! when it parses as one (numbers, booleans) and as a string otherwise. Unknown keys, in the
+//! file or the environment, are refused at start with the key's name, as are values of the
+//! wrong type.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// Prefix of the environment variables that override the file.
+pub const ENV_PREFIX: &str = "DIPPER_RELAY__";
+
+/// A configuration that could not be read or is not valid.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("environment variable {name}: {message}")]
+    Env { name: String, message: String },
+    #[error("config key {key}: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    /// External OpenID Connect provider whose access tokens are accepted; none by default.
+    pub oidc: Option<OidcConfig>,
+    pub limits: LimitsConfig,
+    /// Log output: `json` (default, one object per line) or `text`.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes. Default 65536.
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may take to finish after a shutdown signal. Default 10.
+    pub shutdown_timeout_seconds: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: 64 * 1024,
+            shutdown_timeout_seconds: 10,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host/db` or `sqlite://path`. Default
+    /// `sqlite://dipper-relay.sqlite3` (in the working directory, created if missing).
+    pub url: String,
+    /// Connections in the pool. Default 8.
+    pub max_connections: u32,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://dipper-relay.sqlite3".to_owned(),
+            max_connections: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Lifetime of an access token, in seconds. Default 900 (15 minutes).
+    pub access_token_seconds: u64,
+    /// Lifetime of a refresh token, in seconds. Default 2592000 (30 days).
+    pub refresh_token_seconds: u64,
+    /// Lifetime of a device's one-time provisioning key, in seconds. Default 604800 (7 days).
+    pub provisioning_key_seconds: u64,
+    /// Failed logins for one email before it is locked out. Default 5.
+    pub login_max_failures: u32,
+    /// How long a locked-out email is refused, in seconds. Default 300.
+    pub login_lockout_seconds: u64,
+    /// Argon2id cost parameters.
+    pub argon2: Argon2Config,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            access_token_seconds: 900,
+            refresh_token_seconds: 30 * 24 * 3600,
+            provisioning_key_seconds: 7 * 24 * 3600,
+            login_max_failures: 5,
+            login_lockout_seconds: 300,
+            argon2: Argon2Config::default(),
+        }
+    }
+}
+
+/// Argon2id parameters. The defaults are OWASP's first recommendation (19 MiB, 2 passes, 1
+/// lane); tests lower them to keep the suite fast.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Argon2Config {
+    /// Memory per hash in KiB. Default 19456.
+    pub memory_kib: u32,
+    /// Passes. Default 2.
+    pub iterations: u32,
+    /// Lanes. Default 1.
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Config {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// The `iss` the provider's tokens carry (required).
+    pub issuer: String,
+    /// The `aud` the relay requires (required).
+    pub audience: String,
+    /// Where the provider serves its JSON Web Key Set (required).
+    pub jwks_url: String,
+    /// Claim holding the tenant id (a UUID); absent means no tenant. Default
+    /// `dipper_tenant`.
+    #[serde(default = "default_tenant_claim")]
+    pub tenant_claim: String,
+    /// Claim holding the list of roles (`platform_admin`, `tenant_admin`, `operator`,
+    /// `viewer`), granted on the whole tenant. Default `dipper_roles`.
+    #[serde(default = "default_roles_claim")]
+    pub roles_claim: String,
+    /// Shortest time between two fetches of the key set when a token names an unknown key, in
+    /// seconds. Default 30.
+    #[serde(default = "default_jwks_min_refresh")]
+    pub jwks_min_refresh_seconds: u64,
+}
+
+fn default_tenant_claim() -> String {
+    "dipper_tenant".to_owned()
+}
+
+fn default_roles_claim() -> String {
+    "dipper_roles".to_owned()
+}
+
+fn default_jwks_min_refresh() -> u64 {
+    30
+}
+
+/// Request rate limits, kept in each process's memory (a token bucket per key): with N
+/// instances behind a balancer the effective limit is up to N times these.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Sustained requests per second for one user. Default 20.
+    pub per_user_per_second: u32,
+    /// Burst for one user. Default 100.
+    pub per_user_burst: u32,
+    /// Sustained requests per second for one tenant, all its users together. Default 100.
+    pub per_tenant_per_second: u32,
+    /// Burst for one tenant. Default 500.
+    pub per_tenant_burst: u32,
+    /// Login attempts per minute from one client address, whatever the email (the per-email
+    /// lockout of `[auth]` does not stop one client trying many emails). Default 30.
+    pub login_per_address_per_minute: u32,
+    /// Burst of login attempts from one client address. Default 10.
+    pub login_per_address_burst: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            per_user_per_second: 20,
+            per_user_burst: 100,
+            per_tenant_per_second: 100,
+            per_tenant_burst: 500,
+            login_per_address_per_minute: 30,
+            login_per_address_burst: 10,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (if given) and applies the environment's overrides.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let (text, origin) = match path {
+            Some(path) => (
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?,
+                path.display().to_string(),
+            ),
+            None => (String::new(), "(none)".to_owned()),
+        };
+        Self::from_toml_and_env(&text, &origin, std::env::vars())
+    }
+
+    /// Parses `text` and applies the overrides among `vars` (those named with
+    /// [`ENV_PREFIX`]).
+    pub fn from_toml_and_env(
+        text: &str,
+        origin: &str,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: origin.to_owned(),
+                    message: e.to_string(),
+                })?;
+        for (name, value) in vars {
+            let Some(rest) = name.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
+            let keys: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+            if keys.iter().any(String::is_empty) {
+                return Err(ConfigError::Env {
+                    name,
+                    message: "empty key segment".to_owned(),
+                });
+            }
+            set_path(&mut table, &keys, parse_env_value(&value)).map_err(|message| {
+                ConfigError::Env {
+                    name: name.clone(),
+                    message,
+                }
+            })?;
+        }
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Parse {
+                    path: format!("{origin} with {ENV_PREFIX}* overrides"),
+                    message: e.to_string(),
+                })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let positive = [
+            ("server.max_body_bytes", self.server.max_body_bytes as u64),
+            (
+                "database.max_connections",
+                u64::from(self.database.max_connections),
+            ),
+            ("auth.access_token_seconds", self.auth.access_token_seconds),
+            (
+                "auth.refresh_token_seconds",
+                self.auth.refresh_token_seconds,
+            ),
+            (
+                "auth.provisioning_key_seconds",
+                self.auth.provisioning_key_seconds,
+            ),
+            (
+                "auth.login_max_failures",
+                u64::from(self.auth.login_max_failures),
+            ),
+            (
+                "limits.per_user_per_second",
+                u64::from(self.limits.per_user_per_second),
+            ),
+            (
+                "limits.per_user_burst",
+                u64::from(self.limits.per_user_burst),
+            ),
+            (
+                "limits.per_tenant_per_second",
+                u64::from(self.limits.per_tenant_per_second),
+            ),
+            (
+                "limits.per_tenant_burst",
+                u64::from(self.limits.per_tenant_burst),
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    key,
+                    message: "must be greater than 0".to_owned(),
+                });
+            }
+        }
+        if !(self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://")
+            || self.database.url.starts_with("sqlite:"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "database.url",
+                message: "must start with postgres://, postgresql:// or sqlite:".to_owned(),
+            });
+        }
+        argon2::Params::new(
+            self.auth.argon2.memory_kib,
+            self.auth.argon2.iterations,
+            self.auth.argon2.parallelism,
+            None,
+        )
+        .map_err(|e| ConfigError::Invalid {
+            key: "auth.argon2",
+            message: e.to_string(),
+        })?;
+        Ok(())
+    }
+}
+
+fn parse_env_value(value: &str) -> toml::Value {
+    // A bare TOML value (number, boolean, array) if it is one, else the text as a string.
+    format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .filter(|v| !v.is_table())
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()))
+}
+
+fn set_path(table: &mut toml::Table, keys: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = keys.split_last().ok_or("no key")?;
+    let mut current = table;
+    for key in parents {
+        let entry = current
+            .entry(key.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        current = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("`{key}` is not a section"))?;
+    }
+    current.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::from_toml_and_env(
+            text,
+            "test.toml",
+            vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        )
+    }
+
+    #[test]
+    fn empty_file_gives_documented_defaults() {
+        let config = load("", &[]).expect("defaults");
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database.url, "sqlite://dipper-relay.sqlite3");
+        assert_eq!(config.auth.access_token_seconds, 900);
+        assert_eq!(config.auth.argon2.memory_kib, 19456);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert!(config.oidc.is_none());
+    }
+
+    #[test]
+    fn example_file_is_the_defaults() {
+        let example = load(include_str!("../dipper-relay.example.toml"), &[]).expect("example");
+        let defaults = load("", &[]).expect("defaults");
+        assert_eq!(format!("{example:?}"), format!("{defaults:?}"));
+        let oidc = include_str!("../dipper-relay.example.toml")
+            .lines()
+            .filter_map(|line| line.strip_prefix("# "))
+            .skip_while(|line| *line != "[oidc]")
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = load(&oidc, &[]).expect("the commented [oidc] section parses");
+        assert_eq!(
+            config.oidc.map(|o| o.roles_claim),
+            Some("dipper_roles".to_owned())
+        );
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let config = load(
+            "[database]\nurl = \"sqlite://a.db\"\nmax_connections = 3\n",
+            &[
+                ("DIPPER_RELAY__DATABASE__URL", "postgres://u@h/db"),
+                ("DIPPER_RELAY__SERVER__MAX_BODY_BYTES", "1024"),
+                ("UNRELATED", "x"),
+            ],
+        )
+        .expect("config");
+        assert_eq!(config.database.url, "postgres://u@h/db");
+        assert_eq!(config.database.max_connections, 3);
+        assert_eq!(config.server.max_body_bytes, 1024);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name() {
+        let error = load("[server]\nlisten_addr = \"x\"\n", &[]).expect_err("unknown key");
+        assert!(error.to_string().contains("listen_addr"), "{error}");
+        let error = load("", &[("DIPPER_RELAY__AUTH__NOPE", "1")]).expect_err("unknown env");
+        assert!(error.to_string().contains("nope"), "{error}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let error = load("[limits]\nper_user_burst = 0\n", &[]).expect_err("zero");
+        assert!(
+            error.to_string().contains("limits.per_user_burst"),
+            "{error}"
+        );
+        let error = load("[database]\nurl = \"mysql://x\"\n", &[]).expect_err("scheme");
+        assert!(error.to_string().contains("database.url"), "{error}");
+        let error = load("[server]\nmax_body_bytes = \"big\"\n", &[]).expect_err("type");
+        assert!(error.to_string().contains("max_body_bytes"), "{error}");
+    }
+}

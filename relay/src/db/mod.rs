@@ -1,0 +1,216 @@
+//! The relay's database: one pool over PostgreSQL or SQLite through sqlx's `Any` driver, the
+//! embedded migrations of both, and transactions scoped to a tenant.
+//!
+//! Every request's work runs in one transaction opened by [`Db::begin`] with a [`Scope`]. On
+//! PostgreSQL the scope becomes the transaction-local settings `dipper.tenant_id` and
+//! `dipper.platform` that the row-level security policies read (see
+//! `migrations/postgres/0001_init.sql`), so a query that forgot its tenant filter still sees
+//! only the principal's tenant. On SQLite the filter every query carries is the only wall.
+
+mod migrate;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use uuid::Uuid;
+
+pub use migrate::MigrateError;
+
+use crate::config::DatabaseConfig;
+
+/// Which engine the pool talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+/// Whose rows a transaction may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// One tenant's rows only.
+    Tenant(Uuid),
+    /// Every row: platform admins, and the tenant-less steps (login, token refresh, device
+    /// activation) that find their tenant by a secret.
+    Platform,
+}
+
+/// Whether a transaction writes. On SQLite a writing transaction takes the write lock at
+/// `BEGIN` (`BEGIN IMMEDIATE`), so a read followed by a write never fails to upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Read,
+    Write,
+}
+
+/// A database error, sorted into what a caller can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// A unique or foreign-key constraint refused the change.
+    #[error("constraint violated: {0}")]
+    Constraint(String),
+    /// The database is busy or the transaction lost a race; the request may be retried.
+    #[error("database busy: {0}")]
+    Busy(String),
+    /// The database is unreachable or failed in a way the caller cannot fix.
+    #[error("database error: {0}")]
+    Other(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] MigrateError),
+}
+
+impl DbError {
+    /// Sorts a sqlx error by kind; use with `map_err` on every query.
+    pub fn from_sqlx(error: sqlx::Error) -> Self {
+        if let sqlx::Error::Database(db) = &error {
+            if db.is_unique_violation() || db.is_foreign_key_violation() || db.is_check_violation()
+            {
+                return DbError::Constraint(db.message().to_owned());
+            }
+            let code = db.code().unwrap_or_default();
+            // PostgreSQL: serialization failure, deadlock. SQLite: BUSY, LOCKED.
+            if matches!(code.as_ref(), "40001" | "40P01" | "5" | "6" | "517" | "261") {
+                return DbError::Busy(db.message().to_owned());
+            }
+        }
+        if matches!(error, sqlx::Error::PoolTimedOut) {
+            return DbError::Busy(error.to_string());
+        }
+        DbError::Other(error)
+    }
+}
+
+impl From<DbError> for crate::error::ApiError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Constraint(message) => crate::error::ApiError::conflict(
+                "conflict",
+                format!("the change conflicts with existing data ({message})"),
+            ),
+            DbError::Busy(_) => crate::error::ApiError::unavailable(),
+            other => crate::error::ApiError::internal(&other),
+        }
+    }
+}
+
+/// A transaction over either engine.
+pub type Tx = Transaction<'static, Any>;
+
+/// The pool and the engine it talks to. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Db {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Db {
+    /// Connects (creating a SQLite file if missing) without migrating.
+    pub async fn connect(config: &DatabaseConfig) -> Result<Self, DbError> {
+        sqlx::any::install_default_drivers();
+        let backend = if config.url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else {
+            Backend::Postgres
+        };
+        let url = match backend {
+            Backend::Sqlite if !config.url.contains("mode=") => {
+                let separator = if config.url.contains('?') { '&' } else { '?' };
+                format!("{}{separator}mode=rwc", config.url)
+            }
+            _ => config.url.clone(),
+        };
+        let options = AnyConnectOptions::from_str(&url)?;
+        let mut pool = AnyPoolOptions::new()
+            .max_connections(config.max_connections)
+            .acquire_timeout(Duration::from_secs(10));
+        if backend == Backend::Sqlite {
+            pool = pool.after_connect(|conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(
+                        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                         PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+                    )
+                    .await?;
+                    Ok(())
+                })
+            });
+        }
+        let pool = pool.connect_with(options).await?;
+        Ok(Self { pool, backend })
+    }
+
+    /// Connects and brings the schema up to this binary's version; refuses a database whose
+    /// schema is newer than the binary.
+    pub async fn connect_and_migrate(config: &DatabaseConfig) -> Result<Self, DbError> {
+        let db = Self::connect(config).await?;
+        db.migrate().await?;
+        Ok(db)
+    }
+
+    /// Applies the embedded migrations of this engine.
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        migrate::run(&self.pool, self.backend).await?;
+        Ok(())
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The pool itself, for the few callers (tests, health checks) that need it.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Opens a transaction that sees only what `scope` allows.
+    pub async fn begin(&self, scope: Scope, mode: Mode) -> Result<Tx, DbError> {
+        let mut tx = match (self.backend, mode) {
+            (Backend::Sqlite, Mode::Write) => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            _ => self.pool.begin().await,
+        }
+        .map_err(DbError::from_sqlx)?;
+        if self.backend == Backend::Postgres {
+            let (tenant, platform) = match scope {
+                Scope::Tenant(id) => (id.to_string(), "off"),
+                Scope::Platform => (String::new(), "on"),
+            };
+            sqlx::query(
+                "SELECT set_config('dipper.tenant_id', $1, true), \
+                 set_config('dipper.platform', $2, true)",
+            )
+            .bind(tenant)
+            .bind(platform)
+            .execute(&mut *tx)
+            .await
+            .map_err(DbError::from_sqlx)?;
+        }
+        Ok(tx)
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), DbError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(DbError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Milliseconds since the Unix epoch, the unit of every time column.
+pub fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
+
+/// Reads an id column back into a UUID. The relay writes every id itself, so a malformed one
+/// means the database was edited by hand.
+pub fn parse_id(text: &str) -> Result<Uuid, DbError> {
+    Uuid::parse_str(text).map_err(|e| DbError::Other(sqlx::Error::Decode(Box::new(e))))
+}

@@ -1,0 +1,25 @@
+//! The Dipper cloud relay: tenants, areas, users and roles, devices and the audit log, behind
+//! an HTTP API with hard tenant isolation. `dipper-relay` (src/main.rs) is the command line;
+//! this library is everything else, so tests drive the same code.
+//!
+//! The relay is stateless: every piece of state is in the database (PostgreSQL, or an
+//! embedded SQLite file by default), so several processes on one PostgreSQL serve the same
+//! users. Only the rate-limit buckets are per process.
+
+pub mod admin;
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod limits;
+pub mod metrics;
+pub mod saga;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+
+pub use config::Config;
+pub use state::AppState;

@@ -1,0 +1,354 @@
+//! A tenant's creation as a saga: the tenant's row, then each resource the tenant needs
+//! outside it (its object-storage prefix, its broker credentials; the face library comes
+//! with its issue), every step with a compensation that undoes it.
+//!
+//! The request carries an idempotency key. Its row in `tenant_creations` is written with the
+//! tenant's row in the first transaction, so two requests with one key never make two
+//! tenants: the second finds the first's outcome (or, while it runs, is told to retry). If a
+//! step fails, the steps done so far are compensated in reverse order and the tenant's row is
+//! deleted, leaving nothing half-made; the key may then be retried. A creation found still
+//! running after [`STALE_AFTER_MS`] (its process died) is compensated and run again by the
+//! next request with its key. Deleting a tenant runs the same compensations.
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::audit;
+use crate::auth::Principal;
+use crate::auth::tokens::{new_secret, secret_digest};
+use crate::db::{Db, DbError, Mode, Scope, now_ms};
+use crate::error::ApiError;
+
+/// How long a creation may stay `running` before another request takes it over.
+pub const STALE_AFTER_MS: i64 = 5 * 60 * 1000;
+
+/// A boxed future, as trait objects return.
+pub type StepFuture<'a> = Pin<Box<dyn Future<Output = Result<(), StepError>> + Send + 'a>>;
+
+/// A step's failure, with the step's words for it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct StepError(pub String);
+
+impl From<DbError> for StepError {
+    fn from(error: DbError) -> Self {
+        StepError(error.to_string())
+    }
+}
+
+/// One step of the creation: makes one of the tenant's resources, and undoes it. Both must be
+/// safe to repeat (a compensation may run for a step whose apply never finished).
+pub trait SagaStep: Send + Sync + Debug {
+    /// The step's name, in logs and errors.
+    fn name(&self) -> &'static str;
+    fn apply<'a>(&'a self, db: &'a Db, tenant: Uuid) -> StepFuture<'a>;
+    fn compensate<'a>(&'a self, db: &'a Db, tenant: Uuid) -> StepFuture<'a>;
+}
+
+/// A resource recorded in `tenant_resources`, made by a provider that arrives with a later
+/// issue (the object store, the MQTT broker): today the step reserves the resource's name
+/// and, for credentials, stores the digest of a fresh secret.
+#[derive(Debug)]
+struct RecordedResource {
+    kind: &'static str,
+    reference: fn(Uuid) -> String,
+}
+
+impl SagaStep for RecordedResource {
+    fn name(&self) -> &'static str {
+        self.kind
+    }
+
+    fn apply<'a>(&'a self, db: &'a Db, tenant: Uuid) -> StepFuture<'a> {
+        Box::pin(async move {
+            let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+            sqlx::query(
+                "INSERT INTO tenant_resources (tenant_id, kind, reference, created_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, kind) DO NOTHING",
+            )
+            .bind(tenant.to_string())
+            .bind(self.kind)
+            .bind((self.reference)(tenant))
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(DbError::from_sqlx)?;
+            tx.commit().await.map_err(DbError::from_sqlx)?;
+            Ok(())
+        })
+    }
+
+    fn compensate<'a>(&'a self, db: &'a Db, tenant: Uuid) -> StepFuture<'a> {
+        Box::pin(async move {
+            let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+            sqlx::query("DELETE FROM tenant_resources WHERE tenant_id = $1 AND kind = $2")
+                .bind(tenant.to_string())
+                .bind(self.kind)
+                .execute(&mut *tx)
+                .await
+                .map_err(DbError::from_sqlx)?;
+            tx.commit().await.map_err(DbError::from_sqlx)?;
+            Ok(())
+        })
+    }
+}
+
+/// The steps run after the tenant's row is written.
+#[derive(Debug, Clone)]
+pub struct TenantSaga {
+    steps: Vec<Arc<dyn SagaStep>>,
+}
+
+/// What a creation request ended with.
+#[derive(Debug)]
+pub struct Created {
+    pub tenant_id: Uuid,
+    /// False when an earlier request with the same key made the tenant.
+    pub new: bool,
+}
+
+impl TenantSaga {
+    /// The production steps.
+    pub fn standard() -> Self {
+        Self {
+            steps: vec![
+                Arc::new(RecordedResource {
+                    kind: "object_storage_prefix",
+                    reference: |tenant| format!("tenants/{tenant}/"),
+                }),
+                Arc::new(RecordedResource {
+                    kind: "broker_credentials",
+                    reference: |tenant| {
+                        format!(
+                            "user=tenant-{tenant} sha256={}",
+                            secret_digest(&new_secret())
+                        )
+                    },
+                }),
+            ],
+        }
+    }
+
+    /// Adds a step after the others.
+    pub fn with_step(mut self, step: Arc<dyn SagaStep>) -> Self {
+        self.steps.push(step);
+        self
+    }
+
+    /// Creates the tenant named `name` for the request keyed `key`, or finds the one an
+    /// earlier request with that key made.
+    pub async fn create(
+        &self,
+        db: &Db,
+        principal: &Principal,
+        key: &str,
+        name: &str,
+    ) -> Result<Created, ApiError> {
+        let request_hash = {
+            let digest = Sha256::digest(name.as_bytes());
+            digest
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let now = now_ms();
+        let tenant = Uuid::new_v4();
+        let mut tx = db.begin(Scope::Platform, Mode::Write).await?;
+        let existing: Option<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT request_hash, tenant_id, state, updated_at FROM tenant_creations \
+             WHERE idempotency_key = $1",
+        )
+        .bind(key)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(DbError::from_sqlx)?;
+        if let Some((hash, previous, state, updated_at)) = existing {
+            if hash != request_hash {
+                return Err(ApiError::conflict(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used for a different request",
+                )
+                .with_field("Idempotency-Key"));
+            }
+            let previous = crate::db::parse_id(&previous)?;
+            match state.as_str() {
+                "done" => {
+                    return Ok(Created {
+                        tenant_id: previous,
+                        new: false,
+                    });
+                }
+                "running" if now - updated_at < STALE_AFTER_MS => {
+                    return Err(ApiError::conflict(
+                        "creation_in_progress",
+                        "a creation with this Idempotency-Key is running; retry shortly",
+                    )
+                    .with_retry_after(1));
+                }
+                "running" => {
+                    // Its process died midway: undo whatever it made before starting again.
+                    tx.rollback().await.map_err(DbError::from_sqlx)?;
+                    self.undo(db, previous, self.steps.len()).await?;
+                    tx = db.begin(Scope::Platform, Mode::Write).await?;
+                }
+                _ => {}
+            }
+            // Only if no other request took it over meanwhile.
+            let taken = sqlx::query(
+                "UPDATE tenant_creations SET tenant_id = $1, state = 'running', updated_at = $2 \
+                 WHERE idempotency_key = $3 AND tenant_id = $4 AND state = $5",
+            )
+            .bind(tenant.to_string())
+            .bind(now)
+            .bind(key)
+            .bind(previous.to_string())
+            .bind(&state)
+            .execute(&mut *tx)
+            .await
+            .map_err(DbError::from_sqlx)?
+            .rows_affected();
+            if taken != 1 {
+                return Err(ApiError::conflict(
+                    "creation_in_progress",
+                    "a creation with this Idempotency-Key is running; retry shortly",
+                )
+                .with_retry_after(1));
+            }
+        } else {
+            sqlx::query(
+                "INSERT INTO tenant_creations (idempotency_key, request_hash, tenant_id, state, \
+                 created_at, updated_at) VALUES ($1, $2, $3, 'running', $4, $4)",
+            )
+            .bind(key)
+            .bind(&request_hash)
+            .bind(tenant.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| match DbError::from_sqlx(e) {
+                // Another request with this key got in first.
+                DbError::Constraint(_) => ApiError::conflict(
+                    "creation_in_progress",
+                    "a creation with this Idempotency-Key is running; retry shortly",
+                )
+                .with_retry_after(1),
+                other => other.into(),
+            })?;
+        }
+        sqlx::query(
+            "INSERT INTO tenants (id, name, status, created_at, updated_at) \
+             VALUES ($1, $2, 'creating', $3, $3)",
+        )
+        .bind(tenant.to_string())
+        .bind(name)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(DbError::from_sqlx)?;
+        tx.commit().await.map_err(DbError::from_sqlx)?;
+
+        for (done, step) in self.steps.iter().enumerate() {
+            if let Err(error) = step.apply(db, tenant).await {
+                tracing::warn!(%tenant, step = step.name(), %error, "tenant creation step failed; compensating");
+                self.undo(db, tenant, done + 1).await?;
+                let mut tx = db.begin(Scope::Platform, Mode::Write).await?;
+                sqlx::query(
+                    "UPDATE tenant_creations SET state = 'failed', updated_at = $1 \
+                     WHERE idempotency_key = $2",
+                )
+                .bind(now_ms())
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(DbError::from_sqlx)?;
+                tx.commit().await.map_err(DbError::from_sqlx)?;
+                return Err(ApiError::new(
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    "tenant_creation_failed",
+                    format!(
+                        "creating the tenant failed at step {}; everything made was undone, \
+                         retry with the same Idempotency-Key",
+                        step.name()
+                    ),
+                )
+                .with_retry_after(5));
+            }
+        }
+
+        let mut tx = db.begin(Scope::Platform, Mode::Write).await?;
+        sqlx::query("UPDATE tenants SET status = 'enabled', updated_at = $1 WHERE id = $2")
+            .bind(now_ms())
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(DbError::from_sqlx)?;
+        sqlx::query(
+            "UPDATE tenant_creations SET state = 'done', updated_at = $1 WHERE idempotency_key = $2",
+        )
+        .bind(now_ms())
+        .bind(key)
+        .execute(&mut *tx)
+        .await
+        .map_err(DbError::from_sqlx)?;
+        audit::record(
+            &mut tx,
+            principal,
+            Some(tenant),
+            "tenant.create",
+            &tenant.to_string(),
+        )
+        .await?;
+        tx.commit().await.map_err(DbError::from_sqlx)?;
+        Ok(Created {
+            tenant_id: tenant,
+            new: true,
+        })
+    }
+
+    /// Compensates the first `count` steps in reverse order, then deletes the tenant's row
+    /// (and, by cascade, everything in it).
+    pub async fn undo(&self, db: &Db, tenant: Uuid, count: usize) -> Result<(), ApiError> {
+        for step in self.steps.iter().take(count).rev() {
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                match step.compensate(db, tenant).await {
+                    Ok(()) => break,
+                    Err(error) if attempt >= 3 => {
+                        tracing::error!(%tenant, step = step.name(), %error,
+                            "compensation failed three times; the creation stays running and is retried");
+                        return Err(ApiError::new(
+                            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                            "tenant_creation_failed",
+                            "undoing a failed tenant creation failed; retry later",
+                        )
+                        .with_retry_after(5));
+                    }
+                    Err(_) => {}
+                }
+            }
+        }
+        let mut tx = db.begin(Scope::Platform, Mode::Write).await?;
+        sqlx::query("DELETE FROM tenants WHERE id = $1")
+            .bind(tenant.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(DbError::from_sqlx)?;
+        tx.commit().await.map_err(DbError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// The number of steps, for [`TenantSaga::undo`] of a whole tenant.
+    pub fn len(&self) -> usize {
+        self.steps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.steps.is_empty()
+    }
+}

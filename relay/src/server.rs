@@ -1,0 +1,51 @@
+//! Serving: the listener, graceful shutdown with a draining deadline, and the housekeeping
+//! task.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::state::AppState;
+
+/// Serves `state` on `listener` until `shutdown` completes, then lets in-flight requests
+/// finish for at most `drain_timeout` before returning.
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain_timeout: Duration,
+) -> std::io::Result<()> {
+    let limits = state.limits.clone();
+    let housekeeping = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            limits.retain_recent();
+        }
+    });
+    let (draining_tx, mut draining_rx) = watch::channel(false);
+    let app = crate::api::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = draining_tx.send(true);
+    });
+    let deadline = async move {
+        if draining_rx.wait_for(|draining| *draining).await.is_ok() {
+            tokio::time::sleep(drain_timeout).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    let result = tokio::select! {
+        result = serving => result,
+        () = deadline => {
+            tracing::warn!(seconds = drain_timeout.as_secs(), "requests still running at the draining deadline; stopping anyway");
+            Ok(())
+        }
+    };
+    housekeeping.abort();
+    result
+}

@@ -1,0 +1,54 @@
+//! What every handler shares: the database, the configuration and the services built from
+//! it at start.
+
+use std::sync::Arc;
+
+use crate::auth::oidc::OidcVerifier;
+use crate::auth::password::{PasswordError, PasswordHasher};
+use crate::auth::tokens::TokenIssuer;
+use crate::config::Config;
+use crate::db::{Db, DbError};
+use crate::limits::RateLimits;
+use crate::saga::TenantSaga;
+
+/// The shared state of one relay process. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+    pub tokens: Arc<TokenIssuer>,
+    pub passwords: Arc<PasswordHasher>,
+    pub oidc: Option<Arc<OidcVerifier>>,
+    pub limits: Arc<RateLimits>,
+    /// The steps of a tenant's creation; tests add failing ones.
+    pub tenant_saga: Arc<TenantSaga>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+}
+
+impl AppState {
+    /// Builds the services over a migrated database.
+    pub async fn new(config: Config, db: Db) -> Result<Self, StateError> {
+        let tokens = TokenIssuer::load(&db, config.auth.access_token_seconds).await?;
+        let passwords = PasswordHasher::new(&config.auth.argon2)?;
+        let oidc = config
+            .oidc
+            .clone()
+            .map(|oidc| Arc::new(OidcVerifier::new(oidc)));
+        Ok(Self {
+            limits: Arc::new(RateLimits::new(&config.limits)),
+            tenant_saga: Arc::new(TenantSaga::standard()),
+            db,
+            tokens: Arc::new(tokens),
+            passwords: Arc::new(passwords),
+            oidc,
+            config: Arc::new(config),
+        })
+    }
+}

@@ -1,0 +1,559 @@
+//! Sign-in: passwords, throttling, refresh-token rotation and reuse, disabled users and
+//! tenants, rate limits, and external OpenID Connect tokens checked against a JWKS the test
+//! serves.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use reqwest::{Method, StatusCode};
+use rsa::pkcs1::EncodeRsaPrivateKey as _;
+use rsa::traits::PublicKeyParts as _;
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, PASSWORD, TestDb, TestRelay, expect};
+use crate::on_both_backends;
+use crate::world::World;
+
+async fn refresh(relay: &TestRelay, token: &str) -> (StatusCode, Value) {
+    relay
+        .call(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": token})),
+        )
+        .await
+}
+
+async fn login_refresh_rotation_and_reuse(backend: Backend) {
+    let world = World::new(backend).await;
+    let relay = &world.relay;
+    let email = &world.a.admin_email;
+    let first = expect(relay.login(email, PASSWORD).await, StatusCode::OK);
+    assert_eq!(first["token_type"], "Bearer");
+    assert_eq!(first["expires_in"], 900);
+    let me = expect(
+        relay
+            .get("/api/v1/me", first["access_token"].as_str().expect("token"))
+            .await,
+        StatusCode::OK,
+    );
+    assert_eq!(me["tenant_id"], world.a.id.as_str());
+    assert_eq!(me["grants"][0]["role"], "tenant_admin");
+
+    // Rotation: each refresh token is good once and yields the next.
+    let r1 = first["refresh_token"].as_str().expect("r1");
+    let second = expect(refresh(relay, r1).await, StatusCode::OK);
+    let r2 = second["refresh_token"].as_str().expect("r2");
+    assert_ne!(r1, r2);
+    expect(
+        relay
+            .get(
+                "/api/v1/me",
+                second["access_token"].as_str().expect("token"),
+            )
+            .await,
+        StatusCode::OK,
+    );
+    // Reuse of r1 is theft: the whole family goes, r2 included.
+    let reused = expect(refresh(relay, r1).await, StatusCode::UNAUTHORIZED);
+    assert!(
+        reused["message"]
+            .as_str()
+            .expect("message")
+            .contains("already used"),
+        "{reused}"
+    );
+    expect(refresh(relay, r2).await, StatusCode::UNAUTHORIZED);
+    // Another login starts a new family, unaffected.
+    let third = expect(relay.login(email, PASSWORD).await, StatusCode::OK);
+    let r3 = third["refresh_token"].as_str().expect("r3");
+    let fourth = expect(refresh(relay, r3).await, StatusCode::OK);
+    // Logout revokes the family.
+    expect(
+        relay
+            .call(
+                Method::POST,
+                "/api/v1/auth/logout",
+                None,
+                Some(json!({"refresh_token": fourth["refresh_token"]})),
+            )
+            .await,
+        StatusCode::NO_CONTENT,
+    );
+    expect(
+        refresh(relay, fourth["refresh_token"].as_str().expect("r4")).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    expect(
+        refresh(relay, "not-a-token").await,
+        StatusCode::UNAUTHORIZED,
+    );
+    // Every session event is in the tenant's audit log.
+    let audit = expect(
+        relay
+            .get(
+                &format!("/api/v1/tenants/{}/audit?limit=500", world.a.id),
+                &world.a.admin_token,
+            )
+            .await,
+        StatusCode::OK,
+    );
+    let events: Vec<(String, String)> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|r| {
+            (
+                r["action"].as_str().unwrap_or_default().to_owned(),
+                r["outcome"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    for expected in [
+        ("auth.login", "success"),
+        ("auth.refresh", "success"),
+        ("auth.refresh", "refused: refresh_token_reused"),
+        ("auth.logout", "success"),
+    ] {
+        assert!(
+            events
+                .iter()
+                .any(|(a, o)| a == expected.0 && o == expected.1),
+            "{expected:?} missing from {events:?}"
+        );
+    }
+
+    // Tampered and missing tokens.
+    let access = third["access_token"].as_str().expect("access");
+    let mut tampered = access.to_owned();
+    tampered.pop();
+    tampered.push(if access.ends_with('A') { 'B' } else { 'A' });
+    expect(
+        relay.get("/api/v1/me", &tampered).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    expect(
+        relay.call(Method::GET, "/api/v1/me", None, None).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    expect(
+        relay.get("/api/v1/me", "garbage").await,
+        StatusCode::UNAUTHORIZED,
+    );
+}
+
+async fn failed_logins_lock_the_email(backend: Backend) {
+    let world = World::new(backend).await;
+    let relay = &world.relay;
+    let email = &world.a.viewer_email;
+    // login_max_failures is 3 in tests.
+    for _ in 0..3 {
+        let wrong = expect(
+            relay.login(email, "wrong password!!").await,
+            StatusCode::UNAUTHORIZED,
+        );
+        assert_eq!(wrong["message"], "wrong email or password");
+    }
+    let locked = relay
+        .raw(Method::POST, "/api/v1/auth/login")
+        .header("content-type", "application/json")
+        .body(json!({"email": email, "password": PASSWORD}).to_string())
+        .send()
+        .await
+        .expect("login");
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(locked.headers().contains_key("retry-after"));
+    let audit = expect(
+        relay
+            .get(
+                &format!("/api/v1/tenants/{}/audit", world.a.id),
+                &world.a.admin_token,
+            )
+            .await,
+        StatusCode::OK,
+    );
+    let refused = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|r| r["action"] == "auth.login" && r["outcome"] == "refused: wrong_password")
+        .count();
+    assert_eq!(refused, 3, "{audit}");
+    // Unknown emails get the same answers, so they reveal nothing.
+    let unknown = expect(
+        relay.login("nobody@dipper.test", PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    assert_eq!(unknown["message"], "wrong email or password");
+    // Another email is unaffected.
+    expect(
+        relay.login(&world.a.admin_email, PASSWORD).await,
+        StatusCode::OK,
+    );
+}
+
+async fn logins_from_one_address_are_limited(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let relay = TestRelay::start_with(
+        &db,
+        |config| {
+            config.limits.login_per_address_per_minute = 1;
+            config.limits.login_per_address_burst = 6;
+        },
+        None,
+    )
+    .await;
+    // Populating logs in three times (the platform admin, then each tenant's admin).
+    let world = World::populate(db, relay).await;
+    let relay = &world.relay;
+    for n in 0..3 {
+        let email = format!("nobody-{n}@dipper.test");
+        expect(
+            relay.login(&email, PASSWORD).await,
+            StatusCode::UNAUTHORIZED,
+        );
+    }
+    // Each email is far from its own lockout, but the address has spent its attempts.
+    let limited = expect(
+        relay.login(&world.a.admin_email, PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+    );
+    assert_eq!(limited["error"], "rate_limited");
+    assert!(
+        limited["message"]
+            .as_str()
+            .expect("message")
+            .contains("address"),
+        "{limited}"
+    );
+}
+
+async fn disabled_users_and_tenants_are_refused(backend: Backend) {
+    let world = World::new(backend).await;
+    let relay = &world.relay;
+    let (a, root) = (&world.a, &world.root_token);
+    let viewer = expect(relay.login(&a.viewer_email, PASSWORD).await, StatusCode::OK);
+    let viewer_access = viewer["access_token"].as_str().expect("access").to_owned();
+
+    // Disabling the tenant: its users' tokens, logins and refreshes, and its boxes' activation.
+    expect(
+        relay
+            .post(
+                &format!("/api/v1/tenants/{}/disable", a.id),
+                root,
+                json!(null),
+            )
+            .await,
+        StatusCode::OK,
+    );
+    let refused = expect(
+        relay.get("/api/v1/me", &viewer_access).await,
+        StatusCode::FORBIDDEN,
+    );
+    assert_eq!(refused["error"], "tenant_disabled");
+    assert_eq!(
+        expect(
+            relay.login(&a.admin_email, PASSWORD).await,
+            StatusCode::FORBIDDEN
+        )["error"],
+        "tenant_disabled"
+    );
+    assert_eq!(
+        expect(
+            refresh(relay, viewer["refresh_token"].as_str().expect("r")).await,
+            StatusCode::FORBIDDEN
+        )["error"],
+        "tenant_disabled"
+    );
+    let activation = relay
+        .call(
+            Method::POST,
+            "/api/v1/devices/activate",
+            None,
+            Some(json!({"device_id": a.device, "provisioning_key": a.provisioning_key})),
+        )
+        .await;
+    assert_eq!(
+        expect(activation, StatusCode::FORBIDDEN)["error"],
+        "tenant_disabled"
+    );
+    // Tenant B is untouched; A comes back when enabled.
+    expect(
+        relay.get("/api/v1/me", &world.b.admin_token).await,
+        StatusCode::OK,
+    );
+    expect(
+        relay
+            .post(
+                &format!("/api/v1/tenants/{}/enable", a.id),
+                root,
+                json!(null),
+            )
+            .await,
+        StatusCode::OK,
+    );
+    expect(
+        relay.get("/api/v1/me", &viewer_access).await,
+        StatusCode::OK,
+    );
+
+    // Disabling a user ends its tokens and sessions.
+    expect(
+        relay
+            .call(
+                Method::PATCH,
+                &format!("/api/v1/tenants/{}/users/{}", a.id, a.viewer_id),
+                Some(&a.admin_token),
+                Some(json!({"status": "disabled"})),
+            )
+            .await,
+        StatusCode::OK,
+    );
+    expect(
+        relay.get("/api/v1/me", &viewer_access).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    expect(
+        relay.login(&a.viewer_email, PASSWORD).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    expect(
+        refresh(relay, viewer["refresh_token"].as_str().expect("r")).await,
+        StatusCode::UNAUTHORIZED,
+    );
+}
+
+async fn rate_limits_per_user_and_per_tenant(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let relay = TestRelay::start_with(
+        &db,
+        |config| {
+            config.limits.per_user_per_second = 1;
+            config.limits.per_user_burst = 40;
+            config.limits.per_tenant_per_second = 1;
+            config.limits.per_tenant_burst = 60;
+        },
+        None,
+    )
+    .await;
+    let world = World::populate(db, relay).await;
+    let relay = &world.relay;
+    // Populating used part of the buckets; spend the rest of A's admin's.
+    let mut limited = None;
+    for n in 0..60 {
+        let response = relay
+            .raw(Method::GET, "/api/v1/me")
+            .bearer_auth(&world.a.admin_token)
+            .send()
+            .await
+            .expect("me");
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            let retry: u64 = response.headers()["retry-after"]
+                .to_str()
+                .expect("header")
+                .parse()
+                .expect("seconds");
+            assert!(retry >= 1);
+            let body: Value = response.json().await.expect("json");
+            assert_eq!(body["error"], "rate_limited");
+            limited = Some(n);
+            break;
+        }
+    }
+    assert!(limited.is_some(), "the per-user limit never answered 429");
+    // The viewer of the same tenant has its own user bucket but shares the tenant's, which
+    // the admin's requests emptied.
+    let viewer = relay.token(&world.a.viewer_email).await;
+    let mut tenant_limited = false;
+    for _ in 0..60 {
+        let (status, body) = relay.get("/api/v1/me", &viewer).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(
+                body["message"]
+                    .as_str()
+                    .expect("message")
+                    .contains("tenant"),
+                "{body}"
+            );
+            tenant_limited = true;
+            break;
+        }
+    }
+    assert!(tenant_limited, "the per-tenant limit never answered 429");
+    // Tenant B has buckets of its own.
+    expect(
+        relay.get("/api/v1/me", &world.b.admin_token).await,
+        StatusCode::OK,
+    );
+}
+
+on_both_backends!(
+    login_refresh_rotation_and_reuse,
+    failed_logins_lock_the_email,
+    logins_from_one_address_are_limited,
+    disabled_users_and_tenants_are_refused,
+    rate_limits_per_user_and_per_tenant,
+);
+
+/// An RSA key pair and its JWK.
+fn rsa_key(kid: &str) -> (EncodingKey, Value) {
+    // rsa 0.9 takes a rand_core 0.6 generator; argon2 re-exports that version's OsRng.
+    let mut rng = argon2::password_hash::rand_core::OsRng;
+    let private = rsa::RsaPrivateKey::new(&mut rng, 2048).expect("rsa key");
+    let public = private.to_public_key();
+    let jwk = json!({
+        "kty": "RSA", "use": "sig", "alg": "RS256", "kid": kid,
+        "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+        "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+    });
+    let der = private.to_pkcs1_der().expect("der");
+    (EncodingKey::from_rsa_der(der.as_bytes()), jwk)
+}
+
+async fn serve_jwks(keys: Value) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new().route(
+        "/jwks",
+        axum::routing::get(move || {
+            let keys = keys.clone();
+            async move { axum::Json(keys) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/jwks")
+}
+
+fn sign(key: &EncodingKey, kid: &str, claims: &Value) -> String {
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.to_owned());
+    jsonwebtoken::encode(&header, claims, key).expect("sign")
+}
+
+async fn external_oidc_tokens(backend: Backend) {
+    let (key, jwk) = rsa_key("k1");
+    let (other_key, _) = rsa_key("k2");
+    let jwks_url = serve_jwks(json!({"keys": [jwk]})).await;
+    let db = TestDb::new(backend).await;
+    let relay = TestRelay::start_with(
+        &db,
+        |config| {
+            config.oidc = Some(relay::config::OidcConfig {
+                issuer: "https://idp.test/realms/dipper".to_owned(),
+                audience: "dipper-relay".to_owned(),
+                jwks_url,
+                tenant_claim: "dipper_tenant".to_owned(),
+                roles_claim: "dipper_roles".to_owned(),
+                jwks_min_refresh_seconds: 30,
+            });
+        },
+        None,
+    )
+    .await;
+    let world = World::populate(db, relay).await;
+    let relay = &world.relay;
+    let now = jiff::Timestamp::now().as_second();
+    let claims = |tenant: &str, roles: Value| {
+        json!({
+            "iss": "https://idp.test/realms/dipper", "aud": "dipper-relay", "sub": "kc-user-1",
+            "exp": now + 300, "iat": now, "dipper_tenant": tenant, "dipper_roles": roles,
+        })
+    };
+
+    let token = sign(
+        &key,
+        "k1",
+        &claims(&world.a.id, json!(["operator", "offline_access"])),
+    );
+    let me = expect(relay.get("/api/v1/me", &token).await, StatusCode::OK);
+    assert_eq!(me["actor"], "oidc:kc-user-1");
+    assert_eq!(me["tenant_id"], world.a.id.as_str());
+    assert_eq!(me["grants"], json!([{"role": "operator", "area_id": null}]));
+    // An operator of A registers a device in A, and cannot reach B.
+    expect(
+        relay
+            .post(
+                &format!("/api/v1/tenants/{}/devices", world.a.id),
+                &token,
+                json!({"name": "OIDC box", "area_id": world.a.floor}),
+            )
+            .await,
+        StatusCode::CREATED,
+    );
+    expect(
+        relay
+            .get(&format!("/api/v1/tenants/{}/devices", world.b.id), &token)
+            .await,
+        StatusCode::NOT_FOUND,
+    );
+    expect(
+        relay
+            .get(&format!("/api/v1/tenants/{}/users", world.a.id), &token)
+            .await,
+        StatusCode::FORBIDDEN,
+    );
+    // The action is audited under the external subject.
+    let audit = expect(
+        relay
+            .get(
+                &format!("/api/v1/tenants/{}/audit", world.a.id),
+                &world.a.admin_token,
+            )
+            .await,
+        StatusCode::OK,
+    );
+    assert!(
+        audit["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|r| r["actor"] == "oidc:kc-user-1" && r["action"] == "device.register"),
+        "{audit}"
+    );
+
+    // Refused: a key not in the set, the wrong audience, an expired token, another issuer.
+    let cases = [
+        sign(&other_key, "k2", &claims(&world.a.id, json!(["operator"]))),
+        sign(&other_key, "k1", &claims(&world.a.id, json!(["operator"]))),
+        sign(&key, "k1", &{
+            let mut c = claims(&world.a.id, json!([]));
+            c["aud"] = json!("someone-else");
+            c
+        }),
+        sign(&key, "k1", &{
+            let mut c = claims(&world.a.id, json!([]));
+            c["exp"] = json!(now - 600);
+            c
+        }),
+        sign(&key, "k1", &{
+            let mut c = claims(&world.a.id, json!([]));
+            c["iss"] = json!("https://evil.test");
+            c
+        }),
+        sign(&key, "k1", &claims("not-a-uuid", json!(["viewer"]))),
+    ];
+    for token in &cases {
+        expect(
+            relay.get("/api/v1/me", token).await,
+            StatusCode::UNAUTHORIZED,
+        );
+    }
+    // A disabled tenant's external users are refused too.
+    expect(
+        relay
+            .post(
+                &format!("/api/v1/tenants/{}/disable", world.a.id),
+                &world.root_token,
+                json!(null),
+            )
+            .await,
+        StatusCode::OK,
+    );
+    let refused = expect(relay.get("/api/v1/me", &token).await, StatusCode::FORBIDDEN);
+    assert_eq!(refused["error"], "tenant_disabled");
+}
+
+on_both_backends!(external_oidc_tokens);

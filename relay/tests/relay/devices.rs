@@ -1,0 +1,192 @@
+//! Devices: registration with a one-time key, activation, edits, decommissioning, and the
+//! audit records they leave.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, expect};
+use crate::on_both_backends;
+use crate::world::World;
+
+async fn activate(world: &World, device: &str, key: &str) -> (StatusCode, Value) {
+    world
+        .relay
+        .call(
+            Method::POST,
+            "/api/v1/devices/activate",
+            None,
+            Some(json!({"device_id": device, "provisioning_key": key})),
+        )
+        .await
+}
+
+async fn device_lifecycle(backend: Backend) {
+    let world = World::new(backend).await;
+    let (relay, a) = (&world.relay, &world.a);
+    let base = format!("/api/v1/tenants/{}/devices", a.id);
+    let token = &a.admin_token;
+
+    let registered = expect(
+        relay.get(&format!("{base}/{}", a.device), token).await,
+        StatusCode::OK,
+    );
+    assert_eq!(registered["status"], "registered");
+    assert_eq!(registered["last_seen_at"], Value::Null);
+    assert_eq!(registered["software_version"], Value::Null);
+
+    // A new key replaces the old one.
+    let renewed = expect(
+        relay
+            .post(
+                &format!("{base}/{}/provisioning-key", a.device),
+                token,
+                json!(null),
+            )
+            .await,
+        StatusCode::OK,
+    );
+    let key = renewed["provisioning_key"]
+        .as_str()
+        .expect("key")
+        .to_owned();
+    expect(
+        activate(&world, &a.device, &a.provisioning_key).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    // The key is bound to its device.
+    expect(
+        activate(&world, &world.b.device, &key).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    let credentials = expect(activate(&world, &a.device, &key).await, StatusCode::OK);
+    assert_eq!(credentials["tenant_id"], a.id.as_str());
+    assert!(
+        credentials["credential"]
+            .as_str()
+            .expect("credential")
+            .len()
+            >= 43
+    );
+    // One time only.
+    expect(
+        activate(&world, &a.device, &key).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    let active = expect(
+        relay.get(&format!("{base}/{}", a.device), token).await,
+        StatusCode::OK,
+    );
+    assert_eq!(active["status"], "active");
+    assert!(active["activated_at"].is_string());
+    expect(
+        relay
+            .post(
+                &format!("{base}/{}/provisioning-key", a.device),
+                token,
+                json!(null),
+            )
+            .await,
+        StatusCode::CONFLICT,
+    );
+
+    // Rename, group, move.
+    let edited = expect(
+        relay
+            .call(
+                Method::PATCH,
+                &format!("{base}/{}", a.device),
+                Some(token),
+                Some(json!({"name": "Gate box", "group": "Gates", "area_id": a.building})),
+            )
+            .await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        (
+            edited["name"].as_str(),
+            edited["group"].as_str(),
+            edited["area_id"].as_str()
+        ),
+        (Some("Gate box"), Some("Gates"), Some(a.building.as_str()))
+    );
+    // Areas holding devices cannot be deleted.
+    let in_use = relay
+        .call(
+            Method::DELETE,
+            &format!("/api/v1/tenants/{}/areas/{}", a.id, a.building),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(
+        expect(in_use, StatusCode::CONFLICT)["error"],
+        "area_not_empty"
+    );
+
+    let gone = expect(
+        relay
+            .post(
+                &format!("{base}/{}/decommission", a.device),
+                token,
+                json!(null),
+            )
+            .await,
+        StatusCode::OK,
+    );
+    assert_eq!(gone["status"], "decommissioned");
+
+    // Every change is in the audit log, newest first, with actor, target and address.
+    let audit = expect(
+        relay
+            .get(&format!("/api/v1/tenants/{}/audit", a.id), token)
+            .await,
+        StatusCode::OK,
+    );
+    let items: Vec<&Value> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter(|r| r["outcome"] == "success")
+        .collect();
+    let actions: Vec<&str> = items.iter().filter_map(|r| r["action"].as_str()).collect();
+    assert_eq!(
+        &actions[..4],
+        [
+            "device.decommission",
+            "device.update",
+            "device.activate",
+            "device.provisioning_key"
+        ]
+    );
+    assert_eq!(items[0]["actor"], format!("user:{}", a.admin_id).as_str());
+    assert_eq!(items[0]["target"], format!("device:{}", a.device).as_str());
+    assert_eq!(items[0]["remote_addr"], "127.0.0.1");
+    assert_eq!(items[0]["outcome"], "success");
+    assert_eq!(items[2]["actor"], format!("device:{}", a.device).as_str());
+    // A refused change is recorded too, without the change.
+    let viewer = relay.token(&a.viewer_email).await;
+    expect(
+        relay
+            .call(
+                Method::PATCH,
+                &format!("{base}/{}", a.device),
+                Some(&viewer),
+                Some(json!({"name": "x"})),
+            )
+            .await,
+        StatusCode::FORBIDDEN,
+    );
+    let audit = expect(
+        relay
+            .get(&format!("/api/v1/tenants/{}/audit?limit=1", a.id), token)
+            .await,
+        StatusCode::OK,
+    );
+    assert_eq!(audit["items"][0]["outcome"], "refused: forbidden");
+    assert_eq!(
+        audit["items"][0]["actor"],
+        format!("user:{}", a.viewer_id).as_str()
+    );
+}
+
+on_both_backends!(device_lifecycle);

@@ -1,0 +1,417 @@
+//! Tenant isolation: every route of the OpenAPI document, walked as tenant A's admin against
+//! tenant B's objects, answers 404 (never 403, never a change); lists show only one's own;
+//! and on PostgreSQL, row-level security hides other tenants' rows even from a query that
+//! forgot its tenant filter.
+
+use std::collections::BTreeMap;
+
+use relay::db::{Mode, Scope};
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+use crate::harness::{Backend, PASSWORD, expect};
+use crate::on_both_backends;
+use crate::world::{Tenant, World};
+
+/// A valid body for each operation that takes one, so what is tested is the object lookup,
+/// not the body's validation.
+fn sample_body(method: &Method, template: &str, b: &Tenant) -> Option<Value> {
+    let body = match (method.as_str(), template) {
+        ("PATCH", "/api/v1/tenants/{tenant_id}") => json!({"name": "Taken over"}),
+        ("POST", "/api/v1/tenants/{tenant_id}/areas") => json!({"name": "Intruder"}),
+        ("PATCH", "/api/v1/tenants/{tenant_id}/areas/{area_id}") => json!({"name": "Intruder"}),
+        ("POST", "/api/v1/tenants/{tenant_id}/users") => {
+            json!({"email": "intruder@dipper.test", "password": PASSWORD})
+        }
+        ("PATCH", "/api/v1/tenants/{tenant_id}/users/{user_id}") => json!({"status": "disabled"}),
+        ("POST", "/api/v1/tenants/{tenant_id}/users/{user_id}/grants") => {
+            json!({"role": "tenant_admin"})
+        }
+        ("POST", "/api/v1/tenants/{tenant_id}/devices") => {
+            json!({"name": "Intruder", "area_id": b.floor})
+        }
+        ("PATCH", "/api/v1/tenants/{tenant_id}/devices/{device_id}") => json!({"name": "Intruder"}),
+        _ => return None,
+    };
+    Some(body)
+}
+
+/// Every (method, path template) of the document.
+async fn operations(world: &World) -> Vec<(Method, String)> {
+    let (status, doc) = world
+        .relay
+        .call(Method::GET, "/api/v1/openapi.json", None, None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut operations = Vec::new();
+    for (template, item) in doc["paths"].as_object().expect("paths") {
+        for method in ["get", "post", "put", "patch", "delete"] {
+            if item.get(method).is_some() {
+                operations.push((
+                    Method::from_bytes(method.to_uppercase().as_bytes()).expect("method"),
+                    template.clone(),
+                ));
+            }
+        }
+    }
+    operations
+}
+
+fn fill(template: &str, tenant: &str, b: &Tenant) -> String {
+    template
+        .replace("{tenant_id}", tenant)
+        .replace("{area_id}", &b.building)
+        .replace("{user_id}", &b.viewer_id)
+        .replace("{device_id}", &b.device)
+        .replace("{grant_id}", &b.viewer_grant)
+}
+
+async fn snapshot(world: &World) -> BTreeMap<String, Value> {
+    let b = &world.b;
+    let root = &world.root_token;
+    let base = format!("/api/v1/tenants/{}", b.id);
+    let mut seen = BTreeMap::new();
+    for path in [
+        base.clone(),
+        format!("{base}/areas"),
+        format!("{base}/users"),
+        format!("{base}/users/{}/grants", b.viewer_id),
+        format!("{base}/devices"),
+    ] {
+        seen.insert(
+            path.clone(),
+            expect(world.relay.get(&path, root).await, StatusCode::OK),
+        );
+    }
+    seen
+}
+
+async fn every_route_hides_other_tenants_objects(backend: Backend) {
+    let world = World::new(backend).await;
+    let (a, b) = (&world.a, &world.b);
+    let before = snapshot(&world).await;
+    let mut walked = 0;
+    for (method, template) in operations(&world).await {
+        if !template.contains('{') {
+            continue;
+        }
+        // B's tenant with B's objects, then A's own tenant with B's objects.
+        let mut paths = vec![fill(&template, &b.id, b)];
+        if template.matches('{').count() > 1 {
+            paths.push(fill(&template, &a.id, b));
+        }
+        for path in paths {
+            let body = sample_body(&method, &template, b);
+            if method == Method::POST || method == Method::PATCH {
+                let bodyless = ["/enable", "/disable", "/decommission", "/provisioning-key"]
+                    .iter()
+                    .any(|end| template.ends_with(end));
+                assert!(
+                    body.is_some() || bodyless,
+                    "no sample body for {method} {template}: add one to sample_body"
+                );
+            }
+            let (status, answer) = world
+                .relay
+                .call(method.clone(), &path, Some(&a.admin_token), body)
+                .await;
+            assert_eq!(
+                status,
+                StatusCode::NOT_FOUND,
+                "{method} {path} as tenant A's admin answered {status}: {answer}"
+            );
+            assert_eq!(answer["error"], "not_found", "{method} {path}: {answer}");
+            walked += 1;
+        }
+    }
+    assert!(walked >= 25, "walked only {walked} operations");
+    assert_eq!(before, snapshot(&world).await, "tenant B changed");
+
+    // Lists show only one's own tenant.
+    let tenants = expect(
+        world.relay.get("/api/v1/tenants", &a.admin_token).await,
+        StatusCode::OK,
+    );
+    let ids: Vec<&str> = tenants["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(ids, vec![a.id.as_str()]);
+
+    // A reference to B's area in a body answers exactly as a reference to no area at all.
+    let base = format!("/api/v1/tenants/{}/devices", a.id);
+    let foreign = world
+        .relay
+        .post(
+            &base,
+            &a.admin_token,
+            json!({"name": "x", "area_id": b.floor}),
+        )
+        .await;
+    let missing = world
+        .relay
+        .post(
+            &base,
+            &a.admin_token,
+            json!({"name": "x", "area_id": Uuid::new_v4()}),
+        )
+        .await;
+    assert_eq!(foreign.0, StatusCode::UNPROCESSABLE_ENTITY, "{}", foreign.1);
+    assert_eq!(foreign, missing);
+
+    // The refusals are in A's audit log, and none of it in B's.
+    let audit_a = expect(
+        world
+            .relay
+            .get(
+                &format!("/api/v1/tenants/{}/audit?limit=500", a.id),
+                &a.admin_token,
+            )
+            .await,
+        StatusCode::OK,
+    );
+    assert!(
+        audit_a["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|r| r["outcome"] == "refused: not_found"),
+        "{audit_a}"
+    );
+    let audit_b = expect(
+        world
+            .relay
+            .get(
+                &format!("/api/v1/tenants/{}/audit?limit=500", b.id),
+                &b.admin_token,
+            )
+            .await,
+        StatusCode::OK,
+    );
+    let actor_a = format!("user:{}", a.admin_id);
+    assert!(
+        !audit_b["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|r| r["actor"] == actor_a.as_str()),
+        "{audit_b}"
+    );
+}
+
+async fn viewers_see_only_their_subtree(backend: Backend) {
+    let world = World::new(backend).await;
+    let a = &world.a;
+    let base = format!("/api/v1/tenants/{}", a.id);
+    let viewer = world.relay.token(&a.viewer_email).await;
+    // The viewer holds its role on Building 1: it sees Building 1 and Floor 1, not Community.
+    let areas = expect(
+        world.relay.get(&format!("{base}/areas"), &viewer).await,
+        StatusCode::OK,
+    );
+    let mut names: Vec<&str> = areas["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|x| x["name"].as_str())
+        .collect();
+    names.sort_unstable();
+    assert_eq!(names, vec!["Building 1", "Floor 1"]);
+    expect(
+        world
+            .relay
+            .get(&format!("{base}/areas/{}", a.community), &viewer)
+            .await,
+        StatusCode::NOT_FOUND,
+    );
+    // The device on Floor 1 is visible through inheritance, but a viewer may not change it.
+    expect(
+        world
+            .relay
+            .get(&format!("{base}/devices/{}", a.device), &viewer)
+            .await,
+        StatusCode::OK,
+    );
+    let devices = expect(
+        world.relay.get(&format!("{base}/devices"), &viewer).await,
+        StatusCode::OK,
+    );
+    assert_eq!(devices["items"].as_array().expect("items").len(), 1);
+    expect(
+        world
+            .relay
+            .call(
+                Method::PATCH,
+                &format!("{base}/devices/{}", a.device),
+                Some(&viewer),
+                Some(json!({"name": "x"})),
+            )
+            .await,
+        StatusCode::FORBIDDEN,
+    );
+    expect(
+        world.relay.get(&format!("{base}/users"), &viewer).await,
+        StatusCode::FORBIDDEN,
+    );
+    expect(
+        world.relay.get(&format!("{base}/audit"), &viewer).await,
+        StatusCode::FORBIDDEN,
+    );
+
+    // An operator on Building 1 manages devices below it, and nothing outside it.
+    let operator = expect(
+        world
+            .relay
+            .post(
+                &format!("{base}/users"),
+                &a.admin_token,
+                json!({"email": "op@dipper.test", "password": PASSWORD}),
+            )
+            .await,
+        StatusCode::CREATED,
+    );
+    expect(
+        world
+            .relay
+            .post(
+                &format!(
+                    "{base}/users/{}/grants",
+                    operator["id"].as_str().expect("id")
+                ),
+                &a.admin_token,
+                json!({"role": "operator", "area_id": a.building}),
+            )
+            .await,
+        StatusCode::CREATED,
+    );
+    let operator = world.relay.token("op@dipper.test").await;
+    expect(
+        world
+            .relay
+            .post(
+                &format!("{base}/devices"),
+                &operator,
+                json!({"name": "Box 2", "area_id": a.floor}),
+            )
+            .await,
+        StatusCode::CREATED,
+    );
+    expect(
+        world
+            .relay
+            .post(
+                &format!("{base}/devices"),
+                &operator,
+                json!({"name": "Box 3", "area_id": a.community}),
+            )
+            .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    // Area management needs tenant admin on the area.
+    expect(
+        world
+            .relay
+            .post(
+                &format!("{base}/areas"),
+                &operator,
+                json!({"name": "Floor 2", "parent_id": a.building}),
+            )
+            .await,
+        StatusCode::FORBIDDEN,
+    );
+    let devices = expect(
+        world.relay.get(&format!("{base}/devices"), &operator).await,
+        StatusCode::OK,
+    );
+    assert_eq!(devices["items"].as_array().expect("items").len(), 2);
+}
+
+on_both_backends!(
+    every_route_hides_other_tenants_objects,
+    viewers_see_only_their_subtree
+);
+
+/// With the application's own tenant filter left out, PostgreSQL still shows a transaction
+/// only its tenant's rows, and refuses to write rows of another tenant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_level_security_blocks_cross_tenant_queries_on_postgres() {
+    let world = World::new(Backend::Postgres).await;
+    let db = &world.relay.state.db;
+    let (a, b) = (
+        Uuid::parse_str(&world.a.id).expect("a"),
+        Uuid::parse_str(&world.b.id).expect("b"),
+    );
+
+    let mut tx = db.begin(Scope::Platform, Mode::Read).await.expect("tx");
+    let superuser: bool = sqlx::query_scalar(
+        "SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user",
+    )
+    .fetch_one(&mut *tx)
+    .await
+    .expect("role");
+    assert!(
+        !superuser,
+        "the relay must not connect as a role that bypasses row-level security"
+    );
+    let all: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("count");
+    assert_eq!(all, 2, "the platform scope sees both tenants' devices");
+    tx.commit().await.expect("commit");
+
+    let mut tx = db.begin(Scope::Tenant(a), Mode::Read).await.expect("tx");
+    // No tenant filter on purpose: the policy is the only wall here.
+    let tenants: Vec<String> = sqlx::query_scalar("SELECT DISTINCT tenant_id FROM devices")
+        .fetch_all(&mut *tx)
+        .await
+        .expect("devices");
+    assert_eq!(tenants, vec![a.to_string()]);
+    for table in [
+        "areas",
+        "users",
+        "role_grants",
+        "audit_log",
+        "refresh_tokens",
+        "tenant_resources",
+    ] {
+        let foreign: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {table} WHERE tenant_id = $1"
+        )))
+        .bind(b.to_string())
+        .fetch_one(&mut *tx)
+        .await
+        .expect("count");
+        assert_eq!(
+            foreign, 0,
+            "{table}: tenant A's transaction sees tenant B's rows"
+        );
+    }
+    let visible_tenants: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM tenants")
+        .fetch_one(&mut *tx)
+        .await
+        .expect("tenants");
+    assert_eq!(visible_tenants, 1);
+    tx.commit().await.expect("commit");
+
+    // Writing a row into B from A's transaction is refused by the policy's check.
+    let mut tx = db.begin(Scope::Tenant(a), Mode::Write).await.expect("tx");
+    let insert = sqlx::query("INSERT INTO areas (id, tenant_id, parent_id, name, created_at, updated_at) VALUES ($1, $2, NULL, 'x', 0, 0)")
+        .bind(Uuid::new_v4().to_string()).bind(b.to_string()).execute(&mut *tx).await;
+    let error = insert
+        .expect_err("cross-tenant insert must fail")
+        .to_string();
+    assert!(error.contains("row-level security"), "{error}");
+    drop(tx);
+
+    // A bare connection that set no scope sees nothing at all.
+    let mut conn = db.pool().acquire().await.expect("conn");
+    let bare: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM devices")
+        .fetch_one(&mut *conn)
+        .await
+        .expect("count");
+    assert_eq!(bare, 0);
+}

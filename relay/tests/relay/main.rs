@@ -1,0 +1,13 @@
+//! The relay's integration tests, one binary: every scenario runs against SQLite and against
+//! PostgreSQL (`on_both_backends!`), over a real socket.
+
+mod harness;
+mod world;
+
+mod auth;
+mod cli;
+mod devices;
+mod isolation;
+mod operations;
+mod tenants;
+mod validation;

@@ -1,0 +1,230 @@
+//! Running the relay: health, readiness, metrics, the OpenAPI document, migrations, and two
+//! instances sharing one database.
+
+use relay::db::Db;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::harness::{Backend, PASSWORD, TestDb, TestRelay, expect};
+use crate::on_both_backends;
+use crate::world::{World, create_tenant};
+
+async fn health_metrics_and_document(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let relay = TestRelay::start(&db).await;
+    assert_eq!(
+        expect(
+            relay.call(Method::GET, "/healthz", None, None).await,
+            StatusCode::OK
+        )["status"],
+        "ok"
+    );
+    assert_eq!(
+        expect(
+            relay.call(Method::GET, "/readyz", None, None).await,
+            StatusCode::OK
+        )["status"],
+        "ok"
+    );
+    let doc = expect(
+        relay
+            .call(Method::GET, "/api/v1/openapi.json", None, None)
+            .await,
+        StatusCode::OK,
+    );
+    assert!(doc["openapi"].as_str().expect("version").starts_with("3."));
+    let paths: Vec<&String> = doc["paths"].as_object().expect("paths").keys().collect();
+    for expected in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/openapi.json",
+        "/api/v1/auth/login",
+        "/api/v1/tenants/{tenant_id}/devices/{device_id}/decommission",
+        "/api/v1/devices/activate",
+        "/api/v1/tenants/{tenant_id}/audit",
+    ] {
+        assert!(
+            paths.iter().any(|p| *p == expected),
+            "{expected} missing from {paths:?}"
+        );
+    }
+    let login = &doc["paths"]["/api/v1/auth/login"]["post"];
+    assert!(login["responses"]["429"].is_object(), "{login}");
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    // Metrics carry the route template, never the URL.
+    relay
+        .call(
+            Method::GET,
+            &format!("/api/v1/tenants/{}", uuid::Uuid::new_v4()),
+            None,
+            None,
+        )
+        .await;
+    let text = relay
+        .raw(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains("relay_http_request_duration_seconds_bucket"),
+        "{text}"
+    );
+    assert!(
+        text.contains("route=\"/api/v1/tenants/{tenant_id}\""),
+        "{text}"
+    );
+    assert!(text.contains("status=\"401\""), "{text}");
+    // Without its database the relay is alive but not ready.
+    relay.state.db.close().await;
+    let unready = expect(
+        relay.call(Method::GET, "/readyz", None, None).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    );
+    assert_eq!(unready["error"], "not_ready");
+    expect(
+        relay.call(Method::GET, "/healthz", None, None).await,
+        StatusCode::OK,
+    );
+}
+
+async fn newer_database_is_refused(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let pool = Db::connect_and_migrate(&db.config).await.expect("migrate");
+    // Migrating again changes nothing.
+    pool.migrate().await.expect("second migrate");
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from the future', TRUE, $1, 0)",
+    )
+    .bind(vec![0_u8; 48])
+    .execute(pool.pool())
+    .await
+    .expect("fake migration");
+    pool.close().await;
+    let error = Db::connect_and_migrate(&db.config)
+        .await
+        .expect_err("newer schema");
+    let message = error.to_string();
+    assert!(
+        message.contains("version 9999") && message.contains("newer than this binary"),
+        "{message}"
+    );
+}
+
+async fn two_instances_share_one_database(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let one = TestRelay::start(&db).await;
+    let two = TestRelay::start(&db).await;
+    let world = World::populate(db, one).await;
+    let one = &world.relay;
+    // A token from one instance works on the other: the signing key is in the database.
+    let pair = expect(
+        one.login(&world.a.admin_email, PASSWORD).await,
+        StatusCode::OK,
+    );
+    let access = pair["access_token"].as_str().expect("access");
+    let me = expect(two.get("/api/v1/me", access).await, StatusCode::OK);
+    assert_eq!(me["tenant_id"], world.a.id.as_str());
+    // What one writes, the other reads.
+    let area = expect(
+        two.post(
+            &format!("/api/v1/tenants/{}/areas", world.a.id),
+            access,
+            json!({"name": "Via two"}),
+        )
+        .await,
+        StatusCode::CREATED,
+    );
+    expect(
+        one.get(
+            &format!(
+                "/api/v1/tenants/{}/areas/{}",
+                world.a.id,
+                area["id"].as_str().expect("id")
+            ),
+            access,
+        )
+        .await,
+        StatusCode::OK,
+    );
+    // Refresh on two, reuse the old token on one: the reuse is seen and the family revoked.
+    let r1 = pair["refresh_token"].as_str().expect("r1");
+    let rotated = expect(
+        two.call(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": r1})),
+        )
+        .await,
+        StatusCode::OK,
+    );
+    expect(
+        one.call(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": r1})),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+    );
+    expect(
+        two.call(
+            Method::POST,
+            "/api/v1/auth/refresh",
+            None,
+            Some(json!({"refresh_token": rotated["refresh_token"]})),
+        )
+        .await,
+        StatusCode::UNAUTHORIZED,
+    );
+    // One idempotency key, both instances at once: one tenant.
+    let (x, y) = tokio::join!(
+        create_tenant(one, &world.root_token, "Shared", "shared-key"),
+        create_tenant(&two, &world.root_token, "Shared", "shared-key"),
+    );
+    let ids: Vec<&Value> = [&x, &y]
+        .iter()
+        .filter(|(s, _)| s.is_success())
+        .map(|(_, b)| &b["id"])
+        .collect();
+    assert!(
+        !ids.is_empty() && ids.iter().all(|i| *i == ids[0]),
+        "{x:?} {y:?}"
+    );
+    let listed = expect(
+        two.get("/api/v1/tenants", &world.root_token).await,
+        StatusCode::OK,
+    );
+    assert_eq!(
+        listed["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .filter(|t| t["name"] == "Shared")
+            .count(),
+        1
+    );
+    // Failed logins count across instances.
+    for relay in [one, &two, one] {
+        expect(
+            relay.login(&world.b.admin_email, "wrong password!!").await,
+            StatusCode::UNAUTHORIZED,
+        );
+    }
+    expect(
+        two.login(&world.b.admin_email, PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS,
+    );
+}
+
+on_both_backends!(
+    health_metrics_and_document,
+    newer_database_is_refused,
+    two_instances_share_one_database
+);
