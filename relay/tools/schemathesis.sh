@@ -26,7 +26,7 @@ cd "$repo"
 bin="${DIPPER_RELAY_BIN:-}"
 if [ -z "$bin" ]; then
   cargo build -q -p relay --bin dipper-relay
-  bin="$repo/target/debug/dipper-relay"
+  bin="${CARGO_TARGET_DIR:-$repo/target}/debug/dipper-relay"
 fi
 work="$(mktemp -d)"
 relay_pid=""
