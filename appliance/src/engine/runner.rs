@@ -199,9 +199,8 @@ async fn embed_photo(
     } else {
         "jpg"
     };
-    let path = dir.join(format!("{id}.{extension}"));
+    let job_path = dir.join(format!("{id}.{extension}"));
     let faces = Arc::clone(&engine.inner.faces);
-    let job_path = path.clone();
     let embedded = engine.inner.workers.run(move || {
         std::fs::create_dir_all(&dir).map_err(|e| format!("writing the photo: {e}"))?;
         std::fs::write(&job_path, &photo).map_err(|e| format!("writing the photo: {e}"))?;
@@ -213,7 +212,6 @@ async fn embed_photo(
         query = embedded => query.map_err(|e| Ending::Failed(e.to_string()))?,
         () = cancel.cancelled() => return Err(Ending::Stopped),
     };
-    let _ = path;
     let query = query.map_err(Ending::Failed)?;
     let model = query.embedding.model().id().to_owned();
     let values = query.embedding.vector().to_vec();

@@ -55,19 +55,20 @@ impl SnapshotStore {
         let dir = self.root.join(recording.to_string());
         std::fs::create_dir_all(&dir)?;
         let image = frame.to_image();
-        let scaled = if image.width() > self.frame_width {
+        let frame_path = dir.join(format!("{time_ms}.jpg"));
+        if image.width() > self.frame_width {
             let height = (u64::from(image.height()) * u64::from(self.frame_width)
                 / u64::from(image.width().max(1))) as u32;
-            imageops::resize(
+            let scaled = imageops::resize(
                 &image,
                 self.frame_width,
                 height.max(1),
                 imageops::FilterType::Triangle,
-            )
+            );
+            write_jpeg(&frame_path, &scaled)?;
         } else {
-            image.clone()
-        };
-        write_jpeg(&dir.join(format!("{time_ms}.jpg")), &scaled)?;
+            write_jpeg(&frame_path, &image)?;
+        }
         for (n, face) in faces.iter().enumerate() {
             let crop = face_crop(&image, face);
             write_jpeg(&dir.join(format!("{time_ms}-{n}.jpg")), &crop)?;
