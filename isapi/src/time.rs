@@ -195,10 +195,22 @@ pub fn format_uri_time(dt: DateTime) -> String {
     dt.strftime("%Y%m%dT%H%M%SZ").to_string()
 }
 
-/// Parses a playback URI time (`20261124T100000Z`) as wall clock.
+/// Parses a playback URI time as wall clock, in either spelling devices write:
+/// `20261124T100000Z` (most firmware) or `2026-11-24T10:00:00Z` (seen on others), percent-
+/// encoded or not. Like [`parse_wall_clock`], any `Z` or offset is ignored.
 pub fn parse_uri_time(s: &str) -> Result<DateTime, String> {
-    let body = s.trim().trim_end_matches(['Z', 'z']);
-    DateTime::strptime("%Y%m%dT%H%M%S", body).map_err(|_| format!("unreadable URI time {s:?}"))
+    let decoded = percent_encoding::percent_decode_str(s.trim()).decode_utf8_lossy();
+    let text = decoded.trim();
+    let bad = || format!("unreadable URI time {s:?}");
+    if text.contains(['-', ':']) {
+        // ISO 8601, with the time of day (a bare date is not a recording's start).
+        if !text.contains(':') {
+            return Err(bad());
+        }
+        return parse_wall_clock(text).map_err(|_| bad());
+    }
+    let body = text.trim_end_matches(['Z', 'z']);
+    DateTime::strptime("%Y%m%dT%H%M%S", body).map_err(|_| bad())
 }
 
 #[cfg(test)]
@@ -269,5 +281,29 @@ mod tests {
         assert_eq!(format_wall_clock(want), "2026-11-24T10:00:00Z");
         assert_eq!(format_uri_time(want), "20261124T100000Z");
         assert_eq!(parse_uri_time("20261124T100000Z"), Ok(want));
+    }
+
+    #[test]
+    fn uri_times_in_both_spellings() {
+        let want = date(2022, 12, 6).at(8, 51, 13, 0);
+        for s in [
+            "20221206T085113Z",
+            "20221206T085113",
+            "2022-12-06T08:51:13Z",
+            "2022-12-06T08:51:13+08:00",
+            "2022-12-06T08%3A51%3A13Z",
+            " 2022-12-06 08:51:13 ",
+        ] {
+            assert_eq!(parse_uri_time(s), Ok(want), "{s}");
+        }
+        for s in [
+            "",
+            "2022-12-06",
+            "20221206",
+            "2022-13-06T08:51:13Z",
+            "yesterday",
+        ] {
+            assert!(parse_uri_time(s).is_err(), "{s:?} should be refused");
+        }
     }
 }

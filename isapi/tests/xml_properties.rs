@@ -340,6 +340,7 @@ fn match_item() -> impl Strategy<Value = SearchMatchItem> {
                         codec_type,
                         playback_uri,
                     },
+                    log_descriptor: None,
                 }
             },
         )

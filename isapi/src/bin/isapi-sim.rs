@@ -9,7 +9,9 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, ValueEnum};
-use isapi::sim::{Codec, Container, DeviceConfig, DeviceKind, RecordingClip, SimConfig, Simulator};
+use isapi::sim::{
+    Codec, Container, DeviceConfig, DeviceKind, Quirks, RecordingClip, SimConfig, Simulator,
+};
 
 /// Simulated Hikvision cameras or an NVR, speaking ISAPI with Digest auth.
 ///
@@ -65,6 +67,26 @@ struct Args {
     /// to the clips folder), e.g. `0:101:2:faces/cam1_h264.ps`. Repeatable.
     #[arg(long = "recording-clip", value_parser = parse_recording_clip)]
     recording_clips: Vec<(usize, RecordingClipArg)>,
+    /// Speak ISAPI as some real firmware does: `NAME` for every device or `DEVICE:NAME` for
+    /// one. Names: degenerate-time-spans, missing-time-spans, iso-uri-times, foreign-items,
+    /// cm-search-profile, no-search-profile, unreadable-search-profile. Repeatable.
+    #[arg(long = "quirk", value_parser = parse_quirk)]
+    quirks: Vec<(Option<usize>, String)>,
+}
+
+/// `NAME` or `DEVICE:NAME`, the name checked against [`Quirks::NAMES`].
+fn parse_quirk(text: &str) -> Result<(Option<usize>, String), String> {
+    let (device, name) = match text.split_once(':') {
+        Some((device, name)) => {
+            let device = device
+                .parse()
+                .map_err(|e| format!("DEVICE {device:?}: {e}"))?;
+            (Some(device), name)
+        }
+        None => (None, text),
+    };
+    Quirks::default().set(name)?;
+    Ok((device, name.to_owned()))
 }
 
 /// A `--recording-clip` before its index is known.
@@ -164,6 +186,19 @@ impl Args {
                 index: recordings.saturating_sub(1 + clip.ago),
                 path: clip.path.clone(),
             });
+        }
+        for (device, name) in &self.quirks {
+            let count = devices.len();
+            let chosen: Vec<&mut DeviceConfig> =
+                match device {
+                    None => devices.iter_mut().collect(),
+                    Some(i) => vec![devices.get_mut(*i).ok_or_else(|| {
+                        format!("--quirk: there is no device {i} ({count} devices)")
+                    })?],
+                };
+            for config in chosen {
+                config.quirks.set(name)?;
+            }
         }
         let mut config = SimConfig::new(devices);
         if let Some(dir) = &self.clips {
@@ -268,5 +303,45 @@ mod tests {
         let args = Args::parse_from(["isapi-sim", "--recording-clip", "5:101:0:a.ps"]);
         let err = args.config().expect_err("no device 5");
         assert!(err.contains("no device 5"), "{err}");
+    }
+
+    #[test]
+    fn quirks_apply_to_every_device_or_to_the_one_named() {
+        let args = Args::parse_from([
+            "isapi-sim",
+            "--devices",
+            "3",
+            "--quirk",
+            "iso-uri-times",
+            "--quirk",
+            "1:degenerate-time-spans",
+            "--quirk",
+            "2:cm-search-profile",
+        ]);
+        let config = args.config().expect("config");
+        assert!(config.devices.iter().all(|d| d.quirks.iso_uri_times));
+        let spans: Vec<_> = config.devices.iter().map(|d| d.quirks.time_spans).collect();
+        assert_eq!(
+            spans,
+            [
+                isapi::sim::TimeSpanStyle::Exact,
+                isapi::sim::TimeSpanStyle::Degenerate,
+                isapi::sim::TimeSpanStyle::Exact
+            ]
+        );
+        assert_eq!(
+            config.devices[2].quirks.search_profile,
+            isapi::sim::ProfileStyle::CmSearchProfile
+        );
+        for (bad, names) in [
+            ("zero-length", "unknown quirk"),
+            ("x:iso-uri-times", "DEVICE"),
+        ] {
+            let err = parse_quirk(bad).expect_err(bad);
+            assert!(err.contains(names), "{bad}: {err}");
+        }
+        let args = Args::parse_from(["isapi-sim", "--quirk", "4:foreign-items"]);
+        let err = args.config().expect_err("no device 4");
+        assert!(err.contains("no device 4"), "{err}");
     }
 }

@@ -20,7 +20,10 @@ pub use discovery::Discovery;
 pub use download::Download;
 pub use search::{Recording, SearchQuery};
 
-use std::sync::{Arc, atomic::AtomicU8};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex, atomic::AtomicU8},
+};
 
 use bytes::Bytes;
 use reqwest::{Method, StatusCode};
@@ -29,7 +32,7 @@ use tokio::sync::{OnceCell, Semaphore};
 use crate::{
     error::{Error, ErrorKind, Result},
     time::DeviceZone,
-    xml::{self, ResponseStatus, SearchProfile},
+    xml::{self, DeviceStatus, ResponseStatus, SearchProfile},
 };
 use auth::{AuthState, Challenge};
 use response::{Endpoint, Response};
@@ -99,6 +102,7 @@ impl Client {
                 search_gate: OnceCell::new(),
                 search_shape: AtomicU8::new(self.config.search_shape.map_or(0, |s| s as u8)),
                 download_post: AtomicU8::new(0),
+                skipped_items: Mutex::new(BTreeMap::new()),
             }),
         })
     }
@@ -126,6 +130,8 @@ struct DeviceInner {
     search_shape: AtomicU8,
     /// 1 once the device refused a GET download and accepted a POST.
     download_post: AtomicU8,
+    /// Search result items skipped so far, by reason (see [`Device::skipped_search_items`]).
+    skipped_items: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// One request as [`Device::send`] takes it.
@@ -350,11 +356,18 @@ impl Device {
         req: &Request<'_>,
         root: &'static str,
     ) -> Result<T> {
+        let body = self.fetch_text(req).await?;
+        xml::parse(root, &body).map_err(|e| self.error(req, e.into()))
+    }
+
+    /// GETs (or POSTs) an XML document and returns its text; a `ResponseStatus` where
+    /// another document was expected is the device's refusal, returned as an error.
+    pub(crate) async fn fetch_text(&self, req: &Request<'_>) -> Result<String> {
         let response = self.send(req).await?;
         let body = read_text(response, MAX_XML_BODY, req.timeout)
             .await
             .map_err(|kind| self.error(req, kind))?;
-        if root != "ResponseStatus" && xml::root_element(&body) == Some("ResponseStatus") {
+        if xml::root_element(&body) == Some("ResponseStatus") {
             let status = xml::parse::<ResponseStatus>("ResponseStatus", &body)
                 .map_err(|e| self.error(req, e.into()))?;
             return Err(self.error(
@@ -365,7 +378,7 @@ impl Device {
                 },
             ));
         }
-        xml::parse(root, &body).map_err(|e| self.error(req, e.into()))
+        Ok(body)
     }
 
     pub(crate) fn xml_request<'a>(&self, method: Method, path: &'a str) -> Request<'a> {
@@ -379,21 +392,68 @@ impl Device {
         }
     }
 
-    /// The device's search profile, read once (defaults when the device has none).
+    /// The device's search profile, read once, under either root devices use
+    /// ([`SearchProfile::ROOTS`]). A device without a usable profile (none, another document,
+    /// unreadable) is searched with [`SearchProfile::fallback`], with a warning; only what
+    /// may pass (unreachable, busy) or needs the operator (credentials) is an error.
     pub async fn search_profile(&self) -> Result<SearchProfile> {
         self.inner
             .profile
             .get_or_try_init(|| async {
-                let req = self.xml_request(Method::GET, "/ISAPI/ContentMgmt/search/profile");
-                match self.fetch_xml::<SearchProfile>(&req, "SearchProfile").await {
+                let req = self.xml_request(Method::GET, SEARCH_PROFILE_PATH);
+                match self.fetch_search_profile(&req).await {
                     Ok(profile) => Ok(profile),
-                    // Older firmware has no profile: assume the conservative defaults.
-                    Err(e) if is_not_supported(&e) => Ok(SearchProfile::default()),
+                    Err(e) if profile_unusable(&e) => {
+                        tracing::warn!(
+                            device = self.name(),
+                            error = %e,
+                            "no usable search profile; searching 64 results a page, one search at a time"
+                        );
+                        Ok(SearchProfile::fallback())
+                    }
                     Err(e) => Err(e),
                 }
             })
             .await
             .cloned()
+    }
+
+    async fn fetch_search_profile(&self, req: &Request<'_>) -> Result<SearchProfile> {
+        let body = self.fetch_text(req).await?;
+        let root = xml::root_element(body.trim_start_matches('\u{feff}').trim());
+        let document = SearchProfile::ROOTS
+            .into_iter()
+            .find(|&name| Some(name) == root)
+            .unwrap_or(SearchProfile::ROOTS[0]);
+        xml::parse(document, &body).map_err(|e| self.error(req, e.into()))
+    }
+
+    /// `/ISAPI/System/status`: the device's clock, uptime, CPU and memory.
+    pub async fn status(&self) -> Result<DeviceStatus> {
+        let req = self.xml_request(Method::GET, "/ISAPI/System/status");
+        self.fetch_xml(&req, "DeviceStatus").await
+    }
+
+    /// Search result items this device sent that could not be used, by reason
+    /// (`unreadable`, `not_a_recording`, `unknown_range`), since it was created.
+    pub fn skipped_search_items(&self) -> Vec<(&'static str, u64)> {
+        self.inner
+            .skipped_items
+            .lock()
+            .map(|counts| counts.iter().map(|(&k, &v)| (k, v)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Counts one skipped item; true when it is the first for its reason on this device
+    /// (the one worth a warning).
+    pub(crate) fn count_skipped_item(&self, reason: &'static str) -> bool {
+        metrics::counter!("isapi_search_items_skipped_total", "reason" => reason).increment(1);
+        let Ok(mut counts) = self.inner.skipped_items.lock() else {
+            return false;
+        };
+        let count = counts.entry(reason).or_insert(0);
+        *count += 1;
+        *count == 1
     }
 
     /// The device's time zone, read once from `/ISAPI/System/time`.
@@ -423,6 +483,23 @@ impl Device {
                 Ok(Semaphore::new(permits as usize))
             })
             .await
+    }
+}
+
+const SEARCH_PROFILE_PATH: &str = "/ISAPI/ContentMgmt/search/profile";
+
+/// Whether a failed profile request means the device has no usable profile (as opposed to
+/// a failure that may pass or that concerns every request).
+fn profile_unusable(e: &Error) -> bool {
+    match &e.kind {
+        ErrorKind::BadCredentials { .. }
+        | ErrorKind::LockedOut { .. }
+        | ErrorKind::CredentialsRejectedEarlier
+        | ErrorKind::Connect(_)
+        | ErrorKind::Timeout { .. }
+        | ErrorKind::Transport { .. }
+        | ErrorKind::InvalidRequest(_) => false,
+        _ => !e.is_retryable(),
     }
 }
 

@@ -6,6 +6,14 @@
 //! answers the first page again), the search restarts from the last recording's start time
 //! and skips what was already yielded. Page requests pass through the device's search gate,
 //! so a device that runs one search at a time gets one at a time.
+//!
+//! Each item of a page is read on its own. A recording's range comes from its `timeSpan`,
+//! or from its playback URI's `starttime`/`endtime` when the span is missing or of zero
+//! length (as many firmwares write it). An item that cannot be used (unreadable, not a
+//! recording, a range that cannot be known) is skipped, counted by reason
+//! (`isapi_search_items_skipped_total{reason}`, [`Device::skipped_search_items`]) and
+//! logged with its URI, the first time per device and reason as a warning; the page and
+//! the paging go on.
 
 use std::time::Duration;
 
@@ -19,15 +27,16 @@ use crate::{
     error::{ErrorKind, Result},
     time::{self, DeviceZone},
     xml::{
-        self, CmSearchDescription, CmSearchResult, MetadataList, SearchMatchItem, SearchStatus,
-        TimeSpan, TimeSpanList, TrackIdList,
+        self, CmSearchDescription, MetadataList, PageItem, SearchMatchItem, SearchPage,
+        SearchStatus, TimeSpan, TimeSpanList, TrackIdList,
     },
 };
 
 const SEARCH_PATH: &str = "/ISAPI/ContentMgmt/search";
 
-/// Page size for devices whose profile does not give one (what most firmware accepts).
-const DEFAULT_PAGE_SIZE: u32 = 40;
+/// Page size for devices whose profile does not give one (what firmware that reports a
+/// limit reports).
+const DEFAULT_PAGE_SIZE: u32 = 64;
 
 /// What to search for: one track over a span of real time.
 #[derive(Debug, Clone)]
@@ -97,12 +106,12 @@ impl Device {
                 let page = device
                     .search_page(query.track, start, end, page_size, position)
                     .await?;
-                let status = page.status().map_err(|s| {
+                let status = page.result.status().map_err(|s| {
                     device.search_error(query.track, ErrorKind::Protocol(format!(
                         "unknown responseStatusStrg {s:?}"
                     )))
                 })?;
-                let items = page.into_items();
+                let items = page.items;
                 if items.is_empty() {
                     if status == SearchStatus::More {
                         Err(device.search_error(query.track, ErrorKind::Protocol(
@@ -112,7 +121,7 @@ impl Device {
                     break;
                 }
                 if paging == Paging::Position {
-                    let head = items[0].media_segment_descriptor.playback_uri.clone();
+                    let head = items[0].raw.clone();
                     if position == 0 {
                         first_item = Some(head);
                     } else if first_item.as_deref() == Some(head.as_str()) {
@@ -128,8 +137,9 @@ impl Device {
                 let mut progressed = false;
                 let n_items = items.len() as u32;
                 for item in items {
-                    let recording = recording_from(&zone, query.track, item)
-                        .map_err(|reason| device.search_error(query.track, ErrorKind::Protocol(reason)))?;
+                    let Some(recording) = device.usable_recording(&zone, query.track, item) else {
+                        continue;
+                    };
                     let key = (recording.local_start, recording.playback_uri.clone());
                     if paging == Paging::Resume && last.as_ref().is_some_and(|l| key <= *l) {
                         continue;
@@ -158,6 +168,32 @@ impl Device {
         }
     }
 
+    /// The recording an item describes, or `None` (counted and logged) when it has none.
+    fn usable_recording(&self, zone: &DeviceZone, track: u32, item: PageItem) -> Option<Recording> {
+        let skip = match item.item {
+            Ok(item) => match recording_from(zone, track, item) {
+                Ok(recording) => return Some(recording),
+                Err(skip) => skip,
+            },
+            Err(detail) => Skip {
+                reason: "unreadable",
+                detail,
+                uri: None,
+            },
+        };
+        let first = self.count_skipped_item(skip.reason);
+        let uri = skip.uri.as_deref().unwrap_or("");
+        let item = xml::preview(item.raw.trim());
+        if first {
+            tracing::warn!(device = self.name(), track, reason = skip.reason, detail = %skip.detail, uri, %item,
+                "search result item skipped (further ones for this reason are logged at debug)");
+        } else {
+            tracing::debug!(device = self.name(), track, reason = skip.reason, detail = %skip.detail, uri, %item,
+                "search result item skipped");
+        }
+        None
+    }
+
     fn search_error(&self, track: u32, kind: ErrorKind) -> crate::Error {
         let mut req = self.xml_request(Method::POST, SEARCH_PATH);
         req.track = Some(track);
@@ -173,7 +209,7 @@ impl Device {
         end: DateTime,
         max_results: u32,
         position: u32,
-    ) -> Result<CmSearchResult> {
+    ) -> Result<SearchPage> {
         let known = SearchShape::from_u8(
             self.inner
                 .search_shape
@@ -237,7 +273,7 @@ impl Device {
             .store(shape as u8, std::sync::atomic::Ordering::Relaxed);
     }
 
-    async fn search_page_with_retries(&self, track: u32, body: String) -> Result<CmSearchResult> {
+    async fn search_page_with_retries(&self, track: u32, body: String) -> Result<SearchPage> {
         let body = Bytes::from(body);
         let mut backoff = Duration::from_millis(200);
         let mut attempt = 0;
@@ -255,8 +291,12 @@ impl Device {
                     timeout: Some(self.config().request_timeout),
                     dedicated: false,
                 };
-                self.fetch_xml::<CmSearchResult>(&req, "CMSearchResult")
-                    .await
+                match self.fetch_text(&req).await {
+                    Ok(text) => {
+                        xml::parse_search_page(&text).map_err(|e| self.error(&req, e.into()))
+                    }
+                    Err(e) => Err(e),
+                }
             };
             match result {
                 Err(e) if e.is_device_busy() && attempt < self.config().search_busy_retries => {
@@ -282,27 +322,78 @@ fn is_shape_rejection(e: &crate::Error) -> bool {
     }
 }
 
-fn recording_from(
-    zone: &DeviceZone,
-    track: u32,
-    item: SearchMatchItem,
-) -> Result<Recording, String> {
-    let local_start = time::parse_wall_clock(&item.time_span.start_time)?;
-    let local_end = time::parse_wall_clock(&item.time_span.end_time)?;
+/// Why an item of a search result was not used.
+#[derive(Debug)]
+struct Skip {
+    /// `unreadable`, `not_a_recording` or `unknown_range` (a metric label: keep it short).
+    reason: &'static str,
+    detail: String,
+    uri: Option<String>,
+}
+
+fn recording_from(zone: &DeviceZone, track: u32, item: SearchMatchItem) -> Result<Recording, Skip> {
     let uri = item.media_segment_descriptor.playback_uri.trim().to_owned();
     if uri.is_empty() {
-        return Err("searchMatchItem without playbackURI".to_owned());
+        let detail = match &item.log_descriptor {
+            Some(log) => format!(
+                "a log entry ({})",
+                log.meta_id.as_deref().unwrap_or("no metaId")
+            ),
+            None => "no playbackURI".to_owned(),
+        };
+        return Err(Skip {
+            reason: "not_a_recording",
+            detail,
+            uri: None,
+        });
     }
+    let unknown = |detail: String| Skip {
+        reason: "unknown_range",
+        detail,
+        uri: Some(uri.clone()),
+    };
+    let (local_start, local_end) = wall_clock_range(&item.time_span, &uri).map_err(unknown)?;
+    let start = zone.to_timestamp(local_start).map_err(unknown)?;
+    let end = zone.to_timestamp(local_end).map_err(unknown)?;
     Ok(Recording {
         track: item.track_id.unwrap_or(track),
-        start: zone.to_timestamp(local_start)?,
-        end: zone.to_timestamp(local_end)?,
+        start,
+        end,
         local_start,
         local_end,
         codec: item.media_segment_descriptor.codec_type,
         size: uri_param(&uri, "size").and_then(|s| s.parse().ok()),
         playback_uri: uri,
     })
+}
+
+/// A recording's wall-clock range: its time span when that has a length, else the playback
+/// URI's `starttime`/`endtime` (either spelling), else an error saying what both lacked.
+fn wall_clock_range(span: &TimeSpan, uri: &str) -> Result<(DateTime, DateTime), String> {
+    let from_span = (|| {
+        let start = time::parse_wall_clock(&span.start_time)?;
+        let end = time::parse_wall_clock(&span.end_time)?;
+        ordered(start, end)
+    })();
+    let from_uri = || {
+        let param = |name| uri_param(uri, name).ok_or_else(|| format!("no {name}"));
+        let start = time::parse_uri_time(param("starttime")?)?;
+        let end = time::parse_uri_time(param("endtime")?)?;
+        ordered(start, end)
+    };
+    from_span.or_else(|span_reason| {
+        from_uri().map_err(|uri_reason| {
+            format!("range unknown: timeSpan {span_reason}; playback URI {uri_reason}")
+        })
+    })
+}
+
+fn ordered(start: DateTime, end: DateTime) -> Result<(DateTime, DateTime), String> {
+    if end > start {
+        Ok((start, end))
+    } else {
+        Err(format!("is of zero or negative length ({start} to {end})"))
+    }
 }
 
 /// A query parameter of a playback URI (`...?starttime=..&size=123`).
@@ -324,6 +415,53 @@ pub(crate) fn uri_track(uri: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn range(span: (&str, &str), uri: &str) -> Result<(String, String), String> {
+        let span = TimeSpan {
+            start_time: span.0.to_owned(),
+            end_time: span.1.to_owned(),
+        };
+        wall_clock_range(&span, uri).map(|(s, e)| (s.to_string(), e.to_string()))
+    }
+
+    #[test]
+    fn range_from_span_or_uri() {
+        let compact = "rtsp://h/Streaming/tracks/101/?starttime=20230206T232846Z&endtime=20230206T235959Z&name=a";
+        let iso = "rtsp://h/Streaming/tracks/101?starttime=2023-02-06T23:28:46Z&endtime=2023-02-06T23:59:59Z";
+        let want = Ok((
+            "2023-02-06T23:28:46".to_owned(),
+            "2023-02-06T23:59:59".to_owned(),
+        ));
+        // A span with a length wins.
+        assert_eq!(
+            range(("2023-02-06T23:00:00Z", "2023-02-06T23:30:00Z"), compact),
+            Ok((
+                "2023-02-06T23:00:00".to_owned(),
+                "2023-02-06T23:30:00".to_owned()
+            ))
+        );
+        // Degenerate, missing or unreadable spans fall back to the URI, in both spellings.
+        for span in [
+            ("2023-02-06T23:28:46Z", "2023-02-06T23:28:46Z"),
+            ("", ""),
+            ("2023-02-06T23:28:46Z", ""),
+            ("garbage", "2023-02-06T23:28:46Z"),
+            ("2023-02-07T00:00:00Z", "2023-02-06T23:00:00Z"),
+        ] {
+            assert_eq!(range(span, compact), want, "{span:?}");
+            assert_eq!(range(span, iso), want, "{span:?}");
+        }
+        // Neither says: an error naming both.
+        let zero = "rtsp://h/Streaming/tracks/120?starttime=2022-12-06T08:51:13Z&endtime=2022-12-06T08:51:13Z";
+        for uri in [zero, "rtsp://h/Streaming/tracks/101/?name=x", "rtsp://h/x"] {
+            let err =
+                range(("2022-12-06T08:51:13Z", "2022-12-06T08:51:13Z"), uri).expect_err("no range");
+            assert!(
+                err.contains("timeSpan") && err.contains("playback URI"),
+                "{err}"
+            );
+        }
+    }
 
     #[test]
     fn playback_uri_parts() {

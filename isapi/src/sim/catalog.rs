@@ -12,8 +12,10 @@
 //!
 //! A recording is named by its playback URI,
 //! `rtsp://<host>:<port>/Streaming/tracks/<track>/?starttime=<uri time>&endtime=<uri
-//! time>&name=ch<channel>_<index>&size=<body bytes>`. [`Catalog::find`] reads one back,
-//! ignoring the host and port; `name` and `size` may be left out but must match when given.
+//! time>&name=ch<channel>_<index>&size=<body bytes>`, the times compact (`20261124T100000Z`)
+//! or, with the `iso_uri_times` quirk, ISO 8601. [`Catalog::find`] reads one back in either
+//! spelling, ignoring the host and port; `name` and `size` may be left out but must match
+//! when given.
 
 use std::{collections::HashMap, ops::Range, path::Path, sync::Arc};
 
@@ -28,7 +30,7 @@ use super::{
     body::RecordingBody,
     clip::{Clip, VideoCodec},
 };
-use crate::time::{DeviceZone, format_uri_time, parse_uri_time};
+use crate::time::{DeviceZone, format_uri_time, format_wall_clock, parse_uri_time};
 
 /// One recording track of a device.
 #[derive(Debug, Clone)]
@@ -62,6 +64,8 @@ pub(crate) struct Catalog {
     length: i64,
     /// Recordings per track.
     count: u64,
+    /// Playback URI times in ISO 8601 ([`super::Quirks::iso_uri_times`]).
+    iso_uri_times: bool,
 }
 
 impl Catalog {
@@ -145,6 +149,7 @@ impl Catalog {
             first: end - count * length,
             length,
             count: recordings,
+            iso_uri_times: config.quirks.iso_uri_times,
         })
     }
 
@@ -196,12 +201,19 @@ impl Catalog {
     pub(crate) fn playback_uri(&self, id: RecordingId) -> Option<String> {
         let track = self.track(id.track)?;
         let (start, end) = self.span(id.index);
+        let uri_time = |t| {
+            if self.iso_uri_times {
+                format_wall_clock(t)
+            } else {
+                format_uri_time(t)
+            }
+        };
         Some(format!(
             "rtsp://{}/Streaming/tracks/{}/?starttime={}&endtime={}&name={}&size={}",
             self.authority,
             id.track,
-            format_uri_time(start),
-            format_uri_time(end),
+            uri_time(start),
+            uri_time(end),
             Self::name(track, id.index),
             self.body(id)?.len()
         ))

@@ -92,6 +92,90 @@ pub struct DeviceConfig {
     /// (one 60 s clip is exactly one repetition of a one-minute recording). PS devices only;
     /// at most one per recording. Default: none.
     pub recording_clips: Vec<RecordingClip>,
+    /// Ways real firmware departs from the common shapes. Default: none.
+    pub quirks: Quirks,
+}
+
+/// Ways real firmware departs from the common document shapes, each reproducible so that a
+/// client can be tested against it. `isapi-sim --quirk NAME` sets one by its name
+/// ([`Quirks::NAMES`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Quirks {
+    /// How a search result writes a recording's `timeSpan`. Default: [`TimeSpanStyle::Exact`].
+    pub time_spans: TimeSpanStyle,
+    /// Playback URIs carry `starttime=2026-11-24T10:00:00Z` (ISO 8601) instead of
+    /// `starttime=20261124T100000Z`. Downloads take either spelling. Default false.
+    pub iso_uri_times: bool,
+    /// Search results mix a log entry (`searchMatchItem` with a `logDescriptor`, no
+    /// recording) into the matches, one after every [`FOREIGN_ITEM_EVERY`] recordings; the
+    /// entries take places in the paging like matches. Default false.
+    pub foreign_items: bool,
+    /// How `/ISAPI/ContentMgmt/search/profile` answers. Default: [`ProfileStyle::SearchProfile`].
+    pub search_profile: ProfileStyle,
+}
+
+/// A log entry follows every this many recordings when [`Quirks::foreign_items`] is set.
+pub const FOREIGN_ITEM_EVERY: u64 = 7;
+
+/// How a search result writes a recording's `timeSpan`; the playback URI always carries the
+/// real range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimeSpanStyle {
+    /// `startTime` and `endTime` are the recording's.
+    #[default]
+    Exact,
+    /// Both are the recording's start (zero length), as many firmwares write them.
+    Degenerate,
+    /// No `timeSpan` element at all.
+    Missing,
+}
+
+/// How a device answers `/ISAPI/ContentMgmt/search/profile`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProfileStyle {
+    /// `<SearchProfile>` with `maxResults` and `maxConcurrentSearches`.
+    #[default]
+    SearchProfile,
+    /// `<CMSearchProfile>` (the PSIA name) with `searchProfile`, `maxSearchTimespans`,
+    /// `maxSearchTracks`, `maxSearchMatchResults` and `maxConcurrentSearches`.
+    CmSearchProfile,
+    /// No profile: HTTP 404 with `notSupport`, as older firmware answers.
+    Missing,
+    /// HTTP 200 with an HTML page (a web server answering for the device).
+    Unreadable,
+}
+
+impl Quirks {
+    /// The quirks by name, as `isapi-sim --quirk` takes them.
+    pub const NAMES: [&'static str; 7] = [
+        "degenerate-time-spans",
+        "missing-time-spans",
+        "iso-uri-times",
+        "foreign-items",
+        "cm-search-profile",
+        "no-search-profile",
+        "unreadable-search-profile",
+    ];
+
+    /// Sets the quirk called `name` (one of [`Quirks::NAMES`]).
+    pub fn set(&mut self, name: &str) -> Result<(), String> {
+        match name {
+            "degenerate-time-spans" => self.time_spans = TimeSpanStyle::Degenerate,
+            "missing-time-spans" => self.time_spans = TimeSpanStyle::Missing,
+            "iso-uri-times" => self.iso_uri_times = true,
+            "foreign-items" => self.foreign_items = true,
+            "cm-search-profile" => self.search_profile = ProfileStyle::CmSearchProfile,
+            "no-search-profile" => self.search_profile = ProfileStyle::Missing,
+            "unreadable-search-profile" => self.search_profile = ProfileStyle::Unreadable,
+            other => {
+                return Err(format!(
+                    "unknown quirk {other:?}; known: {}",
+                    Self::NAMES.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// One recording whose body is made from its own clip (see [`DeviceConfig::recording_clips`]),
@@ -130,6 +214,7 @@ impl DeviceConfig {
             limits: Limits::default(),
             faults: Faults::default(),
             recording_clips: Vec::new(),
+            quirks: Quirks::default(),
         }
     }
 

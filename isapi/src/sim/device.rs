@@ -88,6 +88,8 @@ pub(crate) struct DeviceState {
     limits: RwLock<Limits>,
     checksums: Mutex<HashMap<RecordingId, RecordingChecksum>>,
     shutdown: watch::Receiver<bool>,
+    /// When the device started (its `deviceUpTime`).
+    pub(crate) started: std::time::Instant,
 }
 
 impl DeviceState {
@@ -118,6 +120,7 @@ impl DeviceState {
             counters: Counters::default(),
             checksums: Mutex::new(HashMap::new()),
             shutdown,
+            started: std::time::Instant::now(),
         }
     }
 

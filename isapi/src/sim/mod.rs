@@ -52,8 +52,8 @@ use tokio::{net::TcpListener, sync::watch, task::JoinHandle};
 
 pub use body::RecordingChecksum;
 pub use config::{
-    Codec, Container, DeviceConfig, DeviceKind, DownloadMethods, Faults, Limits, RecordingClip,
-    SearchShape, SimConfig,
+    Codec, Container, DeviceConfig, DeviceKind, DownloadMethods, FOREIGN_ITEM_EVERY, Faults,
+    Limits, ProfileStyle, Quirks, RecordingClip, SearchShape, SimConfig, TimeSpanStyle,
 };
 pub use device::{DeviceStats, SimDevice};
 pub use error::SimError;

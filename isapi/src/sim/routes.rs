@@ -23,11 +23,12 @@ use axum::{
 };
 use serde::Serialize;
 
-use super::{DeviceKind, device::DeviceState, download, search};
+use super::{DeviceKind, ProfileStyle, device::DeviceState, download, search};
 use crate::xml::{
-    self, DeviceInfo, DeviceTime, ISAPI_NAMESPACE, InputProxyChannel, InputProxyChannelList,
-    ResponseStatus, SearchProfile, SourceInputPortDescriptor, StreamingChannel,
-    StreamingChannelList, StreamingVideo, Track, TrackList,
+    self, Cpu, CpuList, DeviceInfo, DeviceStatus, DeviceTime, ISAPI_NAMESPACE, InputProxyChannel,
+    InputProxyChannelList, Memory, MemoryList, ResponseStatus, SearchProfile,
+    SourceInputPortDescriptor, StreamingChannel, StreamingChannelList, StreamingVideo, Track,
+    TrackList,
 };
 
 type Device = State<Arc<DeviceState>>;
@@ -38,6 +39,7 @@ pub(crate) fn router(device: Arc<DeviceState>) -> Router {
     Router::new()
         .route("/ISAPI/System/deviceInfo", only(get(device_info)))
         .route("/ISAPI/System/time", only(get(time)))
+        .route("/ISAPI/System/status", only(get(status)))
         .route("/ISAPI/Streaming/channels", only(get(streaming_channels)))
         .route(
             "/ISAPI/ContentMgmt/InputProxy/channels",
@@ -363,16 +365,76 @@ async fn tracks(State(device): Device) -> Response {
     xml_reply(StatusCode::OK, "TrackList", &list)
 }
 
+/// The search profile in the shape the device's [`ProfileStyle`] quirk says.
 async fn search_profile(State(device): Device) -> Response {
+    const URL: &str = "/ISAPI/ContentMgmt/search/profile";
     let limits = device.limits();
-    let profile = SearchProfile {
+    let common = SearchProfile {
         version: Some("2.0".to_owned()),
         xmlns: Some(ISAPI_NAMESPACE.to_owned()),
-        search_by_time_support: Some(true),
         max_results: Some(limits.max_results_per_page),
         max_concurrent_searches: Some(limits.max_concurrent_searches),
+        ..SearchProfile::default()
     };
-    xml_reply(StatusCode::OK, "SearchProfile", &profile)
+    match device.config.quirks.search_profile {
+        ProfileStyle::SearchProfile => {
+            let profile = SearchProfile {
+                search_by_time_support: Some(true),
+                ..common
+            };
+            xml_reply(StatusCode::OK, "SearchProfile", &profile)
+        }
+        ProfileStyle::CmSearchProfile => {
+            let profile = SearchProfile {
+                level: Some("full".to_owned()),
+                max_search_timespans: Some(1),
+                max_search_tracks: Some(device.catalog.tracks().len() as u32),
+                ..common
+            };
+            // The PSIA spelling of the page limit.
+            let body = xml::to_string("CMSearchProfile", &profile)
+                .replace("<maxResults>", "<maxSearchMatchResults>")
+                .replace("</maxResults>", "</maxSearchMatchResults>");
+            (
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, "application/xml")],
+                body,
+            )
+                .into_response()
+        }
+        ProfileStyle::Missing => not_supported(URL),
+        ProfileStyle::Unreadable => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "text/html")],
+            "<html><body><h1>Web service</h1></body></html>",
+        )
+            .into_response(),
+    }
+}
+
+/// `/ISAPI/System/status`: the clock, the uptime, and fixed CPU and memory figures.
+async fn status(State(device): Device) -> Response {
+    let now = jiff::Timestamp::now().to_zoned(device.catalog.zone.time_zone().clone());
+    let status = DeviceStatus {
+        version: Some("2.0".to_owned()),
+        xmlns: Some(ISAPI_NAMESPACE.to_owned()),
+        current_device_time: Some(now.strftime("%Y-%m-%dT%H:%M:%S%:z").to_string()),
+        device_up_time: Some(device.started.elapsed().as_secs()),
+        cpu_list: Some(CpuList {
+            cpus: vec![Cpu {
+                cpu_description: Some("simulated".to_owned()),
+                cpu_utilization: Some(7),
+            }],
+        }),
+        memory_list: Some(MemoryList {
+            memories: vec![Memory {
+                memory_description: Some("DDR Memory".to_owned()),
+                memory_usage: Some("210.500000".to_owned()),
+                memory_available: Some("301.250000".to_owned()),
+            }],
+        }),
+    };
+    xml_reply(StatusCode::OK, "DeviceStatus", &status)
 }
 
 /// `GET /sim/checksum?playbackURI=...`: `{"bytes":N,"crc32":N}`, 404 when unknown.

@@ -12,13 +12,16 @@
 //!   `MORE` when matches follow the page, `OK` on the last page and `NO MATCHES` (with
 //!   `numOfMatches` 0 and no `matchList`) when the page is empty. `numOfMatches` counts the
 //!   matches on the page.
+//! - Quirks ([`super::Quirks`]): time spans written degenerate or left out (the playback
+//!   URI keeps the range), and log entries mixed into the matches, each taking a place in
+//!   the paging.
 
 use std::{ops::Range, sync::Arc, sync::atomic::Ordering};
 
 use axum::{extract::State, http::StatusCode, response::Response};
 
 use super::{
-    SearchShape,
+    FOREIGN_ITEM_EVERY, SearchShape, TimeSpanStyle,
     catalog::RecordingId,
     device::DeviceState,
     routes::{bad_xml_content, device_busy, parse_request, xml_reply},
@@ -26,8 +29,8 @@ use super::{
 use crate::{
     time::{format_wall_clock, parse_wall_clock},
     xml::{
-        CmSearchDescription, CmSearchResult, ISAPI_NAMESPACE, MatchList, MediaSegmentDescriptor,
-        SearchMatchItem, TimeSpan,
+        CmSearchDescription, CmSearchResult, ISAPI_NAMESPACE, LogDescriptor, MatchList,
+        MediaSegmentDescriptor, SearchMatchItem, TimeSpan,
     },
 };
 
@@ -73,7 +76,13 @@ pub(crate) async fn search(State(device): State<Arc<DeviceState>>, body: String)
     let Some(ranges) = matching_ranges(&device, &request) else {
         return bad_xml_content(URL);
     };
-    let total: u64 = ranges.iter().map(|r| r.end - r.start).sum::<u64>() * tracks.len() as u64;
+    let recordings: u64 = ranges.iter().map(|r| r.end - r.start).sum::<u64>() * tracks.len() as u64;
+    let quirks = &device.config.quirks;
+    let total = if quirks.foreign_items {
+        recordings + recordings / FOREIGN_ITEM_EVERY
+    } else {
+        recordings
+    };
     let position = if limits.ignores_position {
         0
     } else {
@@ -82,8 +91,20 @@ pub(crate) async fn search(State(device): State<Arc<DeviceState>>, body: String)
     let page = u64::from(request.max_results.min(limits.max_results_per_page).max(1));
     let end = total.min(position.saturating_add(page));
     let items: Vec<SearchMatchItem> = (position..end)
-        .filter_map(|n| nth_match(&ranges, &tracks, n))
-        .filter_map(|id| match_item(&device, id))
+        .filter_map(|n| {
+            if !quirks.foreign_items {
+                return match_item(&device, nth_match(&ranges, &tracks, n)?);
+            }
+            // Groups of FOREIGN_ITEM_EVERY recordings, each followed by a log entry.
+            let (group, slot) = (n / (FOREIGN_ITEM_EVERY + 1), n % (FOREIGN_ITEM_EVERY + 1));
+            if slot == FOREIGN_ITEM_EVERY {
+                return Some(log_item(&device, group));
+            }
+            match_item(
+                &device,
+                nth_match(&ranges, &tracks, group * FOREIGN_ITEM_EVERY + slot)?,
+            )
+        })
         .collect();
     let status = if items.is_empty() {
         "NO MATCHES"
@@ -151,17 +172,39 @@ fn nth_match(ranges: &[Range<u64>], tracks: &[u32], mut n: u64) -> Option<Record
 fn match_item(device: &DeviceState, id: RecordingId) -> Option<SearchMatchItem> {
     let track = device.catalog.track(id.track)?;
     let (start, end) = device.catalog.span(id.index);
-    Some(SearchMatchItem {
-        source_id: Some(format!("{{{}}}", device.device_id.to_uppercase())),
-        track_id: Some(id.track),
-        time_span: TimeSpan {
+    let time_span = match device.config.quirks.time_spans {
+        TimeSpanStyle::Exact => TimeSpan {
             start_time: format_wall_clock(start),
             end_time: format_wall_clock(end),
         },
+        TimeSpanStyle::Degenerate => TimeSpan {
+            start_time: format_wall_clock(start),
+            end_time: format_wall_clock(start),
+        },
+        TimeSpanStyle::Missing => TimeSpan::default(),
+    };
+    Some(SearchMatchItem {
+        source_id: Some(format!("{{{}}}", device.device_id.to_uppercase())),
+        track_id: Some(id.track),
+        time_span,
         media_segment_descriptor: MediaSegmentDescriptor {
             content_type: Some("video".to_owned()),
             codec_type: Some(track.codec.isapi_name().to_owned()),
             playback_uri: device.catalog.playback_uri(id)?,
         },
+        log_descriptor: None,
     })
+}
+
+/// The log entry that the `foreign_items` quirk puts after a group of recordings.
+fn log_item(device: &DeviceState, group: u64) -> SearchMatchItem {
+    SearchMatchItem {
+        source_id: Some(format!("{{{}}}", device.device_id.to_uppercase())),
+        log_descriptor: Some(LogDescriptor {
+            meta_id: Some("log.std-cgi.com/Information/System Running State".to_owned()),
+            start_date_time: Some(format_wall_clock(device.catalog.span(0).0)),
+            local_id: Some(group.to_string()),
+        }),
+        ..SearchMatchItem::default()
+    }
 }

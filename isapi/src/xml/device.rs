@@ -191,7 +191,11 @@ pub struct Track {
 
 /// `/ISAPI/ContentMgmt/search/profile`: how a device lets itself be searched.
 ///
-/// Firmware spells the limits differently; the aliases cover the spellings seen.
+/// The root is `SearchProfile` on some firmware and `CMSearchProfile` (the PSIA name, with
+/// `searchProfile`, `maxSearchTimespans`, `maxSearchTracks`, `maxSearchMatchResults`,
+/// `maxConcurrentSearches`) on others; both are read into this type
+/// ([`SearchProfile::ROOTS`]). Firmware spells the limits differently; the aliases cover the
+/// spellings seen.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct SearchProfile {
@@ -205,12 +209,34 @@ pub struct SearchProfile {
         skip_serializing_if = "Option::is_none"
     )]
     pub search_by_time_support: Option<bool>,
+    /// `basic` (one time span per search) or `full`.
+    #[serde(
+        rename = "searchProfile",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub level: Option<String>,
+    /// Most time spans in one search.
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_search_timespans: Option<u32>,
+    /// Most tracks in one search.
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub max_search_tracks: Option<u32>,
     /// Most results the device returns in one page.
     #[serde(
         deserialize_with = "super::lenient::optional",
         default,
         alias = "maxSearchResults",
         alias = "searchMaxResults",
+        alias = "maxSearchMatchResults",
         skip_serializing_if = "Option::is_none"
     )]
     pub max_results: Option<u32>,
@@ -223,4 +249,19 @@ pub struct SearchProfile {
         skip_serializing_if = "Option::is_none"
     )]
     pub max_concurrent_searches: Option<u32>,
+}
+
+impl SearchProfile {
+    /// The root elements a search profile comes under.
+    pub const ROOTS: [&'static str; 2] = ["SearchProfile", "CMSearchProfile"];
+
+    /// What a device without a usable profile is searched with: 64 results a page (what
+    /// firmware that reports a limit reports), one search at a time.
+    pub fn fallback() -> Self {
+        SearchProfile {
+            max_results: Some(64),
+            max_concurrent_searches: Some(1),
+            ..SearchProfile::default()
+        }
+    }
 }

@@ -17,10 +17,11 @@ pub use device::{
     TrackList,
 };
 pub use search::{
-    CmSearchDescription, CmSearchResult, DownloadRequest, MatchList, MediaSegmentDescriptor,
-    MetadataList, SearchMatchItem, SearchStatus, TimeSpan, TimeSpanList, TrackIdList,
+    CmSearchDescription, CmSearchResult, DownloadRequest, LogDescriptor, MatchList,
+    MediaSegmentDescriptor, MetadataList, PageItem, SearchMatchItem, SearchPage, SearchStatus,
+    TimeSpan, TimeSpanList, TrackIdList, parse_search_page,
 };
-pub use status::{ResponseStatus, UserCheck};
+pub use status::{Cpu, CpuList, DeviceStatus, Memory, MemoryList, ResponseStatus, UserCheck};
 
 use serde::{Serialize, de::DeserializeOwned};
 

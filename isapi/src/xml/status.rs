@@ -1,5 +1,6 @@
-//! `ResponseStatus` (the answer to a failed or refused request) and `userCheck` (the body a
-//! device sends with a 401, telling how many attempts are left or how long it stays locked).
+//! `ResponseStatus` (the answer to a failed or refused request), `userCheck` (the body a
+//! device sends with a 401, telling how many attempts are left or how long it stays locked)
+//! and `DeviceStatus` (`/ISAPI/System/status`: clock, uptime, CPU and memory).
 
 use serde::{Deserialize, Serialize};
 
@@ -98,4 +99,71 @@ impl UserCheck {
     pub fn is_locked(&self) -> bool {
         self.lock_status.as_deref().map(str::trim) == Some("lock")
     }
+}
+
+/// `/ISAPI/System/status`: what a device says about its own health. Third-party clients
+/// probe it first to see whether a device answers; every part is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceStatus {
+    #[serde(rename = "@version", default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(rename = "@xmlns", default, skip_serializing_if = "Option::is_none")]
+    pub xmlns: Option<String>,
+    /// The device's wall clock with its offset, e.g. `2026-11-24T12:00:00+08:00`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current_device_time: Option<String>,
+    /// Seconds since the device started.
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub device_up_time: Option<u64>,
+    #[serde(rename = "CPUList", default, skip_serializing_if = "Option::is_none")]
+    pub cpu_list: Option<CpuList>,
+    #[serde(
+        rename = "MemoryList",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub memory_list: Option<MemoryList>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct CpuList {
+    #[serde(rename = "CPU", default)]
+    pub cpus: Vec<Cpu>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cpu {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_description: Option<String>,
+    /// Percent.
+    #[serde(
+        deserialize_with = "super::lenient::optional",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub cpu_utilization: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct MemoryList {
+    #[serde(rename = "Memory", default)]
+    pub memories: Vec<Memory>,
+}
+
+/// Sizes in MB, with a fraction as devices write them (`210.500000`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Memory {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_usage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_available: Option<String>,
 }

@@ -31,6 +31,8 @@ const PARSERS: &[(&str, Parser)] = &[
     ("InputProxyChannelList", accepts::<InputProxyChannelList>),
     ("TrackList", accepts::<TrackList>),
     ("SearchProfile", accepts::<SearchProfile>),
+    ("CMSearchProfile", accepts::<SearchProfile>),
+    ("DeviceStatus", accepts::<DeviceStatus>),
     ("CMSearchDescription", accepts::<CmSearchDescription>),
     ("CMSearchResult", accepts::<CmSearchResult>),
     ("downloadRequest", accepts::<DownloadRequest>),
@@ -51,6 +53,8 @@ const VALID: &[(&str, Fixture)] = &[
     ),
     ("TrackList", fixture!("record_tracks.xml")),
     ("SearchProfile", fixture!("search_profile.xml")),
+    ("CMSearchProfile", fixture!("search_profile_cm.xml")),
+    ("DeviceStatus", fixture!("device_status.xml")),
     (
         "CMSearchDescription",
         fixture!("search_description_tracklist.xml"),
@@ -67,6 +71,14 @@ const VALID: &[(&str, Fixture)] = &[
         fixture!("search_result_missing_optional.xml"),
     ),
     ("CMSearchResult", fixture!("search_result_extra_fields.xml")),
+    (
+        "CMSearchResult",
+        fixture!("search_result_degenerate_time_span.xml"),
+    ),
+    (
+        "CMSearchResult",
+        fixture!("search_result_iso_uri_times.xml"),
+    ),
     ("ResponseStatus", fixture!("response_status_busy.xml")),
     (
         "ResponseStatus",
@@ -311,6 +323,7 @@ fn xml_search_profile_fixture() {
         search_by_time_support: Some(true),
         max_results: Some(50),
         max_concurrent_searches: Some(1),
+        ..SearchProfile::default()
     };
     check("SearchProfile", fixture!("search_profile.xml"), &expected);
 }
@@ -345,6 +358,164 @@ fn xml_search_profile_spellings() {
     }
 }
 
+#[test]
+fn xml_cm_search_profile_fixture() {
+    let expected = SearchProfile {
+        version: some("1.0"),
+        xmlns: some(ISAPI_NAMESPACE),
+        level: some("full"),
+        max_search_timespans: Some(1),
+        max_search_tracks: Some(16),
+        max_results: Some(64),
+        max_concurrent_searches: Some(1),
+        ..SearchProfile::default()
+    };
+    check(
+        "CMSearchProfile",
+        fixture!("search_profile_cm.xml"),
+        &expected,
+    );
+}
+
+#[test]
+fn xml_device_status_fixture() {
+    let expected = DeviceStatus {
+        version: some("2.0"),
+        xmlns: some(ISAPI_NAMESPACE),
+        current_device_time: some("2026-11-24T12:00:05+08:00"),
+        device_up_time: Some(864_012),
+        cpu_list: Some(CpuList {
+            cpus: vec![Cpu {
+                cpu_description: some("ARM"),
+                cpu_utilization: Some(23),
+            }],
+        }),
+        memory_list: Some(MemoryList {
+            memories: vec![Memory {
+                memory_description: some("DDR Memory"),
+                memory_usage: some("188.320312"),
+                memory_available: some("323.679688"),
+            }],
+        }),
+    };
+    check("DeviceStatus", fixture!("device_status.xml"), &expected);
+    // Every part is optional: a device that sends only its clock is still read.
+    let bare = DeviceStatus {
+        current_device_time: some("2026-11-24T12:00:05Z"),
+        ..DeviceStatus::default()
+    };
+    check(
+        "DeviceStatus",
+        (
+            "inline",
+            "<DeviceStatus><currentDeviceTime>2026-11-24T12:00:05Z</currentDeviceTime></DeviceStatus>",
+        ),
+        &bare,
+    );
+}
+
+/// What [`parse_search_page`] made of each item: the playback URI of a readable item, or
+/// `Err` with the start of the reason.
+fn page_items(fixture: Fixture) -> (SearchPage, Vec<Result<String, String>>) {
+    let page = parse_search_page(fixture.1)
+        .unwrap_or_else(|e| panic!("{}: expected a readable page, got: {e}", fixture.0));
+    let items = page
+        .items
+        .iter()
+        .map(|item| match &item.item {
+            Ok(item) => Ok(item.media_segment_descriptor.playback_uri.clone()),
+            Err(reason) => Err(reason.chars().take(24).collect()),
+        })
+        .collect();
+    (page, items)
+}
+
+#[test]
+fn xml_search_page_reads_items_one_by_one() {
+    let (page, items) = page_items(fixture!("search_result_foreign_items.xml"));
+    assert_eq!(page.result.status(), Ok(SearchStatus::More));
+    assert_eq!(page.result.num_of_matches, Some(6));
+    assert!(page.result.match_list.is_none());
+    assert_eq!(items.len(), 6, "{items:#?}");
+    assert!(items[0].as_ref().is_ok_and(|uri| uri.contains("name=a")));
+    // The log entry is read (it is a well-formed item); it just has no recording.
+    let log = page.items[1]
+        .item
+        .as_ref()
+        .expect("the log entry is readable");
+    assert_eq!(log.media_segment_descriptor.playback_uri, "");
+    assert_eq!(
+        log.log_descriptor
+            .as_ref()
+            .and_then(|l| l.meta_id.as_deref()),
+        Some("log.std-cgi.com/Information/System Running State")
+    );
+    assert_eq!(items[2], Err("unreadable searchMatchIt".to_owned()));
+    assert!(
+        page.items[2].raw.contains("one-oh-one"),
+        "{}",
+        page.items[2].raw
+    );
+    assert!(
+        items[3]
+            .as_ref()
+            .is_ok_and(|uri| uri.contains("tracks/120"))
+    );
+    assert_eq!(items[4], Ok(String::new()), "the empty <searchMatchItem/>");
+    assert_eq!(page.items[4].raw, "<searchMatchItem/>");
+    let no_span = page.items[5].item.as_ref().expect("readable");
+    assert!(no_span.time_span.is_empty());
+    assert!(
+        no_span
+            .media_segment_descriptor
+            .playback_uri
+            .contains("name=c")
+    );
+}
+
+#[test]
+fn xml_search_page_agrees_with_the_whole_document() {
+    // On pages every item of which is readable, item by item gives what the whole-document
+    // parse gives, and the raw text of each item parses to the same value.
+    for &(root, fixture) in VALID.iter().filter(|(root, _)| *root == "CMSearchResult") {
+        let whole: CmSearchResult = parsed(root, fixture);
+        let page = parse_search_page(fixture.1).unwrap_or_else(|e| panic!("{}: {e}", fixture.0));
+        let items: Vec<SearchMatchItem> = page
+            .items
+            .iter()
+            .map(|item| {
+                item.item
+                    .clone()
+                    .unwrap_or_else(|e| panic!("{}: {e}", fixture.0))
+            })
+            .collect();
+        assert_same(&items.as_slice(), &whole.items(), fixture.0);
+        assert_eq!(page.result.response_status_strg, whole.response_status_strg);
+        assert_eq!(page.result.num_of_matches, whole.num_of_matches);
+    }
+}
+
+#[test]
+fn xml_search_page_refuses_what_is_not_a_result() {
+    for fixture in [
+        fixture!("garbage_empty.xml"),
+        fixture!("garbage_html.xml"),
+        fixture!("garbage_truncated.xml"),
+        fixture!("garbage_wrong_root.xml"),
+        (
+            "no status",
+            "<CMSearchResult><matchList><searchMatchItem/></matchList></CMSearchResult>",
+        ),
+        (
+            "broken item",
+            "<CMSearchResult><responseStatusStrg>OK</responseStatusStrg><matchList><searchMatchItem><a></b></searchMatchItem></matchList></CMSearchResult>",
+        ),
+    ] {
+        let refused = parse_search_page(fixture.1);
+        assert!(refused.is_err(), "{}: should be refused", fixture.0);
+    }
+}
+
 /// One search result item as devices fill it in.
 fn match_item(
     track: u32,
@@ -364,6 +535,7 @@ fn match_item(
             codec_type: some(codec),
             playback_uri: playback_uri.to_owned(),
         },
+        log_descriptor: None,
     }
 }
 
@@ -381,6 +553,7 @@ fn bare_item((start, end): (&str, &str), playback_uri: &str) -> SearchMatchItem 
             codec_type: None,
             playback_uri: playback_uri.to_owned(),
         },
+        log_descriptor: None,
     }
 }
 
@@ -1033,7 +1206,10 @@ fn xml_fixtures_round_trip() {
             "StreamingChannelList" => round_trip_fixture::<StreamingChannelList>(root, fixture),
             "InputProxyChannelList" => round_trip_fixture::<InputProxyChannelList>(root, fixture),
             "TrackList" => round_trip_fixture::<TrackList>(root, fixture),
-            "SearchProfile" => round_trip_fixture::<SearchProfile>(root, fixture),
+            "SearchProfile" | "CMSearchProfile" => {
+                round_trip_fixture::<SearchProfile>(root, fixture);
+            }
+            "DeviceStatus" => round_trip_fixture::<DeviceStatus>(root, fixture),
             "CMSearchDescription" => round_trip_fixture::<CmSearchDescription>(root, fixture),
             "CMSearchResult" => round_trip_fixture::<CmSearchResult>(root, fixture),
             "ResponseStatus" => round_trip_fixture::<ResponseStatus>(root, fixture),

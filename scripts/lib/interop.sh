@@ -1,0 +1,24 @@
+# The third-party ISAPI clients that isapi/tests/interop.rs runs against the simulator
+# (hikvisionapi and hikload from PyPI, pinned in isapi/tools/interop/requirements.txt), in a
+# venv of their own: .cache/interop-venv. Sourced by scripts/lib/setup.sh; do not run.
+#
+# dipper_prepare_interop makes the venv once and again only when the requirements change.
+
+dipper_prepare_interop() {
+  local venv="$dipper_repo/.cache/interop-venv"
+  local requirements="$dipper_repo/isapi/tools/interop/requirements.txt"
+  local stamp
+  stamp="$(sha256sum "$requirements" | cut -c1-16)"
+  if [ "$(cat "$venv/.stamp" 2>/dev/null)" = "$stamp" ]; then
+    return 0
+  fi
+  echo "==> installing the third-party ISAPI clients into .cache/interop-venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$requirements"
+  # hikload's declared dependencies pin PyQt5 and an lxml without wheels for this Python;
+  # its ISAPI modules need only what requirements.txt installs.
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps hikload==1.1.4
+  "$venv/bin/python" -c "import hikvisionapi, hikload.hikvisionapi.classes"
+  echo "$stamp" >"$venv/.stamp"
+}
