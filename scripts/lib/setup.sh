@@ -16,8 +16,14 @@ DIPPER_APT_PACKAGES=(ffmpeg curl libavformat-dev libavcodec-dev libavutil-dev li
   pkg-config libclang-dev valgrind python3-venv)
 
 dipper_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# One target dir outside the clone, shared by every script and every clone on the machine, so
+# a fresh clone (CI's) compiles only the workspace's own crates when the dependencies were
+# built before. Set CARGO_TARGET_DIR to use another.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dipper/target}"
 # shellcheck source=scripts/lib/relay.sh
 source "$dipper_repo/scripts/lib/relay.sh"
+# shellcheck source=scripts/lib/interop.sh
+source "$dipper_repo/scripts/lib/interop.sh"
 
 dipper_install_packages() {
   local missing=()
@@ -55,11 +61,38 @@ dipper_install_rust_tools() {
   fi
 }
 
+# The one feature set and profile every script builds with, so that scripts/test, scripts/demo
+# and the benches share one set of compiled dependencies in $CARGO_TARGET_DIR and the second
+# command compiles nothing the first one already did.
+DIPPER_CARGO_FEATURES=(--workspace --all-features)
+
+# Phase timing: `dipper_phase NAME` ends the running phase and starts NAME; the table of
+# phases and their seconds is printed when the script exits (also on failure).
+dipper_phase_name=""
+dipper_phase_started=$SECONDS
+dipper_phase_table=()
+dipper_phase() {
+  if [ -n "$dipper_phase_name" ]; then
+    dipper_phase_table+=("$dipper_phase_name $((SECONDS - dipper_phase_started))")
+  fi
+  dipper_phase_name="$1"
+  dipper_phase_started=$SECONDS
+}
+dipper_phase_report() {
+  dipper_phase ""
+  echo "==> time by phase"
+  local row
+  for row in "${dipper_phase_table[@]}"; do
+    printf '  %-8s %6ss\n' "${row% *}" "${row##* }"
+  done
+}
+
 dipper_prepare() {
   dipper_install_packages
   dipper_install_node
   dipper_install_rust_tools
   dipper_prepare_relay
+  dipper_prepare_interop
   "$dipper_repo/scripts/fetch-models"
   "$dipper_repo/scripts/make-clips"
 }
