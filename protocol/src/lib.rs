@@ -1,0 +1,69 @@
+//! The wire format the box (`appliance`) and the relay share, so neither can drift: the
+//! box's activation, the MQTT topics, RPC requests and responses with typed methods,
+//! telemetry, client and shared attributes, the events a search sends back, and the one
+//! error body both programs answer HTTP requests with.
+//!
+//! Contract:
+//! - serde types only: no sockets, no files, no clocks. Both binaries depend on this crate.
+//! - Every message carries a version ([`PROTOCOL_VERSION`] in `v`). A reader accepts its
+//!   own version and older ones; a newer message is refused with
+//!   [`ProtocolError::Version`], never half-read.
+//! - Unknown fields are tolerated (a newer peer may add some); an unknown RPC method is
+//!   read as [`rpc::Method::Unknown`] and answered with [`rpc::RpcError::unknown_method`].
+//! - Payloads are bounded ([`MAX_PAYLOAD_BYTES`]) before they are parsed.
+//! - The topic layout follows ThingsBoard's device MQTT API under a per-box prefix
+//!   ([`topics::Topics`]); with the prefix `v1/devices/me` a box speaks to a ThingsBoard
+//!   server unchanged (see `docs/design/0010-wire-protocol.md` for which parts are covered).
+
+pub mod activation;
+pub mod error;
+pub mod rpc;
+pub mod search;
+pub mod telemetry;
+pub mod topics;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::{ErrorBody, ProtocolError};
+
+/// The version this build writes, and the newest it reads.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The largest payload either side accepts on any topic (a `createSearch` with its
+/// embedding is about 1 KiB; a result page a few KiB).
+pub const MAX_PAYLOAD_BYTES: usize = 256 * 1024;
+
+fn default_version() -> u32 {
+    PROTOCOL_VERSION
+}
+
+/// Reads a JSON payload of this protocol: bounded in size, its version checked first.
+pub fn decode<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, ProtocolError> {
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        return Err(ProtocolError::TooLarge {
+            bytes: payload.len(),
+            limit: MAX_PAYLOAD_BYTES,
+        });
+    }
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        #[serde(default = "default_version")]
+        v: u32,
+    }
+    let versioned: Versioned = serde_json::from_slice(payload).map_err(ProtocolError::json)?;
+    if versioned.v > PROTOCOL_VERSION {
+        return Err(ProtocolError::Version {
+            found: versioned.v,
+            supported: PROTOCOL_VERSION,
+        });
+    }
+    serde_json::from_slice(payload).map_err(ProtocolError::json)
+}
+
+/// Writes a message of this protocol as JSON.
+pub fn encode<T: serde::Serialize>(message: &T) -> Vec<u8> {
+    // Serialising these plain types cannot fail (no maps with non-string keys, no
+    // non-finite floats reach here: embeddings are base64).
+    serde_json::to_vec(message).unwrap_or_default()
+}
