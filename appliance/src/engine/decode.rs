@@ -8,7 +8,10 @@
 
 use std::ops::ControlFlow;
 
-use pipeline::keyframes::{self, EventSource, ExtractConfig, Keyframe, KeyframeError, Summary};
+use pipeline::{
+    downloader::EventSource,
+    keyframes::{self, ExtractConfig, Keyframe, KeyframeError, Summary},
+};
 use tokio::sync::{mpsc, oneshot};
 
 /// `nice` added to the threads doing CPU-heavy work (decode, faces).

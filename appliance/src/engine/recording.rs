@@ -11,10 +11,10 @@
 use std::sync::Arc;
 
 use pipeline::{
-    downloader::DownloadRequest,
+    downloader::{DownloadRequest, EventSource},
     faces::{FaceRecord, RgbView},
     index::{EmbeddingRef, EntryMeta, FaceBox, NewEntry, Query},
-    keyframes::{EventSource, ExtractConfig, Keyframe},
+    keyframes::{ExtractConfig, Keyframe},
 };
 use tokio::sync::mpsc;
 

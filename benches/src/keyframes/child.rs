@@ -5,8 +5,8 @@
 use std::{path::Path, process::Stdio, time::Instant};
 
 use pipeline::{
-    downloader::{Event, pool::ChunkPool},
-    keyframes::{EventSource, ExtractConfig, extract},
+    downloader::{Event, EventSource, pool::ChunkPool},
+    keyframes::{ExtractConfig, extract},
 };
 use serde::{Deserialize, Serialize};
 use tokio::{io::AsyncReadExt, process::Command, sync::mpsc};

@@ -5,6 +5,8 @@
 //! every downloaded byte in fixed-size chunks, [`fetch`] moves one recording from a socket
 //! into chunks (with retries), and [`metrics`] reports through the `metrics` facade.
 //! [`cache`] keeps downloaded recordings on local disk so a second search need not fetch them.
+//! With the `keyframes` feature, [`EventSource`] feeds a download's events to the keyframe
+//! extractor (the extractor knows nothing of the downloader).
 
 pub mod cache;
 pub mod fetch;
@@ -12,9 +14,15 @@ pub mod metrics;
 pub mod pool;
 pub mod scheduler;
 mod service;
+#[cfg(feature = "keyframes")]
+mod source;
 #[cfg(test)]
 mod testing;
 
 pub use fetch::{Event, FetchError};
 pub use scheduler::{DeviceKey, Priority};
-pub use service::{DownloadHandle, DownloadRequest, Downloader, DownloaderConfig, Job};
+pub use service::{
+    DownloadEnd, DownloadHandle, DownloadRequest, Downloader, DownloaderConfig, Job,
+};
+#[cfg(feature = "keyframes")]
+pub use source::EventSource;

@@ -268,6 +268,7 @@ impl std::fmt::Debug for Embedder {
     }
 }
 
+#[cfg(feature = "index")]
 impl<'a> From<&'a Embedding> for crate::index::EmbeddingRef<'a> {
     /// The embedding as the index takes it: its model's registry id and its vector.
     fn from(embedding: &'a Embedding) -> crate::index::EmbeddingRef<'a> {

@@ -4,6 +4,7 @@
 use image::RgbImage;
 
 use super::error::FaceError;
+#[cfg(feature = "keyframes")]
 use crate::keyframes::Keyframe;
 
 /// `height` rows of `width` RGB pixels (3 bytes each: R, G, B), row `y` starting at byte
@@ -51,6 +52,7 @@ impl<'a> RgbView<'a> {
     }
 
     /// The pixels of a decoded keyframe, in place.
+    #[cfg(feature = "keyframes")]
     pub fn from_keyframe(keyframe: &'a Keyframe) -> Result<RgbView<'a>, FaceError> {
         RgbView::packed(keyframe.width, keyframe.height, &keyframe.pixels)
     }

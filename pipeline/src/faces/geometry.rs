@@ -220,6 +220,7 @@ impl Similarity {
     }
 }
 
+#[cfg(feature = "index")]
 impl From<BoundingBox> for crate::index::FaceBox {
     fn from(b: BoundingBox) -> crate::index::FaceBox {
         crate::index::FaceBox {

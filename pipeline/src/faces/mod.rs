@@ -50,7 +50,7 @@ pub use frame::RgbView;
 pub use geometry::{BoundingBox, Landmarks, Point, Similarity, non_max_suppression};
 pub use letterbox::Letterbox;
 pub use model_files::ModelId;
-pub use photo::{FacePick, load_upright};
+pub use photo::{FacePick, decode_upright, load_upright};
 pub use quality::{FaceQuality, Rejection, Rejections};
 
 /// A face that passed the gate, embedded.
@@ -187,8 +187,27 @@ impl FaceEngine {
     /// several faces when one was expected (listing them with boxes and scores), or a chosen
     /// face the quality gate turns away.
     pub fn query_from_photo(&self, path: &Path, pick: FacePick) -> Result<QueryFace, FaceError> {
-        let image = load_upright(path)?;
-        let frame = RgbView::from_image(&image)?;
+        self.query_from_image(&load_upright(path)?, path, pick)
+    }
+
+    /// [`FaceEngine::query_from_photo`] for a photo's bytes (JPEG or PNG), e.g. as a request
+    /// carried them; errors call the photo `name`.
+    pub fn query_from_photo_bytes(
+        &self,
+        photo: &[u8],
+        name: &Path,
+        pick: FacePick,
+    ) -> Result<QueryFace, FaceError> {
+        self.query_from_image(&decode_upright(photo, name)?, name, pick)
+    }
+
+    fn query_from_image(
+        &self,
+        image: &image::RgbImage,
+        path: &Path,
+        pick: FacePick,
+    ) -> Result<QueryFace, FaceError> {
+        let frame = RgbView::from_image(image)?;
         let detections = self.detector.detect(frame)?;
         let chosen = photo::pick_face(path, &detections, pick)?;
         let detection = self.detector.refine(frame, &detections[chosen])?;

@@ -22,12 +22,30 @@ pub enum FacePick {
 
 /// The photo at `path`, decoded to RGB and turned upright by its EXIF orientation.
 pub fn load_upright(path: &Path) -> Result<RgbImage, FaceError> {
-    let photo_error = |source| FaceError::Photo {
+    let reader =
+        ImageReader::open(path).map_err(|e| photo_error(path, image::ImageError::IoError(e)))?;
+    decode_upright_from(reader, path)
+}
+
+/// A photo's bytes (JPEG or PNG), decoded to RGB and turned upright by its EXIF orientation;
+/// errors call it `name`.
+pub fn decode_upright(bytes: &[u8], name: &Path) -> Result<RgbImage, FaceError> {
+    decode_upright_from(ImageReader::new(std::io::Cursor::new(bytes)), name)
+}
+
+fn photo_error(path: &Path, source: image::ImageError) -> FaceError {
+    FaceError::Photo {
         path: path.to_owned(),
         source,
-    };
-    let mut decoder = ImageReader::open(path)
-        .map_err(|e| photo_error(image::ImageError::IoError(e)))?
+    }
+}
+
+fn decode_upright_from<R: std::io::BufRead + std::io::Seek>(
+    reader: ImageReader<R>,
+    path: &Path,
+) -> Result<RgbImage, FaceError> {
+    let photo_error = |source| photo_error(path, source);
+    let mut decoder = reader
         .with_guessed_format()
         .map_err(|e| photo_error(image::ImageError::IoError(e)))?
         .into_decoder()

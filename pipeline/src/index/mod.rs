@@ -28,9 +28,11 @@
 //! error. The directory is locked while open.
 //!
 //! `add`/`sync` take `&mut self` and searches `&self`; the daemon shares the index behind a
-//! read-write lock.
+//! read-write lock, and syncs through an [`IndexSyncer`] after letting the lock go, so a
+//! search never waits for an fsync.
 
 mod columns;
+mod commit;
 mod error;
 mod kernels;
 mod quantize;
@@ -252,6 +254,15 @@ impl EmbeddingIndex {
         self.store.sync()
     }
 
+    /// What [`EmbeddingIndex::sync`] does, without the index: an index shared behind a lock
+    /// is synced after the lock is let go, so searches never wait for an fsync. A syncer's
+    /// [`IndexSyncer::sync`] makes durable every entry added before it was called.
+    pub fn syncer(&self) -> IndexSyncer {
+        IndexSyncer {
+            committer: std::sync::Arc::clone(self.store.committer()),
+        }
+    }
+
     /// Entry `id`'s metadata.
     pub fn entry(&self, id: EntryId) -> Result<EntryMeta, IndexError> {
         Ok(self.columns.meta(self.position(id)?))
@@ -300,6 +311,20 @@ impl EmbeddingIndex {
             });
         }
         Ok(())
+    }
+}
+
+/// Makes an index's entries durable from anywhere (see [`EmbeddingIndex::syncer`]).
+#[derive(Debug, Clone)]
+pub struct IndexSyncer {
+    committer: std::sync::Arc<commit::Committer>,
+}
+
+impl IndexSyncer {
+    /// Fsyncs the data files, then commits every entry added so far; syncs run one at a
+    /// time. After a failed fsync the index refuses writes until reopened.
+    pub fn sync(&self) -> Result<(), IndexError> {
+        self.committer.sync()
     }
 }
 

@@ -25,7 +25,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
+use std::sync::Arc;
+
 use super::{
+    commit::{Committer, encode_commit},
     error::IndexError,
     types::{EntryMeta, FaceBox, MAX_MODEL_ID_LEN, validate_dims, validate_model_id},
 };
@@ -43,8 +46,6 @@ const HEADER_LEN: usize = 128;
 const HEADER_CRC_AT: usize = HEADER_LEN - 4;
 pub(super) const META_LEN: usize = 48;
 const META_CRC_AT: usize = META_LEN - 4;
-const COMMIT_LEN: usize = 16;
-const COMMIT_MAGIC: [u8; 4] = *b"DCMT";
 
 /// Entries read per positioned read when loading or verifying.
 const READ_CHUNK: usize = 8192;
@@ -283,10 +284,13 @@ impl DataFile {
             .map_err(|e| IndexError::io("append to", &self.path, e))
     }
 
-    fn sync(&self) -> Result<(), IndexError> {
-        self.file
-            .sync_data()
-            .map_err(|e| IndexError::io("fsync", &self.path, e))
+    /// A second handle on the file (to fsync it elsewhere), with its path.
+    fn handle(&self) -> Result<(File, PathBuf), IndexError> {
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| IndexError::io("duplicate the handle of", &self.path, e))?;
+        Ok((file, self.path.clone()))
     }
 
     fn truncate(&self, entries: u64) -> Result<(), IndexError> {
@@ -306,13 +310,11 @@ pub(super) struct Store {
     meta: DataFile,
     codes: DataFile,
     vectors: DataFile,
-    commit: File,
+    /// The commit record and the counts of entries written and committed; shared with
+    /// the index's syncers.
+    committer: Arc<Committer>,
     /// Entries written.
     len: u64,
-    /// Entries made durable by the last `sync`.
-    committed: u64,
-    /// An fsync failed: refuse to write until reopened.
-    sync_failed: bool,
 }
 
 impl Store {
@@ -375,17 +377,22 @@ impl Store {
             .truncate(false)
             .open(&commit_path)
             .map_err(|e| IndexError::io("open", &commit_path, e))?;
+        let meta = DataFile::open(dir, META_FILE, META_LEN)?;
+        let codes = DataFile::open(dir, CODES_FILE, header.code_len())?;
+        let vectors = DataFile::open(dir, VECTORS_FILE, header.vector_len())?;
+        let handles = [&meta, &codes, &vectors]
+            .into_iter()
+            .map(DataFile::handle)
+            .collect::<Result<Vec<_>, _>>()?;
         let mut store = Store {
             dir: dir.to_owned(),
-            meta: DataFile::open(dir, META_FILE, META_LEN)?,
-            codes: DataFile::open(dir, CODES_FILE, header.code_len())?,
-            vectors: DataFile::open(dir, VECTORS_FILE, header.vector_len())?,
+            meta,
+            codes,
+            vectors,
             header,
             _lock: lock,
-            commit,
+            committer: Arc::new(Committer::new(dir, handles, commit, commit_path)),
             len: 0,
-            committed: 0,
-            sync_failed: false,
         };
         let recovery = store.recover()?;
         Ok((store, recovery))
@@ -393,13 +400,7 @@ impl Store {
 
     /// Finds the entries on disk, keeps the intact ones past the commit and cuts the rest.
     fn recover(&mut self) -> Result<Recovery, IndexError> {
-        let commit_path = self.dir.join(COMMIT_FILE);
-        let mut commit_bytes = [0u8; COMMIT_LEN];
-        let committed = match self.commit.read_exact_at(&mut commit_bytes, 0) {
-            Ok(()) => decode_commit(&commit_bytes),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => None,
-            Err(e) => return Err(IndexError::io("read", &commit_path, e)),
-        };
+        let committed = self.committer.read()?;
         let commit_damaged = committed.is_none();
         let committed = committed.unwrap_or(0);
 
@@ -430,7 +431,7 @@ impl Store {
             }
         }
         self.len = intact;
-        self.committed = committed;
+        self.committer.set_counts(intact, committed);
         let recovery = Recovery {
             entries: intact,
             committed,
@@ -451,7 +452,7 @@ impl Store {
                 "embedding index: checked the entries past the last sync; kept the intact ones, cut off a torn tail"
             );
             // Make the repair and the kept entries durable, and count them as committed.
-            self.commit_now()?;
+            self.committer.commit_now(intact)?;
         }
         Ok(recovery)
     }
@@ -497,7 +498,12 @@ impl Store {
     }
 
     pub(super) fn committed(&self) -> u64 {
-        self.committed
+        self.committer.committed()
+    }
+
+    /// The part that makes entries durable, to sync without holding the store.
+    pub(super) fn committer(&self) -> &Arc<Committer> {
+        &self.committer
     }
 
     /// Calls `each(meta_records, code_records)` for runs of entries in order, from the first.
@@ -538,56 +544,20 @@ impl Store {
 
     /// Writes `records` after the last entry. Durable only after [`Store::sync`].
     pub(super) fn append(&mut self, records: &Records) -> Result<(), IndexError> {
-        self.check_usable()?;
+        self.committer.check_usable()?;
         // Positioned writes at the entry's offset: after a failed append the next one writes
         // over whatever part of this one reached the files.
         self.meta.write(self.len, &records.meta)?;
         self.codes.write(self.len, &records.codes)?;
         self.vectors.write(self.len, &records.vectors)?;
         self.len += records.count;
+        self.committer.set_written(self.len);
         Ok(())
     }
 
     /// Makes every appended entry durable: fsyncs the data files, then commits their count.
-    pub(super) fn sync(&mut self) -> Result<(), IndexError> {
-        if self.committed == self.len {
-            return Ok(());
-        }
-        self.commit_now()
-    }
-
-    fn commit_now(&mut self) -> Result<(), IndexError> {
-        self.check_usable()?;
-        let result = self.sync_and_commit();
-        // After a failed fsync the kernel may have dropped the pages it could not write and
-        // a second fsync may report success: nothing written since can be trusted.
-        self.sync_failed = result.is_err();
-        result
-    }
-
-    fn sync_and_commit(&mut self) -> Result<(), IndexError> {
-        for data in self.data_files() {
-            data.sync()?;
-        }
-        let commit_path = self.dir.join(COMMIT_FILE);
-        self.commit
-            .write_all_at(&encode_commit(self.len), 0)
-            .map_err(|e| IndexError::io("write", &commit_path, e))?;
-        self.commit
-            .sync_data()
-            .map_err(|e| IndexError::io("fsync", &commit_path, e))?;
-        self.committed = self.len;
-        Ok(())
-    }
-
-    fn check_usable(&self) -> Result<(), IndexError> {
-        if self.sync_failed {
-            Err(IndexError::SyncFailed {
-                dir: self.dir.clone(),
-            })
-        } else {
-            Ok(())
-        }
+    pub(super) fn sync(&self) -> Result<(), IndexError> {
+        self.committer.sync()
     }
 
     /// Reads entry `index`'s unit vector into `out` (`dims` long), using `bytes` as buffer.
@@ -603,20 +573,6 @@ impl Store {
         }
         Ok(())
     }
-}
-
-fn encode_commit(entries: u64) -> [u8; COMMIT_LEN] {
-    let mut bytes = [0u8; COMMIT_LEN];
-    bytes[0..8].copy_from_slice(&entries.to_le_bytes());
-    let crc = crc32fast::hash(&bytes[0..8]);
-    bytes[8..12].copy_from_slice(&crc.to_le_bytes());
-    bytes[12..16].copy_from_slice(&COMMIT_MAGIC);
-    bytes
-}
-
-fn decode_commit(bytes: &[u8; COMMIT_LEN]) -> Option<u64> {
-    let ok = bytes[12..16] == COMMIT_MAGIC && u32_at(bytes, 8) == crc32fast::hash(&bytes[0..8]);
-    ok.then(|| u64_at(bytes, 0))
 }
 
 /// Writes `bytes` to a new (or truncated) file at `path` and fsyncs it.

@@ -520,6 +520,33 @@ fn entries_not_synced_survive_a_restart() {
     assert_eq!(index.len(), 3_001);
 }
 
+#[test]
+fn a_syncer_commits_while_the_index_is_shared_for_searches() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (vectors, queries) = clustered_fixture(7, 1_500, 16, 1);
+    let index = parking_lot::RwLock::new(build(dir.path(), 16, &vectors[..1_000]));
+    for (i, v) in vectors.iter().enumerate().skip(1_000) {
+        index
+            .write()
+            .add(embedding(v), meta_for(i as u64))
+            .expect("add");
+    }
+    let syncer = index.read().syncer();
+    // A search holds the lock while the syncer commits: neither waits for the other.
+    let reading = index.read();
+    syncer.sync().expect("sync");
+    let query = Query::top_k(embedding(&queries[0]), 10);
+    let hits = reading.search(&query).expect("search");
+    assert_eq!(reading.synced_len(), 1_500);
+    drop(reading);
+    drop(index);
+
+    let reopened = EmbeddingIndex::open(dir.path()).expect("reopen");
+    assert!(reopened.recovery().is_clean(), "{:?}", reopened.recovery());
+    assert_eq!(reopened.len(), 1_500);
+    assert_eq!(reopened.search(&query).expect("search"), hits);
+}
+
 /// Overwrites `bytes` at `offset` of `file` in the index directory.
 fn damage(dir: &Path, file: &str, offset: u64, bytes: &[u8]) {
     let file = OpenOptions::new()

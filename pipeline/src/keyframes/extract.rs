@@ -35,7 +35,7 @@ pub const MAX_RESTARTS: u32 = 8;
 /// the extraction's thread, which would wait forever): hand them to another thread, or
 /// copy the pixels out.
 ///
-/// When the source restarts (an [`super::EventSource`] receiving `Restart`), FFmpeg is
+/// When the source restarts (a [`super::SourceRestarted`] error from the source), FFmpeg is
 /// reopened on the new bytes and the keyframes already handed out are skipped: those with a
 /// pts not after the last one handed out (or, without timestamps, as many as were handed
 /// out); see [`MAX_RESTARTS`] and [`Summary::restarts`].

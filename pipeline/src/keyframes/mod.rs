@@ -1,7 +1,7 @@
 //! Keyframe extraction: a recording's bytes in, its keyframes out as RGB24 images.
 //!
 //! [`extract`] reads a recording from a [`ByteSource`] (a [`std::fs::File`] from the disk
-//! cache, or the downloader's events through [`EventSource`]) via a custom FFmpeg AVIO
+//! cache, or the downloader's events through `downloader::EventSource`) via a custom FFmpeg AVIO
 //! context, demuxes it (MPEG-PS, MPEG-TS, MP4, whatever FFmpeg probes), and decodes only
 //! keyframes of the best H.264 or H.265 stream: non-key packets are dropped before the
 //! decoder and the decoder skips non-key frames. Each keyframe is converted once to RGB24 at
@@ -21,7 +21,7 @@
 //! and the first such error is returned at the end. FFmpeg's own logging is silenced.
 //!
 //! An MP4 whose index (`moov`) follows its media cannot be read from a stream: from an
-//! [`EventSource`] it fails fast with [`KeyframeError::NeedsFile`] when the `mdat` box
+//! unseekable source (a download's events) it fails fast with [`KeyframeError::NeedsFile`] when the `mdat` box
 //! header goes by; read the cached file instead (files are seekable).
 //!
 //! All FFmpeg calls, and all `unsafe`, are in `ffi/`.
@@ -45,7 +45,7 @@ mod ffi;
 mod frames;
 mod source;
 mod spawn;
-#[cfg(test)]
+#[cfg(all(test, feature = "downloader"))]
 mod tests;
 
 use std::sync::Arc;
@@ -54,8 +54,8 @@ use std::time::Duration;
 pub use error::KeyframeError;
 pub use extract::{MAX_RESTARTS, extract};
 pub use frames::FrameBuffer;
-pub use source::{ByteSource, EventSource};
-pub use spawn::{KeyframeStream, spawn};
+pub use source::{ByteSource, SourceRestarted};
+pub use spawn::{DecodeThread, KeyframeStream, spawn, spawn_on_thread};
 
 /// How to extract keyframes from one recording.
 #[derive(Debug, Clone)]

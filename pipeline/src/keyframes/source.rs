@@ -1,15 +1,13 @@
-//! Where the extractor's bytes come from: [`ByteSource`] (a file, or the downloader's
-//! events through [`EventSource`]) and the [`Reader`] the FFmpeg callbacks call, which counts
-//! bytes and turns source failures into [`KeyframeError`]s.
+//! Where the extractor's bytes come from: [`ByteSource`] (a file, bytes in memory, or the
+//! downloader's events through `downloader::EventSource`) and the [`Reader`] the FFmpeg
+//! callbacks call, which counts bytes and turns source failures into [`KeyframeError`]s.
+//! A source that starts over from byte 0 says so with [`SourceRestarted`].
 
 use std::fs::File;
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
 use std::sync::Arc;
 
-use tokio::sync::mpsc::Receiver;
-
 use super::KeyframeError;
-use crate::downloader::{Event, pool::Chunk};
 
 /// A blocking source of a recording's bytes, read from the extractor's thread.
 ///
@@ -73,78 +71,14 @@ impl<T: AsRef<[u8]> + Send> ByteSource for Cursor<T> {
     }
 }
 
-/// The downloader's events for one recording, read with `blocking_recv`: `Data` chunks are
-/// copied out (and returned to the pool once consumed), `Done` is the end, `Started` is
-/// ignored. A `Restart` (the downloader fetches the recording again from byte 0) fails the
-/// read with a marker error; [`super::extract`] catches it, reopens FFmpeg on the bytes
-/// that follow and skips the keyframes it already handed out. A channel closed before
-/// `Done` fails with [`KeyframeError::Io`]. Not seekable.
-///
-/// `blocking_recv` panics inside an async context, so the extractor must run on a blocking
-/// thread (`spawn_blocking`); were it not, the read fails with an error rather than a panic.
-#[derive(Debug)]
-pub struct EventSource {
-    events: Receiver<Event>,
-    /// The chunk being copied out and how much of it was.
-    current: Option<(Chunk, usize)>,
-    done: bool,
-}
-
-impl EventSource {
-    pub fn new(events: Receiver<Event>) -> EventSource {
-        EventSource {
-            events,
-            current: None,
-            done: false,
-        }
-    }
-}
-
-impl From<Receiver<Event>> for EventSource {
-    fn from(events: Receiver<Event>) -> EventSource {
-        EventSource::new(events)
-    }
-}
-
-/// The marker inside the `io::Error` an [`EventSource`] returns on a `Restart`.
+/// The error a [`ByteSource`] returns when its recording starts again from byte 0 (a
+/// download retried or preempted): [`super::extract`] then reopens FFmpeg on the bytes that
+/// follow and skips the keyframes it already handed out. Return it as
+/// `io::Error::other(SourceRestarted { .. })`.
 #[derive(Debug, thiserror::Error)]
-#[error("the download restarted: {reason}")]
-pub(super) struct SourceRestarted {
-    reason: String,
-}
-
-impl ByteSource for EventSource {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        loop {
-            if let Some((chunk, used)) = &mut self.current {
-                let rest = &chunk[*used..];
-                if !rest.is_empty() {
-                    let n = rest.len().min(buf.len());
-                    buf[..n].copy_from_slice(&rest[..n]);
-                    *used += n;
-                    return Ok(n);
-                }
-                self.current = None;
-            }
-            if self.done {
-                return Ok(0);
-            }
-            match self.events.blocking_recv() {
-                Some(Event::Data(chunk)) => self.current = Some((chunk, 0)),
-                Some(Event::Started { .. }) => {}
-                Some(Event::Done { .. }) => self.done = true,
-                Some(Event::Restart { reason, .. }) => {
-                    return Err(io::Error::other(SourceRestarted { reason }));
-                }
-                None => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "the download ended before the whole recording was sent",
-                    ));
-                }
-            }
-        }
-    }
+#[error("the source restarted: {reason}")]
+pub struct SourceRestarted {
+    pub reason: String,
 }
 
 /// Why the [`Reader`] stopped reading.

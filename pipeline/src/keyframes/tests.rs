@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 
 use super::clock::Clock;
 use super::*;
-use crate::downloader::{Event, pool::ChunkPool};
+use crate::downloader::{Event, EventSource, pool::ChunkPool};
 
 fn clip(name: &str) -> PathBuf {
     let path = isapi::sim::default_clips_dir().join(name);

@@ -232,8 +232,10 @@ impl Job {
         });
         DownloadHandle {
             events,
-            task: Some(task),
-            cancel,
+            end: DownloadEnd {
+                task: Some(task),
+                cancel,
+            },
         }
     }
 
@@ -251,6 +253,13 @@ impl Job {
 #[derive(Debug)]
 pub struct DownloadHandle {
     events: mpsc::Receiver<Event>,
+    end: DownloadEnd,
+}
+
+/// How a download ends, apart from its events (see [`DownloadHandle::into_events`]).
+/// Dropping it cancels the download.
+#[derive(Debug)]
+pub struct DownloadEnd {
     task: Option<JoinHandle<Result<u64, FetchError>>>,
     cancel: CancellationToken,
 }
@@ -263,13 +272,32 @@ impl DownloadHandle {
 
     /// Stops this download.
     pub fn cancel(&self) {
-        self.cancel.cancel();
+        self.end.cancel();
     }
 
     /// How the download ended: the bytes of the complete recording, or why not. Events not
     /// read yet are dropped (their chunks go back to the pool).
     pub async fn finish(mut self) -> Result<u64, FetchError> {
         while self.events.recv().await.is_some() {}
+        self.end.finish().await
+    }
+
+    /// The events, for a consumer elsewhere (the keyframe extractor's thread), and the end to
+    /// await here. A consumer that drops the events stops the download at its next chunk
+    /// ([`FetchError::ConsumerGone`]).
+    pub fn into_events(self) -> (mpsc::Receiver<Event>, DownloadEnd) {
+        (self.events, self.end)
+    }
+}
+
+impl DownloadEnd {
+    /// Stops the download.
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// How the download ended (see [`DownloadHandle::finish`]).
+    pub async fn finish(mut self) -> Result<u64, FetchError> {
         let Some(task) = self.task.take() else {
             return Err(FetchError::Cancelled);
         };
@@ -281,7 +309,7 @@ impl DownloadHandle {
     }
 }
 
-impl Drop for DownloadHandle {
+impl Drop for DownloadEnd {
     fn drop(&mut self) {
         self.cancel.cancel();
     }
