@@ -78,7 +78,7 @@ pub async fn audited<T>(
 ) -> Result<T, ApiError> {
     let result = work.await;
     if let Err(error) = &result {
-        let outcome = format!("refused: {}", error.code());
+        let outcome = format!("refused: {}", error.code().as_str());
         let tenant = principal.tenant_id;
         let scope = tenant.map_or(Scope::Platform, Scope::Tenant);
         let written = async {

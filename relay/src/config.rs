@@ -102,10 +102,19 @@ pub struct AuthConfig {
     pub refresh_token_seconds: u64,
     /// Lifetime of a device's one-time provisioning key, in seconds. Default 604800 (7 days).
     pub provisioning_key_seconds: u64,
-    /// Failed logins for one email before it is locked out. Default 5.
+    /// Failed logins for one account from one client address before that address is locked
+    /// out of that account (other addresses still sign in). Default 5.
     pub login_max_failures: u32,
-    /// How long a locked-out email is refused, in seconds. Default 300.
+    /// How long a locked-out address is refused for the account, in seconds; also how long a
+    /// failure counts. Default 300.
     pub login_lockout_seconds: u64,
+    /// Failed logins for one account from all addresses together before the account is
+    /// refused from everywhere: the slower brake on guessing spread over many addresses.
+    /// Default 50.
+    pub login_account_max_failures: u32,
+    /// How long that account-wide back-off lasts, in seconds; also how long a failure counts
+    /// towards it. Default 60.
+    pub login_account_lockout_seconds: u64,
     /// Argon2id cost parameters.
     pub argon2: Argon2Config,
 }
@@ -118,6 +127,8 @@ impl Default for AuthConfig {
             provisioning_key_seconds: 7 * 24 * 3600,
             login_max_failures: 5,
             login_lockout_seconds: 300,
+            login_account_max_failures: 50,
+            login_account_lockout_seconds: 60,
             argon2: Argon2Config::default(),
         }
     }
@@ -199,6 +210,16 @@ pub struct LimitsConfig {
     pub login_per_address_per_minute: u32,
     /// Burst of login attempts from one client address. Default 10.
     pub login_per_address_burst: u32,
+    /// Device activations (`POST /api/v1/devices/activate`) per minute from one client
+    /// address, whatever the device. Default 10.
+    pub activate_per_address_per_minute: u32,
+    /// Burst of activations from one client address. Default 10.
+    pub activate_per_address_burst: u32,
+    /// Activation attempts per minute for one device id, from any address: bounds guessing
+    /// one device's key from many addresses. Default 2.
+    pub activate_per_device_per_minute: u32,
+    /// Burst of activation attempts for one device id. Default 5.
+    pub activate_per_device_burst: u32,
 }
 
 impl Default for LimitsConfig {
@@ -210,6 +231,10 @@ impl Default for LimitsConfig {
             per_tenant_burst: 500,
             login_per_address_per_minute: 30,
             login_per_address_burst: 10,
+            activate_per_address_per_minute: 10,
+            activate_per_address_burst: 10,
+            activate_per_device_per_minute: 2,
+            activate_per_device_burst: 5,
         }
     }
 }
@@ -291,6 +316,10 @@ impl Config {
             (
                 "auth.login_max_failures",
                 u64::from(self.auth.login_max_failures),
+            ),
+            (
+                "auth.login_account_max_failures",
+                u64::from(self.auth.login_account_max_failures),
             ),
             (
                 "limits.per_user_per_second",

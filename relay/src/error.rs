@@ -1,18 +1,122 @@
 //! The one error type of the HTTP API and its one `IntoResponse`: a status code and a JSON
 //! body `{"error": code, "message": text, "field": name}` that names the offending field
-//! where there is one. Internal failures are logged with their whole chain here and answered
-//! with a generic message; nothing about the database reaches a client.
+//! where there is one. Codes are the closed set [`ErrorCode`], published in the OpenAPI
+//! document; messages are the relay's own sentences, never a library's error text or the
+//! client's input echoed back. Internal failures are logged with their whole chain here and
+//! answered with a generic message; nothing about the database reaches a client.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-/// The body of every error response.
+/// Declares [`ErrorCode`]: every code the relay answers, with its text.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = $text:literal,)*) => {
+        /// A stable, machine-readable error code. Clients may branch on it; the set only
+        /// grows, and a code never changes meaning.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, ToSchema)]
+        #[serde(rename_all = "snake_case")]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl ErrorCode {
+            /// Every code.
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant,)*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $text,)*
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// 400: the body is not JSON, or not complete.
+    MalformedJson = "malformed_json",
+    /// 400: a required field is absent (`field` names it).
+    MissingField = "missing_field",
+    /// 400: a field the request does not have (`field` names it).
+    UnknownField = "unknown_field",
+    /// 400: a field given twice (`field` names it).
+    DuplicateField = "duplicate_field",
+    /// 400: a field of the wrong type or with a refused value; 422: a well-formed value the
+    /// relay refuses (`field` names it).
+    InvalidField = "invalid_field",
+    /// 400: a malformed path parameter (`field` names it).
+    InvalidPath = "invalid_path",
+    /// 400: a malformed query parameter (`field` names it where there is one).
+    InvalidQuery = "invalid_query",
+    /// 400: a missing or malformed header (`field` names it).
+    InvalidHeader = "invalid_header",
+    /// 400: the body could not be read.
+    BadBody = "bad_body",
+    /// 401: no bearer token.
+    TokenMissing = "token_missing",
+    /// 401: the bearer token is not one the relay accepts.
+    TokenInvalid = "token_invalid",
+    /// 401: the access token has expired; refresh it.
+    TokenExpired = "token_expired",
+    /// 401: the token's session was ended (logout, refresh-token reuse, password change,
+    /// user disabled or removed); sign in again.
+    SessionRevoked = "session_revoked",
+    /// 401: the user is disabled.
+    UserDisabled = "user_disabled",
+    /// 401: wrong e-mail, tenant or password.
+    InvalidCredentials = "invalid_credentials",
+    /// 401: the refresh token is unknown, revoked or expired; sign in again.
+    RefreshTokenInvalid = "refresh_token_invalid",
+    /// 401: the refresh token was used before; its whole session is revoked.
+    RefreshTokenReused = "refresh_token_reused",
+    /// 401: the provisioning key is unknown, used, expired or not this device's.
+    ProvisioningKeyInvalid = "provisioning_key_invalid",
+    /// 403: authenticated but not allowed.
+    Forbidden = "forbidden",
+    /// 403: the caller's tenant is disabled.
+    TenantDisabled = "tenant_disabled",
+    /// 404: no such object (or another tenant's), or no such route.
+    NotFound = "not_found",
+    /// 405: the method is not allowed on this path.
+    MethodNotAllowed = "method_not_allowed",
+    /// 409: the change conflicts with existing data.
+    Conflict = "conflict",
+    /// 409: the tenant already has a user with this e-mail.
+    EmailTaken = "email_taken",
+    /// 409: an `Idempotency-Key` reused for another request.
+    IdempotencyKeyReused = "idempotency_key_reused",
+    /// 409: a creation with this `Idempotency-Key` is running; see Retry-After.
+    CreationInProgress = "creation_in_progress",
+    /// 409: the area still has child areas or devices.
+    AreaNotEmpty = "area_not_empty",
+    /// 409: the device is not awaiting activation.
+    DeviceNotRegistered = "device_not_registered",
+    /// 413: the body is larger than the relay accepts.
+    BodyTooLarge = "body_too_large",
+    /// 415: the body is not JSON.
+    UnsupportedMediaType = "unsupported_media_type",
+    /// 429: too many requests; see Retry-After.
+    RateLimited = "rate_limited",
+    /// 429: too many failed sign-ins for this account; see Retry-After.
+    LoginLocked = "login_locked",
+    /// 500: an internal error, logged.
+    Internal = "internal",
+    /// 503: the database is busy; see Retry-After.
+    Unavailable = "unavailable",
+    /// 503: the database is unreachable (readiness).
+    NotReady = "not_ready",
+    /// 503: a tenant's creation failed and was undone; see Retry-After.
+    TenantCreationFailed = "tenant_creation_failed",
+}
+
+/// The body of every error response. The message is the relay's own sentence: it never
+/// quotes the request or names a library.
 #[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
 pub struct ErrorBody {
-    /// A stable machine-readable code, such as `not_found` or `invalid_field`.
-    pub error: String,
+    /// A stable machine-readable code.
+    pub error: ErrorCode,
     /// A sentence for a person.
     pub message: String,
     /// The request field, path or query parameter at fault, if one is.
@@ -29,11 +133,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             body: ErrorBody {
-                error: code.to_owned(),
+                error: code,
                 message: message.into(),
                 field: None,
             },
@@ -56,49 +160,63 @@ impl ApiError {
         self.status
     }
 
-    pub fn code(&self) -> &str {
-        &self.body.error
+    pub fn code(&self) -> ErrorCode {
+        self.body.error
+    }
+
+    pub fn message(&self) -> &str {
+        &self.body.message
     }
 
     /// 404: the object does not exist, or belongs to another tenant; the two are never told
     /// apart.
     pub fn not_found() -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", "no such object")
+        Self::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such object")
     }
 
-    pub fn unauthorized(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    /// 401 with `code`, which says what the client should do next.
+    pub fn unauthorized(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 
     pub fn tenant_disabled() -> Self {
         Self::new(
             StatusCode::FORBIDDEN,
-            "tenant_disabled",
+            ErrorCode::TenantDisabled,
             "this tenant is disabled; ask the platform operator to enable it",
         )
     }
 
     /// 422 for a well-formed request whose field has a value the relay refuses.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_field", message).with_field(field)
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidField,
+            message,
+        )
+        .with_field(field)
     }
 
-    pub fn conflict(code: &str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
-    pub fn too_many_requests(code: &str, message: impl Into<String>, retry_after: u64) -> Self {
+    pub fn too_many_requests(
+        code: ErrorCode,
+        message: impl Into<String>,
+        retry_after: u64,
+    ) -> Self {
         Self::new(StatusCode::TOO_MANY_REQUESTS, code, message).with_retry_after(retry_after)
     }
 
     pub fn unavailable() -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorCode::Unavailable,
             "the database is busy; retry shortly",
         )
         .with_retry_after(1)
@@ -116,7 +234,7 @@ impl ApiError {
         tracing::error!(error = %chain, "internal error answering a request");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal error; it has been logged",
         )
     }
@@ -131,5 +249,21 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, value);
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_their_text() {
+        // The OpenAPI document lists the serde names; `as_str` must say the same.
+        for code in ErrorCode::ALL {
+            assert_eq!(
+                serde_json::to_value(code).expect("serialize"),
+                serde_json::Value::from(code.as_str())
+            );
+        }
     }
 }

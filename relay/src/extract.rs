@@ -2,8 +2,10 @@
 //! body (`ApiJson`), path parameters (`ApiPath`) and a query string (`ApiQuery`).
 //!
 //! Bodies are read whole (bounded by the router's body limit) and deserialized with
-//! `serde_path_to_error`, so an unknown field, a wrong type or a value a type refuses comes
-//! back as 400 with the path of the field, never as a 500.
+//! `serde_path_to_error`, so an unknown, missing or repeated field, a wrong type or a value a
+//! type refuses comes back as 400 with the path of the field, never as a 500. The messages
+//! are the relay's own ([`field_problem`]): what the field must be, never the parser's text
+//! or the value the client sent.
 
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
@@ -12,7 +14,7 @@ use axum::http::{StatusCode, header};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 
 /// A JSON request body.
 #[derive(Debug)]
@@ -39,7 +41,7 @@ where
         if !is_json {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
+                ErrorCode::UnsupportedMediaType,
                 "the body must be JSON, sent with Content-Type: application/json",
             ));
         }
@@ -51,11 +53,18 @@ where
                 {
                     ApiError::new(
                         StatusCode::PAYLOAD_TOO_LARGE,
-                        "body_too_large",
+                        ErrorCode::BodyTooLarge,
                         "the request body is larger than the relay accepts",
                     )
                 }
-                other => ApiError::new(StatusCode::BAD_REQUEST, "bad_body", other.body_text()),
+                other => {
+                    tracing::debug!(error = %other, "request body unreadable");
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        ErrorCode::BadBody,
+                        "the request body could not be read",
+                    )
+                }
             })?;
         parse_json(&bytes).map(ApiJson)
     }
@@ -67,18 +76,134 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
-        let code = if inner.is_syntax() || inner.is_eof() {
-            "malformed_json"
-        } else {
-            "invalid_field"
-        };
-        let error = ApiError::new(StatusCode::BAD_REQUEST, code, inner.to_string());
-        if path == "." || code == "malformed_json" {
-            error
-        } else {
-            error.with_field(path)
+        if inner.is_eof() {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::MalformedJson,
+                "the body ends before its JSON is complete",
+            );
         }
+        if inner.is_syntax() || inner.is_io() {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::MalformedJson,
+                format!(
+                    "the body is not valid JSON (line {}, column {})",
+                    inner.line(),
+                    inner.column()
+                ),
+            );
+        }
+        let message = inner.to_string();
+        // serde_json appends where it was; the path says it better.
+        let message = message
+            .rsplit_once(" at line ")
+            .map_or(message.as_str(), |(text, _)| text);
+        problem_error(ErrorCode::InvalidField, &path, message, "body")
     })
+}
+
+/// What was wrong with a field, in the relay's words: a code, a message and the name of the
+/// field when serde's message names one (a missing, unknown or repeated field).
+///
+/// `message` is serde's text, whose forms are fixed by serde's `de::Error`; the value the
+/// client sent, which some of them quote, is never carried over. Messages of the relay's own
+/// checks (`api::types`) all start with "must" and are kept as they are.
+pub fn field_problem(message: &str) -> (ErrorCode, String, Option<String>) {
+    let named = |prefix: &str| {
+        message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_prefix('`'))
+            .and_then(|rest| rest.split_once('`'))
+            .map(|(name, _)| name.to_owned())
+    };
+    if let Some(name) = named("missing field ") {
+        return (
+            ErrorCode::MissingField,
+            "this field is required".to_owned(),
+            Some(name),
+        );
+    }
+    if let Some(name) = named("duplicate field ") {
+        return (
+            ErrorCode::DuplicateField,
+            "this field is given more than once".to_owned(),
+            Some(name),
+        );
+    }
+    if let Some(name) = named("unknown field ") {
+        return (
+            ErrorCode::UnknownField,
+            "there is no such field".to_owned(),
+            Some(name),
+        );
+    }
+    if message.starts_with("must ") {
+        return (ErrorCode::InvalidField, message.to_owned(), None);
+    }
+    if message.starts_with("unknown variant ") {
+        // "unknown variant `x`, expected one of `a`, `b`": the accepted values are ours.
+        let accepted = message
+            .split_once(", expected ")
+            .map(|(_, expected)| expected.trim_start_matches("one of "));
+        let text = match accepted {
+            Some(list) => format!("must be one of {}", list.replace('`', "")),
+            None => "must be one of the values the document lists".to_owned(),
+        };
+        return (ErrorCode::InvalidField, text, None);
+    }
+    let expected = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+        .and_then(|rest| rest.rsplit_once(", expected "))
+        .map(|(_, expected)| expected);
+    let text = match expected {
+        _ if message.contains("UUID") => "must be a UUID",
+        Some(e) if e.contains("UUID") || e.contains("uuid") => "must be a UUID",
+        Some("a string" | "a borrowed string") => "must be a string",
+        Some("a boolean") => "must be true or false",
+        Some("u8" | "u16" | "u32" | "u64" | "usize" | "i8" | "i16" | "i32" | "i64" | "isize") => {
+            "must be a whole number in range"
+        }
+        Some(e) if e.starts_with("struct ") || e == "a map" => "must be a JSON object",
+        Some(e) if e.starts_with("a sequence") || e.starts_with("tuple") => "must be a JSON array",
+        _ if message.starts_with("invalid length ") => "has the wrong number of items",
+        _ if message.contains("digit") || message.contains("integer") => {
+            "must be a whole number in range"
+        }
+        _ => "has a value this field does not accept",
+    };
+    (ErrorCode::InvalidField, text.to_owned(), None)
+}
+
+/// An [`ApiError`] for a field problem at `path` (`.` for the whole document).
+fn problem_error(default: ErrorCode, path: &str, message: &str, whole: &str) -> ApiError {
+    let (code, text, named) = field_problem(message);
+    // A query keeps its one code; a body's is more precise when serde says more.
+    let code = if code == ErrorCode::InvalidField || default == ErrorCode::InvalidQuery {
+        default
+    } else {
+        code
+    };
+    let field = match (path, named) {
+        ("." | "", Some(name)) => Some(name),
+        (path, Some(name)) if !path.ends_with(&format!(".{name}")) && path != name => {
+            Some(format!("{path}.{name}"))
+        }
+        ("." | "", None) => None,
+        (path, _) => Some(path.to_owned()),
+    };
+    let text = match (&field, code) {
+        (None, ErrorCode::InvalidField | ErrorCode::InvalidQuery) => {
+            format!("the {whole} {text}")
+        }
+        _ => text,
+    };
+    let error = ApiError::new(StatusCode::BAD_REQUEST, code, text);
+    match field {
+        Some(field) => error.with_field(field),
+        None => error,
+    }
 }
 
 /// Path parameters; a malformed one (say, an id that is not a UUID) is a 400 naming it.
@@ -96,27 +221,38 @@ where
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(value)) => Ok(ApiPath(value)),
             Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                use axum::extract::path::ErrorKind;
                 let kind = e.into_kind();
-                let field = match &kind {
-                    axum::extract::path::ErrorKind::ParseErrorAtKey { key, .. }
-                    | axum::extract::path::ErrorKind::InvalidUtf8InPathParam { key }
-                    | axum::extract::path::ErrorKind::DeserializeError { key, .. } => {
-                        Some(key.clone())
+                let (field, uuid) = match &kind {
+                    ErrorKind::ParseErrorAtKey {
+                        key, expected_type, ..
+                    } => (Some(key.clone()), expected_type.contains("Uuid")),
+                    ErrorKind::DeserializeError { key, message, .. } => {
+                        (Some(key.clone()), message.contains("UUID"))
                     }
-                    _ => None,
+                    ErrorKind::InvalidUtf8InPathParam { key } => (Some(key.clone()), false),
+                    _ => (None, false),
                 };
-                let error =
-                    ApiError::new(StatusCode::BAD_REQUEST, "invalid_path", kind.to_string());
+                tracing::debug!(error = %kind, "path refused");
+                let message = if uuid {
+                    "must be a UUID"
+                } else {
+                    "has a value this path does not accept"
+                };
+                let error = ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidPath, message);
                 Err(match field {
                     Some(field) => error.with_field(field),
                     None => error,
                 })
             }
-            Err(other) => Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_path",
-                other.body_text(),
-            )),
+            Err(other) => {
+                tracing::debug!(error = %other, "path refused");
+                Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::InvalidPath,
+                    "the path is not one this route accepts",
+                ))
+            }
         }
     }
 }
@@ -140,16 +276,8 @@ where
             .map(ApiQuery)
             .map_err(|error| {
                 let path = error.path().to_string();
-                let error = ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_query",
-                    error.into_inner().to_string(),
-                );
-                if path == "." {
-                    error
-                } else {
-                    error.with_field(path)
-                }
+                let message = error.into_inner().to_string();
+                problem_error(ErrorCode::InvalidQuery, &path, &message, "query")
             })
     }
 }

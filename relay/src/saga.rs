@@ -170,7 +170,7 @@ impl TenantSaga {
         if let Some((hash, previous, state, updated_at)) = existing {
             if hash != request_hash {
                 return Err(ApiError::conflict(
-                    "idempotency_key_reused",
+                    crate::error::ErrorCode::IdempotencyKeyReused,
                     "this Idempotency-Key was used for a different request",
                 )
                 .with_field("Idempotency-Key"));
@@ -185,7 +185,7 @@ impl TenantSaga {
                 }
                 "running" if now - updated_at < STALE_AFTER_MS => {
                     return Err(ApiError::conflict(
-                        "creation_in_progress",
+                        crate::error::ErrorCode::CreationInProgress,
                         "a creation with this Idempotency-Key is running; retry shortly",
                     )
                     .with_retry_after(1));
@@ -214,7 +214,7 @@ impl TenantSaga {
             .rows_affected();
             if taken != 1 {
                 return Err(ApiError::conflict(
-                    "creation_in_progress",
+                    crate::error::ErrorCode::CreationInProgress,
                     "a creation with this Idempotency-Key is running; retry shortly",
                 )
                 .with_retry_after(1));
@@ -233,7 +233,7 @@ impl TenantSaga {
             .map_err(|e| match DbError::from_sqlx(e) {
                 // Another request with this key got in first.
                 DbError::Constraint(_) => ApiError::conflict(
-                    "creation_in_progress",
+                    crate::error::ErrorCode::CreationInProgress,
                     "a creation with this Idempotency-Key is running; retry shortly",
                 )
                 .with_retry_after(1),
@@ -269,7 +269,7 @@ impl TenantSaga {
                 tx.commit().await.map_err(DbError::from_sqlx)?;
                 return Err(ApiError::new(
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                    "tenant_creation_failed",
+                    crate::error::ErrorCode::TenantCreationFailed,
                     format!(
                         "creating the tenant failed at step {}; everything made was undone, \
                          retry with the same Idempotency-Key",
@@ -324,7 +324,7 @@ impl TenantSaga {
                             "compensation failed three times; the creation stays running and is retried");
                         return Err(ApiError::new(
                             axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                            "tenant_creation_failed",
+                            crate::error::ErrorCode::TenantCreationFailed,
                             "undoing a failed tenant creation failed; retry later",
                         )
                         .with_retry_after(5));

@@ -18,12 +18,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain_timeout: Duration,
 ) -> std::io::Result<()> {
-    let limits = state.limits.clone();
+    let housekeeping_state = state.clone();
     let housekeeping = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tick.tick().await;
-            limits.retain_recent();
+            housekeeping_state.limits.retain_recent();
+            if let Err(error) = crate::api::session::prune_login_failures(&housekeeping_state).await
+            {
+                tracing::warn!(%error, "could not prune old failed-login counts");
+            }
         }
     });
     let (draining_tx, mut draining_rx) = watch::channel(false);

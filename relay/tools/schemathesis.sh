@@ -45,6 +45,10 @@ export DIPPER_RELAY__LIMITS__PER_TENANT_PER_SECOND=100000
 export DIPPER_RELAY__LIMITS__PER_TENANT_BURST=100000
 export DIPPER_RELAY__LIMITS__LOGIN_PER_ADDRESS_PER_MINUTE=100000
 export DIPPER_RELAY__LIMITS__LOGIN_PER_ADDRESS_BURST=100000
+export DIPPER_RELAY__LIMITS__ACTIVATE_PER_ADDRESS_PER_MINUTE=100000
+export DIPPER_RELAY__LIMITS__ACTIVATE_PER_ADDRESS_BURST=100000
+export DIPPER_RELAY__LIMITS__ACTIVATE_PER_DEVICE_PER_MINUTE=100000
+export DIPPER_RELAY__LIMITS__ACTIVATE_PER_DEVICE_BURST=100000
 password="schemathesis password"
 echo "$password" | "$bin" admin create --email root@dipper.test --password-stdin >/dev/null
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"

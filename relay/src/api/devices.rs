@@ -5,6 +5,8 @@
 //!
 //! Keys and credentials are stored as SHA-256 digests. Activation is the one device route
 //! without a bearer token: the key is the proof, and a disabled tenant's box is refused.
+//! Its attempts are limited per client address and per device id (`limits.activate_*`), so
+//! a key cannot be guessed at speed from one address or many.
 
 use axum::Json;
 use axum::extract::State;
@@ -58,19 +60,19 @@ pub struct ProvisionedDevice {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterDevice {
-    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F]+$")]
+    #[schema(value_type = String, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$")]
     pub name: Name,
     pub area_id: Uuid,
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F]+$")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$")]
     pub group: Option<Name>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateDevice {
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F]+$")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$")]
     pub name: Option<Name>,
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F]+$")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$")]
     pub group: Option<Name>,
     /// Moves the device to another area (operator role needed on both).
     pub area_id: Option<Uuid>,
@@ -357,7 +359,7 @@ pub async fn issue_provisioning_key(
                 .await?;
             if device.status != "registered" {
                 return Err(ApiError::conflict(
-                    "device_not_registered",
+                    crate::error::ErrorCode::DeviceNotRegistered,
                     format!(
                         "the device is {}; only a device awaiting activation gets a key",
                         device.status
@@ -434,7 +436,10 @@ pub async fn decommission_device(
 }
 
 fn bad_key() -> ApiError {
-    ApiError::unauthorized("unknown, used or expired provisioning key")
+    ApiError::unauthorized(
+        crate::error::ErrorCode::ProvisioningKeyInvalid,
+        "unknown, used or expired provisioning key",
+    )
 }
 
 /// A box activates itself with its one-time provisioning key and receives its credential.
@@ -446,6 +451,9 @@ pub async fn activate_device(
     RemoteAddr(remote_addr): RemoteAddr,
     ApiJson(request): ApiJson<ActivateDevice>,
 ) -> Result<Json<DeviceCredentials>, ApiError> {
+    state
+        .limits
+        .check_activation(&remote_addr, request.device_id)?;
     let digest = secret_digest(request.provisioning_key.as_str());
     let mut tx = state.db.begin(Scope::Platform, Mode::Write).await?;
     let row = sqlx::query(

@@ -33,7 +33,7 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, ApiEr
         tracing::warn!(error = %e, "readiness check: database unreachable");
         ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "not_ready",
+            crate::error::ErrorCode::NotReady,
             "the database is unreachable",
         )
     })?;

@@ -206,13 +206,17 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn fallback() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        crate::error::ErrorCode::NotFound,
+        "no such route",
+    )
 }
 
 async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        crate::error::ErrorCode::MethodNotAllowed,
         "this method is not allowed on this path",
     )
 }

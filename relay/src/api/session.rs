@@ -1,13 +1,24 @@
-//! Signing in: login with email and password, refresh-token rotation, logout, and `me`.
+//! Signing in: login with e-mail, tenant and password, refresh-token rotation, logout, and
+//! `me`.
 //!
-//! Login is throttled per email in the database (so every instance sees the same count):
-//! after `auth.login_max_failures` failures in a row the email is refused with 429 for
-//! `auth.login_lockout_seconds`, whether or not a user has it. Attempts from one client
-//! address are limited too (`limits.login_per_address_*`), whatever the email.
+//! An account is an e-mail within a tenant (or among the platform admins, who have none):
+//! the login request names its tenant, so an e-mail used in several tenants is several
+//! accounts, and nothing at login or user creation tells whether an e-mail exists elsewhere
+//! (docs/design/0001-user-identity.md).
 //!
-//! A refresh token is good once: refreshing marks it used and returns the next token of its
-//! family; presenting a used token again (a stolen copy, or the thief's) revokes the whole
-//! family.
+//! Failed logins are counted in the database (so every instance sees the same count) per
+//! account and client address: after `auth.login_max_failures` failures from one address,
+//! that address is refused for that account with 429 for `auth.login_lockout_seconds`,
+//! whether or not the account exists, while the owner signing in from elsewhere still can.
+//! A slower brake counts the account's failures from every address: after
+//! `auth.login_account_max_failures` the account is refused everywhere for
+//! `auth.login_account_lockout_seconds`, which bounds guessing spread over many addresses.
+//! Attempts from one client address are limited too (`limits.login_per_address_*`),
+//! whatever the account.
+//!
+//! Each login starts a session (`auth::sessions`). A refresh token is good once: refreshing
+//! marks it used and returns the next token of its session; presenting a used token again (a
+//! stolen copy, or the thief's) revokes the whole session, and its access tokens with it.
 
 use axum::Json;
 use axum::extract::State;
@@ -19,20 +30,24 @@ use uuid::Uuid;
 
 use super::types::{Email, Secret};
 use crate::audit;
+use crate::auth::sessions;
 use crate::auth::tokens::{new_secret, secret_digest};
 use crate::auth::{Principal, Role};
 use crate::db::{DbError, Mode, Scope, Tx, now_ms, parse_id};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, RemoteAddr};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
-    #[schema(value_type = String, min_length = 3, max_length = 254, pattern = r"^[^@\s\u0000-\u001F\u007F]+@[^@\s\u0000-\u001F\u007F]+$")]
+    #[schema(value_type = String, min_length = 3, max_length = 254, pattern = r"^[^@\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0]+@[^@\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0]+$")]
     pub email: Email,
     #[schema(value_type = String, min_length = 1, max_length = 1024)]
     pub password: Secret,
+    /// The tenant whose account signs in; absent for a platform admin.
+    #[serde(default)]
+    pub tenant_id: Option<Uuid>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -71,10 +86,29 @@ pub struct Me {
 }
 
 fn invalid_credentials() -> ApiError {
-    ApiError::unauthorized("wrong email or password")
+    ApiError::unauthorized(
+        ErrorCode::InvalidCredentials,
+        "wrong email, tenant or password",
+    )
 }
 
-/// Signs in with email and password.
+fn user_disabled() -> ApiError {
+    ApiError::unauthorized(ErrorCode::UserDisabled, "this user is disabled")
+}
+
+/// The `address` of the row counting an account's failures from every address.
+const EVERY_ADDRESS: &str = "*";
+
+/// How `login_failures` names an account: its tenant (or `platform`) and e-mail, whether or
+/// not such a user exists.
+fn account_key(tenant: Option<Uuid>, email: &Email) -> String {
+    match tenant {
+        Some(tenant) => format!("{tenant}/{}", email.as_str()),
+        None => format!("platform/{}", email.as_str()),
+    }
+}
+
+/// Signs in with e-mail, tenant and password.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "session",
     request_body = LoginRequest,
     responses((status = 200, description = "Signed in", body = TokenPair)))]
@@ -84,31 +118,52 @@ pub async fn login(
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Json<TokenPair>, ApiError> {
     state.limits.check_login(&remote_addr)?;
-    let email = request.email.as_str().to_owned();
+    let account = account_key(request.tenant_id, &request.email);
     let now = now_ms();
     let mut tx = state.db.begin(Scope::Platform, Mode::Read).await?;
-    let locked_until: Option<i64> =
-        sqlx::query_scalar("SELECT locked_until FROM login_failures WHERE email = $1")
-            .bind(&email)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(DbError::from_sqlx)?;
+    let locked_until: Option<i64> = sqlx::query_scalar(
+        "SELECT MAX(locked_until) FROM login_failures \
+         WHERE account = $1 AND (address = $2 OR address = $3)",
+    )
+    .bind(&account)
+    .bind(&remote_addr)
+    .bind(EVERY_ADDRESS)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(DbError::from_sqlx)?;
     if let Some(until) = locked_until
         && until > now
     {
         return Err(ApiError::too_many_requests(
-            "login_locked",
-            "too many failed logins for this email; wait and retry",
-            u64::try_from((until - now) / 1000).unwrap_or(1),
+            ErrorCode::LoginLocked,
+            "too many failed sign-ins for this account; wait and retry",
+            u64::try_from((until - now + 999) / 1000).unwrap_or(1),
         ));
     }
-    let user = sqlx::query(
-        "SELECT u.id, u.tenant_id, u.password_hash, u.status, t.status AS tenant_status \
-         FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id WHERE u.email = $1",
-    )
-    .bind(&email)
-    .fetch_optional(&mut *tx)
-    .await
+    macro_rules! find_user {
+        ($filter:literal) => {
+            concat!(
+                "SELECT u.id, u.tenant_id, u.password_hash, u.status, t.status AS tenant_status \
+                 FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id WHERE u.email = $1 AND ",
+                $filter
+            )
+        };
+    }
+    let user = match request.tenant_id {
+        Some(tenant) => {
+            sqlx::query(find_user!("u.tenant_id = $2"))
+                .bind(request.email.as_str())
+                .bind(tenant.to_string())
+                .fetch_optional(&mut *tx)
+                .await
+        }
+        None => {
+            sqlx::query(find_user!("u.tenant_id IS NULL"))
+                .bind(request.email.as_str())
+                .fetch_optional(&mut *tx)
+                .await
+        }
+    }
     .map_err(DbError::from_sqlx)?;
     tx.commit().await.map_err(DbError::from_sqlx)?;
     let hash: Option<String> = user
@@ -126,7 +181,7 @@ pub async fn login(
     let row = match (user, matches) {
         (Some(row), true) => row,
         (user, _) => {
-            record_failure(&state, &mut tx, &email, now).await?;
+            record_failure(&state, &mut tx, &account, &remote_addr, now).await?;
             if let Some(row) = &user {
                 // A wrong password for a known user is shown to its tenant's admins.
                 let id = parse_id(&row.try_get::<String, _>("id").map_err(DbError::from_sqlx)?)?;
@@ -159,20 +214,24 @@ pub async fn login(
         .transpose()?;
     let status: String = row.try_get("status").map_err(DbError::from_sqlx)?;
     let tenant_status: Option<String> = row.try_get("tenant_status").map_err(DbError::from_sqlx)?;
-    sqlx::query("DELETE FROM login_failures WHERE email = $1")
-        .bind(&email)
+    // Only this address's count is forgiven: the count over every address is what bounds
+    // guessing spread over many, and it runs out by itself.
+    sqlx::query("DELETE FROM login_failures WHERE account = $1 AND address = $2")
+        .bind(&account)
+        .bind(&remote_addr)
         .execute(&mut *tx)
         .await
         .map_err(DbError::from_sqlx)?;
     if status != "active" {
         tx.commit().await.map_err(DbError::from_sqlx)?;
-        return Err(ApiError::unauthorized("this user is disabled"));
+        return Err(user_disabled());
     }
     if tenant_id.is_some() && tenant_status.as_deref() != Some("enabled") {
         tx.commit().await.map_err(DbError::from_sqlx)?;
         return Err(ApiError::tenant_disabled());
     }
-    let refresh_token = insert_refresh(&state, &mut tx, user_id, tenant_id, Uuid::new_v4()).await?;
+    let session = sessions::start(&mut tx, user_id, tenant_id).await?;
+    let refresh_token = insert_refresh(&state, &mut tx, user_id, tenant_id, session).await?;
     audit_session(
         &mut tx,
         user_id,
@@ -183,36 +242,81 @@ pub async fn login(
     )
     .await?;
     tx.commit().await.map_err(DbError::from_sqlx)?;
-    pair(&state, user_id, tenant_id, refresh_token)
+    pair(&state, user_id, tenant_id, session, refresh_token)
 }
 
+/// Counts a failed login of `account` from `address`, and over every address; locks either
+/// when its count reaches its limit. A count whose last failure is older than its lockout
+/// starts again from one.
 async fn record_failure(
     state: &AppState,
     tx: &mut Tx,
-    email: &str,
+    account: &str,
+    address: &str,
     now: i64,
 ) -> Result<(), DbError> {
-    let failures: i64 = sqlx::query_scalar(
-        "INSERT INTO login_failures (email, failures, locked_until, updated_at) \
-         VALUES ($1, 1, 0, $2) ON CONFLICT (email) DO UPDATE \
-         SET failures = login_failures.failures + 1, updated_at = $2 RETURNING failures",
-    )
-    .bind(email)
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
-    if failures >= i64::from(state.config.auth.login_max_failures) {
-        let lockout =
-            i64::try_from(state.config.auth.login_lockout_seconds).unwrap_or(i64::MAX / 4000);
-        sqlx::query("UPDATE login_failures SET failures = 0, locked_until = $1 WHERE email = $2")
-            .bind(now + lockout * 1000)
-            .bind(email)
+    let auth = &state.config.auth;
+    let seconds = |s: u64| i64::try_from(s).unwrap_or(i64::MAX / 4000) * 1000;
+    for (address, max_failures, lockout_ms) in [
+        (
+            address,
+            auth.login_max_failures,
+            seconds(auth.login_lockout_seconds),
+        ),
+        (
+            EVERY_ADDRESS,
+            auth.login_account_max_failures,
+            seconds(auth.login_account_lockout_seconds),
+        ),
+    ] {
+        let failures: i64 = sqlx::query_scalar(
+            "INSERT INTO login_failures (account, address, failures, locked_until, updated_at) \
+             VALUES ($1, $2, 1, 0, $3) ON CONFLICT (account, address) DO UPDATE \
+             SET failures = CASE WHEN login_failures.updated_at < $4 THEN 1 \
+             ELSE login_failures.failures + 1 END, updated_at = $3 RETURNING failures",
+        )
+        .bind(account)
+        .bind(address)
+        .bind(now)
+        .bind(now - lockout_ms)
+        .fetch_one(&mut **tx)
+        .await
+        .map_err(DbError::from_sqlx)?;
+        if failures >= i64::from(max_failures) {
+            sqlx::query(
+                "UPDATE login_failures SET failures = 0, locked_until = $1 \
+                 WHERE account = $2 AND address = $3",
+            )
+            .bind(now + lockout_ms)
+            .bind(account)
+            .bind(address)
             .execute(&mut **tx)
             .await
             .map_err(DbError::from_sqlx)?;
+        }
     }
     Ok(())
+}
+
+/// Forgets failure counts that no longer lock anything and have run out.
+pub async fn prune_login_failures(state: &AppState) -> Result<u64, DbError> {
+    let auth = &state.config.auth;
+    let longest = auth
+        .login_lockout_seconds
+        .max(auth.login_account_lockout_seconds);
+    let now = now_ms();
+    let before = now - i64::try_from(longest).unwrap_or(i64::MAX / 4000) * 1000;
+    let mut tx = state.db.begin(Scope::Platform, Mode::Write).await?;
+    let pruned =
+        sqlx::query("DELETE FROM login_failures WHERE locked_until < $1 AND updated_at < $2")
+            .bind(now)
+            .bind(before)
+            .execute(&mut *tx)
+            .await
+            .map_err(DbError::from_sqlx)?
+            .rows_affected();
+    tx.commit().await.map_err(DbError::from_sqlx)?;
+    Ok(pruned)
 }
 
 async fn insert_refresh(
@@ -220,7 +324,7 @@ async fn insert_refresh(
     tx: &mut Tx,
     user: Uuid,
     tenant: Option<Uuid>,
-    family: Uuid,
+    session: Uuid,
 ) -> Result<String, DbError> {
     let secret = new_secret();
     let ttl = i64::try_from(state.config.auth.refresh_token_seconds).unwrap_or(i64::MAX / 4000);
@@ -232,7 +336,7 @@ async fn insert_refresh(
     .bind(Uuid::new_v4().to_string())
     .bind(tenant.map(|t| t.to_string()))
     .bind(user.to_string())
-    .bind(family.to_string())
+    .bind(session.to_string())
     .bind(secret_digest(&secret))
     .bind(now + ttl * 1000)
     .bind(now)
@@ -246,11 +350,12 @@ fn pair(
     state: &AppState,
     user: Uuid,
     tenant: Option<Uuid>,
+    session: Uuid,
     refresh_token: String,
 ) -> Result<Json<TokenPair>, ApiError> {
     let (access_token, expires_in) = state
         .tokens
-        .issue(user, tenant)
+        .issue(user, tenant, session)
         .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(TokenPair {
         access_token,
@@ -284,13 +389,8 @@ async fn audit_session(
     .await
 }
 
-async fn revoke_family(tx: &mut Tx, family: &str) -> Result<(), DbError> {
-    sqlx::query("UPDATE refresh_tokens SET status = 'revoked' WHERE family_id = $1")
-        .bind(family)
-        .execute(&mut **tx)
-        .await
-        .map_err(DbError::from_sqlx)?;
-    Ok(())
+fn refresh_token_invalid(message: &str) -> ApiError {
+    ApiError::unauthorized(ErrorCode::RefreshTokenInvalid, message)
 }
 
 /// Trades a refresh token for a new access token and the next refresh token.
@@ -314,7 +414,7 @@ pub async fn refresh(
     .fetch_optional(&mut *tx)
     .await
     .map_err(DbError::from_sqlx)?
-    .ok_or_else(|| ApiError::unauthorized("unknown refresh token"))?;
+    .ok_or_else(|| refresh_token_invalid("unknown refresh token; sign in again"))?;
     let get = |name: &str| row.try_get::<String, _>(name).map_err(DbError::from_sqlx);
     let id = get("id")?;
     let family = get("family_id")?;
@@ -330,7 +430,7 @@ pub async fn refresh(
     let user_status = get("user_status")?;
     let tenant_status: Option<String> = row.try_get("tenant_status").map_err(DbError::from_sqlx)?;
     if status == "revoked" {
-        return Err(ApiError::unauthorized(
+        return Err(refresh_token_invalid(
             "this refresh token was revoked; sign in again",
         ));
     }
@@ -345,7 +445,7 @@ pub async fn refresh(
     .map_err(DbError::from_sqlx)?
     .rows_affected();
     if status == "used" || taken == 0 {
-        revoke_family(&mut tx, &family).await?;
+        sessions::revoke(&mut tx, &family).await?;
         audit_session(
             &mut tx,
             user,
@@ -358,26 +458,27 @@ pub async fn refresh(
         tx.commit().await.map_err(DbError::from_sqlx)?;
         tracing::warn!(%user, "refresh token reused; its family is revoked");
         return Err(ApiError::unauthorized(
-            "this refresh token was already used; every session of its family is revoked, sign in again",
+            ErrorCode::RefreshTokenReused,
+            "this refresh token was already used; its session is revoked, sign in again",
         ));
     }
     if expires_at <= now_ms() {
         tx.commit().await.map_err(DbError::from_sqlx)?;
-        return Err(ApiError::unauthorized(
+        return Err(refresh_token_invalid(
             "this refresh token has expired; sign in again",
         ));
     }
     if user_status != "active" {
-        revoke_family(&mut tx, &family).await?;
+        sessions::revoke(&mut tx, &family).await?;
         tx.commit().await.map_err(DbError::from_sqlx)?;
-        return Err(ApiError::unauthorized("this user is disabled"));
+        return Err(user_disabled());
     }
     if tenant.is_some() && tenant_status.as_deref() != Some("enabled") {
         tx.rollback().await.map_err(DbError::from_sqlx)?;
         return Err(ApiError::tenant_disabled());
     }
-    let family = parse_id(&family)?;
-    let next = insert_refresh(&state, &mut tx, user, tenant, family).await?;
+    let session = parse_id(&family)?;
+    let next = insert_refresh(&state, &mut tx, user, tenant, session).await?;
     audit_session(
         &mut tx,
         user,
@@ -388,10 +489,11 @@ pub async fn refresh(
     )
     .await?;
     tx.commit().await.map_err(DbError::from_sqlx)?;
-    pair(&state, user, tenant, next)
+    pair(&state, user, tenant, session, next)
 }
 
-/// Ends the session: revokes the refresh token's whole family.
+/// Ends the session: revokes the refresh token's session, its other refresh tokens and its
+/// access tokens.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "session",
     request_body = RefreshRequest,
     responses((status = 204, description = "Signed out (also for an unknown token)")))]
@@ -410,7 +512,7 @@ pub async fn logout(
     .await
     .map_err(DbError::from_sqlx)?;
     if let Some((family, user, tenant)) = found {
-        revoke_family(&mut tx, &family).await?;
+        sessions::revoke(&mut tx, &family).await?;
         let tenant = tenant.as_deref().map(parse_id).transpose()?;
         audit_session(
             &mut tx,

@@ -5,18 +5,49 @@ use serde::{Deserialize, Deserializer, Serialize, de::Error as _};
 
 /// Longest name (tenant, area, device, group, display name), in characters.
 pub const NAME_MAX: usize = 200;
-/// A name: 1 to 200 characters, no control characters.
-pub const NAME_PATTERN: &str = r"^[^\u0000-\u001F\u007F]+$";
+/// A name: 1 to 200 characters, at least one of them visible, none a control character or a
+/// bidirectional override or isolate. The same as [`Name`] checks, for the OpenAPI document
+/// (which cannot say "trimmed"); fields repeat it literally, as `utoipa` wants a literal.
+pub const NAME_PATTERN: &str = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$";
 /// Longest email address, in characters.
 pub const EMAIL_MAX: usize = 254;
-pub const EMAIL_PATTERN: &str = r"^[^@\s\u0000-\u001F\u007F]+@[^@\s\u0000-\u001F\u007F]+$";
+/// An e-mail: one `@` between two non-empty parts, no space, control or invisible character.
+pub const EMAIL_PATTERN: &str = r"^[^@\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0]+@[^@\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0]+$";
 pub const PASSWORD_MIN: usize = 12;
 pub const PASSWORD_MAX: usize = 1024;
 /// Longest secret (refresh token, provisioning key) accepted, in characters.
 pub const SECRET_MAX: usize = 512;
 
-fn has_control(text: &str) -> bool {
-    text.chars().any(char::is_control)
+/// A bidirectional override or isolate (U+202A to U+202E, U+2066 to U+2069): it makes text
+/// display in another order than it is stored, so a name could pass for another.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A character that shows nothing by itself: controls, white space, zero-width characters,
+/// joiners, fillers, variation selectors, bidirectional marks and tags.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || c.is_whitespace()
+        || is_bidi_control(c)
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        )
 }
 
 /// A name of something the relay keeps.
@@ -31,22 +62,39 @@ impl Name {
 
 impl<'de> Deserialize<'de> for Name {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let count = text.chars().count();
-        if count == 0 || count > NAME_MAX {
-            return Err(D::Error::custom(format!(
-                "must be 1 to {NAME_MAX} characters, got {count}"
-            )));
-        }
-        if has_control(&text) {
-            return Err(D::Error::custom("must not contain control characters"));
-        }
-        Ok(Name(text))
+        Name::parse(&String::deserialize(deserializer)?).map_err(D::Error::custom)
     }
 }
 
-/// An email address, kept lower-cased. Checked loosely (one `@`, no spaces or control
-/// characters): the address is a login name here, not a mailbox the relay writes to.
+impl Name {
+    /// Checks `text` and trims invisible characters off its ends. The length is counted
+    /// before trimming, as the OpenAPI document says.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let count = text.chars().count();
+        if count == 0 || count > NAME_MAX {
+            return Err(format!("must be 1 to {NAME_MAX} characters, got {count}"));
+        }
+        if text.chars().any(char::is_control) {
+            return Err("must not contain control characters".to_owned());
+        }
+        if text.chars().any(is_bidi_control) {
+            return Err(
+                "must not contain bidirectional overrides or isolates (U+202A to U+202E, \
+                 U+2066 to U+2069)"
+                    .to_owned(),
+            );
+        }
+        let trimmed = text.trim_matches(is_invisible);
+        if trimmed.is_empty() {
+            return Err("must contain a visible character".to_owned());
+        }
+        Ok(Name(trimmed.to_owned()))
+    }
+}
+
+/// An email address, kept lower-cased. Checked loosely (one `@`, no spaces, control or
+/// invisible characters): the address is a login name here, not a mailbox the relay writes
+/// to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Email(String);
 
@@ -71,9 +119,11 @@ impl Email {
         }
         let mut parts = text.split('@');
         let valid = matches!((parts.next(), parts.next(), parts.next()), (Some(l), Some(d), None) if !l.is_empty() && !d.is_empty())
-            && !text.chars().any(|c| c.is_whitespace() || c.is_control());
+            && !text.chars().any(is_invisible);
         if !valid {
-            return Err("must be an email address (one @, no spaces)".to_owned());
+            return Err(
+                "must be an email address (one @, no spaces or invisible characters)".to_owned(),
+            );
         }
         Ok(Email(text.to_lowercase()))
     }
@@ -175,7 +225,7 @@ impl Page {
         if !(1..=500).contains(&limit) {
             return Err(crate::error::ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
-                "invalid_query",
+                crate::error::ErrorCode::InvalidQuery,
                 "limit must be 1 to 500",
             )
             .with_field("limit"));
@@ -184,7 +234,7 @@ impl Page {
         if offset > 1_000_000 {
             return Err(crate::error::ApiError::new(
                 axum::http::StatusCode::BAD_REQUEST,
-                "invalid_query",
+                crate::error::ErrorCode::InvalidQuery,
                 "offset must be at most 1000000",
             )
             .with_field("offset"));
@@ -212,12 +262,55 @@ mod tests {
     }
 
     #[test]
+    fn names_are_trimmed_and_need_a_visible_character() {
+        assert_eq!(
+            name("\"  Block 7\\u200b \"").map(|n| n.0),
+            Ok("Block 7".to_owned())
+        );
+        // Joiners inside a name are kept: some scripts need them.
+        assert_eq!(
+            name("\"a\\u200db\"").map(|n| n.0),
+            Ok("a\u{200d}b".to_owned())
+        );
+        for invisible in [
+            " ",
+            "\\u200b",
+            " \\u200b\\u00a0\\ufeff\\u3000",
+            "\\u2060\\u180e",
+        ] {
+            assert_eq!(
+                name(&format!("\"{invisible}\"")).map(|n| n.0),
+                Err("must contain a visible character".to_owned()),
+                "{invisible:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bidirectional_overrides_are_refused() {
+        for c in ('\u{202A}'..='\u{202E}').chain('\u{2066}'..='\u{2069}') {
+            let text = format!("abc{c}def");
+            assert!(Name::parse(&text).is_err(), "{c:?}");
+            assert!(Email::parse(&format!("a{c}@b.c")).is_err(), "{c:?}");
+        }
+    }
+
+    #[test]
     fn emails_are_lower_cased_and_checked() {
         assert_eq!(
             Email::parse("Ann@Example.COM").map(|e| e.0),
             Ok("ann@example.com".to_owned())
         );
-        for bad in ["", "ann", "a@b@c", "@b", "a@", "a b@c", "a\u{0}@b"] {
+        for bad in [
+            "",
+            "ann",
+            "a@b@c",
+            "@b",
+            "a@",
+            "a b@c",
+            "a\u{0}@b",
+            "a\u{200b}@b",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?}");
         }
     }

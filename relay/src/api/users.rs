@@ -36,11 +36,11 @@ pub struct UserList {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUser {
-    #[schema(value_type = String, min_length = 3, max_length = 254, pattern = r"^[^@\s\u0000-\u001F\u007F]+@[^@\s\u0000-\u001F\u007F]+$")]
+    #[schema(value_type = String, min_length = 3, max_length = 254, pattern = r"^[^@\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0]+@[^@\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0]+$")]
     pub email: Email,
     #[schema(value_type = String, min_length = 12, max_length = 1024, pattern = r"^[^\u0000]+$")]
     pub password: Password,
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F]+$")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$")]
     pub display_name: Option<Name>,
 }
 
@@ -54,7 +54,7 @@ pub enum UserStatus {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUser {
-    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F]+$")]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$")]
     pub display_name: Option<Name>,
     pub status: Option<UserStatus>,
     #[schema(value_type = Option<String>, min_length = 12, max_length = 1024, pattern = r"^[^\u0000]+$")]
@@ -161,7 +161,9 @@ pub async fn list_users(
     Ok(Json(UserList { items }))
 }
 
-/// Adds a user to the tenant (tenant admins). Emails are unique across the platform.
+/// Adds a user to the tenant (tenant admins). An e-mail is unique within its tenant only:
+/// whether it is used in another tenant, or by a platform admin, changes nothing here
+/// (docs/design/0001-user-identity.md).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/users", tag = "users", security(("bearer" = [])),
     params(("tenant_id" = Uuid, Path)),
     request_body = CreateUser,
@@ -172,34 +174,40 @@ pub async fn create_user(
     ApiPath(tenant_id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
-    audited(&state.db, &principal, "user.create", &tenant_id.to_string(), async {
-        let tenant = principal.tenant_for(tenant_id)?;
-        principal.require_tenant_role(Role::TenantAdmin)?;
-        {
-            // The tenant must exist (a platform admin may name any id).
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
-            let found: Option<String> = sqlx::query_scalar("SELECT status FROM tenants WHERE id = $1")
-                .bind(tenant.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(DbError::from_sqlx)?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
-            if found.is_none() {
-                return Err(ApiError::not_found());
+    audited(
+        &state.db,
+        &principal,
+        "user.create",
+        &tenant_id.to_string(),
+        async {
+            let tenant = principal.tenant_for(tenant_id)?;
+            principal.require_tenant_role(Role::TenantAdmin)?;
+            {
+                // The tenant must exist (a platform admin may name any id).
+                let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
+                let found: Option<String> =
+                    sqlx::query_scalar("SELECT status FROM tenants WHERE id = $1")
+                        .bind(tenant.to_string())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(DbError::from_sqlx)?;
+                tx.commit().await.map_err(DbError::from_sqlx)?;
+                if found.is_none() {
+                    return Err(ApiError::not_found());
+                }
             }
-        }
-        let hash = state
-            .passwords
-            .hash(request.password.into_inner())
-            .await
-            .map_err(|e| ApiError::internal(&e))?;
-        let id = Uuid::new_v4();
-        let display_name = request
-            .display_name
-            .as_ref()
-            .map_or_else(|| request.email.as_str().to_owned(), |n| n.as_str().to_owned());
-        let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-        sqlx::query(
+            let hash = state
+                .passwords
+                .hash(request.password.into_inner())
+                .await
+                .map_err(|e| ApiError::internal(&e))?;
+            let id = Uuid::new_v4();
+            let display_name = request.display_name.as_ref().map_or_else(
+                || request.email.as_str().to_owned(),
+                |n| n.as_str().to_owned(),
+            );
+            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+            sqlx::query(
             "INSERT INTO users (id, tenant_id, email, display_name, password_hash, platform_admin, \
              status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, 'active', $6, $6)",
         )
@@ -212,15 +220,27 @@ pub async fn create_user(
         .execute(&mut *tx)
         .await
         .map_err(|e| match DbError::from_sqlx(e) {
-            DbError::Constraint(_) => ApiError::conflict("email_taken", "a user with this email exists")
-                .with_field("email"),
+            // Only this tenant's users count: another tenant's e-mail is another account.
+            DbError::Constraint(_) => ApiError::conflict(
+                crate::error::ErrorCode::EmailTaken,
+                "this tenant already has a user with this email",
+            )
+            .with_field("email"),
             other => other.into(),
         })?;
-        audit::record(&mut tx, &principal, Some(tenant), "user.create", &format!("user:{id}")).await?;
-        let user = find(&mut tx, tenant, id).await?;
-        tx.commit().await.map_err(DbError::from_sqlx)?;
-        Ok((StatusCode::CREATED, Json(user)))
-    })
+            audit::record(
+                &mut tx,
+                &principal,
+                Some(tenant),
+                "user.create",
+                &format!("user:{id}"),
+            )
+            .await?;
+            let user = find(&mut tx, tenant, id).await?;
+            tx.commit().await.map_err(DbError::from_sqlx)?;
+            Ok((StatusCode::CREATED, Json(user)))
+        },
+    )
     .await
 }
 
@@ -243,8 +263,8 @@ pub async fn get_user(
     Ok(Json(user))
 }
 
-/// Changes a user's display name, status or password (tenant admins). Disabling a user ends
-/// its sessions.
+/// Changes a user's display name, status or password (tenant admins). Disabling a user or
+/// changing its password ends all its sessions: their access tokens are refused at once.
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant_id}/users/{user_id}", tag = "users", security(("bearer" = [])),
     params(("tenant_id" = Uuid, Path), ("user_id" = Uuid, Path)),
     request_body = UpdateUser,
@@ -292,12 +312,8 @@ pub async fn update_user(
         .await
         .map_err(DbError::from_sqlx)?;
         if status == Some("disabled") || hash.is_some() {
-            sqlx::query("UPDATE refresh_tokens SET status = 'revoked' WHERE tenant_id = $1 AND user_id = $2")
-                .bind(tenant.to_string())
-                .bind(user_id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(DbError::from_sqlx)?;
+            // Every session ends, and its access tokens with it at their next request.
+            crate::auth::sessions::revoke_all_of_user(&mut tx, tenant, user_id).await?;
         }
         audit::record(&mut tx, &principal, Some(tenant), "user.update", &format!("user:{user_id}")).await?;
         let user = find(&mut tx, tenant, user_id).await?;

@@ -3,7 +3,8 @@
 //!
 //! A principal comes from a bearer token: one of the relay's own access tokens (HS256), or,
 //! when `[oidc]` is configured, a token of the external provider. For the relay's own users,
-//! the user's status, tenant status and grants are read from the database on every request.
+//! the user's status, tenant status, grants and the token's session are read from the
+//! database on every request, so a revoked session is refused at its next request.
 //! A disabled tenant's users are refused with `tenant_disabled`; every request then passes
 //! the per-user and per-tenant rate limits.
 //!
@@ -14,6 +15,7 @@
 
 pub mod oidc;
 pub mod password;
+pub mod sessions;
 pub mod tokens;
 
 use axum::extract::FromRequestParts;
@@ -25,7 +27,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::db::{DbError, Mode, Scope, Tx, parse_id};
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 /// A role within a tenant. Ordered: a higher role can do all a lower one can.
@@ -231,59 +233,107 @@ impl FromRequestParts<AppState> for Principal {
                     .or_else(|| v.strip_prefix("bearer "))
             })
             .map(str::trim)
-            .ok_or_else(|| ApiError::unauthorized("a bearer token is required"))?;
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| ApiError::unauthorized("the bearer token is not a JWT"))?;
+            .ok_or_else(|| {
+                ApiError::unauthorized(ErrorCode::TokenMissing, "a bearer token is required")
+            })?;
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid_token())?;
         let principal = if header.alg == jsonwebtoken::Algorithm::HS256 {
-            let claims = state
-                .tokens
-                .verify(token)
-                .map_err(|e| ApiError::unauthorized(format!("invalid access token: {e}")))?;
-            load_user(state, claims.sub, claims.tid, remote_addr).await?
+            let claims = state.tokens.verify(token).map_err(|e| token_refused(&e))?;
+            load_user(state, &claims, remote_addr).await?
         } else if let Some(oidc) = &state.oidc {
-            let identity = oidc.verify(token).await.map_err(|e| {
-                if e.is_provider_failure() {
+            let identity = oidc.verify(token).await.map_err(|e| match e {
+                oidc::OidcError::Invalid(e) => token_refused(&e),
+                e if e.is_provider_failure() => {
                     tracing::warn!(error = %e, "OIDC key set unavailable");
+                    ApiError::unauthorized(
+                        ErrorCode::TokenInvalid,
+                        "the access token could not be checked with the identity provider; \
+                         retry shortly",
+                    )
                 }
-                ApiError::unauthorized(format!("invalid access token: {e}"))
+                e => {
+                    tracing::debug!(error = %e, "external token refused");
+                    invalid_token()
+                }
             })?;
             external_principal(state, identity, remote_addr).await?
         } else {
-            return Err(ApiError::unauthorized(
-                "invalid access token: unexpected algorithm",
-            ));
+            return Err(invalid_token());
         };
         state.limits.check(&principal)?;
         Ok(principal)
     }
 }
 
+fn session_revoked() -> ApiError {
+    ApiError::unauthorized(
+        ErrorCode::SessionRevoked,
+        "this session has ended (signed out, password changed, user removed or a refresh \
+         token reused); sign in again",
+    )
+}
+
+fn invalid_token() -> ApiError {
+    ApiError::unauthorized(ErrorCode::TokenInvalid, "the access token is not valid")
+}
+
+/// Our answer to a token the JWT library refused: expired, or not valid for another reason
+/// (which one stays in the debug log).
+fn token_refused(error: &jsonwebtoken::errors::Error) -> ApiError {
+    if matches!(
+        error.kind(),
+        jsonwebtoken::errors::ErrorKind::ExpiredSignature
+    ) {
+        ApiError::unauthorized(
+            ErrorCode::TokenExpired,
+            "the access token has expired; refresh it or sign in again",
+        )
+    } else {
+        tracing::debug!(error = %error, "access token refused");
+        invalid_token()
+    }
+}
+
+/// The principal of one of our access tokens: its user, tenant and grants as they are now,
+/// refused if the session the token names was revoked. One query beside the grants: the
+/// session is joined to the user's row, so revocation costs no extra round trip.
 async fn load_user(
     state: &AppState,
-    user: Uuid,
-    tenant: Option<Uuid>,
+    claims: &tokens::AccessClaims,
     remote_addr: String,
 ) -> Result<Principal, ApiError> {
+    let (user, tenant) = (claims.sub, claims.tid);
     let scope = tenant.map_or(Scope::Platform, Scope::Tenant);
     let mut tx = state.db.begin(scope, Mode::Read).await?;
     let row = sqlx::query(
-        "SELECT u.status, u.platform_admin, u.tenant_id, t.status AS tenant_status \
-         FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id WHERE u.id = $1",
+        "SELECT u.status, u.platform_admin, u.tenant_id, t.status AS tenant_status, \
+         s.status AS session_status \
+         FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id \
+         LEFT JOIN sessions s ON s.id = $2 AND s.user_id = u.id WHERE u.id = $1",
     )
     .bind(user.to_string())
+    .bind(claims.sid.to_string())
     .fetch_optional(&mut *tx)
     .await
     .map_err(DbError::from_sqlx)?
-    .ok_or_else(|| ApiError::unauthorized("the token's user no longer exists"))?;
+    .ok_or_else(session_revoked)?;
     let status: String = row.try_get("status").map_err(DbError::from_sqlx)?;
     let platform_admin: i32 = row.try_get("platform_admin").map_err(DbError::from_sqlx)?;
     let row_tenant: Option<String> = row.try_get("tenant_id").map_err(DbError::from_sqlx)?;
     let tenant_status: Option<String> = row.try_get("tenant_status").map_err(DbError::from_sqlx)?;
+    let session_status: Option<String> =
+        row.try_get("session_status").map_err(DbError::from_sqlx)?;
     if row_tenant.as_deref() != tenant.map(|t| t.to_string()).as_deref() {
-        return Err(ApiError::unauthorized("the token does not match its user"));
+        return Err(invalid_token());
     }
     if status != "active" {
-        return Err(ApiError::unauthorized("this user is disabled"));
+        return Err(ApiError::unauthorized(
+            ErrorCode::UserDisabled,
+            "this user is disabled",
+        ));
+    }
+    if session_status.as_deref() != Some("active") {
+        return Err(session_revoked());
     }
     if tenant.is_some() && tenant_status.as_deref() != Some("enabled") {
         return Err(ApiError::tenant_disabled());
@@ -330,7 +380,7 @@ async fn external_principal(
         match status.as_deref() {
             Some("enabled") => {}
             Some(_) => return Err(ApiError::tenant_disabled()),
-            None => return Err(ApiError::unauthorized("the token's tenant does not exist")),
+            None => return Err(invalid_token()),
         }
     }
     Ok(Principal {

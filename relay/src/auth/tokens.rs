@@ -2,8 +2,9 @@
 //!
 //! The signing key lives in the database (`relay_secrets`), made by whichever instance starts
 //! first, so every instance on one database accepts every other's tokens. An access token
-//! carries only who the user is; roles and statuses are read from the database on every
-//! request, so revoking a grant or disabling a tenant takes effect at once. Refresh tokens
+//! carries only who the user is and which session it belongs to; roles, statuses and the
+//! session's state are read from the database on every request, so revoking a grant or a
+//! session, or disabling a tenant, takes effect at once. Refresh tokens
 //! are random secrets stored as SHA-256 digests.
 
 use base64::Engine as _;
@@ -26,6 +27,9 @@ pub struct AccessClaims {
     /// The user's tenant; absent for platform admins.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tid: Option<Uuid>,
+    /// The session (the family of refresh tokens) the token belongs to; revoking the session
+    /// refuses the token at once.
+    pub sid: Uuid,
     pub iss: String,
     pub iat: i64,
     pub exp: i64,
@@ -88,11 +92,13 @@ impl TokenIssuer {
         &self,
         user: Uuid,
         tenant: Option<Uuid>,
+        session: Uuid,
     ) -> Result<(String, i64), jsonwebtoken::errors::Error> {
         let now = now_ms() / 1000;
         let claims = AccessClaims {
             sub: user,
             tid: tenant,
+            sid: session,
             iss: ISSUER.to_owned(),
             iat: now,
             exp: now + self.access_seconds,

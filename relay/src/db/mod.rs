@@ -85,10 +85,14 @@ impl DbError {
 impl From<DbError> for crate::error::ApiError {
     fn from(error: DbError) -> Self {
         match error {
-            DbError::Constraint(message) => crate::error::ApiError::conflict(
-                "conflict",
-                format!("the change conflicts with existing data ({message})"),
-            ),
+            DbError::Constraint(message) => {
+                // The constraint's name and text are the schema's business, not the client's.
+                tracing::debug!(%message, "a change refused by a constraint");
+                crate::error::ApiError::conflict(
+                    crate::error::ErrorCode::Conflict,
+                    "the change conflicts with existing data",
+                )
+            }
             DbError::Busy(_) => crate::error::ApiError::unavailable(),
             other => crate::error::ApiError::internal(&other),
         }

@@ -29,7 +29,10 @@ async fn login_refresh_rotation_and_reuse(backend: Backend) {
     let world = World::new(backend).await;
     let relay = &world.relay;
     let email = &world.a.admin_email;
-    let first = expect(relay.login(email, PASSWORD).await, StatusCode::OK);
+    let first = expect(
+        relay.login(Some(&world.a.id), email, PASSWORD).await,
+        StatusCode::OK,
+    );
     assert_eq!(first["token_type"], "Bearer");
     assert_eq!(first["expires_in"], 900);
     let me = expect(
@@ -66,7 +69,10 @@ async fn login_refresh_rotation_and_reuse(backend: Backend) {
     );
     expect(refresh(relay, r2).await, StatusCode::UNAUTHORIZED);
     // Another login starts a new family, unaffected.
-    let third = expect(relay.login(email, PASSWORD).await, StatusCode::OK);
+    let third = expect(
+        relay.login(Some(&world.a.id), email, PASSWORD).await,
+        StatusCode::OK,
+    );
     let r3 = third["refresh_token"].as_str().expect("r3");
     let fourth = expect(refresh(relay, r3).await, StatusCode::OK);
     // Logout revokes the family.
@@ -143,32 +149,68 @@ async fn login_refresh_rotation_and_reuse(backend: Backend) {
     );
 }
 
-async fn failed_logins_lock_the_email(backend: Backend) {
-    let world = World::new(backend).await;
-    let relay = &world.relay;
-    let email = &world.a.viewer_email;
-    // login_max_failures is 3 in tests.
+/// A login body for `email` in `tenant`.
+fn credentials(tenant: &str, email: &str, password: &str) -> Value {
+    json!({"tenant_id": tenant, "email": email, "password": password})
+}
+
+async fn lockout_is_per_account_and_address(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let relay = TestRelay::start_with(
+        &db,
+        |config| {
+            config.auth.login_max_failures = 3;
+            config.auth.login_account_max_failures = 7;
+        },
+        None,
+    )
+    .await;
+    let world = World::populate(db, relay).await;
+    let (relay, a) = (&world.relay, &world.a);
+    let login = "/api/v1/auth/login";
+    let (attacker, owner) = ([127, 0, 0, 2], [127, 0, 0, 3]);
+    let wrong = credentials(&a.id, &a.viewer_email, "wrong password!!");
+    let right = credentials(&a.id, &a.viewer_email, PASSWORD);
     for _ in 0..3 {
-        let wrong = expect(
-            relay.login(email, "wrong password!!").await,
-            StatusCode::UNAUTHORIZED,
-        );
-        assert_eq!(wrong["message"], "wrong email or password");
+        let (status, _, answer) = relay.post_from(attacker, login, wrong.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+        assert_eq!(answer["error"], "invalid_credentials");
     }
-    let locked = relay
-        .raw(Method::POST, "/api/v1/auth/login")
-        .header("content-type", "application/json")
-        .body(json!({"email": email, "password": PASSWORD}).to_string())
-        .send()
-        .await
-        .expect("login");
-    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
-    assert!(locked.headers().contains_key("retry-after"));
+    // The address that failed is locked out of the account, even with the right password...
+    let (status, retry_after, locked) = relay.post_from(attacker, login, right.clone()).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{locked}");
+    assert_eq!(locked["error"], "login_locked");
+    assert!(
+        retry_after.is_some_and(|s| (1..=300).contains(&s)),
+        "{retry_after:?}"
+    );
+    // ...but the owner, elsewhere, signs in.
+    let (status, _, signed_in) = relay.post_from(owner, login, right.clone()).await;
+    assert_eq!(status, StatusCode::OK, "{signed_in}");
+    // The attacker's address may still try other accounts.
+    let (status, _, _) = relay
+        .post_from(
+            attacker,
+            login,
+            credentials(&a.id, &a.admin_email, PASSWORD),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    // An account that does not exist locks the same way, so the lock reveals nothing.
+    let nobody = credentials(&a.id, "nobody@dipper.test", "wrong password!!");
+    for _ in 0..3 {
+        let (status, _, answer) = relay.post_from(attacker, login, nobody.clone()).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    }
+    let (status, _, nobody_locked) = relay.post_from(attacker, login, nobody).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(nobody_locked, locked);
+    // Failures known and unknown are audited only for a real user, in its tenant.
     let audit = expect(
         relay
             .get(
-                &format!("/api/v1/tenants/{}/audit", world.a.id),
-                &world.a.admin_token,
+                &format!("/api/v1/tenants/{}/audit?limit=500", a.id),
+                &a.admin_token,
             )
             .await,
         StatusCode::OK,
@@ -180,16 +222,152 @@ async fn failed_logins_lock_the_email(backend: Backend) {
         .filter(|r| r["action"] == "auth.login" && r["outcome"] == "refused: wrong_password")
         .count();
     assert_eq!(refused, 3, "{audit}");
-    // Unknown emails get the same answers, so they reveal nothing.
-    let unknown = expect(
-        relay.login("nobody@dipper.test", PASSWORD).await,
-        StatusCode::UNAUTHORIZED,
+
+    // Guessing spread over addresses meets the slower account-wide brake: 3 + 2 + 2 failures
+    // reach the 7 allowed, and then even the owner's right password waits.
+    for address in [[127, 0, 0, 4], [127, 0, 0, 5]] {
+        for _ in 0..2 {
+            let (status, _, answer) = relay.post_from(address, login, wrong.clone()).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+        }
+    }
+    let (status, retry_after, answer) = relay.post_from(owner, login, right).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
+    assert_eq!(answer, locked);
+    assert!(
+        retry_after.is_some_and(|s| (1..=60).contains(&s)),
+        "{retry_after:?}"
     );
-    assert_eq!(unknown["message"], "wrong email or password");
-    // Another email is unaffected.
+    // Other accounts are untouched.
+    let (status, _, _) = relay
+        .post_from(
+            owner,
+            login,
+            credentials(&world.b.id, &world.b.viewer_email, PASSWORD),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+async fn access_tokens_die_with_their_session(backend: Backend) {
+    let world = World::new(backend).await;
+    let (relay, a) = (&world.relay, &world.a);
+    let sign_in = || async {
+        expect(
+            relay.login(Some(&a.id), &a.viewer_email, PASSWORD).await,
+            StatusCode::OK,
+        )
+    };
+    let access = |pair: &Value| pair["access_token"].as_str().expect("access").to_owned();
+    let refresh_token = |pair: &Value| pair["refresh_token"].as_str().expect("refresh").to_owned();
+    let refused_as = |answer: (StatusCode, Value), code: &str| {
+        let body = expect(answer, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"], code, "{body}");
+    };
+
+    // Reuse of a refresh token: every access token of its session, old and new, stops.
+    let first = sign_in().await;
+    let second = expect(refresh(relay, &refresh_token(&first)).await, StatusCode::OK);
+    let other_session = sign_in().await;
     expect(
-        relay.login(&world.a.admin_email, PASSWORD).await,
+        relay.get("/api/v1/me", &access(&second)).await,
         StatusCode::OK,
+    );
+    refused_as(
+        refresh(relay, &refresh_token(&first)).await,
+        "refresh_token_reused",
+    );
+    for pair in [&first, &second] {
+        refused_as(
+            relay.get("/api/v1/me", &access(pair)).await,
+            "session_revoked",
+        );
+    }
+    expect(
+        relay.get("/api/v1/me", &access(&other_session)).await,
+        StatusCode::OK,
+    );
+
+    // Logout.
+    expect(
+        relay
+            .call(
+                Method::POST,
+                "/api/v1/auth/logout",
+                None,
+                Some(json!({"refresh_token": refresh_token(&other_session)})),
+            )
+            .await,
+        StatusCode::NO_CONTENT,
+    );
+    refused_as(
+        relay.get("/api/v1/me", &access(&other_session)).await,
+        "session_revoked",
+    );
+
+    // A password change ends every session of the user, and no one else's.
+    let (one, two) = (sign_in().await, sign_in().await);
+    let user = format!("/api/v1/tenants/{}/users/{}", a.id, a.viewer_id);
+    let new_password = "a brand new passphrase";
+    expect(
+        relay
+            .call(
+                Method::PATCH,
+                &user,
+                Some(&a.admin_token),
+                Some(json!({"password": new_password})),
+            )
+            .await,
+        StatusCode::OK,
+    );
+    for pair in [&one, &two] {
+        refused_as(
+            relay.get("/api/v1/me", &access(pair)).await,
+            "session_revoked",
+        );
+        refused_as(
+            refresh(relay, &refresh_token(pair)).await,
+            "refresh_token_invalid",
+        );
+    }
+    expect(
+        relay.get("/api/v1/me", &a.admin_token).await,
+        StatusCode::OK,
+    );
+    let fresh = expect(
+        relay
+            .login(Some(&a.id), &a.viewer_email, new_password)
+            .await,
+        StatusCode::OK,
+    );
+    expect(
+        relay.get("/api/v1/me", &access(&fresh)).await,
+        StatusCode::OK,
+    );
+
+    // Disabling the user ends its sessions too: enabling it again does not revive them.
+    for status in ["disabled", "active"] {
+        expect(
+            relay
+                .call(
+                    Method::PATCH,
+                    &user,
+                    Some(&a.admin_token),
+                    Some(json!({"status": status})),
+                )
+                .await,
+            StatusCode::OK,
+        );
+        if status == "disabled" {
+            refused_as(
+                relay.get("/api/v1/me", &access(&fresh)).await,
+                "user_disabled",
+            );
+        }
+    }
+    refused_as(
+        relay.get("/api/v1/me", &access(&fresh)).await,
+        "session_revoked",
     );
 }
 
@@ -210,13 +388,15 @@ async fn logins_from_one_address_are_limited(backend: Backend) {
     for n in 0..3 {
         let email = format!("nobody-{n}@dipper.test");
         expect(
-            relay.login(&email, PASSWORD).await,
+            relay.login(Some(&world.a.id), &email, PASSWORD).await,
             StatusCode::UNAUTHORIZED,
         );
     }
     // Each email is far from its own lockout, but the address has spent its attempts.
     let limited = expect(
-        relay.login(&world.a.admin_email, PASSWORD).await,
+        relay
+            .login(Some(&world.a.id), &world.a.admin_email, PASSWORD)
+            .await,
         StatusCode::TOO_MANY_REQUESTS,
     );
     assert_eq!(limited["error"], "rate_limited");
@@ -233,7 +413,10 @@ async fn disabled_users_and_tenants_are_refused(backend: Backend) {
     let world = World::new(backend).await;
     let relay = &world.relay;
     let (a, root) = (&world.a, &world.root_token);
-    let viewer = expect(relay.login(&a.viewer_email, PASSWORD).await, StatusCode::OK);
+    let viewer = expect(
+        relay.login(Some(&a.id), &a.viewer_email, PASSWORD).await,
+        StatusCode::OK,
+    );
     let viewer_access = viewer["access_token"].as_str().expect("access").to_owned();
 
     // Disabling the tenant: its users' tokens, logins and refreshes, and its boxes' activation.
@@ -254,7 +437,7 @@ async fn disabled_users_and_tenants_are_refused(backend: Backend) {
     assert_eq!(refused["error"], "tenant_disabled");
     assert_eq!(
         expect(
-            relay.login(&a.admin_email, PASSWORD).await,
+            relay.login(Some(&a.id), &a.admin_email, PASSWORD).await,
             StatusCode::FORBIDDEN
         )["error"],
         "tenant_disabled"
@@ -315,7 +498,7 @@ async fn disabled_users_and_tenants_are_refused(backend: Backend) {
         StatusCode::UNAUTHORIZED,
     );
     expect(
-        relay.login(&a.viewer_email, PASSWORD).await,
+        relay.login(Some(&a.id), &a.viewer_email, PASSWORD).await,
         StatusCode::UNAUTHORIZED,
     );
     expect(
@@ -364,7 +547,7 @@ async fn rate_limits_per_user_and_per_tenant(backend: Backend) {
     assert!(limited.is_some(), "the per-user limit never answered 429");
     // The viewer of the same tenant has its own user bucket but shares the tenant's, which
     // the admin's requests emptied.
-    let viewer = relay.token(&world.a.viewer_email).await;
+    let viewer = relay.token(Some(&world.a.id), &world.a.viewer_email).await;
     let mut tenant_limited = false;
     for _ in 0..60 {
         let (status, body) = relay.get("/api/v1/me", &viewer).await;
@@ -390,7 +573,8 @@ async fn rate_limits_per_user_and_per_tenant(backend: Backend) {
 
 on_both_backends!(
     login_refresh_rotation_and_reuse,
-    failed_logins_lock_the_email,
+    lockout_is_per_account_and_address,
+    access_tokens_die_with_their_session,
     logins_from_one_address_are_limited,
     disabled_users_and_tenants_are_refused,
     rate_limits_per_user_and_per_tenant,

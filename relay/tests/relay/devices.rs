@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, expect};
+use crate::harness::{Backend, TestDb, TestRelay, expect};
 use crate::on_both_backends;
 use crate::world::World;
 
@@ -164,7 +164,7 @@ async fn device_lifecycle(backend: Backend) {
     assert_eq!(items[0]["outcome"], "success");
     assert_eq!(items[2]["actor"], format!("device:{}", a.device).as_str());
     // A refused change is recorded too, without the change.
-    let viewer = relay.token(&a.viewer_email).await;
+    let viewer = relay.token(Some(&a.id), &a.viewer_email).await;
     expect(
         relay
             .call(
@@ -189,4 +189,96 @@ async fn device_lifecycle(backend: Backend) {
     );
 }
 
-on_both_backends!(device_lifecycle);
+/// Activation attempts are limited per client address and per device: guessing a key meets a
+/// 429 with `Retry-After` from one address or from many, and other devices are unaffected.
+async fn activation_is_limited_per_address_and_device(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let relay = TestRelay::start_with(
+        &db,
+        |config| {
+            config.limits.activate_per_address_per_minute = 1;
+            config.limits.activate_per_address_burst = 4;
+            config.limits.activate_per_device_per_minute = 1;
+            config.limits.activate_per_device_burst = 3;
+        },
+        None,
+    )
+    .await;
+    let world = World::populate(db, relay).await;
+    let (relay, a) = (&world.relay, &world.a);
+    let path = "/api/v1/devices/activate";
+    let attempt = |device: &str, key: &str| json!({"device_id": device, "provisioning_key": key});
+    let wrong_key = "a guess at the provisioning key";
+
+    // Three wrong keys for A's device, one address each: the device's own bucket empties...
+    for n in 2..5 {
+        let (status, _, answer) = relay
+            .post_from([127, 0, 0, n], path, attempt(&a.device, wrong_key))
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+        assert_eq!(answer["error"], "provisioning_key_invalid");
+    }
+    // ...so even the right key waits, from a fresh address.
+    let (status, retry_after, limited) = relay
+        .post_from(
+            [127, 0, 0, 5],
+            path,
+            attempt(&a.device, &a.provisioning_key),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{limited}");
+    assert_eq!(limited["error"], "rate_limited");
+    assert!(
+        limited["message"]
+            .as_str()
+            .expect("message")
+            .contains("device"),
+        "{limited}"
+    );
+    assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
+
+    // One address trying many devices empties its own bucket.
+    let guesser = [127, 0, 0, 6];
+    for _ in 0..4 {
+        let (status, _, answer) = relay
+            .post_from(
+                guesser,
+                path,
+                attempt(&uuid::Uuid::new_v4().to_string(), wrong_key),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{answer}");
+    }
+    let (status, retry_after, limited) = relay
+        .post_from(
+            guesser,
+            path,
+            attempt(&world.b.device, &world.b.provisioning_key),
+        )
+        .await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{limited}");
+    assert!(
+        limited["message"]
+            .as_str()
+            .expect("message")
+            .contains("address"),
+        "{limited}"
+    );
+    assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
+
+    // B's device, from another address, activates; nothing was spent on it.
+    let (status, _, credentials) = relay
+        .post_from(
+            [127, 0, 0, 7],
+            path,
+            attempt(&world.b.device, &world.b.provisioning_key),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{credentials}");
+    assert_eq!(credentials["tenant_id"], world.b.id.as_str());
+}
+
+on_both_backends!(
+    device_lifecycle,
+    activation_is_limited_per_address_and_device
+);

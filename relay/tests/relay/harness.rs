@@ -179,6 +179,10 @@ pub(crate) fn test_config(db: &TestDb) -> Config {
     config.limits.per_tenant_burst = 10_000;
     config.limits.login_per_address_per_minute = 10_000;
     config.limits.login_per_address_burst = 10_000;
+    config.limits.activate_per_address_per_minute = 10_000;
+    config.limits.activate_per_address_burst = 10_000;
+    config.limits.activate_per_device_per_minute = 10_000;
+    config.limits.activate_per_device_burst = 10_000;
     config
 }
 
@@ -265,6 +269,40 @@ impl TestRelay {
         (status, value)
     }
 
+    /// A client whose connections come from `ip` (any of 127.0.0.0/8), so the relay sees
+    /// another client address.
+    pub(crate) fn client_from(&self, ip: [u8; 4]) -> reqwest::Client {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .build()
+            .expect("client")
+    }
+
+    /// POSTs `body` to `path` without a token from the client address `ip`; returns the
+    /// status, the `Retry-After` header if any, and the JSON answer.
+    pub(crate) async fn post_from(
+        &self,
+        ip: [u8; 4],
+        path: &str,
+        body: Value,
+    ) -> (StatusCode, Option<u64>, Value) {
+        let response = self
+            .client_from(ip)
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().expect("ascii").parse().expect("seconds"));
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, retry_after, body)
+    }
+
     /// A raw request builder, for headers and bodies `call` does not make.
     pub(crate) fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path))
@@ -278,20 +316,25 @@ impl TestRelay {
         self.call(Method::POST, path, Some(token), Some(body)).await
     }
 
-    /// Logs in and returns the whole token pair.
-    pub(crate) async fn login(&self, email: &str, password: &str) -> (StatusCode, Value) {
-        self.call(
-            Method::POST,
-            "/api/v1/auth/login",
-            None,
-            Some(serde_json::json!({"email": email, "password": password})),
-        )
-        .await
+    /// Logs in to `tenant`'s account with `email` (a platform admin's with `None`) and
+    /// returns the whole token pair.
+    pub(crate) async fn login(
+        &self,
+        tenant: Option<&str>,
+        email: &str,
+        password: &str,
+    ) -> (StatusCode, Value) {
+        let mut body = serde_json::json!({"email": email, "password": password});
+        if let Some(tenant) = tenant {
+            body["tenant_id"] = Value::from(tenant);
+        }
+        self.call(Method::POST, "/api/v1/auth/login", None, Some(body))
+            .await
     }
 
     /// Logs in and returns the access token, asserting success.
-    pub(crate) async fn token(&self, email: &str) -> String {
-        let (status, body) = self.login(email, PASSWORD).await;
+    pub(crate) async fn token(&self, tenant: Option<&str>, email: &str) -> String {
+        let (status, body) = self.login(tenant, email, PASSWORD).await;
         assert_eq!(status, StatusCode::OK, "login {email}: {body}");
         body["access_token"]
             .as_str()

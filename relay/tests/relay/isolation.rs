@@ -206,7 +206,7 @@ async fn viewers_see_only_their_subtree(backend: Backend) {
     let world = World::new(backend).await;
     let a = &world.a;
     let base = format!("/api/v1/tenants/{}", a.id);
-    let viewer = world.relay.token(&a.viewer_email).await;
+    let viewer = world.relay.token(Some(&a.id), &a.viewer_email).await;
     // The viewer holds its role on Building 1: it sees Building 1 and Floor 1, not Community.
     let areas = expect(
         world.relay.get(&format!("{base}/areas"), &viewer).await,
@@ -287,7 +287,7 @@ async fn viewers_see_only_their_subtree(backend: Backend) {
             .await,
         StatusCode::CREATED,
     );
-    let operator = world.relay.token("op@dipper.test").await;
+    let operator = world.relay.token(Some(&a.id), "op@dipper.test").await;
     expect(
         world
             .relay

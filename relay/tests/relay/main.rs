@@ -7,6 +7,7 @@ mod world;
 mod auth;
 mod cli;
 mod devices;
+mod identity;
 mod isolation;
 mod operations;
 mod tenants;

@@ -123,7 +123,8 @@ async fn two_instances_share_one_database(backend: Backend) {
     let one = &world.relay;
     // A token from one instance works on the other: the signing key is in the database.
     let pair = expect(
-        one.login(&world.a.admin_email, PASSWORD).await,
+        one.login(Some(&world.a.id), &world.a.admin_email, PASSWORD)
+            .await,
         StatusCode::OK,
     );
     let access = pair["access_token"].as_str().expect("access");
@@ -213,12 +214,15 @@ async fn two_instances_share_one_database(backend: Backend) {
     // Failed logins count across instances.
     for relay in [one, &two, one] {
         expect(
-            relay.login(&world.b.admin_email, "wrong password!!").await,
+            relay
+                .login(Some(&world.b.id), &world.b.admin_email, "wrong password!!")
+                .await,
             StatusCode::UNAUTHORIZED,
         );
     }
     expect(
-        two.login(&world.b.admin_email, PASSWORD).await,
+        two.login(Some(&world.b.id), &world.b.admin_email, PASSWORD)
+            .await,
         StatusCode::TOO_MANY_REQUESTS,
     );
 }

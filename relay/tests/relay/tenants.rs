@@ -118,7 +118,7 @@ async fn failed_creation_leaves_nothing(backend: Backend) {
     )
     .await
     .expect("admin");
-    let root = relay.token("root@dipper.test").await;
+    let root = relay.token(None, "root@dipper.test").await;
     let failed = expect(
         create_tenant(&relay, &root, "Doomed", "key-9").await,
         StatusCode::SERVICE_UNAVAILABLE,
@@ -140,7 +140,7 @@ async fn failed_creation_leaves_nothing(backend: Backend) {
 
     // Once the service is back, the same key makes exactly one tenant with all its resources.
     let relay = TestRelay::start(&db).await;
-    let root = relay.token("root@dipper.test").await;
+    let root = relay.token(None, "root@dipper.test").await;
     let made = expect(
         create_tenant(&relay, &root, "Doomed", "key-9").await,
         StatusCode::CREATED,

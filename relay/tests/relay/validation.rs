@@ -68,15 +68,27 @@ async fn malformed_requests_name_the_field(backend: Backend) {
         Some("name"),
     )
     .await;
-    check(
+    let missing = check(
         &world,
         Method::POST,
         &devices,
         &json!({"area_id": area}).to_string(),
         bad,
-        None,
+        Some("name"),
     )
     .await;
+    assert_eq!(missing["error"], "missing_field");
+    // A key given twice names it too.
+    let twice = check(
+        &world,
+        Method::POST,
+        &devices,
+        &format!(r#"{{"name": "x", "area_id": "{area}", "name": "y"}}"#),
+        bad,
+        Some("name"),
+    )
+    .await;
+    assert_eq!(twice["error"], "duplicate_field");
     check(
         &world,
         Method::POST,
@@ -243,4 +255,318 @@ async fn malformed_requests_name_the_field(backend: Backend) {
     expect(login, StatusCode::BAD_REQUEST);
 }
 
-on_both_backends!(malformed_requests_name_the_field);
+/// Text the client sent, which no message may repeat.
+const ECHO: &str = "zz-echo-zz";
+
+/// Library and type names no message may show.
+const INTERNALS: &[&str] = &[
+    "Signature",
+    "serde",
+    "expected",
+    "Uuid",
+    "uuid",
+    "u32",
+    "struct",
+    "sequence",
+    "at line",
+    "`",
+    "invalid type",
+    "invalid digit",
+];
+
+/// Checks an error answer's message: the relay's own words only.
+#[track_caller]
+fn own_words(answer: &Value) {
+    let message = answer["message"].as_str().expect("message");
+    assert!(!message.contains(ECHO), "echoes the input: {answer}");
+    for internal in INTERNALS {
+        assert!(!message.contains(internal), "shows {internal:?}: {answer}");
+    }
+}
+
+async fn messages_are_our_own(backend: Backend) {
+    let world = World::new(backend).await;
+    let a = &world.a;
+    let devices = format!("/api/v1/tenants/{}/devices", a.id);
+    let area = a.floor.as_str();
+    let bad = StatusCode::BAD_REQUEST;
+    let cases: Vec<(Method, String, String, Option<&str>)> = vec![
+        (
+            Method::POST,
+            devices.clone(),
+            json!({"name": "x", "area_id": ECHO}).to_string(),
+            Some("area_id"),
+        ),
+        (
+            Method::POST,
+            devices.clone(),
+            json!({"name": ["zz-echo-zz"], "area_id": area}).to_string(),
+            Some("name"),
+        ),
+        (
+            Method::POST,
+            devices.clone(),
+            json!([ECHO]).to_string(),
+            None,
+        ),
+        (
+            Method::POST,
+            devices.clone(),
+            format!(r#"{{"name": "{ECHO}", "area_id": "#),
+            None,
+        ),
+        (
+            Method::POST,
+            devices.clone(),
+            format!(r#"{{"name": {ECHO}}}"#),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tenants/{}/users/{}/grants", a.id, a.viewer_id),
+            json!({"role": ECHO}).to_string(),
+            Some("role"),
+        ),
+        (
+            Method::POST,
+            format!("/api/v1/tenants/{}/users", a.id),
+            json!({"email": ECHO, "password": "long enough password"}).to_string(),
+            Some("email"),
+        ),
+        (
+            Method::GET,
+            format!("/api/v1/tenants/{ECHO}/devices"),
+            String::new(),
+            Some("tenant_id"),
+        ),
+        (
+            Method::GET,
+            format!("{devices}?limit={ECHO}"),
+            String::new(),
+            Some("limit"),
+        ),
+        (
+            Method::GET,
+            format!("{devices}?offset=-1"),
+            String::new(),
+            Some("offset"),
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let answer = check(&world, method, &path, &body, bad, field).await;
+        own_words(&answer);
+    }
+    let numeric = check(
+        &world,
+        Method::GET,
+        &format!("{devices}?limit=abc"),
+        "",
+        bad,
+        Some("limit"),
+    )
+    .await;
+    assert_eq!(numeric["message"], "must be a whole number in range");
+    let role = check(
+        &world,
+        Method::POST,
+        &format!("/api/v1/tenants/{}/users/{}/grants", a.id, a.viewer_id),
+        &json!({"role": ECHO}).to_string(),
+        bad,
+        Some("role"),
+    )
+    .await;
+    assert!(
+        role["message"]
+            .as_str()
+            .expect("message")
+            .starts_with("must be one of"),
+        "{role}"
+    );
+
+    // Tokens: tampered, expired, of no kind we know; none names the JWT library's errors.
+    let key = signing_key(&world).await;
+    let now = jiff::Timestamp::now().as_second();
+    let claims = |exp: i64| {
+        json!({"sub": a.admin_id, "tid": a.id, "sid": uuid::Uuid::new_v4(),
+               "iss": "dipper-relay", "iat": now - 1000, "exp": exp})
+    };
+    let sign = |claims: &Value| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            claims,
+            &jsonwebtoken::EncodingKey::from_secret(&key),
+        )
+        .expect("sign")
+    };
+    let mut tampered = a.admin_token.clone();
+    tampered.pop();
+    tampered.push(if a.admin_token.ends_with('A') {
+        'B'
+    } else {
+        'A'
+    });
+    let no_session = {
+        let mut c = claims(now + 600);
+        c.as_object_mut().expect("object").remove("sid");
+        sign(&c)
+    };
+    for (token, code) in [
+        (sign(&claims(now - 600)), "token_expired"),
+        (tampered, "token_invalid"),
+        (no_session, "token_invalid"),
+        (sign(&claims(now + 600)), "session_revoked"),
+        (ECHO.to_owned(), "token_invalid"),
+    ] {
+        let answer = expect(
+            world.relay.get("/api/v1/me", &token).await,
+            StatusCode::UNAUTHORIZED,
+        );
+        assert_eq!(answer["error"], code, "{answer}");
+        own_words(&answer);
+    }
+}
+
+/// The relay's access-token key, read from its database as another instance would.
+async fn signing_key(world: &World) -> Vec<u8> {
+    use base64::Engine as _;
+    let db = &world.relay.state.db;
+    let mut tx = db
+        .begin(relay::db::Scope::Platform, relay::db::Mode::Read)
+        .await
+        .expect("tx");
+    let value: String =
+        sqlx::query_scalar("SELECT value FROM relay_secrets WHERE name = 'access_token_hs256'")
+            .fetch_one(&mut *tx)
+            .await
+            .expect("key");
+    tx.commit().await.expect("commit");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(value)
+        .expect("base64")
+}
+
+/// Names are trimmed; empty, invisible-only names and bidirectional overrides are refused.
+async fn names_are_visible_and_plain(backend: Backend) {
+    let world = World::new(backend).await;
+    let a = &world.a;
+    let devices = format!("/api/v1/tenants/{}/devices", a.id);
+    let area = a.floor.as_str();
+    let bad = StatusCode::BAD_REQUEST;
+    let created = expect(
+        world
+            .relay
+            .post(
+                &devices,
+                &a.admin_token,
+                json!({"name": " \u{200b} Box 9\u{3000}", "area_id": area, "group": " Gate "}),
+            )
+            .await,
+        StatusCode::CREATED,
+    );
+    assert_eq!(created["device"]["name"], "Box 9");
+    assert_eq!(created["device"]["group"], "Gate");
+    let invisible = [
+        " ",
+        "   ",
+        "\u{200b}",
+        "\u{200b}\u{200c}\u{200d}",
+        "\u{3000}\u{feff}",
+        "\u{2060}",
+    ];
+    let overrides = [
+        "abc\u{202e}fed",
+        "\u{202a}x",
+        "x\u{2066}y\u{2069}",
+        "\u{202d}Box",
+    ];
+    for name in invisible.iter().chain(&overrides) {
+        let answer = check(
+            &world,
+            Method::POST,
+            &devices,
+            &json!({"name": name, "area_id": area}).to_string(),
+            bad,
+            Some("name"),
+        )
+        .await;
+        assert_eq!(answer["error"], "invalid_field");
+        own_words(&answer);
+    }
+    check(
+        &world,
+        Method::POST,
+        &devices,
+        &json!({"name": "Box", "area_id": area, "group": "\u{202e}"}).to_string(),
+        bad,
+        Some("group"),
+    )
+    .await;
+    let device = format!("{devices}/{}", a.device);
+    check(
+        &world,
+        Method::PATCH,
+        &device,
+        &json!({"name": " "}).to_string(),
+        bad,
+        Some("name"),
+    )
+    .await;
+    let areas = format!("/api/v1/tenants/{}/areas", a.id);
+    check(
+        &world,
+        Method::POST,
+        &areas,
+        &json!({"name": "\u{200b}"}).to_string(),
+        bad,
+        Some("name"),
+    )
+    .await;
+    let area_created = expect(
+        world
+            .relay
+            .post(&areas, &a.admin_token, json!({"name": "  North wing  "}))
+            .await,
+        StatusCode::CREATED,
+    );
+    assert_eq!(area_created["name"], "North wing");
+    let users = format!("/api/v1/tenants/{}/users", a.id);
+    check(
+        &world,
+        Method::POST,
+        &users,
+        &json!({"email": "new@dipper.test", "password": "long enough password", "display_name": "\u{202e}nimda"}).to_string(),
+        bad,
+        Some("display_name"),
+    )
+    .await;
+    check(
+        &world,
+        Method::POST,
+        &users,
+        &json!({"email": "ad\u{200b}min@dipper.test", "password": "long enough password"})
+            .to_string(),
+        bad,
+        Some("email"),
+    )
+    .await;
+    // Tenants, named by platform admins, follow the same rules.
+    let tenant = world
+        .relay
+        .raw(Method::POST, "/api/v1/tenants")
+        .bearer_auth(&world.root_token)
+        .header("content-type", "application/json")
+        .header("idempotency-key", "invisible-name")
+        .body(json!({"name": "\u{200b} "}).to_string())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(tenant.status(), bad);
+    let answer: Value = tenant.json().await.expect("json");
+    assert_eq!(answer["field"], "name", "{answer}");
+}
+
+on_both_backends!(
+    malformed_requests_name_the_field,
+    messages_are_our_own,
+    names_are_visible_and_plain
+);

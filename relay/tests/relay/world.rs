@@ -50,7 +50,7 @@ impl World {
         )
         .await
         .expect("platform admin");
-        let root_token = relay.token(ROOT_EMAIL).await;
+        let root_token = relay.token(None, ROOT_EMAIL).await;
         let a = make_tenant(&relay, &root_token, "a").await;
         let b = make_tenant(&relay, &root_token, "b").await;
         World {
@@ -116,7 +116,7 @@ async fn make_tenant(relay: &TestRelay, root: &str, label: &str) -> Tenant {
             .await,
         StatusCode::CREATED,
     );
-    let admin_token = relay.token(&admin_email).await;
+    let admin_token = relay.token(Some(&t), &admin_email).await;
     let community = expect(
         relay
             .post(
