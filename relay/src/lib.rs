@@ -10,6 +10,7 @@ pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod auth;
+pub mod broker;
 pub mod config;
 pub mod db;
 pub mod error;

@@ -11,9 +11,12 @@
 # - valgrind: the keyframe extractor's leak check (a documented command, not in the suite).
 # - python3-venv: scripts/fetch-models makes .cache/venv (onnx and numpy for the embedder's
 #   conversion, onnxruntime and faiss-cpu for the benchmarks); Debian's python3 lacks venv.
+# - mosquitto mosquitto-clients: the MQTT broker between boxes and relays, with its dynamic
+#   security plugin and mosquitto_ctrl; the relay's broker tests start their own instances
+#   (relay/broker/mosquitto.conf). The package's own service is not used.
 # Add a package here with the issue that first needs it.
 DIPPER_APT_PACKAGES=(ffmpeg curl libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
-  pkg-config libclang-dev valgrind python3-venv)
+  pkg-config libclang-dev valgrind python3-venv mosquitto mosquitto-clients)
 
 dipper_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # One target dir outside the clone, shared by every script and every clone on the machine, so
