@@ -29,6 +29,9 @@ pub struct BrokerSettings {
     pub admin_password: String,
     /// How long a command may wait for its answer.
     pub command_timeout: Duration,
+    /// The CA that signed the broker's certificate (PEM), for `mqtts://`; the system's
+    /// roots when absent.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<Value>>>>;
@@ -75,7 +78,10 @@ impl BrokerAdmin {
         options.set_keep_alive(Duration::from_secs(30));
         options.set_clean_session(true);
         if tls {
-            options.set_transport(rumqttc::Transport::tls_with_default_config());
+            options.set_transport(match &settings.ca_pem {
+                Some(ca) => rumqttc::Transport::tls(ca.clone(), None, None),
+                None => rumqttc::Transport::tls_with_default_config(),
+            });
         }
         let (client, mut events) = AsyncClient::new(options, 64);
         let connect_error = |reason: String| BrokerError::Connect {

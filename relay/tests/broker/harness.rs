@@ -24,6 +24,8 @@ pub(crate) fn free_port() -> u16 {
 pub(crate) struct TestBroker {
     child: Child,
     port: u16,
+    /// The TLS listener (a certificate for 127.0.0.1 from a CA made for the test).
+    tls_port: u16,
     dir: tempfile::TempDir,
 }
 
@@ -43,11 +45,31 @@ impl TestBroker {
             "dynsec init: {}",
             String::from_utf8_lossy(&init.stderr)
         );
+        let certs = dir.path().join("certs");
+        let made = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/broker/make-certs"))
+            .arg(&certs)
+            .output()
+            .expect("relay/broker/make-certs (needs openssl)");
+        assert!(
+            made.status.success(),
+            "{}",
+            String::from_utf8_lossy(&made.stderr)
+        );
+        let tls_port = free_port();
+        let tls = format!(
+            "listener {tls_port} 127.0.0.1\ncafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key",
+            certs.display()
+        );
+        // Mosquitto started as root drops to the `mosquitto` user, which could read neither
+        // the test's key nor its data folder: it stays the user running the test.
+        let user = Command::new("id").arg("-un").output().expect("id -un");
+        let user = String::from_utf8_lossy(&user.stdout).trim().to_owned();
         let template = include_str!("../../broker/mosquitto.conf");
-        let config = template
-            .replace("@LISTENER@", &format!("listener {port} 127.0.0.1"))
-            .replace("@TLS@", "")
-            .replace("@DATA_DIR@", &dir.path().display().to_string());
+        let config = format!("user {user}\n")
+            + &template
+                .replace("@LISTENER@", &format!("listener {port} 127.0.0.1"))
+                .replace("@TLS@", &tls)
+                .replace("@DATA_DIR@", &dir.path().display().to_string());
         let config_path = dir.path().join("mosquitto.conf");
         std::fs::write(&config_path, config).expect("config");
         let log = std::fs::File::create(dir.path().join("mosquitto.log")).expect("log");
@@ -58,7 +80,12 @@ impl TestBroker {
             .stderr(log)
             .spawn()
             .expect("mosquitto (Debian's mosquitto; scripts/test installs it)");
-        let mut broker = TestBroker { child, port, dir };
+        let mut broker = TestBroker {
+            child,
+            port,
+            tls_port,
+            dir,
+        };
         broker.wait_listening();
         broker
     }
@@ -85,6 +112,15 @@ impl TestBroker {
 
     pub(crate) fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    pub(crate) fn tls_url(&self) -> String {
+        format!("mqtts://127.0.0.1:{}", self.tls_port)
+    }
+
+    /// The test CA's certificate (PEM).
+    pub(crate) fn ca_pem(&self) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("certs/ca.pem")).expect("ca.pem")
     }
 
     pub(crate) fn port(&self) -> u16 {

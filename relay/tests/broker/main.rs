@@ -19,6 +19,7 @@ fn settings(broker: &TestBroker) -> BrokerSettings {
         admin_username: ADMIN_USER.to_owned(),
         admin_password: ADMIN_PASSWORD.to_owned(),
         command_timeout: Duration::from_secs(10),
+        ca_pem: None,
     }
 }
 
@@ -290,5 +291,39 @@ async fn the_admin_connection_reports_what_is_wrong() {
         bad.url = url.to_owned();
         let error = BrokerAdmin::connect(&bad).await.expect_err(url);
         assert!(matches!(error, BrokerError::Url { .. }), "{url}: {error}");
+    }
+}
+
+#[tokio::test]
+async fn the_broker_is_reached_over_tls_with_the_ca_the_scripts_make() {
+    let broker = TestBroker::start();
+    let mut tls = settings(&broker);
+    tls.url = broker.tls_url();
+    tls.ca_pem = Some(broker.ca_pem());
+    let admin = BrokerAdmin::connect(&tls)
+        .await
+        .unwrap_or_else(|e| panic!("mqtts with the test CA: {e}\n{}", broker.log()));
+    admin
+        .create_tenant(Uuid::new_v4())
+        .await
+        .expect("a command over TLS");
+    // Another CA (or none: the system's roots) does not vouch for the broker.
+    let other = tempfile::tempdir().expect("tempdir");
+    let made =
+        std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/broker/make-certs"))
+            .arg(other.path())
+            .output()
+            .expect("make-certs");
+    assert!(made.status.success());
+    for ca in [
+        Some(std::fs::read(other.path().join("ca.pem")).expect("ca")),
+        None,
+    ] {
+        let mut wrong = tls.clone();
+        wrong.ca_pem = ca;
+        let error = BrokerAdmin::connect(&wrong)
+            .await
+            .expect_err("untrusted certificate");
+        assert!(matches!(error, BrokerError::Connect { .. }), "{error}");
     }
 }
