@@ -305,3 +305,89 @@ impl<S: Send + Sync> FromRequestParts<S> for RemoteAddr {
         Ok(RemoteAddr::of(parts))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[track_caller]
+    fn check(serde_says: &str, code: ErrorCode, we_say: &str, field: Option<&str>) {
+        let (actual_code, text, name) = field_problem(serde_says);
+        assert_eq!(
+            (actual_code, text.as_str(), name.as_deref()),
+            (code, we_say, field),
+            "{serde_says:?}"
+        );
+    }
+
+    #[test]
+    fn serde_messages_become_ours() {
+        use ErrorCode::{DuplicateField, InvalidField, MissingField, UnknownField};
+        check(
+            "missing field `name`",
+            MissingField,
+            "this field is required",
+            Some("name"),
+        );
+        check(
+            "duplicate field `name`",
+            DuplicateField,
+            "this field is given more than once",
+            Some("name"),
+        );
+        check(
+            "unknown field `zz`, expected `name` or `area_id`",
+            UnknownField,
+            "there is no such field",
+            Some("zz"),
+        );
+        check(
+            "unknown variant `zz`, expected one of `viewer`, `operator`, `tenant_admin`",
+            InvalidField,
+            "must be one of viewer, operator, tenant_admin",
+            None,
+        );
+        check(
+            "invalid type: integer `7`, expected a string",
+            InvalidField,
+            "must be a string",
+            None,
+        );
+        check(
+            "invalid value: integer `-1`, expected u32",
+            InvalidField,
+            "must be a whole number in range",
+            None,
+        );
+        check(
+            "invalid type: sequence, expected struct RegisterDevice",
+            InvalidField,
+            "must be a JSON object",
+            None,
+        );
+        check(
+            "UUID parsing failed: invalid character: found `z` at 1",
+            InvalidField,
+            "must be a UUID",
+            None,
+        );
+        check(
+            "invalid digit found in string",
+            InvalidField,
+            "must be a whole number in range",
+            None,
+        );
+        check(
+            "must be 1 to 200 characters, got 0",
+            InvalidField,
+            "must be 1 to 200 characters, got 0",
+            None,
+        );
+        check(
+            "something no one foresaw: zz",
+            InvalidField,
+            "has a value this field does not accept",
+            None,
+        );
+    }
+}

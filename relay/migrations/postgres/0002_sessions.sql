@@ -16,7 +16,10 @@ CREATE INDEX sessions_tenant_created ON sessions (tenant_id, created_at);
 CREATE INDEX sessions_user ON sessions (user_id);
 
 -- The families of refresh tokens issued before this step become sessions; one with a revoked
--- token was revoked.
+-- token was revoked. The copy reads every tenant's rows, so this transaction takes the
+-- platform scope the row-level security policies let through (the relay's role is subject
+-- to them).
+SELECT set_config('dipper.platform', 'on', true);
 INSERT INTO sessions (id, tenant_id, user_id, status, created_at, revoked_at)
 SELECT family_id, MIN(tenant_id), MIN(user_id),
        CASE WHEN SUM(CASE WHEN status = 'revoked' THEN 1 ELSE 0 END) > 0 THEN 'revoked' ELSE 'active' END,

@@ -220,3 +220,60 @@ async fn method_not_allowed() -> ApiError {
         "this method is not allowed on this path",
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::types::{EMAIL_PATTERN, NAME_PATTERN};
+
+    /// Every `(schema, property, pattern)` of the document's component schemas.
+    fn patterns() -> Vec<(String, String, String)> {
+        let doc = serde_json::to_value(&*super::openapi()).expect("document");
+        let mut found = Vec::new();
+        let schemas = doc["components"]["schemas"].as_object().expect("schemas");
+        for (schema, body) in schemas {
+            let Some(properties) = body["properties"].as_object() else {
+                continue;
+            };
+            for (property, spec) in properties {
+                if let Some(pattern) = spec["pattern"].as_str() {
+                    found.push((schema.clone(), property.clone(), pattern.to_owned()));
+                }
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn names_and_emails_are_documented_as_checked() {
+        let found = patterns();
+        let mut names = 0;
+        for (schema, property, pattern) in &found {
+            let expected = match property.as_str() {
+                "name" | "group" | "display_name" => NAME_PATTERN,
+                "email" => EMAIL_PATTERN,
+                _ => continue,
+            };
+            names += 1;
+            assert_eq!(pattern, expected, "{schema}.{property}");
+        }
+        assert!(names >= 8, "{found:?}");
+    }
+
+    #[test]
+    fn error_codes_are_documented() {
+        let doc = serde_json::to_value(&*super::openapi()).expect("document");
+        let listed: Vec<&str> = doc["components"]["schemas"]["ErrorCode"]["enum"]
+            .as_array()
+            .expect("the ErrorCode enum")
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let codes: Vec<&str> = crate::error::ErrorCode::ALL
+            .iter()
+            .map(|c| c.as_str())
+            .collect();
+        assert_eq!(listed, codes);
+    }
+}

@@ -11,4 +11,5 @@ mod identity;
 mod isolation;
 mod operations;
 mod tenants;
+mod upgrade;
 mod validation;
