@@ -97,15 +97,20 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
 
     // Below the minimum: the task is taken (the database still has room) but waits.
     let filler = fill(tmpfs.path(), 4 * 1024 * 1024);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let (status, health) = api.get("/health").await;
-    assert_eq!(status, 200);
+    let health = wait_for_health(&api, "disk_full reported", |h| {
+        h["problems"][0] == "disk_full"
+    })
+    .await;
     assert_eq!(health["status"], "degraded", "{health}");
     assert_eq!(health["problems"][0], "disk_full", "{health}");
     let task = api
         .create_task(&photo("obama.jpg"), from, to, &[camera])
         .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The task found its recording, which now waits for space before downloading.
+    wait_for_health(&api, "a recording waiting for space", |h| {
+        h["disk"]["waiting_for_space"] == 1
+    })
+    .await;
     assert_eq!(
         sim.stats(0).downloads_started,
         0,
@@ -153,25 +158,21 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
     }
     assert_eq!(status, 201, "{answer}");
     let second = answer["id"].as_str().expect("id").to_owned();
-    let deadline = std::time::Instant::now() + Duration::from_secs(120);
-    loop {
-        let (_, health) = api.get("/health").await;
-        if health["problems"][0] == "disk_full" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no disk_full reported: {health}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_for_health(&api, "disk_full reported", |h| {
+        h["problems"][0] == "disk_full"
+    })
+    .await;
+    // Its snapshots could not be written: the recording waits for space.
+    wait_for_health(&api, "a recording waiting for space", |h| {
+        h["disk"]["waiting_for_space"] == 1
+    })
+    .await;
     let stuck = api.status(&second).await;
     assert_eq!(stuck["recordings_done"], 0, "{stuck}");
     assert_eq!(
         stuck["recordings_failed"], 0,
         "a full disk fails no recording: {stuck}"
     );
-    tokio::time::sleep(Duration::from_secs(2)).await;
     assert!(
         sim.stats(0).downloads_started <= downloads_before + 1,
         "downloads went on while the disk was full"
@@ -196,6 +197,27 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
             api.matches(task).await.len() as u64,
             done["matches"].as_u64().unwrap_or(0)
         );
+    }
+}
+
+/// Polls the health until `wanted` holds (at most two minutes), and returns it.
+async fn wait_for_health(
+    api: &common::Api,
+    what: &str,
+    wanted: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    loop {
+        let (status, health) = api.get("/health").await;
+        assert_eq!(status, 200, "{health}");
+        if wanted(&health) {
+            return health;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "waited two minutes for {what}: {health}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 

@@ -151,9 +151,11 @@ async fn the_cli_finds_a_person_from_another_photo_at_the_right_times_and_camera
             .collect();
     let matches = report["matches"].as_array().expect("matches");
     assert_matches_in(matches, &windows, &cameras);
-    // Snapshots are real JPEGs on the box.
-    let face = matches[0]["face_snapshot"].as_str().expect("path");
-    let jpeg = std::fs::read(face).expect("face snapshot");
+    // Snapshots are real JPEGs, served by the box's API at the URLs the report gives.
+    let face = matches[0]["face_snapshot"].as_str().expect("url");
+    let (_, path) = face.split_once("/api/v1").expect("an API URL");
+    let (status, jpeg) = api.bytes(path).await;
+    assert_eq!(status, 200, "{face}");
     assert!(jpeg.starts_with(&[0xFF, 0xD8, 0xFF]));
     let id = matches[0]["id"].as_i64().expect("match id");
     let (status, frame) = api.bytes(&format!("/matches/{id}/frame.jpg")).await;

@@ -23,7 +23,7 @@ pub(super) async fn list(State(state): State<AppState>) -> Result<Response, ApiE
 
 pub(super) async fn add(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let request: NewCameraRequest = parse_body(&body)?;
-    let camera = state.engine.add_camera(request).await?;
+    let camera = state.engine.cameras().add_camera(request).await?;
     Ok((StatusCode::CREATED, Json(camera)).into_response())
 }
 
@@ -53,7 +53,11 @@ pub(super) async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    state.engine.delete_camera(camera_id(&id)?).await?;
+    state
+        .engine
+        .cameras()
+        .delete_camera(camera_id(&id)?)
+        .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -73,6 +77,7 @@ pub(super) async fn password(
     let request: NewPassword = parse_body(&body)?;
     state
         .engine
+        .cameras()
         .set_camera_password(id, &request.password)
         .await?;
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -82,6 +87,6 @@ pub(super) async fn test(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let check = state.engine.check_camera(camera_id(&id)?).await?;
+    let check = state.engine.cameras().check_camera(camera_id(&id)?).await?;
     Ok(Json(check).into_response())
 }

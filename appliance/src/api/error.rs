@@ -84,7 +84,7 @@ impl From<EngineError> for ApiError {
             EngineError::Db(e) if *e.kind() == crate::db::DbErrorKind::Conflict => {
                 (StatusCode::CONFLICT, "conflict", e.to_string())
             }
-            EngineError::Db(_) | EngineError::Internal(_) => {
+            EngineError::Db(_) | EngineError::Index(_) | EngineError::Threads { .. } => {
                 tracing::error!(error = %error, "request failed");
                 (
                     StatusCode::INTERNAL_SERVER_ERROR,

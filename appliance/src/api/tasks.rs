@@ -8,78 +8,18 @@ use axum::{
     http::{StatusCode, header},
     response::{IntoResponse, Response},
 };
-use base64::Engine as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::{ApiError, AppState, parse_body};
-use crate::engine::{TaskRequest, TaskState};
+use crate::engine::{MatchRow, Snapshot, TaskRequest, TaskState};
 
-/// `POST /api/v1/tasks`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct CreateTask {
-    /// RFC 3339 instants, e.g. `2026-11-25T08:00:00+08:00`.
-    from: String,
-    to: String,
-    /// Camera ids; empty or absent: every enabled camera.
-    #[serde(default)]
-    cameras: Vec<i64>,
-    /// 0 (an operator is waiting) to 5 (backfill). Default 1.
-    #[serde(default = "default_priority")]
-    priority: u8,
-    /// Default: the box's `search.match_distance`.
-    #[serde(default)]
-    match_distance: Option<f32>,
-    /// The person's photo, JPEG or PNG, base64.
-    #[serde(default)]
-    photo: Option<String>,
-    /// Or their face embedding.
-    #[serde(default)]
-    embedding: Option<EmbeddingBody>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EmbeddingBody {
-    model: String,
-    values: Vec<f32>,
-}
-
-fn default_priority() -> u8 {
-    1
-}
-
-fn instant(field: &str, text: &str) -> Result<i64, ApiError> {
-    text.parse::<jiff::Timestamp>()
-        .map(|t| t.as_millisecond())
-        .map_err(|e| ApiError::invalid(format!("{field}: not an RFC 3339 time ({e})")))
-}
-
+/// `POST /api/v1/tasks`: the body is a [`TaskRequest`], checked by the engine.
 pub(super) async fn create(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let request: CreateTask = parse_body(&body)?;
-    let photo = match &request.photo {
-        Some(text) => Some(
-            base64::engine::general_purpose::STANDARD
-                .decode(text.as_bytes())
-                .map_err(|e| ApiError::invalid(format!("photo: not base64 ({e})")))?,
-        ),
-        None => None,
-    };
-    let id = state
-        .engine
-        .create_task(TaskRequest {
-            from_ms: instant("from", &request.from)?,
-            to_ms: instant("to", &request.to)?,
-            cameras: request.cameras,
-            priority: request.priority,
-            match_distance: request.match_distance,
-            photo,
-            embedding: request.embedding.map(|e| (e.model, e.values)),
-        })
-        .await?;
+    let request: TaskRequest = parse_body(&body)?;
+    let id = state.engine.create_task(request).await?;
     Ok((
         StatusCode::CREATED,
         [(header::LOCATION, format!("/api/v1/tasks/{id}"))],
@@ -144,18 +84,30 @@ pub(super) async fn results(
 ) -> Result<Response, ApiError> {
     let Query(query) = query.map_err(|e| ApiError::invalid(e.body_text()))?;
     let limit = query.limit.unwrap_or(100).clamp(1, 1000);
-    let mut matches = state
+    let matches = state
         .engine
         .matches(&id, query.after.unwrap_or(0), limit)
         .await?;
-    // Snapshot paths as files on this box, for the CLI and on-site staff.
-    let data_dir = state.engine.data_dir();
-    for m in &mut matches {
-        m.face_snapshot = data_dir.join(&m.face_snapshot).display().to_string();
-        m.frame_snapshot = data_dir.join(&m.frame_snapshot).display().to_string();
-    }
     let next_after = matches.last().map(|m| m.id);
+    let matches: Vec<MatchWithSnapshots> = matches.into_iter().map(with_snapshots).collect();
     Ok(Json(serde_json::json!({ "matches": matches, "next_after": next_after })).into_response())
+}
+
+/// A match as the API shows it: its snapshots as URLs on this API.
+#[derive(Debug, Serialize)]
+struct MatchWithSnapshots {
+    #[serde(flatten)]
+    found: MatchRow,
+    face_snapshot: String,
+    frame_snapshot: String,
+}
+
+fn with_snapshots(found: MatchRow) -> MatchWithSnapshots {
+    MatchWithSnapshots {
+        face_snapshot: format!("/api/v1/matches/{}/face.jpg", found.id),
+        frame_snapshot: format!("/api/v1/matches/{}/frame.jpg", found.id),
+        found,
+    }
 }
 
 pub(super) async fn snapshot(
@@ -163,15 +115,13 @@ pub(super) async fn snapshot(
     Path((id, file)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     let not_found = || ApiError::not_found(format!("no snapshot {file} for match {id}"));
-    let id: i64 = id.parse().map_err(|_| not_found())?;
-    let found = state.engine.match_by_id(id).await?;
-    let relative = match file.as_str() {
-        "face.jpg" => found.face_snapshot,
-        "frame.jpg" => found.frame_snapshot,
+    let match_id: i64 = id.parse().map_err(|_| not_found())?;
+    let which = match file.as_str() {
+        "face.jpg" => Snapshot::Face,
+        "frame.jpg" => Snapshot::Frame,
         _ => return Err(not_found()),
     };
-    let bytes = tokio::fs::read(state.engine.data_dir().join(&relative))
-        .await
-        .map_err(|_| not_found())?;
+    let path = state.engine.snapshot_path(match_id, which).await?;
+    let bytes = tokio::fs::read(path).await.map_err(|_| not_found())?;
     Ok(([(header::CONTENT_TYPE, "image/jpeg")], bytes).into_response())
 }

@@ -89,47 +89,8 @@ pub(super) async fn run(client: &ApiClient, command: CamerasCommand) -> Result<(
                 ))
             }
         }
-        CamerasCommand::List { json } => {
-            let cameras: Vec<Value> = client.get("/cameras").await?;
-            if json {
-                return print_report(&serde_json::to_string_pretty(&cameras)?);
-            }
-            let mut out = format!("{:>4}  {:<24} {:<32} {}", "id", "name", "url", "tracks");
-            for c in &cameras {
-                out.push_str(&format!(
-                    "\n{:>4}  {:<24} {:<32} {}",
-                    c["id"],
-                    c["name"].as_str().unwrap_or(""),
-                    c["base_url"].as_str().unwrap_or(""),
-                    c["tracks"]
-                ));
-            }
-            print_report(&out)
-        }
-        CamerasCommand::Test { id, json } => {
-            let check: Value = client
-                .post(&format!("/cameras/{id}/test"), &json!({}))
-                .await?;
-            if json {
-                print_report(&serde_json::to_string_pretty(&check)?)?;
-            } else if check["reachable"] == json!(true) {
-                print_report(&format!(
-                    "camera {id} answers: {} serial {} firmware {} tracks {}",
-                    check["model"].as_str().unwrap_or("?"),
-                    check["serial"].as_str().unwrap_or("?"),
-                    check["firmware"].as_str().unwrap_or("?"),
-                    check["tracks"]
-                ))?;
-            }
-            if check["reachable"] != json!(true) {
-                return Err(format!(
-                    "camera {id} does not answer: {}",
-                    check["error"].as_str().unwrap_or("unknown error")
-                )
-                .into());
-            }
-            Ok(())
-        }
+        CamerasCommand::List { json } => list(client, json).await,
+        CamerasCommand::Test { id, json } => test(client, id, json).await,
         CamerasCommand::Password { id, password_stdin } => {
             if !password_stdin {
                 return Err("give the new password on stdin with --password-stdin".into());
@@ -148,6 +109,49 @@ pub(super) async fn run(client: &ApiClient, command: CamerasCommand) -> Result<(
             print_report(&format!("removed camera {id}"))
         }
     }
+}
+
+async fn list(client: &ApiClient, json: bool) -> Result<(), BoxError> {
+    let cameras: Vec<Value> = client.get("/cameras").await?;
+    if json {
+        return print_report(&serde_json::to_string_pretty(&cameras)?);
+    }
+    let mut out = format!("{:>4}  {:<24} {:<32} {}", "id", "name", "url", "tracks");
+    for c in &cameras {
+        out.push_str(&format!(
+            "\n{:>4}  {:<24} {:<32} {}",
+            c["id"],
+            c["name"].as_str().unwrap_or(""),
+            c["base_url"].as_str().unwrap_or(""),
+            c["tracks"]
+        ));
+    }
+    print_report(&out)
+}
+
+async fn test(client: &ApiClient, id: i64, json: bool) -> Result<(), BoxError> {
+    let check: Value = client
+        .post(&format!("/cameras/{id}/test"), &json!({}))
+        .await?;
+    if json {
+        print_report(&serde_json::to_string_pretty(&check)?)?;
+    } else if check["reachable"] == json!(true) {
+        print_report(&format!(
+            "camera {id} answers: {} serial {} firmware {} tracks {}",
+            check["model"].as_str().unwrap_or("?"),
+            check["serial"].as_str().unwrap_or("?"),
+            check["firmware"].as_str().unwrap_or("?"),
+            check["tracks"]
+        ))?;
+    }
+    if check["reachable"] != json!(true) {
+        return Err(format!(
+            "camera {id} does not answer: {}",
+            check["error"].as_str().unwrap_or("unknown error")
+        )
+        .into());
+    }
+    Ok(())
 }
 
 /// The first line of stdin, without its line ending.

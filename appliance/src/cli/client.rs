@@ -29,6 +29,11 @@ impl ApiClient {
         format!("{}/api/v1{path}", self.base)
     }
 
+    /// A path the API answered with (e.g. a snapshot's), as a full URL.
+    pub(crate) fn absolute(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
     pub(crate) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, BoxError> {
         self.send(self.http.get(self.url(path))).await
     }

@@ -1,5 +1,5 @@
 //! `dipper search`: creates a task from a photo, follows its progress, then prints the
-//! matches (time, camera, distance, snapshot files).
+//! matches (time, camera, distance, the face snapshot's URL).
 
 use std::{io::IsTerminal, path::PathBuf, time::Duration};
 
@@ -137,7 +137,7 @@ pub(super) async fn follow(client: &ApiClient, id: &str) -> Result<Value, BoxErr
     }
 }
 
-/// Every match of a task, page by page.
+/// Every match of a task, page by page, its snapshots as full URLs.
 pub(super) async fn all_matches(client: &ApiClient, id: &str) -> Result<Vec<Value>, BoxError> {
     let mut matches = Vec::new();
     let mut after = 0i64;
@@ -150,7 +150,14 @@ pub(super) async fn all_matches(client: &ApiClient, id: &str) -> Result<Vec<Valu
             return Ok(matches);
         }
         after = page["next_after"].as_i64().unwrap_or(i64::MAX);
-        matches.extend(items);
+        matches.extend(items.into_iter().map(|mut m| {
+            for key in ["face_snapshot", "frame_snapshot"] {
+                if let Some(path) = m[key].as_str() {
+                    m[key] = Value::String(client.absolute(path));
+                }
+            }
+            m
+        }));
     }
 }
 

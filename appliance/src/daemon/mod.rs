@@ -41,52 +41,15 @@ async fn serve(config: BoxConfig) -> Result<(), BoxError> {
     let data_dir = config.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| format!("creating the data directory {}: {e}", data_dir.display()))?;
-    let db = Database::open(&data_dir)?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| tracing::warn!(error = %e, "metrics are off"))
         .ok();
-    let faces = FaceEngine::new(FaceConfig {
-        models: models::SearchPath::with_override(config.models_dir.clone()),
-        ..FaceConfig::default()
-    })?;
-    let client = isapi::Client::new(isapi::ClientConfig {
-        search_page_size: Some(config.search.page_size),
-        ..isapi::ClientConfig::default()
-    })?;
-    let cache = if config.downloads.cache_mib > 0 {
-        Some(
-            DiskCache::open(CacheConfig {
-                dir: data_dir.join("cache"),
-                max_bytes: config.downloads.cache_mib * 1024 * 1024,
-                ..CacheConfig::default()
-            })
-            .await?,
-        )
-    } else {
-        None
-    };
-    let downloader = Downloader::with_cache(
-        DownloaderConfig {
-            memory_budget: config.downloads.memory_budget_mib * 1024 * 1024,
-            ..DownloaderConfig::default()
-        },
-        cache,
-    )?;
     let disk = DiskMonitor::new(data_dir.clone(), config.disk.min_free_mib * 1024 * 1024);
     let disk_checks = disk.spawn_checks(std::time::Duration::from_millis(
         config.disk.check_interval_ms,
     ));
-    let engine = Engine::new(EngineParts {
-        db,
-        client,
-        downloader,
-        faces,
-        disk,
-        config: config.search.clone(),
-        per_camera: config.downloads.per_camera,
-        data_dir: data_dir.clone(),
-    })?;
+    let engine = start_engine(&config, disk).await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("listening on {}: {e}", config.listen))?;
@@ -119,6 +82,61 @@ async fn serve(config: BoxConfig) -> Result<(), BoxError> {
         }
     });
     let _ = stop_api.send(());
+    stop(&config, &engine, server).await;
+    disk_checks.abort();
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Opens the database, loads the face models, starts the downloader and the engine.
+async fn start_engine(config: &BoxConfig, disk: DiskMonitor) -> Result<Engine, BoxError> {
+    let data_dir = &config.data_dir;
+    let db = Database::open(data_dir)?;
+    let faces = FaceEngine::new(FaceConfig {
+        models: models::SearchPath::with_override(config.models_dir.clone()),
+        ..FaceConfig::default()
+    })?;
+    let client = isapi::Client::new(isapi::ClientConfig {
+        search_page_size: Some(config.search.page_size),
+        ..isapi::ClientConfig::default()
+    })?;
+    let cache = if config.downloads.cache_mib > 0 {
+        Some(
+            DiskCache::open(CacheConfig {
+                dir: data_dir.join("cache"),
+                max_bytes: config.downloads.cache_mib * 1024 * 1024,
+                ..CacheConfig::default()
+            })
+            .await?,
+        )
+    } else {
+        None
+    };
+    let downloader = Downloader::with_cache(
+        DownloaderConfig {
+            memory_budget: config.downloads.memory_budget_mib * 1024 * 1024,
+            ..DownloaderConfig::default()
+        },
+        cache,
+    )?;
+    Ok(Engine::new(EngineParts {
+        db,
+        client,
+        downloader,
+        faces,
+        disk,
+        config: config.search.clone(),
+        per_camera: config.downloads.per_camera,
+        data_dir: data_dir.clone(),
+    })?)
+}
+
+/// Drains the engine, then waits for the API to stop, each up to the drain time.
+async fn stop(
+    config: &BoxConfig,
+    engine: &Engine,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let drained = engine.shutdown(config.shutdown.drain()).await;
     if !drained {
         tracing::warn!(
@@ -126,14 +144,11 @@ async fn serve(config: BoxConfig) -> Result<(), BoxError> {
             "work did not stop in time; unfinished recordings resume at the next start"
         );
     }
-    disk_checks.abort();
     match tokio::time::timeout(config.shutdown.drain(), server).await {
         Ok(Ok(Err(e))) => tracing::warn!(error = %e, "the API stopped with an error"),
         Err(_) => tracing::warn!("the API did not stop in time"),
         _ => {}
     }
-    tracing::info!("stopped");
-    Ok(())
 }
 
 /// Where `dipper` clients find the API when it listens on a port chosen at start.

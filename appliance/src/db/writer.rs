@@ -194,20 +194,7 @@ fn commit_group(
             // this group is committed.
             // The failed job's own error says why (e.g. `Full`); every job run so far
             // shares its fate.
-            let error = match outcome {
-                Ok(done) => {
-                    let error = done.error().cloned().unwrap_or_else(|| {
-                        DbError::new(
-                            DbErrorKind::Other,
-                            "write to the database: the transaction ended inside a write job",
-                        )
-                        .at(path)
-                    });
-                    done.finish(Err(&error));
-                    error
-                }
-                Err(_) => writer_gone(path),
-            };
+            let error = rolled_back(outcome, path);
             abandon(ran, &error);
             return std::mem::take(group);
         }
@@ -244,6 +231,25 @@ fn commit_group(
         }
     }
     VecDeque::new()
+}
+
+/// Answers a job during which SQLite rolled the whole transaction back, and returns the
+/// error that the jobs run before it share.
+fn rolled_back(outcome: std::thread::Result<Box<dyn RanJob>>, path: &Path) -> DbError {
+    match outcome {
+        Ok(done) => {
+            let error = done.error().cloned().unwrap_or_else(|| {
+                DbError::new(
+                    DbErrorKind::Other,
+                    "write to the database: the transaction ended inside a write job",
+                )
+                .at(path)
+            });
+            done.finish(Err(&error));
+            error
+        }
+        Err(_) => writer_gone(path),
+    }
 }
 
 /// Answers jobs whose changes were lost with `error`.

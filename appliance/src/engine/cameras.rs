@@ -1,13 +1,37 @@
-//! Cameras as the engine sees them: adding one checks it answers (and learns its recording
-//! tracks), and a task's camera list is resolved against the stored cameras.
+//! Cameras as the engine sees them ([`Cameras`]): adding one checks it answers (and learns
+//! its recording tracks), each camera's ISAPI device is made once from its stored
+//! credentials (and forgotten when they change), and a task's camera list is resolved
+//! against the stored cameras.
 
-use std::time::Duration;
+use std::{collections::HashMap, sync::Arc, time::Duration};
 
+use parking_lot::Mutex;
+use pipeline::downloader::Downloader;
 use rusqlite::Connection;
 use serde::Serialize;
 
-use super::{Engine, EngineError, error_chain};
-use crate::db::{Camera, DbError, NewCamera};
+use crate::{
+    db::{Camera, Database, DbError, NewCamera},
+    engine::error::{EngineError, error_chain},
+};
+
+/// The stored cameras and their devices; cheap to clone.
+#[derive(Debug, Clone)]
+pub(crate) struct Cameras {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    db: Database,
+    client: isapi::Client,
+    /// Told each device's download limit when the device is made.
+    downloader: Downloader,
+    /// Downloads at once from one camera.
+    per_camera: usize,
+    /// Devices by camera id, made from the stored credentials on first use.
+    devices: Mutex<HashMap<i64, isapi::Device>>,
+}
 
 /// How long adding or checking a camera waits for it.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(15);
@@ -75,7 +99,47 @@ async fn discover(
     }
 }
 
-impl Engine {
+impl Cameras {
+    pub(crate) fn new(
+        db: Database,
+        client: isapi::Client,
+        downloader: Downloader,
+        per_camera: usize,
+    ) -> Cameras {
+        Cameras {
+            inner: Arc::new(Inner {
+                db,
+                client,
+                downloader,
+                per_camera,
+                devices: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// The device of a camera, made once from its stored credentials.
+    pub(crate) async fn device(&self, camera: i64) -> Result<isapi::Device, EngineError> {
+        if let Some(device) = self.inner.devices.lock().get(&camera) {
+            return Ok(device.clone());
+        }
+        let (row, user, password) = self.camera_with_credentials(camera).await?;
+        let device = self
+            .inner
+            .client
+            .device(&row.base_url, &user, &password)
+            .map_err(|e| EngineError::Camera(format!("{}: {e}", row.name)))?;
+        self.inner
+            .downloader
+            .set_device_limit(camera as u64, self.inner.per_camera);
+        self.inner.devices.lock().insert(camera, device.clone());
+        Ok(device)
+    }
+
+    /// Forgets a camera's device (its credentials or address changed, or it was removed).
+    pub(crate) fn forget_device(&self, camera: i64) {
+        self.inner.devices.lock().remove(&camera);
+    }
+
     /// Checks the camera answers with these credentials, then stores it.
     pub(crate) async fn add_camera(
         &self,
@@ -83,16 +147,13 @@ impl Engine {
     ) -> Result<Camera, EngineError> {
         let name = request.name.trim().to_owned();
         if name.is_empty() || name.len() > 100 {
-            return Err(EngineError::Invalid {
-                field: "name",
-                message: "must be 1 to 100 characters".to_owned(),
-            });
+            return Err(EngineError::invalid("name", "must be 1 to 100 characters"));
         }
         if !(request.url.starts_with("http://") || request.url.starts_with("https://")) {
-            return Err(EngineError::Invalid {
-                field: "url",
-                message: "must start with http:// or https://".to_owned(),
-            });
+            return Err(EngineError::invalid(
+                "url",
+                "must start with http:// or https://",
+            ));
         }
         let discovery = discover(
             &self.inner.client,
@@ -104,10 +165,10 @@ impl Engine {
         .map_err(|e| EngineError::Camera(format!("{name}: {e}")))?;
         let tracks = match request.tracks {
             Some(tracks) if tracks.is_empty() => {
-                return Err(EngineError::Invalid {
-                    field: "tracks",
-                    message: "give at least one track, or leave it out".to_owned(),
-                });
+                return Err(EngineError::invalid(
+                    "tracks",
+                    "give at least one track, or leave it out",
+                ));
             }
             Some(tracks) => tracks,
             None => main_tracks(&discovery),
@@ -132,14 +193,11 @@ impl Engine {
     }
 
     /// A stored camera with its user name and decrypted password.
-    pub(super) async fn camera_with_credentials(
+    async fn camera_with_credentials(
         &self,
         id: i64,
     ) -> Result<(Camera, String, String), EngineError> {
-        let not_found = || EngineError::NotFound {
-            what: "camera",
-            id: id.to_string(),
-        };
+        let not_found = || EngineError::not_found("camera", id);
         let camera = self.inner.db.camera(id).await?.ok_or_else(not_found)?;
         let (user, password) = self
             .inner
@@ -181,10 +239,7 @@ impl Engine {
         id: i64,
         password: &str,
     ) -> Result<(), EngineError> {
-        let not_found = || EngineError::NotFound {
-            what: "camera",
-            id: id.to_string(),
-        };
+        let not_found = || EngineError::not_found("camera", id);
         let camera = self.inner.db.camera(id).await?.ok_or_else(not_found)?;
         discover(
             &self.inner.client,
@@ -201,10 +256,7 @@ impl Engine {
 
     pub(crate) async fn delete_camera(&self, id: i64) -> Result<(), EngineError> {
         if !self.inner.db.delete_camera(id).await? {
-            return Err(EngineError::NotFound {
-                what: "camera",
-                id: id.to_string(),
-            });
+            return Err(EngineError::not_found("camera", id));
         }
         self.forget_device(id);
         Ok(())
@@ -213,7 +265,7 @@ impl Engine {
 
 /// The cameras a task searches: the ones asked for (each must exist), or every enabled
 /// camera when none is named.
-pub(super) fn resolve(
+pub(crate) fn resolve(
     conn: &Connection,
     wanted: &[i64],
 ) -> Result<Result<Vec<i64>, EngineError>, DbError> {
@@ -224,10 +276,10 @@ pub(super) fn resolve(
     if wanted.is_empty() {
         let all: Vec<i64> = known.iter().filter(|c| c.1).map(|c| c.0).collect();
         if all.is_empty() {
-            return Ok(Err(EngineError::Invalid {
-                field: "cameras",
-                message: "the box has no enabled camera; add one first".to_owned(),
-            }));
+            return Ok(Err(EngineError::invalid(
+                "cameras",
+                "the box has no enabled camera; add one first",
+            )));
         }
         return Ok(Ok(all));
     }
@@ -236,10 +288,10 @@ pub(super) fn resolve(
     ids.dedup();
     for id in &ids {
         if !known.iter().any(|c| c.0 == *id) {
-            return Ok(Err(EngineError::Invalid {
-                field: "cameras",
-                message: format!("no camera {id}"),
-            }));
+            return Ok(Err(EngineError::invalid(
+                "cameras",
+                format!("no camera {id}"),
+            )));
         }
     }
     Ok(Ok(ids))

@@ -37,6 +37,8 @@ struct Inner {
     /// `true` while full; waiters watch it.
     full: watch::Sender<bool>,
     warned: AtomicBool,
+    /// Callers in [`DiskMonitor::wait_for_space`] right now (recordings waiting for space).
+    waiting: AtomicU64,
 }
 
 /// What the health endpoint reports.
@@ -46,6 +48,8 @@ pub(crate) struct DiskStatus {
     pub(crate) total_bytes: u64,
     pub(crate) min_free_bytes: u64,
     pub(crate) full: bool,
+    /// Recordings waiting for space before they download (or write) anything.
+    pub(crate) waiting_for_space: u64,
 }
 
 impl DiskMonitor {
@@ -60,6 +64,7 @@ impl DiskMonitor {
                 resume_above: AtomicU64::new(0),
                 full: watch::Sender::new(false),
                 warned: AtomicBool::new(false),
+                waiting: AtomicU64::new(0),
             }),
         };
         monitor.check();
@@ -140,6 +145,10 @@ impl DiskMonitor {
     /// Returns at once when there is space, else when a check finds some.
     pub(crate) async fn wait_for_space(&self) {
         let mut full = self.inner.full.subscribe();
+        if !*full.borrow_and_update() {
+            return;
+        }
+        let _counted = Waiting::new(&self.inner.waiting);
         // The sender lives in `self`, so this cannot fail while we wait.
         let _ = full.wait_for(|full| !*full).await;
     }
@@ -151,7 +160,24 @@ impl DiskMonitor {
             total_bytes: inner.total.load(Ordering::Relaxed),
             min_free_bytes: inner.min_free,
             full: self.is_full(),
+            waiting_for_space: inner.waiting.load(Ordering::Relaxed),
         }
+    }
+}
+
+/// Counts one waiter for as long as it lives (a waiter whose task is cancelled is dropped).
+struct Waiting<'a>(&'a AtomicU64);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicU64) -> Waiting<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -193,11 +219,17 @@ mod tests {
             let roomy = roomy.clone();
             async move { roomy.wait_for_space().await }
         });
+        // The waiter is counted once it waits.
+        while roomy.status().waiting_for_space == 0 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(roomy.status().waiting_for_space, 1);
         // As if the margin had been freed.
         roomy.inner.resume_above.store(0, Ordering::Relaxed);
         roomy.check();
         waiter.await.expect("woke");
         assert!(!roomy.is_full());
+        assert_eq!(roomy.status().waiting_for_space, 0);
     }
 
     #[test]

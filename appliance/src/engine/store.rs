@@ -6,8 +6,16 @@
 //! recording's state updates the task's counters in the same transaction, so progress is one
 //! row read however many recordings a task covers.
 
+use pipeline::faces::{Embedding, ModelId};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+
+use crate::engine::request::{Target, ValidTask};
+
+/// Now, as the rows store times.
+pub(crate) fn now_ms() -> i64 {
+    jiff::Timestamp::now().as_millisecond()
+}
 
 /// Where a task is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -50,20 +58,6 @@ impl TaskState {
     }
 }
 
-/// What a new task stores.
-#[derive(Debug, Clone)]
-pub(crate) struct NewTask {
-    pub(crate) id: String,
-    pub(crate) priority: u8,
-    pub(crate) from_ms: i64,
-    pub(crate) to_ms: i64,
-    pub(crate) cameras: Vec<i64>,
-    pub(crate) match_distance: f32,
-    pub(crate) photo: Option<Vec<u8>>,
-    pub(crate) embedding: Option<(String, Vec<f32>)>,
-    pub(crate) created_at_ms: i64,
-}
-
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub(crate) struct TaskCounts {
     /// Recordings found so far (the searches go on while they are processed).
@@ -75,7 +69,8 @@ pub(crate) struct TaskCounts {
     pub(crate) matches: u64,
 }
 
-#[derive(Debug, Clone)]
+/// A task as stored; the API shows it with its progress (`TaskStatus`).
+#[derive(Debug, Clone, Serialize)]
 pub(crate) struct TaskRow {
     pub(crate) id: String,
     pub(crate) state: TaskState,
@@ -84,12 +79,17 @@ pub(crate) struct TaskRow {
     pub(crate) to_ms: i64,
     pub(crate) cameras: Vec<i64>,
     pub(crate) match_distance: f32,
-    pub(crate) embedding: Option<(String, Vec<f32>)>,
+    /// The target's embedding, once known (given, or made from the photo).
+    #[serde(skip)]
+    pub(crate) embedding: Option<Embedding>,
+    /// Whether the task was given a photo (else an embedding).
+    #[serde(rename = "photo")]
     pub(crate) has_photo: bool,
     pub(crate) error: Option<String>,
     pub(crate) created_at_ms: i64,
     pub(crate) started_at_ms: Option<i64>,
     pub(crate) finished_at_ms: Option<i64>,
+    #[serde(flatten)]
     pub(crate) counts: TaskCounts,
 }
 
@@ -154,9 +154,9 @@ pub(crate) struct MatchRow {
     pub(crate) distance: f32,
     /// x, y, width, height in keyframe pixels.
     pub(crate) face_box: [f32; 4],
-    /// Relative to the data directory.
-    pub(crate) face_snapshot: String,
-    pub(crate) frame_snapshot: String,
+    /// Which face of its keyframe, naming its snapshot.
+    #[serde(skip)]
+    pub(crate) face_index: u64,
 }
 
 /// How processing a recording for a task ended.
@@ -178,38 +178,53 @@ fn embedding_bytes(values: &[f32]) -> Vec<u8> {
     values.iter().flat_map(|v| v.to_le_bytes()).collect()
 }
 
-fn embedding_values(bytes: &[u8]) -> Vec<f32> {
-    bytes
+/// A stored embedding; `None` when its model is not this build's or its values are not
+/// a vector of that model (the task then embeds its photo again, or fails without one).
+fn stored_embedding(model: Option<String>, bytes: Option<Vec<u8>>) -> Option<Embedding> {
+    let model = ModelId::from_id(&model?)?;
+    let values = bytes?
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
+        .collect();
+    Embedding::new(model, values).ok()
 }
 
 fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-pub(crate) fn insert_task(conn: &Connection, task: &NewTask) -> rusqlite::Result<()> {
-    let cameras = serde_json::to_string(&task.cameras).unwrap_or_else(|_| "[]".to_owned());
-    let (model, embedding) = match &task.embedding {
-        Some((model, values)) => (Some(model.as_str()), Some(embedding_bytes(values))),
-        None => (None, None),
+/// Stores a new task, `queued`, searching `cameras` (resolved).
+pub(crate) fn insert_task(
+    conn: &Connection,
+    id: &str,
+    task: &ValidTask,
+    cameras: &[i64],
+    created_at_ms: i64,
+) -> rusqlite::Result<()> {
+    let cameras = serde_json::to_string(cameras).unwrap_or_else(|_| "[]".to_owned());
+    let (photo, model, embedding) = match &task.target {
+        Target::Photo(photo) => (Some(photo.as_slice()), None, None),
+        Target::Embedding(e) => (
+            None,
+            Some(e.model().id()),
+            Some(embedding_bytes(e.vector())),
+        ),
     };
     conn.execute(
         "INSERT INTO tasks (id, state, priority, from_ms, to_ms, cameras, match_distance, photo,
                             model, embedding, created_at_ms)
          VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
-            task.id,
+            id,
             task.priority,
             task.from_ms,
             task.to_ms,
             cameras,
             f64::from(task.match_distance),
-            task.photo,
+            photo,
             model,
             embedding,
-            task.created_at_ms
+            created_at_ms
         ],
     )?;
     Ok(())
@@ -218,12 +233,15 @@ pub(crate) fn insert_task(conn: &Connection, task: &NewTask) -> rusqlite::Result
 pub(crate) fn set_embedding(
     conn: &Connection,
     task: &str,
-    model: &str,
-    values: &[f32],
+    embedding: &Embedding,
 ) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE tasks SET model = ?2, embedding = ?3 WHERE id = ?1",
-        params![task, model, embedding_bytes(values)],
+        params![
+            task,
+            embedding.model().id(),
+            embedding_bytes(embedding.vector())
+        ],
     )?;
     Ok(())
 }
@@ -257,8 +275,6 @@ const TASK_COLUMNS: &str = "id, state, priority, from_ms, to_ms, cameras, match_
 fn task_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
     let state: String = row.get(1)?;
     let cameras: String = row.get(5)?;
-    let model: Option<String> = row.get(7)?;
-    let embedding: Option<Vec<u8>> = row.get(8)?;
     Ok(TaskRow {
         id: row.get(0)?,
         state: TaskState::parse(&state).ok_or_else(|| {
@@ -273,7 +289,7 @@ fn task_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
         to_ms: row.get(4)?,
         cameras: serde_json::from_str(&cameras).unwrap_or_default(),
         match_distance: row.get::<_, f64>(6)? as f32,
-        embedding: model.zip(embedding.map(|b| embedding_values(&b))),
+        embedding: stored_embedding(row.get(7)?, row.get(8)?),
         has_photo: row.get(9)?,
         error: row.get(10)?,
         created_at_ms: row.get(11)?,
@@ -573,6 +589,15 @@ pub(crate) fn complete(
     Ok(true)
 }
 
+/// Whether every camera track of the task has been searched to the end of its range.
+pub(crate) fn sources_done(conn: &Connection, task: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT count(*) = 0 FROM task_sources WHERE task_id = ?1 AND NOT search_done",
+        [task],
+        |r| r.get(0),
+    )
+}
+
 /// Reasons and how many recordings gave each.
 pub(crate) type Reasons = Vec<(String, u64)>;
 
@@ -597,16 +622,13 @@ const MATCH_COLUMNS: &str = "m.id, m.camera_id, c.name, m.recording_id, r.playba
     m.distance, m.box_x, m.box_y, m.box_width, m.box_height, m.face_index";
 
 fn match_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MatchRow> {
-    let recording_id: i64 = row.get(3)?;
-    let time_ms: i64 = row.get(5)?;
-    let face_index: i64 = row.get(11)?;
     Ok(MatchRow {
         id: row.get(0)?,
         camera_id: row.get(1)?,
         camera_name: row.get(2)?,
-        recording_id,
+        recording_id: row.get(3)?,
         playback_uri: row.get(4)?,
-        time_ms,
+        time_ms: row.get(5)?,
         distance: row.get::<_, f64>(6)? as f32,
         face_box: [
             row.get::<_, f64>(7)? as f32,
@@ -614,12 +636,7 @@ fn match_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<MatchRow> {
             row.get::<_, f64>(9)? as f32,
             row.get::<_, f64>(10)? as f32,
         ],
-        face_snapshot: super::snapshots::SnapshotStore::face_path(
-            recording_id,
-            time_ms,
-            count(face_index),
-        ),
-        frame_snapshot: super::snapshots::SnapshotStore::frame_path(recording_id, time_ms),
+        face_index: count(row.get(11)?),
     })
 }
 

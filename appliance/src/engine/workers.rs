@@ -12,6 +12,17 @@ use tokio::sync::{Semaphore, oneshot};
 
 type Job = Box<dyn FnOnce() + Send + 'static>;
 
+/// `nice` added to the threads doing CPU-heavy work (faces here, and keyframe decoding).
+pub(crate) const BACKGROUND_NICENESS: i32 = 10;
+
+/// Lowers the calling thread's CPU priority (Linux: `nice` applies to the thread), so the
+/// API (task creation, status) answers at once however busy the cores are.
+pub(crate) fn lower_priority() {
+    if let Err(e) = rustix::process::nice(BACKGROUND_NICENESS) {
+        tracing::debug!(error = %e, "cannot lower a worker thread's priority");
+    }
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct WorkerPool {
     inner: Arc<Inner>,
@@ -39,7 +50,7 @@ impl WorkerPool {
             std::thread::Builder::new()
                 .name(format!("dipper-faces-{n}"))
                 .spawn(move || {
-                    super::decode::lower_priority();
+                    lower_priority();
                     while let Ok(job) = receiver.recv() {
                         // A panicking job loses its answer (its caller sees `PoolStopped`);
                         // the thread lives on for the next one.

@@ -1,0 +1,246 @@
+//! What creating a task takes, as the API (and later the uplink's RPCs) receive it, and the
+//! one place it is checked: [`TaskRequest::validate`] turns the wire form (RFC 3339 times,
+//! a base64 photo or an embedding naming its model) into a [`ValidTask`] or an error naming
+//! the field. Only the cameras are checked later, against the stored ones.
+
+use base64::Engine as _;
+use pipeline::faces::{Embedding, ModelId};
+use serde::Deserialize;
+
+use crate::engine::error::EngineError;
+
+/// The largest photo a task takes.
+const MAX_PHOTO_BYTES: usize = 20 * 1024 * 1024;
+
+/// `POST /api/v1/tasks`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TaskRequest {
+    /// RFC 3339 instants, e.g. `2026-11-25T08:00:00+08:00`.
+    pub(crate) from: String,
+    pub(crate) to: String,
+    /// Camera ids; empty or absent: every enabled camera.
+    #[serde(default)]
+    pub(crate) cameras: Vec<i64>,
+    /// 0 (an operator is waiting) to 5 (backfill). Default 1.
+    #[serde(default = "default_priority")]
+    pub(crate) priority: u8,
+    /// Default: the box's `search.match_distance`.
+    #[serde(default)]
+    pub(crate) match_distance: Option<f32>,
+    /// The person's photo, JPEG or PNG, base64; embedded when the task starts.
+    #[serde(default)]
+    pub(crate) photo: Option<String>,
+    /// Or their face embedding, as the face stages make it.
+    #[serde(default)]
+    pub(crate) embedding: Option<EmbeddingBody>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EmbeddingBody {
+    pub(crate) model: String,
+    pub(crate) values: Vec<f32>,
+}
+
+fn default_priority() -> u8 {
+    1
+}
+
+/// Who a task looks for.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Target {
+    /// A photo's bytes (JPEG or PNG), embedded when the task starts.
+    Photo(Vec<u8>),
+    Embedding(Embedding),
+}
+
+/// A checked request; only its cameras are still to be resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct ValidTask {
+    pub(crate) from_ms: i64,
+    pub(crate) to_ms: i64,
+    /// As asked; empty: every enabled camera.
+    pub(crate) cameras: Vec<i64>,
+    pub(crate) priority: u8,
+    pub(crate) match_distance: f32,
+    pub(crate) target: Target,
+}
+
+impl TaskRequest {
+    /// Checks every field; `default_distance` is the box's, `model` the one it embeds with.
+    pub(crate) fn validate(
+        self,
+        default_distance: f32,
+        model: ModelId,
+    ) -> Result<ValidTask, EngineError> {
+        let from_ms = instant("from", &self.from)?;
+        let to_ms = instant("to", &self.to)?;
+        if to_ms <= from_ms {
+            return Err(EngineError::invalid("to", "must be after from"));
+        }
+        if self.priority > 5 {
+            return Err(EngineError::invalid(
+                "priority",
+                "must be 0 (most urgent) to 5",
+            ));
+        }
+        let match_distance = self.match_distance.unwrap_or(default_distance);
+        if !(match_distance > 0.0 && match_distance < 2.0) {
+            return Err(EngineError::invalid(
+                "match_distance",
+                "must be between 0 and 2",
+            ));
+        }
+        let target = match (self.photo, self.embedding) {
+            (None, None) => {
+                return Err(EngineError::invalid(
+                    "photo",
+                    "a photo or an embedding is required",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(EngineError::invalid(
+                    "photo",
+                    "give a photo or an embedding, not both",
+                ));
+            }
+            (Some(photo), None) => Target::Photo(photo_bytes(&photo)?),
+            (None, Some(embedding)) => Target::Embedding(embedding.validate(model)?),
+        };
+        Ok(ValidTask {
+            from_ms,
+            to_ms,
+            cameras: self.cameras,
+            priority: self.priority,
+            match_distance,
+            target,
+        })
+    }
+}
+
+impl EmbeddingBody {
+    fn validate(self, model: ModelId) -> Result<Embedding, EngineError> {
+        if self.model != model.id() {
+            return Err(EngineError::invalid(
+                "embedding.model",
+                format!("this box embeds with {}, not {}", model.id(), self.model),
+            ));
+        }
+        let dimensions = model.dimensions().unwrap_or(128);
+        let wrong = || {
+            EngineError::invalid(
+                "embedding.values",
+                format!("expected {dimensions} finite numbers"),
+            )
+        };
+        if self.values.len() != dimensions || self.values.iter().any(|v| !v.is_finite()) {
+            return Err(wrong());
+        }
+        Embedding::new(model, self.values).map_err(|_| wrong())
+    }
+}
+
+fn instant(field: &'static str, text: &str) -> Result<i64, EngineError> {
+    text.parse::<jiff::Timestamp>()
+        .map(|t| t.as_millisecond())
+        .map_err(|e| EngineError::invalid(field, format!("not an RFC 3339 time ({e})")))
+}
+
+fn photo_bytes(base64_text: &str) -> Result<Vec<u8>, EngineError> {
+    let photo = base64::engine::general_purpose::STANDARD
+        .decode(base64_text.as_bytes())
+        .map_err(|e| EngineError::invalid("photo", format!("not base64 ({e})")))?;
+    if photo.len() > MAX_PHOTO_BYTES {
+        return Err(EngineError::invalid("photo", "larger than 20 MiB"));
+    }
+    if !(photo.starts_with(&[0xFF, 0xD8, 0xFF]) || photo.starts_with(b"\x89PNG")) {
+        return Err(EngineError::invalid("photo", "not a JPEG or PNG file"));
+    }
+    Ok(photo)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> TaskRequest {
+        TaskRequest {
+            from: "2026-11-25T08:00:00+08:00".to_owned(),
+            to: "2026-11-25T09:00:00+08:00".to_owned(),
+            cameras: vec![1],
+            priority: 1,
+            match_distance: None,
+            photo: Some(base64::engine::general_purpose::STANDARD.encode(b"\x89PNG....")),
+            embedding: None,
+        }
+    }
+
+    /// Checks that `change` makes the request invalid in `field`.
+    fn check_invalid(change: impl FnOnce(&mut TaskRequest), field: &str) {
+        let mut request = request();
+        change(&mut request);
+        match request.validate(0.6, ModelId::EMBEDDER) {
+            Err(EngineError::Invalid { field: actual, .. }) => assert_eq!(actual, field),
+            other => panic!("expected an error in {field}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_good_request_is_valid_with_the_default_distance() {
+        let task = request().validate(0.6, ModelId::EMBEDDER).expect("valid");
+        assert_eq!(task.to_ms - task.from_ms, 3_600_000);
+        assert_eq!(task.match_distance, 0.6);
+        assert!(matches!(task.target, Target::Photo(ref bytes) if bytes.starts_with(b"\x89PNG")));
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        check_invalid(|r| r.from = "yesterday".to_owned(), "from");
+        check_invalid(|r| r.to = "2026-11-25T07:00:00+08:00".to_owned(), "to");
+        check_invalid(|r| r.priority = 9, "priority");
+        check_invalid(|r| r.match_distance = Some(5.0), "match_distance");
+        check_invalid(|r| r.photo = Some("%%%".to_owned()), "photo");
+        check_invalid(|r| r.photo = None, "photo");
+        let other_model = EmbeddingBody {
+            model: "other-model".to_owned(),
+            values: vec![0.0],
+        };
+        check_invalid(|r| r.embedding = Some(other_model.clone()), "photo");
+        check_invalid(
+            |r| {
+                r.photo = None;
+                r.embedding = Some(other_model);
+            },
+            "embedding.model",
+        );
+        check_invalid(
+            |r| {
+                r.photo = None;
+                r.embedding = Some(EmbeddingBody {
+                    model: ModelId::EMBEDDER.id().to_owned(),
+                    values: vec![f32::NAN; 128],
+                });
+            },
+            "embedding.values",
+        );
+    }
+
+    #[test]
+    fn an_embedding_keeps_its_model() {
+        let mut request = request();
+        request.photo = None;
+        let mut values = vec![0.0; 128];
+        values[0] = 2.0;
+        request.embedding = Some(EmbeddingBody {
+            model: ModelId::EMBEDDER.id().to_owned(),
+            values,
+        });
+        let task = request.validate(0.6, ModelId::EMBEDDER).expect("valid");
+        let Target::Embedding(embedding) = task.target else {
+            panic!("an embedding");
+        };
+        assert_eq!(embedding.model(), ModelId::EMBEDDER);
+        assert_eq!(embedding.vector()[0], 1.0, "normalised");
+    }
+}

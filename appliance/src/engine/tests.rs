@@ -1,0 +1,230 @@
+//! The engine on the simulator over real sockets, with the real face models and FFmpeg:
+//! the indexer and the searcher together, awaited by condition, never by time.
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use isapi::sim::{DeviceConfig, RecordingClip, SimConfig, Simulator};
+use pipeline::{
+    downloader::{Downloader, DownloaderConfig},
+    faces::{FaceConfig, FaceEngine},
+};
+
+use super::{Engine, EngineParts, NewCameraRequest, TaskRequest, TaskState, TaskStatus};
+use crate::{
+    config::SearchConfig,
+    db::Database,
+    engine::{disk::DiskMonitor, request::EmbeddingBody},
+};
+
+const USER: &str = "admin";
+const PASSWORD: &str = "Cam3ra-pass";
+
+fn repo_cache(path: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../.cache")
+        .join(path);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/fetch-models and scripts/make-clips",
+        path.display()
+    );
+    path
+}
+
+/// A camera of one-minute recordings ending at `end`; `clip` is recording `index`'s.
+fn camera(end: jiff::Timestamp, clip: Option<(u64, &str)>) -> DeviceConfig {
+    let mut camera = DeviceConfig::camera(USER, PASSWORD);
+    camera.days = 1;
+    camera.recording_minutes = 1;
+    camera.end = Some(end);
+    camera.recording_clips = clip
+        .into_iter()
+        .map(|(index, file)| RecordingClip {
+            track: 101,
+            index,
+            path: repo_cache("clips/faces").join(file),
+        })
+        .collect();
+    camera
+}
+
+/// An engine on `dir` with the real models, decoding at 640x360 like the daemon's tests.
+fn engine(dir: &Path) -> Engine {
+    let faces = FaceEngine::new(FaceConfig::default()).expect("face models (scripts/fetch-models)");
+    Engine::new(EngineParts {
+        db: Database::open(dir).expect("database"),
+        client: isapi::Client::new(isapi::ClientConfig::default()).expect("client"),
+        downloader: Downloader::new(DownloaderConfig::default()).expect("downloader"),
+        faces,
+        disk: DiskMonitor::new(dir.to_owned(), 0),
+        config: SearchConfig {
+            frame_width: 640,
+            frame_height: 360,
+            workers: 2,
+            ..SearchConfig::default()
+        },
+        per_camera: 2,
+        data_dir: dir.to_owned(),
+    })
+    .expect("engine")
+}
+
+async fn add_camera(engine: &Engine, sim: &Simulator) -> i64 {
+    let request = NewCameraRequest {
+        name: "gate".to_owned(),
+        url: sim.device(0).base_url(),
+        username: USER.to_owned(),
+        password: PASSWORD.to_owned(),
+        tracks: None,
+    };
+    engine
+        .cameras()
+        .add_camera(request)
+        .await
+        .expect("camera added")
+        .id
+}
+
+fn request(camera: i64, from: jiff::Timestamp, to: jiff::Timestamp) -> TaskRequest {
+    TaskRequest {
+        from: from.to_string(),
+        to: to.to_string(),
+        cameras: vec![camera],
+        priority: 0,
+        match_distance: None,
+        photo: None,
+        embedding: None,
+    }
+}
+
+fn photo(name: &str) -> Option<String> {
+    let bytes = std::fs::read(repo_cache("faces").join(name)).expect("photo");
+    Some(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+async fn finished(engine: &Engine, id: &str) -> TaskStatus {
+    engine.wait_for_task(id).await;
+    engine.task_status(id).await.expect("status")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recording_is_indexed_once_and_a_second_task_only_searches_it() {
+    let end = jiff::Timestamp::now();
+    let sim = Simulator::start(SimConfig::new(vec![camera(
+        end,
+        Some((1439, "cam1_h264.ps")),
+    )]))
+    .await
+    .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = engine(dir.path());
+    let camera = add_camera(&engine, &sim).await;
+    let (start, stop) = sim.recording_span(0, 101, 1439).expect("span");
+    let from = start + jiff::SignedDuration::from_secs(1);
+
+    let first = TaskRequest {
+        photo: photo("obama.jpg"),
+        ..request(camera, from, stop)
+    };
+    let first = engine.create_task(first).await.expect("created");
+    let done = finished(&engine, &first).await;
+    assert_eq!(done.task.state, TaskState::Done, "{done:?}");
+    assert_eq!(done.task.counts.recordings_done, 1, "{done:?}");
+    assert!(done.task.counts.matches > 0, "{done:?}");
+    assert_eq!(sim.stats(0).downloads_started, 1);
+    let target = done
+        .task
+        .embedding
+        .clone()
+        .expect("the photo's embedding is stored");
+
+    // The same footage, for the same person given as an embedding: only searched.
+    let second = TaskRequest {
+        embedding: Some(EmbeddingBody {
+            model: target.model().id().to_owned(),
+            values: target.vector().to_vec(),
+        }),
+        ..request(camera, from, stop)
+    };
+    let second = engine.create_task(second).await.expect("created");
+    let again = finished(&engine, &second).await;
+    assert_eq!(again.task.state, TaskState::Done, "{again:?}");
+    assert_eq!(again.task.counts.matches, done.task.counts.matches);
+    assert_eq!(
+        sim.stats(0).downloads_started,
+        1,
+        "nothing downloaded twice"
+    );
+    let matches = engine.matches(&second, 0, 100).await.expect("matches");
+    let face = super::Snapshot::Face;
+    let snapshot = engine
+        .snapshot_path(matches[0].id, face)
+        .await
+        .expect("path");
+    let jpeg = std::fs::read(snapshot).expect("the face's snapshot");
+    assert!(jpeg.starts_with(&[0xFF, 0xD8, 0xFF]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_without_a_face_fails_its_task_saying_so() {
+    let sim = Simulator::start(SimConfig::new(vec![camera(jiff::Timestamp::now(), None)]))
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = engine(dir.path());
+    let camera = add_camera(&engine, &sim).await;
+    let mut png = Vec::new();
+    image::RgbImage::from_pixel(64, 64, image::Rgb([200, 200, 200]))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("png");
+    let to = jiff::Timestamp::now();
+    let task = TaskRequest {
+        photo: Some(base64::engine::general_purpose::STANDARD.encode(&png)),
+        ..request(camera, to - jiff::SignedDuration::from_mins(10), to)
+    };
+    let id = engine
+        .create_task(task)
+        .await
+        .expect("created: creation decodes nothing");
+    let failed = finished(&engine, &id).await;
+    assert_eq!(failed.task.state, TaskState::Failed, "{failed:?}");
+    let error = failed.task.error.unwrap_or_default();
+    assert!(
+        error.contains("no face") && error.contains("the photo"),
+        "{error}"
+    );
+    assert_eq!(sim.stats(0).downloads_started, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_task_stops_and_stays_cancelled() {
+    let sim = Simulator::start(SimConfig::new(vec![camera(jiff::Timestamp::now(), None)]))
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = engine(dir.path());
+    let camera = add_camera(&engine, &sim).await;
+    let to = jiff::Timestamp::now();
+    let mut values = vec![0.0; 128];
+    values[0] = 1.0;
+    let task = TaskRequest {
+        embedding: Some(EmbeddingBody {
+            model: "dlib-resnet-v1".to_owned(),
+            values,
+        }),
+        // Twelve hours of one-minute recordings.
+        ..request(camera, to - jiff::SignedDuration::from_hours(12), to)
+    };
+    let id = engine.create_task(task).await.expect("created");
+    let cancelled = engine.cancel_task(&id).await.expect("cancelled");
+    assert_eq!(cancelled.task.state, TaskState::Cancelled);
+    let ended = finished(&engine, &id).await;
+    assert_eq!(ended.task.state, TaskState::Cancelled, "{ended:?}");
+    assert!(ended.task.counts.recordings_done < 720, "{ended:?}");
+    assert_eq!(engine.running_tasks(), 0);
+    assert!(
+        engine.cancel_task(&id).await.is_ok(),
+        "cancelling again answers the cancelled task"
+    );
+}

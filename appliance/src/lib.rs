@@ -1,0 +1,120 @@
+//! The box: the `dipper` binary's library. `dipper run --config box.toml` is the daemon
+//! (`daemon/`): the search engine (`engine/`), its SQLite state (`db/`) and the local API
+//! (`api/`). `dipper search`, `dipper cameras` and `dipper tasks` are clients of that API
+//! (`cli/`). `dipper face detect|embed|compare` run the face stages on photos without a
+//! daemon: how a person checks a photo before searching with it. Reports go to stdout (one
+//! JSON document with `--json`).
+
+mod api;
+mod cli;
+mod config;
+mod daemon;
+mod db;
+mod engine;
+mod face;
+
+use clap::{Parser, Subcommand};
+
+/// A boxed error with its context already in the message; printed once, in `main`.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Dipper's box: finds a person in recorded camera footage.
+#[derive(Debug, Parser)]
+#[command(version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the daemon: the search engine and its local API.
+    Run {
+        /// The box's settings (TOML); every key has a default.
+        #[arg(long, env = "DIPPER_CONFIG")]
+        config: Option<std::path::PathBuf>,
+        /// Log as text or as one JSON object a line (default: the config's `log_format`).
+        #[arg(long, value_enum)]
+        log_format: Option<config::LogFormat>,
+    },
+    /// Searches recorded footage for the person in a photo (through the running daemon).
+    Search {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(flatten)]
+        args: cli::SearchArgs,
+    },
+    /// The cameras the box searches.
+    Cameras {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::CamerasCommand,
+    },
+    /// Search tasks: list, show, cancel.
+    Tasks {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::TasksCommand,
+    },
+    /// Faces in photos: detect them, embed one, compare two.
+    #[command(subcommand)]
+    Face(face::FaceCommand),
+}
+
+/// Writes a report to stdout. A reader that went away (`dipper ... | head`) is not an error.
+fn print_report(text: &str) -> Result<(), BoxError> {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.write_all(b"\n"))
+        .and_then(|()| stdout.flush())
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
+}
+
+fn init_logs(format: config::LogFormat, default_level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    match format {
+        config::LogFormat::Json => builder.json().init(),
+        config::LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .init(),
+    }
+}
+
+/// Runs a command line; the error, with its chain, is the caller's to print.
+pub fn run(cli: Cli) -> Result<(), BoxError> {
+    match cli.command {
+        Command::Run { config, log_format } => config::BoxConfig::load(config.as_deref())
+            .map_err(BoxError::from)
+            .and_then(|config| {
+                init_logs(log_format.unwrap_or(config.log_format), "info");
+                daemon::run(config)
+            }),
+        Command::Search { api, args } => {
+            init_logs(config::LogFormat::Text, "warn");
+            cli::run(&api, cli::ClientCommand::Search(args))
+        }
+        Command::Cameras { api, command } => {
+            init_logs(config::LogFormat::Text, "warn");
+            cli::run(&api, cli::ClientCommand::Cameras(command))
+        }
+        Command::Tasks { api, command } => {
+            init_logs(config::LogFormat::Text, "warn");
+            cli::run(&api, cli::ClientCommand::Tasks(command))
+        }
+        Command::Face(command) => {
+            init_logs(config::LogFormat::Text, "warn");
+            face::run(command)
+        }
+    }
+}
