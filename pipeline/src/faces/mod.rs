@@ -201,7 +201,37 @@ impl FaceEngine {
         self.query_from_image(&decode_upright(photo, name)?, name, pick)
     }
 
+    /// The query face of an upright photo. A photo that the face fills (an ID photo, a face
+    /// cut out of a document) is found by YuNet with a low score, or not at all, because the
+    /// face touches its borders; such a photo is searched again with a plain border around
+    /// it ([`photo::padded`]) and the face reported in the photo's own pixels.
     fn query_from_image(
+        &self,
+        image: &image::RgbImage,
+        path: &Path,
+        pick: FacePick,
+    ) -> Result<QueryFace, FaceError> {
+        let first = self.query_in(image, path, pick);
+        let padding_may_help = match &first {
+            Err(FaceError::NoFace { .. }) => true,
+            Err(FaceError::QueryRejected { reason, .. }) => *reason == Rejection::LowScore,
+            _ => false,
+        };
+        if !padding_may_help {
+            return first;
+        }
+        let (padded, border) = photo::padded(image);
+        match self.query_in(&padded, path, pick) {
+            Ok(mut query) => {
+                photo::unpad(&mut query.detection, border, image.dimensions());
+                Ok(query)
+            }
+            // The first answer says what is wrong with the photo as the operator gave it.
+            Err(_) => first,
+        }
+    }
+
+    fn query_in(
         &self,
         image: &image::RgbImage,
         path: &Path,

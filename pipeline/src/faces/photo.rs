@@ -7,6 +7,7 @@ use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 
 use super::detector::Detection;
 use super::error::{FaceError, FoundFace};
+use super::geometry::BoundingBox;
 
 /// Which face of a query photo to search for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -54,6 +55,48 @@ fn decode_upright_from<R: std::io::BufRead + std::io::Seek>(
     let mut image = DynamicImage::from_decoder(decoder).map_err(photo_error)?;
     image.apply_orientation(orientation);
     Ok(image.into_rgb8())
+}
+
+/// The photo with a border of a third of its longer side on every side, filled with the
+/// mean colour of its edge pixels, and the border's width.
+pub(super) fn padded(image: &RgbImage) -> (RgbImage, u32) {
+    let (width, height) = image.dimensions();
+    let border = width.max(height).div_ceil(3);
+    let edge = (0..width)
+        .flat_map(|x| [(x, 0), (x, height - 1)])
+        .chain((0..height).flat_map(|y| [(0, y), (width - 1, y)]));
+    let (mut sum, mut n) = ([0u64; 3], 0u64);
+    for (x, y) in edge {
+        let pixel = image.get_pixel(x, y);
+        for (total, value) in sum.iter_mut().zip(pixel.0) {
+            *total += u64::from(value);
+        }
+        n += 1;
+    }
+    let mean = image::Rgb(sum.map(|total| (total / n.max(1)) as u8));
+    let mut out = RgbImage::from_pixel(width + 2 * border, height + 2 * border, mean);
+    image::imageops::replace(&mut out, image, i64::from(border), i64::from(border));
+    (out, border)
+}
+
+/// Moves a detection made on [`padded`]'s picture back to the photo's pixels, its box
+/// clipped to the photo (landmarks are not clipped, as for any detection).
+pub(super) fn unpad(detection: &mut Detection, border: u32, (width, height): (u32, u32)) {
+    let border = border as f32;
+    let b = &mut detection.bbox;
+    let (left, top) = ((b.x - border).max(0.0), (b.y - border).max(0.0));
+    let right = (b.x + b.width - border).min(width as f32);
+    let bottom = (b.y + b.height - border).min(height as f32);
+    *b = BoundingBox {
+        x: left,
+        y: top,
+        width: (right - left).max(0.0),
+        height: (bottom - top).max(0.0),
+    };
+    for point in &mut detection.landmarks.0 {
+        point.x -= border;
+        point.y -= border;
+    }
 }
 
 /// The index of the face `pick` chooses among `faces` (best score first), or the error

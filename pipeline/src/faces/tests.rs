@@ -560,3 +560,58 @@ fn the_stages_can_be_shared_between_threads() {
     shared::<Detector>();
     shared::<Embedder>();
 }
+
+/// A photo cropped to its face's box, as an ID photo or a face cut out of a document is.
+fn tight_crop(image: &RgbImage, bbox: &BoundingBox, margin: f32) -> RgbImage {
+    let grow = |v: f32, by: f32| (v - by).max(0.0);
+    let (mx, my) = (bbox.width * margin, bbox.height * margin);
+    let x = grow(bbox.x, mx) as u32;
+    let y = grow(bbox.y, my) as u32;
+    let width = ((bbox.width + 2.0 * mx) as u32).min(image.width() - x);
+    let height = ((bbox.height + 2.0 * my) as u32).min(image.height() - y);
+    image::imageops::crop_imm(image, x, y, width, height).to_image()
+}
+
+#[test]
+fn tight_crops_of_a_face_are_accepted_as_queries() {
+    // A face that fills the picture scores low with YuNet (about 0.72) when it touches the
+    // borders; the query is padded and found again, and it is the same face.
+    let engine = engine(one_pass());
+    for name in ["obama.jpg", "biden.jpg", "astronaut.png"] {
+        let path = photo_path(name);
+        let whole = engine
+            .query_from_photo(&path, FacePick::Only)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let image = photo(name);
+        for margin in [0.0, 0.05, 0.15] {
+            let crop = tight_crop(&image, &whole.detection.bbox, margin);
+            let mut png = Vec::new();
+            DynamicImage::ImageRgb8(crop.clone())
+                .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+                .expect("encodes");
+            let query = engine
+                .query_from_photo_bytes(&png, Path::new(name), FacePick::Only)
+                .unwrap_or_else(|e| panic!("{name} cropped with margin {margin}: {e}"));
+            let distance = query
+                .embedding
+                .distance(&whole.embedding)
+                .expect("same model");
+            assert!(
+                distance < 0.2,
+                "{name} margin {margin}: distance {distance}"
+            );
+            // The face is reported in the crop's own pixels.
+            let b = query.detection.bbox;
+            assert!(
+                b.x >= 0.0
+                    && b.y >= 0.0
+                    && b.right() <= crop.width() as f32 + 0.5
+                    && b.bottom() <= crop.height() as f32 + 0.5
+                    && b.width > crop.width() as f32 * 0.5,
+                "{name} margin {margin}: {b} in a {}x{} crop",
+                crop.width(),
+                crop.height()
+            );
+        }
+    }
+}
