@@ -22,6 +22,12 @@ pub enum AdminError {
     Db(#[from] DbError),
 }
 
+impl From<sqlx::Error> for AdminError {
+    fn from(error: sqlx::Error) -> Self {
+        AdminError::Db(error.into())
+    }
+}
+
 /// Creates a platform admin and returns its id.
 pub async fn create_platform_admin(
     db: &Db,
@@ -61,6 +67,6 @@ pub async fn create_platform_admin(
         },
     )
     .await?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    tx.commit().await?;
     Ok(id)
 }

@@ -40,8 +40,7 @@ pub async fn write(tx: &mut Tx, entry: Entry<'_>) -> Result<(), DbError> {
     .bind(entry.outcome)
     .bind(now_ms())
     .execute(&mut **tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
+    .await?;
     Ok(())
 }
 
@@ -95,7 +94,8 @@ pub async fn audited<T>(
                 },
             )
             .await?;
-            tx.commit().await.map_err(DbError::from_sqlx)
+            tx.commit().await?;
+            Ok::<(), DbError>(())
         }
         .await;
         if let Err(e) = written {

@@ -41,6 +41,12 @@ impl From<DbError> for StepError {
     }
 }
 
+impl From<sqlx::Error> for StepError {
+    fn from(error: sqlx::Error) -> Self {
+        DbError::from(error).into()
+    }
+}
+
 /// One step of the creation: makes one of the tenant's resources, and undoes it. Both must be
 /// safe to repeat (a compensation may run for a step whose apply never finished).
 pub trait SagaStep: Send + Sync + Debug {
@@ -76,9 +82,8 @@ impl SagaStep for RecordedResource {
             .bind((self.reference)(tenant))
             .bind(now_ms())
             .execute(&mut *tx)
-            .await
-            .map_err(DbError::from_sqlx)?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            .await?;
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -90,9 +95,8 @@ impl SagaStep for RecordedResource {
                 .bind(tenant.to_string())
                 .bind(self.kind)
                 .execute(&mut *tx)
-                .await
-                .map_err(DbError::from_sqlx)?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+                .await?;
+            tx.commit().await?;
             Ok(())
         })
     }
@@ -165,8 +169,7 @@ impl TenantSaga {
         )
         .bind(key)
         .fetch_optional(&mut *tx)
-        .await
-        .map_err(DbError::from_sqlx)?;
+        .await?;
         if let Some((hash, previous, state, updated_at)) = existing {
             if hash != request_hash {
                 return Err(ApiError::conflict(
@@ -192,7 +195,7 @@ impl TenantSaga {
                 }
                 "running" => {
                     // Its process died midway: undo whatever it made before starting again.
-                    tx.rollback().await.map_err(DbError::from_sqlx)?;
+                    tx.rollback().await?;
                     self.undo(db, previous, self.steps.len()).await?;
                     tx = db.begin(Scope::Platform, Mode::Write).await?;
                 }
@@ -209,8 +212,7 @@ impl TenantSaga {
             .bind(previous.to_string())
             .bind(&state)
             .execute(&mut *tx)
-            .await
-            .map_err(DbError::from_sqlx)?
+            .await?
             .rows_affected();
             if taken != 1 {
                 return Err(ApiError::conflict(
@@ -248,9 +250,8 @@ impl TenantSaga {
         .bind(name)
         .bind(now)
         .execute(&mut *tx)
-        .await
-        .map_err(DbError::from_sqlx)?;
-        tx.commit().await.map_err(DbError::from_sqlx)?;
+        .await?;
+        tx.commit().await?;
 
         for (done, step) in self.steps.iter().enumerate() {
             if let Err(error) = step.apply(db, tenant).await {
@@ -264,9 +265,8 @@ impl TenantSaga {
                 .bind(now_ms())
                 .bind(key)
                 .execute(&mut *tx)
-                .await
-                .map_err(DbError::from_sqlx)?;
-                tx.commit().await.map_err(DbError::from_sqlx)?;
+                .await?;
+                tx.commit().await?;
                 return Err(ApiError::new(
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
                     crate::error::ErrorCode::TenantCreationFailed,
@@ -285,16 +285,14 @@ impl TenantSaga {
             .bind(now_ms())
             .bind(tenant.to_string())
             .execute(&mut *tx)
-            .await
-            .map_err(DbError::from_sqlx)?;
+            .await?;
         sqlx::query(
             "UPDATE tenant_creations SET state = 'done', updated_at = $1 WHERE idempotency_key = $2",
         )
         .bind(now_ms())
         .bind(key)
         .execute(&mut *tx)
-        .await
-        .map_err(DbError::from_sqlx)?;
+        .await?;
         audit::record(
             &mut tx,
             principal,
@@ -303,7 +301,7 @@ impl TenantSaga {
             &tenant.to_string(),
         )
         .await?;
-        tx.commit().await.map_err(DbError::from_sqlx)?;
+        tx.commit().await?;
         Ok(Created {
             tenant_id: tenant,
             new: true,
@@ -337,9 +335,8 @@ impl TenantSaga {
         sqlx::query("DELETE FROM tenants WHERE id = $1")
             .bind(tenant.to_string())
             .execute(&mut *tx)
-            .await
-            .map_err(DbError::from_sqlx)?;
-        tx.commit().await.map_err(DbError::from_sqlx)?;
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 

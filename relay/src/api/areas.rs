@@ -63,15 +63,15 @@ pub fn visibility(principal: &Principal) -> (Option<String>, i32) {
 }
 
 fn area_from_row(row: &sqlx::any::AnyRow) -> Result<Area, DbError> {
-    let get = |name: &str| row.try_get::<String, _>(name).map_err(DbError::from_sqlx);
-    let parent: Option<String> = row.try_get("parent_id").map_err(DbError::from_sqlx)?;
+    let get = |name: &str| row.try_get::<String, _>(name);
+    let parent: Option<String> = row.try_get("parent_id")?;
     Ok(Area {
         id: parse_id(&get("id")?)?,
         tenant_id: parse_id(&get("tenant_id")?)?,
         parent_id: parent.as_deref().map(parse_id).transpose()?,
         name: get("name")?,
-        created_at: rfc3339(row.try_get("created_at").map_err(DbError::from_sqlx)?),
-        updated_at: rfc3339(row.try_get("updated_at").map_err(DbError::from_sqlx)?),
+        created_at: rfc3339(row.try_get("created_at")?),
+        updated_at: rfc3339(row.try_get("updated_at")?),
     })
 }
 
@@ -85,8 +85,7 @@ pub async fn find(tx: &mut Tx, tenant: Uuid, area: Uuid) -> Result<Option<Area>,
     .bind(tenant.to_string())
     .bind(area.to_string())
     .fetch_optional(&mut **tx)
-    .await
-    .map_err(DbError::from_sqlx)?
+    .await?
     .as_ref()
     .map(area_from_row)
     .transpose()
@@ -132,9 +131,8 @@ pub async fn list_areas(
     .bind(limit)
     .bind(offset)
     .fetch_all(&mut *tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    .await?;
+    tx.commit().await?;
     let items = rows.iter().map(area_from_row).collect::<Result<_, _>>()?;
     Ok(Json(AreaList { items }))
 }
@@ -187,8 +185,7 @@ pub async fn create_area(
             .bind(request.name.as_str())
             .bind(now)
             .execute(&mut *tx)
-            .await
-            .map_err(DbError::from_sqlx)?;
+            .await?;
             audit::record(
                 &mut tx,
                 &principal,
@@ -200,7 +197,7 @@ pub async fn create_area(
             let area = find(&mut tx, tenant, id)
                 .await?
                 .ok_or_else(ApiError::not_found)?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
             Ok((StatusCode::CREATED, Json(area)))
         },
     )
@@ -224,7 +221,7 @@ pub async fn get_area(
     principal
         .require_area_role(&mut tx, tenant, area_id, Role::Viewer)
         .await?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    tx.commit().await?;
     Ok(Json(area))
 }
 
@@ -262,8 +259,7 @@ pub async fn update_area(
                 .bind(tenant.to_string())
                 .bind(area_id.to_string())
                 .execute(&mut *tx)
-                .await
-                .map_err(DbError::from_sqlx)?;
+                .await?;
             }
             audit::record(
                 &mut tx,
@@ -276,7 +272,7 @@ pub async fn update_area(
             let area = find(&mut tx, tenant, area_id)
                 .await?
                 .ok_or_else(ApiError::not_found)?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
             Ok(Json(area))
         },
     )
@@ -313,8 +309,7 @@ pub async fn delete_area(
             .bind(tenant.to_string())
             .bind(area_id.to_string())
             .fetch_one(&mut *tx)
-            .await
-            .map_err(DbError::from_sqlx)?;
+            .await?;
             if in_use > 0 {
                 return Err(ApiError::conflict(
                     crate::error::ErrorCode::AreaNotEmpty,
@@ -325,8 +320,7 @@ pub async fn delete_area(
                 .bind(tenant.to_string())
                 .bind(area_id.to_string())
                 .execute(&mut *tx)
-                .await
-                .map_err(DbError::from_sqlx)?;
+                .await?;
             audit::record(
                 &mut tx,
                 &principal,
@@ -335,7 +329,7 @@ pub async fn delete_area(
                 &format!("area:{area_id}"),
             )
             .await?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
             Ok(StatusCode::NO_CONTENT)
         },
     )

@@ -57,14 +57,13 @@ pub async fn list_audit(
     .bind(limit)
     .bind(offset)
     .fetch_all(&mut *tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    .await?;
+    tx.commit().await?;
     let items = rows
         .iter()
         .map(|row| {
-            let get = |name: &str| row.try_get::<String, _>(name).map_err(DbError::from_sqlx);
-            let tenant: Option<String> = row.try_get("tenant_id").map_err(DbError::from_sqlx)?;
+            let get = |name: &str| row.try_get::<String, _>(name);
+            let tenant: Option<String> = row.try_get("tenant_id")?;
             Ok(AuditRecord {
                 id: parse_id(&get("id")?)?,
                 tenant_id: tenant.as_deref().map(parse_id).transpose()?,
@@ -73,7 +72,7 @@ pub async fn list_audit(
                 target: get("target")?,
                 remote_addr: get("remote_addr")?,
                 outcome: get("outcome")?,
-                created_at: rfc3339(row.try_get("created_at").map_err(DbError::from_sqlx)?),
+                created_at: rfc3339(row.try_get("created_at")?),
             })
         })
         .collect::<Result<_, DbError>>()?;

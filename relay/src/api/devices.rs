@@ -103,26 +103,20 @@ macro_rules! columns {
 }
 
 fn device_from_row(row: &sqlx::any::AnyRow) -> Result<Device, DbError> {
-    let get = |name: &str| row.try_get::<String, _>(name).map_err(DbError::from_sqlx);
-    let time = |name: &str| {
-        row.try_get::<Option<i64>, _>(name)
-            .map(|t| t.map(rfc3339))
-            .map_err(DbError::from_sqlx)
-    };
+    let get = |name: &str| row.try_get::<String, _>(name);
+    let time = |name: &str| row.try_get::<Option<i64>, _>(name).map(|t| t.map(rfc3339));
     Ok(Device {
         id: parse_id(&get("id")?)?,
         tenant_id: parse_id(&get("tenant_id")?)?,
         area_id: parse_id(&get("area_id")?)?,
         name: get("name")?,
-        group: row.try_get("group_name").map_err(DbError::from_sqlx)?,
+        group: row.try_get("group_name")?,
         status: get("status")?,
         activated_at: time("activated_at")?,
         last_seen_at: time("last_seen_at")?,
-        software_version: row
-            .try_get("software_version")
-            .map_err(DbError::from_sqlx)?,
-        created_at: rfc3339(row.try_get("created_at").map_err(DbError::from_sqlx)?),
-        updated_at: rfc3339(row.try_get("updated_at").map_err(DbError::from_sqlx)?),
+        software_version: row.try_get("software_version")?,
+        created_at: rfc3339(row.try_get("created_at")?),
+        updated_at: rfc3339(row.try_get("updated_at")?),
     })
 }
 
@@ -135,8 +129,7 @@ async fn find(tx: &mut Tx, tenant: Uuid, device: Uuid) -> Result<Device, ApiErro
     .bind(tenant.to_string())
     .bind(device.to_string())
     .fetch_optional(&mut **tx)
-    .await
-    .map_err(DbError::from_sqlx)?
+    .await?
     .ok_or_else(ApiError::not_found)?;
     Ok(device_from_row(&row)?)
 }
@@ -161,8 +154,7 @@ async fn new_provisioning_key(
     .bind(tenant.to_string())
     .bind(device.to_string())
     .execute(&mut **tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
+    .await?;
     Ok((key, expires))
 }
 
@@ -189,9 +181,8 @@ pub async fn list_devices(
     .bind(limit)
     .bind(offset)
     .fetch_all(&mut *tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    .await?;
+    tx.commit().await?;
     let items = rows.iter().map(device_from_row).collect::<Result<_, _>>()?;
     Ok(Json(DeviceList { items }))
 }
@@ -233,12 +224,11 @@ pub async fn register_device(
         .bind(request.group.as_ref().map(|g| g.as_str().to_owned()))
         .bind(now)
         .execute(&mut *tx)
-        .await
-        .map_err(DbError::from_sqlx)?;
+        .await?;
         let (key, expires) = new_provisioning_key(&state, &mut tx, tenant, id).await?;
         audit::record(&mut tx, &principal, Some(tenant), "device.register", &format!("device:{id}")).await?;
         let device = find(&mut tx, tenant, id).await?;
-        tx.commit().await.map_err(DbError::from_sqlx)?;
+        tx.commit().await?;
         Ok((
             StatusCode::CREATED,
             Json(ProvisionedDevice {
@@ -266,7 +256,7 @@ pub async fn get_device(
     principal
         .require_area_role(&mut tx, tenant, device.area_id, Role::Viewer)
         .await?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    tx.commit().await?;
     Ok(Json(device))
 }
 
@@ -317,8 +307,7 @@ pub async fn update_device(
         .bind(tenant.to_string())
         .bind(device_id.to_string())
         .execute(&mut *tx)
-        .await
-        .map_err(DbError::from_sqlx)?;
+        .await?;
             audit::record(
                 &mut tx,
                 &principal,
@@ -328,7 +317,7 @@ pub async fn update_device(
             )
             .await?;
             let device = find(&mut tx, tenant, device_id).await?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
             Ok(Json(device))
         },
     )
@@ -376,7 +365,7 @@ pub async fn issue_provisioning_key(
             )
             .await?;
             let device = find(&mut tx, tenant, device_id).await?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
             Ok(Json(ProvisionedDevice {
                 device,
                 provisioning_key: key,
@@ -417,8 +406,7 @@ pub async fn decommission_device(
             .bind(tenant.to_string())
             .bind(device_id.to_string())
             .execute(&mut *tx)
-            .await
-            .map_err(DbError::from_sqlx)?;
+            .await?;
             audit::record(
                 &mut tx,
                 &principal,
@@ -428,7 +416,7 @@ pub async fn decommission_device(
             )
             .await?;
             let device = find(&mut tx, tenant, device_id).await?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
             Ok(Json(device))
         },
     )
@@ -462,19 +450,13 @@ pub async fn activate_device(
     )
     .bind(&digest)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(DbError::from_sqlx)?
+    .await?
     .ok_or_else(bad_key)?;
-    let id: String = row.try_get("id").map_err(DbError::from_sqlx)?;
-    let tenant = parse_id(
-        &row.try_get::<String, _>("tenant_id")
-            .map_err(DbError::from_sqlx)?,
-    )?;
-    let status: String = row.try_get("status").map_err(DbError::from_sqlx)?;
-    let expires: Option<i64> = row
-        .try_get("provisioning_expires_at")
-        .map_err(DbError::from_sqlx)?;
-    let tenant_status: String = row.try_get("tenant_status").map_err(DbError::from_sqlx)?;
+    let id: String = row.try_get("id")?;
+    let tenant = parse_id(&row.try_get::<String, _>("tenant_id")?)?;
+    let status: String = row.try_get("status")?;
+    let expires: Option<i64> = row.try_get("provisioning_expires_at")?;
+    let tenant_status: String = row.try_get("tenant_status")?;
     if id != request.device_id.to_string()
         || status != "registered"
         || expires.is_none_or(|e| e <= now_ms())
@@ -494,8 +476,7 @@ pub async fn activate_device(
     .bind(now)
     .bind(&id)
     .execute(&mut *tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
+    .await?;
     audit::write(
         &mut tx,
         audit::Entry {
@@ -508,7 +489,7 @@ pub async fn activate_device(
         },
     )
     .await?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    tx.commit().await?;
     Ok(Json(DeviceCredentials {
         device_id: request.device_id,
         tenant_id: tenant,

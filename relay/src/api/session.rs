@@ -129,8 +129,7 @@ pub async fn login(
     .bind(&remote_addr)
     .bind(EVERY_ADDRESS)
     .fetch_one(&mut *tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
+    .await?;
     if let Some(until) = locked_until
         && until > now
     {
@@ -163,14 +162,12 @@ pub async fn login(
                 .fetch_optional(&mut *tx)
                 .await
         }
-    }
-    .map_err(DbError::from_sqlx)?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    }?;
+    tx.commit().await?;
     let hash: Option<String> = user
         .as_ref()
         .map(|row| row.try_get("password_hash"))
-        .transpose()
-        .map_err(DbError::from_sqlx)?;
+        .transpose()?;
     let matches = state
         .passwords
         .verify(request.password.into_inner(), hash)
@@ -184,10 +181,9 @@ pub async fn login(
             record_failure(&state, &mut tx, &account, &remote_addr, now).await?;
             if let Some(row) = &user {
                 // A wrong password for a known user is shown to its tenant's admins.
-                let id = parse_id(&row.try_get::<String, _>("id").map_err(DbError::from_sqlx)?)?;
+                let id = parse_id(&row.try_get::<String, _>("id")?)?;
                 let tenant = row
-                    .try_get::<Option<String>, _>("tenant_id")
-                    .map_err(DbError::from_sqlx)?
+                    .try_get::<Option<String>, _>("tenant_id")?
                     .as_deref()
                     .map(parse_id)
                     .transpose()?;
@@ -201,33 +197,31 @@ pub async fn login(
                 )
                 .await?;
             }
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
             return Err(invalid_credentials());
         }
     };
-    let user_id = parse_id(&row.try_get::<String, _>("id").map_err(DbError::from_sqlx)?)?;
+    let user_id = parse_id(&row.try_get::<String, _>("id")?)?;
     let tenant_id = row
-        .try_get::<Option<String>, _>("tenant_id")
-        .map_err(DbError::from_sqlx)?
+        .try_get::<Option<String>, _>("tenant_id")?
         .as_deref()
         .map(parse_id)
         .transpose()?;
-    let status: String = row.try_get("status").map_err(DbError::from_sqlx)?;
-    let tenant_status: Option<String> = row.try_get("tenant_status").map_err(DbError::from_sqlx)?;
+    let status: String = row.try_get("status")?;
+    let tenant_status: Option<String> = row.try_get("tenant_status")?;
     // Only this address's count is forgiven: the count over every address is what bounds
     // guessing spread over many, and it runs out by itself.
     sqlx::query("DELETE FROM login_failures WHERE account = $1 AND address = $2")
         .bind(&account)
         .bind(&remote_addr)
         .execute(&mut *tx)
-        .await
-        .map_err(DbError::from_sqlx)?;
+        .await?;
     if status != "active" {
-        tx.commit().await.map_err(DbError::from_sqlx)?;
+        tx.commit().await?;
         return Err(user_disabled());
     }
     if tenant_id.is_some() && tenant_status.as_deref() != Some("enabled") {
-        tx.commit().await.map_err(DbError::from_sqlx)?;
+        tx.commit().await?;
         return Err(ApiError::tenant_disabled());
     }
     let session = sessions::start(&mut tx, user_id, tenant_id).await?;
@@ -241,7 +235,7 @@ pub async fn login(
         "success",
     )
     .await?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    tx.commit().await?;
     pair(&state, user_id, tenant_id, session, refresh_token)
 }
 
@@ -280,8 +274,7 @@ async fn record_failure(
         .bind(now)
         .bind(now - lockout_ms)
         .fetch_one(&mut **tx)
-        .await
-        .map_err(DbError::from_sqlx)?;
+        .await?;
         if failures >= i64::from(max_failures) {
             sqlx::query(
                 "UPDATE login_failures SET failures = 0, locked_until = $1 \
@@ -291,8 +284,7 @@ async fn record_failure(
             .bind(account)
             .bind(address)
             .execute(&mut **tx)
-            .await
-            .map_err(DbError::from_sqlx)?;
+            .await?;
         }
     }
     Ok(())
@@ -312,10 +304,9 @@ pub async fn prune_login_failures(state: &AppState) -> Result<u64, DbError> {
             .bind(now)
             .bind(before)
             .execute(&mut *tx)
-            .await
-            .map_err(DbError::from_sqlx)?
+            .await?
             .rows_affected();
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    tx.commit().await?;
     Ok(pruned)
 }
 
@@ -341,8 +332,7 @@ async fn insert_refresh(
     .bind(now + ttl * 1000)
     .bind(now)
     .execute(&mut **tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
+    .await?;
     Ok(secret)
 }
 
@@ -412,23 +402,21 @@ pub async fn refresh(
     )
     .bind(&digest)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(DbError::from_sqlx)?
+    .await?
     .ok_or_else(|| refresh_token_invalid("unknown refresh token; sign in again"))?;
-    let get = |name: &str| row.try_get::<String, _>(name).map_err(DbError::from_sqlx);
+    let get = |name: &str| row.try_get::<String, _>(name);
     let id = get("id")?;
     let family = get("family_id")?;
     let user = parse_id(&get("user_id")?)?;
     let tenant = row
-        .try_get::<Option<String>, _>("tenant_id")
-        .map_err(DbError::from_sqlx)?
+        .try_get::<Option<String>, _>("tenant_id")?
         .as_deref()
         .map(parse_id)
         .transpose()?;
     let status = get("status")?;
-    let expires_at: i64 = row.try_get("expires_at").map_err(DbError::from_sqlx)?;
+    let expires_at: i64 = row.try_get("expires_at")?;
     let user_status = get("user_status")?;
-    let tenant_status: Option<String> = row.try_get("tenant_status").map_err(DbError::from_sqlx)?;
+    let tenant_status: Option<String> = row.try_get("tenant_status")?;
     if status == "revoked" {
         return Err(refresh_token_invalid(
             "this refresh token was revoked; sign in again",
@@ -441,8 +429,7 @@ pub async fn refresh(
     )
     .bind(&id)
     .execute(&mut *tx)
-    .await
-    .map_err(DbError::from_sqlx)?
+    .await?
     .rows_affected();
     if status == "used" || taken == 0 {
         sessions::revoke(&mut tx, &family).await?;
@@ -455,7 +442,7 @@ pub async fn refresh(
             "refused: refresh_token_reused",
         )
         .await?;
-        tx.commit().await.map_err(DbError::from_sqlx)?;
+        tx.commit().await?;
         tracing::warn!(%user, "refresh token reused; its family is revoked");
         return Err(ApiError::unauthorized(
             ErrorCode::RefreshTokenReused,
@@ -463,18 +450,18 @@ pub async fn refresh(
         ));
     }
     if expires_at <= now_ms() {
-        tx.commit().await.map_err(DbError::from_sqlx)?;
+        tx.commit().await?;
         return Err(refresh_token_invalid(
             "this refresh token has expired; sign in again",
         ));
     }
     if user_status != "active" {
         sessions::revoke(&mut tx, &family).await?;
-        tx.commit().await.map_err(DbError::from_sqlx)?;
+        tx.commit().await?;
         return Err(user_disabled());
     }
     if tenant.is_some() && tenant_status.as_deref() != Some("enabled") {
-        tx.rollback().await.map_err(DbError::from_sqlx)?;
+        tx.rollback().await?;
         return Err(ApiError::tenant_disabled());
     }
     let session = parse_id(&family)?;
@@ -488,7 +475,7 @@ pub async fn refresh(
         "success",
     )
     .await?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    tx.commit().await?;
     pair(&state, user, tenant, session, next)
 }
 
@@ -509,8 +496,7 @@ pub async fn logout(
     )
     .bind(&digest)
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
+    .await?;
     if let Some((family, user, tenant)) = found {
         sessions::revoke(&mut tx, &family).await?;
         let tenant = tenant.as_deref().map(parse_id).transpose()?;
@@ -524,7 +510,7 @@ pub async fn logout(
         )
         .await?;
     }
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    tx.commit().await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

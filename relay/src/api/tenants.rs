@@ -54,13 +54,13 @@ macro_rules! columns {
 }
 
 fn tenant_from_row(row: &sqlx::any::AnyRow) -> Result<Tenant, DbError> {
-    let get = |name: &str| row.try_get::<String, _>(name).map_err(DbError::from_sqlx);
+    let get = |name: &str| row.try_get::<String, _>(name);
     Ok(Tenant {
         id: parse_id(&get("id")?)?,
         name: get("name")?,
         status: get("status")?,
-        created_at: rfc3339(row.try_get("created_at").map_err(DbError::from_sqlx)?),
-        updated_at: rfc3339(row.try_get("updated_at").map_err(DbError::from_sqlx)?),
+        created_at: rfc3339(row.try_get("created_at")?),
+        updated_at: rfc3339(row.try_get("updated_at")?),
     })
 }
 
@@ -72,8 +72,7 @@ async fn fetch(tx: &mut Tx, tenant: Uuid) -> Result<Tenant, ApiError> {
     ))
     .bind(tenant.to_string())
     .fetch_optional(&mut **tx)
-    .await
-    .map_err(DbError::from_sqlx)?
+    .await?
     .ok_or_else(ApiError::not_found)?;
     Ok(tenant_from_row(&row)?)
 }
@@ -105,9 +104,8 @@ pub async fn list_tenants(
     .bind(limit)
     .bind(offset)
     .fetch_all(&mut *tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    .await?;
+    tx.commit().await?;
     let items = rows.iter().map(tenant_from_row).collect::<Result<_, _>>()?;
     Ok(Json(TenantList { items }))
 }
@@ -150,7 +148,7 @@ pub async fn create_tenant(
             .begin(Scope::Tenant(created.tenant_id), Mode::Read)
             .await?;
         let tenant = fetch(&mut tx, created.tenant_id).await?;
-        tx.commit().await.map_err(DbError::from_sqlx)?;
+        tx.commit().await?;
         let status = if created.new {
             StatusCode::CREATED
         } else {
@@ -173,7 +171,7 @@ pub async fn get_tenant(
     let tenant = principal.tenant_for(tenant_id)?;
     let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
     let found = fetch(&mut tx, tenant).await?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    tx.commit().await?;
     if found.status == "creating" {
         return Err(ApiError::not_found());
     }
@@ -207,8 +205,7 @@ pub async fn update_tenant(
                     .bind(now_ms())
                     .bind(tenant.to_string())
                     .execute(&mut *tx)
-                    .await
-                    .map_err(DbError::from_sqlx)?;
+                    .await?;
             }
             audit::record(
                 &mut tx,
@@ -219,7 +216,7 @@ pub async fn update_tenant(
             )
             .await?;
             let updated = fetch(&mut tx, tenant).await?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
             Ok(Json(updated))
         },
     )
@@ -251,8 +248,7 @@ async fn set_status(
                 .bind(now_ms())
                 .bind(tenant.to_string())
                 .execute(&mut *tx)
-                .await
-                .map_err(DbError::from_sqlx)?;
+                .await?;
             audit::record(
                 &mut tx,
                 principal,
@@ -262,7 +258,7 @@ async fn set_status(
             )
             .await?;
             let updated = fetch(&mut tx, tenant).await?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
             Ok(Json(updated))
         },
     )
@@ -311,7 +307,7 @@ pub async fn delete_tenant(
             let tenant = principal.tenant_for(tenant_id)?;
             let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
             fetch(&mut tx, tenant).await?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
             principal.require_platform_admin()?;
             state
                 .tenant_saga
@@ -326,7 +322,7 @@ pub async fn delete_tenant(
                 &tenant.to_string(),
             )
             .await?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
             Ok(StatusCode::NO_CONTENT)
         },
     )

@@ -91,27 +91,27 @@ macro_rules! columns {
 }
 
 fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, DbError> {
-    let get = |name: &str| row.try_get::<String, _>(name).map_err(DbError::from_sqlx);
+    let get = |name: &str| row.try_get::<String, _>(name);
     Ok(User {
         id: parse_id(&get("id")?)?,
         tenant_id: parse_id(&get("tenant_id")?)?,
         email: get("email")?,
         display_name: get("display_name")?,
         status: get("status")?,
-        created_at: rfc3339(row.try_get("created_at").map_err(DbError::from_sqlx)?),
-        updated_at: rfc3339(row.try_get("updated_at").map_err(DbError::from_sqlx)?),
+        created_at: rfc3339(row.try_get("created_at")?),
+        updated_at: rfc3339(row.try_get("updated_at")?),
     })
 }
 
 fn grant_from_row(row: &sqlx::any::AnyRow) -> Result<RoleGrant, DbError> {
-    let get = |name: &str| row.try_get::<String, _>(name).map_err(DbError::from_sqlx);
-    let area: Option<String> = row.try_get("area_id").map_err(DbError::from_sqlx)?;
+    let get = |name: &str| row.try_get::<String, _>(name);
+    let area: Option<String> = row.try_get("area_id")?;
     Ok(RoleGrant {
         id: parse_id(&get("id")?)?,
         user_id: parse_id(&get("user_id")?)?,
         role: Role::parse(&get("role")?).unwrap_or(Role::Viewer),
         area_id: area.as_deref().map(parse_id).transpose()?,
-        created_at: rfc3339(row.try_get("created_at").map_err(DbError::from_sqlx)?),
+        created_at: rfc3339(row.try_get("created_at")?),
     })
 }
 
@@ -124,8 +124,7 @@ async fn find(tx: &mut Tx, tenant: Uuid, user: Uuid) -> Result<User, ApiError> {
     .bind(tenant.to_string())
     .bind(user.to_string())
     .fetch_optional(&mut **tx)
-    .await
-    .map_err(DbError::from_sqlx)?
+    .await?
     .ok_or_else(ApiError::not_found)?;
     Ok(user_from_row(&row)?)
 }
@@ -154,9 +153,8 @@ pub async fn list_users(
     .bind(limit)
     .bind(offset)
     .fetch_all(&mut *tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    .await?;
+    tx.commit().await?;
     let items = rows.iter().map(user_from_row).collect::<Result<_, _>>()?;
     Ok(Json(UserList { items }))
 }
@@ -189,9 +187,8 @@ pub async fn create_user(
                     sqlx::query_scalar("SELECT status FROM tenants WHERE id = $1")
                         .bind(tenant.to_string())
                         .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(DbError::from_sqlx)?;
-                tx.commit().await.map_err(DbError::from_sqlx)?;
+                        .await?;
+                tx.commit().await?;
                 if found.is_none() {
                     return Err(ApiError::not_found());
                 }
@@ -237,7 +234,7 @@ pub async fn create_user(
             )
             .await?;
             let user = find(&mut tx, tenant, id).await?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
             Ok((StatusCode::CREATED, Json(user)))
         },
     )
@@ -256,7 +253,7 @@ pub async fn get_user(
     let tenant = principal.tenant_for(tenant_id)?;
     let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
     let user = find(&mut tx, tenant, user_id).await?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    tx.commit().await?;
     if principal.user_id != Some(user_id) {
         principal.require_tenant_role(Role::TenantAdmin)?;
     }
@@ -280,7 +277,7 @@ pub async fn update_user(
         {
             let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
             find(&mut tx, tenant, user_id).await?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
         }
         principal.require_tenant_role(Role::TenantAdmin)?;
         let hash = match request.password {
@@ -309,15 +306,14 @@ pub async fn update_user(
         .bind(tenant.to_string())
         .bind(user_id.to_string())
         .execute(&mut *tx)
-        .await
-        .map_err(DbError::from_sqlx)?;
+        .await?;
         if status == Some("disabled") || hash.is_some() {
             // Every session ends, and its access tokens with it at their next request.
             crate::auth::sessions::revoke_all_of_user(&mut tx, tenant, user_id).await?;
         }
         audit::record(&mut tx, &principal, Some(tenant), "user.update", &format!("user:{user_id}")).await?;
         let user = find(&mut tx, tenant, user_id).await?;
-        tx.commit().await.map_err(DbError::from_sqlx)?;
+        tx.commit().await?;
         Ok(Json(user))
     })
     .await
@@ -346,8 +342,7 @@ pub async fn delete_user(
                 .bind(tenant.to_string())
                 .bind(user_id.to_string())
                 .execute(&mut *tx)
-                .await
-                .map_err(DbError::from_sqlx)?;
+                .await?;
             audit::record(
                 &mut tx,
                 &principal,
@@ -356,7 +351,7 @@ pub async fn delete_user(
                 &format!("user:{user_id}"),
             )
             .await?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
             Ok(StatusCode::NO_CONTENT)
         },
     )
@@ -383,9 +378,8 @@ pub async fn list_grants(
     .bind(tenant.to_string())
     .bind(user_id.to_string())
     .fetch_all(&mut *tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    .await?;
+    tx.commit().await?;
     let items = rows.iter().map(grant_from_row).collect::<Result<_, _>>()?;
     Ok(Json(RoleGrantList { items }))
 }
@@ -426,8 +420,7 @@ pub async fn create_grant(
             .bind(request.area_id.map(|a| a.to_string()))
             .bind(now_ms())
             .execute(&mut *tx)
-            .await
-            .map_err(DbError::from_sqlx)?;
+            .await?;
             audit::record(
                 &mut tx,
                 &principal,
@@ -441,10 +434,9 @@ pub async fn create_grant(
             )
             .bind(id.to_string())
             .fetch_one(&mut *tx)
-            .await
-            .map_err(DbError::from_sqlx)?;
+            .await?;
             let grant = grant_from_row(&row)?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
             Ok((StatusCode::CREATED, Json(grant)))
         },
     )
@@ -475,8 +467,7 @@ pub async fn delete_grant(
             .bind(user_id.to_string())
             .bind(grant_id.to_string())
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(DbError::from_sqlx)?;
+            .await?;
             if exists.is_none() {
                 return Err(ApiError::not_found());
             }
@@ -485,8 +476,7 @@ pub async fn delete_grant(
                 .bind(tenant.to_string())
                 .bind(grant_id.to_string())
                 .execute(&mut *tx)
-                .await
-                .map_err(DbError::from_sqlx)?;
+                .await?;
             audit::record(
                 &mut tx,
                 &principal,
@@ -495,7 +485,7 @@ pub async fn delete_grant(
                 &format!("grant:{grant_id}"),
             )
             .await?;
-            tx.commit().await.map_err(DbError::from_sqlx)?;
+            tx.commit().await?;
             Ok(StatusCode::NO_CONTENT)
         },
     )

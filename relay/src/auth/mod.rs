@@ -184,8 +184,7 @@ impl Principal {
             sqlx::query_scalar("SELECT id FROM tenants WHERE id = $1 AND status <> 'creating'")
                 .bind(tenant.to_string())
                 .fetch_optional(&mut **tx)
-                .await
-                .map_err(DbError::from_sqlx)?;
+                .await?;
         found.map(|_| ()).ok_or_else(ApiError::not_found)
     }
 
@@ -211,8 +210,7 @@ pub async fn area_ancestors(tx: &mut Tx, tenant: Uuid, area: Uuid) -> Result<Vec
     .bind(tenant.to_string())
     .bind(area.to_string())
     .fetch_all(&mut **tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
+    .await?;
     rows.iter().map(|id| parse_id(id)).collect()
 }
 
@@ -314,15 +312,13 @@ async fn load_user(
     .bind(user.to_string())
     .bind(claims.sid.to_string())
     .fetch_optional(&mut *tx)
-    .await
-    .map_err(DbError::from_sqlx)?
+    .await?
     .ok_or_else(session_revoked)?;
-    let status: String = row.try_get("status").map_err(DbError::from_sqlx)?;
-    let platform_admin: i32 = row.try_get("platform_admin").map_err(DbError::from_sqlx)?;
-    let row_tenant: Option<String> = row.try_get("tenant_id").map_err(DbError::from_sqlx)?;
-    let tenant_status: Option<String> = row.try_get("tenant_status").map_err(DbError::from_sqlx)?;
-    let session_status: Option<String> =
-        row.try_get("session_status").map_err(DbError::from_sqlx)?;
+    let status: String = row.try_get("status")?;
+    let platform_admin: i32 = row.try_get("platform_admin")?;
+    let row_tenant: Option<String> = row.try_get("tenant_id")?;
+    let tenant_status: Option<String> = row.try_get("tenant_status")?;
+    let session_status: Option<String> = row.try_get("session_status")?;
     if row_tenant.as_deref() != tenant.map(|t| t.to_string()).as_deref() {
         return Err(invalid_token());
     }
@@ -341,19 +337,18 @@ async fn load_user(
     let grants = sqlx::query("SELECT role, area_id FROM role_grants WHERE user_id = $1")
         .bind(user.to_string())
         .fetch_all(&mut *tx)
-        .await
-        .map_err(DbError::from_sqlx)?
+        .await?
         .iter()
         .map(|row| {
-            let role: String = row.try_get("role").map_err(DbError::from_sqlx)?;
-            let area: Option<String> = row.try_get("area_id").map_err(DbError::from_sqlx)?;
+            let role: String = row.try_get("role")?;
+            let area: Option<String> = row.try_get("area_id")?;
             Ok(Grant {
                 role: Role::parse(&role).unwrap_or(Role::Viewer),
                 area_id: area.as_deref().map(parse_id).transpose()?,
             })
         })
         .collect::<Result<Vec<_>, DbError>>()?;
-    tx.commit().await.map_err(DbError::from_sqlx)?;
+    tx.commit().await?;
     Ok(Principal {
         actor: format!("user:{user}"),
         user_id: Some(user),
@@ -374,9 +369,8 @@ async fn external_principal(
         let status: Option<String> = sqlx::query_scalar("SELECT status FROM tenants WHERE id = $1")
             .bind(tenant.to_string())
             .fetch_optional(&mut *tx)
-            .await
-            .map_err(DbError::from_sqlx)?;
-        tx.commit().await.map_err(DbError::from_sqlx)?;
+            .await?;
+        tx.commit().await?;
         match status.as_deref() {
             Some("enabled") => {}
             Some(_) => return Err(ApiError::tenant_disabled()),

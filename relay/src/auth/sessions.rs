@@ -20,8 +20,7 @@ pub async fn start(tx: &mut Tx, user: Uuid, tenant: Option<Uuid>) -> Result<Uuid
     .bind(user.to_string())
     .bind(now_ms())
     .execute(&mut **tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
+    .await?;
     Ok(id)
 }
 
@@ -34,13 +33,11 @@ pub async fn revoke(tx: &mut Tx, session: &str) -> Result<(), DbError> {
     .bind(now_ms())
     .bind(session)
     .execute(&mut **tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
+    .await?;
     sqlx::query("UPDATE refresh_tokens SET status = 'revoked' WHERE family_id = $1")
         .bind(session)
         .execute(&mut **tx)
-        .await
-        .map_err(DbError::from_sqlx)?;
+        .await?;
     Ok(())
 }
 
@@ -54,15 +51,13 @@ pub async fn revoke_all_of_user(tx: &mut Tx, tenant: Uuid, user: Uuid) -> Result
     .bind(tenant.to_string())
     .bind(user.to_string())
     .execute(&mut **tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
+    .await?;
     sqlx::query(
         "UPDATE refresh_tokens SET status = 'revoked' WHERE tenant_id = $1 AND user_id = $2",
     )
     .bind(tenant.to_string())
     .bind(user.to_string())
     .execute(&mut **tx)
-    .await
-    .map_err(DbError::from_sqlx)?;
+    .await?;
     Ok(())
 }

@@ -64,14 +64,12 @@ impl TokenIssuer {
         .bind(URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()))
         .bind(now_ms())
         .execute(&mut *tx)
-        .await
-        .map_err(DbError::from_sqlx)?;
+        .await?;
         let secret: String = sqlx::query_scalar("SELECT value FROM relay_secrets WHERE name = $1")
             .bind("access_token_hs256")
             .fetch_one(&mut *tx)
-            .await
-            .map_err(DbError::from_sqlx)?;
-        tx.commit().await.map_err(DbError::from_sqlx)?;
+            .await?;
+        tx.commit().await?;
         let key = URL_SAFE_NO_PAD
             .decode(secret.as_bytes())
             .map_err(|e| DbError::Other(sqlx::Error::Decode(Box::new(e))))?;

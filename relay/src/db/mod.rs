@@ -56,13 +56,14 @@ pub enum DbError {
     Busy(String),
     /// The database is unreachable or failed in a way the caller cannot fix.
     #[error("database error: {0}")]
-    Other(#[from] sqlx::Error),
+    Other(sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] MigrateError),
 }
 
 impl DbError {
-    /// Sorts a sqlx error by kind; use with `map_err` on every query.
+    /// Sorts a sqlx error by kind. `?` on a sqlx error calls it through `From`, so no query
+    /// can skip the sorting.
     pub fn from_sqlx(error: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &error {
             if db.is_unique_violation() || db.is_foreign_key_violation() || db.is_check_violation()
@@ -79,6 +80,18 @@ impl DbError {
             return DbError::Busy(error.to_string());
         }
         DbError::Other(error)
+    }
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(error: sqlx::Error) -> Self {
+        DbError::from_sqlx(error)
+    }
+}
+
+impl From<sqlx::Error> for crate::error::ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        DbError::from_sqlx(error).into()
     }
 }
 
@@ -173,8 +186,7 @@ impl Db {
         let mut tx = match (self.backend, mode) {
             (Backend::Sqlite, Mode::Write) => self.pool.begin_with("BEGIN IMMEDIATE").await,
             _ => self.pool.begin().await,
-        }
-        .map_err(DbError::from_sqlx)?;
+        }?;
         if self.backend == Backend::Postgres {
             let (tenant, platform) = match scope {
                 Scope::Tenant(id) => (id.to_string(), "off"),
@@ -187,18 +199,14 @@ impl Db {
             .bind(tenant)
             .bind(platform)
             .execute(&mut *tx)
-            .await
-            .map_err(DbError::from_sqlx)?;
+            .await?;
         }
         Ok(tx)
     }
 
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), DbError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(DbError::from_sqlx)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
@@ -217,4 +225,25 @@ pub fn now_ms() -> i64 {
 /// means the database was edited by hand.
 pub fn parse_id(text: &str) -> Result<Uuid, DbError> {
     Uuid::parse_str(text).map_err(|e| DbError::Other(sqlx::Error::Decode(Box::new(e))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn question_mark(error: sqlx::Error) -> Result<(), DbError> {
+        Err(error)?
+    }
+
+    #[test]
+    fn a_question_mark_sorts_sqlx_errors() {
+        assert!(matches!(
+            question_mark(sqlx::Error::PoolTimedOut),
+            Err(DbError::Busy(_))
+        ));
+        assert!(matches!(
+            question_mark(sqlx::Error::RowNotFound),
+            Err(DbError::Other(sqlx::Error::RowNotFound))
+        ));
+    }
 }
