@@ -5,6 +5,8 @@
 //!
 //! Keys and credentials are stored as SHA-256 digests. Activation is the one device route
 //! without a bearer token: the key is the proof, and a disabled tenant's box is refused.
+//! An activated box then calls its own routes (`GET /api/v1/devices/me`) with
+//! `Authorization: Device <device_id>:<credential>` ([`crate::auth::device`]).
 //! Its attempts are limited per client address and per device id (`limits.activate_*`), so
 //! a key cannot be guessed at speed from one address or many.
 
@@ -256,6 +258,21 @@ pub async fn get_device(
     principal
         .require_area_role(&mut tx, tenant, device.area_id, Role::Viewer)
         .await?;
+    tx.commit().await?;
+    Ok(Json(device))
+}
+
+/// The calling box itself: its id, tenant, area and state. Only a box may call it, with
+/// `Authorization: Device <device_id>:<credential>`.
+#[utoipa::path(get, path = "/api/v1/devices/me", tag = "devices", security(("device" = [])),
+    responses((status = 200, description = "The calling box", body = Device)))]
+pub async fn device_me(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<Device>, ApiError> {
+    let (device_id, tenant) = principal.require_device()?;
+    let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
+    let device = find(&mut tx, tenant, device_id).await?;
     tx.commit().await?;
     Ok(Json(device))
 }

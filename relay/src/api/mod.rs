@@ -33,7 +33,7 @@ use std::sync::{Arc, OnceLock};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{ContentBuilder, OpenApi as OpenApiDoc, RefOr, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -54,7 +54,8 @@ use crate::state::AppState;
 )]
 struct ApiDoc;
 
-/// Adds the bearer-token scheme the protected routes name.
+/// Adds the bearer-token scheme the protected routes name, and the device-credential scheme
+/// of the routes a box calls.
 struct Security;
 
 impl Modify for Security {
@@ -68,6 +69,13 @@ impl Modify for Security {
                     .bearer_format("JWT")
                     .build(),
             ),
+        );
+        components.add_security_scheme(
+            "device",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "Authorization",
+                "`Device <device_id>:<credential>`, the credential a box received at activation",
+            ))),
         );
     }
 }
@@ -176,6 +184,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(devices::issue_provisioning_key))
         .routes(routes!(devices::decommission_device))
         .routes(routes!(devices::activate_device))
+        .routes(routes!(devices::device_me))
         .routes(routes!(audit_log::list_audit))
 }
 

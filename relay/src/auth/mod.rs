@@ -2,7 +2,9 @@
 //! decide what it may do.
 //!
 //! A principal comes from a bearer token: one of the relay's own access tokens (HS256), or,
-//! when `[oidc]` is configured, a token of the external provider. For the relay's own users,
+//! when `[oidc]` is configured, a token of the external provider; or it is a box presenting
+//! its device credential (`Authorization: Device <id>:<credential>`, see [`device`]), which
+//! holds no role: user routes refuse it, device routes ([`Principal::require_device`]) take it. For the relay's own users,
 //! the user's status, tenant status, grants and the token's session are read from the
 //! database on every request, so a revoked session is refused at its next request.
 //! A disabled tenant's users are refused with `tenant_disabled`; every request then passes
@@ -13,6 +15,7 @@
 //! granted on the whole tenant or on an area, and holds on every area below it. Platform
 //! admins hold every role in every tenant, and alone manage tenants.
 
+pub mod device;
 pub mod oidc;
 pub mod password;
 pub mod sessions;
@@ -70,10 +73,12 @@ pub struct Grant {
 /// An authenticated caller.
 #[derive(Debug, Clone)]
 pub struct Principal {
-    /// How the audit log names the caller: `user:<id>` or `oidc:<subject>`.
+    /// How the audit log names the caller: `user:<id>`, `oidc:<subject>` or `device:<id>`.
     pub actor: String,
     /// The relay's user, if the caller is one (not for external tokens).
     pub user_id: Option<Uuid>,
+    /// The box, if the caller is an activated device authenticated by its credential.
+    pub device_id: Option<Uuid>,
     /// The caller's tenant; none for platform admins.
     pub tenant_id: Option<Uuid>,
     pub platform_admin: bool,
@@ -90,6 +95,14 @@ impl Principal {
             Ok(tenant)
         } else {
             Err(ApiError::not_found())
+        }
+    }
+
+    /// The caller's device id and tenant, if the caller is a box; 403 for anyone else.
+    pub fn require_device(&self) -> Result<(Uuid, Uuid), ApiError> {
+        match (self.device_id, self.tenant_id) {
+            (Some(device), Some(tenant)) => Ok((device, tenant)),
+            _ => Err(ApiError::forbidden("only a box may do this")),
         }
     }
 
@@ -222,10 +235,17 @@ impl FromRequestParts<AppState> for Principal {
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
         let remote_addr = crate::extract::RemoteAddr::of(parts).0;
-        let token = parts
+        let authorization = parts
             .headers
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.to_str().ok());
+        if let Some(value) = authorization.and_then(|v| v.strip_prefix(device::SCHEME)) {
+            let (id, credential) = device::parse(value)?;
+            let principal = device::load(state, id, credential, remote_addr).await?;
+            state.limits.check(&principal)?;
+            return Ok(principal);
+        }
+        let token = authorization
             .and_then(|v| {
                 v.strip_prefix("Bearer ")
                     .or_else(|| v.strip_prefix("bearer "))
@@ -352,6 +372,7 @@ async fn load_user(
     Ok(Principal {
         actor: format!("user:{user}"),
         user_id: Some(user),
+        device_id: None,
         tenant_id: tenant,
         platform_admin: platform_admin == 1,
         grants,
@@ -380,6 +401,7 @@ async fn external_principal(
     Ok(Principal {
         actor: format!("oidc:{}", identity.subject),
         user_id: None,
+        device_id: None,
         tenant_id: identity.tenant,
         platform_admin: identity.platform_admin,
         grants: identity

@@ -278,7 +278,100 @@ async fn activation_is_limited_per_address_and_device(backend: Backend) {
     assert_eq!(credentials["tenant_id"], world.b.id.as_str());
 }
 
+async fn as_device(world: &World, authorization: &str) -> (StatusCode, Value) {
+    let response = world
+        .relay
+        .raw(Method::GET, "/api/v1/devices/me")
+        .header("authorization", authorization)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// A box authenticates with its device credential: it sees itself; a wrong credential, a
+/// user's token, a disabled tenant and decommissioning refuse it.
+async fn a_box_is_a_principal(backend: Backend) {
+    let world = World::new(backend).await;
+    let (relay, a) = (&world.relay, &world.a);
+    let credentials = expect(
+        activate(&world, &a.device, &a.provisioning_key).await,
+        StatusCode::OK,
+    );
+    let credential = credentials["credential"].as_str().expect("credential");
+    let header = format!("Device {}:{credential}", a.device);
+
+    let me = expect(as_device(&world, &header).await, StatusCode::OK);
+    assert_eq!(me["id"], a.device.as_str());
+    assert_eq!(me["tenant_id"], a.id.as_str());
+    assert_eq!(me["area_id"], a.floor.as_str());
+    assert_eq!(me["status"], "active");
+
+    // Another credential, another box's id, a malformed value, no value.
+    let wrong = format!("Device {}:{credential}x", a.device);
+    let refused = expect(as_device(&world, &wrong).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(refused["error"], "token_invalid");
+    let other_box = format!("Device {}:{credential}", world.b.device);
+    expect(
+        as_device(&world, &other_box).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    expect(
+        as_device(&world, &format!("Device {}", a.device)).await,
+        StatusCode::UNAUTHORIZED,
+    );
+    let unknown = format!("Device {}:{credential}", uuid::Uuid::new_v4());
+    expect(as_device(&world, &unknown).await, StatusCode::UNAUTHORIZED);
+    // A user is not a box; a box holds no role on user routes.
+    let user = expect(
+        relay.get("/api/v1/devices/me", &a.admin_token).await,
+        StatusCode::FORBIDDEN,
+    );
+    assert_eq!(user["error"], "forbidden");
+    let response = relay
+        .raw(Method::GET, &format!("/api/v1/tenants/{}/users", a.id))
+        .header("authorization", &header)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+
+    // A disabled tenant's box is refused, and welcome again once enabled.
+    let tenant = format!("/api/v1/tenants/{}", a.id);
+    let root = &world.root_token;
+    expect(
+        relay
+            .post(&format!("{tenant}/disable"), root, json!(null))
+            .await,
+        StatusCode::OK,
+    );
+    let disabled = expect(as_device(&world, &header).await, StatusCode::FORBIDDEN);
+    assert_eq!(disabled["error"], "tenant_disabled");
+    expect(
+        relay
+            .post(&format!("{tenant}/enable"), root, json!(null))
+            .await,
+        StatusCode::OK,
+    );
+    expect(as_device(&world, &header).await, StatusCode::OK);
+
+    // Decommissioned, its credential is dead.
+    expect(
+        relay
+            .post(
+                &format!("{tenant}/devices/{}/decommission", a.device),
+                &a.admin_token,
+                json!(null),
+            )
+            .await,
+        StatusCode::OK,
+    );
+    expect(as_device(&world, &header).await, StatusCode::UNAUTHORIZED);
+}
+
 on_both_backends!(
     device_lifecycle,
-    activation_is_limited_per_address_and_device
+    activation_is_limited_per_address_and_device,
+    a_box_is_a_principal
 );
