@@ -7,6 +7,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use protocol::ErrorBody;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -111,23 +112,12 @@ error_codes! {
     TenantCreationFailed = "tenant_creation_failed",
 }
 
-/// The body of every error response. The message is the relay's own sentence: it never
-/// quotes the request or names a library.
-#[derive(Debug, Clone, Serialize, serde::Deserialize, ToSchema)]
-pub struct ErrorBody {
-    /// A stable machine-readable code.
-    pub error: ErrorCode,
-    /// A sentence for a person.
-    pub message: String,
-    /// The request field, path or query parameter at fault, if one is.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
-}
-
-/// An error answered to a client.
+/// An error answered to a client, with the body both programs answer errors with
+/// ([`protocol::ErrorBody`]); its `error` is always one of the [`ErrorCode`]s.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
+    code: ErrorCode,
     body: ErrorBody,
     retry_after_seconds: Option<u64>,
 }
@@ -136,18 +126,15 @@ impl ApiError {
     pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
-            body: ErrorBody {
-                error: code,
-                message: message.into(),
-                field: None,
-            },
+            code,
+            body: ErrorBody::new(code.as_str(), message),
             retry_after_seconds: None,
         }
     }
 
     /// Names the field at fault.
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
-        self.body.field = Some(field.into());
+        self.body = self.body.with_field(field);
         self
     }
 
@@ -161,7 +148,7 @@ impl ApiError {
     }
 
     pub fn code(&self) -> ErrorCode {
-        self.body.error
+        self.code
     }
 
     pub fn message(&self) -> &str {

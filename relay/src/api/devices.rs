@@ -27,6 +27,7 @@ use crate::db::{DbError, Mode, Scope, Tx, now_ms, parse_id};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, RemoteAddr};
 use crate::state::AppState;
+use protocol::activation::{ActivateDevice, DeviceCredentials};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Device {
@@ -80,21 +81,16 @@ pub struct UpdateDevice {
     pub area_id: Option<Uuid>,
 }
 
-#[derive(Debug, Deserialize, ToSchema)]
+// The OpenAPI schema of `ActivateDevice` (the box's message, in `protocol`), with the bounds
+// the relay checks after deserialising it (`Secret::checked`).
+#[derive(ToSchema)]
+#[schema(as = ActivateDevice)]
 #[serde(deny_unknown_fields)]
-pub struct ActivateDevice {
-    pub device_id: Uuid,
+#[allow(dead_code)]
+struct ActivateDeviceSchema {
+    device_id: Uuid,
     #[schema(value_type = String, min_length = 1, max_length = 1024)]
-    pub provisioning_key: Secret,
-}
-
-/// What an activated box keeps: its identity and the credential it authenticates with.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct DeviceCredentials {
-    pub device_id: Uuid,
-    pub tenant_id: Uuid,
-    /// Shown once; the relay keeps only its digest.
-    pub credential: String,
+    provisioning_key: String,
 }
 
 macro_rules! columns {
@@ -449,17 +445,18 @@ fn bad_key() -> ApiError {
 
 /// A box activates itself with its one-time provisioning key and receives its credential.
 #[utoipa::path(post, path = "/api/v1/devices/activate", tag = "devices",
-    request_body = ActivateDevice,
+    request_body = ActivateDeviceSchema,
     responses((status = 200, description = "Activated", body = DeviceCredentials)))]
 pub async fn activate_device(
     State(state): State<AppState>,
     RemoteAddr(remote_addr): RemoteAddr,
     ApiJson(request): ApiJson<ActivateDevice>,
 ) -> Result<Json<DeviceCredentials>, ApiError> {
+    let key = Secret::checked("provisioning_key", request.provisioning_key)?;
     state
         .limits
         .check_activation(&remote_addr, request.device_id)?;
-    let digest = secret_digest(request.provisioning_key.as_str());
+    let digest = secret_digest(key.as_str());
     let mut tx = state.db.begin(Scope::Platform, Mode::Write).await?;
     let row = sqlx::query(
         "SELECT d.id, d.tenant_id, d.status, d.provisioning_expires_at, t.status AS tenant_status \
@@ -511,5 +508,6 @@ pub async fn activate_device(
         device_id: request.device_id,
         tenant_id: tenant,
         credential,
+        broker: None,
     }))
 }

@@ -39,7 +39,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::error::{ApiError, ErrorBody};
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -49,10 +49,40 @@ use crate::state::AppState;
         description = "Tenants, areas, users and roles, devices and audit of the Dipper cloud relay.",
         version = "1"
     ),
-    modifiers(&Security),
-    components(schemas(ErrorBody))
+    modifiers(&Security, &ErrorSchema),
+    components(schemas(ErrorCode))
 )]
 struct ApiDoc;
+
+/// Publishes `ErrorBody`, the body of every error: [`protocol::ErrorBody`], whose `error`
+/// the relay answers only from its closed set [`ErrorCode`].
+struct ErrorSchema;
+
+impl Modify for ErrorSchema {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        use utoipa::openapi::schema::{RefBuilder, Schema};
+        let mut body = <protocol::ErrorBody as utoipa::PartialSchema>::schema();
+        if let RefOr::T(Schema::Object(object)) = &mut body {
+            object.description = Some(
+                "The body of every error response. The message is the relay's own sentence: it \
+                 never\nquotes the request or names a library."
+                    .to_owned(),
+            );
+            let code = RefBuilder::new()
+                .ref_location_from_schema_name("ErrorCode")
+                .description(Some("A stable machine-readable code."))
+                .build();
+            object
+                .properties
+                .insert("error".to_owned(), RefOr::Ref(code));
+            if let Some(RefOr::T(Schema::Object(message))) = object.properties.get_mut("message") {
+                message.description = Some("A sentence for a person.".to_owned());
+            }
+        }
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.schemas.insert("ErrorBody".to_owned(), body);
+    }
+}
 
 /// Adds the bearer-token scheme the protected routes name, and the device-credential scheme
 /// of the routes a box calls.

@@ -180,6 +180,29 @@ impl Secret {
         &self.0
     }
 
+    /// Checks a secret a message carried as a plain string, answering as the deserialiser
+    /// does for a body field `field` (400 `invalid_field` naming it).
+    pub fn checked(field: &str, text: String) -> Result<Self, crate::error::ApiError> {
+        Self::parse(text).map_err(|message| {
+            crate::error::ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                crate::error::ErrorCode::InvalidField,
+                message,
+            )
+            .with_field(field)
+        })
+    }
+
+    fn parse(text: String) -> Result<Self, String> {
+        let count = text.chars().count();
+        if count == 0 || count > PASSWORD_MAX {
+            return Err(format!(
+                "must be 1 to {PASSWORD_MAX} characters, got {count}"
+            ));
+        }
+        Ok(Secret(text))
+    }
+
     pub fn into_inner(self) -> String {
         self.0
     }
@@ -187,14 +210,7 @@ impl Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let count = text.chars().count();
-        if count == 0 || count > PASSWORD_MAX {
-            return Err(D::Error::custom(format!(
-                "must be 1 to {PASSWORD_MAX} characters, got {count}"
-            )));
-        }
-        Ok(Secret(text))
+        Secret::parse(String::deserialize(deserializer)?).map_err(D::Error::custom)
     }
 }
 
