@@ -42,6 +42,41 @@ fn check_error(status: u16, body: &Value, want_status: u16, code: &str, mentions
     );
 }
 
+/// `dipper cameras add --password-stdin --json`, the password written to its stdin.
+fn cli_add_camera(daemon: &Daemon, name: &str, url: &str) -> std::process::Output {
+    let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_dipper"))
+        .args([
+            "cameras",
+            "add",
+            "--name",
+            name,
+            "--url",
+            url,
+            "--user",
+            USER,
+            "--password-stdin",
+            "--json",
+        ])
+        .env("DIPPER_API", &daemon.base)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("dipper");
+    {
+        use std::io::Write;
+        let mut stdin = add.stdin.take().expect("stdin");
+        writeln!(stdin, "{PASSWORD}").expect("password");
+    }
+    let output = add.wait_with_output().expect("dipper cameras add");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cameras_are_checked_when_added_and_their_passwords_never_shown() {
     let sim = start_sim(vec![camera("API-CAM-1"), camera("API-CAM-2")]).await;
@@ -93,36 +128,7 @@ async fn cameras_are_checked_when_added_and_their_passwords_never_shown() {
     );
 
     // The CLI: add with the password on stdin, list, test, remove.
-    let mut add = std::process::Command::new(env!("CARGO_BIN_EXE_dipper"))
-        .args([
-            "cameras",
-            "add",
-            "--name",
-            "lobby",
-            "--url",
-            &sim.device(1).base_url(),
-            "--user",
-            USER,
-            "--password-stdin",
-            "--json",
-        ])
-        .env("DIPPER_API", &daemon.base)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("dipper");
-    {
-        use std::io::Write;
-        let mut stdin = add.stdin.take().expect("stdin");
-        writeln!(stdin, "{PASSWORD}").expect("password");
-    }
-    let output = add.wait_with_output().expect("dipper cameras add");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = cli_add_camera(&daemon, "lobby", &sim.device(1).base_url());
     let lobby: Value = serde_json::from_slice(&output.stdout).expect("json");
     let lobby_id = lobby["id"].as_i64().expect("id");
     let output = daemon.cli(&["cameras", "list"]);

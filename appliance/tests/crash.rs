@@ -29,51 +29,7 @@ async fn kill_9_at_many_points_loses_no_match_and_stores_none_twice() {
         .create_task(&photo("obama.jpg"), from, to, &[a, b])
         .await;
 
-    // Kill points: at once (embedding the photo, first search pages), soon after a start
-    // (resuming), then each time another recording completes, after a growing delay that
-    // lands anywhere from "just stored" to "in the middle of the next recordings".
-    let mut kills_mid_task = 0;
-    let mut done_at_kill = Vec::new();
-    let schedule: [(bool, u64); 10] = [
-        (false, 0),
-        (false, 200),
-        (true, 0),
-        (true, 150),
-        (true, 400),
-        (true, 700),
-        (true, 1_000),
-        (true, 1_400),
-        (true, 1_900),
-        (true, 2_500),
-    ];
-    let mut last_done = 0;
-    for (after_progress, delay) in schedule {
-        if after_progress {
-            let deadline = Instant::now() + Duration::from_secs(120);
-            loop {
-                let status = daemon.api().status(&task).await;
-                let done = status["recordings_done"].as_u64().unwrap_or(0);
-                if done > last_done || status["state"] == "done" {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "no progress: {status}\n{}",
-                    daemon.log_text()
-                );
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(delay)).await;
-        let status = daemon.api().status(&task).await;
-        if status["state"] == "done" {
-            break;
-        }
-        last_done = status["recordings_done"].as_u64().unwrap_or(0);
-        daemon.restart(); // SIGKILL, then start again on the same data directory
-        kills_mid_task += 1;
-        done_at_kill.push(last_done);
-    }
+    let (kills_mid_task, done_at_kill) = kill_at_points(&mut daemon, &task).await;
     assert!(
         kills_mid_task >= 6,
         "only {kills_mid_task} kills hit the running task: {done_at_kill:?}"
@@ -96,7 +52,67 @@ async fn kill_9_at_many_points_loses_no_match_and_stores_none_twice() {
         "the counter agrees with the rows"
     );
 
-    // Every appearance of the person is found, nothing else, and nothing twice.
+    assert_every_appearance_once(&sim, &matches, a, b);
+}
+
+/// Kills the daemon (SIGKILL) at points through the task and starts it again each time;
+/// returns how many kills hit the running task and the recordings done at each.
+async fn kill_at_points(daemon: &mut Daemon, task: &str) -> (u32, Vec<u64>) {
+    // Kill points: at once (embedding the photo, first search pages), soon after a start
+    // (resuming), then each time another recording completes, after a growing delay that
+    // lands anywhere from "just stored" to "in the middle of the next recordings".
+    let mut kills_mid_task = 0;
+    let mut done_at_kill = Vec::new();
+    let schedule: [(bool, u64); 10] = [
+        (false, 0),
+        (false, 200),
+        (true, 0),
+        (true, 150),
+        (true, 400),
+        (true, 700),
+        (true, 1_000),
+        (true, 1_400),
+        (true, 1_900),
+        (true, 2_500),
+    ];
+    let mut last_done = 0;
+    for (after_progress, delay) in schedule {
+        if after_progress {
+            let deadline = Instant::now() + Duration::from_secs(120);
+            loop {
+                let status = daemon.api().status(task).await;
+                let done = status["recordings_done"].as_u64().unwrap_or(0);
+                if done > last_done || status["state"] == "done" {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no progress: {status}\n{}",
+                    daemon.log_text()
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        let status = daemon.api().status(task).await;
+        if status["state"] == "done" {
+            break;
+        }
+        last_done = status["recordings_done"].as_u64().unwrap_or(0);
+        daemon.restart(); // SIGKILL, then start again on the same data directory
+        kills_mid_task += 1;
+        done_at_kill.push(last_done);
+    }
+    (kills_mid_task, done_at_kill)
+}
+
+/// Every appearance of the person is found, nothing else, and nothing twice.
+fn assert_every_appearance_once(
+    sim: &isapi::sim::Simulator,
+    matches: &[serde_json::Value],
+    a: i64,
+    b: i64,
+) {
     let mut windows = Vec::new();
     for (device, camera, index, clip, person) in [
         (0, a, 1437, "cam1_h264.ps", "obama2.jpg"),
@@ -110,7 +126,7 @@ async fn kill_9_at_many_points_loses_no_match_and_stores_none_twice() {
         }
     }
     let mut seen = std::collections::HashSet::new();
-    for m in &matches {
+    for m in matches {
         let camera = m["camera_id"].as_i64().expect("camera");
         let time = m["time_ms"].as_i64().expect("time");
         assert!(

@@ -88,6 +88,31 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
 
     let tmpfs = Tmpfs::mount(64);
     let data = tmpfs.path().join("data");
+    let (camera, task, done) = below_the_minimum(&sim, &tmpfs, (from, to)).await;
+    let second_range = (second_from, second_to);
+    let (second, second_done) = truly_full(&sim, &tmpfs, camera, second_range).await;
+
+    // After a restart everything stored before is still there.
+    let daemon = Daemon::start(&data, "disk.min_free_mib = 1\n");
+    let api = daemon.api();
+    for (task, done) in [(&task, &done), (&second, &second_done)] {
+        let again = api.status(task).await;
+        assert_eq!(again["matches"], done["matches"], "{again}");
+        assert_eq!(
+            api.matches(task).await.len() as u64,
+            done["matches"].as_u64().unwrap_or(0)
+        );
+    }
+}
+
+/// Below the minimum: the task is taken (the database still has room) but waits, then
+/// finishes once space comes back. Returns the camera, the task and its final status.
+async fn below_the_minimum(
+    sim: &isapi::sim::Simulator,
+    tmpfs: &Tmpfs,
+    (from, to): (jiff::Timestamp, jiff::Timestamp),
+) -> (i64, String, serde_json::Value) {
+    let data = tmpfs.path().join("data");
     let mut daemon = Daemon::start(
         &data,
         "disk.min_free_mib = 8\ndisk.check_interval_ms = 100\n",
@@ -95,7 +120,6 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
     let api = daemon.api();
     let camera = api.add_camera("gate", &sim.device(0).base_url()).await;
 
-    // Below the minimum: the task is taken (the database still has room) but waits.
     let filler = fill(tmpfs.path(), 4 * 1024 * 1024);
     let health = wait_for_health(&api, "disk_full reported", |h| {
         h["problems"][0] == "disk_full"
@@ -108,7 +132,7 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
         .await;
     // The task found its recording, which now waits for space before downloading.
     wait_for_health(&api, "a recording waiting for space", |h| {
-        h["disk"]["waiting_for_space"] == 1
+        h["waiting_for_space"] == 1
     })
     .await;
     assert_eq!(
@@ -128,10 +152,21 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
     let (_, health) = api.get("/health").await;
     assert_eq!(health["status"], "ok", "{health}");
 
+    assert!(daemon.terminate(), "a clean stop: {}", daemon.log_text());
+    (camera, task, done)
+}
+
+/// Truly full, with no minimum to warn first. Returns the task and its final status.
+async fn truly_full(
+    sim: &isapi::sim::Simulator,
+    tmpfs: &Tmpfs,
+    camera: i64,
+    (second_from, second_to): (jiff::Timestamp, jiff::Timestamp),
+) -> (String, serde_json::Value) {
+    let data = tmpfs.path().join("data");
     // Truly full, with no minimum to warn first: writes fail with "no space". A task is
     // refused with a clear error or, when the database still has room, taken; its
     // recording's snapshots then fail to write, the daemon reports the disk full and waits.
-    assert!(daemon.terminate(), "a clean stop: {}", daemon.log_text());
     let mut daemon = Daemon::start(
         &data,
         "disk.min_free_mib = 0\ndisk.check_interval_ms = 100\n",
@@ -164,7 +199,7 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
     .await;
     // Its snapshots could not be written: the recording waits for space.
     wait_for_health(&api, "a recording waiting for space", |h| {
-        h["disk"]["waiting_for_space"] == 1
+        h["waiting_for_space"] == 1
     })
     .await;
     let stuck = api.status(&second).await;
@@ -186,18 +221,7 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
     );
     assert!(daemon.terminate(), "a clean stop: {}", daemon.log_text());
     assert_eq!(integrity(&data.join("box.db")), "ok");
-
-    // After a restart everything stored before is still there.
-    let daemon = Daemon::start(&data, "disk.min_free_mib = 1\n");
-    let api = daemon.api();
-    for (task, done) in [(&task, &done), (&second, &second_done)] {
-        let again = api.status(task).await;
-        assert_eq!(again["matches"], done["matches"], "{again}");
-        assert_eq!(
-            api.matches(task).await.len() as u64,
-            done["matches"].as_u64().unwrap_or(0)
-        );
-    }
+    (second, second_done)
 }
 
 /// Polls the health until `wanted` holds (at most two minutes), and returns it.

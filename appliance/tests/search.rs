@@ -42,6 +42,40 @@ async fn scene() -> Scene {
     Scene { sim, from, to }
 }
 
+/// A match's snapshots are real JPEGs, served by the box's API at the URLs the report gives.
+async fn assert_snapshots_are_jpegs(api: &common::Api, found: &Value) {
+    let face = found["face_snapshot"].as_str().expect("url");
+    let (_, path) = face.split_once("/api/v1").expect("an API URL");
+    let (status, jpeg) = api.bytes(path).await;
+    assert_eq!(status, 200, "{face}");
+    assert!(jpeg.starts_with(&[0xFF, 0xD8, 0xFF]));
+    let id = found["id"].as_i64().expect("match id");
+    let (status, frame) = api.bytes(&format!("/matches/{id}/frame.jpg")).await;
+    assert_eq!(status, 200);
+    assert!(frame.starts_with(&[0xFF, 0xD8, 0xFF]));
+}
+
+/// The scene's two cameras, added to the daemon as "gate" and "lobby".
+async fn add_cameras(api: &common::Api, scene: &Scene) -> [i64; 2] {
+    let gate = api
+        .add_camera("gate", &scene.sim.device(0).base_url())
+        .await;
+    let lobby = api
+        .add_camera("lobby", &scene.sim.device(1).base_url())
+        .await;
+    [gate, lobby]
+}
+
+/// When the target appears on each camera (by its index): cam1's recording 1435 and cam2's
+/// 1437, as the scene's clips place other photos of him.
+fn obama_windows(scene: &Scene) -> Vec<(usize, (i64, i64))> {
+    let first = person_windows(scene, 0, 1435, "cam1_h264.ps", "obama2.jpg");
+    let second = person_windows(scene, 1, 1437, "cam2_h265.ps", "obama3.jpg");
+    (first.into_iter().map(|w| (0, w)))
+        .chain(second.into_iter().map(|w| (1, w)))
+        .collect()
+}
+
 /// The instants (Unix ms) at which `person` shows on a device's recording `index`.
 fn person_windows(
     scene: &Scene,
@@ -106,12 +140,7 @@ async fn the_cli_finds_a_person_from_another_photo_at_the_right_times_and_camera
     let dir = tempfile::tempdir().expect("tempdir");
     let daemon = Daemon::start(dir.path(), "");
     let api = daemon.api();
-    let cam_a = api
-        .add_camera("gate", &scene.sim.device(0).base_url())
-        .await;
-    let cam_b = api
-        .add_camera("lobby", &scene.sim.device(1).base_url())
-        .await;
+    let [cam_a, cam_b] = add_cameras(&api, &scene).await;
     let cameras = [cam_a, cam_b];
 
     let query = photo("obama.jpg");
@@ -139,28 +168,10 @@ async fn the_cli_finds_a_person_from_another_photo_at_the_right_times_and_camera
         "six recordings on each camera: {task}"
     );
     assert_eq!(task["recordings_failed"], 0, "{task}");
-    let windows: Vec<(usize, (i64, i64))> =
-        person_windows(&scene, 0, 1435, "cam1_h264.ps", "obama2.jpg")
-            .into_iter()
-            .map(|w| (0, w))
-            .chain(
-                person_windows(&scene, 1, 1437, "cam2_h265.ps", "obama3.jpg")
-                    .into_iter()
-                    .map(|w| (1, w)),
-            )
-            .collect();
+    let windows = obama_windows(&scene);
     let matches = report["matches"].as_array().expect("matches");
     assert_matches_in(matches, &windows, &cameras);
-    // Snapshots are real JPEGs, served by the box's API at the URLs the report gives.
-    let face = matches[0]["face_snapshot"].as_str().expect("url");
-    let (_, path) = face.split_once("/api/v1").expect("an API URL");
-    let (status, jpeg) = api.bytes(path).await;
-    assert_eq!(status, 200, "{face}");
-    assert!(jpeg.starts_with(&[0xFF, 0xD8, 0xFF]));
-    let id = matches[0]["id"].as_i64().expect("match id");
-    let (status, frame) = api.bytes(&format!("/matches/{id}/frame.jpg")).await;
-    assert_eq!(status, 200);
-    assert!(frame.starts_with(&[0xFF, 0xD8, 0xFF]));
+    assert_snapshots_are_jpegs(&api, &matches[0]).await;
 
     // The plain-text report lists the same matches, one line each.
     let output = daemon.cli(&["tasks", "show", task["id"].as_str().expect("id")]);
@@ -203,12 +214,7 @@ async fn a_search_survives_a_restart_in_the_middle() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut daemon = Daemon::start(dir.path(), "search.recordings_per_task = 1\n");
     let api = daemon.api();
-    let cam_a = api
-        .add_camera("gate", &scene.sim.device(0).base_url())
-        .await;
-    let cam_b = api
-        .add_camera("lobby", &scene.sim.device(1).base_url())
-        .await;
+    let [cam_a, cam_b] = add_cameras(&api, &scene).await;
     let task = api
         .create_task(&photo("obama.jpg"), scene.from, scene.to, &[cam_a, cam_b])
         .await;
@@ -234,15 +240,6 @@ async fn a_search_survives_a_restart_in_the_middle() {
     assert_eq!(status["state"], "done", "{status}");
     assert_eq!(status["recordings_total"], COVERED, "{status}");
     assert_eq!(status["recordings_done"], COVERED, "{status}");
-    let windows: Vec<(usize, (i64, i64))> =
-        person_windows(&scene, 0, 1435, "cam1_h264.ps", "obama2.jpg")
-            .into_iter()
-            .map(|w| (0, w))
-            .chain(
-                person_windows(&scene, 1, 1437, "cam2_h265.ps", "obama3.jpg")
-                    .into_iter()
-                    .map(|w| (1, w)),
-            )
-            .collect();
+    let windows = obama_windows(&scene);
     assert_matches_in(&api.matches(&task).await, &windows, &[cam_a, cam_b]);
 }

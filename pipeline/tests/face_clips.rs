@@ -125,6 +125,75 @@ fn faces_in(
     found
 }
 
+/// One clip's keyframes against its manifest entry: every appearance carried by three
+/// keyframes or more, each face where the manifest puts it and matched only if it is the
+/// target; the photos matched and not are collected.
+fn check_clip<'a>(
+    clip: &'a Clip,
+    keyframes: &[(f64, usize, Vec<Seen>)],
+    matched: &mut Vec<&'a str>,
+    not_matched: &mut Vec<&'a str>,
+) {
+    assert_eq!(
+        keyframes.len() as u32,
+        clip.seconds / clip.keyframe_every_s,
+        "{}: keyframes",
+        clip.file
+    );
+    for appearance in &clip.appearances {
+        let carrying = keyframes
+            .iter()
+            .filter(|(t, _, _)| appearance.shown_at(*t))
+            .count();
+        assert!(
+            carrying >= 3,
+            "{} {}: {carrying} keyframes",
+            clip.file,
+            appearance.photo
+        );
+    }
+    for (t, detected, seen) in keyframes {
+        let shown: Vec<&Appearance> = clip.appearances.iter().filter(|a| a.shown_at(*t)).collect();
+        let at = format!("{} at {t:.2} s", clip.file);
+        match shown.as_slice() {
+            [] => {
+                assert_eq!(*detected, 0, "{at}: detections without a face shown");
+                assert!(
+                    seen.is_empty(),
+                    "{at}: faces without a face shown: {seen:?}"
+                );
+            }
+            [appearance] => {
+                assert_eq!(
+                    seen.len(),
+                    1,
+                    "{at}: {} expected: {seen:?}",
+                    appearance.photo
+                );
+                let face = &seen[0];
+                assert!(
+                    appearance.holds(face.centre.0, face.centre.1),
+                    "{at}: face at {:?}, {appearance:?}",
+                    face.centre
+                );
+                assert_eq!(
+                    face.distance < MATCH_DISTANCE,
+                    appearance.is_obama(),
+                    "{at}: {} at distance {} from obama.jpg",
+                    appearance.photo,
+                    face.distance
+                );
+                if appearance.is_obama() {
+                    matched.push(appearance.photo.as_str());
+                } else {
+                    not_matched.push(appearance.photo.as_str());
+                }
+            }
+            several => panic!("{at}: the manifest overlaps faces: {several:?}"),
+        }
+    }
+}
+
 #[test]
 fn faces_of_the_manifest_are_found_in_their_keyframes_and_nowhere_else() {
     let manifest = manifest();
@@ -151,65 +220,7 @@ fn faces_of_the_manifest_are_found_in_their_keyframes_and_nowhere_else() {
     });
     let (mut matched, mut not_matched) = (Vec::new(), Vec::new());
     for (clip, keyframes) in manifest.clips.iter().zip(per_clip) {
-        assert_eq!(
-            keyframes.len() as u32,
-            clip.seconds / clip.keyframe_every_s,
-            "{}: keyframes",
-            clip.file
-        );
-        for appearance in &clip.appearances {
-            let carrying = keyframes
-                .iter()
-                .filter(|(t, _, _)| appearance.shown_at(*t))
-                .count();
-            assert!(
-                carrying >= 3,
-                "{} {}: {carrying} keyframes",
-                clip.file,
-                appearance.photo
-            );
-        }
-        for (t, detected, seen) in &keyframes {
-            let shown: Vec<&Appearance> =
-                clip.appearances.iter().filter(|a| a.shown_at(*t)).collect();
-            let at = format!("{} at {t:.2} s", clip.file);
-            match shown.as_slice() {
-                [] => {
-                    assert_eq!(*detected, 0, "{at}: detections without a face shown");
-                    assert!(
-                        seen.is_empty(),
-                        "{at}: faces without a face shown: {seen:?}"
-                    );
-                }
-                [appearance] => {
-                    assert_eq!(
-                        seen.len(),
-                        1,
-                        "{at}: {} expected: {seen:?}",
-                        appearance.photo
-                    );
-                    let face = &seen[0];
-                    assert!(
-                        appearance.holds(face.centre.0, face.centre.1),
-                        "{at}: face at {:?}, {appearance:?}",
-                        face.centre
-                    );
-                    assert_eq!(
-                        face.distance < MATCH_DISTANCE,
-                        appearance.is_obama(),
-                        "{at}: {} at distance {} from obama.jpg",
-                        appearance.photo,
-                        face.distance
-                    );
-                    if appearance.is_obama() {
-                        matched.push(appearance.photo.as_str());
-                    } else {
-                        not_matched.push(appearance.photo.as_str());
-                    }
-                }
-                several => panic!("{at}: the manifest overlaps faces: {several:?}"),
-            }
-        }
+        check_clip(clip, &keyframes, &mut matched, &mut not_matched);
     }
     for photo in ["obama2.jpg", "obama3.jpg"] {
         assert!(matched.contains(&photo), "{photo} matched in no keyframe");

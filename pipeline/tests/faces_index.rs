@@ -38,14 +38,8 @@ fn photos_of(hits: &[Hit]) -> Vec<&'static str> {
         .collect()
 }
 
-#[test]
-fn a_different_photo_finds_the_same_person_in_indexed_footage() {
-    let engine = FaceEngine::new(FaceConfig::default()).expect("models load");
-    let dir = tempfile::tempdir().expect("temp dir");
-    let model = engine.embedding_model();
-    let dims = model.dimensions().expect("an embedding model");
-    let mut index = EmbeddingIndex::create(dir.path(), model.id(), dims).expect("index");
-
+/// Adds every face of the footage's photos to the index; returns how many.
+fn index_footage(engine: &FaceEngine, index: &mut EmbeddingIndex) -> u64 {
     let mut accepted = 0;
     for (recording, (name, camera, time_ms)) in FOOTAGE.iter().enumerate() {
         let image = load_upright(&photo(name)).expect("photo decodes");
@@ -66,6 +60,17 @@ fn a_different_photo_finds_the_same_person_in_indexed_footage() {
             accepted += 1;
         }
     }
+    accepted
+}
+
+#[test]
+fn a_different_photo_finds_the_same_person_in_indexed_footage() {
+    let engine = FaceEngine::new(FaceConfig::default()).expect("models load");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let model = engine.embedding_model();
+    let dims = model.dimensions().expect("an embedding model");
+    let mut index = EmbeddingIndex::create(dir.path(), model.id(), dims).expect("index");
+    let accepted = index_footage(&engine, &mut index);
     index.sync().expect("sync");
     assert!(accepted >= 26, "{accepted} faces indexed");
 

@@ -19,6 +19,8 @@ pub(crate) struct Health {
     version: &'static str,
     uptime_seconds: u64,
     disk: DiskStatus,
+    /// Recordings waiting for disk space before they download or write anything.
+    waiting_for_space: u64,
     database: &'static str,
     tasks_running: usize,
     index_entries: u64,
@@ -55,6 +57,7 @@ pub(super) async fn health(State(state): State<AppState>) -> Response {
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: state.started.elapsed().as_secs(),
         disk,
+        waiting_for_space: engine.disk().waiting(),
         database,
         tasks_running: engine.running_tasks(),
         index_entries: engine.index_entries(),

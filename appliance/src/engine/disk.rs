@@ -48,8 +48,6 @@ pub(crate) struct DiskStatus {
     pub(crate) total_bytes: u64,
     pub(crate) min_free_bytes: u64,
     pub(crate) full: bool,
-    /// Recordings waiting for space before they download (or write) anything.
-    pub(crate) waiting_for_space: u64,
 }
 
 impl DiskMonitor {
@@ -160,8 +158,12 @@ impl DiskMonitor {
             total_bytes: inner.total.load(Ordering::Relaxed),
             min_free_bytes: inner.min_free,
             full: self.is_full(),
-            waiting_for_space: inner.waiting.load(Ordering::Relaxed),
         }
+    }
+
+    /// Recordings waiting for space before they download (or write) anything.
+    pub(crate) fn waiting(&self) -> u64 {
+        self.inner.waiting.load(Ordering::Relaxed)
     }
 }
 
@@ -220,16 +222,16 @@ mod tests {
             async move { roomy.wait_for_space().await }
         });
         // The waiter is counted once it waits.
-        while roomy.status().waiting_for_space == 0 {
+        while roomy.waiting() == 0 {
             tokio::task::yield_now().await;
         }
-        assert_eq!(roomy.status().waiting_for_space, 1);
+        assert_eq!(roomy.waiting(), 1);
         // As if the margin had been freed.
         roomy.inner.resume_above.store(0, Ordering::Relaxed);
         roomy.check();
         waiter.await.expect("woke");
         assert!(!roomy.is_full());
-        assert_eq!(roomy.status().waiting_for_space, 0);
+        assert_eq!(roomy.waiting(), 0);
     }
 
     #[test]

@@ -213,6 +213,11 @@ impl Indexer {
         Arc::clone(&self.inner.index)
     }
 
+    /// The data directory's free space, which indexing waits for.
+    pub(crate) fn disk(&self) -> &DiskMonitor {
+        &self.inner.disk
+    }
+
     pub(crate) fn entries(&self) -> u64 {
         self.inner.index.read().len()
     }

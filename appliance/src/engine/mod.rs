@@ -104,12 +104,16 @@ struct Inner {
 #[derive(Debug)]
 pub(crate) struct EngineParts {
     pub(crate) db: Database,
+    /// The one ISAPI client every camera's device is made from.
     pub(crate) client: isapi::Client,
     pub(crate) downloader: Downloader,
+    /// The face models, loaded.
     pub(crate) faces: FaceEngine,
     pub(crate) disk: DiskMonitor,
     pub(crate) config: SearchConfig,
+    /// Downloads at once from one camera.
     pub(crate) per_camera: usize,
+    /// Where the index and the snapshots live.
     pub(crate) data_dir: PathBuf,
 }
 
@@ -126,7 +130,7 @@ impl Engine {
             db: parts.db.clone(),
             cameras: cameras.clone(),
             faces: parts.faces,
-            disk: parts.disk.clone(),
+            disk: parts.disk,
             config: &parts.config,
             data_dir: &parts.data_dir,
         })?;
@@ -136,7 +140,6 @@ impl Engine {
             indexer,
             downloader: parts.downloader,
             gate: TaskGate::new(parts.config.tasks_at_once),
-            disk: parts.disk,
             config: parts.config,
         };
         Ok(Engine {
@@ -159,7 +162,7 @@ impl Engine {
     }
 
     pub(crate) fn disk(&self) -> &DiskMonitor {
-        &self.inner.searches.disk
+        self.inner.searches.indexer.disk()
     }
 
     pub(crate) fn index_entries(&self) -> u64 {
@@ -186,9 +189,10 @@ impl Engine {
     /// nothing and decodes nothing: its cost does not depend on the footage.
     pub(crate) async fn create_task(&self, request: TaskRequest) -> Result<String, EngineError> {
         let searches = &self.inner.searches;
-        let task = request.validate(searches.config.match_distance, searches.indexer.model())?;
-        let wanted = task.cameras.clone();
-        let cameras = (self.db())
+        let mut task =
+            request.validate(searches.config.match_distance, searches.indexer.model())?;
+        let wanted = std::mem::take(&mut task.params.cameras);
+        task.params.cameras = (self.db())
             .read(move |c| cameras::resolve(c, &wanted))
             .await??;
         let id = uuid::Uuid::new_v4().to_string();
@@ -196,7 +200,7 @@ impl Engine {
         self.db()
             .write(move |tx| {
                 let now = store::now_ms();
-                Ok(store::insert_task(tx, &stored, &task, &cameras, now)?)
+                Ok(store::insert_task(tx, &stored, &task, now)?)
             })
             .await?;
         metrics::counter!("dipper_tasks_created_total").increment(1);

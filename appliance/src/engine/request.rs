@@ -5,7 +5,7 @@
 
 use base64::Engine as _;
 use pipeline::faces::{Embedding, ModelId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::error::EngineError;
 
@@ -55,15 +55,24 @@ pub(crate) enum Target {
     Embedding(Embedding),
 }
 
+/// What a task searches, how urgently and how strictly; stored with it and shown as is.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub(crate) struct TaskParams {
+    /// The footage searched: recordings from `from_ms` to `to_ms`, Unix milliseconds.
+    pub(crate) from_ms: i64,
+    pub(crate) to_ms: i64,
+    /// Empty in a request: every enabled camera; stored resolved.
+    pub(crate) cameras: Vec<i64>,
+    /// 0 (an operator is waiting) to 5 (backfill): the downloads' priority too.
+    pub(crate) priority: u8,
+    /// Faces at most this far from the target match.
+    pub(crate) match_distance: f32,
+}
+
 /// A checked request; only its cameras are still to be resolved.
 #[derive(Debug, Clone)]
 pub(crate) struct ValidTask {
-    pub(crate) from_ms: i64,
-    pub(crate) to_ms: i64,
-    /// As asked; empty: every enabled camera.
-    pub(crate) cameras: Vec<i64>,
-    pub(crate) priority: u8,
-    pub(crate) match_distance: f32,
+    pub(crate) params: TaskParams,
     pub(crate) target: Target,
 }
 
@@ -108,14 +117,14 @@ impl TaskRequest {
             (Some(photo), None) => Target::Photo(photo_bytes(&photo)?),
             (None, Some(embedding)) => Target::Embedding(embedding.validate(model)?),
         };
-        Ok(ValidTask {
+        let params = TaskParams {
             from_ms,
             to_ms,
             cameras: self.cameras,
             priority: self.priority,
             match_distance,
-            target,
-        })
+        };
+        Ok(ValidTask { params, target })
     }
 }
 
@@ -189,8 +198,8 @@ mod tests {
     #[test]
     fn a_good_request_is_valid_with_the_default_distance() {
         let task = request().validate(0.6, ModelId::EMBEDDER).expect("valid");
-        assert_eq!(task.to_ms - task.from_ms, 3_600_000);
-        assert_eq!(task.match_distance, 0.6);
+        assert_eq!(task.params.to_ms - task.params.from_ms, 3_600_000);
+        assert_eq!(task.params.match_distance, 0.6);
         assert!(matches!(task.target, Target::Photo(ref bytes) if bytes.starts_with(b"\x89PNG")));
     }
 

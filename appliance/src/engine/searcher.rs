@@ -36,7 +36,6 @@ use crate::{
     db::{Database, DbError},
     engine::{
         cameras::Cameras,
-        disk::DiskMonitor,
         error::EngineError,
         gate::TaskGate,
         indexer::{Indexer, IndexingError, PhotoError, SharedIndex},
@@ -60,11 +59,14 @@ type Work = FuturesUnordered<Pin<Box<dyn std::future::Future<Output = ()> + Send
 #[derive(Debug, Clone)]
 pub(crate) struct Searches {
     pub(crate) db: Database,
+    /// Each camera's device, to search its recordings.
     pub(crate) cameras: Cameras,
+    /// Asked for each recording's entries.
     pub(crate) indexer: Indexer,
+    /// Makes each task's download job, at its priority.
     pub(crate) downloader: Downloader,
+    /// Tasks at once, best priority first.
     pub(crate) gate: TaskGate,
-    pub(crate) disk: DiskMonitor,
     pub(crate) config: SearchConfig,
 }
 
@@ -183,19 +185,7 @@ pub(crate) async fn run(searches: &Searches, id: &str, running: &Running) {
         Err(Ending::Stopped) => return,
         Err(Ending::Failed(failure)) => (TaskState::Failed, Some(failure.to_string())),
     };
-    let task = id.to_owned();
-    let result = (searches.db)
-        .write(move |tx| {
-            Ok(store::set_state(
-                tx,
-                &task,
-                state,
-                error.as_deref(),
-                now_ms(),
-            )?)
-        })
-        .await;
-    match result {
+    match set_state(&searches.db, id, state, error).await {
         Ok(_) => tracing::info!(task = %id, state = state.as_str(), "task finished"),
         Err(e) => {
             tracing::error!(task = %id, error = %e, "cannot store the task's end; it resumes at the next start")
@@ -218,21 +208,10 @@ async fn run_task(
         return Err(Ending::Stopped);
     }
     let _slot = tokio::select! {
-        slot = searches.gate.enter(row.priority) => slot,
+        slot = searches.gate.enter(row.params.priority) => slot,
         () = cancel.cancelled() => return Err(Ending::Stopped),
     };
-    let task = id.to_owned();
-    let started = (searches.db)
-        .write(move |tx| {
-            Ok(store::set_state(
-                tx,
-                &task,
-                TaskState::Running,
-                None,
-                now_ms(),
-            )?)
-        })
-        .await
+    let started = (set_state(&searches.db, id, TaskState::Running, None).await)
         .map_err(db_failure("starting the task"))?;
     if !started {
         return Err(Ending::Stopped);
@@ -250,7 +229,7 @@ async fn run_task(
     let searched = sources
         .iter()
         .filter(|s| !s.search_done)
-        .map(|&source| search_source(Arc::clone(&task), source, row.to_ms));
+        .map(|&source| search_source(Arc::clone(&task), source, row.params.to_ms));
     let results = futures::future::join_all(searched).await;
     if cancel.is_cancelled() {
         return Err(Ending::Stopped);
@@ -262,6 +241,26 @@ async fn run_task(
             .map(|w| w.to_string()),
     );
     Ok((!warnings.is_empty()).then(|| warnings.join("; ")))
+}
+
+/// Moves the unfinished task to `state`; whether it changed.
+async fn set_state(
+    db: &Database,
+    id: &str,
+    state: TaskState,
+    error: Option<String>,
+) -> Result<bool, DbError> {
+    let task = id.to_owned();
+    db.write(move |tx| {
+        Ok(store::set_state(
+            tx,
+            &task,
+            state,
+            error.as_deref(),
+            now_ms(),
+        )?)
+    })
+    .await
 }
 
 /// The target's embedding: the task's, or its photo's, made on a face worker and stored.
@@ -297,14 +296,14 @@ async fn target(
 async fn sources(searches: &Searches, row: &TaskRow) -> Result<(Vec<Source>, Vec<String>), Ending> {
     let mut tracks = Vec::new();
     let mut warnings = Vec::new();
-    for &camera in &row.cameras {
+    for &camera in &row.params.cameras {
         match searches.db.camera(camera).await {
             Ok(Some(camera)) => tracks.extend(camera.tracks.iter().map(|&t| (camera.id, t))),
             Ok(None) => warnings.push(format!("camera {camera} was removed")),
             Err(e) => return Err(db_failure("reading a camera")(e)),
         }
     }
-    let (task, from_ms) = (row.id.clone(), row.from_ms);
+    let (task, from_ms) = (row.id.clone(), row.params.from_ms);
     let sources = (searches.db)
         .write(move |tx| Ok(store::ensure_sources(tx, &task, &tracks, from_ms)?))
         .await
@@ -314,7 +313,7 @@ async fn sources(searches: &Searches, row: &TaskRow) -> Result<(Vec<Source>, Vec
 
 impl SearchTask {
     fn new(searches: &Searches, row: &TaskRow, target: Embedding, running: &Running) -> Self {
-        let priority = Priority::new(row.priority).unwrap_or(Priority::BACKFILL);
+        let priority = Priority::new(row.params.priority).unwrap_or(Priority::BACKFILL);
         SearchTask {
             searches: searches.clone(),
             id: row.id.clone(),
@@ -322,8 +321,8 @@ impl SearchTask {
             target,
             index: searches.indexer.index(),
             // For unit vectors, |a - b|^2 = 2 - 2 cos.
-            min_score: 1.0 - row.match_distance * row.match_distance / 2.0,
-            match_distance: row.match_distance,
+            min_score: 1.0 - row.params.match_distance * row.params.match_distance / 2.0,
+            match_distance: row.params.match_distance,
             cancel: running.cancel.clone(),
             slots: Semaphore::new(searches.config.recordings_per_task),
             progress: Arc::clone(&running.progress),
@@ -561,7 +560,7 @@ async fn process(task: Arc<SearchTask>, recording: PendingRecording) {
 
 /// Stores a recording's outcome, trying again while the database is busy or full.
 async fn store_outcome(task: &SearchTask, recording: i64, outcome: Outcome) {
-    let disk = &task.searches.disk;
+    let disk = task.searches.indexer.disk();
     let mut attempt = 0;
     let stored = loop {
         let (id, outcome) = (task.id.clone(), outcome.clone());

@@ -10,7 +10,7 @@ use pipeline::faces::{Embedding, ModelId};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::engine::request::{Target, ValidTask};
+use crate::engine::request::{Target, TaskParams, ValidTask};
 
 /// Now, as the rows store times.
 pub(crate) fn now_ms() -> i64 {
@@ -62,30 +62,34 @@ impl TaskState {
 pub(crate) struct TaskCounts {
     /// Recordings found so far (the searches go on while they are processed).
     pub(crate) recordings_total: u64,
+    /// Recordings searched (damaged ones too, with a warning).
     pub(crate) recordings_done: u64,
+    /// Recordings that gave nothing to search, with the reasons in the task's failures.
     pub(crate) recordings_failed: u64,
+    /// Keyframes and accepted faces of the recordings done.
     pub(crate) keyframes: u64,
     pub(crate) faces: u64,
+    /// Faces within the task's match distance of its target.
     pub(crate) matches: u64,
 }
 
 /// A task as stored; the API shows it with its progress (`TaskStatus`).
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct TaskRow {
+    /// A UUID, made when the task is created.
     pub(crate) id: String,
     pub(crate) state: TaskState,
-    pub(crate) priority: u8,
-    pub(crate) from_ms: i64,
-    pub(crate) to_ms: i64,
-    pub(crate) cameras: Vec<i64>,
-    pub(crate) match_distance: f32,
+    #[serde(flatten)]
+    pub(crate) params: TaskParams,
     /// The target's embedding, once known (given, or made from the photo).
     #[serde(skip)]
     pub(crate) embedding: Option<Embedding>,
     /// Whether the task was given a photo (else an embedding).
     #[serde(rename = "photo")]
     pub(crate) has_photo: bool,
+    /// Why it failed, or the sources a done task could not search.
     pub(crate) error: Option<String>,
+    /// Unix milliseconds.
     pub(crate) created_at_ms: i64,
     pub(crate) started_at_ms: Option<i64>,
     pub(crate) finished_at_ms: Option<i64>,
@@ -97,49 +101,64 @@ pub(crate) struct TaskRow {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Source {
     pub(crate) camera_id: i64,
+    /// The ISAPI track, e.g. 101 for channel 1's main stream.
     pub(crate) track: u32,
+    /// Where the next search starts (Unix ms): after the last page stored.
     pub(crate) cursor_ms: i64,
+    /// The search reached the end of the task's range.
     pub(crate) search_done: bool,
 }
 
 /// A recording a search found.
 #[derive(Debug, Clone)]
 pub(crate) struct FoundRecording {
+    /// The device's name for the recording, which its download asks for.
     pub(crate) playback_uri: String,
+    /// Unix milliseconds, through the device's time zone.
     pub(crate) start_ms: i64,
     pub(crate) end_ms: i64,
+    /// Bytes, when the device says.
     pub(crate) size: Option<u64>,
 }
 
 /// A recording of a task still to process.
 #[derive(Debug, Clone)]
 pub(crate) struct PendingRecording {
+    /// Its row in `recordings`, shared by every task that finds it.
     pub(crate) recording_id: i64,
     pub(crate) camera_id: i64,
     pub(crate) track: u32,
     pub(crate) playback_uri: String,
     pub(crate) start_ms: i64,
     pub(crate) end_ms: i64,
+    /// The order the task found it in.
     pub(crate) seq: i64,
 }
 
 /// A processed recording's index entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Indexed {
+    /// The recording's entries are `first_entry..end_entry`.
     pub(crate) first_entry: u64,
     pub(crate) end_entry: u64,
+    /// Keyframes decoded and faces accepted.
     pub(crate) keyframes: u64,
     pub(crate) faces: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct NewMatch {
+    /// The face's entry in the embedding index.
     pub(crate) entry_id: u64,
     pub(crate) recording_id: i64,
     pub(crate) camera_id: i64,
+    /// The keyframe's wall-clock time, Unix milliseconds.
     pub(crate) time_ms: i64,
+    /// Between the unit embeddings of the face and the target.
     pub(crate) distance: f32,
+    /// x, y, width, height in keyframe pixels.
     pub(crate) face_box: [f32; 4],
+    /// Which face of its keyframe, naming its snapshot.
     pub(crate) face_index: u64,
 }
 
@@ -193,15 +212,15 @@ fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
-/// Stores a new task, `queued`, searching `cameras` (resolved).
+/// Stores a new task, `queued` (its cameras resolved).
 pub(crate) fn insert_task(
     conn: &Connection,
     id: &str,
     task: &ValidTask,
-    cameras: &[i64],
     created_at_ms: i64,
 ) -> rusqlite::Result<()> {
-    let cameras = serde_json::to_string(cameras).unwrap_or_else(|_| "[]".to_owned());
+    let params = &task.params;
+    let cameras = serde_json::to_string(&params.cameras).unwrap_or_else(|_| "[]".to_owned());
     let (photo, model, embedding) = match &task.target {
         Target::Photo(photo) => (Some(photo.as_slice()), None, None),
         Target::Embedding(e) => (
@@ -216,11 +235,11 @@ pub(crate) fn insert_task(
          VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             id,
-            task.priority,
-            task.from_ms,
-            task.to_ms,
+            params.priority,
+            params.from_ms,
+            params.to_ms,
             cameras,
-            f64::from(task.match_distance),
+            f64::from(params.match_distance),
             photo,
             model,
             embedding,
@@ -284,11 +303,13 @@ fn task_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
                 format!("unknown task state {state:?}").into(),
             )
         })?,
-        priority: row.get(2)?,
-        from_ms: row.get(3)?,
-        to_ms: row.get(4)?,
-        cameras: serde_json::from_str(&cameras).unwrap_or_default(),
-        match_distance: row.get::<_, f64>(6)? as f32,
+        params: TaskParams {
+            priority: row.get(2)?,
+            from_ms: row.get(3)?,
+            to_ms: row.get(4)?,
+            cameras: serde_json::from_str(&cameras).unwrap_or_default(),
+            match_distance: row.get::<_, f64>(6)? as f32,
+        },
         embedding: stored_embedding(row.get(7)?, row.get(8)?),
         has_photo: row.get(9)?,
         error: row.get(10)?,

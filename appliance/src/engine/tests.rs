@@ -20,13 +20,14 @@ use crate::{
 const USER: &str = "admin";
 const PASSWORD: &str = "Cam3ra-pass";
 
-fn repo_cache(path: &str) -> PathBuf {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../.cache")
-        .join(path);
+/// A file or folder the scripts make under the workspace's `.cache`.
+fn cached(relative: &str) -> PathBuf {
+    let cache = Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache");
+    let path = cache.join(relative);
+    let made = path.exists();
     assert!(
-        path.exists(),
-        "{} is missing: run scripts/fetch-models and scripts/make-clips",
+        made,
+        "no {}: run scripts/fetch-models, scripts/make-clips",
         path.display()
     );
     path
@@ -43,7 +44,7 @@ fn camera(end: jiff::Timestamp, clip: Option<(u64, &str)>) -> DeviceConfig {
         .map(|(index, file)| RecordingClip {
             track: 101,
             index,
-            path: repo_cache("clips/faces").join(file),
+            path: cached("clips/faces").join(file),
         })
         .collect();
     camera
@@ -68,6 +69,30 @@ fn engine(dir: &Path) -> Engine {
         data_dir: dir.to_owned(),
     })
     .expect("engine")
+}
+
+/// A simulated camera (`clip` at one recording) and an engine that knows it.
+struct Setup {
+    sim: Simulator,
+    engine: Engine,
+    camera: i64,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup(clip: Option<(u64, &str)>) -> Setup {
+    let camera = camera(jiff::Timestamp::now(), clip);
+    let sim = Simulator::start(SimConfig::new(vec![camera]))
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = engine(dir.path());
+    let camera = add_camera(&engine, &sim).await;
+    Setup {
+        sim,
+        engine,
+        camera,
+        _dir: dir,
+    }
 }
 
 async fn add_camera(engine: &Engine, sim: &Simulator) -> i64 {
@@ -99,7 +124,7 @@ fn request(camera: i64, from: jiff::Timestamp, to: jiff::Timestamp) -> TaskReque
 }
 
 fn photo(name: &str) -> Option<String> {
-    let bytes = std::fs::read(repo_cache("faces").join(name)).expect("photo");
+    let bytes = std::fs::read(cached("faces").join(name)).expect("photo");
     Some(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
@@ -110,16 +135,8 @@ async fn finished(engine: &Engine, id: &str) -> TaskStatus {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_is_indexed_once_and_a_second_task_only_searches_it() {
-    let end = jiff::Timestamp::now();
-    let sim = Simulator::start(SimConfig::new(vec![camera(
-        end,
-        Some((1439, "cam1_h264.ps")),
-    )]))
-    .await
-    .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = engine(dir.path());
-    let camera = add_camera(&engine, &sim).await;
+    let setup = setup(Some((1439, "cam1_h264.ps"))).await;
+    let (sim, engine, camera) = (&setup.sim, &setup.engine, setup.camera);
     let (start, stop) = sim.recording_span(0, 101, 1439).expect("span");
     let from = start + jiff::SignedDuration::from_secs(1);
 
@@ -128,7 +145,7 @@ async fn a_recording_is_indexed_once_and_a_second_task_only_searches_it() {
         ..request(camera, from, stop)
     };
     let first = engine.create_task(first).await.expect("created");
-    let done = finished(&engine, &first).await;
+    let done = finished(engine, &first).await;
     assert_eq!(done.task.state, TaskState::Done, "{done:?}");
     assert_eq!(done.task.counts.recordings_done, 1, "{done:?}");
     assert!(done.task.counts.matches > 0, "{done:?}");
@@ -148,7 +165,7 @@ async fn a_recording_is_indexed_once_and_a_second_task_only_searches_it() {
         ..request(camera, from, stop)
     };
     let second = engine.create_task(second).await.expect("created");
-    let again = finished(&engine, &second).await;
+    let again = finished(engine, &second).await;
     assert_eq!(again.task.state, TaskState::Done, "{again:?}");
     assert_eq!(again.task.counts.matches, done.task.counts.matches);
     assert_eq!(
@@ -168,12 +185,8 @@ async fn a_recording_is_indexed_once_and_a_second_task_only_searches_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_photo_without_a_face_fails_its_task_saying_so() {
-    let sim = Simulator::start(SimConfig::new(vec![camera(jiff::Timestamp::now(), None)]))
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = engine(dir.path());
-    let camera = add_camera(&engine, &sim).await;
+    let setup = setup(None).await;
+    let (sim, engine, camera) = (&setup.sim, &setup.engine, setup.camera);
     let mut png = Vec::new();
     image::RgbImage::from_pixel(64, 64, image::Rgb([200, 200, 200]))
         .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
@@ -187,7 +200,7 @@ async fn a_photo_without_a_face_fails_its_task_saying_so() {
         .create_task(task)
         .await
         .expect("created: creation decodes nothing");
-    let failed = finished(&engine, &id).await;
+    let failed = finished(engine, &id).await;
     assert_eq!(failed.task.state, TaskState::Failed, "{failed:?}");
     let error = failed.task.error.unwrap_or_default();
     assert!(
@@ -199,12 +212,8 @@ async fn a_photo_without_a_face_fails_its_task_saying_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_task_stops_and_stays_cancelled() {
-    let sim = Simulator::start(SimConfig::new(vec![camera(jiff::Timestamp::now(), None)]))
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = engine(dir.path());
-    let camera = add_camera(&engine, &sim).await;
+    let setup = setup(None).await;
+    let (engine, camera) = (&setup.engine, setup.camera);
     let to = jiff::Timestamp::now();
     let mut values = vec![0.0; 128];
     values[0] = 1.0;
@@ -219,7 +228,7 @@ async fn a_cancelled_task_stops_and_stays_cancelled() {
     let id = engine.create_task(task).await.expect("created");
     let cancelled = engine.cancel_task(&id).await.expect("cancelled");
     assert_eq!(cancelled.task.state, TaskState::Cancelled);
-    let ended = finished(&engine, &id).await;
+    let ended = finished(engine, &id).await;
     assert_eq!(ended.task.state, TaskState::Cancelled, "{ended:?}");
     assert!(ended.task.counts.recordings_done < 720, "{ended:?}");
     assert_eq!(engine.running_tasks(), 0);

@@ -293,13 +293,12 @@ pub struct Api {
 
 impl Api {
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(format!("{}/api/v1{path}", self.base))
-            .send()
-            .await
-            .expect("request");
-        Self::answer(response).await
+        Self::answer(self.send_get(path).await).await
+    }
+
+    async fn send_get(&self, path: &str) -> reqwest::Response {
+        let url = format!("{}/api/v1{path}", self.base);
+        self.http.get(url).send().await.expect("request")
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
@@ -320,12 +319,7 @@ impl Api {
     }
 
     pub async fn bytes(&self, path: &str) -> (u16, Vec<u8>) {
-        let response = self
-            .http
-            .get(format!("{}/api/v1{path}", self.base))
-            .send()
-            .await
-            .expect("request");
+        let response = self.send_get(path).await;
         let status = response.status().as_u16();
         (status, response.bytes().await.expect("body").to_vec())
     }

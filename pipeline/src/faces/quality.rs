@@ -383,7 +383,10 @@ mod tests {
             }),
             Ok(())
         );
+    }
 
+    #[test]
+    fn rejections_are_counted_by_reason() {
         let mut rejections = Rejections::default();
         for reason in [Rejection::TooSmall, Rejection::Blurred, Rejection::Blurred] {
             rejections.record(reason);

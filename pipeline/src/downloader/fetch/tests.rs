@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
-use isapi::{ErrorKind, sim::Faults};
+use isapi::{
+    ErrorKind,
+    sim::{DeviceStats, Faults},
+};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -220,6 +223,26 @@ async fn a_slow_consumer_holds_memory_at_the_pool_and_channel_bound() {
     assert_eq!(seen.crc.finalize(), want.crc32);
 }
 
+/// Returns once the first attempt has met the device's fault: a download that starts has
+/// read it; one that does not start reads it within moments of arriving.
+async fn first_attempt_met_the_fault(
+    sim: &Simulator,
+    before: &DeviceStats,
+    fault_stops_the_start: bool,
+) {
+    for _ in 0..500 {
+        let now = sim.stats(0);
+        if now.downloads_started > before.downloads_started {
+            return;
+        }
+        if now.requests > before.requests && fault_stops_the_start {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
 async fn every_retryable_fault_is_retried_until_the_recording_arrives_whole() {
     let faults = [
@@ -272,19 +295,8 @@ async fn every_retryable_fault_is_retried_until_the_recording_arrives_whole() {
                 fetch(&request, &context, &sender, &CancellationToken::new()).await
             })
         };
-        // The first attempt meets the fault (a download that starts has read it; one that
-        // does not start reads it within moments of arriving); then the device recovers.
-        for _ in 0..500 {
-            let now = sim.stats(0);
-            if now.downloads_started > before.downloads_started {
-                break;
-            }
-            if now.requests > before.requests && fault_stops_the_start {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(5)).await;
-        }
+        // The first attempt meets the fault; then the device recovers.
+        first_attempt_met_the_fault(&sim, &before, fault_stops_the_start).await;
         sim.set_faults(0, Faults::default());
         let seen = consume(receiver, || {}).await;
         let bytes = task.await.expect("task").expect(name);
