@@ -9,6 +9,7 @@ mod cli;
 mod devices;
 mod identity;
 mod isolation;
+mod migrations;
 mod operations;
 mod tenants;
 mod upgrade;
