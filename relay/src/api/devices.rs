@@ -14,7 +14,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::Row as _;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
@@ -23,10 +22,11 @@ use super::types::{Name, Page, Secret, rfc3339};
 use crate::audit::{self, audited};
 use crate::auth::tokens::{new_secret, secret_digest};
 use crate::auth::{Principal, Role};
-use crate::db::{DbError, Mode, Scope, Tx, now_ms, parse_id};
+use crate::db::{DbError, Mode, Scope, Tx, now_ms};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, RemoteAddr};
 use crate::state::AppState;
+use crate::store::devices as store;
 use protocol::activation::{ActivateDevice, DeviceCredentials};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -93,43 +93,10 @@ struct ActivateDeviceSchema {
     provisioning_key: String,
 }
 
-macro_rules! columns {
-    () => {
-        "id, tenant_id, area_id, name, group_name, status, activated_at, \
-                       last_seen_at, software_version, created_at, updated_at"
-    };
-}
-
-fn device_from_row(row: &sqlx::any::AnyRow) -> Result<Device, DbError> {
-    let get = |name: &str| row.try_get::<String, _>(name);
-    let time = |name: &str| row.try_get::<Option<i64>, _>(name).map(|t| t.map(rfc3339));
-    Ok(Device {
-        id: parse_id(&get("id")?)?,
-        tenant_id: parse_id(&get("tenant_id")?)?,
-        area_id: parse_id(&get("area_id")?)?,
-        name: get("name")?,
-        group: row.try_get("group_name")?,
-        status: get("status")?,
-        activated_at: time("activated_at")?,
-        last_seen_at: time("last_seen_at")?,
-        software_version: row.try_get("software_version")?,
-        created_at: rfc3339(row.try_get("created_at")?),
-        updated_at: rfc3339(row.try_get("updated_at")?),
-    })
-}
-
 async fn find(tx: &mut Tx, tenant: Uuid, device: Uuid) -> Result<Device, ApiError> {
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM devices WHERE tenant_id = $1 AND id = $2"
-    ))
-    .bind(tenant.to_string())
-    .bind(device.to_string())
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(ApiError::not_found)?;
-    Ok(device_from_row(&row)?)
+    store::find(tx, tenant, device)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
 /// A fresh provisioning key for `device`, stored as its digest; returns the key and expiry.
@@ -142,18 +109,59 @@ async fn new_provisioning_key(
     let key = new_secret();
     let ttl = i64::try_from(state.config.auth.provisioning_key_seconds).unwrap_or(i64::MAX / 4000);
     let expires = now_ms() + ttl * 1000;
-    sqlx::query(
-        "UPDATE devices SET provisioning_key_hash = $1, provisioning_expires_at = $2, updated_at = $3 \
-         WHERE tenant_id = $4 AND id = $5",
-    )
-    .bind(secret_digest(&key))
-    .bind(expires)
-    .bind(now_ms())
-    .bind(tenant.to_string())
-    .bind(device.to_string())
-    .execute(&mut **tx)
-    .await?;
+    store::set_provisioning_key(tx, tenant, device, &secret_digest(&key), expires).await?;
     Ok((key, expires))
+}
+
+/// 422 naming `area_id` unless the caller is an operator of `area`, which must exist.
+async fn operated_area(
+    principal: &Principal,
+    tx: &mut Tx,
+    tenant: Uuid,
+    area: Uuid,
+) -> Result<(), ApiError> {
+    referenced(tx, tenant, area, "area_id").await?;
+    principal
+        .require_area_role(tx, tenant, area, Role::Operator)
+        .await
+        .map_err(|e| {
+            if e.status() == StatusCode::NOT_FOUND {
+                ApiError::invalid_field("area_id", "no such area")
+            } else {
+                e
+            }
+        })
+}
+
+/// The start of an operator's change to one device: the device, found in the caller's
+/// tenant, in a write transaction, once the caller's operator role on its area is checked.
+async fn begin_change(
+    state: &AppState,
+    principal: &Principal,
+    (tenant_id, device_id): (Uuid, Uuid),
+) -> Result<(Tx, Uuid, Device), ApiError> {
+    let tenant = principal.tenant_for(tenant_id)?;
+    let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+    let device = find(&mut tx, tenant, device_id).await?;
+    principal
+        .require_area_role(&mut tx, tenant, device.area_id, Role::Operator)
+        .await?;
+    Ok((tx, tenant, device))
+}
+
+/// The end of it: the audit record of `action`, the device as it is now, the commit.
+async fn finish_change(
+    mut tx: Tx,
+    principal: &Principal,
+    tenant: Uuid,
+    device: Uuid,
+    action: &str,
+) -> Result<Device, ApiError> {
+    let target = format!("device:{device}");
+    audit::record(&mut tx, principal, Some(tenant), action, &target).await?;
+    let device = find(&mut tx, tenant, device).await?;
+    tx.commit().await?;
+    Ok(device)
 }
 
 /// Devices in the areas the caller sees.
@@ -168,20 +176,10 @@ pub async fn list_devices(
 ) -> Result<Json<DeviceList>, ApiError> {
     let tenant = principal.tenant_for(tenant_id)?;
     let (limit, offset) = page.bounds()?;
-    let (user, all) = visibility(&principal);
     let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
     principal.require_tenant_exists(&mut tx, tenant).await?;
-    let rows = sqlx::query(concat!(visible_areas!(), " SELECT ", columns!(), " FROM devices WHERE tenant_id = $1 \
-         AND ($3 = 1 OR area_id IN (SELECT id FROM visible)) ORDER BY created_at, id LIMIT $4 OFFSET $5"))
-    .bind(tenant.to_string())
-    .bind(user)
-    .bind(all)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&mut *tx)
-    .await?;
+    let items = store::list(&mut tx, tenant, visibility(&principal), limit, offset).await?;
     tx.commit().await?;
-    let items = rows.iter().map(device_from_row).collect::<Result<_, _>>()?;
     Ok(Json(DeviceList { items }))
 }
 
@@ -196,46 +194,36 @@ pub async fn register_device(
     ApiPath(tenant_id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<RegisterDevice>,
 ) -> Result<(StatusCode, Json<ProvisionedDevice>), ApiError> {
-    audited(&state.db, &principal, "device.register", &tenant_id.to_string(), async {
-        let tenant = principal.tenant_for(tenant_id)?;
-        let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-        principal.require_tenant_exists(&mut tx, tenant).await?;
-        referenced(&mut tx, tenant, request.area_id, "area_id").await?;
-        principal
-            .require_area_role(&mut tx, tenant, request.area_id, Role::Operator)
-            .await
-            .map_err(|e| if e.status() == StatusCode::NOT_FOUND {
-                ApiError::invalid_field("area_id", "no such area")
-            } else {
-                e
-            })?;
-        let id = Uuid::new_v4();
-        let now = now_ms();
-        sqlx::query(
-            "INSERT INTO devices (id, tenant_id, area_id, name, group_name, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, 'registered', $6, $6)",
-        )
-        .bind(id.to_string())
-        .bind(tenant.to_string())
-        .bind(request.area_id.to_string())
-        .bind(request.name.as_str())
-        .bind(request.group.as_ref().map(|g| g.as_str().to_owned()))
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        let (key, expires) = new_provisioning_key(&state, &mut tx, tenant, id).await?;
-        audit::record(&mut tx, &principal, Some(tenant), "device.register", &format!("device:{id}")).await?;
-        let device = find(&mut tx, tenant, id).await?;
-        tx.commit().await?;
-        Ok((
-            StatusCode::CREATED,
-            Json(ProvisionedDevice {
-                device,
-                provisioning_key: key,
-                provisioning_expires_at: rfc3339(expires),
-            }),
-        ))
-    })
+    audited(
+        &state.db,
+        &principal,
+        "device.register",
+        &tenant_id.to_string(),
+        async {
+            let tenant = principal.tenant_for(tenant_id)?;
+            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+            principal.require_tenant_exists(&mut tx, tenant).await?;
+            operated_area(&principal, &mut tx, tenant, request.area_id).await?;
+            let id = Uuid::new_v4();
+            let device = store::NewDevice {
+                id,
+                area: request.area_id,
+                name: request.name.as_str(),
+                group: request.group.as_ref().map(Name::as_str),
+            };
+            store::insert(&mut tx, tenant, device).await?;
+            let (key, expires) = new_provisioning_key(&state, &mut tx, tenant, id).await?;
+            let device = finish_change(tx, &principal, tenant, id, "device.register").await?;
+            Ok((
+                StatusCode::CREATED,
+                Json(ProvisionedDevice {
+                    device,
+                    provisioning_key: key,
+                    provisioning_expires_at: rfc3339(expires),
+                }),
+            ))
+        },
+    )
     .await
 }
 
@@ -284,56 +272,21 @@ pub async fn update_device(
     ApiPath((tenant_id, device_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(request): ApiJson<UpdateDevice>,
 ) -> Result<Json<Device>, ApiError> {
-    audited(
-        &state.db,
-        &principal,
-        "device.update",
-        &format!("device:{device_id}"),
-        async {
-            let tenant = principal.tenant_for(tenant_id)?;
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            let device = find(&mut tx, tenant, device_id).await?;
-            principal
-                .require_area_role(&mut tx, tenant, device.area_id, Role::Operator)
-                .await?;
-            if let Some(area) = request.area_id {
-                referenced(&mut tx, tenant, area, "area_id").await?;
-                principal
-                    .require_area_role(&mut tx, tenant, area, Role::Operator)
-                    .await
-                    .map_err(|e| {
-                        if e.status() == StatusCode::NOT_FOUND {
-                            ApiError::invalid_field("area_id", "no such area")
-                        } else {
-                            e
-                        }
-                    })?;
-            }
-            sqlx::query(
-            "UPDATE devices SET name = COALESCE($1, name), group_name = COALESCE($2, group_name), \
-             area_id = COALESCE($3, area_id), updated_at = $4 WHERE tenant_id = $5 AND id = $6",
-        )
-        .bind(request.name.as_ref().map(|n| n.as_str().to_owned()))
-        .bind(request.group.as_ref().map(|g| g.as_str().to_owned()))
-        .bind(request.area_id.map(|a| a.to_string()))
-        .bind(now_ms())
-        .bind(tenant.to_string())
-        .bind(device_id.to_string())
-        .execute(&mut *tx)
-        .await?;
-            audit::record(
-                &mut tx,
-                &principal,
-                Some(tenant),
-                "device.update",
-                &format!("device:{device_id}"),
-            )
-            .await?;
-            let device = find(&mut tx, tenant, device_id).await?;
-            tx.commit().await?;
-            Ok(Json(device))
-        },
-    )
+    let (action, target) = ("device.update", format!("device:{device_id}"));
+    audited(&state.db, &principal, action, &target, async {
+        let (mut tx, tenant, _) = begin_change(&state, &principal, (tenant_id, device_id)).await?;
+        if let Some(area) = request.area_id {
+            operated_area(&principal, &mut tx, tenant, area).await?;
+        }
+        let change = store::DeviceChange {
+            name: request.name.as_ref().map(Name::as_str),
+            group: request.group.as_ref().map(Name::as_str),
+            area: request.area_id,
+        };
+        store::update(&mut tx, tenant, device_id, change).await?;
+        let device = finish_change(tx, &principal, tenant, device_id, action).await?;
+        Ok(Json(device))
+    })
     .await
 }
 
@@ -347,45 +300,27 @@ pub async fn issue_provisioning_key(
     principal: Principal,
     ApiPath((tenant_id, device_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<ProvisionedDevice>, ApiError> {
-    audited(
-        &state.db,
-        &principal,
-        "device.provisioning_key",
-        &format!("device:{device_id}"),
-        async {
-            let tenant = principal.tenant_for(tenant_id)?;
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            let device = find(&mut tx, tenant, device_id).await?;
-            principal
-                .require_area_role(&mut tx, tenant, device.area_id, Role::Operator)
-                .await?;
-            if device.status != "registered" {
-                return Err(ApiError::conflict(
-                    crate::error::ErrorCode::DeviceNotRegistered,
-                    format!(
-                        "the device is {}; only a device awaiting activation gets a key",
-                        device.status
-                    ),
-                ));
-            }
-            let (key, expires) = new_provisioning_key(&state, &mut tx, tenant, device_id).await?;
-            audit::record(
-                &mut tx,
-                &principal,
-                Some(tenant),
-                "device.provisioning_key",
-                &format!("device:{device_id}"),
-            )
-            .await?;
-            let device = find(&mut tx, tenant, device_id).await?;
-            tx.commit().await?;
-            Ok(Json(ProvisionedDevice {
-                device,
-                provisioning_key: key,
-                provisioning_expires_at: rfc3339(expires),
-            }))
-        },
-    )
+    let (action, target) = ("device.provisioning_key", format!("device:{device_id}"));
+    audited(&state.db, &principal, action, &target, async {
+        let ids = (tenant_id, device_id);
+        let (mut tx, tenant, device) = begin_change(&state, &principal, ids).await?;
+        if device.status != "registered" {
+            return Err(ApiError::conflict(
+                crate::error::ErrorCode::DeviceNotRegistered,
+                format!(
+                    "the device is {}; only a device awaiting activation gets a key",
+                    device.status
+                ),
+            ));
+        }
+        let (key, expires) = new_provisioning_key(&state, &mut tx, tenant, device_id).await?;
+        let device = finish_change(tx, &principal, tenant, device_id, action).await?;
+        Ok(Json(ProvisionedDevice {
+            device,
+            provisioning_key: key,
+            provisioning_expires_at: rfc3339(expires),
+        }))
+    })
     .await
 }
 
@@ -398,41 +333,13 @@ pub async fn decommission_device(
     principal: Principal,
     ApiPath((tenant_id, device_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<Device>, ApiError> {
-    audited(
-        &state.db,
-        &principal,
-        "device.decommission",
-        &format!("device:{device_id}"),
-        async {
-            let tenant = principal.tenant_for(tenant_id)?;
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            let device = find(&mut tx, tenant, device_id).await?;
-            principal
-                .require_area_role(&mut tx, tenant, device.area_id, Role::Operator)
-                .await?;
-            sqlx::query(
-                "UPDATE devices SET status = 'decommissioned', provisioning_key_hash = NULL, \
-             provisioning_expires_at = NULL, credential_hash = NULL, updated_at = $1 \
-             WHERE tenant_id = $2 AND id = $3",
-            )
-            .bind(now_ms())
-            .bind(tenant.to_string())
-            .bind(device_id.to_string())
-            .execute(&mut *tx)
-            .await?;
-            audit::record(
-                &mut tx,
-                &principal,
-                Some(tenant),
-                "device.decommission",
-                &format!("device:{device_id}"),
-            )
-            .await?;
-            let device = find(&mut tx, tenant, device_id).await?;
-            tx.commit().await?;
-            Ok(Json(device))
-        },
-    )
+    let (action, target) = ("device.decommission", format!("device:{device_id}"));
+    audited(&state.db, &principal, action, &target, async {
+        let (mut tx, tenant, _) = begin_change(&state, &principal, (tenant_id, device_id)).await?;
+        store::decommission(&mut tx, tenant, device_id).await?;
+        let device = finish_change(tx, &principal, tenant, device_id, action).await?;
+        Ok(Json(device))
+    })
     .await
 }
 
@@ -456,41 +363,22 @@ pub async fn activate_device(
     state
         .limits
         .check_activation(&remote_addr, request.device_id)?;
-    let digest = secret_digest(key.as_str());
     let mut tx = state.db.begin(Scope::Platform, Mode::Write).await?;
-    let row = sqlx::query(
-        "SELECT d.id, d.tenant_id, d.status, d.provisioning_expires_at, t.status AS tenant_status \
-         FROM devices d JOIN tenants t ON t.id = d.tenant_id WHERE d.provisioning_key_hash = $1",
-    )
-    .bind(&digest)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(bad_key)?;
-    let id: String = row.try_get("id")?;
-    let tenant = parse_id(&row.try_get::<String, _>("tenant_id")?)?;
-    let status: String = row.try_get("status")?;
-    let expires: Option<i64> = row.try_get("provisioning_expires_at")?;
-    let tenant_status: String = row.try_get("tenant_status")?;
-    if id != request.device_id.to_string()
-        || status != "registered"
-        || expires.is_none_or(|e| e <= now_ms())
+    let found = store::by_provisioning_key(&mut tx, &secret_digest(key.as_str()))
+        .await?
+        .ok_or_else(bad_key)?;
+    if found.id != request.device_id
+        || found.status != "registered"
+        || found.provisioning_expires_at.is_none_or(|e| e <= now_ms())
     {
         return Err(bad_key());
     }
-    if tenant_status != "enabled" {
+    if found.tenant_status != "enabled" {
         return Err(ApiError::tenant_disabled());
     }
+    let (id, tenant) = (found.id, found.tenant);
     let credential = new_secret();
-    let now = now_ms();
-    sqlx::query(
-        "UPDATE devices SET status = 'active', provisioning_key_hash = NULL, provisioning_expires_at = NULL, \
-         credential_hash = $1, activated_at = $2, updated_at = $2 WHERE id = $3 AND status = 'registered'",
-    )
-    .bind(secret_digest(&credential))
-    .bind(now)
-    .bind(&id)
-    .execute(&mut *tx)
-    .await?;
+    store::activate(&mut tx, id, &secret_digest(&credential)).await?;
     audit::write(
         &mut tx,
         audit::Entry {

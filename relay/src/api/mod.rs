@@ -7,18 +7,6 @@
 //! registered through `utoipa_axum`, so a route cannot exist without its entry in
 //! `/api/v1/openapi.json`.
 
-/// The `visible(id)` common table expression: the areas under the grants of user `$2` in
-/// tenant `$1`. Queries using it add `($3 = 1 OR ... IN (SELECT id FROM visible))`, `$3`
-/// being 1 when the caller sees the whole tenant.
-macro_rules! visible_areas {
-    () => {
-        "WITH RECURSIVE visible(id) AS ( \
-     SELECT area_id FROM role_grants WHERE tenant_id = $1 AND user_id = $2 AND area_id IS NOT NULL \
-     UNION \
-     SELECT a.id FROM areas a JOIN visible v ON a.parent_id = v.id WHERE a.tenant_id = $1 )"
-    };
-}
-
 pub mod areas;
 pub mod audit_log;
 pub mod devices;

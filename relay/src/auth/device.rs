@@ -7,14 +7,14 @@
 //! constant time; a decommissioned box (its digest is cleared), a box still awaiting
 //! activation and a box of a disabled tenant are refused.
 
-use sqlx::Row as _;
 use uuid::Uuid;
 
 use super::Principal;
 use super::tokens::secret_digest;
-use crate::db::{Mode, Scope, parse_id};
+use crate::db::{Mode, Scope};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+use crate::store::devices as store;
 
 /// The authorisation scheme of a box.
 pub const SCHEME: &str = "Device ";
@@ -38,38 +38,26 @@ pub async fn load(
 ) -> Result<Principal, ApiError> {
     // The box's tenant is what the lookup finds, so it cannot be the scope yet.
     let mut tx = state.db.begin(Scope::Platform, Mode::Read).await?;
-    let row = sqlx::query(
-        "SELECT d.tenant_id, d.status, d.credential_hash, t.status AS tenant_status \
-         FROM devices d JOIN tenants t ON t.id = d.tenant_id WHERE d.id = $1",
-    )
-    .bind(device.to_string())
-    .fetch_optional(&mut *tx)
-    .await?;
+    let found = store::by_id(&mut tx, device).await?;
     tx.commit().await?;
     let presented = secret_digest(credential);
-    let Some(row) = row else {
+    let Some(found) = found else {
         // The same work as for a known box, so timing does not tell ids apart.
         constant_time_eq(presented.as_bytes(), presented.as_bytes());
         return Err(invalid());
     };
-    let stored: Option<String> = row.try_get("credential_hash")?;
-    let status: String = row.try_get("status")?;
-    let tenant_status: String = row.try_get("tenant_status")?;
-    let matches = constant_time_eq(
-        presented.as_bytes(),
-        stored.as_deref().unwrap_or_default().as_bytes(),
-    );
-    if !matches || status != "active" {
+    let stored = found.credential_hash.as_deref().unwrap_or_default();
+    if !constant_time_eq(presented.as_bytes(), stored.as_bytes()) || found.status != "active" {
         return Err(invalid());
     }
-    if tenant_status != "enabled" {
+    if found.tenant_status != "enabled" {
         return Err(ApiError::tenant_disabled());
     }
     Ok(Principal {
         actor: format!("device:{device}"),
         user_id: None,
         device_id: Some(device),
-        tenant_id: Some(parse_id(&row.try_get::<String, _>("tenant_id")?)?),
+        tenant_id: Some(found.tenant),
         platform_admin: false,
         grants: Vec::new(),
         remote_addr,
