@@ -1,12 +1,14 @@
-//! The API's errors: one JSON shape, `{"error": {"code": "...", "message": "..."}}`, with a
-//! stable code per kind. Internals (SQL, paths) are logged, never sent.
+//! The API's errors in the one shape the box and the relay share
+//! ([`protocol::ErrorBody`]): `{"error": "code", "message": "...", "field": "from"}`, a stable
+//! code per kind and the request field at fault where there is one. Internals (SQL, paths)
+//! are logged, never sent.
 
 use axum::{
     Json,
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde::Serialize;
+use protocol::ErrorBody;
 
 use crate::engine::EngineError;
 
@@ -15,17 +17,7 @@ pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-}
-
-#[derive(Serialize)]
-struct Body<'a> {
-    error: Inner<'a>,
-}
-
-#[derive(Serialize)]
-struct Inner<'a> {
-    code: &'a str,
-    message: &'a str,
+    field: Option<&'static str>,
 }
 
 impl ApiError {
@@ -34,6 +26,7 @@ impl ApiError {
             status: StatusCode::BAD_REQUEST,
             code: "invalid_request",
             message: message.into(),
+            field: None,
         }
     }
 
@@ -42,18 +35,15 @@ impl ApiError {
             status: StatusCode::NOT_FOUND,
             code: "not_found",
             message: message.into(),
+            field: None,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Body {
-            error: Inner {
-                code: self.code,
-                message: &self.message,
-            },
-        };
+        let mut body = ErrorBody::new(self.code, self.message);
+        body.field = self.field.map(str::to_owned);
         (self.status, Json(body)).into_response()
     }
 }
@@ -93,10 +83,15 @@ impl From<EngineError> for ApiError {
                 )
             }
         };
+        let field = match &error {
+            EngineError::Invalid { field, .. } => Some(*field),
+            _ => None,
+        };
         ApiError {
             status,
             code,
             message,
+            field,
         }
     }
 }

@@ -93,7 +93,7 @@ impl ApiClient {
             let message = serde_json::from_slice::<Value>(&bytes)
                 .ok()
                 .and_then(|v| {
-                    v.pointer("/error/message")
+                    v.pointer("/message")
                         .and_then(Value::as_str)
                         .map(str::to_owned)
                 })
