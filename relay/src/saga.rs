@@ -21,7 +21,7 @@ use uuid::Uuid;
 use crate::audit;
 use crate::auth::Principal;
 use crate::auth::tokens::{new_secret, secret_digest};
-use crate::db::{Db, DbError, Mode, Scope, now_ms};
+use crate::db::{Db, DbError, Mode, Scope, Tx, now_ms};
 use crate::error::ApiError;
 
 /// How long a creation may stay `running` before another request takes it over.
@@ -160,8 +160,32 @@ impl TenantSaga {
                 .map(|b| format!("{b:02x}"))
                 .collect::<String>()
         };
-        let now = now_ms();
         let tenant = Uuid::new_v4();
+        if let Some(previous) = self.claim(db, key, &request_hash, tenant, name).await? {
+            return Ok(Created {
+                tenant_id: previous,
+                new: false,
+            });
+        }
+        self.apply_steps(db, key, tenant).await?;
+        finish(db, principal, key, tenant).await?;
+        Ok(Created {
+            tenant_id: tenant,
+            new: true,
+        })
+    }
+
+    /// Records the creation under `key` as running for `tenant` and inserts the tenant's row
+    /// as `creating`; or, when an earlier request with the key finished, its tenant.
+    async fn claim(
+        &self,
+        db: &Db,
+        key: &str,
+        request_hash: &str,
+        tenant: Uuid,
+        name: &str,
+    ) -> Result<Option<Uuid>, ApiError> {
+        let now = now_ms();
         let mut tx = db.begin(Scope::Platform, Mode::Write).await?;
         let existing: Option<(String, String, String, i64)> = sqlx::query_as(
             "SELECT request_hash, tenant_id, state, updated_at FROM tenant_creations \
@@ -178,48 +202,12 @@ impl TenantSaga {
                 )
                 .with_field("Idempotency-Key"));
             }
-            let previous = crate::db::parse_id(&previous)?;
-            match state.as_str() {
-                "done" => {
-                    return Ok(Created {
-                        tenant_id: previous,
-                        new: false,
-                    });
-                }
-                "running" if now - updated_at < STALE_AFTER_MS => {
-                    return Err(ApiError::conflict(
-                        crate::error::ErrorCode::CreationInProgress,
-                        "a creation with this Idempotency-Key is running; retry shortly",
-                    )
-                    .with_retry_after(1));
-                }
-                "running" => {
-                    // Its process died midway: undo whatever it made before starting again.
-                    tx.rollback().await?;
-                    self.undo(db, previous, self.steps.len()).await?;
-                    tx = db.begin(Scope::Platform, Mode::Write).await?;
-                }
-                _ => {}
-            }
-            // Only if no other request took it over meanwhile.
-            let taken = sqlx::query(
-                "UPDATE tenant_creations SET tenant_id = $1, state = 'running', updated_at = $2 \
-                 WHERE idempotency_key = $3 AND tenant_id = $4 AND state = $5",
-            )
-            .bind(tenant.to_string())
-            .bind(now)
-            .bind(key)
-            .bind(previous.to_string())
-            .bind(&state)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if taken != 1 {
-                return Err(ApiError::conflict(
-                    crate::error::ErrorCode::CreationInProgress,
-                    "a creation with this Idempotency-Key is running; retry shortly",
-                )
-                .with_retry_after(1));
+            match self
+                .retake(db, tx, key, tenant, now, (previous, state, updated_at))
+                .await?
+            {
+                Retaken::Done(previous) => return Ok(Some(previous)),
+                Retaken::Running(again) => tx = again,
             }
         } else {
             sqlx::query(
@@ -227,18 +215,14 @@ impl TenantSaga {
                  created_at, updated_at) VALUES ($1, $2, $3, 'running', $4, $4)",
             )
             .bind(key)
-            .bind(&request_hash)
+            .bind(request_hash)
             .bind(tenant.to_string())
             .bind(now)
             .execute(&mut *tx)
             .await
             .map_err(|e| match DbError::from_sqlx(e) {
                 // Another request with this key got in first.
-                DbError::Constraint(_) => ApiError::conflict(
-                    crate::error::ErrorCode::CreationInProgress,
-                    "a creation with this Idempotency-Key is running; retry shortly",
-                )
-                .with_retry_after(1),
+                DbError::Constraint(_) => creation_in_progress(),
                 other => other.into(),
             })?;
         }
@@ -252,7 +236,54 @@ impl TenantSaga {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(None)
+    }
 
+    /// An earlier request used `key`: its tenant if it finished; otherwise, unless it is
+    /// still running, the creation taken over for `tenant` (after undoing a dead one's work).
+    async fn retake(
+        &self,
+        db: &Db,
+        mut tx: Tx,
+        key: &str,
+        tenant: Uuid,
+        now: i64,
+        (previous, state, updated_at): (String, String, i64),
+    ) -> Result<Retaken, ApiError> {
+        let previous = crate::db::parse_id(&previous)?;
+        match state.as_str() {
+            "done" => return Ok(Retaken::Done(previous)),
+            "running" if now - updated_at < STALE_AFTER_MS => return Err(creation_in_progress()),
+            "running" => {
+                // Its process died midway: undo whatever it made before starting again.
+                tx.rollback().await?;
+                self.undo(db, previous, self.steps.len()).await?;
+                tx = db.begin(Scope::Platform, Mode::Write).await?;
+            }
+            _ => {}
+        }
+        // Only if no other request took it over meanwhile.
+        let taken = sqlx::query(
+            "UPDATE tenant_creations SET tenant_id = $1, state = 'running', updated_at = $2 \
+             WHERE idempotency_key = $3 AND tenant_id = $4 AND state = $5",
+        )
+        .bind(tenant.to_string())
+        .bind(now)
+        .bind(key)
+        .bind(previous.to_string())
+        .bind(&state)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if taken != 1 {
+            return Err(creation_in_progress());
+        }
+        Ok(Retaken::Running(tx))
+    }
+
+    /// Runs every step for `tenant`; on a failure undoes the steps run and marks the
+    /// creation failed.
+    async fn apply_steps(&self, db: &Db, key: &str, tenant: Uuid) -> Result<(), ApiError> {
         for (done, step) in self.steps.iter().enumerate() {
             if let Err(error) = step.apply(db, tenant).await {
                 tracing::warn!(%tenant, step = step.name(), %error, "tenant creation step failed; compensating");
@@ -279,33 +310,7 @@ impl TenantSaga {
                 .with_retry_after(5));
             }
         }
-
-        let mut tx = db.begin(Scope::Platform, Mode::Write).await?;
-        sqlx::query("UPDATE tenants SET status = 'enabled', updated_at = $1 WHERE id = $2")
-            .bind(now_ms())
-            .bind(tenant.to_string())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE tenant_creations SET state = 'done', updated_at = $1 WHERE idempotency_key = $2",
-        )
-        .bind(now_ms())
-        .bind(key)
-        .execute(&mut *tx)
-        .await?;
-        audit::record(
-            &mut tx,
-            principal,
-            Some(tenant),
-            "tenant.create",
-            &tenant.to_string(),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Created {
-            tenant_id: tenant,
-            new: true,
-        })
+        Ok(())
     }
 
     /// Compensates the first `count` steps in reverse order, then deletes the tenant's row
@@ -348,4 +353,47 @@ impl TenantSaga {
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
     }
+}
+
+/// What an earlier request with the same key left.
+enum Retaken {
+    /// It made this tenant.
+    Done(Uuid),
+    /// It is taken over; the creation goes on in this transaction.
+    Running(Tx),
+}
+
+fn creation_in_progress() -> ApiError {
+    ApiError::conflict(
+        crate::error::ErrorCode::CreationInProgress,
+        "a creation with this Idempotency-Key is running; retry shortly",
+    )
+    .with_retry_after(1)
+}
+
+/// Enables the created tenant and records the creation as done, with its audit record.
+async fn finish(db: &Db, principal: &Principal, key: &str, tenant: Uuid) -> Result<(), ApiError> {
+    let mut tx = db.begin(Scope::Platform, Mode::Write).await?;
+    sqlx::query("UPDATE tenants SET status = 'enabled', updated_at = $1 WHERE id = $2")
+        .bind(now_ms())
+        .bind(tenant.to_string())
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "UPDATE tenant_creations SET state = 'done', updated_at = $1 WHERE idempotency_key = $2",
+    )
+    .bind(now_ms())
+    .bind(key)
+    .execute(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        principal,
+        Some(tenant),
+        "tenant.create",
+        &tenant.to_string(),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
 }
