@@ -37,6 +37,8 @@ use crate::db::{DbError, Mode, Scope, Tx, now_ms, parse_id};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, RemoteAddr};
 use crate::state::AppState;
+use crate::store::logins;
+use sqlx::any::AnyRow;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -121,15 +123,7 @@ pub async fn login(
     let account = account_key(request.tenant_id, &request.email);
     let now = now_ms();
     let mut tx = state.db.begin(Scope::Platform, Mode::Read).await?;
-    let locked_until: Option<i64> = sqlx::query_scalar(
-        "SELECT MAX(locked_until) FROM login_failures \
-         WHERE account = $1 AND (address = $2 OR address = $3)",
-    )
-    .bind(&account)
-    .bind(&remote_addr)
-    .bind(EVERY_ADDRESS)
-    .fetch_one(&mut *tx)
-    .await?;
+    let locked_until = logins::locked_until(&mut tx, &account, &remote_addr, EVERY_ADDRESS).await?;
     if let Some(until) = locked_until
         && until > now
     {
@@ -139,30 +133,7 @@ pub async fn login(
             u64::try_from((until - now + 999) / 1000).unwrap_or(1),
         ));
     }
-    macro_rules! find_user {
-        ($filter:literal) => {
-            concat!(
-                "SELECT u.id, u.tenant_id, u.password_hash, u.status, t.status AS tenant_status \
-                 FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id WHERE u.email = $1 AND ",
-                $filter
-            )
-        };
-    }
-    let user = match request.tenant_id {
-        Some(tenant) => {
-            sqlx::query(find_user!("u.tenant_id = $2"))
-                .bind(request.email.as_str())
-                .bind(tenant.to_string())
-                .fetch_optional(&mut *tx)
-                .await
-        }
-        None => {
-            sqlx::query(find_user!("u.tenant_id IS NULL"))
-                .bind(request.email.as_str())
-                .fetch_optional(&mut *tx)
-                .await
-        }
-    }?;
+    let user = logins::user_by_email(&mut tx, request.tenant_id, request.email.as_str()).await?;
     tx.commit().await?;
     let hash: Option<String> = user
         .as_ref()
@@ -178,26 +149,7 @@ pub async fn login(
     let row = match (user, matches) {
         (Some(row), true) => row,
         (user, _) => {
-            record_failure(&state, &mut tx, &account, &remote_addr, now).await?;
-            if let Some(row) = &user {
-                // A wrong password for a known user is shown to its tenant's admins.
-                let id = parse_id(&row.try_get::<String, _>("id")?)?;
-                let tenant = row
-                    .try_get::<Option<String>, _>("tenant_id")?
-                    .as_deref()
-                    .map(parse_id)
-                    .transpose()?;
-                audit_session(
-                    &mut tx,
-                    id,
-                    tenant,
-                    &remote_addr,
-                    "auth.login",
-                    "refused: wrong_password",
-                )
-                .await?;
-            }
-            tx.commit().await?;
+            refuse_login(&state, tx, user, &account, &remote_addr, now).await?;
             return Err(invalid_credentials());
         }
     };
@@ -237,6 +189,39 @@ pub async fn login(
     .await?;
     tx.commit().await?;
     pair(&state, user_id, tenant_id, session, refresh_token)
+}
+
+/// Records a refused sign-in: the failure count of `account`, and for a known user an audit
+/// record its tenant's admins see.
+async fn refuse_login(
+    state: &AppState,
+    mut tx: Tx,
+    user: Option<AnyRow>,
+    account: &str,
+    remote_addr: &str,
+    now: i64,
+) -> Result<(), ApiError> {
+    record_failure(state, &mut tx, account, remote_addr, now).await?;
+    if let Some(row) = &user {
+        // A wrong password for a known user is shown to its tenant's admins.
+        let id = parse_id(&row.try_get::<String, _>("id")?)?;
+        let tenant = row
+            .try_get::<Option<String>, _>("tenant_id")?
+            .as_deref()
+            .map(parse_id)
+            .transpose()?;
+        audit_session(
+            &mut tx,
+            id,
+            tenant,
+            remote_addr,
+            "auth.login",
+            "refused: wrong_password",
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
 }
 
 /// Counts a failed login of `account` from `address`, and over every address; locks either

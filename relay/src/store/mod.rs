@@ -4,3 +4,4 @@
 //! write the audit record in the same transaction.
 
 pub mod devices;
+pub mod logins;
