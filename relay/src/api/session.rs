@@ -37,7 +37,7 @@ use crate::db::{DbError, Mode, Scope, Tx, now_ms, parse_id};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, RemoteAddr};
 use crate::state::AppState;
-use crate::store::logins;
+use crate::store::{logins, refresh_tokens};
 use sqlx::any::AnyRow;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -379,45 +379,20 @@ pub async fn refresh(
 ) -> Result<Json<TokenPair>, ApiError> {
     let digest = secret_digest(request.refresh_token.as_str());
     let mut tx = state.db.begin(Scope::Platform, Mode::Write).await?;
-    let row = sqlx::query(
-        "SELECT r.id, r.user_id, r.tenant_id, r.family_id, r.status, r.expires_at, \
-         u.status AS user_status, t.status AS tenant_status \
-         FROM refresh_tokens r JOIN users u ON u.id = r.user_id \
-         LEFT JOIN tenants t ON t.id = r.tenant_id WHERE r.token_hash = $1",
-    )
-    .bind(&digest)
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(|| refresh_token_invalid("unknown refresh token; sign in again"))?;
-    let get = |name: &str| row.try_get::<String, _>(name);
-    let id = get("id")?;
-    let family = get("family_id")?;
-    let user = parse_id(&get("user_id")?)?;
-    let tenant = row
-        .try_get::<Option<String>, _>("tenant_id")?
-        .as_deref()
-        .map(parse_id)
-        .transpose()?;
-    let status = get("status")?;
-    let expires_at: i64 = row.try_get("expires_at")?;
-    let user_status = get("user_status")?;
-    let tenant_status: Option<String> = row.try_get("tenant_status")?;
-    if status == "revoked" {
+    let token = refresh_tokens::by_digest(&mut tx, &digest)
+        .await?
+        .ok_or_else(|| refresh_token_invalid("unknown refresh token; sign in again"))?;
+    let (user, tenant, family) = (token.user, token.tenant, &token.family);
+    if token.status == "revoked" {
         return Err(refresh_token_invalid(
             "this refresh token was revoked; sign in again",
         ));
     }
     // Marking it used only if it is still active makes two concurrent refreshes with one
     // token count as reuse.
-    let taken = sqlx::query(
-        "UPDATE refresh_tokens SET status = 'used' WHERE id = $1 AND status = 'active'",
-    )
-    .bind(&id)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if status == "used" || taken == 0 {
-        sessions::revoke(&mut tx, &family).await?;
+    let taken = refresh_tokens::take(&mut tx, &token.id).await?;
+    if token.status == "used" || !taken {
+        sessions::revoke(&mut tx, family).await?;
         audit_session(
             &mut tx,
             user,
@@ -434,22 +409,22 @@ pub async fn refresh(
             "this refresh token was already used; its session is revoked, sign in again",
         ));
     }
-    if expires_at <= now_ms() {
+    if token.expires_at <= now_ms() {
         tx.commit().await?;
         return Err(refresh_token_invalid(
             "this refresh token has expired; sign in again",
         ));
     }
-    if user_status != "active" {
-        sessions::revoke(&mut tx, &family).await?;
+    if token.user_status != "active" {
+        sessions::revoke(&mut tx, family).await?;
         tx.commit().await?;
         return Err(user_disabled());
     }
-    if tenant.is_some() && tenant_status.as_deref() != Some("enabled") {
+    if tenant.is_some() && token.tenant_status.as_deref() != Some("enabled") {
         tx.rollback().await?;
         return Err(ApiError::tenant_disabled());
     }
-    let session = parse_id(&family)?;
+    let session = parse_id(family)?;
     let next = insert_refresh(&state, &mut tx, user, tenant, session).await?;
     audit_session(
         &mut tx,

@@ -5,3 +5,4 @@
 
 pub mod devices;
 pub mod logins;
+pub mod refresh_tokens;
