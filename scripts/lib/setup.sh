@@ -23,6 +23,11 @@ dipper_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # a fresh clone (CI's) compiles only the workspace's own crates when the dependencies were
 # built before. Set CARGO_TARGET_DIR to use another.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dipper/target}"
+# CI builds each clone once, in a new folder: incremental data (gigabytes per clone) would
+# never be used again, so it is not written.
+if [ "${CI:-}" = true ]; then
+  export CARGO_INCREMENTAL=0
+fi
 # shellcheck source=scripts/lib/relay.sh
 source "$dipper_repo/scripts/lib/relay.sh"
 # shellcheck source=scripts/lib/interop.sh
