@@ -23,6 +23,22 @@ dipper_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # a fresh clone (CI's) compiles only the workspace's own crates when the dependencies were
 # built before. Set CARGO_TARGET_DIR to use another.
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/dipper/target}"
+# Cargo copies a binary to $CARGO_TARGET_DIR/debug only when it compiles it, so after another
+# clone compiled there, a clone that is still fresh would run the other clone's `dipper` or
+# `isapi-sim` (with the other clone's paths built in). When the target dir was last claimed
+# by another clone, this clone's sources are touched so that its next build compiles the
+# workspace's crates and copies its own binaries.
+dipper_claim_target_dir() {
+  local marker="$CARGO_TARGET_DIR/.dipper-clone"
+  mkdir -p "$CARGO_TARGET_DIR"
+  if [ "$(cat "$marker" 2>/dev/null)" != "$dipper_repo" ]; then
+    find "$dipper_repo" \( -path "$dipper_repo/.cache" -o -path "$dipper_repo/target" -o -path "$dipper_repo/.git" \) -prune \
+      -o -name '*.rs' -type f -print0 | xargs -0 -r touch
+    echo "$dipper_repo" >"$marker"
+  fi
+}
+dipper_claim_target_dir
+
 # CI builds each clone once, in a new folder: incremental data (gigabytes per clone) would
 # never be used again, so it is not written.
 if [ "${CI:-}" = true ]; then
