@@ -3,8 +3,10 @@
 //! that face, where it was laid, through the quality gate; no other keyframe has a face; and
 //! obama2's and obama3's faces match the query from obama.jpg while the others do not.
 
+mod common;
+
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use pipeline::faces::{FaceConfig, FaceEngine, FacePick, MATCH_DISTANCE, RgbView};
 use pipeline::keyframes::{ExtractConfig, extract};
@@ -54,28 +56,12 @@ impl Appearance {
     }
 }
 
-fn repo_cache(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../.cache")
-        .join(path)
-}
-
 fn clips_dir() -> PathBuf {
-    match std::env::var_os("DIPPER_CLIPS_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("faces"),
-        _ => repo_cache("clips/faces"),
-    }
+    common::clips_dir("faces")
 }
 
 fn manifest() -> Manifest {
-    let path = clips_dir().join("faces.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run scripts/fetch-models, then scripts/make-clips",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    common::manifest("faces", "faces.json")
 }
 
 /// One accepted face of a keyframe: its box's centre and its distance to the query.
@@ -203,7 +189,7 @@ fn faces_of_the_manifest_are_found_in_their_keyframes_and_nowhere_else() {
     );
     let engine = FaceEngine::new(FaceConfig::default()).expect("models load");
     let query = engine
-        .query_from_photo(&repo_cache("faces/obama.jpg"), FacePick::Only)
+        .query_from_photo(&common::repo_cache("faces/obama.jpg"), FacePick::Only)
         .expect("query photo")
         .embedding;
     // A clip per thread (the engine is shared): the face stages dominate the test's time.

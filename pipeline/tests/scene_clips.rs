@@ -5,6 +5,8 @@
 //! show one, by day and under infrared, and no face on the keyframes where nobody is in the
 //! scene; and the simulator serves each as a recording of its codec.
 
+mod common;
+
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -96,28 +98,12 @@ impl Clip {
     }
 }
 
-fn repo_cache(path: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../.cache")
-        .join(path)
-}
-
 fn clips_dir() -> PathBuf {
-    match std::env::var_os("DIPPER_CLIPS_DIR") {
-        Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("scenes"),
-        _ => repo_cache("clips/scenes"),
-    }
+    common::clips_dir("scenes")
 }
 
 fn manifest() -> Manifest {
-    let path = clips_dir().join("scenes.json");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e}; run scripts/fetch-models, then scripts/make-clips",
-            path.display()
-        )
-    });
-    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    common::manifest("scenes", "scenes.json")
 }
 
 /// Decodes every keyframe of `clip` at the clip's size and hands each, with its index, to

@@ -291,12 +291,9 @@ impl Device {
                     timeout: Some(self.config().request_timeout),
                     dedicated: false,
                 };
-                match self.fetch_text(&req).await {
-                    Ok(text) => {
-                        xml::parse_search_page(&text).map_err(|e| self.error(&req, e.into()))
-                    }
-                    Err(e) => Err(e),
-                }
+                self.fetch_text(&req).await.and_then(|text| {
+                    xml::parse_search_page(&text).map_err(|e| self.error(&req, e.into()))
+                })
             };
             match result {
                 Err(e) if e.is_device_busy() && attempt < self.config().search_busy_retries => {

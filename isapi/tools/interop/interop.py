@@ -61,6 +61,21 @@ def item_record(item):
     }
 
 
+def seen_as(info, channels, uptime, recordings, body):
+    """What a client saw, in the one shape both clients report."""
+    return {
+        "device_info": {
+            "deviceName": info.get("deviceName"),
+            "serialNumber": info.get("serialNumber"),
+            "model": info.get("model"),
+        },
+        "channels": [int(c["id"]) for c in as_list(channels.get("StreamingChannel"))],
+        "uptime": uptime,
+        "recordings": recordings,
+        "body": body,
+    }
+
+
 def with_hikvisionapi(args):
     from hikvisionapi import Client
 
@@ -88,17 +103,7 @@ def with_hikvisionapi(args):
         )
         response.raise_for_status()
         body = response.content
-    return {
-        "device_info": {
-            "deviceName": info.get("deviceName"),
-            "serialNumber": info.get("serialNumber"),
-            "model": info.get("model"),
-        },
-        "channels": [int(c["id"]) for c in as_list(channels.get("StreamingChannel"))],
-        "uptime": status.get("deviceUpTime"),
-        "recordings": recordings,
-        "body": body,
-    }
+    return seen_as(info, channels, status.get("deviceUpTime"), recordings, body)
 
 
 def with_hikload(args):
@@ -119,17 +124,7 @@ def with_hikload(args):
         response = server.ContentMgmt.search.downloadURI(recordings[0]["uri"])
         response.raise_for_status()
         body = response.content
-    return {
-        "device_info": {
-            "deviceName": info.get("deviceName"),
-            "serialNumber": info.get("serialNumber"),
-            "model": info.get("model"),
-        },
-        "channels": [int(c["id"]) for c in as_list(channels.get("StreamingChannel"))],
-        "uptime": None,
-        "recordings": recordings,
-        "body": body,
-    }
+    return seen_as(info, channels, None, recordings, body)
 
 
 def main():
