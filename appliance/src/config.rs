@@ -29,6 +29,7 @@ pub(crate) struct BoxConfig {
     /// Logs as text or one JSON object a line. Default: `text` (`--log-format` wins).
     pub(crate) log_format: LogFormat,
     pub(crate) search: SearchConfig,
+    pub(crate) index: IndexConfig,
     pub(crate) downloads: DownloadsConfig,
     pub(crate) disk: DiskConfig,
     pub(crate) shutdown: ShutdownConfig,
@@ -42,6 +43,7 @@ impl Default for BoxConfig {
             models_dir: None,
             log_format: LogFormat::Text,
             search: SearchConfig::default(),
+            index: IndexConfig::default(),
             downloads: DownloadsConfig::default(),
             disk: DiskConfig::default(),
             shutdown: ShutdownConfig::default(),
@@ -102,6 +104,36 @@ impl SearchConfig {
             self.workers
         } else {
             std::thread::available_parallelism().map_or(2, usize::from)
+        }
+    }
+}
+
+/// Background indexing: every enabled camera track indexed from its newest recordings
+/// backwards, then forwards as new recordings close, whenever searches leave capacity.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct IndexConfig {
+    /// Whether the box indexes in the background. Default true.
+    pub(crate) background: bool,
+    /// How far back footage is indexed, in days. Default 30.
+    pub(crate) keep_days: u32,
+    /// Footage searched on a camera at once going backwards, in minutes. Default 60.
+    pub(crate) window_minutes: u32,
+    /// How often each camera is asked for recordings closed since, in seconds. Default 60.
+    pub(crate) poll_seconds: u64,
+    /// Recordings indexed at once in the background, all cameras together; searches go
+    /// first. Default 0 = one per face worker.
+    pub(crate) recordings_at_once: usize,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        IndexConfig {
+            background: true,
+            keep_days: 30,
+            window_minutes: 60,
+            poll_seconds: 60,
+            recordings_at_once: 0,
         }
     }
 }
@@ -287,6 +319,16 @@ impl BoxConfig {
         if !(64..=4096).contains(&s.snapshot_width) {
             return invalid("search.snapshot_width", "must be 64..=4096 pixels");
         }
+        let index = &self.index;
+        if !(1..=3650).contains(&index.keep_days) {
+            return invalid("index.keep_days", "must be 1..=3650");
+        }
+        if !(1..=1440).contains(&index.window_minutes) {
+            return invalid("index.window_minutes", "must be 1..=1440");
+        }
+        if index.poll_seconds == 0 {
+            return invalid("index.poll_seconds", "must be at least 1");
+        }
         if self.downloads.memory_budget_mib == 0 {
             return invalid("downloads.memory_budget_mib", "must be at least 1");
         }
@@ -310,6 +352,8 @@ mod tests {
         assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 7380)));
         assert_eq!(config.search.frame_width, 1280);
         assert_eq!(config.disk.min_free_mib, 256);
+        assert!(config.index.background);
+        assert_eq!(config.index.keep_days, 30);
         config.validate().expect("defaults are valid");
     }
 

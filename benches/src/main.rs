@@ -13,6 +13,9 @@
 //! `tasks` runs the box daemon on 100,000 simulated recordings: task-creation latency, peak
 //! memory and camera-hours searched per hour.
 //!
+//! `community` runs the box daemon indexing scene footage of a community's cameras in the
+//! background: camera-hours indexed per hour, then recall and latency of searches over it.
+//!
 //! The hidden `sim-child` subcommand is the simulator process `cameras` starts (this same
 //! binary, re-executed), so the memory `cameras` reports is the downloader's alone.
 
@@ -20,6 +23,8 @@
 #![allow(clippy::print_stdout)]
 
 mod cameras;
+mod community;
+mod daemon;
 mod faces;
 mod index;
 mod keyframes;
@@ -60,6 +65,10 @@ enum Command {
     /// The box daemon on simulated cameras holding 100,000 recordings: task creation
     /// latency, peak memory during a task over all of them, camera-hours searched per hour.
     Tasks(tasks::TasksArgs),
+    /// The box daemon indexing a community's simulated cameras (scene footage) in the
+    /// background: camera-hours indexed per hour, create latency and memory meanwhile,
+    /// then every person searched over the indexed footage and scored against the manifest.
+    Community(community::CommunityArgs),
     /// One extraction in its own process (what `keyframes` starts); prints one JSON line.
     #[command(hide = true)]
     KeyframesChild(keyframes::ChildArgs),
@@ -77,7 +86,8 @@ async fn main() -> ExitCode {
         | Command::Keyframes(_)
         | Command::Index(_)
         | Command::Faces(_)
-        | Command::Tasks(_) => "info",
+        | Command::Tasks(_)
+        | Command::Community(_) => "info",
         Command::SimChild(_) | Command::KeyframesChild(_) => "warn",
     };
     tracing_subscriber::fmt()
@@ -94,6 +104,7 @@ async fn main() -> ExitCode {
         Command::Index(args) => index::run(args).await,
         Command::Faces(args) => faces::run(args).await,
         Command::Tasks(args) => tasks::run(args).await,
+        Command::Community(args) => community::run(args).await,
         Command::KeyframesChild(args) => keyframes::run_child(args).await,
         Command::SimChild(args) => sim::run_child(args).await,
     };

@@ -9,7 +9,40 @@ use axum::{
 };
 
 use super::{ApiError, AppState, parse_body};
-use crate::engine::NewCameraRequest;
+use crate::{
+    db::Camera,
+    engine::{Coverage, NewCameraRequest},
+};
+
+/// A camera with its tracks' background indexing.
+#[derive(serde::Serialize)]
+struct CameraView {
+    #[serde(flatten)]
+    camera: Camera,
+    indexing: Vec<TrackIndexing>,
+}
+
+/// A track's background indexing, with its lag behind now.
+#[derive(serde::Serialize)]
+struct TrackIndexing {
+    #[serde(flatten)]
+    coverage: Coverage,
+    /// Seconds between now and the newest footage indexed.
+    lag_seconds: f64,
+}
+
+fn view(camera: Camera, coverage: &[Coverage]) -> CameraView {
+    let now = jiff::Timestamp::now().as_millisecond();
+    let indexing = coverage
+        .iter()
+        .filter(|c| c.camera_id == camera.id)
+        .map(|c| TrackIndexing {
+            lag_seconds: c.lag_seconds(now),
+            coverage: c.clone(),
+        })
+        .collect();
+    CameraView { camera, indexing }
+}
 
 pub(super) async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let cameras = state
@@ -18,7 +51,9 @@ pub(super) async fn list(State(state): State<AppState>) -> Result<Response, ApiE
         .cameras()
         .await
         .map_err(crate::engine::EngineError::from)?;
-    Ok(Json(cameras).into_response())
+    let coverage = state.engine.coverage(None).await?;
+    let views: Vec<_> = cameras.into_iter().map(|c| view(c, &coverage)).collect();
+    Ok(Json(views).into_response())
 }
 
 pub(super) async fn add(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
@@ -44,7 +79,10 @@ pub(super) async fn show(
         .await
         .map_err(crate::engine::EngineError::from)?
     {
-        Some(camera) => Ok(Json(camera).into_response()),
+        Some(camera) => {
+            let coverage = state.engine.coverage(Some(id)).await?;
+            Ok(Json(view(camera, &coverage)).into_response())
+        }
         None => Err(ApiError::not_found(format!("camera {id} not found"))),
     }
 }

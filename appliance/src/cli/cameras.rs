@@ -116,17 +116,64 @@ async fn list(client: &ApiClient, json: bool) -> Result<(), BoxError> {
     if json {
         return print_report(&serde_json::to_string_pretty(&cameras)?);
     }
-    let mut out = format!("{:>4}  {:<24} {:<32} {}", "id", "name", "url", "tracks");
+    let mut out = format!(
+        "{:>4}  {:<24} {:<32} {:<10} {:<20} {:>10} {:>8}",
+        "id", "name", "url", "tracks", "indexed from", "lag", "waiting"
+    );
     for c in &cameras {
+        let indexing = c["indexing"].as_array().map(Vec::as_slice).unwrap_or(&[]);
         out.push_str(&format!(
-            "\n{:>4}  {:<24} {:<32} {}",
+            "\n{:>4}  {:<24} {:<32} {:<10} {:<20} {:>10} {:>8}",
             c["id"],
             c["name"].as_str().unwrap_or(""),
             c["base_url"].as_str().unwrap_or(""),
-            c["tracks"]
+            c["tracks"].to_string(),
+            indexed_from(indexing),
+            lag(indexing),
+            waiting(indexing),
         ));
+        for problem in indexing.iter().filter_map(|t| t["problem"].as_str()) {
+            out.push_str(&format!("\n      indexing waits: {problem}"));
+        }
     }
     print_report(&out)
+}
+
+/// The oldest footage indexed on any of the camera's tracks, as a UTC time.
+fn indexed_from(indexing: &[Value]) -> String {
+    let covered = indexing
+        .iter()
+        .filter(|t| t["covered_from_ms"] != t["covered_to_ms"])
+        .filter_map(|t| t["covered_from_ms"].as_i64())
+        .min();
+    covered
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+        .map_or_else(
+            || "-".to_owned(),
+            |t| t.strftime("%Y-%m-%d %H:%M").to_string(),
+        )
+}
+
+/// The worst lag of the camera's tracks, in whole units.
+fn lag(indexing: &[Value]) -> String {
+    let seconds = indexing
+        .iter()
+        .filter_map(|t| t["lag_seconds"].as_f64())
+        .reduce(f64::max);
+    match seconds {
+        None => "-".to_owned(),
+        Some(s) if s < 120.0 => format!("{s:.0} s"),
+        Some(s) if s < 7200.0 => format!("{:.0} min", s / 60.0),
+        Some(s) => format!("{:.1} h", s / 3600.0),
+    }
+}
+
+fn waiting(indexing: &[Value]) -> String {
+    let waiting: u64 = indexing
+        .iter()
+        .filter_map(|t| t["recordings_waiting"].as_u64())
+        .sum();
+    waiting.to_string()
 }
 
 async fn test(client: &ApiClient, id: i64, json: bool) -> Result<(), BoxError> {

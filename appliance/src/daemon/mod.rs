@@ -69,6 +69,9 @@ async fn serve(config: BoxConfig) -> Result<(), BoxError> {
             .await
     });
     let resumed = engine.resume().await?;
+    if config.index.background {
+        engine.start_background(config.index.clone());
+    }
     tracing::info!(%address, resumed, "dipper is ready");
     notify_systemd(&[sd_notify::NotifyState::Ready]);
 

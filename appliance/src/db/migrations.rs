@@ -38,6 +38,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "tasks",
         sql: include_str!("migrations/0002_tasks.sql"),
     },
+    Migration {
+        version: 3,
+        name: "index coverage",
+        sql: include_str!("migrations/0003_index_coverage.sql"),
+    },
 ];
 
 /// The newest schema version in `migrations`.

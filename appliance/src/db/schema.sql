@@ -1,4 +1,4 @@
--- The box's current SQLite schema (`box.db`), schema version 2 (`PRAGMA user_version`).
+-- The box's current SQLite schema (`box.db`), schema version 3 (`PRAGMA user_version`).
 --
 -- This file is documentation and the reference the migration test checks against: a fresh
 -- database built by applying every file of `migrations/` in order must have exactly these
@@ -94,8 +94,10 @@ CREATE TABLE recordings (
     keyframes INTEGER,
     faces INTEGER,
     decode_error TEXT,                  -- the video was damaged after some keyframes
+    index_error TEXT,                   -- why background indexing could not index it
     UNIQUE (camera_id, playback_uri)
 );
+CREATE INDEX recordings_by_track ON recordings (camera_id, track, start_ms);
 
 -- The recordings of a task, in the order its searches found them.
 CREATE TABLE task_recordings (
@@ -126,3 +128,20 @@ CREATE TABLE matches (
     UNIQUE (task_id, entry_id)
 );
 CREATE INDEX matches_by_task ON matches (task_id, id);
+
+-- Background indexing: how far each camera track's footage is indexed. Every recording of
+-- the track that starts in [covered_from_ms, covered_to_ms) is in `recordings`, indexed or
+-- with its index_error; the range grows backwards (older footage) and forwards (recordings
+-- closed since) and only ever after the recordings it adds are stored.
+CREATE TABLE index_coverage (
+    camera_id INTEGER NOT NULL REFERENCES cameras (id) ON DELETE CASCADE,
+    track INTEGER NOT NULL,
+    covered_from_ms INTEGER NOT NULL,
+    covered_to_ms INTEGER NOT NULL,
+    recordings_waiting INTEGER NOT NULL DEFAULT 0,  -- found in the window being indexed
+    recordings_indexed INTEGER NOT NULL DEFAULT 0,  -- by background indexing, all time
+    recordings_failed INTEGER NOT NULL DEFAULT 0,
+    problem TEXT,                       -- why indexing this track is stuck, while it is
+    updated_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (camera_id, track)
+);

@@ -33,6 +33,7 @@ use crate::{
         cameras::Cameras,
         disk::{DiskMonitor, is_no_space},
         error::{EngineError, error_chain},
+        gate::TaskGate,
         snapshots::SnapshotStore,
         store::{self, Indexed, PendingRecording, now_ms},
         workers::{PoolStopped, WorkerPool, lower_priority},
@@ -70,9 +71,10 @@ struct Inner {
     disk: DiskMonitor,
     frame_width: u32,
     frame_height: u32,
-    /// Recordings being downloaded and decoded at once, across tasks (twice the workers:
-    /// one analysed while the next decodes).
-    active_recordings: tokio::sync::Semaphore,
+    /// Recordings being downloaded and decoded at once, across tasks and background
+    /// indexing (twice the workers: one analysed while the next decodes), best download
+    /// priority first: a search's recordings go before the background's.
+    active_recordings: TaskGate,
     /// One indexing of a recording at a time.
     recording_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -190,7 +192,7 @@ impl Indexer {
                 db: parts.db,
                 cameras: parts.cameras,
                 faces: Arc::new(parts.faces),
-                active_recordings: tokio::sync::Semaphore::new(workers.threads() * 2),
+                active_recordings: TaskGate::new(workers.threads() * 2),
                 workers,
                 syncer: index.syncer(),
                 index: Arc::new(RwLock::new(index)),
@@ -299,7 +301,7 @@ impl Indexer {
         cancel: &CancellationToken,
     ) -> Result<IndexedRecording, IndexingError> {
         let _active = tokio::select! {
-            permit = self.inner.active_recordings.acquire() => permit.map_err(|_| IndexingError::Stopped)?,
+            slot = self.inner.active_recordings.enter(job.priority().level()) => slot,
             () = cancel.cancelled() => return Err(IndexingError::Stopped),
         };
         let device = (self.inner.cameras.device(recording.camera_id).await)

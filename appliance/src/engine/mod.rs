@@ -19,6 +19,7 @@
 //! and the task's counters are one transaction, guarded by the recording still being
 //! pending. A restart resumes every queued or running task from its rows.
 
+mod background;
 mod cameras;
 mod disk;
 mod error;
@@ -40,13 +41,17 @@ use pipeline::{downloader::Downloader, faces::FaceEngine};
 use serde::Serialize;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
+pub(crate) use background::coverage::Coverage;
 pub(crate) use cameras::{Cameras, NewCameraRequest};
 pub(crate) use disk::{DiskMonitor, DiskStatus};
 pub(crate) use error::EngineError;
 pub(crate) use request::TaskRequest;
 pub(crate) use store::{MatchRow, TaskRow, TaskState};
 
-use crate::{config::SearchConfig, db::Database};
+use crate::{
+    config::{IndexConfig, SearchConfig},
+    db::Database,
+};
 use gate::TaskGate;
 use indexer::{Indexer, IndexerParts};
 use searcher::{Progress, Running, Searches};
@@ -171,6 +176,34 @@ impl Engine {
 
     pub(crate) fn running_tasks(&self) -> usize {
         self.inner.running.lock().len()
+    }
+
+    /// Starts background indexing of every enabled camera track (until shutdown).
+    pub(crate) fn start_background(&self, config: IndexConfig) {
+        let searches = &self.inner.searches;
+        background::start(
+            background::BackgroundParts {
+                db: searches.db.clone(),
+                cameras: searches.cameras.clone(),
+                indexer: searches.indexer.clone(),
+                downloader: searches.downloader.clone(),
+                config,
+                workers: searches.config.worker_count(),
+            },
+            self.inner.shutdown.child_token(),
+            &self.inner.tracker,
+        );
+    }
+
+    /// Background indexing's progress on every camera track (or one camera's).
+    pub(crate) async fn coverage(&self, camera: Option<i64>) -> Result<Vec<Coverage>, EngineError> {
+        Ok(self
+            .db()
+            .read(move |c| match camera {
+                Some(camera) => Ok(background::coverage::of_camera(c, camera)?),
+                None => Ok(background::coverage::all(c)?),
+            })
+            .await?)
     }
 
     /// Starts a searcher for every queued or running task (after a start or a crash).

@@ -35,6 +35,7 @@ use crate::{
     config::SearchConfig,
     db::{Database, DbError},
     engine::{
+        background::coverage,
         cameras::Cameras,
         error::EngineError,
         gate::TaskGate,
@@ -139,6 +140,16 @@ impl From<TaskFailure> for Ending {
 /// A database error while `doing` something fails the task.
 fn db_failure(doing: &'static str) -> impl FnOnce(DbError) -> Ending {
     move |source| Ending::Failed(TaskFailure::Database { doing, source })
+}
+
+impl Source {
+    fn warning(&self, problem: SourceProblem) -> SourceWarning {
+        SourceWarning {
+            camera: self.camera_id,
+            track: self.track,
+            problem,
+        }
+    }
 }
 
 /// A camera track that could not be searched; the task ends done, with this warning.
@@ -372,7 +383,9 @@ enum PageEnd {
 }
 
 /// Searches one camera track from its cursor to the end of the range, processing what each
-/// page finds. `Err` is a warning: the source could not be searched.
+/// page finds. Footage background indexing has covered is read from the box's own
+/// recordings (indexed already: nothing is downloaded); the rest is asked of the camera.
+/// `Err` is a warning: the source could not be searched.
 async fn search_source(
     task: Arc<SearchTask>,
     mut source: Source,
@@ -381,27 +394,95 @@ async fn search_source(
     let mut work = Work::new();
     let mut attempt = 0;
     let result = loop {
-        match search_from_cursor(&task, &mut source, to_ms, &mut work, &mut attempt).await {
-            Searched::Finished => break Ok(()),
-            Searched::Again => {}
-            Searched::Failed(problem) => {
-                break Err(SourceWarning {
-                    camera: source.camera_id,
-                    track: source.track,
-                    problem,
-                });
-            }
+        if source.search_done || task.cancel.is_cancelled() {
+            break Ok(());
+        }
+        let covered = match search_covered(&task, &mut source, to_ms, &mut work).await {
+            Ok(Covered::Stored) => continue,
+            Ok(Covered::From(from)) => Some(from),
+            Ok(Covered::Nothing) => None,
+            Err(_) => break Err(source.warning(SourceProblem::Store)),
+        };
+        // Ask the camera up to where the covered footage begins, or to the end.
+        let end = covered.filter(|&from| from < to_ms).unwrap_or(to_ms);
+        let searched = search_from_cursor(
+            &task,
+            &mut source,
+            end,
+            end == to_ms,
+            &mut work,
+            &mut attempt,
+        );
+        match searched.await {
+            Searched::Finished | Searched::Again => {}
+            Searched::Failed(problem) => break Err(source.warning(problem)),
         }
     };
     while work.next().await.is_some() {}
     result
 }
 
-/// One search of the camera from the source's cursor, page by page.
+/// What background indexing has covered of a source, from its cursor.
+enum Covered {
+    /// The cursor was inside the covered footage: its recordings are stored as a page and
+    /// the cursor moved past them.
+    Stored,
+    /// The covered footage begins after the cursor, here.
+    From(i64),
+    Nothing,
+}
+
+/// Stores, as found, a page of the recordings of the covered footage the cursor is in.
+async fn search_covered(
+    task: &Arc<SearchTask>,
+    source: &mut Source,
+    to_ms: i64,
+    work: &mut Work,
+) -> Result<Covered, DbError> {
+    let (camera, track, cursor) = (source.camera_id, source.track, source.cursor_ms);
+    let page_size = task.searches.config.page_size as usize;
+    let found = (task.searches.db)
+        .read(move |c| {
+            let Some(covered) = coverage::of_track(c, camera, track)? else {
+                return Ok(Err(Covered::Nothing));
+            };
+            let span = covered.covered_from_ms..covered.covered_to_ms;
+            if span.is_empty() || cursor >= span.end {
+                return Ok(Err(Covered::Nothing));
+            }
+            if cursor < span.start {
+                return Ok(Err(Covered::From(span.start)));
+            }
+            let end = span.end.min(to_ms);
+            let page = coverage::recordings_in(c, camera, track, cursor..end, page_size)?;
+            // A full page: the next one starts just after its last recording.
+            let next = match page.last() {
+                Some(last) if page.len() == page_size => last.start_ms + 1,
+                _ => end,
+            };
+            Ok(Ok((page, next)))
+        })
+        .await?;
+    let (page, next) = match found {
+        Ok(found) => found,
+        Err(covered) => return Ok(covered),
+    };
+    source.cursor_ms = next;
+    store_page(task, source, page, next >= to_ms, work).await?;
+    // At most a page of recordings waits for processing.
+    while work.len() >= page_size {
+        work.next().await;
+    }
+    Ok(Covered::Stored)
+}
+
+/// One search of the camera from the source's cursor to `to_ms`, page by page; `ends_task`
+/// when `to_ms` is the end of the task's range.
 async fn search_from_cursor(
     task: &Arc<SearchTask>,
     source: &mut Source,
     to_ms: i64,
+    ends_task: bool,
     work: &mut Work,
     attempt: &mut u32,
 ) -> Searched {
@@ -426,7 +507,10 @@ async fn search_from_cursor(
             PageEnd::Ended => source.cursor_ms = to_ms,
             PageEnd::Full => {}
         }
-        if store_page(task, source, page, ended, work).await.is_err() {
+        if store_page(task, source, page, ended && ends_task, work)
+            .await
+            .is_err()
+        {
             return Searched::Failed(SourceProblem::Store);
         }
         // At most a page of recordings waits for processing.

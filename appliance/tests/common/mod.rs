@@ -15,7 +15,8 @@ use serde_json::{Value, json};
 
 /// Keyframes at 640x360: the composited faces are large enough (their eyes are 40 px apart
 /// or more at that size), and one detector pass per keyframe keeps the tests quick.
-const FRAME: &str = "search.frame_width = 640\nsearch.frame_height = 360\n";
+const FRAME: &str =
+    "search.frame_width = 640\nsearch.frame_height = 360\nindex.background = false\n";
 
 pub const USER: &str = "admin";
 pub const PASSWORD: &str = "Cam3ra-pass";

@@ -14,7 +14,6 @@
 
 use std::{
     path::PathBuf,
-    process::Stdio,
     time::{Duration, Instant},
 };
 
@@ -24,7 +23,11 @@ use isapi::sim::{DeviceConfig, SimConfig, Simulator};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::{BoxError, proc};
+use crate::{
+    BoxError,
+    daemon::{Daemon, percentile, post},
+    proc,
+};
 
 #[derive(Debug, Args)]
 pub(crate) struct TasksArgs {
@@ -76,80 +79,6 @@ struct Report {
     worker_threads: usize,
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
-    sorted[rank.clamp(1, sorted.len()) - 1]
-}
-
-/// `dipper` beside this executable.
-fn dipper_binary() -> Result<PathBuf, BoxError> {
-    let me = std::env::current_exe()?;
-    let path = me.with_file_name("dipper");
-    if !path.is_file() {
-        return Err(format!(
-            "{} is missing: build it (scripts/bench-tasks builds both)",
-            path.display()
-        )
-        .into());
-    }
-    Ok(path)
-}
-
-struct Daemon {
-    child: tokio::process::Child,
-    base: String,
-    _dir: tempfile::TempDir,
-}
-
-async fn start_daemon(args: &TasksArgs) -> Result<Daemon, BoxError> {
-    let dir = tempfile::tempdir()?;
-    let config = dir.path().join("box.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = {:?}\nlisten = \"127.0.0.1:0\"\n[search]\nframe_width = {}\nframe_height = {}\ntasks_at_once = 1\n[disk]\nmin_free_mib = 64\n",
-            dir.path().display().to_string(),
-            args.frame_width,
-            args.frame_height
-        ),
-    )?;
-    let child = tokio::process::Command::new(dipper_binary()?)
-        .args(["run", "--config"])
-        .arg(&config)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let address = loop {
-        if let Ok(address) = std::fs::read_to_string(dir.path().join("api.addr")) {
-            break address.trim().to_owned();
-        }
-        if Instant::now() > deadline {
-            return Err("the daemon did not start within 2 minutes".into());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    Ok(Daemon {
-        child,
-        base: format!("http://{address}/api/v1"),
-        _dir: dir,
-    })
-}
-
-async fn post(http: &reqwest::Client, url: &str, body: &Value) -> Result<Value, BoxError> {
-    let response = http.post(url).json(body).send().await?;
-    let status = response.status();
-    let value: Value = response.json().await?;
-    if !status.is_success() {
-        return Err(format!("POST {url}: {status} {value}").into());
-    }
-    Ok(value)
-}
-
 pub(crate) async fn run(args: TasksArgs) -> Result<(), BoxError> {
     let cameras = args.recordings.div_ceil(args.per_camera).max(1) as usize;
     let minutes_per_camera = args.recordings.div_ceil(cameras as u64);
@@ -166,8 +95,13 @@ pub(crate) async fn run(args: TasksArgs) -> Result<(), BoxError> {
         })
         .collect();
     let sim = Simulator::start(SimConfig::new(devices)).await?;
-    let daemon = start_daemon(&args).await?;
-    let pid = daemon.child.id().ok_or("the daemon exited")?;
+    // Background indexing off: this measures one task's own search of un-indexed footage.
+    let daemon = Daemon::start(&format!(
+        "[search]\nframe_width = {}\nframe_height = {}\ntasks_at_once = 1\n[index]\nbackground = false\n[disk]\nmin_free_mib = 64\n",
+        args.frame_width, args.frame_height
+    ))
+    .await?;
+    let pid = daemon.pid()?;
     let http = reqwest::Client::new();
     let mut ids = Vec::new();
     for n in 0..cameras {

@@ -43,6 +43,13 @@ const SAMPLE_ROWS: &[(u32, &str)] = &[
                               box_x, box_y, box_width, box_height, face_index)
              VALUES ('t-1', 1, 3, 7, 1700000012000, 0.25, 10, 20, 100, 120, 0);",
     ),
+    (
+        3,
+        "INSERT INTO index_coverage (camera_id, track, covered_from_ms, covered_to_ms,
+                                     recordings_waiting, recordings_indexed, updated_at_ms)
+             VALUES (7, 101, 1700000000000, 1700000120000, 1, 1, 1700000130000);
+         UPDATE recordings SET index_error = 'video: no keyframe in the recording' WHERE id = 4;",
+    ),
 ];
 
 /// The schema of `conn` as (type, name, table, normalised SQL), sorted: what `sqlite_master`

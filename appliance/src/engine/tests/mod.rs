@@ -237,3 +237,5 @@ async fn a_cancelled_task_stops_and_stays_cancelled() {
         "cancelling again answers the cancelled task"
     );
 }
+
+mod background;

@@ -1,0 +1,197 @@
+//! Background indexing on the simulator: a camera's footage covered back to `keep_days`,
+//! a search over it answered without the camera, a camera that does not answer waiting
+//! without holding the others back, and progress kept across a restart.
+
+use std::time::Duration;
+
+use isapi::sim::{Faults, SimConfig, Simulator};
+
+use super::{USER, camera, engine, finished, photo, request};
+use crate::{
+    config::IndexConfig,
+    engine::{Engine, NewCameraRequest, TaskRequest, TaskState, background::coverage::Coverage},
+};
+
+/// Keyframe-free waits: background indexing is awaited by polling its stored progress.
+const PATIENCE: Duration = Duration::from_secs(240);
+
+/// One day kept, one-hour windows: the camera's last minutes are the only footage in reach.
+fn config() -> IndexConfig {
+    IndexConfig {
+        background: true,
+        keep_days: 1,
+        window_minutes: 60,
+        poll_seconds: 3600,
+        recordings_at_once: 2,
+    }
+}
+
+/// A camera whose one-minute recordings end `minutes` after the horizon of one day, with a
+/// face at its newest recording.
+fn recent_camera(minutes: i64) -> isapi::sim::DeviceConfig {
+    let end = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24)
+        + jiff::SignedDuration::from_mins(minutes);
+    camera(end, Some((1439, "cam1_h264.ps")))
+}
+
+async fn add(engine: &Engine, sim: &Simulator, device: usize, name: &str) -> i64 {
+    let request = NewCameraRequest {
+        name: name.to_owned(),
+        url: sim.device(device).base_url(),
+        username: USER.to_owned(),
+        password: super::PASSWORD.to_owned(),
+        tracks: None,
+    };
+    (engine.cameras().add_camera(request).await)
+        .expect("camera added")
+        .id
+}
+
+/// Polls the camera's coverage until `done` holds for it (bounded by [`PATIENCE`]).
+async fn wait_for(engine: &Engine, camera: i64, done: impl Fn(&Coverage) -> bool) -> Coverage {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let coverage = engine.coverage(Some(camera)).await.expect("coverage");
+        if let Some(track) = coverage.into_iter().find(|c| done(c)) {
+            return track;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "camera {camera}: background indexing did not get there: {:?}",
+            engine.coverage(Some(camera)).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Covered back to the horizon of `keep_days` (one day).
+fn reached_horizon(coverage: &Coverage) -> bool {
+    let horizon = jiff::Timestamp::now().as_millisecond() - 24 * 3_600_000;
+    coverage.covered_from_ms <= horizon + 60_000 && coverage.recordings_waiting == 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn footage_is_indexed_back_to_keep_days_and_a_search_over_it_asks_no_camera() {
+    let sim = Simulator::start(SimConfig::new(vec![recent_camera(8)]))
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = engine(dir.path());
+    let camera = add(&engine, &sim, 0, "gate").await;
+    engine.start_background(config());
+
+    let covered = wait_for(&engine, camera, reached_horizon).await;
+    // Eight recordings in reach at the start; the horizon moves on while they are indexed.
+    assert!(covered.recordings_indexed >= 4, "{covered:?}");
+    assert_eq!(covered.recordings_failed, 0, "{covered:?}");
+    assert_eq!(covered.problem, None);
+    let downloads = sim.stats(0).downloads_started;
+    assert_eq!(
+        downloads, covered.recordings_indexed,
+        "each recording downloaded once"
+    );
+    assert!(
+        engine.index_entries() > 0,
+        "the face clip's faces are indexed"
+    );
+
+    let searches = sim.stats(0).searches;
+    let (start, stop) = sim.recording_span(0, 101, 1439).expect("span");
+    let task = TaskRequest {
+        photo: photo("obama.jpg"),
+        ..request(camera, start, stop)
+    };
+    let id = engine.create_task(task).await.expect("created");
+    let done = finished(&engine, &id).await;
+    assert_eq!(done.task.state, TaskState::Done, "{done:?}");
+    assert!(done.task.counts.matches > 0, "{done:?}");
+    assert_eq!(
+        sim.stats(0).downloads_started,
+        downloads,
+        "nothing downloaded"
+    );
+    assert_eq!(sim.stats(0).searches, searches, "the camera is not asked");
+    engine.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_that_does_not_answer_waits_and_catches_up_without_holding_others_back() {
+    let sim = Simulator::start(SimConfig::new(vec![recent_camera(6), recent_camera(6)]))
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = engine(dir.path());
+    let busy = add(&engine, &sim, 0, "busy").await;
+    let fine = add(&engine, &sim, 1, "fine").await;
+    sim.set_faults(
+        0,
+        Faults {
+            http_503: true,
+            ..Faults::default()
+        },
+    );
+    engine.start_background(config());
+
+    wait_for(&engine, fine, reached_horizon).await;
+    let waiting = wait_for(&engine, busy, |c| c.problem.is_some()).await;
+    let problem = waiting.problem.clone().unwrap_or_default();
+    assert!(
+        problem.contains("503") || problem.contains("navailable"),
+        "{problem}"
+    );
+    assert_eq!(waiting.recordings_indexed, 0, "{waiting:?}");
+
+    sim.set_faults(0, Faults::default());
+    let caught_up = wait_for(&engine, busy, reached_horizon).await;
+    assert!(caught_up.recordings_indexed >= 1, "{caught_up:?}");
+    assert_eq!(caught_up.problem, None, "{caught_up:?}");
+    engine.shutdown(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_resumes_from_what_was_committed_and_indexes_nothing_twice() {
+    let sim = Simulator::start(SimConfig::new(vec![recent_camera(6)]))
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = engine(dir.path());
+    let camera = add(&first, &sim, 0, "gate").await;
+    first.start_background(config());
+    // Stop as soon as one recording is done, before the camera is covered.
+    let partway = wait_for(&first, camera, |c| c.recordings_indexed >= 1).await;
+    first.shutdown(Duration::from_secs(10)).await;
+    drop(first);
+
+    let second = engine(dir.path());
+    let resumed = second.coverage(Some(camera)).await.expect("coverage");
+    assert_eq!(resumed.len(), 1);
+    assert!(resumed[0].recordings_indexed >= partway.recordings_indexed);
+    second.start_background(config());
+    let covered = wait_for(&second, camera, reached_horizon).await;
+    let downloads = sim.stats(0).downloads_started;
+    let index = second.db().read(|c| {
+        let rows: i64 = c.query_row(
+            "SELECT count(*) FROM recordings WHERE indexed_at_ms IS NOT NULL",
+            [],
+            |row| row.get(0),
+        )?;
+        let entries: i64 = c.query_row(
+            "SELECT coalesce(sum(end_entry - first_entry), 0) FROM recordings",
+            [],
+            |row| row.get(0),
+        )?;
+        Ok((rows, entries))
+    });
+    let (rows, entries) = index.await.expect("read");
+    assert_eq!(rows as u64, covered.recordings_indexed, "{covered:?}");
+    assert!(
+        downloads <= covered.recordings_indexed + 2,
+        "at most the recordings in hand at the stop are downloaded again ({downloads} for {covered:?})"
+    );
+    assert!(
+        entries as u64 <= second.index_entries(),
+        "SQLite names only entries the index holds ({entries} of {})",
+        second.index_entries()
+    );
+    second.shutdown(Duration::from_secs(5)).await;
+}

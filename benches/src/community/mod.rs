@@ -1,0 +1,360 @@
+//! `dipper-bench community`: the box daemon indexing a community's cameras in the
+//! background, on simulated cameras whose recordings are the scene clips
+//! (`scripts/make-scene-clips`: a still street, noise, light changes, night, people walking
+//! through about a tenth of the time), then searched for every person the clips show.
+//!
+//! 1. **Keeping up**: `--cameras` cameras of one-minute 1080p recordings are added to a fresh
+//!    daemon; for `--seconds` it indexes in the background. Camera-hours indexed per
+//!    wall-clock hour is `cameras_kept_up`: a box that indexes N camera-hours an hour keeps
+//!    up with N cameras recording live. Meanwhile `--creates` tasks are created (and
+//!    cancelled) through the API for the create latency under load, and the daemon's peak
+//!    resident memory is sampled throughout.
+//! 2. **Searching indexed footage**: one task per person over the footage every camera has
+//!    indexed, from creation until complete (`search_indexed_*`); its matches are scored
+//!    against the clips' manifest: `recall` is the share of appearances (a person visible
+//!    on at least one keyframe of an indexed recording) found, `false_matches` the matches on
+//!    keyframes where the manifest does not show that person.
+//! 3. The same indexing on `testsrc2` footage (everything moves) for `--testsrc-seconds`,
+//!    for reference: `camera_hours_per_hour_testsrc`.
+//!
+//! The simulator runs in this process; the daemon is `dipper` next to this binary (build
+//! both: `scripts/bench-community`).
+
+mod scenes;
+mod score;
+
+use std::{
+    path::PathBuf,
+    time::{Duration, Instant},
+};
+
+use base64::Engine as _;
+use clap::Args;
+use isapi::sim::{Codec, DeviceConfig, RecordingClip, SimConfig, Simulator};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::{
+    BoxError,
+    daemon::{Daemon, get, percentile, post},
+    proc,
+};
+
+#[derive(Debug, Args)]
+pub(crate) struct CommunityArgs {
+    /// Simulated cameras, each with a day of one-minute recordings.
+    #[arg(long, default_value_t = 16)]
+    cameras: usize,
+    /// How long background indexing runs on the scene footage.
+    #[arg(long, default_value_t = 600)]
+    seconds: u64,
+    /// How long it runs on testsrc2 footage (0: not measured).
+    #[arg(long, default_value_t = 120)]
+    testsrc_seconds: u64,
+    /// Tasks created (and cancelled) during indexing, for the create latency.
+    #[arg(long, default_value_t = 200)]
+    creates: usize,
+    /// Size keyframes are decoded to for detection (the daemon's `search.frame_width`).
+    #[arg(long, default_value_t = 1280)]
+    frame_width: u32,
+    #[arg(long, default_value_t = 720)]
+    frame_height: u32,
+    /// One JSON line on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct Report {
+    cameras: usize,
+    seconds: f64,
+    /// Camera-hours of scene footage indexed per wall-clock hour.
+    cameras_kept_up: f64,
+    camera_hours_per_hour_testsrc: Option<f64>,
+    recordings_indexed: u64,
+    recordings_failed: u64,
+    /// With the motion gates on and off over the same footage (the gates are not in this
+    /// build yet: only `recall_ungated` is measured).
+    recall_gated: Option<f64>,
+    recall_ungated: Option<f64>,
+    recall_ratio: Option<f64>,
+    appearances: u64,
+    appearances_found: u64,
+    false_matches: u64,
+    /// One search task per person over the footage every camera has indexed.
+    search_indexed_p50_ms: f64,
+    search_indexed_p99_ms: f64,
+    search_indexed_camera_hours: f64,
+    create_p50_ms: f64,
+    create_p99_ms: f64,
+    peak_rss_mb: f64,
+    keyframes_total: u64,
+    keyframes_decoded: u64,
+    keyframes_detected: u64,
+    frame: String,
+    worker_threads: usize,
+}
+
+/// A scene camera `n`: a day of one-minute recordings, each the same scene clip.
+fn scene_camera(n: usize, clip: &scenes::Clip, end: jiff::Timestamp) -> DeviceConfig {
+    let mut camera = DeviceConfig::camera("admin", "bench-pass");
+    camera.serial = format!("BENCH-SCENE-{n:03}");
+    camera.recording_minutes = 1;
+    camera.days = 1;
+    camera.end = Some(end);
+    camera.codec = if clip.codec == "h265" {
+        Codec::H265
+    } else {
+        Codec::H264
+    };
+    camera.recording_clips = (0..1440)
+        .map(|index| RecordingClip {
+            track: 101,
+            index,
+            path: scenes::dir().join(&clip.file),
+        })
+        .collect();
+    camera
+}
+
+fn daemon_config(args: &CommunityArgs) -> String {
+    format!(
+        "[search]\nframe_width = {}\nframe_height = {}\n\
+         [index]\nbackground = true\nkeep_days = 1\nwindow_minutes = 60\npoll_seconds = 3600\n\
+         [disk]\nmin_free_mib = 64\n",
+        args.frame_width, args.frame_height
+    )
+}
+
+/// Adds every simulated device as a camera; their ids, in order.
+async fn add_cameras(
+    http: &reqwest::Client,
+    daemon: &Daemon,
+    sim: &Simulator,
+) -> Result<Vec<i64>, BoxError> {
+    let mut ids = Vec::new();
+    for n in 0..sim.devices().len() {
+        let body = json!({
+            "name": format!("camera {n}"), "url": sim.device(n).base_url(),
+            "username": "admin", "password": "bench-pass",
+        });
+        let camera = post(http, &format!("{}/cameras", daemon.base), &body).await?;
+        ids.push(camera["id"].as_i64().ok_or("no camera id")?);
+    }
+    Ok(ids)
+}
+
+/// Recordings indexed and failed in the background, all cameras together.
+async fn indexed(http: &reqwest::Client, daemon: &Daemon) -> Result<(u64, u64), BoxError> {
+    let cameras = get(http, &format!("{}/cameras", daemon.base)).await?;
+    let tracks = cameras
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["indexing"].as_array().cloned().unwrap_or_default());
+    Ok(tracks.fold((0, 0), |(done, failed), t| {
+        (
+            done + t["recordings_indexed"].as_u64().unwrap_or(0),
+            failed + t["recordings_failed"].as_u64().unwrap_or(0),
+        )
+    }))
+}
+
+/// A counter's total in the daemon's `/metrics` (all label sets).
+async fn counter(http: &reqwest::Client, daemon: &Daemon, name: &str) -> Result<u64, BoxError> {
+    let text = http
+        .get(format!("{}/metrics", daemon.base))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let total: f64 = text
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with([' ', '{']))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    Ok(total as u64)
+}
+
+fn photo_base64(path: &PathBuf) -> Result<String, BoxError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("{}: {e} (run scripts/fetch-models)", path.display()))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
+}
+
+/// Creates `n` small tasks one after another (each cancelled at once); latencies sorted.
+async fn measure_creates(
+    http: &reqwest::Client,
+    daemon: &Daemon,
+    camera: i64,
+    photo: &str,
+    n: usize,
+) -> Result<Vec<f64>, BoxError> {
+    let to = jiff::Timestamp::now();
+    let body = json!({
+        "from": (to - jiff::SignedDuration::from_mins(2)).to_string(), "to": to.to_string(),
+        "cameras": [camera], "priority": 5, "photo": photo,
+    });
+    let mut times = Vec::with_capacity(n);
+    for _ in 0..n {
+        let started = Instant::now();
+        let task = post(http, &format!("{}/tasks", daemon.base), &body).await?;
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+        let id = task["id"].as_str().ok_or("no task id")?;
+        post(
+            http,
+            &format!("{}/tasks/{id}/cancel", daemon.base),
+            &json!({}),
+        )
+        .await?;
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times)
+}
+
+/// What indexing the scene footage measured.
+struct SceneRun {
+    seconds: f64,
+    indexed: (u64, u64),
+    creates: Vec<f64>,
+    keyframes: u64,
+    search: score::Searches,
+    peak_rss_mb: f64,
+}
+
+async fn run_scenes(
+    args: &CommunityArgs,
+    manifest: &scenes::Manifest,
+) -> Result<SceneRun, BoxError> {
+    let end = jiff::Timestamp::now();
+    let devices: Vec<DeviceConfig> = (0..args.cameras)
+        .map(|n| scene_camera(n, &manifest.clips[n % manifest.clips.len()], end))
+        .collect();
+    let sim = Simulator::start(SimConfig::new(devices)).await?;
+    let daemon = Daemon::start(&daemon_config(args)).await?;
+    let http = reqwest::Client::new();
+    let ids = add_cameras(&http, &daemon, &sim).await?;
+    let started = Instant::now();
+    let (peaks_done, peaks_watch) = tokio::sync::watch::channel(false);
+    let peaks = tokio::spawn(proc::poll_peaks(
+        vec![daemon.pid()?],
+        Duration::from_millis(200),
+        peaks_watch,
+    ));
+    let queries = scenes::queries(manifest)?;
+    let query_photo = photo_base64(&queries.first().ok_or("no person in the clips")?.1)?;
+    let creates = measure_creates(&http, &daemon, ids[0], &query_photo, args.creates).await?;
+    tokio::time::sleep(Duration::from_secs(args.seconds).saturating_sub(started.elapsed())).await;
+    let indexed = indexed(&http, &daemon).await?;
+    let seconds = started.elapsed().as_secs_f64();
+    let keyframes = counter(&http, &daemon, "dipper_keyframes_total").await?;
+    let search = score::search_every_person(&http, &daemon, &ids, manifest, &queries).await?;
+    peaks_done.send_replace(true);
+    let peak_rss_mb = peaks.await?.first().copied().unwrap_or(f64::NAN);
+    drop(daemon);
+    sim.shutdown().await;
+    Ok(SceneRun {
+        seconds,
+        indexed,
+        creates,
+        keyframes,
+        search,
+        peak_rss_mb,
+    })
+}
+
+/// Camera-hours of testsrc2 footage indexed per hour over `seconds`.
+async fn run_testsrc(args: &CommunityArgs) -> Result<f64, BoxError> {
+    let end = jiff::Timestamp::now();
+    let devices: Vec<DeviceConfig> = (0..args.cameras)
+        .map(|n| {
+            let mut camera = DeviceConfig::camera("admin", "bench-pass");
+            camera.serial = format!("BENCH-TESTSRC-{n:03}");
+            camera.recording_minutes = 1;
+            camera.days = 1;
+            camera.end = Some(end);
+            camera
+        })
+        .collect();
+    let sim = Simulator::start(SimConfig::new(devices)).await?;
+    let daemon = Daemon::start(&daemon_config(args)).await?;
+    let http = reqwest::Client::new();
+    add_cameras(&http, &daemon, &sim).await?;
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(args.testsrc_seconds)).await;
+    let (done, _) = indexed(&http, &daemon).await?;
+    let hours = started.elapsed().as_secs_f64() / 3600.0;
+    drop(daemon);
+    sim.shutdown().await;
+    Ok(done as f64 / 60.0 / hours)
+}
+
+pub(crate) async fn run(args: CommunityArgs) -> Result<(), BoxError> {
+    let manifest = scenes::load()?;
+    if manifest.clips.is_empty() {
+        return Err("the scene manifest lists no clip".into());
+    }
+    let scene = run_scenes(&args, &manifest).await?;
+    let testsrc = match args.testsrc_seconds {
+        0 => None,
+        _ => Some(run_testsrc(&args).await?),
+    };
+    let search = &scene.search;
+    let recall = search.recall();
+    let report = Report {
+        cameras: args.cameras,
+        seconds: scene.seconds,
+        cameras_kept_up: scene.indexed.0 as f64 / 60.0 / (scene.seconds / 3600.0),
+        camera_hours_per_hour_testsrc: testsrc,
+        recordings_indexed: scene.indexed.0,
+        recordings_failed: scene.indexed.1,
+        recall_gated: None,
+        recall_ungated: recall,
+        recall_ratio: None,
+        appearances: search.appearances,
+        appearances_found: search.found,
+        false_matches: search.false_matches,
+        search_indexed_p50_ms: percentile(&search.latencies_ms, 50.0),
+        search_indexed_p99_ms: percentile(&search.latencies_ms, 99.0),
+        search_indexed_camera_hours: search.camera_hours,
+        create_p50_ms: percentile(&scene.creates, 50.0),
+        create_p99_ms: percentile(&scene.creates, 99.0),
+        peak_rss_mb: scene.peak_rss_mb,
+        keyframes_total: scene.keyframes,
+        keyframes_decoded: scene.keyframes,
+        keyframes_detected: scene.keyframes,
+        frame: format!("{}x{}", args.frame_width, args.frame_height),
+        worker_threads: std::thread::available_parallelism().map_or(1, usize::from),
+    };
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    }
+    Ok(())
+}
+
+/// A task's status until it is finished, polled.
+async fn wait_finished(
+    http: &reqwest::Client,
+    daemon: &Daemon,
+    id: &str,
+) -> Result<Value, BoxError> {
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let status = get(http, &format!("{}/tasks/{id}", daemon.base)).await?;
+        if matches!(
+            status["state"].as_str(),
+            Some("done" | "failed" | "cancelled")
+        ) {
+            return Ok(status);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("task {id} did not finish in 10 minutes: {status}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}

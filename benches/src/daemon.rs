@@ -1,0 +1,111 @@
+//! The box daemon (`dipper run`, the `dipper` beside this binary) in its own process on a
+//! temporary data directory, and the small HTTP helpers the daemon benchmarks share.
+
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+use serde_json::Value;
+
+use crate::BoxError;
+
+/// The nearest-rank percentile `p` (0..=100) of sorted values; NaN when there are none.
+pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// `dipper` beside this executable.
+fn dipper_binary() -> Result<PathBuf, BoxError> {
+    let me = std::env::current_exe()?;
+    let path = me.with_file_name("dipper");
+    if !path.is_file() {
+        return Err(format!(
+            "{} is missing: build it (the scripts/bench-* wrappers build both)",
+            path.display()
+        )
+        .into());
+    }
+    Ok(path)
+}
+
+/// A running daemon; killed when dropped.
+pub(crate) struct Daemon {
+    pub(crate) child: tokio::process::Child,
+    /// `http://address/api/v1`.
+    pub(crate) base: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts `dipper run` with `box.toml` holding the data dir, a free port and `config`
+    /// (TOML tables), and waits for its API address.
+    pub(crate) async fn start(config: &str) -> Result<Daemon, BoxError> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("box.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "data_dir = {:?}\nlisten = \"127.0.0.1:0\"\n{config}",
+                dir.path().display().to_string()
+            ),
+        )?;
+        let child = tokio::process::Command::new(dipper_binary()?)
+            .args(["run", "--config"])
+            .arg(&path)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let address = loop {
+            if let Ok(address) = std::fs::read_to_string(dir.path().join("api.addr")) {
+                break address.trim().to_owned();
+            }
+            if Instant::now() > deadline {
+                return Err("the daemon did not start within 2 minutes".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        Ok(Daemon {
+            child,
+            base: format!("http://{address}/api/v1"),
+            _dir: dir,
+        })
+    }
+
+    pub(crate) fn pid(&self) -> Result<u32, BoxError> {
+        Ok(self.child.id().ok_or("the daemon exited")?)
+    }
+}
+
+/// POSTs JSON; the answer's JSON, or an error with the status and body.
+pub(crate) async fn post(
+    http: &reqwest::Client,
+    url: &str,
+    body: &Value,
+) -> Result<Value, BoxError> {
+    let response = http.post(url).json(body).send().await?;
+    let status = response.status();
+    let value: Value = response.json().await?;
+    if !status.is_success() {
+        return Err(format!("POST {url}: {status} {value}").into());
+    }
+    Ok(value)
+}
+
+/// GETs JSON.
+pub(crate) async fn get(http: &reqwest::Client, url: &str) -> Result<Value, BoxError> {
+    let response = http.get(url).send().await?;
+    let status = response.status();
+    let value: Value = response.json().await?;
+    if !status.is_success() {
+        return Err(format!("GET {url}: {status} {value}").into());
+    }
+    Ok(value)
+}
