@@ -6,7 +6,8 @@ use uuid::Uuid;
 use crate::api::types::{Email, Password};
 use crate::audit;
 use crate::auth::password::{PasswordError, PasswordHasher};
-use crate::db::{Db, DbError, Mode, Scope, now_ms};
+use crate::db::{Db, DbError, Mode, Scope};
+use crate::store::users;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
@@ -39,19 +40,15 @@ pub async fn create_platform_admin(
     let password = Password::parse(password).map_err(AdminError::Password)?;
     let hash = hasher.hash(password.into_inner()).await?;
     let id = Uuid::new_v4();
-    let now = now_ms();
     let mut tx = db.begin(Scope::Platform, Mode::Write).await?;
-    sqlx::query(
-        "INSERT INTO users (id, tenant_id, email, display_name, password_hash, platform_admin, \
-         status, created_at, updated_at) VALUES ($1, NULL, $2, $2, $3, 1, 'active', $4, $4)",
-    )
-    .bind(id.to_string())
-    .bind(email.as_str())
-    .bind(&hash)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .map_err(|e| match DbError::from_sqlx(e) {
+    let admin = users::NewUser {
+        id,
+        tenant: None,
+        email: email.as_str(),
+        display_name: email.as_str(),
+        password_hash: &hash,
+    };
+    users::insert(&mut tx, admin).await.map_err(|e| match e {
         DbError::Constraint(_) => AdminError::Exists(email.as_str().to_owned()),
         other => AdminError::Db(other),
     })?;

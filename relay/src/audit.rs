@@ -11,37 +11,35 @@ use std::future::Future;
 use uuid::Uuid;
 
 use crate::auth::Principal;
-use crate::db::{Db, DbError, Mode, Scope, Tx, now_ms};
+use crate::db::{Db, DbError, Mode, Scope, Tx};
 use crate::error::ApiError;
 
-/// One audit record.
-#[derive(Debug, Clone, Copy)]
-pub struct Entry<'a> {
-    pub tenant: Option<Uuid>,
-    pub actor: &'a str,
-    pub remote_addr: &'a str,
-    pub action: &'a str,
-    pub target: &'a str,
-    pub outcome: &'a str,
-}
+pub use crate::store::audit::Entry;
 
 /// Writes `entry` in `tx`.
 pub async fn write(tx: &mut Tx, entry: Entry<'_>) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO audit_log (id, tenant_id, actor, action, target, remote_addr, outcome, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-    )
-    .bind(Uuid::new_v4().to_string())
-    .bind(entry.tenant.map(|t| t.to_string()))
-    .bind(entry.actor)
-    .bind(entry.action)
-    .bind(entry.target)
-    .bind(entry.remote_addr)
-    .bind(entry.outcome)
-    .bind(now_ms())
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    crate::store::audit::insert(tx, entry).await
+}
+
+/// Records an `action` of `actor` on itself (a sign-in, a box's activation) from
+/// `remote_addr` in `tenant`, in `tx`.
+pub async fn own(
+    tx: &mut Tx,
+    (actor, remote_addr): (&str, &str),
+    tenant: Option<Uuid>,
+    action: &str,
+    outcome: &str,
+) -> Result<(), DbError> {
+    let target = actor;
+    let entry = Entry {
+        tenant,
+        actor,
+        remote_addr,
+        action,
+        target,
+        outcome,
+    };
+    write(tx, entry).await
 }
 
 /// Records `principal`'s successful `action` on `target` in `tenant`, in `tx`.
@@ -52,18 +50,37 @@ pub async fn record(
     action: &str,
     target: &str,
 ) -> Result<(), DbError> {
-    write(
-        tx,
-        Entry {
-            tenant,
-            actor: &principal.actor,
-            remote_addr: &principal.remote_addr,
-            action,
-            target,
-            outcome: "success",
-        },
-    )
-    .await
+    write(tx, success(principal, tenant, action, target)).await
+}
+
+/// Records `principal`'s successful `action` on `target` in `tenant` and commits `tx`: the
+/// change and its record land together.
+pub async fn commit(
+    mut tx: Tx,
+    principal: &Principal,
+    tenant: Option<Uuid>,
+    action: &str,
+    target: &str,
+) -> Result<(), DbError> {
+    record(&mut tx, principal, tenant, action, target).await?;
+    Ok(tx.commit().await?)
+}
+
+/// The record of `principal`'s successful `action` on `target` in `tenant`.
+fn success<'a>(
+    principal: &'a Principal,
+    tenant: Option<Uuid>,
+    action: &'a str,
+    target: &'a str,
+) -> Entry<'a> {
+    Entry {
+        tenant,
+        actor: &principal.actor,
+        remote_addr: &principal.remote_addr,
+        action,
+        target,
+        outcome: "success",
+    }
 }
 
 /// Runs a mutating request's `work`; if it fails, records the failure in the caller's own
@@ -82,18 +99,11 @@ pub async fn audited<T>(
         let scope = tenant.map_or(Scope::Platform, Scope::Tenant);
         let written = async {
             let mut tx = db.begin(scope, Mode::Write).await?;
-            write(
-                &mut tx,
-                Entry {
-                    tenant,
-                    actor: &principal.actor,
-                    remote_addr: &principal.remote_addr,
-                    action,
-                    target,
-                    outcome: &outcome,
-                },
-            )
-            .await?;
+            let entry = Entry {
+                outcome: &outcome,
+                ..success(principal, tenant, action, target)
+            };
+            write(&mut tx, entry).await?;
             tx.commit().await?;
             Ok::<(), DbError>(())
         }

@@ -6,18 +6,6 @@
 //! embedded SQLite file by default), so several processes on one PostgreSQL serve the same
 //! users. Only the rate-limit buckets are per process.
 
-/// The `visible(id)` common table expression: the areas under the grants of user `$2` in
-/// tenant `$1`. Queries using it add `($3 = 1 OR ... IN (SELECT id FROM visible))`, `$3`
-/// being 1 when the caller sees the whole tenant.
-macro_rules! visible_areas {
-    () => {
-        "WITH RECURSIVE visible(id) AS ( \
-     SELECT area_id FROM role_grants WHERE tenant_id = $1 AND user_id = $2 AND area_id IS NOT NULL \
-     UNION \
-     SELECT a.id FROM areas a JOIN visible v ON a.parent_id = v.id WHERE a.tenant_id = $1 )"
-    };
-}
-
 pub mod admin;
 pub mod api;
 pub mod audit;

@@ -23,6 +23,8 @@ use crate::auth::Principal;
 use crate::auth::tokens::{new_secret, secret_digest};
 use crate::db::{Db, DbError, Mode, Scope, Tx, now_ms};
 use crate::error::ApiError;
+use crate::store::tenant_creations as creations;
+use crate::store::tenants;
 
 /// How long a creation may stay `running` before another request takes it over.
 pub const STALE_AFTER_MS: i64 = 5 * 60 * 1000;
@@ -73,16 +75,8 @@ impl SagaStep for RecordedResource {
     fn apply<'a>(&'a self, db: &'a Db, tenant: Uuid) -> StepFuture<'a> {
         Box::pin(async move {
             let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            sqlx::query(
-                "INSERT INTO tenant_resources (tenant_id, kind, reference, created_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (tenant_id, kind) DO NOTHING",
-            )
-            .bind(tenant.to_string())
-            .bind(self.kind)
-            .bind((self.reference)(tenant))
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
+            let reference = (self.reference)(tenant);
+            creations::insert_resource(&mut tx, tenant, self.kind, reference).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -91,11 +85,7 @@ impl SagaStep for RecordedResource {
     fn compensate<'a>(&'a self, db: &'a Db, tenant: Uuid) -> StepFuture<'a> {
         Box::pin(async move {
             let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            sqlx::query("DELETE FROM tenant_resources WHERE tenant_id = $1 AND kind = $2")
-                .bind(tenant.to_string())
-                .bind(self.kind)
-                .execute(&mut *tx)
-                .await?;
+            creations::delete_resource(&mut tx, tenant, self.kind).await?;
             tx.commit().await?;
             Ok(())
         })
@@ -187,54 +177,28 @@ impl TenantSaga {
     ) -> Result<Option<Uuid>, ApiError> {
         let now = now_ms();
         let mut tx = db.begin(Scope::Platform, Mode::Write).await?;
-        let existing: Option<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT request_hash, tenant_id, state, updated_at FROM tenant_creations \
-             WHERE idempotency_key = $1",
-        )
-        .bind(key)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some((hash, previous, state, updated_at)) = existing {
-            if hash != request_hash {
+        if let Some(previous) = creations::find(&mut tx, key).await? {
+            if previous.request_hash != request_hash {
                 return Err(ApiError::conflict(
                     crate::error::ErrorCode::IdempotencyKeyReused,
                     "this Idempotency-Key was used for a different request",
                 )
                 .with_field("Idempotency-Key"));
             }
-            match self
-                .retake(db, tx, key, tenant, now, (previous, state, updated_at))
-                .await?
-            {
+            match self.retake(db, tx, key, tenant, now, previous).await? {
                 Retaken::Done(previous) => return Ok(Some(previous)),
                 Retaken::Running(again) => tx = again,
             }
         } else {
-            sqlx::query(
-                "INSERT INTO tenant_creations (idempotency_key, request_hash, tenant_id, state, \
-                 created_at, updated_at) VALUES ($1, $2, $3, 'running', $4, $4)",
-            )
-            .bind(key)
-            .bind(request_hash)
-            .bind(tenant.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match DbError::from_sqlx(e) {
-                // Another request with this key got in first.
-                DbError::Constraint(_) => creation_in_progress(),
-                other => other.into(),
-            })?;
+            creations::insert(&mut tx, key, request_hash, tenant, now)
+                .await
+                .map_err(|e| match e {
+                    // Another request with this key got in first.
+                    DbError::Constraint(_) => creation_in_progress(),
+                    other => other.into(),
+                })?;
         }
-        sqlx::query(
-            "INSERT INTO tenants (id, name, status, created_at, updated_at) \
-             VALUES ($1, $2, 'creating', $3, $3)",
-        )
-        .bind(tenant.to_string())
-        .bind(name)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+        tenants::insert_creating(&mut tx, tenant, name, now).await?;
         tx.commit().await?;
         Ok(None)
     }
@@ -248,34 +212,23 @@ impl TenantSaga {
         key: &str,
         tenant: Uuid,
         now: i64,
-        (previous, state, updated_at): (String, String, i64),
+        previous: creations::Creation,
     ) -> Result<Retaken, ApiError> {
-        let previous = crate::db::parse_id(&previous)?;
-        match state.as_str() {
-            "done" => return Ok(Retaken::Done(previous)),
-            "running" if now - updated_at < STALE_AFTER_MS => return Err(creation_in_progress()),
+        match previous.state.as_str() {
+            "done" => return Ok(Retaken::Done(previous.tenant)),
+            "running" if now - previous.updated_at < STALE_AFTER_MS => {
+                return Err(creation_in_progress());
+            }
             "running" => {
                 // Its process died midway: undo whatever it made before starting again.
                 tx.rollback().await?;
-                self.undo(db, previous, self.steps.len()).await?;
+                self.undo(db, previous.tenant, self.steps.len()).await?;
                 tx = db.begin(Scope::Platform, Mode::Write).await?;
             }
             _ => {}
         }
         // Only if no other request took it over meanwhile.
-        let taken = sqlx::query(
-            "UPDATE tenant_creations SET tenant_id = $1, state = 'running', updated_at = $2 \
-             WHERE idempotency_key = $3 AND tenant_id = $4 AND state = $5",
-        )
-        .bind(tenant.to_string())
-        .bind(now)
-        .bind(key)
-        .bind(previous.to_string())
-        .bind(&state)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if taken != 1 {
+        if !creations::take_over(&mut tx, key, &previous, tenant, now).await? {
             return Err(creation_in_progress());
         }
         Ok(Retaken::Running(tx))
@@ -289,14 +242,7 @@ impl TenantSaga {
                 tracing::warn!(%tenant, step = step.name(), %error, "tenant creation step failed; compensating");
                 self.undo(db, tenant, done + 1).await?;
                 let mut tx = db.begin(Scope::Platform, Mode::Write).await?;
-                sqlx::query(
-                    "UPDATE tenant_creations SET state = 'failed', updated_at = $1 \
-                     WHERE idempotency_key = $2",
-                )
-                .bind(now_ms())
-                .bind(key)
-                .execute(&mut *tx)
-                .await?;
+                creations::set_state(&mut tx, key, "failed").await?;
                 tx.commit().await?;
                 return Err(ApiError::new(
                     axum::http::StatusCode::SERVICE_UNAVAILABLE,
@@ -337,10 +283,7 @@ impl TenantSaga {
             }
         }
         let mut tx = db.begin(Scope::Platform, Mode::Write).await?;
-        sqlx::query("DELETE FROM tenants WHERE id = $1")
-            .bind(tenant.to_string())
-            .execute(&mut *tx)
-            .await?;
+        tenants::delete(&mut tx, tenant).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -374,26 +317,10 @@ fn creation_in_progress() -> ApiError {
 /// Enables the created tenant and records the creation as done, with its audit record.
 async fn finish(db: &Db, principal: &Principal, key: &str, tenant: Uuid) -> Result<(), ApiError> {
     let mut tx = db.begin(Scope::Platform, Mode::Write).await?;
-    sqlx::query("UPDATE tenants SET status = 'enabled', updated_at = $1 WHERE id = $2")
-        .bind(now_ms())
-        .bind(tenant.to_string())
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "UPDATE tenant_creations SET state = 'done', updated_at = $1 WHERE idempotency_key = $2",
-    )
-    .bind(now_ms())
-    .bind(key)
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
-        &mut tx,
-        principal,
-        Some(tenant),
-        "tenant.create",
-        &tenant.to_string(),
-    )
-    .await?;
+    tenants::update(&mut tx, tenant, None, Some("enabled")).await?;
+    creations::set_state(&mut tx, key, "done").await?;
+    let target = tenant.to_string();
+    audit::record(&mut tx, principal, Some(tenant), "tenant.create", &target).await?;
     tx.commit().await?;
     Ok(())
 }

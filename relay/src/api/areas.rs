@@ -6,17 +6,19 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::Row as _;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::types::{Name, Page, rfc3339};
+use super::types::{Name, Page};
+use super::{begin, begin_existing, begin_list};
 use crate::audit::{self, audited};
 use crate::auth::{Principal, Role};
-use crate::db::{DbError, Mode, Scope, Tx, now_ms, parse_id};
+use crate::db::{Mode, Tx};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
+use crate::store::Visibility;
+use crate::store::areas as store;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Area {
@@ -50,45 +52,10 @@ pub struct UpdateArea {
     pub name: Option<Name>,
 }
 
-macro_rules! columns {
-    () => {
-        "id, tenant_id, parent_id, name, created_at, updated_at"
-    };
-}
-
-/// `$2` and `$3` of a query using [`VISIBLE_AREAS`].
-pub fn visibility(principal: &Principal) -> (Option<String>, i32) {
+/// Which areas the caller sees, for the store's lists.
+pub fn visibility(principal: &Principal) -> Visibility {
     let all = i32::from(principal.visible_area_roots().is_none());
     (principal.user_id.map(|u| u.to_string()), all)
-}
-
-fn area_from_row(row: &sqlx::any::AnyRow) -> Result<Area, DbError> {
-    let get = |name: &str| row.try_get::<String, _>(name);
-    let parent: Option<String> = row.try_get("parent_id")?;
-    Ok(Area {
-        id: parse_id(&get("id")?)?,
-        tenant_id: parse_id(&get("tenant_id")?)?,
-        parent_id: parent.as_deref().map(parse_id).transpose()?,
-        name: get("name")?,
-        created_at: rfc3339(row.try_get("created_at")?),
-        updated_at: rfc3339(row.try_get("updated_at")?),
-    })
-}
-
-/// The area `area` of `tenant`, or none.
-pub async fn find(tx: &mut Tx, tenant: Uuid, area: Uuid) -> Result<Option<Area>, DbError> {
-    sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM areas WHERE tenant_id = $1 AND id = $2"
-    ))
-    .bind(tenant.to_string())
-    .bind(area.to_string())
-    .fetch_optional(&mut **tx)
-    .await?
-    .as_ref()
-    .map(area_from_row)
-    .transpose()
 }
 
 /// The area named in a request body: 422 naming `field` if it is not one of the tenant's.
@@ -98,9 +65,22 @@ pub async fn referenced(
     area: Uuid,
     field: &str,
 ) -> Result<Area, ApiError> {
-    find(tx, tenant, area)
+    crate::store::find::<Area>(tx, tenant, area)
         .await?
         .ok_or_else(|| ApiError::invalid_field(field, "no such area"))
+}
+
+/// The area `area`, once the caller holds `role` on it (404 for an area it does not see).
+async fn with_role(
+    tx: &mut Tx,
+    principal: &Principal,
+    (tenant, area): (Uuid, Uuid),
+    role: Role,
+) -> Result<Area, ApiError> {
+    let found = crate::store::find::<Area>(tx, tenant, area).await?;
+    let found = found.ok_or_else(ApiError::not_found)?;
+    principal.require_area_role(tx, tenant, area, role).await?;
+    Ok(found)
 }
 
 /// Areas the caller sees.
@@ -113,28 +93,34 @@ pub async fn list_areas(
     ApiPath(tenant_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<AreaList>, ApiError> {
-    let tenant = principal.tenant_for(tenant_id)?;
-    let (limit, offset) = page.bounds()?;
-    let (user, all) = visibility(&principal);
-    let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
-    principal.require_tenant_exists(&mut tx, tenant).await?;
-    let rows = sqlx::query(concat!(
-        visible_areas!(),
-        " SELECT ",
-        columns!(),
-        " FROM areas WHERE tenant_id = $1 \
-         AND ($3 = 1 OR id IN (SELECT id FROM visible)) ORDER BY created_at, id LIMIT $4 OFFSET $5"
-    ))
-    .bind(tenant.to_string())
-    .bind(user)
-    .bind(all)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&mut *tx)
-    .await?;
+    let caller = (&state, &principal);
+    let (mut tx, tenant, bounds) = begin_list(caller, tenant_id, &page, None).await?;
+    let visible = visibility(&principal);
+    let items = crate::store::list_visible(&mut tx, tenant, visible, bounds).await?;
     tx.commit().await?;
-    let items = rows.iter().map(area_from_row).collect::<Result<_, _>>()?;
     Ok(Json(AreaList { items }))
+}
+
+/// 422 naming `parent_id` unless the caller is a tenant admin of `parent` (of the whole
+/// tenant for a root area).
+async fn check_parent(
+    tx: &mut Tx,
+    principal: &Principal,
+    tenant: Uuid,
+    parent: Option<Uuid>,
+) -> Result<(), ApiError> {
+    let Some(parent) = parent else {
+        return principal.require_tenant_role(Role::TenantAdmin);
+    };
+    referenced(tx, tenant, parent, "parent_id").await?;
+    let held = principal.require_area_role(tx, tenant, parent, Role::TenantAdmin);
+    held.await.map_err(|e| {
+        if e.status() == StatusCode::NOT_FOUND {
+            ApiError::invalid_field("parent_id", "no such area")
+        } else {
+            e
+        }
+    })
 }
 
 /// Creates an area under `parent_id`, or a root area.
@@ -148,59 +134,18 @@ pub async fn create_area(
     ApiPath(tenant_id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<CreateArea>,
 ) -> Result<(StatusCode, Json<Area>), ApiError> {
-    audited(
-        &state.db,
-        &principal,
-        "area.create",
-        &tenant_id.to_string(),
-        async {
-            let tenant = principal.tenant_for(tenant_id)?;
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            principal.require_tenant_exists(&mut tx, tenant).await?;
-            match request.parent_id {
-                Some(parent) => {
-                    referenced(&mut tx, tenant, parent, "parent_id").await?;
-                    principal
-                        .require_area_role(&mut tx, tenant, parent, Role::TenantAdmin)
-                        .await
-                        .map_err(|e| {
-                            if e.status() == StatusCode::NOT_FOUND {
-                                ApiError::invalid_field("parent_id", "no such area")
-                            } else {
-                                e
-                            }
-                        })?;
-                }
-                None => principal.require_tenant_role(Role::TenantAdmin)?,
-            }
-            let id = Uuid::new_v4();
-            let now = now_ms();
-            sqlx::query(
-                "INSERT INTO areas (id, tenant_id, parent_id, name, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $5)",
-            )
-            .bind(id.to_string())
-            .bind(tenant.to_string())
-            .bind(request.parent_id.map(|p| p.to_string()))
-            .bind(request.name.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-            audit::record(
-                &mut tx,
-                &principal,
-                Some(tenant),
-                "area.create",
-                &format!("area:{id}"),
-            )
-            .await?;
-            let area = find(&mut tx, tenant, id)
-                .await?
-                .ok_or_else(ApiError::not_found)?;
-            tx.commit().await?;
-            Ok((StatusCode::CREATED, Json(area)))
-        },
-    )
+    let (action, target) = ("area.create", tenant_id.to_string());
+    audited(&state.db, &principal, action, &target, async {
+        let (mut tx, tenant) = begin_existing(&state, &principal, tenant_id, Mode::Write).await?;
+        check_parent(&mut tx, &principal, tenant, request.parent_id).await?;
+        let id = Uuid::new_v4();
+        let name = request.name.as_str();
+        store::insert(&mut tx, tenant, (id, request.parent_id), name).await?;
+        let area = crate::store::find::<Area>(&mut tx, tenant, id).await?;
+        let area = area.ok_or_else(ApiError::not_found)?;
+        audit::commit(tx, &principal, Some(tenant), action, &format!("area:{id}")).await?;
+        Ok((StatusCode::CREATED, Json(area)))
+    })
     .await
 }
 
@@ -213,14 +158,8 @@ pub async fn get_area(
     principal: Principal,
     ApiPath((tenant_id, area_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<Area>, ApiError> {
-    let tenant = principal.tenant_for(tenant_id)?;
-    let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
-    let area = find(&mut tx, tenant, area_id)
-        .await?
-        .ok_or_else(ApiError::not_found)?;
-    principal
-        .require_area_role(&mut tx, tenant, area_id, Role::Viewer)
-        .await?;
+    let (mut tx, tenant) = begin(&state, &principal, tenant_id, Mode::Read).await?;
+    let area = with_role(&mut tx, &principal, (tenant, area_id), Role::Viewer).await?;
     tx.commit().await?;
     Ok(Json(area))
 }
@@ -236,46 +175,20 @@ pub async fn update_area(
     ApiPath((tenant_id, area_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(request): ApiJson<UpdateArea>,
 ) -> Result<Json<Area>, ApiError> {
-    audited(
-        &state.db,
-        &principal,
-        "area.update",
-        &format!("area:{area_id}"),
-        async {
-            let tenant = principal.tenant_for(tenant_id)?;
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            find(&mut tx, tenant, area_id)
+    let (action, target) = ("area.update", format!("area:{area_id}"));
+    audited(&state.db, &principal, action, &target, async {
+        let (mut tx, tenant) = begin(&state, &principal, tenant_id, Mode::Write).await?;
+        let ids = (tenant, area_id);
+        let mut area = with_role(&mut tx, &principal, ids, Role::TenantAdmin).await?;
+        if let Some(name) = &request.name {
+            store::rename(&mut tx, tenant, area_id, name.as_str()).await?;
+            area = crate::store::find::<Area>(&mut tx, tenant, area_id)
                 .await?
-                .ok_or_else(ApiError::not_found)?;
-            principal
-                .require_area_role(&mut tx, tenant, area_id, Role::TenantAdmin)
-                .await?;
-            if let Some(name) = &request.name {
-                sqlx::query(
-                    "UPDATE areas SET name = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4",
-                )
-                .bind(name.as_str())
-                .bind(now_ms())
-                .bind(tenant.to_string())
-                .bind(area_id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            }
-            audit::record(
-                &mut tx,
-                &principal,
-                Some(tenant),
-                "area.update",
-                &format!("area:{area_id}"),
-            )
-            .await?;
-            let area = find(&mut tx, tenant, area_id)
-                .await?
-                .ok_or_else(ApiError::not_found)?;
-            tx.commit().await?;
-            Ok(Json(area))
-        },
-    )
+                .unwrap_or(area);
+        }
+        audit::commit(tx, &principal, Some(tenant), action, &target).await?;
+        Ok(Json(area))
+    })
     .await
 }
 
@@ -288,50 +201,19 @@ pub async fn delete_area(
     principal: Principal,
     ApiPath((tenant_id, area_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    audited(
-        &state.db,
-        &principal,
-        "area.delete",
-        &format!("area:{area_id}"),
-        async {
-            let tenant = principal.tenant_for(tenant_id)?;
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            find(&mut tx, tenant, area_id)
-                .await?
-                .ok_or_else(ApiError::not_found)?;
-            principal
-                .require_area_role(&mut tx, tenant, area_id, Role::TenantAdmin)
-                .await?;
-            let in_use: i64 = sqlx::query_scalar(
-                "SELECT (SELECT COUNT(*) FROM areas WHERE tenant_id = $1 AND parent_id = $2) \
-             + (SELECT COUNT(*) FROM devices WHERE tenant_id = $1 AND area_id = $2)",
-            )
-            .bind(tenant.to_string())
-            .bind(area_id.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
-            if in_use > 0 {
-                return Err(ApiError::conflict(
-                    crate::error::ErrorCode::AreaNotEmpty,
-                    "the area still has child areas or devices; move or delete them first",
-                ));
-            }
-            sqlx::query("DELETE FROM areas WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.to_string())
-                .bind(area_id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            audit::record(
-                &mut tx,
-                &principal,
-                Some(tenant),
-                "area.delete",
-                &format!("area:{area_id}"),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(StatusCode::NO_CONTENT)
-        },
-    )
+    let (action, target) = ("area.delete", format!("area:{area_id}"));
+    audited(&state.db, &principal, action, &target, async {
+        let (mut tx, tenant) = begin(&state, &principal, tenant_id, Mode::Write).await?;
+        with_role(&mut tx, &principal, (tenant, area_id), Role::TenantAdmin).await?;
+        if store::in_use(&mut tx, tenant, area_id).await? {
+            return Err(ApiError::conflict(
+                crate::error::ErrorCode::AreaNotEmpty,
+                "the area still has child areas or devices; move or delete them first",
+            ));
+        }
+        store::delete(&mut tx, tenant, area_id).await?;
+        audit::commit(tx, &principal, Some(tenant), action, &target).await?;
+        Ok(StatusCode::NO_CONTENT)
+    })
     .await
 }

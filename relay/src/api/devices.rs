@@ -19,6 +19,7 @@ use uuid::Uuid;
 
 use super::areas::{referenced, visibility};
 use super::types::{Name, Page, Secret, rfc3339};
+use super::{begin, begin_existing, begin_list};
 use crate::audit::{self, audited};
 use crate::auth::tokens::{new_secret, secret_digest};
 use crate::auth::{Principal, Role};
@@ -94,7 +95,7 @@ struct ActivateDeviceSchema {
 }
 
 async fn find(tx: &mut Tx, tenant: Uuid, device: Uuid) -> Result<Device, ApiError> {
-    store::find(tx, tenant, device)
+    crate::store::find::<Device>(tx, tenant, device)
         .await?
         .ok_or_else(ApiError::not_found)
 }
@@ -140,8 +141,7 @@ async fn begin_change(
     principal: &Principal,
     (tenant_id, device_id): (Uuid, Uuid),
 ) -> Result<(Tx, Uuid, Device), ApiError> {
-    let tenant = principal.tenant_for(tenant_id)?;
-    let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+    let (mut tx, tenant) = begin(state, principal, tenant_id, Mode::Write).await?;
     let device = find(&mut tx, tenant, device_id).await?;
     principal
         .require_area_role(&mut tx, tenant, device.area_id, Role::Operator)
@@ -157,11 +157,10 @@ async fn finish_change(
     device: Uuid,
     action: &str,
 ) -> Result<Device, ApiError> {
+    let found = find(&mut tx, tenant, device).await?;
     let target = format!("device:{device}");
-    audit::record(&mut tx, principal, Some(tenant), action, &target).await?;
-    let device = find(&mut tx, tenant, device).await?;
-    tx.commit().await?;
-    Ok(device)
+    audit::commit(tx, principal, Some(tenant), action, &target).await?;
+    Ok(found)
 }
 
 /// Devices in the areas the caller sees.
@@ -174,11 +173,10 @@ pub async fn list_devices(
     ApiPath(tenant_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<DeviceList>, ApiError> {
-    let tenant = principal.tenant_for(tenant_id)?;
-    let (limit, offset) = page.bounds()?;
-    let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
-    principal.require_tenant_exists(&mut tx, tenant).await?;
-    let items = store::list(&mut tx, tenant, visibility(&principal), limit, offset).await?;
+    let caller = (&state, &principal);
+    let (mut tx, tenant, bounds) = begin_list(caller, tenant_id, &page, None).await?;
+    let visible = visibility(&principal);
+    let items = crate::store::list_visible(&mut tx, tenant, visible, bounds).await?;
     tx.commit().await?;
     Ok(Json(DeviceList { items }))
 }
@@ -194,36 +192,27 @@ pub async fn register_device(
     ApiPath(tenant_id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<RegisterDevice>,
 ) -> Result<(StatusCode, Json<ProvisionedDevice>), ApiError> {
-    audited(
-        &state.db,
-        &principal,
-        "device.register",
-        &tenant_id.to_string(),
-        async {
-            let tenant = principal.tenant_for(tenant_id)?;
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            principal.require_tenant_exists(&mut tx, tenant).await?;
-            operated_area(&principal, &mut tx, tenant, request.area_id).await?;
-            let id = Uuid::new_v4();
-            let device = store::NewDevice {
-                id,
-                area: request.area_id,
-                name: request.name.as_str(),
-                group: request.group.as_ref().map(Name::as_str),
-            };
-            store::insert(&mut tx, tenant, device).await?;
-            let (key, expires) = new_provisioning_key(&state, &mut tx, tenant, id).await?;
-            let device = finish_change(tx, &principal, tenant, id, "device.register").await?;
-            Ok((
-                StatusCode::CREATED,
-                Json(ProvisionedDevice {
-                    device,
-                    provisioning_key: key,
-                    provisioning_expires_at: rfc3339(expires),
-                }),
-            ))
-        },
-    )
+    let (action, target) = ("device.register", tenant_id.to_string());
+    audited(&state.db, &principal, action, &target, async {
+        let (mut tx, tenant) = begin_existing(&state, &principal, tenant_id, Mode::Write).await?;
+        operated_area(&principal, &mut tx, tenant, request.area_id).await?;
+        let id = Uuid::new_v4();
+        let device = store::NewDevice {
+            id,
+            area: request.area_id,
+            name: request.name.as_str(),
+            group: request.group.as_ref().map(Name::as_str),
+        };
+        store::insert(&mut tx, tenant, device).await?;
+        let (key, expires) = new_provisioning_key(&state, &mut tx, tenant, id).await?;
+        let device = finish_change(tx, &principal, tenant, id, action).await?;
+        let provisioned = ProvisionedDevice {
+            device,
+            provisioning_key: key,
+            provisioning_expires_at: rfc3339(expires),
+        };
+        Ok((StatusCode::CREATED, Json(provisioned)))
+    })
     .await
 }
 
@@ -236,8 +225,7 @@ pub async fn get_device(
     principal: Principal,
     ApiPath((tenant_id, device_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<Device>, ApiError> {
-    let tenant = principal.tenant_for(tenant_id)?;
-    let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
+    let (mut tx, tenant) = begin(&state, &principal, tenant_id, Mode::Read).await?;
     let device = find(&mut tx, tenant, device_id).await?;
     principal
         .require_area_role(&mut tx, tenant, device.area_id, Role::Viewer)
@@ -379,18 +367,9 @@ pub async fn activate_device(
     let (id, tenant) = (found.id, found.tenant);
     let credential = new_secret();
     store::activate(&mut tx, id, &secret_digest(&credential)).await?;
-    audit::write(
-        &mut tx,
-        audit::Entry {
-            tenant: Some(tenant),
-            actor: &format!("device:{id}"),
-            remote_addr: &remote_addr,
-            action: "device.activate",
-            target: &format!("device:{id}"),
-            outcome: "success",
-        },
-    )
-    .await?;
+    let actor = format!("device:{id}");
+    let who = (actor.as_str(), remote_addr.as_str());
+    audit::own(&mut tx, who, Some(tenant), "device.activate", "success").await?;
     tx.commit().await?;
     Ok(Json(DeviceCredentials {
         device_id: request.device_id,

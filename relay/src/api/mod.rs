@@ -27,8 +27,53 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use uuid::Uuid;
+
+use crate::auth::{Principal, Role};
+use crate::db::{Mode, Scope, Tx};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+
+/// The tenant `tenant_id` as the caller may name it ([`Principal::tenant_for`]) and a
+/// transaction scoped to it.
+pub(crate) async fn begin(
+    state: &AppState,
+    principal: &Principal,
+    tenant_id: Uuid,
+    mode: Mode,
+) -> Result<(Tx, Uuid), ApiError> {
+    let tenant = principal.tenant_for(tenant_id)?;
+    Ok((state.db.begin(Scope::Tenant(tenant), mode).await?, tenant))
+}
+
+/// The start of a list of the tenant's `page`: the tenant named, the caller's `role` if one
+/// is needed, the page's bounds, in that order of errors; then [`begin_existing`] to read.
+pub(crate) async fn begin_list(
+    (state, principal): (&AppState, &Principal),
+    tenant_id: Uuid,
+    page: &types::Page,
+    role: Option<Role>,
+) -> Result<(Tx, Uuid, (i64, i64)), ApiError> {
+    principal.tenant_for(tenant_id)?;
+    if let Some(role) = role {
+        principal.require_tenant_role(role)?;
+    }
+    let bounds = page.bounds()?;
+    let (tx, tenant) = begin_existing(state, principal, tenant_id, Mode::Read).await?;
+    Ok((tx, tenant, bounds))
+}
+
+/// [`begin`], then 404 unless the tenant exists (a platform admin may name any id).
+pub(crate) async fn begin_existing(
+    state: &AppState,
+    principal: &Principal,
+    tenant_id: Uuid,
+    mode: Mode,
+) -> Result<(Tx, Uuid), ApiError> {
+    let (mut tx, tenant) = begin(state, principal, tenant_id, mode).await?;
+    principal.require_tenant_exists(&mut tx, tenant).await?;
+    Ok((tx, tenant))
+}
 
 #[derive(OpenApi)]
 #[openapi(

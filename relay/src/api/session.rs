@@ -24,21 +24,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::Row as _;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::types::{Email, Secret};
 use crate::audit;
-use crate::auth::sessions;
 use crate::auth::tokens::{new_secret, secret_digest};
 use crate::auth::{Principal, Role};
 use crate::db::{DbError, Mode, Scope, Tx, now_ms, parse_id};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, RemoteAddr};
 use crate::state::AppState;
-use crate::store::{logins, refresh_tokens};
-use sqlx::any::AnyRow;
+use crate::store::{logins, refresh_tokens, sessions};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -135,10 +132,7 @@ pub async fn login(
     }
     let user = logins::user_by_email(&mut tx, request.tenant_id, request.email.as_str()).await?;
     tx.commit().await?;
-    let hash: Option<String> = user
-        .as_ref()
-        .map(|row| row.try_get("password_hash"))
-        .transpose()?;
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
     let matches = state
         .passwords
         .verify(request.password.into_inner(), hash)
@@ -146,33 +140,22 @@ pub async fn login(
         .map_err(|e| ApiError::internal(&e))?;
 
     let mut tx = state.db.begin(Scope::Platform, Mode::Write).await?;
-    let row = match (user, matches) {
-        (Some(row), true) => row,
+    let user = match (user, matches) {
+        (Some(user), true) => user,
         (user, _) => {
             refuse_login(&state, tx, user, &account, &remote_addr, now).await?;
             return Err(invalid_credentials());
         }
     };
-    let user_id = parse_id(&row.try_get::<String, _>("id")?)?;
-    let tenant_id = row
-        .try_get::<Option<String>, _>("tenant_id")?
-        .as_deref()
-        .map(parse_id)
-        .transpose()?;
-    let status: String = row.try_get("status")?;
-    let tenant_status: Option<String> = row.try_get("tenant_status")?;
+    let (user_id, tenant_id) = (user.id, user.tenant);
     // Only this address's count is forgiven: the count over every address is what bounds
     // guessing spread over many, and it runs out by itself.
-    sqlx::query("DELETE FROM login_failures WHERE account = $1 AND address = $2")
-        .bind(&account)
-        .bind(&remote_addr)
-        .execute(&mut *tx)
-        .await?;
-    if status != "active" {
+    logins::forgive(&mut tx, &account, &remote_addr).await?;
+    if user.status != "active" {
         tx.commit().await?;
         return Err(user_disabled());
     }
-    if tenant_id.is_some() && tenant_status.as_deref() != Some("enabled") {
+    if tenant_id.is_some() && user.tenant_status.as_deref() != Some("enabled") {
         tx.commit().await?;
         return Err(ApiError::tenant_disabled());
     }
@@ -196,24 +179,18 @@ pub async fn login(
 async fn refuse_login(
     state: &AppState,
     mut tx: Tx,
-    user: Option<AnyRow>,
+    user: Option<logins::LoginUser>,
     account: &str,
     remote_addr: &str,
     now: i64,
 ) -> Result<(), ApiError> {
     record_failure(state, &mut tx, account, remote_addr, now).await?;
-    if let Some(row) = &user {
+    if let Some(user) = &user {
         // A wrong password for a known user is shown to its tenant's admins.
-        let id = parse_id(&row.try_get::<String, _>("id")?)?;
-        let tenant = row
-            .try_get::<Option<String>, _>("tenant_id")?
-            .as_deref()
-            .map(parse_id)
-            .transpose()?;
         audit_session(
             &mut tx,
-            id,
-            tenant,
+            user.id,
+            user.tenant,
             remote_addr,
             "auth.login",
             "refused: wrong_password",
@@ -248,28 +225,10 @@ async fn record_failure(
             seconds(auth.login_account_lockout_seconds),
         ),
     ] {
-        let failures: i64 = sqlx::query_scalar(
-            "INSERT INTO login_failures (account, address, failures, locked_until, updated_at) \
-             VALUES ($1, $2, 1, 0, $3) ON CONFLICT (account, address) DO UPDATE \
-             SET failures = CASE WHEN login_failures.updated_at < $4 THEN 1 \
-             ELSE login_failures.failures + 1 END, updated_at = $3 RETURNING failures",
-        )
-        .bind(account)
-        .bind(address)
-        .bind(now)
-        .bind(now - lockout_ms)
-        .fetch_one(&mut **tx)
-        .await?;
+        let key = (account, address);
+        let failures = logins::count_failure(tx, key, now, lockout_ms).await?;
         if failures >= i64::from(max_failures) {
-            sqlx::query(
-                "UPDATE login_failures SET failures = 0, locked_until = $1 \
-                 WHERE account = $2 AND address = $3",
-            )
-            .bind(now + lockout_ms)
-            .bind(account)
-            .bind(address)
-            .execute(&mut **tx)
-            .await?;
+            logins::lock(tx, key, now + lockout_ms).await?;
         }
     }
     Ok(())
@@ -284,13 +243,7 @@ pub async fn prune_login_failures(state: &AppState) -> Result<u64, DbError> {
     let now = now_ms();
     let before = now - i64::try_from(longest).unwrap_or(i64::MAX / 4000) * 1000;
     let mut tx = state.db.begin(Scope::Platform, Mode::Write).await?;
-    let pruned =
-        sqlx::query("DELETE FROM login_failures WHERE locked_until < $1 AND updated_at < $2")
-            .bind(now)
-            .bind(before)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+    let pruned = logins::prune(&mut tx, now, before).await?;
     tx.commit().await?;
     Ok(pruned)
 }
@@ -304,20 +257,14 @@ async fn insert_refresh(
 ) -> Result<String, DbError> {
     let secret = new_secret();
     let ttl = i64::try_from(state.config.auth.refresh_token_seconds).unwrap_or(i64::MAX / 4000);
-    let now = now_ms();
-    sqlx::query(
-        "INSERT INTO refresh_tokens (id, tenant_id, user_id, family_id, token_hash, status, \
-         expires_at, created_at) VALUES ($1, $2, $3, $4, $5, 'active', $6, $7)",
-    )
-    .bind(Uuid::new_v4().to_string())
-    .bind(tenant.map(|t| t.to_string()))
-    .bind(user.to_string())
-    .bind(session.to_string())
-    .bind(secret_digest(&secret))
-    .bind(now + ttl * 1000)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+    let token = refresh_tokens::NewRefreshToken {
+        user,
+        tenant,
+        session,
+        digest: &secret_digest(&secret),
+        expires_at: now_ms() + ttl * 1000,
+    };
+    refresh_tokens::insert(tx, token).await?;
     Ok(secret)
 }
 
@@ -350,18 +297,7 @@ async fn audit_session(
     outcome: &str,
 ) -> Result<(), DbError> {
     let actor = format!("user:{user}");
-    audit::write(
-        tx,
-        audit::Entry {
-            tenant,
-            actor: &actor,
-            remote_addr,
-            action,
-            target: &actor,
-            outcome,
-        },
-    )
-    .await
+    audit::own(tx, (&actor, remote_addr), tenant, action, outcome).await
 }
 
 fn refresh_token_invalid(message: &str) -> ApiError {
@@ -451,19 +387,12 @@ pub async fn logout(
 ) -> Result<StatusCode, ApiError> {
     let digest = secret_digest(request.refresh_token.as_str());
     let mut tx = state.db.begin(Scope::Platform, Mode::Write).await?;
-    let found: Option<(String, String, Option<String>)> = sqlx::query_as(
-        "SELECT family_id, user_id, tenant_id FROM refresh_tokens WHERE token_hash = $1",
-    )
-    .bind(&digest)
-    .fetch_optional(&mut *tx)
-    .await?;
-    if let Some((family, user, tenant)) = found {
-        sessions::revoke(&mut tx, &family).await?;
-        let tenant = tenant.as_deref().map(parse_id).transpose()?;
+    if let Some(token) = refresh_tokens::by_digest(&mut tx, &digest).await? {
+        sessions::revoke(&mut tx, &token.family).await?;
         audit_session(
             &mut tx,
-            parse_id(&user)?,
-            tenant,
+            token.user,
+            token.tenant,
             &remote_addr,
             "auth.logout",
             "success",

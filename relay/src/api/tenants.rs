@@ -5,17 +5,18 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use serde::{Deserialize, Serialize};
-use sqlx::Row as _;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::types::{Name, Page, rfc3339};
+use super::begin;
+use super::types::{Name, Page};
 use crate::audit::{self, audited};
 use crate::auth::Principal;
-use crate::db::{DbError, Mode, Scope, Tx, now_ms, parse_id};
+use crate::db::{Mode, Scope, Tx};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
+use crate::store::tenants as store;
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct Tenant {
@@ -47,34 +48,10 @@ pub struct UpdateTenant {
     pub name: Option<Name>,
 }
 
-macro_rules! columns {
-    () => {
-        "id, name, status, created_at, updated_at"
-    };
-}
-
-fn tenant_from_row(row: &sqlx::any::AnyRow) -> Result<Tenant, DbError> {
-    let get = |name: &str| row.try_get::<String, _>(name);
-    Ok(Tenant {
-        id: parse_id(&get("id")?)?,
-        name: get("name")?,
-        status: get("status")?,
-        created_at: rfc3339(row.try_get("created_at")?),
-        updated_at: rfc3339(row.try_get("updated_at")?),
-    })
-}
-
 async fn fetch(tx: &mut Tx, tenant: Uuid) -> Result<Tenant, ApiError> {
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM tenants WHERE id = $1"
-    ))
-    .bind(tenant.to_string())
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(ApiError::not_found)?;
-    Ok(tenant_from_row(&row)?)
+    store::find(tx, tenant)
+        .await?
+        .ok_or_else(ApiError::not_found)
 }
 
 /// Every tenant for a platform admin; one's own tenant for anyone else.
@@ -87,26 +64,13 @@ pub async fn list_tenants(
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<TenantList>, ApiError> {
     let (limit, offset) = page.bounds()?;
-    let (scope, filter) = match principal.tenant_id {
-        Some(tenant) if !principal.platform_admin => {
-            (Scope::Tenant(tenant), Some(tenant.to_string()))
-        }
+    let (scope, only) = match principal.tenant_id {
+        Some(tenant) if !principal.platform_admin => (Scope::Tenant(tenant), Some(tenant)),
         _ => (Scope::Platform, None),
     };
     let mut tx = state.db.begin(scope, Mode::Read).await?;
-    let rows = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM tenants WHERE ($1 IS NULL OR id = $1) AND status <> 'creating' \
-         ORDER BY created_at, id LIMIT $2 OFFSET $3"
-    ))
-    .bind(filter)
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&mut *tx)
-    .await?;
+    let items = store::list(&mut tx, only, (limit, offset)).await?;
     tx.commit().await?;
-    let items = rows.iter().map(tenant_from_row).collect::<Result<_, _>>()?;
     Ok(Json(TenantList { items }))
 }
 
@@ -143,10 +107,7 @@ pub async fn create_tenant(
             .tenant_saga
             .create(&state.db, &principal, key, request.name.as_str())
             .await?;
-        let mut tx = state
-            .db
-            .begin(Scope::Tenant(created.tenant_id), Mode::Read)
-            .await?;
+        let (mut tx, _) = begin(&state, &principal, created.tenant_id, Mode::Read).await?;
         let tenant = fetch(&mut tx, created.tenant_id).await?;
         tx.commit().await?;
         let status = if created.new {
@@ -159,6 +120,19 @@ pub async fn create_tenant(
     .await
 }
 
+/// The tenant `tenant_id` in a write transaction, once the caller is found to be a
+/// platform admin (404 first for no tenant).
+async fn begin_change(
+    state: &AppState,
+    principal: &Principal,
+    tenant_id: Uuid,
+) -> Result<(Tx, Tenant), ApiError> {
+    let (mut tx, tenant) = begin(state, principal, tenant_id, Mode::Write).await?;
+    let found = fetch(&mut tx, tenant).await?;
+    principal.require_platform_admin()?;
+    Ok((tx, found))
+}
+
 /// One tenant.
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}", tag = "tenants", security(("bearer" = [])),
     params(("tenant_id" = Uuid, Path)),
@@ -168,8 +142,7 @@ pub async fn get_tenant(
     principal: Principal,
     ApiPath(tenant_id): ApiPath<Uuid>,
 ) -> Result<Json<Tenant>, ApiError> {
-    let tenant = principal.tenant_for(tenant_id)?;
-    let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
+    let (mut tx, tenant) = begin(&state, &principal, tenant_id, Mode::Read).await?;
     let found = fetch(&mut tx, tenant).await?;
     tx.commit().await?;
     if found.status == "creating" {
@@ -189,79 +162,31 @@ pub async fn update_tenant(
     ApiPath(tenant_id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<UpdateTenant>,
 ) -> Result<Json<Tenant>, ApiError> {
-    audited(
-        &state.db,
-        &principal,
-        "tenant.update",
-        &tenant_id.to_string(),
-        async {
-            let tenant = principal.tenant_for(tenant_id)?;
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            fetch(&mut tx, tenant).await?;
-            principal.require_platform_admin()?;
-            if let Some(name) = &request.name {
-                sqlx::query("UPDATE tenants SET name = $1, updated_at = $2 WHERE id = $3")
-                    .bind(name.as_str())
-                    .bind(now_ms())
-                    .bind(tenant.to_string())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            audit::record(
-                &mut tx,
-                &principal,
-                Some(tenant),
-                "tenant.update",
-                &tenant.to_string(),
-            )
-            .await?;
-            let updated = fetch(&mut tx, tenant).await?;
-            tx.commit().await?;
-            Ok(Json(updated))
-        },
-    )
-    .await
+    let name = request.name.as_ref().map(Name::as_str);
+    change(&state, &principal, tenant_id, (name, None), "tenant.update").await
 }
 
-async fn set_status(
+/// Renames or enables or disables a tenant: `(name, status)`, `None` keeping the value.
+async fn change(
     state: &AppState,
     principal: &Principal,
     tenant_id: Uuid,
-    status: &str,
+    (name, status): (Option<&str>, Option<&str>),
     action: &str,
 ) -> Result<Json<Tenant>, ApiError> {
-    audited(
-        &state.db,
-        principal,
-        action,
-        &tenant_id.to_string(),
-        async {
-            let tenant = principal.tenant_for(tenant_id)?;
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            let current = fetch(&mut tx, tenant).await?;
-            principal.require_platform_admin()?;
-            if current.status == "creating" {
-                return Err(ApiError::not_found());
-            }
-            sqlx::query("UPDATE tenants SET status = $1, updated_at = $2 WHERE id = $3")
-                .bind(status)
-                .bind(now_ms())
-                .bind(tenant.to_string())
-                .execute(&mut *tx)
-                .await?;
-            audit::record(
-                &mut tx,
-                principal,
-                Some(tenant),
-                action,
-                &tenant.to_string(),
-            )
-            .await?;
-            let updated = fetch(&mut tx, tenant).await?;
-            tx.commit().await?;
-            Ok(Json(updated))
-        },
-    )
+    let target = tenant_id.to_string();
+    audited(&state.db, principal, action, &target, async {
+        let (mut tx, current) = begin_change(state, principal, tenant_id).await?;
+        if status.is_some() && current.status == "creating" {
+            return Err(ApiError::not_found());
+        }
+        if name.is_some() || status.is_some() {
+            store::update(&mut tx, current.id, name, status).await?;
+        }
+        let updated = fetch(&mut tx, current.id).await?;
+        audit::commit(tx, principal, Some(current.id), action, &target).await?;
+        Ok(Json(updated))
+    })
     .await
 }
 
@@ -274,7 +199,8 @@ pub async fn enable_tenant(
     principal: Principal,
     ApiPath(tenant_id): ApiPath<Uuid>,
 ) -> Result<Json<Tenant>, ApiError> {
-    set_status(&state, &principal, tenant_id, "enabled", "tenant.enable").await
+    let status = (None, Some("enabled"));
+    change(&state, &principal, tenant_id, status, "tenant.enable").await
 }
 
 /// Disables a tenant (platform admins): its users and boxes are refused until it is enabled.
@@ -286,7 +212,8 @@ pub async fn disable_tenant(
     principal: Principal,
     ApiPath(tenant_id): ApiPath<Uuid>,
 ) -> Result<Json<Tenant>, ApiError> {
-    set_status(&state, &principal, tenant_id, "disabled", "tenant.disable").await
+    let status = (None, Some("disabled"));
+    change(&state, &principal, tenant_id, status, "tenant.disable").await
 }
 
 /// Deletes a tenant and everything in it (platform admins), releasing its resources.
@@ -298,33 +225,17 @@ pub async fn delete_tenant(
     principal: Principal,
     ApiPath(tenant_id): ApiPath<Uuid>,
 ) -> Result<StatusCode, ApiError> {
-    audited(
-        &state.db,
-        &principal,
-        "tenant.delete",
-        &tenant_id.to_string(),
-        async {
-            let tenant = principal.tenant_for(tenant_id)?;
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
-            fetch(&mut tx, tenant).await?;
-            tx.commit().await?;
-            principal.require_platform_admin()?;
-            state
-                .tenant_saga
-                .undo(&state.db, tenant, state.tenant_saga.len())
-                .await?;
-            let mut tx = state.db.begin(Scope::Platform, Mode::Write).await?;
-            audit::record(
-                &mut tx,
-                &principal,
-                None,
-                "tenant.delete",
-                &tenant.to_string(),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(StatusCode::NO_CONTENT)
-        },
-    )
+    let (action, target) = ("tenant.delete", tenant_id.to_string());
+    audited(&state.db, &principal, action, &target, async {
+        let (mut tx, tenant) = begin(&state, &principal, tenant_id, Mode::Read).await?;
+        fetch(&mut tx, tenant).await?;
+        tx.commit().await?;
+        principal.require_platform_admin()?;
+        let saga = &state.tenant_saga;
+        saga.undo(&state.db, tenant, saga.len()).await?;
+        let tx = state.db.begin(Scope::Platform, Mode::Write).await?;
+        audit::commit(tx, &principal, None, action, &target).await?;
+        Ok(StatusCode::NO_CONTENT)
+    })
     .await
 }

@@ -4,17 +4,19 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use serde::{Deserialize, Serialize};
-use sqlx::Row as _;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::types::{Email, Name, Page, Password, rfc3339};
+use super::types::{Email, Name, Page, Password};
+use super::{begin, begin_list};
 use crate::audit::{self, audited};
 use crate::auth::{Principal, Role};
-use crate::db::{DbError, Mode, Scope, Tx, now_ms, parse_id};
+use crate::db::{DbError, Mode, Tx};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::state::AppState;
+use crate::store::users as store;
+use crate::store::{grants, sessions, tenants};
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct User {
@@ -84,49 +86,27 @@ pub struct CreateGrant {
     pub area_id: Option<Uuid>,
 }
 
-macro_rules! columns {
-    () => {
-        "id, tenant_id, email, display_name, status, created_at, updated_at"
-    };
-}
-
-fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, DbError> {
-    let get = |name: &str| row.try_get::<String, _>(name);
-    Ok(User {
-        id: parse_id(&get("id")?)?,
-        tenant_id: parse_id(&get("tenant_id")?)?,
-        email: get("email")?,
-        display_name: get("display_name")?,
-        status: get("status")?,
-        created_at: rfc3339(row.try_get("created_at")?),
-        updated_at: rfc3339(row.try_get("updated_at")?),
-    })
-}
-
-fn grant_from_row(row: &sqlx::any::AnyRow) -> Result<RoleGrant, DbError> {
-    let get = |name: &str| row.try_get::<String, _>(name);
-    let area: Option<String> = row.try_get("area_id")?;
-    Ok(RoleGrant {
-        id: parse_id(&get("id")?)?,
-        user_id: parse_id(&get("user_id")?)?,
-        role: Role::parse(&get("role")?).unwrap_or(Role::Viewer),
-        area_id: area.as_deref().map(parse_id).transpose()?,
-        created_at: rfc3339(row.try_get("created_at")?),
-    })
-}
-
 async fn find(tx: &mut Tx, tenant: Uuid, user: Uuid) -> Result<User, ApiError> {
-    let row = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM users WHERE tenant_id = $1 AND id = $2"
-    ))
-    .bind(tenant.to_string())
-    .bind(user.to_string())
-    .fetch_optional(&mut **tx)
-    .await?
-    .ok_or_else(ApiError::not_found)?;
-    Ok(user_from_row(&row)?)
+    crate::store::find::<User>(tx, tenant, user)
+        .await?
+        .ok_or_else(ApiError::not_found)
+}
+
+/// The user `user`, once the caller is found to be a tenant admin (404 first for no user).
+async fn administered(
+    tx: &mut Tx,
+    principal: &Principal,
+    tenant: Uuid,
+    user: Uuid,
+) -> Result<User, ApiError> {
+    let found = find(tx, tenant, user).await?;
+    principal.require_tenant_role(Role::TenantAdmin)?;
+    Ok(found)
+}
+
+async fn hash(state: &AppState, password: Password) -> Result<String, ApiError> {
+    let hashed = state.passwords.hash(password.into_inner()).await;
+    hashed.map_err(|e| ApiError::internal(&e))
 }
 
 /// The tenant's users (tenant admins).
@@ -139,23 +119,11 @@ pub async fn list_users(
     ApiPath(tenant_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<UserList>, ApiError> {
-    let tenant = principal.tenant_for(tenant_id)?;
-    principal.require_tenant_role(Role::TenantAdmin)?;
-    let (limit, offset) = page.bounds()?;
-    let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
-    principal.require_tenant_exists(&mut tx, tenant).await?;
-    let rows = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM users WHERE tenant_id = $1 ORDER BY created_at, id LIMIT $2 OFFSET $3"
-    ))
-    .bind(tenant.to_string())
-    .bind(limit)
-    .bind(offset)
-    .fetch_all(&mut *tx)
-    .await?;
+    let caller = (&state, &principal);
+    let admin = Some(Role::TenantAdmin);
+    let (mut tx, tenant, bounds) = begin_list(caller, tenant_id, &page, admin).await?;
+    let items = store::list(&mut tx, tenant, bounds).await?;
     tx.commit().await?;
-    let items = rows.iter().map(user_from_row).collect::<Result<_, _>>()?;
     Ok(Json(UserList { items }))
 }
 
@@ -172,51 +140,28 @@ pub async fn create_user(
     ApiPath(tenant_id): ApiPath<Uuid>,
     ApiJson(request): ApiJson<CreateUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
-    audited(
-        &state.db,
-        &principal,
-        "user.create",
-        &tenant_id.to_string(),
-        async {
-            let tenant = principal.tenant_for(tenant_id)?;
-            principal.require_tenant_role(Role::TenantAdmin)?;
-            {
-                // The tenant must exist (a platform admin may name any id).
-                let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
-                let found: Option<String> =
-                    sqlx::query_scalar("SELECT status FROM tenants WHERE id = $1")
-                        .bind(tenant.to_string())
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                tx.commit().await?;
-                if found.is_none() {
-                    return Err(ApiError::not_found());
-                }
-            }
-            let hash = state
-                .passwords
-                .hash(request.password.into_inner())
-                .await
-                .map_err(|e| ApiError::internal(&e))?;
-            let id = Uuid::new_v4();
-            let display_name = request.display_name.as_ref().map_or_else(
-                || request.email.as_str().to_owned(),
-                |n| n.as_str().to_owned(),
-            );
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            sqlx::query(
-            "INSERT INTO users (id, tenant_id, email, display_name, password_hash, platform_admin, \
-             status, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, 0, 'active', $6, $6)",
-        )
-        .bind(id.to_string())
-        .bind(tenant.to_string())
-        .bind(request.email.as_str())
-        .bind(&display_name)
-        .bind(&hash)
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| match DbError::from_sqlx(e) {
+    let (action, target) = ("user.create", tenant_id.to_string());
+    audited(&state.db, &principal, action, &target, async {
+        principal.tenant_for(tenant_id)?;
+        principal.require_tenant_role(Role::TenantAdmin)?;
+        // The tenant must exist (a platform admin may name any id).
+        let (mut tx, tenant) = begin(&state, &principal, tenant_id, Mode::Read).await?;
+        let found = tenants::status(&mut tx, tenant).await?;
+        tx.commit().await?;
+        found.ok_or_else(ApiError::not_found)?;
+        let hash = hash(&state, request.password).await?;
+        let email = request.email.as_str();
+        let name = request.display_name.as_ref().map_or(email, Name::as_str);
+        let id = Uuid::new_v4();
+        let (mut tx, _) = begin(&state, &principal, tenant_id, Mode::Write).await?;
+        let new = store::NewUser {
+            id,
+            tenant: Some(tenant),
+            email,
+            display_name: name,
+            password_hash: &hash,
+        };
+        store::insert(&mut tx, new).await.map_err(|e| match e {
             // Only this tenant's users count: another tenant's e-mail is another account.
             DbError::Constraint(_) => ApiError::conflict(
                 crate::error::ErrorCode::EmailTaken,
@@ -225,19 +170,10 @@ pub async fn create_user(
             .with_field("email"),
             other => other.into(),
         })?;
-            audit::record(
-                &mut tx,
-                &principal,
-                Some(tenant),
-                "user.create",
-                &format!("user:{id}"),
-            )
-            .await?;
-            let user = find(&mut tx, tenant, id).await?;
-            tx.commit().await?;
-            Ok((StatusCode::CREATED, Json(user)))
-        },
-    )
+        let user = find(&mut tx, tenant, id).await?;
+        audit::commit(tx, &principal, Some(tenant), action, &format!("user:{id}")).await?;
+        Ok((StatusCode::CREATED, Json(user)))
+    })
     .await
 }
 
@@ -250,8 +186,7 @@ pub async fn get_user(
     principal: Principal,
     ApiPath((tenant_id, user_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<User>, ApiError> {
-    let tenant = principal.tenant_for(tenant_id)?;
-    let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
+    let (mut tx, tenant) = begin(&state, &principal, tenant_id, Mode::Read).await?;
     let user = find(&mut tx, tenant, user_id).await?;
     tx.commit().await?;
     if principal.user_id != Some(user_id) {
@@ -272,48 +207,32 @@ pub async fn update_user(
     ApiPath((tenant_id, user_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(request): ApiJson<UpdateUser>,
 ) -> Result<Json<User>, ApiError> {
-    audited(&state.db, &principal, "user.update", &format!("user:{user_id}"), async {
-        let tenant = principal.tenant_for(tenant_id)?;
-        {
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
-            find(&mut tx, tenant, user_id).await?;
-            tx.commit().await?;
-        }
-        principal.require_tenant_role(Role::TenantAdmin)?;
+    let (action, target) = ("user.update", format!("user:{user_id}"));
+    audited(&state.db, &principal, action, &target, async {
+        let (mut tx, tenant) = begin(&state, &principal, tenant_id, Mode::Read).await?;
+        administered(&mut tx, &principal, tenant, user_id).await?;
+        tx.commit().await?;
         let hash = match request.password {
-            Some(password) => Some(
-                state
-                    .passwords
-                    .hash(password.into_inner())
-                    .await
-                    .map_err(|e| ApiError::internal(&e))?,
-            ),
+            Some(password) => Some(hash(&state, password).await?),
             None => None,
         };
-        let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
         let status = request.status.map(|s| match s {
             UserStatus::Active => "active",
             UserStatus::Disabled => "disabled",
         });
-        sqlx::query(
-            "UPDATE users SET display_name = COALESCE($1, display_name), status = COALESCE($2, status), \
-             password_hash = COALESCE($3, password_hash), updated_at = $4 WHERE tenant_id = $5 AND id = $6",
-        )
-        .bind(request.display_name.as_ref().map(|n| n.as_str().to_owned()))
-        .bind(status)
-        .bind(hash.clone())
-        .bind(now_ms())
-        .bind(tenant.to_string())
-        .bind(user_id.to_string())
-        .execute(&mut *tx)
-        .await?;
+        let change = store::UserChange {
+            display_name: request.display_name.as_ref().map(Name::as_str),
+            status,
+            password_hash: hash.as_deref(),
+        };
+        let (mut tx, _) = begin(&state, &principal, tenant_id, Mode::Write).await?;
+        store::update(&mut tx, tenant, user_id, change).await?;
         if status == Some("disabled") || hash.is_some() {
             // Every session ends, and its access tokens with it at their next request.
-            crate::auth::sessions::revoke_all_of_user(&mut tx, tenant, user_id).await?;
+            sessions::revoke_all_of_user(&mut tx, tenant, user_id).await?;
         }
-        audit::record(&mut tx, &principal, Some(tenant), "user.update", &format!("user:{user_id}")).await?;
         let user = find(&mut tx, tenant, user_id).await?;
-        tx.commit().await?;
+        audit::commit(tx, &principal, Some(tenant), action, &target).await?;
         Ok(Json(user))
     })
     .await
@@ -328,33 +247,14 @@ pub async fn delete_user(
     principal: Principal,
     ApiPath((tenant_id, user_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    audited(
-        &state.db,
-        &principal,
-        "user.delete",
-        &format!("user:{user_id}"),
-        async {
-            let tenant = principal.tenant_for(tenant_id)?;
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            find(&mut tx, tenant, user_id).await?;
-            principal.require_tenant_role(Role::TenantAdmin)?;
-            sqlx::query("DELETE FROM users WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.to_string())
-                .bind(user_id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            audit::record(
-                &mut tx,
-                &principal,
-                Some(tenant),
-                "user.delete",
-                &format!("user:{user_id}"),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(StatusCode::NO_CONTENT)
-        },
-    )
+    let (action, target) = ("user.delete", format!("user:{user_id}"));
+    audited(&state.db, &principal, action, &target, async {
+        let (mut tx, tenant) = begin(&state, &principal, tenant_id, Mode::Write).await?;
+        administered(&mut tx, &principal, tenant, user_id).await?;
+        store::delete(&mut tx, tenant, user_id).await?;
+        audit::commit(tx, &principal, Some(tenant), action, &target).await?;
+        Ok(StatusCode::NO_CONTENT)
+    })
     .await
 }
 
@@ -367,20 +267,10 @@ pub async fn list_grants(
     principal: Principal,
     ApiPath((tenant_id, user_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<RoleGrantList>, ApiError> {
-    let tenant = principal.tenant_for(tenant_id)?;
-    let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
-    find(&mut tx, tenant, user_id).await?;
-    principal.require_tenant_role(Role::TenantAdmin)?;
-    let rows = sqlx::query(
-        "SELECT id, user_id, role, area_id, created_at FROM role_grants \
-         WHERE tenant_id = $1 AND user_id = $2 ORDER BY created_at, id",
-    )
-    .bind(tenant.to_string())
-    .bind(user_id.to_string())
-    .fetch_all(&mut *tx)
-    .await?;
+    let (mut tx, tenant) = begin(&state, &principal, tenant_id, Mode::Read).await?;
+    administered(&mut tx, &principal, tenant, user_id).await?;
+    let items = grants::of_user(&mut tx, tenant, user_id).await?;
     tx.commit().await?;
-    let items = rows.iter().map(grant_from_row).collect::<Result<_, _>>()?;
     Ok(Json(RoleGrantList { items }))
 }
 
@@ -395,51 +285,27 @@ pub async fn create_grant(
     ApiPath((tenant_id, user_id)): ApiPath<(Uuid, Uuid)>,
     ApiJson(request): ApiJson<CreateGrant>,
 ) -> Result<(StatusCode, Json<RoleGrant>), ApiError> {
-    audited(
-        &state.db,
-        &principal,
-        "grant.create",
-        &format!("user:{user_id}"),
-        async {
-            let tenant = principal.tenant_for(tenant_id)?;
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            find(&mut tx, tenant, user_id).await?;
-            principal.require_tenant_role(Role::TenantAdmin)?;
-            if let Some(area) = request.area_id {
-                super::areas::referenced(&mut tx, tenant, area, "area_id").await?;
-            }
-            let id = Uuid::new_v4();
-            sqlx::query(
-                "INSERT INTO role_grants (id, tenant_id, user_id, role, area_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(id.to_string())
-            .bind(tenant.to_string())
-            .bind(user_id.to_string())
-            .bind(request.role.as_str())
-            .bind(request.area_id.map(|a| a.to_string()))
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await?;
-            audit::record(
-                &mut tx,
-                &principal,
-                Some(tenant),
-                "grant.create",
-                &format!("grant:{id}"),
-            )
-            .await?;
-            let row = sqlx::query(
-                "SELECT id, user_id, role, area_id, created_at FROM role_grants WHERE id = $1",
-            )
-            .bind(id.to_string())
-            .fetch_one(&mut *tx)
-            .await?;
-            let grant = grant_from_row(&row)?;
-            tx.commit().await?;
-            Ok((StatusCode::CREATED, Json(grant)))
-        },
-    )
+    let (action, target) = ("grant.create", format!("user:{user_id}"));
+    audited(&state.db, &principal, action, &target, async {
+        let (mut tx, tenant) = begin(&state, &principal, tenant_id, Mode::Write).await?;
+        administered(&mut tx, &principal, tenant, user_id).await?;
+        if let Some(area) = request.area_id {
+            super::areas::referenced(&mut tx, tenant, area, "area_id").await?;
+        }
+        let id = Uuid::new_v4();
+        grants::insert(
+            &mut tx,
+            tenant,
+            (id, user_id),
+            request.role,
+            request.area_id,
+        )
+        .await?;
+        let grant = crate::store::find::<RoleGrant>(&mut tx, tenant, id).await?;
+        let grant = grant.ok_or_else(ApiError::not_found)?;
+        audit::commit(tx, &principal, Some(tenant), action, &format!("grant:{id}")).await?;
+        Ok((StatusCode::CREATED, Json(grant)))
+    })
     .await
 }
 
@@ -452,42 +318,17 @@ pub async fn delete_grant(
     principal: Principal,
     ApiPath((tenant_id, user_id, grant_id)): ApiPath<(Uuid, Uuid, Uuid)>,
 ) -> Result<StatusCode, ApiError> {
-    audited(
-        &state.db,
-        &principal,
-        "grant.delete",
-        &format!("grant:{grant_id}"),
-        async {
-            let tenant = principal.tenant_for(tenant_id)?;
-            let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            let exists: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM role_grants WHERE tenant_id = $1 AND user_id = $2 AND id = $3",
-            )
-            .bind(tenant.to_string())
-            .bind(user_id.to_string())
-            .bind(grant_id.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
-            if exists.is_none() {
-                return Err(ApiError::not_found());
-            }
-            principal.require_tenant_role(Role::TenantAdmin)?;
-            sqlx::query("DELETE FROM role_grants WHERE tenant_id = $1 AND id = $2")
-                .bind(tenant.to_string())
-                .bind(grant_id.to_string())
-                .execute(&mut *tx)
-                .await?;
-            audit::record(
-                &mut tx,
-                &principal,
-                Some(tenant),
-                "grant.delete",
-                &format!("grant:{grant_id}"),
-            )
-            .await?;
-            tx.commit().await?;
-            Ok(StatusCode::NO_CONTENT)
-        },
-    )
+    let (action, target) = ("grant.delete", format!("grant:{grant_id}"));
+    audited(&state.db, &principal, action, &target, async {
+        let (mut tx, tenant) = begin(&state, &principal, tenant_id, Mode::Write).await?;
+        let found = crate::store::find::<RoleGrant>(&mut tx, tenant, grant_id).await?;
+        if found.is_none_or(|g| g.user_id != user_id) {
+            return Err(ApiError::not_found());
+        }
+        principal.require_tenant_role(Role::TenantAdmin)?;
+        grants::delete(&mut tx, tenant, grant_id).await?;
+        audit::commit(tx, &principal, Some(tenant), action, &target).await?;
+        Ok(StatusCode::NO_CONTENT)
+    })
     .await
 }

@@ -18,20 +18,19 @@
 pub mod device;
 pub mod oidc;
 pub mod password;
-pub mod sessions;
 pub mod tokens;
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
-use sqlx::Row as _;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::db::{DbError, Mode, Scope, Tx, parse_id};
+use crate::db::{DbError, Mode, Scope, Tx};
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
+use crate::store::{areas, grants, sessions, tenants};
 
 /// A role within a tenant. Ordered: a higher role can do all a lower one can.
 #[derive(
@@ -159,7 +158,7 @@ impl Principal {
         if area_grants.is_empty() {
             return Ok(tenant_role);
         }
-        let ancestors = area_ancestors(tx, tenant, area).await?;
+        let ancestors = areas::path_to_root(tx, tenant, area).await?;
         let via_area = area_grants
             .iter()
             .filter(|g| g.area_id.is_some_and(|a| ancestors.contains(&a)))
@@ -193,11 +192,8 @@ impl Principal {
         if !self.platform_admin {
             return Ok(());
         }
-        let found: Option<String> =
-            sqlx::query_scalar("SELECT id FROM tenants WHERE id = $1 AND status <> 'creating'")
-                .bind(tenant.to_string())
-                .fetch_optional(&mut **tx)
-                .await?;
+        let status = tenants::status(tx, tenant).await?;
+        let found = status.filter(|s| s != "creating");
         found.map(|_| ()).ok_or_else(ApiError::not_found)
     }
 
@@ -208,23 +204,6 @@ impl Principal {
         }
         Some(self.grants.iter().filter_map(|g| g.area_id).collect())
     }
-}
-
-/// `area` and every area above it, within `tenant`.
-pub async fn area_ancestors(tx: &mut Tx, tenant: Uuid, area: Uuid) -> Result<Vec<Uuid>, DbError> {
-    let rows: Vec<String> = sqlx::query_scalar(
-        "WITH RECURSIVE up(id, parent_id) AS ( \
-             SELECT id, parent_id FROM areas WHERE tenant_id = $1 AND id = $2 \
-             UNION ALL \
-             SELECT a.id, a.parent_id FROM areas a JOIN up ON a.id = up.parent_id \
-             WHERE a.tenant_id = $1 \
-         ) SELECT id FROM up",
-    )
-    .bind(tenant.to_string())
-    .bind(area.to_string())
-    .fetch_all(&mut **tx)
-    .await?;
-    rows.iter().map(|id| parse_id(id)).collect()
 }
 
 impl FromRequestParts<AppState> for Principal {
@@ -323,58 +302,32 @@ async fn load_user(
     let (user, tenant) = (claims.sub, claims.tid);
     let scope = tenant.map_or(Scope::Platform, Scope::Tenant);
     let mut tx = state.db.begin(scope, Mode::Read).await?;
-    let row = sqlx::query(
-        "SELECT u.status, u.platform_admin, u.tenant_id, t.status AS tenant_status, \
-         s.status AS session_status \
-         FROM users u LEFT JOIN tenants t ON t.id = u.tenant_id \
-         LEFT JOIN sessions s ON s.id = $2 AND s.user_id = u.id WHERE u.id = $1",
-    )
-    .bind(user.to_string())
-    .bind(claims.sid.to_string())
-    .fetch_optional(&mut *tx)
-    .await?
-    .ok_or_else(session_revoked)?;
-    let status: String = row.try_get("status")?;
-    let platform_admin: i32 = row.try_get("platform_admin")?;
-    let row_tenant: Option<String> = row.try_get("tenant_id")?;
-    let tenant_status: Option<String> = row.try_get("tenant_status")?;
-    let session_status: Option<String> = row.try_get("session_status")?;
-    if row_tenant.as_deref() != tenant.map(|t| t.to_string()).as_deref() {
+    let row = sessions::user_of(&mut tx, user, claims.sid)
+        .await?
+        .ok_or_else(session_revoked)?;
+    if row.tenant.as_deref() != tenant.map(|t| t.to_string()).as_deref() {
         return Err(invalid_token());
     }
-    if status != "active" {
+    if row.status != "active" {
         return Err(ApiError::unauthorized(
             ErrorCode::UserDisabled,
             "this user is disabled",
         ));
     }
-    if session_status.as_deref() != Some("active") {
+    if row.session_status.as_deref() != Some("active") {
         return Err(session_revoked());
     }
-    if tenant.is_some() && tenant_status.as_deref() != Some("enabled") {
+    if tenant.is_some() && row.tenant_status.as_deref() != Some("enabled") {
         return Err(ApiError::tenant_disabled());
     }
-    let grants = sqlx::query("SELECT role, area_id FROM role_grants WHERE user_id = $1")
-        .bind(user.to_string())
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|row| {
-            let role: String = row.try_get("role")?;
-            let area: Option<String> = row.try_get("area_id")?;
-            Ok(Grant {
-                role: Role::parse(&role).unwrap_or(Role::Viewer),
-                area_id: area.as_deref().map(parse_id).transpose()?,
-            })
-        })
-        .collect::<Result<Vec<_>, DbError>>()?;
+    let grants = grants::held_by(&mut tx, user).await?;
     tx.commit().await?;
     Ok(Principal {
         actor: format!("user:{user}"),
         user_id: Some(user),
         device_id: None,
         tenant_id: tenant,
-        platform_admin: platform_admin == 1,
+        platform_admin: row.platform_admin == 1,
         grants,
         remote_addr,
     })
@@ -387,10 +340,7 @@ async fn external_principal(
 ) -> Result<Principal, ApiError> {
     if let Some(tenant) = identity.tenant {
         let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM tenants WHERE id = $1")
-            .bind(tenant.to_string())
-            .fetch_optional(&mut *tx)
-            .await?;
+        let status = tenants::status(&mut tx, tenant).await?;
         tx.commit().await?;
         match status.as_deref() {
             Some("enabled") => {}

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::db::{Db, DbError, Mode, Scope, now_ms};
+use crate::store::secrets;
 
 /// The `iss` of the relay's access tokens.
 pub const ISSUER: &str = "dipper-relay";
@@ -56,19 +57,8 @@ impl TokenIssuer {
     /// Loads the shared signing key from the database, making it on first start.
     pub async fn load(db: &Db, access_seconds: u64) -> Result<Self, DbError> {
         let mut tx = db.begin(Scope::Platform, Mode::Write).await?;
-        sqlx::query(
-            "INSERT INTO relay_secrets (name, value, created_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (name) DO NOTHING",
-        )
-        .bind("access_token_hs256")
-        .bind(URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>()))
-        .bind(now_ms())
-        .execute(&mut *tx)
-        .await?;
-        let secret: String = sqlx::query_scalar("SELECT value FROM relay_secrets WHERE name = $1")
-            .bind("access_token_hs256")
-            .fetch_one(&mut *tx)
-            .await?;
+        let fresh = URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>());
+        let secret = secrets::get_or_insert(&mut tx, "access_token_hs256", fresh).await?;
         tx.commit().await?;
         let key = URL_SAFE_NO_PAD
             .decode(secret.as_bytes())

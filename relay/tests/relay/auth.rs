@@ -10,7 +10,7 @@ use rsa::pkcs1::EncodeRsaPrivateKey as _;
 use rsa::traits::PublicKeyParts as _;
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, PASSWORD, TestDb, TestRelay, expect};
+use crate::harness::{Backend, PASSWORD, TestRelay, expect};
 use crate::on_both_backends;
 use crate::world::World;
 
@@ -29,18 +29,12 @@ async fn login_refresh_rotation_and_reuse(backend: Backend) {
     let world = World::new(backend).await;
     let relay = &world.relay;
     let email = &world.a.admin_email;
-    let first = expect(
-        relay.login(Some(&world.a.id), email, PASSWORD).await,
-        StatusCode::OK,
-    );
+    let first = relay
+        .expect_login((Some(&world.a.id), email), PASSWORD, StatusCode::OK)
+        .await;
     assert_eq!(first["token_type"], "Bearer");
     assert_eq!(first["expires_in"], 900);
-    let me = expect(
-        relay
-            .get("/api/v1/me", first["access_token"].as_str().expect("token"))
-            .await,
-        StatusCode::OK,
-    );
+    let me = relay.me(&first).await;
     assert_eq!(me["tenant_id"], world.a.id.as_str());
     assert_eq!(me["grants"][0]["role"], "tenant_admin");
 
@@ -49,15 +43,7 @@ async fn login_refresh_rotation_and_reuse(backend: Backend) {
     let second = expect(refresh(relay, r1).await, StatusCode::OK);
     let r2 = second["refresh_token"].as_str().expect("r2");
     assert_ne!(r1, r2);
-    expect(
-        relay
-            .get(
-                "/api/v1/me",
-                second["access_token"].as_str().expect("token"),
-            )
-            .await,
-        StatusCode::OK,
-    );
+    relay.me(&second).await;
     // Reuse of r1 is theft: the whole family goes, r2 included.
     let reused = expect(refresh(relay, r1).await, StatusCode::UNAUTHORIZED);
     assert!(
@@ -69,24 +55,20 @@ async fn login_refresh_rotation_and_reuse(backend: Backend) {
     );
     expect(refresh(relay, r2).await, StatusCode::UNAUTHORIZED);
     // Another login starts a new family, unaffected.
-    let third = expect(
-        relay.login(Some(&world.a.id), email, PASSWORD).await,
-        StatusCode::OK,
-    );
+    let third = relay
+        .expect_login((Some(&world.a.id), email), PASSWORD, StatusCode::OK)
+        .await;
     let r3 = third["refresh_token"].as_str().expect("r3");
     let fourth = expect(refresh(relay, r3).await, StatusCode::OK);
     // Logout revokes the family.
-    expect(
-        relay
-            .call(
-                Method::POST,
-                "/api/v1/auth/logout",
-                None,
-                Some(json!({"refresh_token": fourth["refresh_token"]})),
-            )
-            .await,
-        StatusCode::NO_CONTENT,
-    );
+    relay
+        .expect_call(
+            (Method::POST, "/api/v1/auth/logout"),
+            None,
+            Some(json!({"refresh_token": fourth["refresh_token"]})),
+            StatusCode::NO_CONTENT,
+        )
+        .await;
     expect(
         refresh(relay, fourth["refresh_token"].as_str().expect("r4")).await,
         StatusCode::UNAUTHORIZED,
@@ -95,16 +77,21 @@ async fn login_refresh_rotation_and_reuse(backend: Backend) {
         refresh(relay, "not-a-token").await,
         StatusCode::UNAUTHORIZED,
     );
-    // Every session event is in the tenant's audit log.
-    let audit = expect(
-        relay
-            .get(
-                &format!("/api/v1/tenants/{}/audit?limit=500", world.a.id),
-                &world.a.admin_token,
-            )
-            .await,
-        StatusCode::OK,
-    );
+    assert_session_events(&world).await;
+    let access = third["access_token"].as_str().expect("access");
+    tampered_and_missing_tokens_are_refused(relay, access).await;
+}
+
+/// Every session event is in the tenant's audit log.
+async fn assert_session_events(world: &World) {
+    let relay = &world.relay;
+    let audit = relay
+        .expect_get(
+            &format!("/api/v1/tenants/{}/audit?limit=500", world.a.id),
+            &world.a.admin_token,
+            StatusCode::OK,
+        )
+        .await;
     let events: Vec<(String, String)> = audit["items"]
         .as_array()
         .expect("items")
@@ -129,24 +116,21 @@ async fn login_refresh_rotation_and_reuse(backend: Backend) {
             "{expected:?} missing from {events:?}"
         );
     }
+}
 
-    // Tampered and missing tokens.
-    let access = third["access_token"].as_str().expect("access");
+async fn tampered_and_missing_tokens_are_refused(relay: &TestRelay, access: &str) {
     let mut tampered = access.to_owned();
     tampered.pop();
     tampered.push(if access.ends_with('A') { 'B' } else { 'A' });
-    expect(
-        relay.get("/api/v1/me", &tampered).await,
-        StatusCode::UNAUTHORIZED,
-    );
-    expect(
-        relay.call(Method::GET, "/api/v1/me", None, None).await,
-        StatusCode::UNAUTHORIZED,
-    );
-    expect(
-        relay.get("/api/v1/me", "garbage").await,
-        StatusCode::UNAUTHORIZED,
-    );
+    relay
+        .expect_get("/api/v1/me", &tampered, StatusCode::UNAUTHORIZED)
+        .await;
+    relay
+        .expect_public_get("/api/v1/me", StatusCode::UNAUTHORIZED)
+        .await;
+    relay
+        .expect_get("/api/v1/me", "garbage", StatusCode::UNAUTHORIZED)
+        .await;
 }
 
 /// A login body for `email` in `tenant`.
@@ -155,17 +139,11 @@ fn credentials(tenant: &str, email: &str, password: &str) -> Value {
 }
 
 async fn lockout_is_per_account_and_address(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let relay = TestRelay::start_with(
-        &db,
-        |config| {
-            config.auth.login_max_failures = 3;
-            config.auth.login_account_max_failures = 7;
-        },
-        None,
-    )
+    let world = World::configured(backend, |config| {
+        config.auth.login_max_failures = 3;
+        config.auth.login_account_max_failures = 7;
+    })
     .await;
-    let world = World::populate(db, relay).await;
     let (relay, a) = (&world.relay, &world.a);
     let login = "/api/v1/auth/login";
     let (attacker, owner) = ([127, 0, 0, 2], [127, 0, 0, 3]);
@@ -206,15 +184,13 @@ async fn lockout_is_per_account_and_address(backend: Backend) {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(nobody_locked, locked);
     // Failures known and unknown are audited only for a real user, in its tenant.
-    let audit = expect(
-        relay
-            .get(
-                &format!("/api/v1/tenants/{}/audit?limit=500", a.id),
-                &a.admin_token,
-            )
-            .await,
-        StatusCode::OK,
-    );
+    let audit = relay
+        .expect_get(
+            &format!("/api/v1/tenants/{}/audit?limit=500", a.id),
+            &a.admin_token,
+            StatusCode::OK,
+        )
+        .await;
     let refused = audit["items"]
         .as_array()
         .expect("items")
@@ -223,6 +199,11 @@ async fn lockout_is_per_account_and_address(backend: Backend) {
         .count();
     assert_eq!(refused, 3, "{audit}");
 
+    account_wide_brake(&world, (wrong, right), &locked).await;
+}
+
+async fn account_wide_brake(world: &World, (wrong, right): (Value, Value), locked: &Value) {
+    let (relay, login, owner) = (&world.relay, "/api/v1/auth/login", [127, 0, 0, 3]);
     // Guessing spread over addresses meets the slower account-wide brake: 3 + 2 + 2 failures
     // reach the 7 allowed, and then even the owner's right password waits.
     for address in [[127, 0, 0, 4], [127, 0, 0, 5]] {
@@ -233,7 +214,7 @@ async fn lockout_is_per_account_and_address(backend: Backend) {
     }
     let (status, retry_after, answer) = relay.post_from(owner, login, right).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{answer}");
-    assert_eq!(answer, locked);
+    assert_eq!(&answer, locked);
     assert!(
         retry_after.is_some_and(|s| (1..=60).contains(&s)),
         "{retry_after:?}"
@@ -249,30 +230,38 @@ async fn lockout_is_per_account_and_address(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
 }
 
-async fn access_tokens_die_with_their_session(backend: Backend) {
-    let world = World::new(backend).await;
+fn access(pair: &Value) -> String {
+    pair["access_token"].as_str().expect("access").to_owned()
+}
+
+fn refresh_token(pair: &Value) -> String {
+    pair["refresh_token"].as_str().expect("refresh").to_owned()
+}
+
+#[track_caller]
+fn refused_as(answer: (StatusCode, Value), code: &str) {
+    let body = expect(answer, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], code, "{body}");
+}
+
+/// A new session of A's viewer: its token pair.
+async fn sign_in(world: &World) -> Value {
     let (relay, a) = (&world.relay, &world.a);
-    let sign_in = || async {
-        expect(
-            relay.login(Some(&a.id), &a.viewer_email, PASSWORD).await,
-            StatusCode::OK,
-        )
-    };
-    let access = |pair: &Value| pair["access_token"].as_str().expect("access").to_owned();
-    let refresh_token = |pair: &Value| pair["refresh_token"].as_str().expect("refresh").to_owned();
-    let refused_as = |answer: (StatusCode, Value), code: &str| {
-        let body = expect(answer, StatusCode::UNAUTHORIZED);
-        assert_eq!(body["error"], code, "{body}");
-    };
+    let account = (Some(a.id.as_str()), a.viewer_email.as_str());
+    relay.expect_login(account, PASSWORD, StatusCode::OK).await
+}
+
+async fn access_tokens_die_with_their_session(backend: Backend) {
+    let world = &World::new(backend).await;
+    let relay = &world.relay;
 
     // Reuse of a refresh token: every access token of its session, old and new, stops.
-    let first = sign_in().await;
+    let first = sign_in(world).await;
     let second = expect(refresh(relay, &refresh_token(&first)).await, StatusCode::OK);
-    let other_session = sign_in().await;
-    expect(
-        relay.get("/api/v1/me", &access(&second)).await,
-        StatusCode::OK,
-    );
+    let other_session = sign_in(world).await;
+    relay
+        .expect_get("/api/v1/me", &access(&second), StatusCode::OK)
+        .await;
     refused_as(
         refresh(relay, &refresh_token(&first)).await,
         "refresh_token_reused",
@@ -283,43 +272,41 @@ async fn access_tokens_die_with_their_session(backend: Backend) {
             "session_revoked",
         );
     }
-    expect(
-        relay.get("/api/v1/me", &access(&other_session)).await,
-        StatusCode::OK,
-    );
+    relay
+        .expect_get("/api/v1/me", &access(&other_session), StatusCode::OK)
+        .await;
 
     // Logout.
-    expect(
-        relay
-            .call(
-                Method::POST,
-                "/api/v1/auth/logout",
-                None,
-                Some(json!({"refresh_token": refresh_token(&other_session)})),
-            )
-            .await,
-        StatusCode::NO_CONTENT,
-    );
+    relay
+        .expect_call(
+            (Method::POST, "/api/v1/auth/logout"),
+            None,
+            Some(json!({"refresh_token": refresh_token(&other_session)})),
+            StatusCode::NO_CONTENT,
+        )
+        .await;
     refused_as(
         relay.get("/api/v1/me", &access(&other_session)).await,
         "session_revoked",
     );
+    password_change_and_disabling_end_sessions(world).await;
+}
 
-    // A password change ends every session of the user, and no one else's.
-    let (one, two) = (sign_in().await, sign_in().await);
+/// A password change ends every session of the user, and no one else's; disabling the user
+/// ends its sessions too.
+async fn password_change_and_disabling_end_sessions(world: &World) {
+    let (relay, a) = (&world.relay, &world.a);
+    let (one, two) = (sign_in(world).await, sign_in(world).await);
     let user = format!("/api/v1/tenants/{}/users/{}", a.id, a.viewer_id);
     let new_password = "a brand new passphrase";
-    expect(
-        relay
-            .call(
-                Method::PATCH,
-                &user,
-                Some(&a.admin_token),
-                Some(json!({"password": new_password})),
-            )
-            .await,
-        StatusCode::OK,
-    );
+    relay
+        .expect_call(
+            (Method::PATCH, &user),
+            Some(&a.admin_token),
+            Some(json!({"password": new_password})),
+            StatusCode::OK,
+        )
+        .await;
     for pair in [&one, &two] {
         refused_as(
             relay.get("/api/v1/me", &access(pair)).await,
@@ -330,34 +317,26 @@ async fn access_tokens_die_with_their_session(backend: Backend) {
             "refresh_token_invalid",
         );
     }
-    expect(
-        relay.get("/api/v1/me", &a.admin_token).await,
-        StatusCode::OK,
-    );
-    let fresh = expect(
-        relay
-            .login(Some(&a.id), &a.viewer_email, new_password)
-            .await,
-        StatusCode::OK,
-    );
-    expect(
-        relay.get("/api/v1/me", &access(&fresh)).await,
-        StatusCode::OK,
-    );
+    relay
+        .expect_get("/api/v1/me", &a.admin_token, StatusCode::OK)
+        .await;
+    let fresh = relay
+        .expect_login((Some(&a.id), &a.viewer_email), new_password, StatusCode::OK)
+        .await;
+    relay
+        .expect_get("/api/v1/me", &access(&fresh), StatusCode::OK)
+        .await;
 
     // Disabling the user ends its sessions too: enabling it again does not revive them.
     for status in ["disabled", "active"] {
-        expect(
-            relay
-                .call(
-                    Method::PATCH,
-                    &user,
-                    Some(&a.admin_token),
-                    Some(json!({"status": status})),
-                )
-                .await,
-            StatusCode::OK,
-        );
+        relay
+            .expect_call(
+                (Method::PATCH, &user),
+                Some(&a.admin_token),
+                Some(json!({"status": status})),
+                StatusCode::OK,
+            )
+            .await;
         if status == "disabled" {
             refused_as(
                 relay.get("/api/v1/me", &access(&fresh)).await,
@@ -372,33 +351,31 @@ async fn access_tokens_die_with_their_session(backend: Backend) {
 }
 
 async fn logins_from_one_address_are_limited(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let relay = TestRelay::start_with(
-        &db,
-        |config| {
-            config.limits.login_per_address_per_minute = 1;
-            config.limits.login_per_address_burst = 6;
-        },
-        None,
-    )
-    .await;
     // Populating logs in three times (the platform admin, then each tenant's admin).
-    let world = World::populate(db, relay).await;
+    let world = World::configured(backend, |config| {
+        config.limits.login_per_address_per_minute = 1;
+        config.limits.login_per_address_burst = 6;
+    })
+    .await;
     let relay = &world.relay;
     for n in 0..3 {
         let email = format!("nobody-{n}@dipper.test");
-        expect(
-            relay.login(Some(&world.a.id), &email, PASSWORD).await,
-            StatusCode::UNAUTHORIZED,
-        );
+        relay
+            .expect_login(
+                (Some(&world.a.id), &email),
+                PASSWORD,
+                StatusCode::UNAUTHORIZED,
+            )
+            .await;
     }
     // Each email is far from its own lockout, but the address has spent its attempts.
-    let limited = expect(
-        relay
-            .login(Some(&world.a.id), &world.a.admin_email, PASSWORD)
-            .await,
-        StatusCode::TOO_MANY_REQUESTS,
-    );
+    let limited = relay
+        .expect_login(
+            (Some(&world.a.id), &world.a.admin_email),
+            PASSWORD,
+            StatusCode::TOO_MANY_REQUESTS,
+        )
+        .await;
     assert_eq!(limited["error"], "rate_limited");
     assert!(
         limited["message"]
@@ -413,33 +390,32 @@ async fn disabled_users_and_tenants_are_refused(backend: Backend) {
     let world = World::new(backend).await;
     let relay = &world.relay;
     let (a, root) = (&world.a, &world.root_token);
-    let viewer = expect(
-        relay.login(Some(&a.id), &a.viewer_email, PASSWORD).await,
-        StatusCode::OK,
-    );
+    let viewer = relay
+        .expect_login((Some(&a.id), &a.viewer_email), PASSWORD, StatusCode::OK)
+        .await;
     let viewer_access = viewer["access_token"].as_str().expect("access").to_owned();
 
     // Disabling the tenant: its users' tokens, logins and refreshes, and its boxes' activation.
-    expect(
-        relay
-            .post(
-                &format!("/api/v1/tenants/{}/disable", a.id),
-                root,
-                json!(null),
-            )
-            .await,
-        StatusCode::OK,
-    );
-    let refused = expect(
-        relay.get("/api/v1/me", &viewer_access).await,
-        StatusCode::FORBIDDEN,
-    );
+    relay
+        .expect_post(
+            &format!("/api/v1/tenants/{}/disable", a.id),
+            root,
+            json!(null),
+            StatusCode::OK,
+        )
+        .await;
+    let refused = relay
+        .expect_get("/api/v1/me", &viewer_access, StatusCode::FORBIDDEN)
+        .await;
     assert_eq!(refused["error"], "tenant_disabled");
     assert_eq!(
-        expect(
-            relay.login(Some(&a.id), &a.admin_email, PASSWORD).await,
-            StatusCode::FORBIDDEN
-        )["error"],
+        relay
+            .expect_login(
+                (Some(&a.id), &a.admin_email),
+                PASSWORD,
+                StatusCode::FORBIDDEN
+            )
+            .await["error"],
         "tenant_disabled"
     );
     assert_eq!(
@@ -462,45 +438,49 @@ async fn disabled_users_and_tenants_are_refused(backend: Backend) {
         "tenant_disabled"
     );
     // Tenant B is untouched; A comes back when enabled.
-    expect(
-        relay.get("/api/v1/me", &world.b.admin_token).await,
-        StatusCode::OK,
-    );
-    expect(
-        relay
-            .post(
-                &format!("/api/v1/tenants/{}/enable", a.id),
-                root,
-                json!(null),
-            )
-            .await,
-        StatusCode::OK,
-    );
-    expect(
-        relay.get("/api/v1/me", &viewer_access).await,
-        StatusCode::OK,
-    );
+    relay
+        .expect_get("/api/v1/me", &world.b.admin_token, StatusCode::OK)
+        .await;
+    relay
+        .expect_post(
+            &format!("/api/v1/tenants/{}/enable", a.id),
+            root,
+            json!(null),
+            StatusCode::OK,
+        )
+        .await;
+    relay
+        .expect_get("/api/v1/me", &viewer_access, StatusCode::OK)
+        .await;
 
+    disabling_a_user_ends_its_tokens(&world, &viewer).await;
+}
+
+async fn disabling_a_user_ends_its_tokens(world: &World, viewer: &Value) {
+    let (relay, a) = (&world.relay, &world.a);
+    let viewer_access = access(viewer);
     // Disabling a user ends its tokens and sessions.
-    expect(
-        relay
-            .call(
+    relay
+        .expect_call(
+            (
                 Method::PATCH,
                 &format!("/api/v1/tenants/{}/users/{}", a.id, a.viewer_id),
-                Some(&a.admin_token),
-                Some(json!({"status": "disabled"})),
-            )
-            .await,
-        StatusCode::OK,
-    );
-    expect(
-        relay.get("/api/v1/me", &viewer_access).await,
-        StatusCode::UNAUTHORIZED,
-    );
-    expect(
-        relay.login(Some(&a.id), &a.viewer_email, PASSWORD).await,
-        StatusCode::UNAUTHORIZED,
-    );
+            ),
+            Some(&a.admin_token),
+            Some(json!({"status": "disabled"})),
+            StatusCode::OK,
+        )
+        .await;
+    relay
+        .expect_get("/api/v1/me", &viewer_access, StatusCode::UNAUTHORIZED)
+        .await;
+    relay
+        .expect_login(
+            (Some(&a.id), &a.viewer_email),
+            PASSWORD,
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
     expect(
         refresh(relay, viewer["refresh_token"].as_str().expect("r")).await,
         StatusCode::UNAUTHORIZED,
@@ -508,19 +488,13 @@ async fn disabled_users_and_tenants_are_refused(backend: Backend) {
 }
 
 async fn rate_limits_per_user_and_per_tenant(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let relay = TestRelay::start_with(
-        &db,
-        |config| {
-            config.limits.per_user_per_second = 1;
-            config.limits.per_user_burst = 40;
-            config.limits.per_tenant_per_second = 1;
-            config.limits.per_tenant_burst = 60;
-        },
-        None,
-    )
+    let world = World::configured(backend, |config| {
+        config.limits.per_user_per_second = 1;
+        config.limits.per_user_burst = 40;
+        config.limits.per_tenant_per_second = 1;
+        config.limits.per_tenant_burst = 60;
+    })
     .await;
-    let world = World::populate(db, relay).await;
     let relay = &world.relay;
     // Populating used part of the buckets; spend the rest of A's admin's.
     let mut limited = None;
@@ -565,10 +539,9 @@ async fn rate_limits_per_user_and_per_tenant(backend: Backend) {
     }
     assert!(tenant_limited, "the per-tenant limit never answered 429");
     // Tenant B has buckets of its own.
-    expect(
-        relay.get("/api/v1/me", &world.b.admin_token).await,
-        StatusCode::OK,
-    );
+    relay
+        .expect_get("/api/v1/me", &world.b.admin_token, StatusCode::OK)
+        .await;
 }
 
 on_both_backends!(
@@ -617,78 +590,73 @@ fn sign(key: &EncodingKey, kid: &str, claims: &Value) -> String {
     jsonwebtoken::encode(&header, claims, key).expect("sign")
 }
 
+/// The claims of an IdP's token for `tenant` with `roles`, valid from `now` for 5 minutes.
+fn oidc_claims(tenant: &str, roles: Value, now: i64) -> Value {
+    json!({
+        "iss": "https://idp.test/realms/dipper", "aud": "dipper-relay", "sub": "kc-user-1",
+        "exp": now + 300, "iat": now, "dipper_tenant": tenant, "dipper_roles": roles,
+    })
+}
+
 async fn external_oidc_tokens(backend: Backend) {
     let (key, jwk) = rsa_key("k1");
     let (other_key, _) = rsa_key("k2");
     let jwks_url = serve_jwks(json!({"keys": [jwk]})).await;
-    let db = TestDb::new(backend).await;
-    let relay = TestRelay::start_with(
-        &db,
-        |config| {
-            config.oidc = Some(relay::config::OidcConfig {
-                issuer: "https://idp.test/realms/dipper".to_owned(),
-                audience: "dipper-relay".to_owned(),
-                jwks_url,
-                tenant_claim: "dipper_tenant".to_owned(),
-                roles_claim: "dipper_roles".to_owned(),
-                jwks_min_refresh_seconds: 30,
-            });
-        },
-        None,
-    )
+    let world = World::configured(backend, |config| {
+        config.oidc = Some(relay::config::OidcConfig {
+            issuer: "https://idp.test/realms/dipper".to_owned(),
+            audience: "dipper-relay".to_owned(),
+            jwks_url,
+            tenant_claim: "dipper_tenant".to_owned(),
+            roles_claim: "dipper_roles".to_owned(),
+            jwks_min_refresh_seconds: 30,
+        });
+    })
     .await;
-    let world = World::populate(db, relay).await;
     let relay = &world.relay;
     let now = jiff::Timestamp::now().as_second();
-    let claims = |tenant: &str, roles: Value| {
-        json!({
-            "iss": "https://idp.test/realms/dipper", "aud": "dipper-relay", "sub": "kc-user-1",
-            "exp": now + 300, "iat": now, "dipper_tenant": tenant, "dipper_roles": roles,
-        })
-    };
+    let claims = |tenant: &str, roles: Value| oidc_claims(tenant, roles, now);
 
     let token = sign(
         &key,
         "k1",
         &claims(&world.a.id, json!(["operator", "offline_access"])),
     );
-    let me = expect(relay.get("/api/v1/me", &token).await, StatusCode::OK);
+    let me = relay.expect_get("/api/v1/me", &token, StatusCode::OK).await;
     assert_eq!(me["actor"], "oidc:kc-user-1");
     assert_eq!(me["tenant_id"], world.a.id.as_str());
     assert_eq!(me["grants"], json!([{"role": "operator", "area_id": null}]));
     // An operator of A registers a device in A, and cannot reach B.
-    expect(
-        relay
-            .post(
-                &format!("/api/v1/tenants/{}/devices", world.a.id),
-                &token,
-                json!({"name": "OIDC box", "area_id": world.a.floor}),
-            )
-            .await,
-        StatusCode::CREATED,
-    );
-    expect(
-        relay
-            .get(&format!("/api/v1/tenants/{}/devices", world.b.id), &token)
-            .await,
-        StatusCode::NOT_FOUND,
-    );
-    expect(
-        relay
-            .get(&format!("/api/v1/tenants/{}/users", world.a.id), &token)
-            .await,
-        StatusCode::FORBIDDEN,
-    );
+    relay
+        .expect_post(
+            &format!("/api/v1/tenants/{}/devices", world.a.id),
+            &token,
+            json!({"name": "OIDC box", "area_id": world.a.floor}),
+            StatusCode::CREATED,
+        )
+        .await;
+    relay
+        .expect_get(
+            &format!("/api/v1/tenants/{}/devices", world.b.id),
+            &token,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    relay
+        .expect_get(
+            &format!("/api/v1/tenants/{}/users", world.a.id),
+            &token,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
     // The action is audited under the external subject.
-    let audit = expect(
-        relay
-            .get(
-                &format!("/api/v1/tenants/{}/audit", world.a.id),
-                &world.a.admin_token,
-            )
-            .await,
-        StatusCode::OK,
-    );
+    let audit = relay
+        .expect_get(
+            &format!("/api/v1/tenants/{}/audit", world.a.id),
+            &world.a.admin_token,
+            StatusCode::OK,
+        )
+        .await;
     assert!(
         audit["items"]
             .as_array()
@@ -698,45 +666,55 @@ async fn external_oidc_tokens(backend: Backend) {
         "{audit}"
     );
 
+    refused_external_tokens(&world, (&key, &other_key), &token).await;
+}
+
+async fn refused_external_tokens(
+    world: &World,
+    (key, other_key): (&EncodingKey, &EncodingKey),
+    token: &str,
+) {
+    let relay = &world.relay;
+    let now = jiff::Timestamp::now().as_second();
+    let claims = |tenant: &str, roles: Value| oidc_claims(tenant, roles, now);
     // Refused: a key not in the set, the wrong audience, an expired token, another issuer.
     let cases = [
-        sign(&other_key, "k2", &claims(&world.a.id, json!(["operator"]))),
-        sign(&other_key, "k1", &claims(&world.a.id, json!(["operator"]))),
-        sign(&key, "k1", &{
+        sign(other_key, "k2", &claims(&world.a.id, json!(["operator"]))),
+        sign(other_key, "k1", &claims(&world.a.id, json!(["operator"]))),
+        sign(key, "k1", &{
             let mut c = claims(&world.a.id, json!([]));
             c["aud"] = json!("someone-else");
             c
         }),
-        sign(&key, "k1", &{
+        sign(key, "k1", &{
             let mut c = claims(&world.a.id, json!([]));
             c["exp"] = json!(now - 600);
             c
         }),
-        sign(&key, "k1", &{
+        sign(key, "k1", &{
             let mut c = claims(&world.a.id, json!([]));
             c["iss"] = json!("https://evil.test");
             c
         }),
-        sign(&key, "k1", &claims("not-a-uuid", json!(["viewer"]))),
+        sign(key, "k1", &claims("not-a-uuid", json!(["viewer"]))),
     ];
     for token in &cases {
-        expect(
-            relay.get("/api/v1/me", token).await,
-            StatusCode::UNAUTHORIZED,
-        );
+        relay
+            .expect_get("/api/v1/me", token, StatusCode::UNAUTHORIZED)
+            .await;
     }
     // A disabled tenant's external users are refused too.
-    expect(
-        relay
-            .post(
-                &format!("/api/v1/tenants/{}/disable", world.a.id),
-                &world.root_token,
-                json!(null),
-            )
-            .await,
-        StatusCode::OK,
-    );
-    let refused = expect(relay.get("/api/v1/me", &token).await, StatusCode::FORBIDDEN);
+    relay
+        .expect_post(
+            &format!("/api/v1/tenants/{}/disable", world.a.id),
+            &world.root_token,
+            json!(null),
+            StatusCode::OK,
+        )
+        .await;
+    let refused = relay
+        .expect_get("/api/v1/me", token, StatusCode::FORBIDDEN)
+        .await;
     assert_eq!(refused["error"], "tenant_disabled");
 }
 

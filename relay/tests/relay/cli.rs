@@ -21,25 +21,26 @@ fn relay(dir: &std::path::Path) -> Command {
     command
 }
 
+/// Runs `admin create --email <email> --password-stdin` with `password` on its standard
+/// input; its output (standard error captured).
+fn admin_create(mut command: Command, email: &str, password: &str) -> std::process::Output {
+    let args = ["admin", "create", "--email", email, "--password-stdin"];
+    let mut create = command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    writeln!(create.stdin.take().expect("stdin"), "{password}").expect("write");
+    create.wait_with_output().expect("wait")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_create_run_and_sigterm() {
     let dir = tempfile::tempdir().expect("dir");
     // No password on the command line: it comes from stdin, and a short one is refused.
-    let mut create = relay(dir.path())
-        .args([
-            "admin",
-            "create",
-            "--email",
-            "Root@Dipper.Test",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    writeln!(create.stdin.take().expect("stdin"), "{PASSWORD}").expect("write");
-    let output = create.wait_with_output().expect("wait");
+    let output = admin_create(relay(dir.path()), "Root@Dipper.Test", PASSWORD);
     assert!(
         output.status.success(),
         "{}",
@@ -49,21 +50,7 @@ async fn admin_create_run_and_sigterm() {
         dir.path().join("dipper-relay.sqlite3").exists(),
         "the default SQLite file is made"
     );
-    let mut short = relay(dir.path())
-        .args([
-            "admin",
-            "create",
-            "--email",
-            "x@dipper.test",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    writeln!(short.stdin.take().expect("stdin"), "short").expect("write");
-    let output = short.wait_with_output().expect("wait");
+    let output = admin_create(relay(dir.path()), "x@dipper.test", "short");
     assert!(!output.status.success());
     assert!(
         String::from_utf8_lossy(&output.stderr).contains("password: must be 12"),
@@ -84,14 +71,19 @@ async fn admin_create_run_and_sigterm() {
         String::from_utf8_lossy(&output.stderr)
     );
 
+    run_reports_to_systemd_and_stops_on_sigterm(dir.path()).await;
+}
+
+/// Runs the relay as systemd would: READY, a login, SIGTERM, STOPPING, JSON logs.
+async fn run_reports_to_systemd_and_stops_on_sigterm(dir: &std::path::Path) {
     let port = free_port();
     // Stands in for systemd: the relay reports READY and STOPPING on NOTIFY_SOCKET.
-    let notify_path = dir.path().join("notify.sock");
+    let notify_path = dir.join("notify.sock");
     let notify = std::os::unix::net::UnixDatagram::bind(&notify_path).expect("notify socket");
     notify
         .set_read_timeout(Some(Duration::from_secs(30)))
         .expect("timeout");
-    let mut server = relay(dir.path())
+    let mut server = relay(dir)
         .arg("run")
         .env("NOTIFY_SOCKET", &notify_path)
         .env("DIPPER_RELAY__SERVER__LISTEN", format!("127.0.0.1:{port}"))
@@ -165,22 +157,9 @@ async fn two_processes_on_one_postgres() {
     let db = crate::harness::TestDb::new(crate::harness::Backend::Postgres).await;
     let dir = tempfile::tempdir().expect("dir");
     let url = db.config.url.clone();
-    let mut create = relay(dir.path())
-        .env("DIPPER_RELAY__DATABASE__URL", &url)
-        .args([
-            "admin",
-            "create",
-            "--email",
-            "root@dipper.test",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    writeln!(create.stdin.take().expect("stdin"), "{PASSWORD}").expect("write");
-    let output = create.wait_with_output().expect("wait");
+    let mut command = relay(dir.path());
+    command.env("DIPPER_RELAY__DATABASE__URL", &url);
+    let output = admin_create(command, "root@dipper.test", PASSWORD);
     assert!(
         output.status.success(),
         "{}",

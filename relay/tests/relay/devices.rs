@@ -4,7 +4,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, TestDb, TestRelay, expect};
+use crate::harness::{Backend, expect};
 use crate::on_both_backends;
 use crate::world::World;
 
@@ -26,25 +26,22 @@ async fn device_lifecycle(backend: Backend) {
     let base = format!("/api/v1/tenants/{}/devices", a.id);
     let token = &a.admin_token;
 
-    let registered = expect(
-        relay.get(&format!("{base}/{}", a.device), token).await,
-        StatusCode::OK,
-    );
+    let registered = relay
+        .expect_get(&format!("{base}/{}", a.device), token, StatusCode::OK)
+        .await;
     assert_eq!(registered["status"], "registered");
     assert_eq!(registered["last_seen_at"], Value::Null);
     assert_eq!(registered["software_version"], Value::Null);
 
     // A new key replaces the old one.
-    let renewed = expect(
-        relay
-            .post(
-                &format!("{base}/{}/provisioning-key", a.device),
-                token,
-                json!(null),
-            )
-            .await,
-        StatusCode::OK,
-    );
+    let renewed = relay
+        .expect_post(
+            &format!("{base}/{}/provisioning-key", a.device),
+            token,
+            json!(null),
+            StatusCode::OK,
+        )
+        .await;
     let key = renewed["provisioning_key"]
         .as_str()
         .expect("key")
@@ -72,35 +69,36 @@ async fn device_lifecycle(backend: Backend) {
         activate(&world, &a.device, &key).await,
         StatusCode::UNAUTHORIZED,
     );
-    let active = expect(
-        relay.get(&format!("{base}/{}", a.device), token).await,
-        StatusCode::OK,
-    );
+    let active = relay
+        .expect_get(&format!("{base}/{}", a.device), token, StatusCode::OK)
+        .await;
     assert_eq!(active["status"], "active");
     assert!(active["activated_at"].is_string());
-    expect(
-        relay
-            .post(
-                &format!("{base}/{}/provisioning-key", a.device),
-                token,
-                json!(null),
-            )
-            .await,
-        StatusCode::CONFLICT,
-    );
+    relay
+        .expect_post(
+            &format!("{base}/{}/provisioning-key", a.device),
+            token,
+            json!(null),
+            StatusCode::CONFLICT,
+        )
+        .await;
 
+    edit_move_and_decommission(&world).await;
+}
+
+async fn edit_move_and_decommission(world: &World) {
+    let (relay, a) = (&world.relay, &world.a);
+    let base = format!("/api/v1/tenants/{}/devices", a.id);
+    let token = &a.admin_token;
     // Rename, group, move.
-    let edited = expect(
-        relay
-            .call(
-                Method::PATCH,
-                &format!("{base}/{}", a.device),
-                Some(token),
-                Some(json!({"name": "Gate box", "group": "Gates", "area_id": a.building})),
-            )
-            .await,
-        StatusCode::OK,
-    );
+    let edited = relay
+        .expect_call(
+            (Method::PATCH, &format!("{base}/{}", a.device)),
+            Some(token),
+            Some(json!({"name": "Gate box", "group": "Gates", "area_id": a.building})),
+            StatusCode::OK,
+        )
+        .await;
     assert_eq!(
         (
             edited["name"].as_str(),
@@ -123,25 +121,31 @@ async fn device_lifecycle(backend: Backend) {
         "area_not_empty"
     );
 
-    let gone = expect(
-        relay
-            .post(
-                &format!("{base}/{}/decommission", a.device),
-                token,
-                json!(null),
-            )
-            .await,
-        StatusCode::OK,
-    );
+    let gone = relay
+        .expect_post(
+            &format!("{base}/{}/decommission", a.device),
+            token,
+            json!(null),
+            StatusCode::OK,
+        )
+        .await;
     assert_eq!(gone["status"], "decommissioned");
 
+    changes_are_audited(world).await;
+}
+
+async fn changes_are_audited(world: &World) {
+    let (relay, a) = (&world.relay, &world.a);
+    let base = format!("/api/v1/tenants/{}/devices", a.id);
+    let token = &a.admin_token;
     // Every change is in the audit log, newest first, with actor, target and address.
-    let audit = expect(
-        relay
-            .get(&format!("/api/v1/tenants/{}/audit", a.id), token)
-            .await,
-        StatusCode::OK,
-    );
+    let audit = relay
+        .expect_get(
+            &format!("/api/v1/tenants/{}/audit", a.id),
+            token,
+            StatusCode::OK,
+        )
+        .await;
     let items: Vec<&Value> = audit["items"]
         .as_array()
         .expect("items")
@@ -165,23 +169,21 @@ async fn device_lifecycle(backend: Backend) {
     assert_eq!(items[2]["actor"], format!("device:{}", a.device).as_str());
     // A refused change is recorded too, without the change.
     let viewer = relay.token(Some(&a.id), &a.viewer_email).await;
-    expect(
-        relay
-            .call(
-                Method::PATCH,
-                &format!("{base}/{}", a.device),
-                Some(&viewer),
-                Some(json!({"name": "x"})),
-            )
-            .await,
-        StatusCode::FORBIDDEN,
-    );
-    let audit = expect(
-        relay
-            .get(&format!("/api/v1/tenants/{}/audit?limit=1", a.id), token)
-            .await,
-        StatusCode::OK,
-    );
+    relay
+        .expect_call(
+            (Method::PATCH, &format!("{base}/{}", a.device)),
+            Some(&viewer),
+            Some(json!({"name": "x"})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    let audit = relay
+        .expect_get(
+            &format!("/api/v1/tenants/{}/audit?limit=1", a.id),
+            token,
+            StatusCode::OK,
+        )
+        .await;
     assert_eq!(audit["items"][0]["outcome"], "refused: forbidden");
     assert_eq!(
         audit["items"][0]["actor"],
@@ -189,26 +191,25 @@ async fn device_lifecycle(backend: Backend) {
     );
 }
 
+const WRONG_KEY: &str = "a guess at the provisioning key";
+
+fn attempt(device: &str, key: &str) -> Value {
+    json!({"device_id": device, "provisioning_key": key})
+}
+
 /// Activation attempts are limited per client address and per device: guessing a key meets a
 /// 429 with `Retry-After` from one address or from many, and other devices are unaffected.
 async fn activation_is_limited_per_address_and_device(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let relay = TestRelay::start_with(
-        &db,
-        |config| {
-            config.limits.activate_per_address_per_minute = 1;
-            config.limits.activate_per_address_burst = 4;
-            config.limits.activate_per_device_per_minute = 1;
-            config.limits.activate_per_device_burst = 3;
-        },
-        None,
-    )
+    let world = World::configured(backend, |config| {
+        config.limits.activate_per_address_per_minute = 1;
+        config.limits.activate_per_address_burst = 4;
+        config.limits.activate_per_device_per_minute = 1;
+        config.limits.activate_per_device_burst = 3;
+    })
     .await;
-    let world = World::populate(db, relay).await;
     let (relay, a) = (&world.relay, &world.a);
     let path = "/api/v1/devices/activate";
-    let attempt = |device: &str, key: &str| json!({"device_id": device, "provisioning_key": key});
-    let wrong_key = "a guess at the provisioning key";
+    let wrong_key = WRONG_KEY;
 
     // Three wrong keys for A's device, one address each: the device's own bucket empties...
     for n in 2..5 {
@@ -237,6 +238,11 @@ async fn activation_is_limited_per_address_and_device(backend: Backend) {
     );
     assert!(retry_after.is_some_and(|s| s >= 1), "{retry_after:?}");
 
+    one_address_trying_many_devices(&world).await;
+}
+
+async fn one_address_trying_many_devices(world: &World) {
+    let (relay, path, wrong_key) = (&world.relay, "/api/v1/devices/activate", WRONG_KEY);
     // One address trying many devices empties its own bucket.
     let guesser = [127, 0, 0, 6];
     for _ in 0..4 {
@@ -324,10 +330,9 @@ async fn a_box_is_a_principal(backend: Backend) {
     let unknown = format!("Device {}:{credential}", uuid::Uuid::new_v4());
     expect(as_device(&world, &unknown).await, StatusCode::UNAUTHORIZED);
     // A user is not a box; a box holds no role on user routes.
-    let user = expect(
-        relay.get("/api/v1/devices/me", &a.admin_token).await,
-        StatusCode::FORBIDDEN,
-    );
+    let user = relay
+        .expect_get("/api/v1/devices/me", &a.admin_token, StatusCode::FORBIDDEN)
+        .await;
     assert_eq!(user["error"], "forbidden");
     let response = relay
         .raw(Method::GET, &format!("/api/v1/tenants/{}/users", a.id))
@@ -340,33 +345,35 @@ async fn a_box_is_a_principal(backend: Backend) {
     // A disabled tenant's box is refused, and welcome again once enabled.
     let tenant = format!("/api/v1/tenants/{}", a.id);
     let root = &world.root_token;
-    expect(
-        relay
-            .post(&format!("{tenant}/disable"), root, json!(null))
-            .await,
-        StatusCode::OK,
-    );
+    relay
+        .expect_post(
+            &format!("{tenant}/disable"),
+            root,
+            json!(null),
+            StatusCode::OK,
+        )
+        .await;
     let disabled = expect(as_device(&world, &header).await, StatusCode::FORBIDDEN);
     assert_eq!(disabled["error"], "tenant_disabled");
-    expect(
-        relay
-            .post(&format!("{tenant}/enable"), root, json!(null))
-            .await,
-        StatusCode::OK,
-    );
+    relay
+        .expect_post(
+            &format!("{tenant}/enable"),
+            root,
+            json!(null),
+            StatusCode::OK,
+        )
+        .await;
     expect(as_device(&world, &header).await, StatusCode::OK);
 
     // Decommissioned, its credential is dead.
-    expect(
-        relay
-            .post(
-                &format!("{tenant}/devices/{}/decommission", a.device),
-                &a.admin_token,
-                json!(null),
-            )
-            .await,
-        StatusCode::OK,
-    );
+    relay
+        .expect_post(
+            &format!("{tenant}/devices/{}/decommission", a.device),
+            &a.admin_token,
+            json!(null),
+            StatusCode::OK,
+        )
+        .await;
     expect(as_device(&world, &header).await, StatusCode::UNAUTHORIZED);
 }
 

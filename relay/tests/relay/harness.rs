@@ -286,10 +286,9 @@ impl TestRelay {
         path: &str,
         body: Value,
     ) -> (StatusCode, Option<u64>, Value) {
-        let response = self
-            .client_from(ip)
-            .post(self.url(path))
-            .header("content-type", "application/json")
+        let request = self.client_from(ip).post(self.url(path));
+        let request = request.header("content-type", "application/json");
+        let response = request
             .body(body.to_string())
             .send()
             .await
@@ -306,6 +305,86 @@ impl TestRelay {
     /// A raw request builder, for headers and bodies `call` does not make.
     pub(crate) fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path))
+    }
+
+    /// A request with `token` and `body` sent as JSON as is (which may be malformed), for
+    /// headers `call` does not add.
+    pub(crate) fn raw_json(
+        &self,
+        method: Method,
+        (path, token): (&str, &str),
+        body: String,
+    ) -> reqwest::RequestBuilder {
+        self.raw(method, path)
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+    }
+
+    /// [`TestRelay::get`], asserting `status`; the answer.
+    pub(crate) async fn expect_get(&self, path: &str, token: &str, status: StatusCode) -> Value {
+        expect(self.get(path, token).await, status)
+    }
+
+    /// [`TestRelay::post`], asserting `status`; the answer.
+    pub(crate) async fn expect_post(
+        &self,
+        path: &str,
+        token: &str,
+        body: Value,
+        status: StatusCode,
+    ) -> Value {
+        expect(self.post(path, token, body).await, status)
+    }
+
+    /// [`TestRelay::call`], asserting `status`; the answer.
+    pub(crate) async fn expect_call(
+        &self,
+        (method, path): (Method, &str),
+        token: Option<&str>,
+        body: Option<Value>,
+        status: StatusCode,
+    ) -> Value {
+        expect(self.call(method, path, token, body).await, status)
+    }
+
+    /// [`TestRelay::login`], asserting `status`; the answer.
+    pub(crate) async fn expect_login(
+        &self,
+        (tenant, email): (Option<&str>, &str),
+        password: &str,
+        status: StatusCode,
+    ) -> Value {
+        expect(self.login(tenant, email, password).await, status)
+    }
+
+    /// GETs `path` without a token, asserting `status`; the answer.
+    pub(crate) async fn expect_public_get(&self, path: &str, status: StatusCode) -> Value {
+        self.expect_call((Method::GET, path), None, None, status)
+            .await
+    }
+
+    /// Trades `refresh_token` at `/api/v1/auth/refresh`, asserting `status`; the answer.
+    pub(crate) async fn expect_refresh(
+        &self,
+        refresh_token: impl Into<Value>,
+        status: StatusCode,
+    ) -> Value {
+        let body = serde_json::json!({"refresh_token": refresh_token.into()});
+        let path = (Method::POST, "/api/v1/auth/refresh");
+        self.expect_call(path, None, Some(body), status).await
+    }
+
+    /// The caller as `/api/v1/me` describes it to the access token of `pair` (a login's or a
+    /// refresh's answer), asserting 200.
+    pub(crate) async fn me(&self, pair: &Value) -> Value {
+        let token = pair["access_token"].as_str().expect("access_token");
+        self.expect_get("/api/v1/me", token, StatusCode::OK).await
+    }
+
+    /// POSTs `body` with `token` and asserts 201 Created; the answer.
+    pub(crate) async fn created(&self, path: &str, token: &str, body: Value) -> Value {
+        expect(self.post(path, token, body).await, StatusCode::CREATED)
     }
 
     pub(crate) async fn get(&self, path: &str, token: &str) -> (StatusCode, Value) {

@@ -5,7 +5,7 @@
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, PASSWORD, TestRelay, expect};
+use crate::harness::{Backend, PASSWORD, TestRelay};
 use crate::on_both_backends;
 use crate::world::{ROOT_EMAIL, World};
 
@@ -81,18 +81,8 @@ async fn email_elsewhere_is_a_new_account(backend: Backend) {
     assert_eq!(taken["field"], "email");
     assert_eq!(work, fresh_work);
     // Every creation left the same audit record.
-    let audit = expect(
-        relay
-            .get(
-                &format!("/api/v1/tenants/{}/audit?limit=500", a.id),
-                &a.admin_token,
-            )
-            .await,
-        StatusCode::OK,
-    );
-    let mut creations: Vec<&str> = audit["items"]
-        .as_array()
-        .expect("items")
+    let audit = world.audit(a).await;
+    let mut creations: Vec<&str> = audit
         .iter()
         .filter(|r| {
             r["action"] == "user.create"
@@ -111,45 +101,34 @@ async fn email_elsewhere_is_a_new_account(backend: Backend) {
             "success",
             "success"
         ],
-        "{audit}"
+        "{audit:?}"
     );
 
+    each_account_signs_in_to_its_own_tenant(&world, own_password).await;
+}
+
+async fn each_account_signs_in_to_its_own_tenant(world: &World, own_password: &str) {
+    let (relay, a, b) = (&world.relay, &world.a, &world.b);
     // Each account signs in to its own tenant with its own password.
-    let in_a = expect(
-        relay
-            .login(Some(&a.id), &b.viewer_email, own_password)
-            .await,
-        StatusCode::OK,
-    );
-    let me = expect(
-        relay
-            .get("/api/v1/me", in_a["access_token"].as_str().expect("token"))
-            .await,
-        StatusCode::OK,
-    );
+    let in_a = relay
+        .expect_login((Some(&a.id), &b.viewer_email), own_password, StatusCode::OK)
+        .await;
+    let me = relay.me(&in_a).await;
     assert_eq!(me["tenant_id"], a.id.as_str());
     assert_eq!(me["grants"], json!([]));
     relay.token(Some(&b.id), &b.viewer_email).await;
-    let root = expect(
-        relay
-            .get("/api/v1/me", &relay.token(None, ROOT_EMAIL).await)
-            .await,
-        StatusCode::OK,
-    );
+    let root = relay
+        .expect_get(
+            "/api/v1/me",
+            &relay.token(None, ROOT_EMAIL).await,
+            StatusCode::OK,
+        )
+        .await;
     assert_eq!(root["platform_admin"], true);
-    let in_a_as_root = expect(
-        relay.login(Some(&a.id), ROOT_EMAIL, own_password).await,
-        StatusCode::OK,
-    );
-    let me = expect(
-        relay
-            .get(
-                "/api/v1/me",
-                in_a_as_root["access_token"].as_str().expect("token"),
-            )
-            .await,
-        StatusCode::OK,
-    );
+    let in_a_as_root = relay
+        .expect_login((Some(&a.id), ROOT_EMAIL), own_password, StatusCode::OK)
+        .await;
+    let me = relay.me(&in_a_as_root).await;
     assert_eq!(me["platform_admin"], false);
 
     // A wrong tenant, an unknown tenant, an unknown e-mail and a wrong password answer
@@ -168,10 +147,9 @@ async fn email_elsewhere_is_a_new_account(backend: Backend) {
     let mut answers = Vec::new();
     for (tenant, email, password) in refused {
         let before = relay.state.passwords.work_done();
-        let answer = expect(
-            relay.login(tenant, email, password).await,
-            StatusCode::UNAUTHORIZED,
-        );
+        let answer = relay
+            .expect_login((tenant, email), password, StatusCode::UNAUTHORIZED)
+            .await;
         let after = relay.state.passwords.work_done();
         assert_eq!((after.0 - before.0, after.1 - before.1), (0, 1), "{email}");
         answers.push(answer);
@@ -182,18 +160,15 @@ async fn email_elsewhere_is_a_new_account(backend: Backend) {
 
 async fn login_checks_its_tenant_field(backend: Backend) {
     let world = World::new(backend).await;
-    let answer = expect(
-        world
-            .relay
-            .call(
-                Method::POST,
-                "/api/v1/auth/login",
-                None,
-                Some(json!({"email": world.a.admin_email, "password": PASSWORD, "tenant_id": "a"})),
-            )
-            .await,
-        StatusCode::BAD_REQUEST,
-    );
+    let answer = world
+        .relay
+        .expect_call(
+            (Method::POST, "/api/v1/auth/login"),
+            None,
+            Some(json!({"email": world.a.admin_email, "password": PASSWORD, "tenant_id": "a"})),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
     assert_eq!(answer["field"], "tenant_id");
     assert_eq!(answer["message"], "must be a UUID");
 }

@@ -10,7 +10,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::harness::{Backend, PASSWORD, expect};
+use crate::harness::{Backend, PASSWORD};
 use crate::on_both_backends;
 use crate::world::{Tenant, World};
 
@@ -81,7 +81,7 @@ async fn snapshot(world: &World) -> BTreeMap<String, Value> {
     ] {
         seen.insert(
             path.clone(),
-            expect(world.relay.get(&path, root).await, StatusCode::OK),
+            world.relay.expect_get(&path, root, StatusCode::OK).await,
         );
     }
     seen
@@ -128,11 +128,16 @@ async fn every_route_hides_other_tenants_objects(backend: Backend) {
     assert!(walked >= 25, "walked only {walked} operations");
     assert_eq!(before, snapshot(&world).await, "tenant B changed");
 
+    lists_and_references_stay_in_tenant(&world).await;
+}
+
+async fn lists_and_references_stay_in_tenant(world: &World) {
+    let (a, b) = (&world.a, &world.b);
     // Lists show only one's own tenant.
-    let tenants = expect(
-        world.relay.get("/api/v1/tenants", &a.admin_token).await,
-        StatusCode::OK,
-    );
+    let tenants = world
+        .relay
+        .expect_get("/api/v1/tenants", &a.admin_token, StatusCode::OK)
+        .await;
     let ids: Vec<&str> = tenants["items"]
         .as_array()
         .expect("items")
@@ -163,43 +168,13 @@ async fn every_route_hides_other_tenants_objects(backend: Backend) {
     assert_eq!(foreign, missing);
 
     // The refusals are in A's audit log, and none of it in B's.
-    let audit_a = expect(
-        world
-            .relay
-            .get(
-                &format!("/api/v1/tenants/{}/audit?limit=500", a.id),
-                &a.admin_token,
-            )
-            .await,
-        StatusCode::OK,
-    );
-    assert!(
-        audit_a["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .any(|r| r["outcome"] == "refused: not_found"),
-        "{audit_a}"
-    );
-    let audit_b = expect(
-        world
-            .relay
-            .get(
-                &format!("/api/v1/tenants/{}/audit?limit=500", b.id),
-                &b.admin_token,
-            )
-            .await,
-        StatusCode::OK,
-    );
+    let audit_a = world.audit(a).await;
+    let refused = audit_a.iter().any(|r| r["outcome"] == "refused: not_found");
+    assert!(refused, "{audit_a:?}");
+    let audit_b = world.audit(b).await;
     let actor_a = format!("user:{}", a.admin_id);
-    assert!(
-        !audit_b["items"]
-            .as_array()
-            .expect("items")
-            .iter()
-            .any(|r| r["actor"] == actor_a.as_str()),
-        "{audit_b}"
-    );
+    let seen = audit_b.iter().any(|r| r["actor"] == actor_a.as_str());
+    assert!(!seen, "{audit_b:?}");
 }
 
 async fn viewers_see_only_their_subtree(backend: Backend) {
@@ -208,10 +183,10 @@ async fn viewers_see_only_their_subtree(backend: Backend) {
     let base = format!("/api/v1/tenants/{}", a.id);
     let viewer = world.relay.token(Some(&a.id), &a.viewer_email).await;
     // The viewer holds its role on Building 1: it sees Building 1 and Floor 1, not Community.
-    let areas = expect(
-        world.relay.get(&format!("{base}/areas"), &viewer).await,
-        StatusCode::OK,
-    );
+    let areas = world
+        .relay
+        .expect_get(&format!("{base}/areas"), &viewer, StatusCode::OK)
+        .await;
     let mut names: Vec<&str> = areas["items"]
         .as_array()
         .expect("items")
@@ -220,112 +195,107 @@ async fn viewers_see_only_their_subtree(backend: Backend) {
         .collect();
     names.sort_unstable();
     assert_eq!(names, vec!["Building 1", "Floor 1"]);
-    expect(
-        world
-            .relay
-            .get(&format!("{base}/areas/{}", a.community), &viewer)
-            .await,
-        StatusCode::NOT_FOUND,
-    );
+    world
+        .relay
+        .expect_get(
+            &format!("{base}/areas/{}", a.community),
+            &viewer,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
     // The device on Floor 1 is visible through inheritance, but a viewer may not change it.
-    expect(
-        world
-            .relay
-            .get(&format!("{base}/devices/{}", a.device), &viewer)
-            .await,
-        StatusCode::OK,
-    );
-    let devices = expect(
-        world.relay.get(&format!("{base}/devices"), &viewer).await,
-        StatusCode::OK,
-    );
+    world
+        .relay
+        .expect_get(
+            &format!("{base}/devices/{}", a.device),
+            &viewer,
+            StatusCode::OK,
+        )
+        .await;
+    let devices = world
+        .relay
+        .expect_get(&format!("{base}/devices"), &viewer, StatusCode::OK)
+        .await;
     assert_eq!(devices["items"].as_array().expect("items").len(), 1);
-    expect(
-        world
-            .relay
-            .call(
-                Method::PATCH,
-                &format!("{base}/devices/{}", a.device),
-                Some(&viewer),
-                Some(json!({"name": "x"})),
-            )
-            .await,
-        StatusCode::FORBIDDEN,
-    );
-    expect(
-        world.relay.get(&format!("{base}/users"), &viewer).await,
-        StatusCode::FORBIDDEN,
-    );
-    expect(
-        world.relay.get(&format!("{base}/audit"), &viewer).await,
-        StatusCode::FORBIDDEN,
-    );
+    world
+        .relay
+        .expect_call(
+            (Method::PATCH, &format!("{base}/devices/{}", a.device)),
+            Some(&viewer),
+            Some(json!({"name": "x"})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    world
+        .relay
+        .expect_get(&format!("{base}/users"), &viewer, StatusCode::FORBIDDEN)
+        .await;
+    world
+        .relay
+        .expect_get(&format!("{base}/audit"), &viewer, StatusCode::FORBIDDEN)
+        .await;
 
+    an_operator_manages_its_subtree(&world).await;
+}
+
+async fn an_operator_manages_its_subtree(world: &World) {
+    let a = &world.a;
+    let base = format!("/api/v1/tenants/{}", a.id);
     // An operator on Building 1 manages devices below it, and nothing outside it.
-    let operator = expect(
-        world
-            .relay
-            .post(
-                &format!("{base}/users"),
-                &a.admin_token,
-                json!({"email": "op@dipper.test", "password": PASSWORD}),
-            )
-            .await,
-        StatusCode::CREATED,
-    );
-    expect(
-        world
-            .relay
-            .post(
-                &format!(
-                    "{base}/users/{}/grants",
-                    operator["id"].as_str().expect("id")
-                ),
-                &a.admin_token,
-                json!({"role": "operator", "area_id": a.building}),
-            )
-            .await,
-        StatusCode::CREATED,
-    );
+    let operator = world
+        .relay
+        .expect_post(
+            &format!("{base}/users"),
+            &a.admin_token,
+            json!({"email": "op@dipper.test", "password": PASSWORD}),
+            StatusCode::CREATED,
+        )
+        .await;
+    world
+        .relay
+        .expect_post(
+            &format!(
+                "{base}/users/{}/grants",
+                operator["id"].as_str().expect("id")
+            ),
+            &a.admin_token,
+            json!({"role": "operator", "area_id": a.building}),
+            StatusCode::CREATED,
+        )
+        .await;
     let operator = world.relay.token(Some(&a.id), "op@dipper.test").await;
-    expect(
-        world
-            .relay
-            .post(
-                &format!("{base}/devices"),
-                &operator,
-                json!({"name": "Box 2", "area_id": a.floor}),
-            )
-            .await,
-        StatusCode::CREATED,
-    );
-    expect(
-        world
-            .relay
-            .post(
-                &format!("{base}/devices"),
-                &operator,
-                json!({"name": "Box 3", "area_id": a.community}),
-            )
-            .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-    );
+    world
+        .relay
+        .expect_post(
+            &format!("{base}/devices"),
+            &operator,
+            json!({"name": "Box 2", "area_id": a.floor}),
+            StatusCode::CREATED,
+        )
+        .await;
+    world
+        .relay
+        .expect_post(
+            &format!("{base}/devices"),
+            &operator,
+            json!({"name": "Box 3", "area_id": a.community}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     // Area management needs tenant admin on the area.
-    expect(
-        world
-            .relay
-            .post(
-                &format!("{base}/areas"),
-                &operator,
-                json!({"name": "Floor 2", "parent_id": a.building}),
-            )
-            .await,
-        StatusCode::FORBIDDEN,
-    );
-    let devices = expect(
-        world.relay.get(&format!("{base}/devices"), &operator).await,
-        StatusCode::OK,
-    );
+    world
+        .relay
+        .expect_post(
+            &format!("{base}/areas"),
+            &operator,
+            json!({"name": "Floor 2", "parent_id": a.building}),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    let devices = world
+        .relay
+        .expect_get(&format!("{base}/devices"), &operator, StatusCode::OK)
+        .await;
     assert_eq!(devices["items"].as_array().expect("items").len(), 2);
 }
 

@@ -5,7 +5,7 @@ use relay::db::Db;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::harness::{Backend, PASSWORD, TestDb, TestRelay, expect};
+use crate::harness::{Backend, PASSWORD, TestDb, TestRelay};
 use crate::on_both_backends;
 use crate::world::{World, create_tenant};
 
@@ -13,25 +13,16 @@ async fn health_metrics_and_document(backend: Backend) {
     let db = TestDb::new(backend).await;
     let relay = TestRelay::start(&db).await;
     assert_eq!(
-        expect(
-            relay.call(Method::GET, "/healthz", None, None).await,
-            StatusCode::OK
-        )["status"],
+        relay.expect_public_get("/healthz", StatusCode::OK).await["status"],
         "ok"
     );
     assert_eq!(
-        expect(
-            relay.call(Method::GET, "/readyz", None, None).await,
-            StatusCode::OK
-        )["status"],
+        relay.expect_public_get("/readyz", StatusCode::OK).await["status"],
         "ok"
     );
-    let doc = expect(
-        relay
-            .call(Method::GET, "/api/v1/openapi.json", None, None)
-            .await,
-        StatusCode::OK,
-    );
+    let doc = relay
+        .expect_public_get("/api/v1/openapi.json", StatusCode::OK)
+        .await;
     assert!(doc["openapi"].as_str().expect("version").starts_with("3."));
     let paths: Vec<&String> = doc["paths"].as_object().expect("paths").keys().collect();
     for expected in [
@@ -52,6 +43,10 @@ async fn health_metrics_and_document(backend: Backend) {
     let login = &doc["paths"]["/api/v1/auth/login"]["post"];
     assert!(login["responses"]["429"].is_object(), "{login}");
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+    metrics_and_readiness(&relay).await;
+}
+
+async fn metrics_and_readiness(relay: &TestRelay) {
     // Metrics carry the route template, never the URL.
     relay
         .call(
@@ -80,15 +75,11 @@ async fn health_metrics_and_document(backend: Backend) {
     assert!(text.contains("status=\"401\""), "{text}");
     // Without its database the relay is alive but not ready.
     relay.state.db.close().await;
-    let unready = expect(
-        relay.call(Method::GET, "/readyz", None, None).await,
-        StatusCode::SERVICE_UNAVAILABLE,
-    );
+    let unready = relay
+        .expect_public_get("/readyz", StatusCode::SERVICE_UNAVAILABLE)
+        .await;
     assert_eq!(unready["error"], "not_ready");
-    expect(
-        relay.call(Method::GET, "/healthz", None, None).await,
-        StatusCode::OK,
-    );
+    relay.expect_public_get("/healthz", StatusCode::OK).await;
 }
 
 async fn newer_database_is_refused(backend: Backend) {
@@ -122,72 +113,52 @@ async fn two_instances_share_one_database(backend: Backend) {
     let world = World::populate(db, one).await;
     let one = &world.relay;
     // A token from one instance works on the other: the signing key is in the database.
-    let pair = expect(
-        one.login(Some(&world.a.id), &world.a.admin_email, PASSWORD)
-            .await,
-        StatusCode::OK,
-    );
+    let pair = one
+        .expect_login(
+            (Some(&world.a.id), &world.a.admin_email),
+            PASSWORD,
+            StatusCode::OK,
+        )
+        .await;
     let access = pair["access_token"].as_str().expect("access");
-    let me = expect(two.get("/api/v1/me", access).await, StatusCode::OK);
+    let me = two.expect_get("/api/v1/me", access, StatusCode::OK).await;
     assert_eq!(me["tenant_id"], world.a.id.as_str());
     // What one writes, the other reads.
-    let area = expect(
-        two.post(
+    let area = two
+        .expect_post(
             &format!("/api/v1/tenants/{}/areas", world.a.id),
             access,
             json!({"name": "Via two"}),
+            StatusCode::CREATED,
         )
-        .await,
-        StatusCode::CREATED,
-    );
-    expect(
-        one.get(
-            &format!(
-                "/api/v1/tenants/{}/areas/{}",
-                world.a.id,
-                area["id"].as_str().expect("id")
-            ),
-            access,
-        )
-        .await,
+        .await;
+    one.expect_get(
+        &format!(
+            "/api/v1/tenants/{}/areas/{}",
+            world.a.id,
+            area["id"].as_str().expect("id")
+        ),
+        access,
         StatusCode::OK,
-    );
+    )
+    .await;
     // Refresh on two, reuse the old token on one: the reuse is seen and the family revoked.
     let r1 = pair["refresh_token"].as_str().expect("r1");
-    let rotated = expect(
-        two.call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": r1})),
-        )
-        .await,
-        StatusCode::OK,
-    );
-    expect(
-        one.call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": r1})),
-        )
-        .await,
-        StatusCode::UNAUTHORIZED,
-    );
-    expect(
-        two.call(
-            Method::POST,
-            "/api/v1/auth/refresh",
-            None,
-            Some(json!({"refresh_token": rotated["refresh_token"]})),
-        )
-        .await,
-        StatusCode::UNAUTHORIZED,
-    );
+    let rotated = two.expect_refresh(r1, StatusCode::OK).await;
+    one.expect_refresh(r1, StatusCode::UNAUTHORIZED).await;
+    two.expect_refresh(rotated["refresh_token"].clone(), StatusCode::UNAUTHORIZED)
+        .await;
+    one_key_and_one_count_across_instances(&world, (one, &two)).await;
+}
+
+async fn one_key_and_one_count_across_instances(
+    world: &World,
+    (one, two): (&TestRelay, &TestRelay),
+) {
     // One idempotency key, both instances at once: one tenant.
     let (x, y) = tokio::join!(
         create_tenant(one, &world.root_token, "Shared", "shared-key"),
-        create_tenant(&two, &world.root_token, "Shared", "shared-key"),
+        create_tenant(two, &world.root_token, "Shared", "shared-key"),
     );
     let ids: Vec<&Value> = [&x, &y]
         .iter()
@@ -198,10 +169,9 @@ async fn two_instances_share_one_database(backend: Backend) {
         !ids.is_empty() && ids.iter().all(|i| *i == ids[0]),
         "{x:?} {y:?}"
     );
-    let listed = expect(
-        two.get("/api/v1/tenants", &world.root_token).await,
-        StatusCode::OK,
-    );
+    let listed = two
+        .expect_get("/api/v1/tenants", &world.root_token, StatusCode::OK)
+        .await;
     assert_eq!(
         listed["items"]
             .as_array()
@@ -212,19 +182,21 @@ async fn two_instances_share_one_database(backend: Backend) {
         1
     );
     // Failed logins count across instances.
-    for relay in [one, &two, one] {
-        expect(
-            relay
-                .login(Some(&world.b.id), &world.b.admin_email, "wrong password!!")
-                .await,
-            StatusCode::UNAUTHORIZED,
-        );
+    for relay in [one, two, one] {
+        relay
+            .expect_login(
+                (Some(&world.b.id), &world.b.admin_email),
+                "wrong password!!",
+                StatusCode::UNAUTHORIZED,
+            )
+            .await;
     }
-    expect(
-        two.login(Some(&world.b.id), &world.b.admin_email, PASSWORD)
-            .await,
+    two.expect_login(
+        (Some(&world.b.id), &world.b.admin_email),
+        PASSWORD,
         StatusCode::TOO_MANY_REQUESTS,
-    );
+    )
+    .await;
 }
 
 on_both_backends!(

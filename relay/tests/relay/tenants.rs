@@ -134,7 +134,9 @@ async fn failed_creation_leaves_nothing(backend: Backend) {
     // The two resources made before the failing step were compensated, and the row is gone.
     assert_eq!(count(&relay.state.db, "tenants").await, 0);
     assert_eq!(count(&relay.state.db, "tenant_resources").await, 0);
-    let listed = expect(relay.get("/api/v1/tenants", &root).await, StatusCode::OK);
+    let listed = relay
+        .expect_get("/api/v1/tenants", &root, StatusCode::OK)
+        .await;
     assert_eq!(listed["items"], json!([]));
     drop(relay);
 
@@ -152,17 +154,14 @@ async fn failed_creation_leaves_nothing(backend: Backend) {
     assert_eq!(count(&relay.state.db, "tenants").await, 1);
     assert_eq!(count(&relay.state.db, "tenant_resources").await, 2);
     // Deleting runs the compensations too.
-    expect(
-        relay
-            .call(
-                Method::DELETE,
-                &format!("/api/v1/tenants/{}", id(&made)),
-                Some(&root),
-                None,
-            )
-            .await,
-        StatusCode::NO_CONTENT,
-    );
+    relay
+        .expect_call(
+            (Method::DELETE, &format!("/api/v1/tenants/{}", id(&made))),
+            Some(&root),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
     assert_eq!(count(&relay.state.db, "tenants").await, 0);
     assert_eq!(count(&relay.state.db, "tenant_resources").await, 0);
 }
@@ -171,72 +170,77 @@ async fn tenant_edits(backend: Backend) {
     let world = World::new(backend).await;
     let (relay, root, a) = (&world.relay, &world.root_token, &world.a);
     let path = format!("/api/v1/tenants/{}", a.id);
-    let renamed = expect(
-        relay
-            .call(
-                Method::PATCH,
-                &path,
-                Some(root),
-                Some(json!({"name": "Renamed"})),
-            )
-            .await,
-        StatusCode::OK,
-    );
+    let renamed = relay
+        .expect_call(
+            (Method::PATCH, &path),
+            Some(root),
+            Some(json!({"name": "Renamed"})),
+            StatusCode::OK,
+        )
+        .await;
     assert_eq!(renamed["name"], "Renamed");
     // A tenant admin reads its tenant but does not manage it.
-    expect(relay.get(&path, &a.admin_token).await, StatusCode::OK);
-    expect(
-        relay
-            .call(
-                Method::PATCH,
-                &path,
-                Some(&a.admin_token),
-                Some(json!({"name": "Mine"})),
-            )
-            .await,
-        StatusCode::FORBIDDEN,
-    );
-    expect(
-        relay
-            .post(&format!("{path}/disable"), &a.admin_token, json!(null))
-            .await,
-        StatusCode::FORBIDDEN,
-    );
-    expect(
-        relay
-            .call(Method::DELETE, &path, Some(&a.admin_token), None)
-            .await,
-        StatusCode::FORBIDDEN,
-    );
-    let all = expect(relay.get("/api/v1/tenants", root).await, StatusCode::OK);
+    relay
+        .expect_get(&path, &a.admin_token, StatusCode::OK)
+        .await;
+    relay
+        .expect_call(
+            (Method::PATCH, &path),
+            Some(&a.admin_token),
+            Some(json!({"name": "Mine"})),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    relay
+        .expect_post(
+            &format!("{path}/disable"),
+            &a.admin_token,
+            json!(null),
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    relay
+        .expect_call(
+            (Method::DELETE, &path),
+            Some(&a.admin_token),
+            None,
+            StatusCode::FORBIDDEN,
+        )
+        .await;
+    let all = relay
+        .expect_get("/api/v1/tenants", root, StatusCode::OK)
+        .await;
     assert_eq!(all["items"].as_array().expect("items").len(), 2);
     // Deleting A removes its users: their tokens stop working.
-    expect(
-        relay.call(Method::DELETE, &path, Some(root), None).await,
-        StatusCode::NO_CONTENT,
-    );
-    expect(
-        relay.get("/api/v1/me", &a.admin_token).await,
-        StatusCode::UNAUTHORIZED,
-    );
-    expect(relay.get(&path, root).await, StatusCode::NOT_FOUND);
+    relay
+        .expect_call(
+            (Method::DELETE, &path),
+            Some(root),
+            None,
+            StatusCode::NO_CONTENT,
+        )
+        .await;
+    relay
+        .expect_get("/api/v1/me", &a.admin_token, StatusCode::UNAUTHORIZED)
+        .await;
+    relay.expect_get(&path, root, StatusCode::NOT_FOUND).await;
     // Even a platform admin finds nothing under a tenant that is gone.
     for list in ["areas", "devices", "users", "audit"] {
-        expect(
-            relay.get(&format!("{path}/{list}"), root).await,
-            StatusCode::NOT_FOUND,
-        );
-    }
-    expect(
         relay
-            .post(&format!("{path}/areas"), root, json!({"name": "x"}))
-            .await,
-        StatusCode::NOT_FOUND,
-    );
-    expect(
-        relay.get("/api/v1/me", &world.b.admin_token).await,
-        StatusCode::OK,
-    );
+            .expect_get(&format!("{path}/{list}"), root, StatusCode::NOT_FOUND)
+            .await;
+    }
+    relay
+        .expect_post(
+            &format!("{path}/areas"),
+            root,
+            json!({"name": "x"}),
+            StatusCode::NOT_FOUND,
+        )
+        .await;
+    relay
+        .expect_get("/api/v1/me", &world.b.admin_token, StatusCode::OK)
+        .await;
 }
 
 /// A creation whose process died midway is undone and run again by the next request with its
@@ -272,10 +276,13 @@ async fn interrupted_creation_is_taken_over(backend: Backend) {
     }
     tx.commit().await.expect("commit");
     // Half-made tenants are invisible meanwhile.
-    expect(
-        relay.get(&format!("/api/v1/tenants/{crashed}"), root).await,
-        StatusCode::NOT_FOUND,
-    );
+    relay
+        .expect_get(
+            &format!("/api/v1/tenants/{crashed}"),
+            root,
+            StatusCode::NOT_FOUND,
+        )
+        .await;
 
     let busy = expect(
         create_tenant(relay, root, "Fresh", "fresh").await,

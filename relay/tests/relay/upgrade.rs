@@ -8,11 +8,11 @@ use std::path::Path;
 use relay::auth::password::PasswordHasher;
 use relay::auth::tokens::secret_digest;
 use relay::db::{Db, Mode, Scope};
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::migrate::Migrator;
 
-use crate::harness::{Backend, PASSWORD, TestDb, TestRelay, expect, test_config};
+use crate::harness::{Backend, PASSWORD, TestDb, TestRelay, test_config};
 use crate::on_both_backends;
 
 const TENANT: &str = "6f1c2d3e-4b5a-4c6d-8e7f-901a2b3c4d5e";
@@ -22,13 +22,14 @@ const LIVE_FAMILY: &str = "9c4d5e6f-7a8b-4c9d-8e1f-2a3b4c5d6e7f";
 const DEAD_FAMILY: &str = "ad5e6f7a-8b9c-4d0e-9f2a-3b4c5d6e7f80";
 const LIVE_SECRET: &str = "a refresh token issued before the upgrade";
 
-async fn first_schema_upgrades_whole(backend: Backend) {
-    let db = TestDb::new(backend).await;
+/// Migrates `db` to the first schema only and fills it with a tenant, its admin and a
+/// platform admin, a grant, a live session's token and a dead session's two.
+async fn fill_first_schema(db: &TestDb, backend: Backend) {
     let folder = match backend {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
     };
-    let config = test_config(&db);
+    let config = test_config(db);
     let old = Db::connect(&config.database).await.expect("connect");
     let migrations = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("migrations")
@@ -100,6 +101,11 @@ async fn first_schema_upgrades_whole(backend: Backend) {
     }
     tx.commit().await.expect("commit");
     old.close().await;
+}
+
+async fn first_schema_upgrades_whole(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    fill_first_schema(&db, backend).await;
 
     let relay = TestRelay::start(&db).await;
     let mut tx = relay
@@ -134,27 +140,14 @@ async fn first_schema_upgrades_whole(backend: Backend) {
     );
     tx.commit().await.expect("commit");
 
+    old_sessions_and_accounts_go_on(&relay).await;
+    drop(relay);
+}
+
+async fn old_sessions_and_accounts_go_on(relay: &TestRelay) {
     // The session begun before the upgrade goes on, with its grant.
-    let renewed = expect(
-        relay
-            .call(
-                Method::POST,
-                "/api/v1/auth/refresh",
-                None,
-                Some(json!({"refresh_token": LIVE_SECRET})),
-            )
-            .await,
-        StatusCode::OK,
-    );
-    let me = expect(
-        relay
-            .get(
-                "/api/v1/me",
-                renewed["access_token"].as_str().expect("token"),
-            )
-            .await,
-        StatusCode::OK,
-    );
+    let renewed = relay.expect_refresh(LIVE_SECRET, StatusCode::OK).await;
+    let me = relay.me(&renewed).await;
     assert_eq!(
         me["grants"],
         json!([{"role": "tenant_admin", "area_id": null}])
@@ -162,11 +155,9 @@ async fn first_schema_upgrades_whole(backend: Backend) {
     // Both accounts sign in, the tenant's naming its tenant.
     relay.token(Some(TENANT), "ann@old.test").await;
     relay.token(None, "root@old.test").await;
-    expect(
-        relay.login(None, "ann@old.test", PASSWORD).await,
-        StatusCode::UNAUTHORIZED,
-    );
-    drop(relay);
+    relay
+        .expect_login((None, "ann@old.test"), PASSWORD, StatusCode::UNAUTHORIZED)
+        .await;
 }
 
 on_both_backends!(first_schema_upgrades_whole);

@@ -16,15 +16,10 @@ async fn check(
     status: StatusCode,
     field: Option<&str>,
 ) -> Value {
-    let response = world
+    let request = world
         .relay
-        .raw(method.clone(), path)
-        .bearer_auth(&world.a.admin_token)
-        .header("content-type", "application/json")
-        .body(body.to_owned())
-        .send()
-        .await
-        .expect("request");
+        .raw_json(method.clone(), (path, &world.a.admin_token), body.into());
+    let response = request.send().await.expect("request");
     let actual = response.status();
     let answer: Value = response.json().await.expect("a JSON error body");
     assert_eq!(actual, status, "{method} {path} {body:?}: {answer}");
@@ -50,166 +45,49 @@ async fn malformed_requests_name_the_field(backend: Backend) {
     let answer = check(&world, Method::POST, &devices, "{\"name\": ", bad, None).await;
     assert_eq!(answer["error"], "malformed_json");
     check(&world, Method::POST, &devices, "[]", bad, None).await;
-    check(
-        &world,
-        Method::POST,
-        &devices,
-        &json!({"name": "x", "area_id": area, "colour": "red"}).to_string(),
-        bad,
-        Some("colour"),
-    )
-    .await;
-    check(
-        &world,
-        Method::POST,
-        &devices,
-        &json!({"name": 7, "area_id": area}).to_string(),
-        bad,
-        Some("name"),
-    )
-    .await;
-    let missing = check(
-        &world,
-        Method::POST,
-        &devices,
-        &json!({"area_id": area}).to_string(),
-        bad,
-        Some("name"),
-    )
-    .await;
-    assert_eq!(missing["error"], "missing_field");
-    // A key given twice names it too.
-    let twice = check(
-        &world,
-        Method::POST,
-        &devices,
-        &format!(r#"{{"name": "x", "area_id": "{area}", "name": "y"}}"#),
-        bad,
-        Some("name"),
-    )
-    .await;
-    assert_eq!(twice["error"], "duplicate_field");
-    check(
-        &world,
-        Method::POST,
-        &devices,
-        &json!({"name": "x".repeat(201), "area_id": area}).to_string(),
-        bad,
-        Some("name"),
-    )
-    .await;
-    check(
-        &world,
-        Method::POST,
-        &devices,
-        &json!({"name": "", "area_id": area}).to_string(),
-        bad,
-        Some("name"),
-    )
-    .await;
-    check(
-        &world,
-        Method::POST,
-        &devices,
-        &json!({"name": "a\u{0}b", "area_id": area}).to_string(),
-        bad,
-        Some("name"),
-    )
-    .await;
-    check(
-        &world,
-        Method::POST,
-        &devices,
-        &json!({"name": "x", "area_id": "not-a-uuid"}).to_string(),
-        bad,
-        Some("area_id"),
-    )
-    .await;
-    check(
-        &world,
-        Method::POST,
-        &devices,
-        &json!({"name": "x", "area_id": area, "group": ["g"]}).to_string(),
-        bad,
-        Some("group"),
-    )
-    .await;
+    let twice = format!(r#"{{"name": "x", "area_id": "{area}", "name": "y"}}"#);
+    let answer = check(&world, Method::POST, &devices, &twice, bad, Some("name")).await;
+    assert_eq!(answer["error"], "duplicate_field");
+    let missing = json!({"area_id": area}).to_string();
+    let answer = check(&world, Method::POST, &devices, &missing, bad, Some("name")).await;
+    assert_eq!(answer["error"], "missing_field");
     let users = format!("/api/v1/tenants/{}/users", a.id);
-    check(
-        &world,
-        Method::POST,
-        &users,
-        &json!({"email": "no-at-sign", "password": "long enough pass"}).to_string(),
-        bad,
-        Some("email"),
-    )
-    .await;
-    check(
-        &world,
-        Method::POST,
-        &users,
-        &json!({"email": "x@y.z", "password": "short"}).to_string(),
-        bad,
-        Some("password"),
-    )
-    .await;
     let grants = format!("/api/v1/tenants/{}/users/{}/grants", a.id, a.viewer_id);
-    check(
-        &world,
-        Method::POST,
-        &grants,
-        &json!({"role": "overlord"}).to_string(),
-        bad,
-        Some("role"),
-    )
-    .await;
+    #[rustfmt::skip]
+    let bodies = [
+        (&devices, json!({"name": "x", "area_id": area, "colour": "red"}), "colour"),
+        (&devices, json!({"name": 7, "area_id": area}), "name"),
+        (&devices, json!({"name": "x".repeat(201), "area_id": area}), "name"),
+        (&devices, json!({"name": "", "area_id": area}), "name"),
+        (&devices, json!({"name": "a\u{0}b", "area_id": area}), "name"),
+        (&devices, json!({"name": "x", "area_id": "not-a-uuid"}), "area_id"),
+        (&devices, json!({"name": "x", "area_id": area, "group": ["g"]}), "group"),
+        (&users, json!({"email": "no-at-sign", "password": "long enough pass"}), "email"),
+        (&users, json!({"email": "x@y.z", "password": "short"}), "password"),
+        (&grants, json!({"role": "overlord"}), "role"),
+    ];
+    for (path, body, field) in bodies {
+        let body = body.to_string();
+        check(&world, Method::POST, path, &body, bad, Some(field)).await;
+    }
     // Bad ids in the path and bad query parameters.
-    check(
-        &world,
-        Method::GET,
-        &format!("{devices}/12345"),
-        "",
-        bad,
-        Some("device_id"),
-    )
-    .await;
-    check(
-        &world,
-        Method::GET,
-        "/api/v1/tenants/zzz/devices",
-        "",
-        bad,
-        Some("tenant_id"),
-    )
-    .await;
-    check(
-        &world,
-        Method::GET,
-        &format!("{devices}?limit=0"),
-        "",
-        bad,
-        Some("limit"),
-    )
-    .await;
-    check(
-        &world,
-        Method::GET,
-        &format!("{devices}?limit=abc"),
-        "",
-        bad,
-        Some("limit"),
-    )
-    .await;
-    check(
-        &world,
-        Method::GET,
-        &format!("{devices}?sort=name"),
-        "",
-        bad,
-        Some("sort"),
-    )
-    .await;
-    // Not JSON, too large, unknown route, wrong method.
+    let paths = [
+        (format!("{devices}/12345"), "device_id"),
+        ("/api/v1/tenants/zzz/devices".to_owned(), "tenant_id"),
+        (format!("{devices}?limit=0"), "limit"),
+        (format!("{devices}?limit=abc"), "limit"),
+        (format!("{devices}?sort=name"), "sort"),
+    ];
+    for (path, field) in paths {
+        check(&world, Method::GET, &path, "", bad, Some(field)).await;
+    }
+}
+
+/// Not JSON, too large, unknown route, wrong method; a login body short of a field.
+async fn unreadable_requests_are_refused(backend: Backend) {
+    let world = World::new(backend).await;
+    let a = &world.a;
+    let devices = format!("/api/v1/tenants/{}/devices", a.id);
     let not_json = world
         .relay
         .raw(Method::POST, &devices)
@@ -231,27 +109,25 @@ async fn malformed_requests_name_the_field(backend: Backend) {
     )
     .await;
     assert_eq!(answer["error"], "body_too_large");
-    expect(
-        world.relay.get("/api/v1/nowhere", &a.admin_token).await,
-        StatusCode::NOT_FOUND,
-    );
-    expect(
-        world
-            .relay
-            .call(Method::PUT, &devices, Some(&a.admin_token), None)
-            .await,
-        StatusCode::METHOD_NOT_ALLOWED,
-    );
-    // Login validates too, before any password is checked.
-    let login = world
+    world
         .relay
-        .call(
-            Method::POST,
-            "/api/v1/auth/login",
+        .expect_get("/api/v1/nowhere", &a.admin_token, StatusCode::NOT_FOUND)
+        .await;
+    world
+        .relay
+        .expect_call(
+            (Method::PUT, &devices),
+            Some(&a.admin_token),
             None,
-            Some(json!({"email": "a@b.c"})),
+            StatusCode::METHOD_NOT_ALLOWED,
         )
         .await;
+    // Login validates too, before any password is checked.
+    let body = Some(json!({"email": "a@b.c"}));
+    let login = world
+        .relay
+        .call(Method::POST, "/api/v1/auth/login", None, body);
+    let login = login.await;
     expect(login, StatusCode::BAD_REQUEST);
 }
 
@@ -290,91 +166,31 @@ async fn messages_are_our_own(backend: Backend) {
     let devices = format!("/api/v1/tenants/{}/devices", a.id);
     let area = a.floor.as_str();
     let bad = StatusCode::BAD_REQUEST;
-    let cases: Vec<(Method, String, String, Option<&str>)> = vec![
-        (
-            Method::POST,
-            devices.clone(),
-            json!({"name": "x", "area_id": ECHO}).to_string(),
-            Some("area_id"),
-        ),
-        (
-            Method::POST,
-            devices.clone(),
-            json!({"name": ["zz-echo-zz"], "area_id": area}).to_string(),
-            Some("name"),
-        ),
-        (
-            Method::POST,
-            devices.clone(),
-            json!([ECHO]).to_string(),
-            None,
-        ),
-        (
-            Method::POST,
-            devices.clone(),
-            format!(r#"{{"name": "{ECHO}", "area_id": "#),
-            None,
-        ),
-        (
-            Method::POST,
-            devices.clone(),
-            format!(r#"{{"name": {ECHO}}}"#),
-            None,
-        ),
-        (
-            Method::POST,
-            format!("/api/v1/tenants/{}/users/{}/grants", a.id, a.viewer_id),
-            json!({"role": ECHO}).to_string(),
-            Some("role"),
-        ),
-        (
-            Method::POST,
-            format!("/api/v1/tenants/{}/users", a.id),
-            json!({"email": ECHO, "password": "long enough password"}).to_string(),
-            Some("email"),
-        ),
-        (
-            Method::GET,
-            format!("/api/v1/tenants/{ECHO}/devices"),
-            String::new(),
-            Some("tenant_id"),
-        ),
-        (
-            Method::GET,
-            format!("{devices}?limit={ECHO}"),
-            String::new(),
-            Some("limit"),
-        ),
-        (
-            Method::GET,
-            format!("{devices}?offset=-1"),
-            String::new(),
-            Some("offset"),
-        ),
+    let grants = format!("/api/v1/tenants/{}/users/{}/grants", a.id, a.viewer_id);
+    let users = format!("/api/v1/tenants/{}/users", a.id);
+    let (post, get) = (Method::POST, Method::GET);
+    #[rustfmt::skip]
+    let cases = [
+        (&post, devices.clone(), json!({"name": "x", "area_id": ECHO}).to_string(), Some("area_id")),
+        (&post, devices.clone(), json!({"name": ["zz-echo-zz"], "area_id": area}).to_string(), Some("name")),
+        (&post, devices.clone(), json!([ECHO]).to_string(), None),
+        (&post, devices.clone(), format!(r#"{{"name": "{ECHO}", "area_id": "#), None),
+        (&post, devices.clone(), format!(r#"{{"name": {ECHO}}}"#), None),
+        (&post, grants.clone(), json!({"role": ECHO}).to_string(), Some("role")),
+        (&post, users, json!({"email": ECHO, "password": "long enough password"}).to_string(), Some("email")),
+        (&get, format!("/api/v1/tenants/{ECHO}/devices"), String::new(), Some("tenant_id")),
+        (&get, format!("{devices}?limit={ECHO}"), String::new(), Some("limit")),
+        (&get, format!("{devices}?offset=-1"), String::new(), Some("offset")),
     ];
     for (method, path, body, field) in cases {
-        let answer = check(&world, method, &path, &body, bad, field).await;
+        let answer = check(&world, method.clone(), &path, &body, bad, field).await;
         own_words(&answer);
     }
-    let numeric = check(
-        &world,
-        Method::GET,
-        &format!("{devices}?limit=abc"),
-        "",
-        bad,
-        Some("limit"),
-    )
-    .await;
+    let numeric = format!("{devices}?limit=abc");
+    let numeric = check(&world, Method::GET, &numeric, "", bad, Some("limit")).await;
     assert_eq!(numeric["message"], "must be a whole number in range");
-    let role = check(
-        &world,
-        Method::POST,
-        &format!("/api/v1/tenants/{}/users/{}/grants", a.id, a.viewer_id),
-        &json!({"role": ECHO}).to_string(),
-        bad,
-        Some("role"),
-    )
-    .await;
+    let role = json!({"role": ECHO}).to_string();
+    let role = check(&world, Method::POST, &grants, &role, bad, Some("role")).await;
     assert!(
         role["message"]
             .as_str()
@@ -382,8 +198,12 @@ async fn messages_are_our_own(backend: Backend) {
             .starts_with("must be one of"),
         "{role}"
     );
+}
 
-    // Tokens: tampered, expired, of no kind we know; none names the JWT library's errors.
+/// Tokens: tampered, expired, of no kind we know; none names the JWT library's errors.
+async fn token_errors_are_our_own(backend: Backend) {
+    let world = World::new(backend).await;
+    let a = &world.a;
     let key = signing_key(&world).await;
     let now = jiff::Timestamp::now().as_second();
     let claims = |exp: i64| {
@@ -417,10 +237,10 @@ async fn messages_are_our_own(backend: Backend) {
         (sign(&claims(now + 600)), "session_revoked"),
         (ECHO.to_owned(), "token_invalid"),
     ] {
-        let answer = expect(
-            world.relay.get("/api/v1/me", &token).await,
-            StatusCode::UNAUTHORIZED,
-        );
+        let answer = world
+            .relay
+            .expect_get("/api/v1/me", &token, StatusCode::UNAUTHORIZED)
+            .await;
         assert_eq!(answer["error"], code, "{answer}");
         own_words(&answer);
     }
@@ -452,27 +272,19 @@ async fn names_are_visible_and_plain(backend: Backend) {
     let devices = format!("/api/v1/tenants/{}/devices", a.id);
     let area = a.floor.as_str();
     let bad = StatusCode::BAD_REQUEST;
-    let created = expect(
-        world
-            .relay
-            .post(
-                &devices,
-                &a.admin_token,
-                json!({"name": " \u{200b} Box 9\u{3000}", "area_id": area, "group": " Gate "}),
-            )
-            .await,
-        StatusCode::CREATED,
-    );
+    let created = world
+        .relay
+        .expect_post(
+            &devices,
+            &a.admin_token,
+            json!({"name": " \u{200b} Box 9\u{3000}", "area_id": area, "group": " Gate "}),
+            StatusCode::CREATED,
+        )
+        .await;
     assert_eq!(created["device"]["name"], "Box 9");
     assert_eq!(created["device"]["group"], "Gate");
-    let invisible = [
-        " ",
-        "   ",
-        "\u{200b}",
-        "\u{200b}\u{200c}\u{200d}",
-        "\u{3000}\u{feff}",
-        "\u{2060}",
-    ];
+    #[rustfmt::skip]
+    let invisible = [" ", "   ", "\u{200b}", "\u{200b}\u{200c}\u{200d}", "\u{3000}\u{feff}", "\u{2060}"];
     let overrides = [
         "abc\u{202e}fed",
         "\u{202a}x",
@@ -492,74 +304,41 @@ async fn names_are_visible_and_plain(backend: Backend) {
         assert_eq!(answer["error"], "invalid_field");
         own_words(&answer);
     }
-    check(
-        &world,
-        Method::POST,
-        &devices,
-        &json!({"name": "Box", "area_id": area, "group": "\u{202e}"}).to_string(),
-        bad,
-        Some("group"),
-    )
-    .await;
     let device = format!("{devices}/{}", a.device);
-    check(
-        &world,
-        Method::PATCH,
-        &device,
-        &json!({"name": " "}).to_string(),
-        bad,
-        Some("name"),
-    )
-    .await;
     let areas = format!("/api/v1/tenants/{}/areas", a.id);
-    check(
-        &world,
-        Method::POST,
-        &areas,
-        &json!({"name": "\u{200b}"}).to_string(),
-        bad,
-        Some("name"),
-    )
-    .await;
-    let area_created = expect(
-        world
-            .relay
-            .post(&areas, &a.admin_token, json!({"name": "  North wing  "}))
-            .await,
-        StatusCode::CREATED,
-    );
-    assert_eq!(area_created["name"], "North wing");
     let users = format!("/api/v1/tenants/{}/users", a.id);
-    check(
-        &world,
-        Method::POST,
-        &users,
-        &json!({"email": "new@dipper.test", "password": "long enough password", "display_name": "\u{202e}nimda"}).to_string(),
-        bad,
-        Some("display_name"),
-    )
-    .await;
-    check(
-        &world,
-        Method::POST,
-        &users,
-        &json!({"email": "ad\u{200b}min@dipper.test", "password": "long enough password"})
-            .to_string(),
-        bad,
-        Some("email"),
-    )
-    .await;
-    // Tenants, named by platform admins, follow the same rules.
-    let tenant = world
+    let password = "long enough password";
+    let display_name = json!({"email": "new@dipper.test", "password": password,
+                              "display_name": "\u{202e}nimda"});
+    let group = json!({"name": "Box", "area_id": area, "group": "\u{202e}"});
+    let email = json!({"email": "ad\u{200b}min@dipper.test", "password": password});
+    let cases = [
+        (Method::POST, &devices, group, "group"),
+        (Method::PATCH, &device, json!({"name": " "}), "name"),
+        (Method::POST, &areas, json!({"name": "\u{200b}"}), "name"),
+        (Method::POST, &users, display_name, "display_name"),
+        (Method::POST, &users, email, "email"),
+    ];
+    for (method, path, body, field) in cases {
+        check(&world, method, path, &body.to_string(), bad, Some(field)).await;
+    }
+    let area_created = world
         .relay
-        .raw(Method::POST, "/api/v1/tenants")
-        .bearer_auth(&world.root_token)
-        .header("content-type", "application/json")
-        .header("idempotency-key", "invisible-name")
-        .body(json!({"name": "\u{200b} "}).to_string())
-        .send()
-        .await
-        .expect("request");
+        .expect_post(
+            &areas,
+            &a.admin_token,
+            json!({"name": "  North wing  "}),
+            StatusCode::CREATED,
+        )
+        .await;
+    assert_eq!(area_created["name"], "North wing");
+    // Tenants, named by platform admins, follow the same rules.
+    let body = json!({"name": "\u{200b} "}).to_string();
+    let request = world
+        .relay
+        .raw_json(Method::POST, ("/api/v1/tenants", &world.root_token), body);
+    let request = request.header("idempotency-key", "invisible-name");
+    let tenant = request.send().await.expect("request");
     assert_eq!(tenant.status(), bad);
     let answer: Value = tenant.json().await.expect("json");
     assert_eq!(answer["field"], "name", "{answer}");
@@ -567,6 +346,8 @@ async fn names_are_visible_and_plain(backend: Backend) {
 
 on_both_backends!(
     malformed_requests_name_the_field,
+    unreadable_requests_are_refused,
     messages_are_our_own,
+    token_errors_are_our_own,
     names_are_visible_and_plain
 );

@@ -4,6 +4,8 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
+use relay::config::Config;
+
 use crate::harness::{Backend, PASSWORD, TestDb, TestRelay, expect, id};
 
 #[derive(Debug)]
@@ -36,8 +38,13 @@ pub(crate) const ROOT_EMAIL: &str = "root@dipper.test";
 
 impl World {
     pub(crate) async fn new(backend: Backend) -> Self {
+        Self::configured(backend, |_| {}).await
+    }
+
+    /// A world whose relay runs with the test configuration changed by `tweak`.
+    pub(crate) async fn configured(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Self {
         let db = TestDb::new(backend).await;
-        let relay = TestRelay::start(&db).await;
+        let relay = TestRelay::start_with(&db, tweak, None).await;
         Self::populate(db, relay).await
     }
 
@@ -63,18 +70,26 @@ impl World {
     }
 }
 
+impl World {
+    /// The audit records of `tenant` (up to 500), read by its admin.
+    pub(crate) async fn audit(&self, tenant: &Tenant) -> Vec<serde_json::Value> {
+        let path = format!("/api/v1/tenants/{}/audit?limit=500", tenant.id);
+        let token = &tenant.admin_token;
+        let audit = self.relay.expect_get(&path, token, StatusCode::OK).await;
+        audit["items"].as_array().expect("items").clone()
+    }
+}
+
 pub(crate) async fn create_tenant(
     relay: &TestRelay,
     token: &str,
     name: &str,
     key: &str,
 ) -> (StatusCode, serde_json::Value) {
-    let response = relay
-        .raw(reqwest::Method::POST, "/api/v1/tenants")
-        .bearer_auth(token)
-        .header("content-type", "application/json")
+    let body = json!({ "name": name }).to_string();
+    let request = relay.raw_json(reqwest::Method::POST, ("/api/v1/tenants", token), body);
+    let response = request
         .header("idempotency-key", key)
-        .body(json!({ "name": name }).to_string())
         .send()
         .await
         .expect("request");
@@ -95,89 +110,33 @@ async fn make_tenant(relay: &TestRelay, root: &str, label: &str) -> Tenant {
     );
     let t = id(&tenant);
     let base = format!("/api/v1/tenants/{t}");
+    let (users, areas) = (format!("{base}/users"), format!("{base}/areas"));
     let admin_email = format!("admin-{label}@dipper.test");
-    let admin = expect(
-        relay
-            .post(
-                &format!("{base}/users"),
-                root,
-                json!({"email": admin_email, "password": PASSWORD}),
-            )
-            .await,
-        StatusCode::CREATED,
-    );
-    expect(
-        relay
-            .post(
-                &format!("{base}/users/{}/grants", id(&admin)),
-                root,
-                json!({"role": "tenant_admin"}),
-            )
-            .await,
-        StatusCode::CREATED,
-    );
+    let admin = json!({"email": admin_email, "password": PASSWORD});
+    let admin = relay.created(&users, root, admin).await;
+    let grants = format!("{users}/{}/grants", id(&admin));
+    relay
+        .created(&grants, root, json!({"role": "tenant_admin"}))
+        .await;
     let admin_token = relay.token(Some(&t), &admin_email).await;
-    let community = expect(
-        relay
-            .post(
-                &format!("{base}/areas"),
-                &admin_token,
-                json!({"name": "Community"}),
-            )
-            .await,
-        StatusCode::CREATED,
-    );
-    let building = expect(
-        relay
-            .post(
-                &format!("{base}/areas"),
-                &admin_token,
-                json!({"name": "Building 1", "parent_id": id(&community)}),
-            )
-            .await,
-        StatusCode::CREATED,
-    );
-    let floor = expect(
-        relay
-            .post(
-                &format!("{base}/areas"),
-                &admin_token,
-                json!({"name": "Floor 1", "parent_id": id(&building)}),
-            )
-            .await,
-        StatusCode::CREATED,
-    );
+    let token = admin_token.as_str();
+    let community = relay
+        .created(&areas, token, json!({"name": "Community"}))
+        .await;
+    let building = json!({"name": "Building 1", "parent_id": id(&community)});
+    let building = relay.created(&areas, token, building).await;
+    let floor = json!({"name": "Floor 1", "parent_id": id(&building)});
+    let floor = relay.created(&areas, token, floor).await;
     let viewer_email = format!("viewer-{label}@dipper.test");
-    let viewer = expect(
-        relay
-            .post(
-                &format!("{base}/users"),
-                &admin_token,
-                json!({"email": viewer_email, "password": PASSWORD}),
-            )
-            .await,
-        StatusCode::CREATED,
-    );
-    let grant = expect(
-        relay
-            .post(
-                &format!("{base}/users/{}/grants", id(&viewer)),
-                &admin_token,
-                json!({"role": "viewer", "area_id": id(&building)}),
-            )
-            .await,
-        StatusCode::CREATED,
-    );
-    let device = expect(
-        relay
-            .post(
-                &format!("{base}/devices"),
-                &admin_token,
-                json!({"name": "Box 1", "area_id": id(&floor)}),
-            )
-            .await,
-        StatusCode::CREATED,
-    );
+    let viewer = json!({"email": viewer_email, "password": PASSWORD});
+    let viewer = relay.created(&users, token, viewer).await;
+    let grants = format!("{users}/{}/grants", id(&viewer));
+    let grant = json!({"role": "viewer", "area_id": id(&building)});
+    let grant = relay.created(&grants, token, grant).await;
+    let device = json!({"name": "Box 1", "area_id": id(&floor)});
+    let device = relay
+        .created(&format!("{base}/devices"), token, device)
+        .await;
     Tenant {
         id: t,
         admin_email,
