@@ -261,8 +261,8 @@ pub struct EmbedderConfig {
     /// batch size, built once, about 0.2 s). Default: 1: tract runs this model fastest one
     /// face at a time (measured, dev profile with dependencies at opt-level 2, one core:
     /// 16 ms a face alone, 19 ms a face in batches of 2 to 8, 23 ms in batches of 16);
-    /// spread faces over threads instead. ONNX Runtime, too, is fastest here one face at a time
-    /// (see docs/design/0028-face-inference-backend.md).
+    /// spread faces over threads instead. The box's ONNX Runtime figures are for this setting
+    /// too (docs/design/0028-face-inference-backend.md).
     pub batch_size: usize,
 }
 
