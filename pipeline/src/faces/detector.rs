@@ -45,6 +45,7 @@ pub struct Detection {
 }
 
 /// YuNet under its backend.
+#[derive(Debug)]
 pub struct Detector {
     network: Network,
     config: DetectorConfig,
@@ -223,15 +224,6 @@ impl Detector {
 
     fn interface_error(&self, detail: String) -> FaceError {
         FaceError::interface(MODEL, self.network.path(), detail)
-    }
-}
-
-impl std::fmt::Debug for Detector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Detector")
-            .field("network", &self.network)
-            .field("config", &self.config)
-            .finish()
     }
 }
 
