@@ -8,7 +8,7 @@ mod common;
 use std::ops::ControlFlow;
 use std::path::PathBuf;
 
-use pipeline::faces::{FaceConfig, FaceEngine, FacePick, MATCH_DISTANCE, RgbView};
+use pipeline::faces::{BackendChoice, FaceConfig, FaceEngine, FacePick, MATCH_DISTANCE, RgbView};
 use pipeline::keyframes::{ExtractConfig, extract};
 use serde::Deserialize;
 
@@ -180,14 +180,26 @@ fn check_clip<'a>(
     }
 }
 
+/// Under the box's backend (ONNX Runtime when its library is at hand).
 #[test]
 fn faces_of_the_manifest_are_found_in_their_keyframes_and_nowhere_else() {
+    faces_of_the_manifest_are_found(FaceConfig::default());
+}
+
+#[test]
+fn faces_of_the_manifest_are_found_under_tract() {
+    let mut config = FaceConfig::default();
+    config.backend.choice = BackendChoice::Tract;
+    faces_of_the_manifest_are_found(config);
+}
+
+fn faces_of_the_manifest_are_found(config: FaceConfig) {
     let manifest = manifest();
     assert!(
         manifest.clips.iter().any(|c| c.appearances.is_empty()),
         "the manifest has a clip without faces"
     );
-    let engine = FaceEngine::new(FaceConfig::default()).expect("models load");
+    let engine = FaceEngine::new(config).expect("models load");
     let query = engine
         .query_from_photo(&common::repo_cache("faces/obama.jpg"), FacePick::Only)
         .expect("query photo")

@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use pipeline::faces::{FaceConfig, FaceEngine, FacePick, MATCH_COSINE, RgbView, load_upright};
+use pipeline::faces::{
+    BackendChoice, FaceConfig, FaceEngine, FacePick, MATCH_COSINE, RgbView, load_upright,
+};
 use pipeline::index::{EmbeddingIndex, EmbeddingRef, EntryMeta, Hit, Query};
 
 fn photo(name: &str) -> PathBuf {
@@ -63,9 +65,21 @@ fn index_footage(engine: &FaceEngine, index: &mut EmbeddingIndex) -> u64 {
     accepted
 }
 
+/// Under the box's backend (ONNX Runtime when its library is at hand).
 #[test]
 fn a_different_photo_finds_the_same_person_in_indexed_footage() {
-    let engine = FaceEngine::new(FaceConfig::default()).expect("models load");
+    finds_the_same_person(FaceConfig::default());
+}
+
+#[test]
+fn a_different_photo_finds_the_same_person_under_tract() {
+    let mut config = FaceConfig::default();
+    config.backend.choice = BackendChoice::Tract;
+    finds_the_same_person(config);
+}
+
+fn finds_the_same_person(config: FaceConfig) {
+    let engine = FaceEngine::new(config).expect("models load");
     let dir = tempfile::tempdir().expect("temp dir");
     let model = engine.embedding_model();
     let dims = model.dimensions().expect("an embedding model");

@@ -6,7 +6,9 @@ use image::{RgbImage, imageops};
 use pipeline::faces::{FaceConfig, FaceEngine, RgbView};
 use serde::Serialize;
 
-use super::{FacesArgs, Pair, PeerRun, per_second};
+use pipeline::faces::{Backend, BackendChoice};
+
+use super::{FacesArgs, Pair, PeerRun, TractSides, per_second};
 use crate::{BoxError, python};
 
 #[derive(Debug, Serialize)]
@@ -19,6 +21,8 @@ pub(super) struct DetectorReport {
     pub(super) faces: usize,
     pub(super) single_thread: Pair,
     pub(super) all_cores: Pair,
+    /// The same frame under tract, when the box's backend is another one.
+    pub(super) tract: Option<TractSides>,
 }
 
 /// The group photo scaled to `side` x `side * 9 / 16` (a keyframe), one detector pass.
@@ -37,12 +41,22 @@ pub(super) async fn measure(
     let engine = FaceEngine::new(config.clone())?;
     let frame = RgbView::from_image(&frame_image)?;
     let faces = engine.detect(frame)?.len();
-    let detect = || -> Result<usize, BoxError> {
-        engine.detect(frame)?;
-        Ok(1)
+    let measure_ours = |engine: &FaceEngine| -> Result<(f64, f64), BoxError> {
+        let detect = || -> Result<usize, BoxError> {
+            engine.detect(frame)?;
+            Ok(1)
+        };
+        let one = per_second(1, args.seconds, detect)?;
+        Ok((one, per_second(threads, args.seconds, detect)?))
     };
-    let ours_one = per_second(1, args.seconds, detect)?;
-    let ours_all = per_second(threads, args.seconds, detect)?;
+    let (ours_one, ours_all) = measure_ours(&engine)?;
+    let tract_figures = if engine.backend() == Backend::Tract {
+        None
+    } else {
+        let mut tract_config = config.clone();
+        tract_config.backend.choice = BackendChoice::Tract;
+        Some(measure_ours(&FaceEngine::new(tract_config)?)?)
+    };
 
     let padded_height = height.div_ceil(32) * 32;
     let dir = tempfile::tempdir()?;
@@ -65,6 +79,8 @@ pub(super) async fn measure(
         faces,
         single_thread: Pair::new(1, ours_one, theirs_one),
         all_cores: Pair::new(threads, ours_all, theirs_all),
+        tract: tract_figures
+            .map(|figures| TractSides::new(threads, figures, theirs_one, theirs_all)),
     })
 }
 

@@ -5,7 +5,7 @@ use std::path::Path;
 use pipeline::faces::{AlignedFace, CHIP_SIZE, FaceConfig, FaceEngine};
 use serde::Serialize;
 
-use super::{FacesArgs, Pair, PeerRun, per_second, round};
+use super::{FacesArgs, Pair, PeerRun, TractSides, per_second, round};
 use crate::{BoxError, python};
 
 #[derive(Debug, Serialize)]
@@ -15,13 +15,17 @@ pub(super) struct EmbedderReport {
     pub(super) faces: usize,
     pub(super) single_thread: Pair,
     pub(super) all_cores: Pair,
+    /// The same chips under tract, when the box's backend is another one.
+    pub(super) tract: Option<TractSides>,
     /// The largest difference of one component between ours and onnxruntime's
     /// L2-normalised vectors for the same chips.
     pub(super) max_abs_difference: f64,
 }
 
+/// `engine` is the box's; `tract`, when given, the same under tract.
 pub(super) async fn measure(
     engine: &FaceEngine,
+    tract: Option<&FaceEngine>,
     config: &FaceConfig,
     chips: &[AlignedFace],
     python: &Path,
@@ -32,15 +36,19 @@ pub(super) async fn measure(
     let refs: Vec<&AlignedFace> = chips.iter().collect();
     let ours_vectors = engine.embed_batch(&refs)?;
     let batches: Vec<&[&AlignedFace]> = refs.chunks_exact(args.batch).collect();
-    let embed_all = || -> Result<usize, BoxError> {
-        let mut n = 0;
-        for batch in &batches {
-            n += engine.embed_batch(batch)?.len();
-        }
-        Ok(n)
+    let measure_ours = |engine: &FaceEngine| -> Result<(f64, f64), BoxError> {
+        let embed_all = || -> Result<usize, BoxError> {
+            let mut n = 0;
+            for batch in &batches {
+                n += engine.embed_batch(batch)?.len();
+            }
+            Ok(n)
+        };
+        let one = per_second(1, args.seconds, embed_all)?;
+        Ok((one, per_second(threads, args.seconds, embed_all)?))
     };
-    let ours_one = per_second(1, args.seconds, embed_all)?;
-    let ours_all = per_second(threads, args.seconds, embed_all)?;
+    let (ours_one, ours_all) = measure_ours(engine)?;
+    let tract_figures = tract.map(measure_ours).transpose()?;
 
     let dir = tempfile::tempdir()?;
     let inputs = dir.path().join("chips.f32");
@@ -82,6 +90,8 @@ pub(super) async fn measure(
         faces: chips.len(),
         single_thread: Pair::new(1, ours_one, theirs_one),
         all_cores: Pair::new(threads, ours_all, theirs_all),
+        tract: tract_figures
+            .map(|figures| TractSides::new(threads, figures, theirs_one, theirs_all)),
         max_abs_difference: round(max_abs_difference, 7),
     })
 }

@@ -1,6 +1,7 @@
-//! `dipper-bench faces`: the face stages' models under tract (ours) beside onnxruntime (the
-//! peer, PyPI `onnxruntime` in the venv `scripts/fetch-models` makes), same models, same
-//! inputs, same run.
+//! `dipper-bench faces`: the face stages' models as the box runs them (ours: `pipeline::faces`
+//! under the backend its settings choose, and under tract too when that is another one)
+//! beside onnxruntime from Python (the peer, PyPI `onnxruntime` in the venv
+//! `scripts/fetch-models` makes), same models, same inputs, same run.
 //!
 //! - **Embedder**: the 150x150 chips our alignment cuts from the real photos in
 //!   `.cache/faces` (every face found, cycled to `--faces`), embedded in batches of
@@ -14,14 +15,15 @@
 //!   the same letterboxed input.
 //!
 //! `ratio` is ours over theirs (throughput, bigger is better); the top-level figures are
-//! the embedder on all cores.
+//! the embedder on all cores, `backend` the runtime the box's figures are for, and each
+//! `tract` object the same measurement under tract beside the same peer figures.
 
 mod detector;
 mod embedder;
 
 use std::path::{Path, PathBuf};
 
-use pipeline::faces::{AlignedFace, FaceConfig, FaceEngine, RgbView, load_upright};
+use pipeline::faces::{AlignedFace, BackendChoice, FaceConfig, FaceEngine, RgbView, load_upright};
 use serde::Serialize;
 
 use crate::{BoxError, python};
@@ -32,14 +34,18 @@ pub(crate) struct FacesArgs {
     /// /usr/share/dipper/models).
     #[arg(long)]
     models: Option<PathBuf>,
+    /// The runtime of the box's figures: auto (as the box: onnxruntime when its library
+    /// loads, else tract), onnxruntime or tract.
+    #[arg(long, default_value = "auto")]
+    backend: BackendChoice,
     /// Folder of the real face photos (default: <repo>/.cache/faces).
     #[arg(long)]
     photos: Option<PathBuf>,
     /// The Python with onnxruntime (default: $DIPPER_PYTHON or <repo>/.cache/venv/bin/python).
     #[arg(long)]
     python: Option<PathBuf>,
-    /// Faces per embedder batch, both sides (default 1: the box's setting, since tract 0.23
-    /// runs this model slower per face in batches).
+    /// Faces per embedder batch, both sides (default 1: the box's setting, since neither
+    /// runtime embeds faster per face in batches here).
     #[arg(long, default_value_t = 1)]
     batch: usize,
     /// Chips embedded per pass (the photos' faces, cycled).
@@ -83,6 +89,23 @@ impl Pair {
             onnxruntime_intra_op_per_second: round(theirs.intra_op, 1),
             onnxruntime_sessions_per_second: theirs.sessions.map(|s| round(s, 1)),
             ratio: round(ours / best, 3),
+        }
+    }
+}
+
+/// The box's measurement repeated under tract, beside the same peer figures.
+#[derive(Debug, Serialize)]
+struct TractSides {
+    single_thread: Pair,
+    all_cores: Pair,
+}
+
+impl TractSides {
+    /// `ours` is tract's (one thread, all cores).
+    fn new(threads: usize, ours: (f64, f64), theirs_one: Peer, theirs_all: Peer) -> TractSides {
+        TractSides {
+            single_thread: Pair::new(1, ours.0, theirs_one),
+            all_cores: Pair::new(threads, ours.1, theirs_all),
         }
     }
 }
@@ -153,6 +176,8 @@ impl PeerRun<'_> {
 
 #[derive(Debug, Serialize)]
 struct Report {
+    /// The runtime of the box's (`ours`) figures: onnxruntime or tract.
+    backend: String,
     /// Headline: embedder faces per second on all cores.
     ours_faces_per_second: f64,
     onnxruntime_faces_per_second: f64,
@@ -182,10 +207,27 @@ pub(crate) async fn run(args: FacesArgs) -> Result<(), BoxError> {
         config.models = models::SearchPath::new([dir.clone()]);
     }
     config.embedder.batch_size = args.batch;
+    config.backend.choice = args.backend;
     let engine = FaceEngine::new(config.clone())?;
+    let tract = if engine.backend() == pipeline::faces::Backend::Tract {
+        None
+    } else {
+        let mut tract_config = config.clone();
+        tract_config.backend.choice = BackendChoice::Tract;
+        Some(FaceEngine::new(tract_config)?)
+    };
     let chips = chips(&engine, &photos, args.faces)?;
-    tracing::info!(chips = chips.len(), "embedder");
-    let embedder = embedder::measure(&engine, &config, &chips, &python, threads, &args).await?;
+    tracing::info!(chips = chips.len(), backend = %engine.backend(), "embedder");
+    let embedder = embedder::measure(
+        &engine,
+        tract.as_ref(),
+        &config,
+        &chips,
+        &python,
+        threads,
+        &args,
+    )
+    .await?;
     let group = load_upright(&photos.join(GROUP_PHOTO))?;
     let mut detectors = Vec::new();
     for side in [640, 1280] {
@@ -193,6 +235,7 @@ pub(crate) async fn run(args: FacesArgs) -> Result<(), BoxError> {
         detectors.push(detector::measure(&config, &group, side, &python, threads, &args).await?);
     }
     let report = Report {
+        backend: engine.backend().to_string(),
         ours_faces_per_second: embedder.all_cores.ours_per_second,
         onnxruntime_faces_per_second: embedder.all_cores.onnxruntime_per_second,
         ratio: embedder.all_cores.ratio,
@@ -204,6 +247,7 @@ pub(crate) async fn run(args: FacesArgs) -> Result<(), BoxError> {
         return Ok(());
     }
     let e = &report.embedder;
+    println!("ours: {}", report.backend);
     println!(
         "embedder {} (batch {}): 1 thread ours {} vs onnxruntime {} faces/s ({}); {} threads {} vs {} ({}); max difference {:.2e}",
         e.model,

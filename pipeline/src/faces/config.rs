@@ -1,5 +1,8 @@
-//! [`FaceConfig`]: the models' directory, the detector's passes and thresholds, the quality
-//! gate and the embedder's batch size. Every default is written on its field.
+//! [`FaceConfig`]: the models' directory, the runtime the models run under, the detector's
+//! passes and thresholds, the quality gate and the embedder's batch size. Every default is
+//! written on its field.
+
+use std::path::PathBuf;
 
 use models::SearchPath;
 
@@ -13,6 +16,7 @@ pub struct FaceConfig {
     /// (`$DIPPER_MODELS_DIR`, the workspace's `.cache/models` filled by
     /// `scripts/fetch-models`, then the installed package's directory).
     pub models: SearchPath,
+    pub backend: BackendConfig,
     pub detector: DetectorConfig,
     pub quality: QualityConfig,
     pub embedder: EmbedderConfig,
@@ -22,6 +26,7 @@ impl Default for FaceConfig {
     fn default() -> FaceConfig {
         FaceConfig {
             models: SearchPath::from_env(),
+            backend: BackendConfig::default(),
             detector: DetectorConfig::default(),
             quality: QualityConfig::default(),
             embedder: EmbedderConfig::default(),
@@ -35,6 +40,48 @@ impl FaceConfig {
         self.detector.validate()?;
         self.quality.validate()?;
         self.embedder.validate()
+    }
+}
+
+/// Which runtime runs the models' networks (the stages around them are the same).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct BackendConfig {
+    /// Default: [`BackendChoice::Auto`].
+    pub choice: BackendChoice,
+    /// ONNX Runtime's shared library. Default: `None`: `$DIPPER_ONNXRUNTIME_LIB`, else
+    /// `libonnxruntime.so` in the first directory of [`FaceConfig::models`] holding one
+    /// (`scripts/fetch-models` copies it into `.cache/models` from the PyPI `onnxruntime`
+    /// wheel).
+    pub onnxruntime_library: Option<PathBuf>,
+}
+
+/// The runtime choice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// ONNX Runtime when the build has the `onnxruntime` feature and its library loads;
+    /// otherwise tract, with a warning that names the library's path and the reason.
+    #[default]
+    Auto,
+    /// tract; ONNX Runtime's library is never looked for.
+    Tract,
+    /// ONNX Runtime, or the engine refuses to start with an error naming the library.
+    OnnxRuntime,
+}
+
+impl std::str::FromStr for BackendChoice {
+    type Err = FaceError;
+
+    /// `auto`, `tract` or `onnxruntime`.
+    fn from_str(value: &str) -> Result<BackendChoice, FaceError> {
+        match value {
+            "auto" => Ok(BackendChoice::Auto),
+            "tract" => Ok(BackendChoice::Tract),
+            "onnxruntime" => Ok(BackendChoice::OnnxRuntime),
+            other => Err(FaceError::InvalidConfig {
+                field: "backend",
+                detail: format!("{other:?} is not auto, tract or onnxruntime"),
+            }),
+        }
     }
 }
 
@@ -214,7 +261,8 @@ pub struct EmbedderConfig {
     /// batch size, built once, about 0.2 s). Default: 1: tract runs this model fastest one
     /// face at a time (measured, dev profile with dependencies at opt-level 2, one core:
     /// 16 ms a face alone, 19 ms a face in batches of 2 to 8, 23 ms in batches of 16);
-    /// spread faces over threads instead.
+    /// spread faces over threads instead. The box's ONNX Runtime figures are for this setting
+    /// too (docs/design/0028-face-inference-backend.md).
     pub batch_size: usize,
 }
 

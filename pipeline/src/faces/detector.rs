@@ -11,23 +11,19 @@
 //! `((c + kx_k) s, (r + ky_k) s)`: the grid point is the cell's top-left corner, as in
 //! OpenCV's `FaceDetectorYN`.
 //!
-//! That is the interface `models::DETECTOR` names. The ONNX file is parsed once; a plan per input size is built on first use and shared.
+//! That is the interface `models::DETECTOR` names. The network runs under either
+//! [`Backend`]; what it needs for an input size is built on first use and shared.
 //! A `Detector` is `Send + Sync`: a worker pool can share one or own one per thread.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use models::{DETECTOR, SearchPath};
-use parking_lot::Mutex;
-use tract_onnx::prelude::*;
 
+use super::backend::{Backend, Network, NetworkError};
 use super::config::DetectorConfig;
 use super::error::{FaceError, Stage};
 use super::frame::RgbView;
 use super::geometry::{BoundingBox, Landmarks, Point, non_max_suppression};
 use super::letterbox::Letterbox;
-use super::model_files::{ModelId, load_graph, outlet_names};
+use super::model_files::ModelId;
 
 const MODEL: ModelId = ModelId::DETECTOR;
 
@@ -48,42 +44,52 @@ pub struct Detection {
     pub landmarks: Landmarks,
 }
 
-/// YuNet with its plans, one per input size.
+/// YuNet under its backend.
+#[derive(Debug)]
 pub struct Detector {
-    path: PathBuf,
-    /// The parsed graph, its input size still to be set.
-    graph: InferenceModel,
+    network: Network,
     config: DetectorConfig,
-    plans: Mutex<HashMap<(u32, u32), Arc<SizedPlan>>>,
 }
 
-/// A plan for one input size, and where each head's outputs are among its outputs.
-struct SizedPlan {
-    plan: Arc<TypedRunnableModel>,
-    /// Output positions of `[cls, obj, bbox, kps]` for each of the interface's strides.
-    heads: [[usize; 4]; 3],
+/// The outputs the detector asks for: `[cls, obj, bbox, kps]` for each stride.
+fn output_names() -> Vec<&'static str> {
+    (0..3)
+        .flat_map(|i| {
+            [
+                DETECTOR.class_outputs[i],
+                DETECTOR.objectness_outputs[i],
+                DETECTOR.box_outputs[i],
+                DETECTOR.landmark_outputs[i],
+            ]
+        })
+        .collect()
 }
 
 impl Detector {
     /// Reads YuNet from the first directory of `search` holding it, checked against the
-    /// registry, and parses it (ignoring the 640x640 shapes the file declares). Plans are
-    /// built on first use of each input size; one (square, the first pass's side) is built
-    /// here, so a broken file fails now. Settings out of range are refused first.
-    pub fn load(search: &SearchPath, config: DetectorConfig) -> Result<Detector, FaceError> {
+    /// registry, and readies it under `backend` (ignoring the 640x640 shapes the file
+    /// declares). What an input size needs is built on its first use; the first pass's
+    /// square size is built here, so a broken file fails now. Settings out of range are
+    /// refused first.
+    pub fn load(
+        search: &SearchPath,
+        backend: Backend,
+        config: DetectorConfig,
+    ) -> Result<Detector, FaceError> {
         config.validate()?;
-        let onnx = tract_onnx::onnx()
-            .with_ignore_output_shapes(true)
-            .with_ignore_value_info(true);
-        let (graph, path) = load_graph(MODEL, search, &onnx)?;
-        let detector = Detector {
-            path,
-            graph,
-            config,
-            plans: Mutex::new(HashMap::new()),
-        };
-        let first = detector.config.pass_sides.first().copied().unwrap_or(640);
-        detector.plan(first, first)?;
+        let network = Network::load(backend, MODEL, search, &output_names())?;
+        let detector = Detector { network, config };
+        let first = detector.config.pass_sides.first().copied().unwrap_or(640) as usize;
+        detector
+            .network
+            .prepare([1, 3, first, first])
+            .map_err(|e| detector.network_error(e))?;
         Ok(detector)
+    }
+
+    /// The runtime the network runs under.
+    pub fn backend(&self) -> Backend {
+        self.network.backend()
     }
 
     pub fn config(&self) -> &DetectorConfig {
@@ -174,37 +180,27 @@ impl Detector {
         found: &mut Vec<Detection>,
     ) -> Result<(), FaceError> {
         let (width, height) = (letterbox.input_width, letterbox.input_height);
-        let sized = self.plan(width, height)?;
         let shape = [1, 3, height as usize, width as usize];
         let mut planes = vec![0.0f32; shape.iter().product()];
         letterbox.fill_bgr_planes(frame, &mut planes);
-        let input = Tensor::from_shape(&shape, &planes)
-            .map_err(|e| self.inference_error(format!("a {width}x{height} input: {e:#}")))?;
-        drop(planes);
-        let outputs = sized
-            .plan
-            .run(tvec![input.into_tvalue()])
-            .map_err(|e| self.inference_error(format!("at {width}x{height}: {e:#}")))?;
-        for (stride, head) in DETECTOR.strides.into_iter().zip(sized.heads) {
+        let outputs = self
+            .network
+            .run(planes, shape)
+            .map_err(|e| self.network_error(e))?;
+        for (stride, head) in DETECTOR.strides.into_iter().zip(outputs.chunks_exact(4)) {
             let (columns, rows) = (width as usize / stride, height as usize / stride);
             let cells = columns * rows;
-            let mut slices: [&[f32]; 4] = [&[]; 4];
-            for ((slice, position), per_cell) in slices.iter_mut().zip(head).zip([1, 1, 4, 10]) {
-                let values = outputs[position]
-                    .try_as_plain_ram()
-                    .and_then(|view| view.as_slice::<f32>())
-                    .map_err(|e| self.inference_error(format!("output {position}: {e:#}")))?;
+            for ((values, name), per_cell) in head.iter().zip(HEAD_PARTS).zip([1, 1, 4, 10]) {
                 if values.len() != cells * per_cell {
                     return Err(self.interface_error(format!(
-                        "stride {stride} output {position} has {} values, expected {} for a \
+                        "stride {stride} {name} output has {} values, expected {} for a \
                          {width}x{height} input",
                         values.len(),
                         cells * per_cell
                     )));
                 }
-                *slice = values;
             }
-            let [cls, obj, bbox, kps] = slices;
+            let [cls, obj, bbox, kps] = [&head[0], &head[1], &head[2], &head[3]];
             decode_head(
                 HeadOutputs {
                     stride,
@@ -222,79 +218,17 @@ impl Detector {
         Ok(())
     }
 
-    /// The plan for a `width x height` input, built on first use.
-    fn plan(&self, width: u32, height: u32) -> Result<Arc<SizedPlan>, FaceError> {
-        let mut plans = self.plans.lock();
-        if let Some(plan) = plans.get(&(width, height)) {
-            return Ok(plan.clone());
-        }
-        let load_error = |detail: String| FaceError::ModelLoad {
-            model: MODEL,
-            path: self.path.clone(),
-            detail: format!("planning for a {width}x{height} input: {detail}"),
-        };
-        let started = std::time::Instant::now();
-        let plan = self
-            .graph
-            .clone()
-            .with_input_fact(0, f32::fact([1, 3, height as usize, width as usize]).into())
-            .and_then(|graph| graph.into_optimized())
-            .and_then(|graph| graph.into_runnable())
-            .map_err(|e| load_error(format!("{e:#}")))?;
-        let heads = self.find_heads(plan.model())?;
-        tracing::debug!(
-            model = %MODEL,
-            width,
-            height,
-            elapsed = ?started.elapsed(),
-            "detector plan built"
-        );
-        let sized = Arc::new(SizedPlan { plan, heads });
-        plans.insert((width, height), sized.clone());
-        Ok(sized)
-    }
-
-    /// The output positions of `cls_s`, `obj_s`, `bbox_s`, `kps_s` for each stride.
-    fn find_heads(&self, model: &TypedModel) -> Result<[[usize; 4]; 3], FaceError> {
-        let outlets = model
-            .output_outlets()
-            .map_err(|e| self.interface_error(format!("{e:#}")))?;
-        let names = outlet_names(model, outlets);
-        let mut heads = [[0usize; 4]; 3];
-        for (i, head) in heads.iter_mut().enumerate() {
-            let wanted = [
-                DETECTOR.class_outputs[i],
-                DETECTOR.objectness_outputs[i],
-                DETECTOR.box_outputs[i],
-                DETECTOR.landmark_outputs[i],
-            ];
-            for (position, wanted) in head.iter_mut().zip(wanted) {
-                *position = names.iter().position(|n| n == wanted).ok_or_else(|| {
-                    self.interface_error(format!("no output {wanted} among {names:?}"))
-                })?;
-            }
-        }
-        Ok(heads)
-    }
-
-    fn inference_error(&self, detail: String) -> FaceError {
-        FaceError::inference(Stage::Detection, MODEL, &self.path, detail)
+    fn network_error(&self, error: NetworkError) -> FaceError {
+        error.into_face_error(Stage::Detection, MODEL, &self.network)
     }
 
     fn interface_error(&self, detail: String) -> FaceError {
-        FaceError::interface(MODEL, &self.path, detail)
+        FaceError::interface(MODEL, self.network.path(), detail)
     }
 }
 
-impl std::fmt::Debug for Detector {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Detector")
-            .field("path", &self.path)
-            .field("config", &self.config)
-            .field("plans", &self.plans.lock().keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
-    }
-}
+/// The parts of a stride's outputs, in the order [`output_names`] asks for them.
+const HEAD_PARTS: [&str; 4] = ["class", "objectness", "box", "landmark"];
 
 /// The detector input for a `width x height` frame whose long side becomes `side`: the
 /// short side scaled alike and rounded up to a multiple of 32.

@@ -7,17 +7,12 @@
 //! L2-normalised here, so the Euclidean distance `d` and the cosine similarity `c` say the
 //! same thing (`d^2 = 2 - 2c`); [`MATCH_DISTANCE`] is the threshold on `d`.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use models::{EMBEDDER, SearchPath};
-use parking_lot::Mutex;
-use tract_onnx::prelude::*;
 
 use super::align::{AlignedFace, CHIP_SIZE};
+use super::backend::{Backend, Network, NetworkError};
 use super::error::{FaceError, Stage};
-use super::model_files::{ModelId, load_graph, outlet_names};
+use super::model_files::ModelId;
 
 const MODEL: ModelId = ModelId::EMBEDDER;
 
@@ -120,29 +115,40 @@ impl Embedding {
     }
 }
 
-/// dlib's ResNet with a plan per batch size, built on first use and shared. `Send + Sync`.
+/// dlib's ResNet under its backend, what each batch size needs built on first use and
+/// shared. `Send + Sync`.
+#[derive(Debug)]
 pub struct Embedder {
-    path: PathBuf,
-    graph: InferenceModel,
+    network: Network,
     batch_size: usize,
-    plans: Mutex<HashMap<usize, Arc<TypedRunnableModel>>>,
 }
 
 impl Embedder {
     /// Reads the model from the first directory of `search` holding it, checked against the
-    /// registry, parses it and checks its interface; the plan for one face is built here,
-    /// so a broken file fails now.
-    pub fn load(search: &SearchPath, batch_size: usize) -> Result<Embedder, FaceError> {
-        let (graph, path) = load_graph(MODEL, search, &tract_onnx::onnx())?;
+    /// registry, and readies it under `backend` (its output named as the interface says);
+    /// what one face needs is built here, so a broken file fails now.
+    pub fn load(
+        search: &SearchPath,
+        backend: Backend,
+        batch_size: usize,
+    ) -> Result<Embedder, FaceError> {
+        let network = Network::load(backend, MODEL, search, &[EMBEDDER.output_name])?;
         let embedder = Embedder {
-            path,
-            graph,
+            network,
             batch_size: batch_size.max(1),
-            plans: Mutex::new(HashMap::new()),
         };
-        embedder.check_names()?;
-        embedder.plan(1)?;
+        embedder.check_interface()?;
+        let side = CHIP_SIZE as usize;
+        embedder
+            .network
+            .prepare([1, 3, side, side])
+            .map_err(|e| embedder.network_error(e))?;
         Ok(embedder)
+    }
+
+    /// The runtime the network runs under.
+    pub fn backend(&self) -> Backend {
+        self.network.backend()
     }
 
     pub fn model(&self) -> ModelId {
@@ -164,7 +170,6 @@ impl Embedder {
         embeddings: &mut Vec<Embedding>,
     ) -> Result<(), FaceError> {
         let n = faces.len();
-        let plan = self.plan(n)?;
         let side = CHIP_SIZE as usize;
         let plane = side * side;
         let shape = [n, 3, side, side];
@@ -178,16 +183,11 @@ impl Embedder {
                 blue[i] = f32::from(rgb[2]);
             }
         }
-        let input = Tensor::from_shape(&shape, &planes)
-            .map_err(|e| self.inference_error(format!("batch of {n}: {e:#}")))?;
-        drop(planes);
-        let outputs = plan
-            .run(tvec![input.into_tvalue()])
-            .map_err(|e| self.inference_error(format!("batch of {n}: {e:#}")))?;
-        let descriptors = outputs[0]
-            .try_as_plain_ram()
-            .and_then(|view| view.as_slice::<f32>())
-            .map_err(|e| self.inference_error(format!("{e:#}")))?;
+        let outputs = self
+            .network
+            .run(planes, shape)
+            .map_err(|e| self.network_error(e))?;
+        let descriptors = outputs.first().map_or(&[][..], Vec::as_slice);
         let dimensions = MODEL.dimensions().unwrap_or(0);
         if descriptors.len() != n * dimensions {
             return Err(self.interface_error(format!(
@@ -202,44 +202,9 @@ impl Embedder {
         Ok(())
     }
 
-    /// The plan for batches of `n`, built on first use.
-    fn plan(&self, n: usize) -> Result<Arc<TypedRunnableModel>, FaceError> {
-        let mut plans = self.plans.lock();
-        if let Some(plan) = plans.get(&n) {
-            return Ok(plan.clone());
-        }
-        let side = CHIP_SIZE as usize;
-        let started = std::time::Instant::now();
-        let plan = self
-            .graph
-            .clone()
-            .with_input_fact(0, f32::fact([n, 3, side, side]).into())
-            .and_then(|graph| graph.into_optimized())
-            .and_then(|graph| graph.into_runnable())
-            .map_err(|e| FaceError::ModelLoad {
-                model: MODEL,
-                path: self.path.clone(),
-                detail: format!("planning for batches of {n}: {e:#}"),
-            })?;
-        tracing::debug!(model = %MODEL, batch = n, elapsed = ?started.elapsed(), "embedder plan built");
-        plans.insert(n, plan.clone());
-        Ok(plan)
-    }
-
-    fn check_names(&self) -> Result<(), FaceError> {
-        let names = |outlets: TractResult<&[OutletId]>| {
-            outlets
-                .map(|outlets| outlet_names(&self.graph, outlets))
-                .unwrap_or_default()
-        };
-        let inputs = names(self.graph.input_outlets());
-        let outputs = names(self.graph.output_outlets());
-        if inputs != [EMBEDDER.input_name] || outputs != [EMBEDDER.output_name] {
-            return Err(self.interface_error(format!(
-                "inputs {inputs:?} and outputs {outputs:?}, expected [{:?}] and [{:?}]",
-                EMBEDDER.input_name, EMBEDDER.output_name
-            )));
-        }
+    /// The interface `models::EMBEDDER` names matches the chips this crate cuts. (The
+    /// network checked the output's name when it loaded; the input is the model's only one.)
+    fn check_interface(&self) -> Result<(), FaceError> {
         if EMBEDDER.input_size != CHIP_SIZE as usize {
             return Err(self.interface_error(format!(
                 "input size {}, but chips are {CHIP_SIZE} pixels",
@@ -249,22 +214,12 @@ impl Embedder {
         Ok(())
     }
 
-    fn inference_error(&self, detail: String) -> FaceError {
-        FaceError::inference(Stage::Embedding, MODEL, &self.path, detail)
+    fn network_error(&self, error: NetworkError) -> FaceError {
+        error.into_face_error(Stage::Embedding, MODEL, &self.network)
     }
 
     fn interface_error(&self, detail: String) -> FaceError {
-        FaceError::interface(MODEL, &self.path, detail)
-    }
-}
-
-impl std::fmt::Debug for Embedder {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Embedder")
-            .field("path", &self.path)
-            .field("batch_size", &self.batch_size)
-            .field("plans", &self.plans.lock().keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
+        FaceError::interface(MODEL, self.network.path(), detail)
     }
 }
 

@@ -56,6 +56,9 @@ pub enum FaceError {
         path: PathBuf,
         detail: String,
     },
+    /// ONNX Runtime's library is missing, not a library, too old, or failed to start.
+    #[error("ONNX Runtime library {}: {detail}", path.display())]
+    OnnxRuntime { path: PathBuf, detail: String },
     #[error("invalid frame: {detail}")]
     InvalidFrame { detail: String },
     #[error("invalid face settings: {field}: {detail}")]
@@ -103,20 +106,6 @@ pub enum FaceError {
 }
 
 impl FaceError {
-    pub(super) fn inference(
-        stage: Stage,
-        model: ModelId,
-        path: &Path,
-        detail: String,
-    ) -> FaceError {
-        FaceError::Inference {
-            stage,
-            model,
-            path: path.to_owned(),
-            detail,
-        }
-    }
-
     pub(super) fn interface(model: ModelId, path: &Path, detail: String) -> FaceError {
         FaceError::ModelInterface {
             model,

@@ -20,12 +20,16 @@
 //! ([`FaceEngine::analyse_frame`]) and the CLI ([`FaceEngine::query_from_photo`]: a JPEG or
 //! PNG, EXIF orientation honoured, one face chosen by [`FacePick`]).
 //!
+//! The networks run under tract or ONNX Runtime ([`Backend`], chosen by
+//! [`FaceConfig::backend`]); everything around them is the same code for both.
+//!
 //! Frames are borrowed ([`RgbView`]: width, height, stride, bytes), never copied. Models
-//! are loaded once; their plans (one per input size or batch size) are built on first use
+//! are loaded once; what they need per input size or batch size is built on first use
 //! and shared: a `FaceEngine` is `Send + Sync`, and its calls run concurrently. All work is
 //! synchronous and CPU-bound: call it from blocking threads.
 
 mod align;
+mod backend;
 mod config;
 mod detector;
 mod embedder;
@@ -42,7 +46,14 @@ mod tests;
 use std::path::Path;
 
 pub use align::{AlignedFace, CHIP_SIZE, align, chip_template, chip_to_frame};
-pub use config::{DetectorConfig, EmbedderConfig, FaceConfig, QualityConfig};
+pub use backend::Backend;
+#[cfg(feature = "onnxruntime")]
+pub use backend::library::{
+    LIBRARY_ENV as ONNXRUNTIME_LIBRARY_ENV, LIBRARY_FILE as ONNXRUNTIME_LIBRARY_FILE,
+};
+pub use config::{
+    BackendChoice, BackendConfig, DetectorConfig, EmbedderConfig, FaceConfig, QualityConfig,
+};
 pub use detector::{Detection, Detector};
 pub use embedder::{Embedder, Embedding, MATCH_COSINE, MATCH_DISTANCE};
 pub use error::{FaceError, FoundFace, Stage};
@@ -95,11 +106,13 @@ pub struct FaceEngine {
 }
 
 impl FaceEngine {
-    /// Checks the settings and loads both models from [`FaceConfig::models`].
+    /// Checks the settings, settles the runtime ([`FaceConfig::backend`]) and loads both
+    /// models from [`FaceConfig::models`].
     pub fn new(config: FaceConfig) -> Result<FaceEngine, FaceError> {
         config.validate()?;
-        let detector = Detector::load(&config.models, config.detector.clone())?;
-        let embedder = Embedder::load(&config.models, config.embedder.batch_size)?;
+        let backend = backend::select(&config.backend, &config.models)?;
+        let detector = Detector::load(&config.models, backend, config.detector.clone())?;
+        let embedder = Embedder::load(&config.models, backend, config.embedder.batch_size)?;
         Ok(FaceEngine {
             detector,
             embedder,
@@ -109,6 +122,11 @@ impl FaceEngine {
 
     pub fn config(&self) -> &FaceConfig {
         &self.config
+    }
+
+    /// The runtime both models run under.
+    pub fn backend(&self) -> Backend {
+        self.detector.backend()
     }
 
     /// The model every embedding of this engine carries.

@@ -1,12 +1,6 @@
-//! The models the face stages run, from the `models` crate's registry: [`ModelId`], and
-//! reading a model's checked bytes into a tract graph.
+//! The models the face stages run, from the `models` crate's registry: [`ModelId`].
 
-use std::path::PathBuf;
-
-use models::{ModelFile, SearchPath};
-use tract_onnx::prelude::*;
-
-use super::error::FaceError;
+use models::ModelFile;
 
 /// A registered model. Every [`Embedding`](super::Embedding) carries the id of the model
 /// that made it, and vectors of different models are never compared. Two ids are equal when
@@ -65,41 +59,4 @@ impl std::fmt::Display for ModelId {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.0.id)
     }
-}
-
-/// `model`'s graph from the first directory of `search` holding its file, parsed from the
-/// bytes whose size and sha256 were checked against the registry, with the file's path
-/// (for errors). `onnx` is the parser, configured by the caller.
-pub(super) fn load_graph(
-    model: ModelId,
-    search: &SearchPath,
-    onnx: &tract_onnx::Onnx,
-) -> Result<(InferenceModel, PathBuf), FaceError> {
-    let path = search.locate(model.file())?;
-    let bytes = model.file().read_from(&path)?;
-    let graph = onnx
-        .model_for_read(&mut bytes.as_slice())
-        .map_err(|e| FaceError::ModelLoad {
-            model,
-            path: path.clone(),
-            detail: format!("{e:#}"),
-        })?;
-    Ok((graph, path))
-}
-
-/// The names of a graph's outlets (inputs or outputs), in order.
-pub(super) fn outlet_names<F, O>(graph: &Graph<F, O>, outlets: &[OutletId]) -> Vec<String>
-where
-    F: Fact + Clone + 'static,
-    O: std::fmt::Debug + std::fmt::Display + AsRef<dyn Op> + AsMut<dyn Op> + Clone + 'static,
-{
-    outlets
-        .iter()
-        .map(|&outlet| {
-            graph
-                .outlet_label(outlet)
-                .unwrap_or(&graph.node(outlet.node).name)
-                .to_owned()
-        })
-        .collect()
 }
