@@ -65,7 +65,11 @@ fn measure(args: &GatesArgs) -> Result<(), BoxError> {
         .collect();
     clips.sort();
     if clips.is_empty() {
-        return Err(format!("{}: no .ps clips; run scripts/make-scene-clips", dir.display()).into());
+        return Err(format!(
+            "{}: no .ps clips; run scripts/make-scene-clips",
+            dir.display()
+        )
+        .into());
     }
     let (mut ungated_s, mut gated_s, mut footage) = (0.0, 0.0, 0.0);
     let mut counters = GateCounters::default();
@@ -152,6 +156,9 @@ fn extract_clip(
 fn default_dir() -> PathBuf {
     match std::env::var_os("DIPPER_CLIPS_DIR") {
         Some(dir) if !dir.is_empty() => PathBuf::from(dir).join("scenes"),
-        _ => PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/clips/scenes")),
+        _ => PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../.cache/clips/scenes"
+        )),
     }
 }

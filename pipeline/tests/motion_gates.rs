@@ -31,7 +31,11 @@ fn gated(
     };
     let (mut reasons, mut verdicts) = (Vec::new(), Vec::new());
     let summary = extract(file, &config, |keyframe| {
-        reasons.push(keyframe.decoded_for.expect("a gated keyframe has its reason"));
+        reasons.push(
+            keyframe
+                .decoded_for
+                .expect("a gated keyframe has its reason"),
+        );
         verdicts.push(gates.judge_keyframe(&keyframe));
         ControlFlow::Continue(())
     })
@@ -63,11 +67,24 @@ fn moving_test_footage_goes_through_both_gates() {
 
 /// Makes a 320x180 H.264 clip of `seconds` with `ffmpeg` and the given encoder options
 /// (a still, noisy grey scene unless `source` says otherwise) into `dir`.
-fn make_clip(dir: &Path, name: &str, source: &str, seconds: u32, options: &[&str]) -> std::path::PathBuf {
+fn make_clip(
+    dir: &Path,
+    name: &str,
+    source: &str,
+    seconds: u32,
+    options: &[&str],
+) -> std::path::PathBuf {
     let path = dir.join(name);
     let status = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-f", "lavfi", "-i", source])
-        .args(["-t", &seconds.to_string(), "-pix_fmt", "yuv420p", "-c:v", "libx264"])
+        .args([
+            "-t",
+            &seconds.to_string(),
+            "-pix_fmt",
+            "yuv420p",
+            "-c:v",
+            "libx264",
+        ])
         .args(["-preset", "ultrafast"])
         .args(options)
         .args(["-f", "mpegts"])
@@ -86,7 +103,13 @@ fn streams_the_gop_gate_cannot_read_fall_back_with_their_reason() {
     let every_2s = ["-g", "50", "-keyint_min", "50", "-sc_threshold", "0"];
     let cases: Vec<(std::path::PathBuf, FallbackReason)> = vec![
         (
-            make_clip(dir.path(), "b-frames.ts", STILL, 30, &[&every_2s[..], &["-bf", "2"]].concat()),
+            make_clip(
+                dir.path(),
+                "b-frames.ts",
+                STILL,
+                30,
+                &[&every_2s[..], &["-bf", "2"]].concat(),
+            ),
             FallbackReason::BFrames,
         ),
         (
@@ -95,7 +118,16 @@ fn streams_the_gop_gate_cannot_read_fall_back_with_their_reason() {
                 "long-gop.ts",
                 STILL,
                 60,
-                &["-g", "750", "-keyint_min", "750", "-sc_threshold", "0", "-bf", "0"],
+                &[
+                    "-g",
+                    "750",
+                    "-keyint_min",
+                    "750",
+                    "-sc_threshold",
+                    "0",
+                    "-bf",
+                    "0",
+                ],
             ),
             FallbackReason::NoKeyframe,
         ),
@@ -105,8 +137,16 @@ fn streams_the_gop_gate_cannot_read_fall_back_with_their_reason() {
                 "variable-gop.ts",
                 STILL,
                 40,
-                &["-g", "1000", "-sc_threshold", "0", "-bf", "0", "-force_key_frames",
-                  "0,1,4,5,9,10,16,17,18,24,25,30,31,36,37"],
+                &[
+                    "-g",
+                    "1000",
+                    "-sc_threshold",
+                    "0",
+                    "-bf",
+                    "0",
+                    "-force_key_frames",
+                    "0,1,4,5,9,10,16,17,18,24,25,30,31,36,37",
+                ],
             ),
             FallbackReason::VariableGop,
         ),
@@ -116,8 +156,24 @@ fn streams_the_gop_gate_cannot_read_fall_back_with_their_reason() {
                 "padded-cbr.ts",
                 STILL,
                 30,
-                &[&every_2s[..], &["-bf", "0", "-x264-params", "nal-hrd=cbr", "-b:v", "400k",
-                  "-minrate", "400k", "-maxrate", "400k", "-bufsize", "40k"]].concat(),
+                &[
+                    &every_2s[..],
+                    &[
+                        "-bf",
+                        "0",
+                        "-x264-params",
+                        "nal-hrd=cbr",
+                        "-b:v",
+                        "400k",
+                        "-minrate",
+                        "400k",
+                        "-maxrate",
+                        "400k",
+                        "-bufsize",
+                        "40k",
+                    ],
+                ]
+                .concat(),
             ),
             FallbackReason::Uninformative,
         ),
@@ -125,13 +181,22 @@ fn streams_the_gop_gate_cannot_read_fall_back_with_their_reason() {
     for (path, reason) in cases {
         let gates = MotionGates::new(GateConfig::default());
         let (reasons, _, summary) = gated(&path, &gates, 0);
-        let name = path.file_name().expect("name").to_string_lossy().into_owned();
+        let name = path
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         assert_eq!(
             gates.status(),
             GateStatus::Fallback(reason),
             "{name}: {reasons:?}"
         );
-        assert!(gates.status().describe().contains("decoding every keyframe"));
+        assert!(
+            gates
+                .status()
+                .describe()
+                .contains("decoding every keyframe")
+        );
         // Every keyframe decoded; from the first the cause showed, for that reason.
         assert_eq!(
             summary.gates.keyframes_decoded, summary.gates.keyframes_total,
@@ -144,7 +209,10 @@ fn streams_the_gop_gate_cannot_read_fall_back_with_their_reason() {
             reasons[first..].iter().all(|r| *r == fallback) && reasons.len() - first >= 2,
             "{name}: {reasons:?}"
         );
-        assert_eq!(summary.gates.decodes(fallback), (reasons.len() - first) as u64);
+        assert_eq!(
+            summary.gates.decodes(fallback),
+            (reasons.len() - first) as u64
+        );
     }
 }
 
@@ -156,7 +224,18 @@ fn a_still_scene_is_mostly_skipped_and_decoded_at_least_every_max_interval() {
         "still.ts",
         STILL,
         120,
-        &["-g", "50", "-keyint_min", "50", "-sc_threshold", "0", "-bf", "0", "-b:v", "300k"],
+        &[
+            "-g",
+            "50",
+            "-keyint_min",
+            "50",
+            "-sc_threshold",
+            "0",
+            "-bf",
+            "0",
+            "-b:v",
+            "300k",
+        ],
     );
     let config = GateConfig {
         max_interval: std::time::Duration::from_secs(30),
@@ -170,7 +249,10 @@ fn a_still_scene_is_mostly_skipped_and_decoded_at_least_every_max_interval() {
         summary.gates.keyframes_decoded * 2 <= total,
         "{summary:?}: {reasons:?}"
     );
-    assert!(summary.gates.decodes(DecodeReason::MaxInterval) >= 3, "{reasons:?}");
+    assert!(
+        summary.gates.decodes(DecodeReason::MaxInterval) >= 3,
+        "{reasons:?}"
+    );
     // The pixel gate sends the warm-up and the max-interval keyframes whole, little else.
     let detected = verdicts.iter().filter(|v| v.detects()).count();
     assert!(detected * 4 <= total as usize, "{verdicts:?}");

@@ -512,7 +512,12 @@ fn the_motion_gates_keep_the_keyframes_that_show_people_and_skip_most_empty_ones
                 shown_kept += usize::from(hit);
                 any |= hit;
                 if !hit {
-                    report.push(format!("{}: {} not kept: {:?}", clip.at(face.keyframe), a.photo, gated[face.keyframe]));
+                    report.push(format!(
+                        "{}: {} not kept: {:?}",
+                        clip.at(face.keyframe),
+                        a.photo,
+                        gated[face.keyframe]
+                    ));
                 }
             }
             appearances_kept += usize::from(any);
@@ -523,12 +528,23 @@ fn the_motion_gates_keep_the_keyframes_that_show_people_and_skip_most_empty_ones
                 empty_skipped += usize::from(*verdict == Gated::Skipped);
             }
         }
-        report.push(format!("{}: {:?}, {:?}", clip.file, gates.status(), gates.counters()));
+        report.push(format!(
+            "{}: {:?}, {:?}",
+            clip.file,
+            gates.status(),
+            gates.counters()
+        ));
     }
     let report = report.join("\n");
     println!("{report}");
     assert_eq!(appearances_kept, appearances, "every appearance:\n{report}");
-    assert!(shown >= 15 && shown_kept * 100 >= shown * 95, "{shown_kept} of {shown} keyframes with a person:\n{report}");
-    assert!(empty >= 50 && empty_skipped * 2 > empty, "{empty_skipped} of {empty} empty keyframes skipped:\n{report}");
+    assert!(
+        shown >= 15 && shown_kept * 100 >= shown * 95,
+        "{shown_kept} of {shown} keyframes with a person:\n{report}"
+    );
+    assert!(
+        empty >= 50 && empty_skipped * 2 > empty,
+        "{empty_skipped} of {empty} empty keyframes skipped:\n{report}"
+    );
     assert!(decoded < total, "{decoded} of {total} decoded:\n{report}");
 }

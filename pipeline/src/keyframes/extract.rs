@@ -80,14 +80,15 @@ pub fn extract(
     let mut reader = Reader::new(source);
     loop {
         let mut input = Input::new(reader).map_err(|code| ffmpeg_error(&recording, 0, code))?;
-        let result = Extraction::start(&mut input, &mut progress, config.decoder_threads)
-            .and_then(|mut extraction| {
+        let result = Extraction::start(&mut input, &mut progress, config.decoder_threads).and_then(
+            |mut extraction| {
                 let result = extraction.run(&mut input, &mut progress, &mut on_keyframe);
                 if let Some(watch) = &extraction.watch {
                     progress.summary.gates += watch.counters;
                 }
                 result
-            });
+            },
+        );
         // A failure found while the source restarts is the restart's doing.
         let restarted = input.reader().is_restarting()
             || matches!(result, Err(KeyframeError::Restarted { .. }));
@@ -265,7 +266,12 @@ impl Extraction {
         let watch = match &progress.gates {
             Some(gates) => {
                 let held = Packet::new().map_err(|code| ffmpeg_error(&recording, offset, code))?;
-                Some(GopWatch::new(gates.clone(), held, stream.time_base, progress.start))
+                Some(GopWatch::new(
+                    gates.clone(),
+                    held,
+                    stream.time_base,
+                    progress.start,
+                ))
             }
             None => None,
         };
@@ -309,7 +315,10 @@ impl Extraction {
             let offset = self.packet.position().unwrap_or_else(|| input.position());
             if self.watch.is_some() {
                 let judged = self.watch_packet(progress, offset);
-                if self.decode_judged(progress, judged, on_keyframe)?.is_break() {
+                if self
+                    .decode_judged(progress, judged, on_keyframe)?
+                    .is_break()
+                {
                     return Ok(());
                 }
                 continue;
@@ -333,7 +342,10 @@ impl Extraction {
                 (Some(watch), Some(clock)) => watch.end(clock),
                 _ => None,
             };
-            if self.decode_judged(progress, judged, on_keyframe)?.is_break() {
+            if self
+                .decode_judged(progress, judged, on_keyframe)?
+                .is_break()
+            {
                 return Ok(());
             }
             let offset = input.position();

@@ -113,10 +113,7 @@ impl GopWatch {
         self.gop.complete = complete;
         let time = clock.next(self.held_pts);
         let at = match self.start {
-            Some(start) => start
-                .checked_add(time)
-                .ok()
-                .map(|t| t.as_millisecond()),
+            Some(start) => start.checked_add(time).ok().map(|t| t.as_millisecond()),
             None => i64::try_from(time.as_millis()).ok(),
         };
         let verdict = self.gates.judge_gop(&self.gop, at);

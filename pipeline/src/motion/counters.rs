@@ -209,11 +209,27 @@ impl GateCounters {
     /// so a metric exists from the start.
     pub fn by_reason(&self) -> Vec<(&'static str, &'static str, u64)> {
         let mut rows = vec![
-            ("skip", SkipReason::StaticGop.label(), self.skipped_static_gop),
-            ("skip", SkipReason::StaticPixels.label(), self.skipped_static_pixels),
+            (
+                "skip",
+                SkipReason::StaticGop.label(),
+                self.skipped_static_gop,
+            ),
+            (
+                "skip",
+                SkipReason::StaticPixels.label(),
+                self.skipped_static_pixels,
+            ),
         ];
-        rows.extend(DecodeReason::ALL.iter().map(|r| ("decode", r.label(), self.decodes(*r))));
-        rows.extend(DetectReason::ALL.iter().map(|r| ("detect", r.label(), self.detections(*r))));
+        rows.extend(
+            DecodeReason::ALL
+                .iter()
+                .map(|r| ("decode", r.label(), self.decodes(*r))),
+        );
+        rows.extend(
+            DetectReason::ALL
+                .iter()
+                .map(|r| ("detect", r.label(), self.detections(*r))),
+        );
         rows
     }
 }
@@ -227,8 +243,9 @@ impl GateCounters {
         added.keyframes_detected -= earlier.keyframes_detected.min(added.keyframes_detected);
         added.regions_detected -= earlier.regions_detected.min(added.regions_detected);
         added.skipped_static_gop -= earlier.skipped_static_gop.min(added.skipped_static_gop);
-        added.skipped_static_pixels -=
-            earlier.skipped_static_pixels.min(added.skipped_static_pixels);
+        added.skipped_static_pixels -= earlier
+            .skipped_static_pixels
+            .min(added.skipped_static_pixels);
         for (mine, theirs) in added.decoded_by.iter_mut().zip(earlier.decoded_by) {
             *mine -= theirs.min(*mine);
         }

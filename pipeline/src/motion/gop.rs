@@ -104,8 +104,7 @@ impl Stat {
 
     /// Whether `value` lies beyond `sensitivity` deviations (at least a tenth of the mean).
     fn exceeded_by(&self, value: f32, sensitivity: f32) -> bool {
-        self.samples > 0
-            && value > self.mean + sensitivity * self.deviation.max(0.1 * self.mean)
+        self.samples > 0 && value > self.mean + sensitivity * self.deviation.max(0.1 * self.mean)
     }
 }
 
@@ -209,7 +208,11 @@ impl GopState {
                 || self
                     .previous_score
                     .exceeded_by(against_previous, config.gop_sensitivity));
-        let rate = if moved { PROFILE_RATE_MOVING } else { PROFILE_RATE };
+        let rate = if moved {
+            PROFILE_RATE_MOVING
+        } else {
+            PROFILE_RATE
+        };
         let n = self.profile.len().min(shape.len());
         for (kept, new) in self.profile[..n].iter_mut().zip(&shape[..n]) {
             *kept += rate * (new - *kept);

@@ -142,8 +142,8 @@ impl MotionGates {
         height: u32,
         decoded_for: Option<DecodeReason>,
     ) -> PixelVerdict {
-        let whole_for = (decoded_for == Some(DecodeReason::MaxInterval))
-            .then_some(DetectReason::MaxInterval);
+        let whole_for =
+            (decoded_for == Some(DecodeReason::MaxInterval)).then_some(DetectReason::MaxInterval);
         let mut state = self.state.lock();
         let verdict = state
             .pixels

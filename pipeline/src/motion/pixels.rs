@@ -106,7 +106,8 @@ impl PixelState {
                 self.background[i] += CHANGED_RATE * (light[i] - self.background[i]);
             } else {
                 let difference = (light[i] - expected).abs();
-                self.noise[i] = (self.noise[i] + NOISE_RATE * (difference - self.noise[i])).max(0.5);
+                self.noise[i] =
+                    (self.noise[i] + NOISE_RATE * (difference - self.noise[i])).max(0.5);
                 self.background[i] += BACKGROUND_RATE * (light[i] - self.background[i]);
             }
         }
@@ -123,9 +124,12 @@ fn cell_light(rgb: &[u8], width: u32, height: u32, cell: u32, columns: u32, rows
         let row = &rgb[y * width * 3..];
         let cell_row = (y / cell) * columns as usize;
         for x in (0..columns as usize * cell).step_by(2) {
-            let Some(px) = row.get(x * 3..x * 3 + 3) else { break };
+            let Some(px) = row.get(x * 3..x * 3 + 3) else {
+                break;
+            };
             // Rec. 601 luma in integers.
-            let luma = (77 * u32::from(px[0]) + 150 * u32::from(px[1]) + 29 * u32::from(px[2])) >> 8;
+            let luma =
+                (77 * u32::from(px[0]) + 150 * u32::from(px[1]) + 29 * u32::from(px[2])) >> 8;
             let i = cell_row + x / cell;
             sums[i] += luma;
             counts[i] += 1;

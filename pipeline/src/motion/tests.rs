@@ -60,12 +60,22 @@ fn the_gop_gate_skips_static_gops_and_decodes_around_motion() {
     moving[20] = true;
     let verdicts = run(&gates, &moving, 7);
     let warm = config().warm_up_gops as usize;
-    assert!(verdicts[..warm]
-        .iter()
-        .all(|v| *v == GopVerdict::Decode(DecodeReason::WarmUp)));
+    assert!(
+        verdicts[..warm]
+            .iter()
+            .all(|v| *v == GopVerdict::Decode(DecodeReason::WarmUp))
+    );
     // The keyframe opening the moving GOP and the one after it.
-    assert_eq!(verdicts[20], GopVerdict::Decode(DecodeReason::Motion), "{verdicts:?}");
-    assert_eq!(verdicts[21], GopVerdict::Decode(DecodeReason::Motion), "{verdicts:?}");
+    assert_eq!(
+        verdicts[20],
+        GopVerdict::Decode(DecodeReason::Motion),
+        "{verdicts:?}"
+    );
+    assert_eq!(
+        verdicts[21],
+        GopVerdict::Decode(DecodeReason::Motion),
+        "{verdicts:?}"
+    );
     let skipped = verdicts.iter().filter(|v| **v == GopVerdict::Skip).count();
     assert!(skipped >= 30, "{skipped} of 40 skipped: {verdicts:?}");
     let counters = gates.counters();
@@ -86,7 +96,11 @@ fn a_keyframe_is_decoded_at_least_every_max_interval() {
         .filter(|&i| matches!(verdicts[i], GopVerdict::Decode(_)))
         .collect();
     for pair in decoded.windows(2) {
-        assert!(pair[1] - pair[0] <= 10, "a gap of {} GOPs: {verdicts:?}", pair[1] - pair[0]);
+        assert!(
+            pair[1] - pair[0] <= 10,
+            "a gap of {} GOPs: {verdicts:?}",
+            pair[1] - pair[0]
+        );
     }
     assert!(gates.counters().decodes(DecodeReason::MaxInterval) >= 4);
 }
@@ -116,8 +130,16 @@ fn each_stream_the_gate_cannot_read_falls_back_with_its_reason() {
         assert!(!gates.status().describe().is_empty());
         // It lasts after its cause is gone, then gating resumes.
         let later = run(&gates, &[false; 3], 11);
-        assert!(later.iter().all(|v| *v == GopVerdict::Decode(DecodeReason::Fallback(reason))));
-        let long = run(&gates, &vec![false; config().fallback_gops as usize + 2], 13);
+        assert!(
+            later
+                .iter()
+                .all(|v| *v == GopVerdict::Decode(DecodeReason::Fallback(reason)))
+        );
+        let long = run(
+            &gates,
+            &vec![false; config().fallback_gops as usize + 2],
+            13,
+        );
         assert_eq!(gates.status(), GateStatus::Gating, "{reason:?}: {long:?}");
     }
 }
@@ -175,15 +197,15 @@ fn the_pixel_gate_finds_a_changed_region_and_ignores_noise_and_light() {
     let person = (300, 100, 30, 120);
     let mut rgb = frame(w, h, 7, 0.9);
     paint(&mut rgb, w, person);
-    let PixelVerdict::Regions(regions) =
-        gates.judge_frame(&rgb, w, h, Some(DecodeReason::Motion))
+    let PixelVerdict::Regions(regions) = gates.judge_frame(&rgb, w, h, Some(DecodeReason::Motion))
     else {
         panic!("no region for the person");
     };
     assert_eq!(regions.len(), 1, "{regions:?}");
     let r = regions[0];
     assert!(
-        r.x <= person.0 && r.y <= person.1
+        r.x <= person.0
+            && r.y <= person.1
             && r.x + r.width >= person.0 + person.2
             && r.y + r.height >= person.1 + person.3,
         "{r:?} does not hold {person:?}"
