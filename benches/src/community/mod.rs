@@ -162,8 +162,9 @@ async fn indexed(http: &reqwest::Client, daemon: &Daemon) -> Result<(u64, u64), 
 
 /// A counter's total in the daemon's `/metrics` (all label sets).
 async fn counter(http: &reqwest::Client, daemon: &Daemon, name: &str) -> Result<u64, BoxError> {
+    let root = daemon.base.trim_end_matches("/api/v1");
     let text = http
-        .get(format!("{}/metrics", daemon.base))
+        .get(format!("{root}/metrics"))
         .send()
         .await?
         .text()

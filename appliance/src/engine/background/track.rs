@@ -22,6 +22,8 @@ use crate::engine::{
 
 const MINUTE_MS: i64 = 60_000;
 const DAY_MS: i64 = 24 * 60 * MINUTE_MS;
+/// Recordings of one track indexed at once.
+const IN_FLIGHT_PER_TRACK: usize = 2;
 /// The longest wait between attempts on a camera that fails.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
@@ -159,12 +161,36 @@ async fn index_window(
     if !window.forward {
         waiting.reverse();
     }
-    let mut work: FuturesUnordered<_> = waiting
-        .iter()
-        .map(|recording| index_one(inner, recording, job, cancel))
-        .collect();
-    while let Some(done) = work.next().await {
-        done?;
+    // A few recordings of a track at a time, so that every track gets its turn at the
+    // background's slots.
+    let mut queue = waiting.iter().enumerate();
+    let mut work = FuturesUnordered::new();
+    let start = |(n, recording)| async move { (n, index_one(inner, recording, job, cancel).await) };
+    work.extend(queue.by_ref().take(IN_FLIGHT_PER_TRACK).map(start));
+    // The coverage grows as soon as the recordings nearest to it are done, not only at the
+    // end of the window.
+    let mut done = vec![false; waiting.len()];
+    let mut nearest_done = 0;
+    while let Some((n, result)) = work.next().await {
+        result?;
+        done[n] = true;
+        work.extend(queue.next().map(start));
+        let before = nearest_done;
+        while done.get(nearest_done) == Some(&true) {
+            nearest_done += 1;
+        }
+        if nearest_done > before && nearest_done < waiting.len() {
+            let grown = if window.forward {
+                covered.start..waiting[nearest_done].start_ms
+            } else {
+                waiting[nearest_done - 1].start_ms..covered.end
+            };
+            let stored = (inner.db)
+                .write(move |tx| Ok(coverage::extend(tx, camera, track, grown, now_ms())?));
+            stored
+                .await
+                .map_err(|e| WindowError::Unavailable(format!("database: {e}")))?;
+        }
     }
     Ok(covered)
 }
