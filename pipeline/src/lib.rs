@@ -15,5 +15,3 @@ pub mod faces;
 pub mod index;
 #[cfg(feature = "keyframes")]
 pub mod keyframes;
-#[cfg(feature = "keyframes")]
-pub mod motion;
