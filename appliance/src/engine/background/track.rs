@@ -77,7 +77,7 @@ pub(super) async fn run(inner: Arc<Inner>, camera: i64, track: u32, cancel: Canc
                 failures = 0;
                 continue;
             }
-            Ok(false) => Duration::from_secs(inner.config.poll_seconds.min(5).max(1)),
+            Ok(false) => Duration::from_secs(inner.config.poll_seconds.clamp(1, 5)),
             Err(WindowError::Stopped) => break,
             Err(WindowError::Unavailable(problem)) => {
                 failures += 1;

@@ -122,14 +122,21 @@ impl OrtRunner {
         };
         let environment = super::library::environment().map_err(NetworkError::Plan)?;
         let started = std::time::Instant::now();
+        // Each step's error carries the builder back; only its message is kept.
+        let step_error =
+            |e: ort::Error<ort::session::builder::SessionBuilder>| plan_error(e.into());
         let session = Session::builder(&environment)
             .map_err(plan_error)?
             .with_optimization_level(GraphOptimizationLevel::All)
-            .and_then(|b| b.with_intra_threads(1))
-            .and_then(|b| b.with_inter_threads(1))
-            .and_then(|b| b.with_parallel_execution(false))
-            .and_then(|b| b.with_prepacked_weights(&self.prepacked))
-            .map_err(|e| plan_error(e.into()))?
+            .map_err(step_error)?
+            .with_intra_threads(1)
+            .map_err(step_error)?
+            .with_inter_threads(1)
+            .map_err(step_error)?
+            .with_parallel_execution(false)
+            .map_err(step_error)?
+            .with_prepacked_weights(&self.prepacked)
+            .map_err(step_error)?
             .commit_from_memory(bytes)
             .map_err(plan_error)?;
         tracing::debug!(?shape, elapsed = ?started.elapsed(), "onnxruntime session built");
