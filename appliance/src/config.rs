@@ -11,6 +11,7 @@ use std::{
     time::Duration,
 };
 
+use pipeline::motion::GateConfig;
 use serde::Deserialize;
 
 /// `box.toml`.
@@ -30,6 +31,7 @@ pub(crate) struct BoxConfig {
     pub(crate) log_format: LogFormat,
     pub(crate) search: SearchConfig,
     pub(crate) index: IndexConfig,
+    pub(crate) motion: MotionConfig,
     pub(crate) downloads: DownloadsConfig,
     pub(crate) disk: DiskConfig,
     pub(crate) shutdown: ShutdownConfig,
@@ -44,6 +46,7 @@ impl Default for BoxConfig {
             log_format: LogFormat::Text,
             search: SearchConfig::default(),
             index: IndexConfig::default(),
+            motion: MotionConfig::default(),
             downloads: DownloadsConfig::default(),
             disk: DiskConfig::default(),
             shutdown: ShutdownConfig::default(),
@@ -134,6 +137,28 @@ impl Default for IndexConfig {
             window_minutes: 60,
             poll_seconds: 60,
             recordings_at_once: 0,
+        }
+    }
+}
+
+/// The motion gates (`[motion]`, `[motion.gates]`): which keyframes are decoded at all,
+/// and which parts of a decoded keyframe go to the face detector (see
+/// `docs/design/0025-motion-gates.md`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct MotionConfig {
+    /// Whether keyframes are gated. Default true; false decodes every keyframe and sends it
+    /// whole to the detector.
+    pub(crate) enabled: bool,
+    /// The gates' thresholds; every default is on `pipeline::motion::GateConfig`.
+    pub(crate) gates: GateConfig,
+}
+
+impl Default for MotionConfig {
+    fn default() -> Self {
+        MotionConfig {
+            enabled: true,
+            gates: GateConfig::default(),
         }
     }
 }
@@ -328,6 +353,9 @@ impl BoxConfig {
         }
         if index.poll_seconds == 0 {
             return invalid("index.poll_seconds", "must be at least 1");
+        }
+        if let Err((key, reason)) = self.motion.gates.validate() {
+            return invalid("motion.gates", &format!("{key} {reason}"));
         }
         if self.downloads.memory_budget_mib == 0 {
             return invalid("downloads.memory_budget_mib", "must be at least 1");

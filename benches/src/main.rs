@@ -8,6 +8,8 @@
 //!
 //! `keyframes` runs the keyframe extractor beside the ffmpeg CLI on the same clips.
 //!
+//! `gates` runs the keyframe extractor with the motion gates on and off over the scene clips.
+//!
 //! `index` runs the embedding index beside faiss `IndexFlatIP` on the same vectors.
 //!
 //! `tasks` runs the box daemon on 100,000 simulated recordings: task-creation latency, peak
@@ -26,6 +28,7 @@ mod cameras;
 mod community;
 mod daemon;
 mod faces;
+mod gates;
 mod index;
 mod keyframes;
 mod proc;
@@ -56,6 +59,9 @@ enum Command {
     /// The keyframe extractor beside the ffmpeg CLI on 10-minute 1080p H.264 and H.265
     /// clips: keyframes per second, peak memory, all cores, and one long stream.
     Keyframes(keyframes::KeyframesArgs),
+    /// The keyframe extractor with the motion gates on and off over the scene clips:
+    /// keyframes total, decoded and sent to the detector, and footage extracted per second.
+    Gates(gates::GatesArgs),
     /// The embedding index beside faiss IndexFlatIP on the same clustered vectors: top-k
     /// latency alone and in a batch, recall@10 against the exact answer, memory, load time.
     Index(index::IndexArgs),
@@ -84,6 +90,7 @@ async fn main() -> ExitCode {
     let default_filter = match cli.command {
         Command::Cameras(_)
         | Command::Keyframes(_)
+        | Command::Gates(_)
         | Command::Index(_)
         | Command::Faces(_)
         | Command::Tasks(_)
@@ -101,6 +108,7 @@ async fn main() -> ExitCode {
     let result = match cli.command {
         Command::Cameras(args) => cameras::run(args).await,
         Command::Keyframes(args) => keyframes::run(args).await,
+        Command::Gates(args) => gates::run(args).await,
         Command::Index(args) => index::run(args).await,
         Command::Faces(args) => faces::run(args).await,
         Command::Tasks(args) => tasks::run(args).await,

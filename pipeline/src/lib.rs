@@ -15,3 +15,5 @@ pub mod faces;
 pub mod index;
 #[cfg(feature = "keyframes")]
 pub mod keyframes;
+#[cfg(feature = "keyframes")]
+pub mod motion;

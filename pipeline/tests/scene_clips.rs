@@ -14,6 +14,7 @@ use std::process::Command;
 use isapi::sim::{Codec, DeviceConfig, RecordingClip, SimConfig, Simulator};
 use pipeline::faces::{BoundingBox, FaceConfig, FaceEngine, RgbView};
 use pipeline::keyframes::{ExtractConfig, Summary, extract};
+use pipeline::motion::{GateConfig, MotionGates, PixelVerdict};
 use serde::Deserialize;
 
 /// `scenes.json`, as far as these tests read it.
@@ -412,4 +413,142 @@ fn faces_are_found_near_the_manifest_boxes_and_not_in_the_empty_street() {
         night_faces >= 2 && night_found * 2 >= night_faces,
         "found {night_found} of {night_faces} faces at night:\n{report}"
     );
+}
+
+/// What the gates did with each keyframe of a clip (by its index in the manifest).
+#[derive(Debug, Clone, PartialEq)]
+enum Gated {
+    /// Never decoded (the GOP gate), or decoded and found static (the pixel gate).
+    Skipped,
+    /// Sent to the detector: these regions of the keyframe (the whole frame is one).
+    Detected(Vec<BoundingBox>),
+}
+
+/// Runs `clip` through `gates` at 1280x720 (the box's keyframe size), as a recording that
+/// starts `start_s` seconds into the camera's day; what happened to each keyframe, at the
+/// clip's 1920x1080 scale.
+fn gated_run(clip: &Clip, gates: &MotionGates, start_s: i64) -> Vec<Gated> {
+    let path = clips_dir().join(&clip.file);
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let config = ExtractConfig {
+        width: 1280,
+        height: 720,
+        recording: clip.file.clone(),
+        start: Some(jiff::Timestamp::from_second(1_700_000_000 + start_s).expect("time")),
+        gates: Some(gates.clone()),
+        ..ExtractConfig::default()
+    };
+    let scale = clip.width as f32 / 1280.0;
+    let mut gated = vec![Gated::Skipped; clip.keyframe_times.len()];
+    extract(file, &config, |keyframe| {
+        let t = keyframe.time.as_secs_f64();
+        let k = clip
+            .keyframe_times
+            .iter()
+            .position(|listed| (listed - t).abs() < 0.5)
+            .unwrap_or_else(|| panic!("{}: a keyframe at {t} s", clip.file));
+        let whole = BoundingBox {
+            x: 0.0,
+            y: 0.0,
+            width: clip.width as f32,
+            height: clip.height as f32,
+        };
+        gated[k] = match gates.judge_keyframe(&keyframe) {
+            PixelVerdict::Static => Gated::Skipped,
+            PixelVerdict::Whole(_) => Gated::Detected(vec![whole]),
+            PixelVerdict::Regions(regions) => Gated::Detected(
+                regions
+                    .iter()
+                    .map(|r| BoundingBox {
+                        x: r.x as f32 * scale,
+                        y: r.y as f32 * scale,
+                        width: r.width as f32 * scale,
+                        height: r.height as f32 * scale,
+                    })
+                    .collect(),
+            ),
+        };
+        ControlFlow::Continue(())
+    })
+    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    gated
+}
+
+/// Whether `face` lies wholly inside one of the regions sent to the detector.
+fn kept(gated: &Gated, face: &BoundingBox) -> bool {
+    let Gated::Detected(regions) = gated else {
+        return false;
+    };
+    regions.iter().any(|r| {
+        r.x <= face.x
+            && r.y <= face.y
+            && r.x + r.width >= face.x + face.width
+            && r.y + r.height >= face.y + face.height
+    })
+}
+
+#[test]
+fn the_motion_gates_keep_the_keyframes_that_show_people_and_skip_most_empty_ones() {
+    let manifest = manifest();
+    let (mut shown, mut shown_kept, mut appearances, mut appearances_kept) = (0, 0, 0, 0);
+    let (mut empty, mut empty_skipped, mut total, mut decoded) = (0, 0, 0, 0);
+    let mut report = Vec::new();
+    for clip in &manifest.clips {
+        // The camera's previous recording (the same street) teaches the gates its baseline;
+        // the next one is measured.
+        let gates = MotionGates::new(GateConfig::default());
+        gated_run(clip, &gates, 0);
+        let before = gates.counters();
+        let gated = gated_run(clip, &gates, i64::from(clip.seconds));
+        let after = gates.counters();
+        total += after.keyframes_total - before.keyframes_total;
+        decoded += after.keyframes_decoded - before.keyframes_decoded;
+        for a in &clip.appearances {
+            appearances += 1;
+            let mut any = false;
+            // The keyframes where the face is wholly in the frame and big enough to find.
+            let visible = a
+                .keyframes
+                .iter()
+                .filter(|f| a.visible_keyframes.contains(&f.keyframe));
+            for face in visible {
+                let hit = kept(&gated[face.keyframe], &face.bbox());
+                shown += 1;
+                shown_kept += usize::from(hit);
+                any |= hit;
+                if !hit {
+                    report.push(format!(
+                        "{}: {} not kept: {:?}",
+                        clip.at(face.keyframe),
+                        a.photo,
+                        gated[face.keyframe]
+                    ));
+                }
+            }
+            appearances_kept += usize::from(any);
+        }
+        for (k, verdict) in gated.iter().enumerate() {
+            if !clip.anyone_at(k) {
+                empty += 1;
+                empty_skipped += usize::from(*verdict == Gated::Skipped);
+            }
+        }
+        report.push(format!(
+            "{}: {:?}, {:?}",
+            clip.file,
+            gates.status(),
+            gates.counters()
+        ));
+    }
+    let report = report.join("\n");
+    assert_eq!(appearances_kept, appearances, "every appearance:\n{report}");
+    assert!(
+        shown >= 15 && shown_kept * 100 >= shown * 95,
+        "{shown_kept} of {shown} keyframes with a person:\n{report}"
+    );
+    assert!(
+        empty >= 50 && empty_skipped * 2 > empty,
+        "{empty_skipped} of {empty} empty keyframes skipped:\n{report}"
+    );
+    assert!(decoded < total, "{decoded} of {total} decoded:\n{report}");
 }

@@ -11,15 +11,17 @@ use axum::{
 use super::{ApiError, AppState, parse_body};
 use crate::{
     db::Camera,
-    engine::{Coverage, NewCameraRequest},
+    engine::{Coverage, Engine, GateView, NewCameraRequest},
 };
 
-/// A camera with its tracks' background indexing.
+/// A camera with its tracks' background indexing and its motion gates.
 #[derive(serde::Serialize)]
 struct CameraView {
     #[serde(flatten)]
     camera: Camera,
     indexing: Vec<TrackIndexing>,
+    /// How its motion gates stand; null when gating is off.
+    motion_gate: Option<GateView>,
 }
 
 /// A track's background indexing, with its lag behind now.
@@ -31,7 +33,11 @@ struct TrackIndexing {
     lag_seconds: f64,
 }
 
-fn view(camera: Camera, coverage: &[Coverage]) -> CameraView {
+async fn view(
+    engine: &Engine,
+    camera: Camera,
+    coverage: &[Coverage],
+) -> Result<CameraView, ApiError> {
     let now = jiff::Timestamp::now().as_millisecond();
     let indexing = coverage
         .iter()
@@ -41,7 +47,12 @@ fn view(camera: Camera, coverage: &[Coverage]) -> CameraView {
             coverage: c.clone(),
         })
         .collect();
-    CameraView { camera, indexing }
+    let motion_gate = engine.gate_view(camera.id).await?;
+    Ok(CameraView {
+        camera,
+        indexing,
+        motion_gate,
+    })
 }
 
 pub(super) async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
@@ -52,7 +63,10 @@ pub(super) async fn list(State(state): State<AppState>) -> Result<Response, ApiE
         .await
         .map_err(crate::engine::EngineError::from)?;
     let coverage = state.engine.coverage(None).await?;
-    let views: Vec<_> = cameras.into_iter().map(|c| view(c, &coverage)).collect();
+    let mut views = Vec::with_capacity(cameras.len());
+    for camera in cameras {
+        views.push(view(&state.engine, camera, &coverage).await?);
+    }
     Ok(Json(views).into_response())
 }
 
@@ -81,7 +95,7 @@ pub(super) async fn show(
     {
         Some(camera) => {
             let coverage = state.engine.coverage(Some(id)).await?;
-            Ok(Json(view(camera, &coverage)).into_response())
+            Ok(Json(view(&state.engine, camera, &coverage).await?).into_response())
         }
         None => Err(ApiError::not_found(format!("camera {id} not found"))),
     }

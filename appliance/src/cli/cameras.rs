@@ -117,13 +117,13 @@ async fn list(client: &ApiClient, json: bool) -> Result<(), BoxError> {
         return print_report(&serde_json::to_string_pretty(&cameras)?);
     }
     let mut out = format!(
-        "{:>4}  {:<24} {:<32} {:<10} {:<20} {:>10} {:>8}",
-        "id", "name", "url", "tracks", "indexed from", "lag", "waiting"
+        "{:>4}  {:<24} {:<32} {:<10} {:<20} {:>10} {:>8}  {}",
+        "id", "name", "url", "tracks", "indexed from", "lag", "waiting", "gate"
     );
     for c in &cameras {
         let indexing = c["indexing"].as_array().map(Vec::as_slice).unwrap_or(&[]);
         out.push_str(&format!(
-            "\n{:>4}  {:<24} {:<32} {:<10} {:<20} {:>10} {:>8}",
+            "\n{:>4}  {:<24} {:<32} {:<10} {:<20} {:>10} {:>8}  {}",
             c["id"],
             c["name"].as_str().unwrap_or(""),
             c["base_url"].as_str().unwrap_or(""),
@@ -131,6 +131,7 @@ async fn list(client: &ApiClient, json: bool) -> Result<(), BoxError> {
             indexed_from(indexing),
             lag(indexing),
             waiting(indexing),
+            gate(&c["motion_gate"]),
         ));
         for problem in indexing.iter().filter_map(|t| t["problem"].as_str()) {
             out.push_str(&format!("\n      indexing waits: {problem}"));
@@ -166,6 +167,23 @@ fn lag(indexing: &[Value]) -> String {
         Some(s) if s < 7200.0 => format!("{:.0} min", s / 60.0),
         Some(s) => format!("{:.1} h", s / 3600.0),
     }
+}
+
+/// The motion gate's state and the share of keyframes it sent to the detector.
+fn gate(gate: &Value) -> String {
+    let Some(state) = gate["state"].as_str() else {
+        return "off".to_owned();
+    };
+    let state = gate["fallback"].as_str().unwrap_or(state);
+    let total = gate["keyframes_total"].as_u64().unwrap_or(0);
+    let detected = gate["keyframes_detected"].as_u64().unwrap_or(0);
+    if total == 0 {
+        return state.to_owned();
+    }
+    format!(
+        "{state}, {:.0} % detected",
+        100.0 * detected as f64 / total as f64
+    )
 }
 
 fn waiting(indexing: &[Value]) -> String {

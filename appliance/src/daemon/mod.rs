@@ -131,6 +131,7 @@ async fn start_engine(config: &BoxConfig, disk: DiskMonitor) -> Result<Engine, B
         config: config.search.clone(),
         per_camera: config.downloads.per_camera,
         data_dir: data_dir.clone(),
+        motion: config.motion.enabled.then(|| config.motion.gates.clone()),
     })?)
 }
 

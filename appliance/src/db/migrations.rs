@@ -43,6 +43,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "index coverage",
         sql: include_str!("migrations/0003_index_coverage.sql"),
     },
+    Migration {
+        version: 4,
+        name: "motion gates",
+        sql: include_str!("migrations/0004_motion_gates.sql"),
+    },
 ];
 
 /// The newest schema version in `migrations`.

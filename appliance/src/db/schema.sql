@@ -1,4 +1,4 @@
--- The box's current SQLite schema (`box.db`), schema version 3 (`PRAGMA user_version`).
+-- The box's current SQLite schema (`box.db`), schema version 4 (`PRAGMA user_version`).
 --
 -- This file is documentation and the reference the migration test checks against: a fresh
 -- database built by applying every file of `migrations/` in order must have exactly these
@@ -26,7 +26,10 @@ CREATE TABLE cameras (
     -- 1 if searches use this camera, 0 if it is kept but skipped.
     enabled INTEGER NOT NULL DEFAULT 1,
     -- When it was added.
-    created_at_ms INTEGER NOT NULL
+    created_at_ms INTEGER NOT NULL,
+    -- What its motion gates have learnt (JSON of pipeline::motion::GateState), once it has
+    -- been indexed with the gates on.
+    motion_state TEXT
 );
 
 -- Small box-wide values that outlive a restart, by name (e.g. the box's id on the relay).
@@ -61,7 +64,11 @@ CREATE TABLE tasks (
     recordings_failed INTEGER NOT NULL DEFAULT 0,
     keyframes INTEGER NOT NULL DEFAULT 0,
     faces INTEGER NOT NULL DEFAULT 0,
-    matches INTEGER NOT NULL DEFAULT 0
+    matches INTEGER NOT NULL DEFAULT 0,
+    -- Of the keyframes: those decoded, and those sent to the face detector (the motion
+    -- gates skipped the rest).
+    keyframes_decoded INTEGER NOT NULL DEFAULT 0,
+    keyframes_detected INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX tasks_by_created ON tasks (created_at_ms);
 CREATE INDEX tasks_unfinished ON tasks (priority, created_at_ms) WHERE state IN ('queued', 'running');
@@ -95,6 +102,8 @@ CREATE TABLE recordings (
     faces INTEGER,
     decode_error TEXT,                  -- the video was damaged after some keyframes
     index_error TEXT,                   -- why background indexing could not index it
+    keyframes_decoded INTEGER,          -- of keyframes, those decoded (NULL before the gates: all)
+    keyframes_detected INTEGER,         -- ... and those sent to the face detector
     UNIQUE (camera_id, playback_uri)
 );
 CREATE INDEX recordings_by_track ON recordings (camera_id, track, start_ms);

@@ -20,9 +20,12 @@ use std::{collections::HashMap, path::Path, sync::Arc};
 use parking_lot::{Mutex, RwLock};
 use pipeline::{
     downloader::{DownloadRequest, EventSource, FetchError, Job},
-    faces::{Embedding, FaceEngine, FaceError, FacePick, FaceRecord, ModelId, RgbView},
+    faces::{
+        BoundingBox, Embedding, FaceEngine, FaceError, FacePick, FaceRecord, ModelId, RgbView,
+    },
     index::{EmbeddingIndex, EmbeddingRef, EntryMeta, FaceBox, IndexError, IndexSyncer, NewEntry},
     keyframes::{self, DecodeThread, ExtractConfig, Keyframe, KeyframeError, KeyframeStream},
+    motion::{GateConfig, GateCounters, MotionGates, PixelVerdict},
 };
 use tokio_util::sync::CancellationToken;
 
@@ -34,8 +37,9 @@ use crate::{
         disk::{DiskMonitor, is_no_space},
         error::{EngineError, error_chain},
         gate::TaskGate,
+        motion::{CameraGates, GateView},
         snapshots::SnapshotStore,
-        store::{self, Indexed, PendingRecording, now_ms},
+        store::{self, Indexed, KeyframeCounts, PendingRecording, now_ms},
         workers::{PoolStopped, WorkerPool, lower_priority},
     },
 };
@@ -77,6 +81,8 @@ struct Inner {
     active_recordings: TaskGate,
     /// One indexing of a recording at a time.
     recording_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Each camera's motion gates.
+    gates: CameraGates,
 }
 
 /// A recording's entries in the index and, for damaged video, what was wrong.
@@ -149,12 +155,16 @@ pub(crate) enum PhotoError {
 struct FrameFaces {
     time_ms: i64,
     faces: Vec<FaceRecord>,
+    /// Whether the keyframe went to the detector (the pixel gate found change, or none).
+    detected: bool,
 }
 
 /// What the face workers made of a recording's keyframes.
 #[derive(Default)]
 struct Analysed {
+    /// Keyframes decoded, and sent to the detector.
     keyframes: u64,
+    detected: u64,
     frames: Vec<FrameFaces>,
     /// The first keyframe that could not be analysed.
     problem: Option<Problem>,
@@ -168,6 +178,8 @@ pub(crate) struct IndexerParts<'a> {
     pub(crate) faces: FaceEngine,
     pub(crate) disk: DiskMonitor,
     pub(crate) config: &'a SearchConfig,
+    /// The motion gates' settings; `None`: every keyframe decoded and searched whole.
+    pub(crate) motion: Option<GateConfig>,
     pub(crate) data_dir: &'a Path,
 }
 
@@ -201,6 +213,7 @@ impl Indexer {
                 frame_width: parts.config.frame_width,
                 frame_height: parts.config.frame_height,
                 recording_locks: Mutex::new(HashMap::new()),
+                gates: CameraGates::new(parts.motion),
             }),
         })
     }
@@ -218,6 +231,11 @@ impl Indexer {
     /// The data directory's free space, which indexing waits for.
     pub(crate) fn disk(&self) -> &DiskMonitor {
         &self.inner.disk
+    }
+
+    /// How the camera's motion gates stand; `None` when gating is off.
+    pub(crate) async fn gate_view(&self, camera: i64) -> Result<Option<GateView>, DbError> {
+        self.inner.gates.view(&self.inner.db, camera).await
     }
 
     pub(crate) fn entries(&self) -> u64 {
@@ -306,6 +324,12 @@ impl Indexer {
         };
         let device = (self.inner.cameras.device(recording.camera_id).await)
             .map_err(RecordingFailure::Camera)?;
+        let gates = (self
+            .inner
+            .gates
+            .fork(&self.inner.db, recording.camera_id)
+            .await)
+            .map_err(RecordingFailure::Lookup)?;
         let (events, download) = job
             .download(DownloadRequest {
                 device_key: recording.camera_id as u64,
@@ -319,12 +343,12 @@ impl Indexer {
             .into_events();
         let mut stream = keyframes::spawn_on_thread(
             EventSource::new(events),
-            self.extract_config(recording),
+            self.extract_config(recording, gates.clone()),
             KEYFRAMES_AHEAD,
             DECODE_THREAD,
         )
         .map_err(RecordingFailure::DecoderThread)?;
-        let analysed = self.analyse(&mut stream, recording, cancel).await?;
+        let analysed = self.analyse(&mut stream, recording, &gates, cancel).await?;
         let decoded = stream.finish().await;
         if decoded.is_err() {
             // The extractor stopped reading (damaged video): the rest is not needed.
@@ -337,7 +361,17 @@ impl Indexer {
         let problem = download_problem(fetched)
             .or(decoded.err().map(|e| Problem::Video(Box::new(e))))
             .or(analysed.problem);
-        if analysed.keyframes == 0 {
+        let (gate_state, counted) = match &gates {
+            Some(fork) => {
+                let (state, counted) = self.inner.gates.join(recording.camera_id, fork);
+                (Some(state), Some(counted))
+            }
+            None => (None, None),
+        };
+        let keyframes = keyframe_counts(analysed.keyframes, analysed.detected, counted);
+        // The gates may skip every keyframe of a still recording; none decoded is a failure
+        // only when some were to be.
+        if analysed.keyframes == 0 && (keyframes.decoded > 0 || keyframes.total == 0) {
             let problem = problem.unwrap_or(Problem::NoKeyframe);
             return Err(RecordingFailure::NothingDecoded(problem).into());
         }
@@ -346,18 +380,22 @@ impl Indexer {
         let entries = Indexed {
             first_entry: range.start,
             end_entry: range.end,
-            keyframes: analysed.keyframes,
+            keyframes,
             faces,
         };
         let warning = problem.map(|p| p.to_string());
-        self.record_indexed(recording.recording_id, entries, warning.clone())
+        self.record_indexed(recording, entries, warning.clone(), gate_state)
             .await?;
-        metrics::counter!("dipper_keyframes_total").increment(entries.keyframes);
+        metrics::counter!("dipper_keyframes_total").increment(keyframes.total);
         metrics::counter!("dipper_faces_indexed_total").increment(faces);
         Ok(IndexedRecording { entries, warning })
     }
 
-    fn extract_config(&self, recording: &PendingRecording) -> ExtractConfig {
+    fn extract_config(
+        &self,
+        recording: &PendingRecording,
+        gates: Option<MotionGates>,
+    ) -> ExtractConfig {
         ExtractConfig {
             width: self.inner.frame_width,
             height: self.inner.frame_height,
@@ -365,6 +403,7 @@ impl Indexer {
             start: jiff::Timestamp::from_millisecond(recording.start_ms).ok(),
             frame_buffers: FRAME_BUFFERS,
             decoder_threads: 1,
+            gates,
         }
     }
 
@@ -373,6 +412,7 @@ impl Indexer {
         &self,
         stream: &mut KeyframeStream,
         recording: &PendingRecording,
+        gates: &Option<MotionGates>,
         cancel: &CancellationToken,
     ) -> Result<Analysed, IndexingError> {
         let mut analysed = Analysed::default();
@@ -385,13 +425,16 @@ impl Indexer {
                 return Ok(analysed);
             };
             analysed.keyframes += 1;
-            let job = self.analyse_job(recording, keyframe);
+            let job = self.analyse_job(recording, keyframe, gates.clone());
             let result = tokio::select! {
                 result = self.inner.workers.run(job) => result,
                 () = cancel.cancelled() => return Err(IndexingError::Stopped),
             };
             match result.map_err(RecordingFailure::Workers)? {
-                Ok(frame) => analysed.frames.push(frame),
+                Ok(frame) => {
+                    analysed.detected += u64::from(frame.detected);
+                    analysed.frames.push(frame);
+                }
                 Err(Problem::Snapshot(e)) if is_no_space(&e) => {
                     return Err(IndexingError::DiskFull("snapshots"));
                 }
@@ -402,12 +445,14 @@ impl Indexer {
         }
     }
 
-    /// The work a face worker does for one keyframe: faces, then snapshots of the frame
-    /// and each face when there are any.
+    /// The work a face worker does for one keyframe: what the pixel gate lets through of
+    /// it (all of it without gates), its faces, then snapshots of the frame and each face
+    /// when there are any.
     fn analyse_job(
         &self,
         recording: &PendingRecording,
         keyframe: Keyframe,
+        gates: Option<MotionGates>,
     ) -> impl FnOnce() -> Result<FrameFaces, Problem> + Send + 'static {
         let faces = Arc::clone(&self.inner.faces);
         let snapshots = self.inner.snapshots.clone();
@@ -418,7 +463,30 @@ impl Indexer {
                 |t| t.as_millisecond(),
             );
             let frame = RgbView::from_keyframe(&keyframe).map_err(Problem::Keyframe)?;
-            let found = faces.analyse_frame(frame).map_err(Problem::Faces)?;
+            let verdict = gates.map(|gates| gates.judge_keyframe(&keyframe));
+            let found = match &verdict {
+                Some(PixelVerdict::Static) => {
+                    return Ok(FrameFaces {
+                        time_ms,
+                        faces: Vec::new(),
+                        detected: false,
+                    });
+                }
+                None | Some(PixelVerdict::Whole(_)) => faces.analyse_frame(frame),
+                Some(PixelVerdict::Regions(regions)) => {
+                    let areas: Vec<BoundingBox> = regions
+                        .iter()
+                        .map(|r| BoundingBox {
+                            x: r.x as f32,
+                            y: r.y as f32,
+                            width: r.width as f32,
+                            height: r.height as f32,
+                        })
+                        .collect();
+                    faces.analyse_areas(frame, &areas)
+                }
+            };
+            let found = found.map_err(Problem::Faces)?;
             if !found.faces.is_empty() {
                 let boxes: Vec<_> = found.faces.iter().map(|f| f.bbox).collect();
                 (snapshots.write(recording_id, time_ms, frame, &boxes))
@@ -427,6 +495,7 @@ impl Indexer {
             Ok(FrameFaces {
                 time_ms,
                 faces: found.faces,
+                detected: true,
             })
         }
     }
@@ -472,21 +541,22 @@ impl Indexer {
     }
 
     /// Records the recording's entries in SQLite (after they are synced).
+    /// With it, what the camera's motion gates have learnt (`gate_state`, JSON).
     async fn record_indexed(
         &self,
-        recording: i64,
+        recording: &PendingRecording,
         entries: Indexed,
         warning: Option<String>,
+        gate_state: Option<String>,
     ) -> Result<(), IndexingError> {
+        let (id, camera) = (recording.recording_id, recording.camera_id);
         let stored = self.inner.db.write(move |tx| {
             let now = now_ms();
-            Ok(store::mark_indexed(
-                tx,
-                recording,
-                entries,
-                warning.as_deref(),
-                now,
-            )?)
+            store::mark_indexed(tx, id, entries, warning.as_deref(), now)?;
+            if let Some(state) = &gate_state {
+                store::save_motion_state(tx, camera, state)?;
+            }
+            Ok(())
         });
         stored.await.map_err(|e| {
             if e.is_disk_full() {
@@ -495,6 +565,23 @@ impl Indexer {
                 RecordingFailure::Database(e).into()
             }
         })
+    }
+}
+
+/// A recording's keyframe counts: from its gates' counts when gated (which include the
+/// keyframes never decoded), else every keyframe decoded and detected.
+fn keyframe_counts(decoded: u64, detected: u64, gated: Option<GateCounters>) -> KeyframeCounts {
+    match gated {
+        Some(counted) => KeyframeCounts {
+            total: counted.keyframes_total.max(decoded),
+            decoded,
+            detected,
+        },
+        None => KeyframeCounts {
+            total: decoded,
+            decoded,
+            detected: decoded,
+        },
     }
 }
 

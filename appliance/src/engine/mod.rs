@@ -25,6 +25,7 @@ mod disk;
 mod error;
 mod gate;
 mod indexer;
+mod motion;
 mod request;
 mod searcher;
 mod snapshots;
@@ -37,7 +38,7 @@ mod tests;
 use std::{collections::HashMap, path::PathBuf, sync::Arc};
 
 use parking_lot::Mutex;
-use pipeline::{downloader::Downloader, faces::FaceEngine};
+use pipeline::{downloader::Downloader, faces::FaceEngine, motion::GateConfig};
 use serde::Serialize;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -45,6 +46,7 @@ pub(crate) use background::coverage::Coverage;
 pub(crate) use cameras::{Cameras, NewCameraRequest};
 pub(crate) use disk::{DiskMonitor, DiskStatus};
 pub(crate) use error::EngineError;
+pub(crate) use motion::GateView;
 pub(crate) use request::TaskRequest;
 pub(crate) use store::{MatchRow, TaskRow, TaskState};
 
@@ -120,6 +122,8 @@ pub(crate) struct EngineParts {
     pub(crate) per_camera: usize,
     /// Where the index and the snapshots live.
     pub(crate) data_dir: PathBuf,
+    /// The motion gates' settings; `None`: every keyframe decoded and searched whole.
+    pub(crate) motion: Option<GateConfig>,
 }
 
 impl Engine {
@@ -137,6 +141,7 @@ impl Engine {
             faces: parts.faces,
             disk: parts.disk,
             config: &parts.config,
+            motion: parts.motion,
             data_dir: &parts.data_dir,
         })?;
         let searches = Searches {
@@ -193,6 +198,11 @@ impl Engine {
             self.inner.shutdown.child_token(),
             &self.inner.tracker,
         );
+    }
+
+    /// How a camera's motion gates stand; `None` when gating is off.
+    pub(crate) async fn gate_view(&self, camera: i64) -> Result<Option<GateView>, EngineError> {
+        Ok(self.inner.searches.indexer.gate_view(camera).await?)
     }
 
     /// Background indexing's progress on every camera track (or one camera's).

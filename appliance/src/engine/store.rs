@@ -71,6 +71,11 @@ pub(crate) struct TaskCounts {
     pub(crate) faces: u64,
     /// Faces within the task's match distance of its target.
     pub(crate) matches: u64,
+    /// Of the keyframes, those the motion gates let be decoded, and of those, the ones sent
+    /// to the face detector (`keyframes - keyframes_decoded` were skipped for a static GOP,
+    /// `keyframes_decoded - keyframes_detected` for static pixels).
+    pub(crate) keyframes_decoded: u64,
+    pub(crate) keyframes_detected: u64,
 }
 
 /// A task as stored; the API shows it with its progress (`TaskStatus`).
@@ -141,9 +146,19 @@ pub(crate) struct Indexed {
     /// The recording's entries are `first_entry..end_entry`.
     pub(crate) first_entry: u64,
     pub(crate) end_entry: u64,
-    /// Keyframes decoded and faces accepted.
-    pub(crate) keyframes: u64,
+    /// Every keyframe of the recording, those decoded (the rest the motion gates skipped
+    /// without decoding), and those sent to the face detector.
+    pub(crate) keyframes: KeyframeCounts,
+    /// Faces accepted.
     pub(crate) faces: u64,
+}
+
+/// A recording's keyframes, and how far the motion gates let them through.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct KeyframeCounts {
+    pub(crate) total: u64,
+    pub(crate) decoded: u64,
+    pub(crate) detected: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -183,7 +198,7 @@ pub(crate) struct MatchRow {
 pub(crate) enum Outcome {
     Done {
         matches: Vec<NewMatch>,
-        keyframes: u64,
+        keyframes: KeyframeCounts,
         faces: u64,
         /// The video was damaged after some keyframes (their faces were kept).
         warning: Option<String>,
@@ -289,7 +304,8 @@ pub(crate) fn set_state(
 
 const TASK_COLUMNS: &str = "id, state, priority, from_ms, to_ms, cameras, match_distance, model,
     embedding, photo IS NOT NULL, error, created_at_ms, started_at_ms, finished_at_ms,
-    recordings_total, recordings_done, recordings_failed, keyframes, faces, matches";
+    recordings_total, recordings_done, recordings_failed, keyframes, faces, matches,
+    keyframes_decoded, keyframes_detected";
 
 fn task_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
     let state: String = row.get(1)?;
@@ -323,6 +339,8 @@ fn task_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
             keyframes: count(row.get(17)?),
             faces: count(row.get(18)?),
             matches: count(row.get(19)?),
+            keyframes_decoded: count(row.get(20)?),
+            keyframes_detected: count(row.get(21)?),
         },
     })
 }
@@ -506,14 +524,19 @@ pub(crate) fn pending(
 /// The recording's entries, when its faces are in the index.
 pub(crate) fn indexed(conn: &Connection, recording: i64) -> rusqlite::Result<Option<Indexed>> {
     conn.query_row(
-        "SELECT first_entry, end_entry, keyframes, faces FROM recordings
-             WHERE id = ?1 AND indexed_at_ms IS NOT NULL",
+        "SELECT first_entry, end_entry, keyframes, faces,
+                coalesce(keyframes_decoded, keyframes), coalesce(keyframes_detected, keyframes)
+             FROM recordings WHERE id = ?1 AND indexed_at_ms IS NOT NULL",
         [recording],
         |row| {
             Ok(Indexed {
                 first_entry: count(row.get(0)?),
                 end_entry: count(row.get(1)?),
-                keyframes: count(row.get(2)?),
+                keyframes: KeyframeCounts {
+                    total: count(row.get(2)?),
+                    decoded: count(row.get(4)?),
+                    detected: count(row.get(5)?),
+                },
                 faces: count(row.get(3)?),
             })
         },
@@ -530,16 +553,19 @@ pub(crate) fn mark_indexed(
 ) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE recordings SET indexed_at_ms = ?2, first_entry = ?3, end_entry = ?4,
-                keyframes = ?5, faces = ?6, decode_error = ?7
+                keyframes = ?5, faces = ?6, decode_error = ?7, keyframes_decoded = ?8,
+                keyframes_detected = ?9
          WHERE id = ?1",
         params![
             recording,
             now_ms,
             indexed.first_entry as i64,
             indexed.end_entry as i64,
-            indexed.keyframes as i64,
+            indexed.keyframes.total as i64,
             indexed.faces as i64,
-            decode_error
+            decode_error,
+            indexed.keyframes.decoded as i64,
+            indexed.keyframes.detected as i64,
         ],
     )?;
     Ok(())
@@ -595,9 +621,18 @@ pub(crate) fn complete(
             }
             conn.execute(
                 "UPDATE tasks SET recordings_done = recordings_done + 1,
-                        keyframes = keyframes + ?2, faces = faces + ?3, matches = matches + ?4
+                        keyframes = keyframes + ?2, faces = faces + ?3, matches = matches + ?4,
+                        keyframes_decoded = keyframes_decoded + ?5,
+                        keyframes_detected = keyframes_detected + ?6
                  WHERE id = ?1",
-                params![task, *keyframes as i64, *faces as i64, stored],
+                params![
+                    task,
+                    keyframes.total as i64,
+                    *faces as i64,
+                    stored,
+                    keyframes.decoded as i64,
+                    keyframes.detected as i64
+                ],
             )?;
         }
         Outcome::Failed { .. } => {
@@ -690,4 +725,28 @@ pub(crate) fn match_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option
         match_row,
     )
     .optional()
+}
+
+/// What a camera's motion gates have learnt (JSON), if they have been saved.
+pub(crate) fn motion_state(conn: &Connection, camera: i64) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT motion_state FROM cameras WHERE id = ?1",
+        [camera],
+        |row| row.get(0),
+    )
+    .optional()
+    .map(Option::flatten)
+}
+
+/// Saves what a camera's motion gates have learnt (a camera deleted meanwhile: nothing).
+pub(crate) fn save_motion_state(
+    conn: &Connection,
+    camera: i64,
+    state: &str,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE cameras SET motion_state = ?2 WHERE id = ?1",
+        params![camera, state],
+    )?;
+    Ok(())
 }

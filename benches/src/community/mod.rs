@@ -14,7 +14,11 @@
 //!    against the clips' manifest: `recall` is the share of appearances (a person visible
 //!    on at least one keyframe of an indexed recording) found, `false_matches` the matches on
 //!    keyframes where the manifest does not show that person.
-//! 3. The same indexing on `testsrc2` footage (everything moves) for `--testsrc-seconds`,
+//! 3. The same footage with the motion gates off (`[motion] enabled = false`) for
+//!    `--ungated-seconds`, searched alike: `recall_ungated` beside the gated run's
+//!    `recall_gated` (every recording of a camera is the same clip, so both runs search the
+//!    same footage), and `camera_hours_per_hour_ungated`, the gates' peer.
+//! 4. The same indexing on `testsrc2` footage (everything moves) for `--testsrc-seconds`,
 //!    for reference: `camera_hours_per_hour_testsrc`.
 //!
 //! The simulator runs in this process; the daemon is `dipper` next to this binary (build
@@ -48,6 +52,9 @@ pub(crate) struct CommunityArgs {
     /// How long background indexing runs on the scene footage.
     #[arg(long, default_value_t = 600)]
     seconds: u64,
+    /// How long it runs with the motion gates off (0: not measured).
+    #[arg(long, default_value_t = 180)]
+    ungated_seconds: u64,
     /// How long it runs on testsrc2 footage (0: not measured).
     #[arg(long, default_value_t = 120)]
     testsrc_seconds: u64,
@@ -71,10 +78,11 @@ struct Report {
     /// Camera-hours of scene footage indexed per wall-clock hour.
     cameras_kept_up: f64,
     camera_hours_per_hour_testsrc: Option<f64>,
+    /// The same footage with the motion gates off.
+    camera_hours_per_hour_ungated: Option<f64>,
     recordings_indexed: u64,
     recordings_failed: u64,
-    /// With the motion gates on and off over the same footage (the gates are not in this
-    /// build yet: only `recall_ungated` is measured).
+    /// With the motion gates on and off over the same footage.
     recall_gated: Option<f64>,
     recall_ungated: Option<f64>,
     recall_ratio: Option<f64>,
@@ -117,10 +125,11 @@ fn scene_camera(n: usize, clip: &scenes::Clip, end: jiff::Timestamp) -> DeviceCo
     camera
 }
 
-fn daemon_config(args: &CommunityArgs) -> String {
+fn daemon_config(args: &CommunityArgs, gated: bool) -> String {
     format!(
         "[search]\nframe_width = {}\nframe_height = {}\n\
          [index]\nbackground = true\nkeep_days = 1\nwindow_minutes = 60\npoll_seconds = 3600\n\
+         [motion]\nenabled = {gated}\n\
          [disk]\nmin_free_mib = 64\n",
         args.frame_width, args.frame_height
     )
@@ -160,8 +169,14 @@ async fn indexed(http: &reqwest::Client, daemon: &Daemon) -> Result<(u64, u64), 
     }))
 }
 
-/// A counter's total in the daemon's `/metrics` (all label sets).
-async fn counter(http: &reqwest::Client, daemon: &Daemon, name: &str) -> Result<u64, BoxError> {
+/// A counter's total in the daemon's `/metrics`, over the label sets containing `labels`
+/// (all of them for "").
+async fn counter(
+    http: &reqwest::Client,
+    daemon: &Daemon,
+    name: &str,
+    labels: &str,
+) -> Result<u64, BoxError> {
     let root = daemon.base.trim_end_matches("/api/v1");
     let text = http
         .get(format!("{root}/metrics"))
@@ -173,7 +188,7 @@ async fn counter(http: &reqwest::Client, daemon: &Daemon, name: &str) -> Result<
         .lines()
         .filter(|l| {
             l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with([' ', '{']))
+                .is_some_and(|rest| rest.starts_with([' ', '{']) && rest.contains(labels))
         })
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
@@ -221,21 +236,33 @@ struct SceneRun {
     seconds: f64,
     indexed: (u64, u64),
     creates: Vec<f64>,
-    keyframes: u64,
+    /// Every keyframe, those decoded, those sent to the detector.
+    keyframes: [u64; 3],
     search: score::Searches,
     peak_rss_mb: f64,
 }
 
+impl SceneRun {
+    fn camera_hours_per_hour(&self) -> f64 {
+        self.indexed.0 as f64 / 60.0 / (self.seconds / 3600.0)
+    }
+}
+
+/// Indexes the scene footage for `seconds`, gated or not, creating `creates` tasks
+/// meanwhile, then searches it for everyone.
 async fn run_scenes(
     args: &CommunityArgs,
     manifest: &scenes::Manifest,
+    gated: bool,
+    seconds: u64,
+    creates: usize,
 ) -> Result<SceneRun, BoxError> {
     let end = jiff::Timestamp::now();
     let devices: Vec<DeviceConfig> = (0..args.cameras)
         .map(|n| scene_camera(n, &manifest.clips[n % manifest.clips.len()], end))
         .collect();
     let sim = Simulator::start(SimConfig::new(devices)).await?;
-    let daemon = Daemon::start(&daemon_config(args)).await?;
+    let daemon = Daemon::start(&daemon_config(args, gated)).await?;
     let http = reqwest::Client::new();
     let ids = add_cameras(&http, &daemon, &sim).await?;
     let started = Instant::now();
@@ -247,11 +274,21 @@ async fn run_scenes(
     ));
     let queries = scenes::queries(manifest)?;
     let query_photo = photo_base64(&queries.first().ok_or("no person in the clips")?.1)?;
-    let creates = measure_creates(&http, &daemon, ids[0], &query_photo, args.creates).await?;
-    tokio::time::sleep(Duration::from_secs(args.seconds).saturating_sub(started.elapsed())).await;
+    let creates = measure_creates(&http, &daemon, ids[0], &query_photo, creates).await?;
+    tokio::time::sleep(Duration::from_secs(seconds).saturating_sub(started.elapsed())).await;
     let indexed = indexed(&http, &daemon).await?;
     let seconds = started.elapsed().as_secs_f64();
-    let keyframes = counter(&http, &daemon, "dipper_keyframes_total").await?;
+    let total = counter(&http, &daemon, "dipper_keyframes_total", "").await?;
+    let keyframes = if gated {
+        let gated = "dipper_keyframes_gated_total";
+        [
+            total,
+            counter(&http, &daemon, gated, "stage=\"decode\"").await?,
+            counter(&http, &daemon, gated, "stage=\"detect\"").await?,
+        ]
+    } else {
+        [total; 3]
+    };
     let search = score::search_every_person(&http, &daemon, &ids, manifest, &queries).await?;
     peaks_done.send_replace(true);
     let peak_rss_mb = peaks.await?.first().copied().unwrap_or(f64::NAN);
@@ -281,7 +318,7 @@ async fn run_testsrc(args: &CommunityArgs) -> Result<f64, BoxError> {
         })
         .collect();
     let sim = Simulator::start(SimConfig::new(devices)).await?;
-    let daemon = Daemon::start(&daemon_config(args)).await?;
+    let daemon = Daemon::start(&daemon_config(args, true)).await?;
     let http = reqwest::Client::new();
     add_cameras(&http, &daemon, &sim).await?;
     let started = Instant::now();
@@ -298,23 +335,31 @@ pub(crate) async fn run(args: CommunityArgs) -> Result<(), BoxError> {
     if manifest.clips.is_empty() {
         return Err("the scene manifest lists no clip".into());
     }
-    let scene = run_scenes(&args, &manifest).await?;
+    let scene = run_scenes(&args, &manifest, true, args.seconds, args.creates).await?;
+    let ungated = match args.ungated_seconds {
+        0 => None,
+        seconds => Some(run_scenes(&args, &manifest, false, seconds, 0).await?),
+    };
     let testsrc = match args.testsrc_seconds {
         0 => None,
         _ => Some(run_testsrc(&args).await?),
     };
     let search = &scene.search;
-    let recall = search.recall();
+    let recall_gated = search.recall();
+    let recall_ungated = ungated.as_ref().and_then(|u| u.search.recall());
     let report = Report {
         cameras: args.cameras,
         seconds: scene.seconds,
-        cameras_kept_up: scene.indexed.0 as f64 / 60.0 / (scene.seconds / 3600.0),
+        cameras_kept_up: scene.camera_hours_per_hour(),
         camera_hours_per_hour_testsrc: testsrc,
+        camera_hours_per_hour_ungated: ungated.as_ref().map(SceneRun::camera_hours_per_hour),
         recordings_indexed: scene.indexed.0,
         recordings_failed: scene.indexed.1,
-        recall_gated: None,
-        recall_ungated: recall,
-        recall_ratio: None,
+        recall_gated,
+        recall_ungated,
+        recall_ratio: recall_gated
+            .zip(recall_ungated)
+            .map(|(gated, ungated)| gated / ungated),
         appearances: search.appearances,
         appearances_found: search.found,
         false_matches: search.false_matches,
@@ -324,9 +369,9 @@ pub(crate) async fn run(args: CommunityArgs) -> Result<(), BoxError> {
         create_p50_ms: percentile(&scene.creates, 50.0),
         create_p99_ms: percentile(&scene.creates, 99.0),
         peak_rss_mb: scene.peak_rss_mb,
-        keyframes_total: scene.keyframes,
-        keyframes_decoded: scene.keyframes,
-        keyframes_detected: scene.keyframes,
+        keyframes_total: scene.keyframes[0],
+        keyframes_decoded: scene.keyframes[1],
+        keyframes_detected: scene.keyframes[2],
         frame: format!("{}x{}", args.frame_width, args.frame_height),
         worker_threads: std::thread::available_parallelism().map_or(1, usize::from),
     };

@@ -95,7 +95,7 @@ async fn downloaded_recording_plays(codec: Codec, codec_name: &str) {
     config.codec = codec;
     let sim = start(vec![config]).await;
     let uri = nth_uri(&sim, 0, 5).await;
-    let file = TempFile::new("recording.ps");
+    let file = TempFile::new(&format!("recording-{codec_name}.ps"));
     let (code, output) = curl_download(&sim, 0, "POST", &uri, &file).await;
     assert_eq!(code, 200, "{}", String::from_utf8_lossy(&output.stderr));
     let body = file.read();

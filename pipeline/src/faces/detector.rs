@@ -29,6 +29,8 @@ const MODEL: ModelId = ModelId::DETECTOR;
 
 /// The square detector input of [`Detector::refine`], in pixels.
 const REFINE_INPUT: u32 = 480;
+/// The square inputs [`Detector::detect_in`] puts a region into unshrunk, smallest first.
+pub(super) const REGION_SIDES: [u32; 4] = [256, 384, 512, 640];
 /// [`Detector::refine`]'s crop, in face sizes: the face fills 40 % of it, so it is about
 /// 190 pixels in the input, where YuNet's landmarks are as good as they get.
 const REFINE_CROP: f32 = 2.5;
@@ -103,10 +105,50 @@ impl Detector {
         for letterbox in self.passes(frame.width(), frame.height()) {
             self.run_pass(frame, &letterbox, &mut candidates)?;
         }
-        let boxes: Vec<BoundingBox> = candidates.iter().map(|d| d.bbox).collect();
-        let scores: Vec<f32> = candidates.iter().map(|d| d.score).collect();
-        let kept = non_max_suppression(&boxes, &scores, self.config.nms_iou, self.config.max_faces);
-        Ok(kept.into_iter().map(|i| candidates[i]).collect())
+        Ok(suppress(candidates, &self.config))
+    }
+
+    /// Every face inside `area` of `frame` (its pixels, clipped to the frame), as
+    /// [`Detector::detect`] gives them, in frame coordinates; for the regions a motion gate
+    /// found changed. The crop is not shrunk when its long side fits one of
+    /// [`REGION_SIDES`]: it goes into the smallest square input that holds it (a few input
+    /// sizes, so a runtime that builds a plan per size builds few), a face keeping at least
+    /// its size in the frame. A larger crop gets the frame's passes.
+    pub fn detect_in(
+        &self,
+        frame: RgbView<'_>,
+        area: &BoundingBox,
+    ) -> Result<Vec<Detection>, FaceError> {
+        let left = area.x.floor().clamp(0.0, frame.width() as f32) as u32;
+        let top = area.y.floor().clamp(0.0, frame.height() as f32) as u32;
+        let right = (area.right().ceil().max(0.0) as u32).min(frame.width());
+        let bottom = (area.bottom().ceil().max(0.0) as u32).min(frame.height());
+        let Some(crop) = frame.crop(
+            left,
+            top,
+            right.saturating_sub(left),
+            bottom.saturating_sub(top),
+        ) else {
+            return Ok(Vec::new());
+        };
+        let long_side = crop.width().max(crop.height());
+        let found = match REGION_SIDES.iter().find(|&&side| side >= long_side) {
+            Some(&side) => {
+                let letterbox = Letterbox {
+                    frame_width: crop.width(),
+                    frame_height: crop.height(),
+                    input_width: side,
+                    input_height: side,
+                    scaled_width: crop.width(),
+                    scaled_height: crop.height(),
+                };
+                let mut found = Vec::new();
+                self.run_pass(crop, &letterbox, &mut found)?;
+                suppress(found, &self.config)
+            }
+            None => self.detect(crop)?,
+        };
+        Ok(found.into_iter().map(|d| shifted(d, left, top)).collect())
     }
 
     /// The face again, detected on a square crop around it (2.5 times its size) scaled
@@ -133,18 +175,9 @@ impl Detector {
         let letterbox = Letterbox::fit(crop.width(), crop.height(), REFINE_INPUT, REFINE_INPUT);
         let mut found = Vec::new();
         self.run_pass(crop, &letterbox, &mut found)?;
-        let shift = |p: Point| Point::new(p.x + left as f32, p.y + top as f32);
         let best = found
             .into_iter()
-            .map(|d| Detection {
-                bbox: BoundingBox {
-                    x: d.bbox.x + left as f32,
-                    y: d.bbox.y + top as f32,
-                    ..d.bbox
-                },
-                score: d.score,
-                landmarks: d.landmarks.map(shift),
-            })
+            .map(|d| shifted(d, left, top))
             .map(|d| (d.bbox.iou(&face.bbox), d))
             .filter(|(iou, _)| *iou >= 0.5)
             .max_by(|(a, _), (b, _)| a.total_cmp(b));
@@ -224,6 +257,29 @@ impl Detector {
 
     fn interface_error(&self, detail: String) -> FaceError {
         FaceError::interface(MODEL, self.network.path(), detail)
+    }
+}
+
+/// The detections non-maximum suppression keeps, best first.
+pub(super) fn suppress(found: Vec<Detection>, config: &DetectorConfig) -> Vec<Detection> {
+    let boxes: Vec<BoundingBox> = found.iter().map(|d| d.bbox).collect();
+    let scores: Vec<f32> = found.iter().map(|d| d.score).collect();
+    let kept = non_max_suppression(&boxes, &scores, config.nms_iou, config.max_faces);
+    kept.into_iter().map(|i| found[i]).collect()
+}
+
+/// A detection in a crop whose top-left corner is at (`left`, `top`) of the frame, in the
+/// frame's coordinates.
+fn shifted(d: Detection, left: u32, top: u32) -> Detection {
+    let shift = |p: Point| Point::new(p.x + left as f32, p.y + top as f32);
+    Detection {
+        bbox: BoundingBox {
+            x: d.bbox.x + left as f32,
+            y: d.bbox.y + top as f32,
+            ..d.bbox
+        },
+        score: d.score,
+        landmarks: d.landmarks.map(shift),
     }
 }
 

@@ -164,6 +164,33 @@ impl FaceEngine {
     /// Detects, gates, aligns and embeds every face of a frame.
     pub fn analyse_frame(&self, frame: RgbView<'_>) -> Result<FrameFaces, FaceError> {
         let detections = self.detector.detect(frame)?;
+        self.analyse_detections(frame, detections)
+    }
+
+    /// [`FaceEngine::analyse_frame`] for the faces inside `areas` of the frame alone (the
+    /// regions a motion gate found changed; [`Detector::detect_in`]). A face found in two
+    /// overlapping areas counts once.
+    pub fn analyse_areas(
+        &self,
+        frame: RgbView<'_>,
+        areas: &[BoundingBox],
+    ) -> Result<FrameFaces, FaceError> {
+        let mut found = Vec::new();
+        for area in areas {
+            found.extend(self.detector.detect_in(frame, area)?);
+        }
+        if areas.len() > 1 {
+            found = detector::suppress(found, self.detector.config());
+        }
+        self.analyse_detections(frame, found)
+    }
+
+    /// Gates, aligns and embeds the detected faces of a frame.
+    fn analyse_detections(
+        &self,
+        frame: RgbView<'_>,
+        detections: Vec<Detection>,
+    ) -> Result<FrameFaces, FaceError> {
         let mut rejections = Rejections::default();
         let mut accepted: Vec<(Detection, FaceQuality, AlignedFace)> = Vec::new();
         for detection in detections {

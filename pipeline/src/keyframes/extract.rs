@@ -1,5 +1,6 @@
 //! [`extract`]: the demux, decode, convert loop.
 
+use std::collections::VecDeque;
 use std::ffi::c_int;
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -8,8 +9,10 @@ use std::time::Duration;
 use super::clock::Clock;
 use super::ffi::{self, Decoder, Frame, Input, Packet, Scaler};
 use super::frames::FramePool;
+use super::gated::{GopWatch, Judged};
 use super::source::Reader;
 use super::{ByteSource, ExtractConfig, Keyframe, KeyframeError, Summary};
+use crate::motion::{DecodeReason, GopVerdict, MotionGates};
 
 /// Bytes FFmpeg may read to recognise the container and its streams (FFmpeg's default is
 /// 5 MB); enough for two GOPs of a 4 Mbit/s main stream.
@@ -72,12 +75,20 @@ pub fn extract(
         summary: Summary::default(),
         last_pts: None,
         resume: None,
+        gates: config.gates.clone(),
     };
     let mut reader = Reader::new(source);
     loop {
         let mut input = Input::new(reader).map_err(|code| ffmpeg_error(&recording, 0, code))?;
-        let result = Extraction::start(&mut input, &mut progress, config.decoder_threads)
-            .and_then(|mut extraction| extraction.run(&mut input, &mut progress, &mut on_keyframe));
+        let result = Extraction::start(&mut input, &mut progress, config.decoder_threads).and_then(
+            |mut extraction| {
+                let result = extraction.run(&mut input, &mut progress, &mut on_keyframe);
+                if let Some(watch) = &extraction.watch {
+                    progress.summary.gates += watch.counters;
+                }
+                result
+            },
+        );
         // A failure found while the source restarts is the restart's doing.
         let restarted = input.reader().is_restarting()
             || matches!(result, Err(KeyframeError::Restarted { .. }));
@@ -116,6 +127,8 @@ struct Progress {
     last_pts: Option<i64>,
     /// Set by a restart until the new bytes pass the last keyframe handed out.
     resume: Option<Resume>,
+    /// The camera's motion gates, when the extraction is gated.
+    gates: Option<MotionGates>,
 }
 
 /// Where the keyframes handed out before a restart end.
@@ -168,6 +181,22 @@ struct Extraction {
     frame: Frame,
     /// The first damaged packet, reported at the end.
     first_damage: Option<KeyframeError>,
+    /// The GOP gate, when the extraction is gated.
+    watch: Option<GopWatch>,
+    /// Keyframes sent to the decoder through the GOP gate, oldest first: pts, time and
+    /// why, for the frames as they come out.
+    pending: VecDeque<(Option<i64>, Duration, DecodeReason)>,
+}
+
+/// Which packet [`Extraction::send`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Send {
+    /// The packet just read.
+    Read,
+    /// The keyframe the GOP gate held.
+    Held,
+    /// None: the end of the stream, to flush the decoder.
+    End,
 }
 
 impl Extraction {
@@ -234,12 +263,26 @@ impl Extraction {
         progress
             .clock
             .get_or_insert_with(|| Clock::new(stream.time_base, stream.frame_rate));
+        let watch = match &progress.gates {
+            Some(gates) => {
+                let blank = || Packet::new().map_err(|code| ffmpeg_error(&recording, offset, code));
+                Some(GopWatch::new(
+                    gates.clone(),
+                    [blank()?, blank()?],
+                    stream.time_base,
+                    progress.start,
+                ))
+            }
+            None => None,
+        };
         Ok(Extraction {
             stream,
             decoder,
             packet,
             frame,
             first_damage: None,
+            watch,
+            pending: VecDeque::new(),
         })
     }
 
@@ -269,12 +312,22 @@ impl Extraction {
             if self.packet.stream_index() != self.stream.index {
                 continue;
             }
+            let offset = self.packet.position().unwrap_or_else(|| input.position());
+            if self.watch.is_some() {
+                let judged = self.watch_packet(progress, offset);
+                if self
+                    .decode_judged(progress, judged, on_keyframe)?
+                    .is_break()
+                {
+                    return Ok(());
+                }
+                continue;
+            }
             if !self.packet.is_key() {
                 progress.summary.packets_skipped += 1;
                 continue;
             }
-            let offset = self.packet.position().unwrap_or_else(|| input.position());
-            if self.send(&recording, true, offset)?.is_break() {
+            if self.send(&recording, Send::Read, offset)?.is_break() {
                 return Ok(());
             }
             if self.drain(progress, offset, on_keyframe)?.is_break() {
@@ -283,9 +336,20 @@ impl Extraction {
         }
         self.packet.unref();
         if !input.reader().is_restarting() {
-            // The end: flush the decoder. (After a restart the frames it holds come again.)
+            // The end: the keyframe the GOP gate holds, then flush the decoder. (After a
+            // restart the frames it holds come again.)
+            let judged = match (&mut self.watch, &mut progress.clock) {
+                (Some(watch), Some(clock)) => watch.end(clock),
+                _ => None,
+            };
+            if self
+                .decode_judged(progress, judged, on_keyframe)?
+                .is_break()
+            {
+                return Ok(());
+            }
             let offset = input.position();
-            if self.send(&recording, false, offset)?.is_continue() {
+            if self.send(&recording, Send::End, offset)?.is_continue() {
                 let _ = self.drain(progress, offset, on_keyframe)?;
             }
         }
@@ -298,15 +362,57 @@ impl Extraction {
         }
     }
 
-    /// Sends the current packet (or, when `!with_packet`, the end of the stream), reading
-    /// out the decoder first if it is full. `Break` only if the callback asked to stop.
+    /// Shows a video packet to the GOP gate: a keyframe is held, another packet counted
+    /// (and skipped). Returns the keyframe judged by it, if any.
+    fn watch_packet(&mut self, progress: &mut Progress, offset: u64) -> Option<Judged> {
+        let (Some(watch), Some(clock)) = (&mut self.watch, &mut progress.clock) else {
+            return None;
+        };
+        if self.packet.is_key() {
+            watch.keyframe(&mut self.packet, offset, clock)
+        } else {
+            progress.summary.packets_skipped += 1;
+            watch.frame(&self.packet, clock)
+        }
+    }
+
+    /// Decodes the keyframe the GOP gate held if its verdict says so.
+    fn decode_judged(
+        &mut self,
+        progress: &mut Progress,
+        judged: Option<Judged>,
+        on_keyframe: &mut impl FnMut(Keyframe) -> ControlFlow<()>,
+    ) -> Result<ControlFlow<()>, KeyframeError> {
+        let Some(Judged {
+            verdict: GopVerdict::Decode(reason),
+            pts,
+            time,
+            offset,
+        }) = judged
+        else {
+            return Ok(ControlFlow::Continue(()));
+        };
+        self.pending.push_back((pts, time, reason));
+        let recording = progress.recording.clone();
+        if self.send(&recording, Send::Held, offset)?.is_break() {
+            return Ok(ControlFlow::Break(()));
+        }
+        self.drain(progress, offset, on_keyframe)
+    }
+
+    /// Sends a packet (or the end of the stream), reading out the decoder first if it is
+    /// full. `Break` only if the callback asked to stop.
     fn send(
         &mut self,
         recording: &Arc<str>,
-        with_packet: bool,
+        which: Send,
         offset: u64,
     ) -> Result<ControlFlow<()>, KeyframeError> {
-        let packet = with_packet.then_some(&self.packet);
+        let packet = match (which, &self.watch) {
+            (Send::Read, _) => Some(&self.packet),
+            (Send::Held, Some(watch)) => Some(&watch.ready),
+            (Send::Held, None) | (Send::End, _) => None,
+        };
         match self.decoder.send(packet) {
             Ok(()) => Ok(ControlFlow::Continue(())),
             Err(ffi::TRY_AGAIN) => {
@@ -366,9 +472,13 @@ impl Extraction {
                 );
                 continue;
             }
-            let time = match &mut progress.clock {
-                Some(clock) => clock.next(pts),
-                None => Duration::ZERO,
+            let (time, decoded_for) = match (&self.watch, &mut progress.clock) {
+                (Some(_), _) => match self.pending_time(pts) {
+                    Some((time, reason)) => (time, Some(reason)),
+                    None => continue,
+                },
+                (None, Some(clock)) => (clock.next(pts), None),
+                (None, None) => (Duration::ZERO, None),
             };
             let keyframe = Keyframe {
                 recording: progress.recording.clone(),
@@ -381,6 +491,7 @@ impl Extraction {
                 width: progress.width,
                 height: progress.height,
                 pixels,
+                decoded_for,
             };
             progress.summary.keyframes += 1;
             progress.last_pts = pts;
@@ -388,6 +499,17 @@ impl Extraction {
                 return Ok(ControlFlow::Break(()));
             }
         }
+    }
+
+    /// The time and reason of the gated keyframe the decoder just output (pts `pts`),
+    /// dropping those it never output; `None` if it was not sent (cannot happen).
+    fn pending_time(&mut self, pts: Option<i64>) -> Option<(Duration, DecodeReason)> {
+        while let Some((sent_pts, time, reason)) = self.pending.pop_front() {
+            if pts.is_none() || sent_pts.is_none() || sent_pts == pts {
+                return Some((time, reason));
+            }
+        }
+        None
     }
 
     fn note_damage(&mut self, recording: &Arc<str>, offset: u64, code: c_int, doing: &str) {

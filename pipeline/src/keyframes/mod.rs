@@ -43,6 +43,7 @@ mod error;
 mod extract;
 mod ffi;
 mod frames;
+mod gated;
 mod source;
 mod spawn;
 #[cfg(all(test, feature = "downloader"))]
@@ -50,6 +51,8 @@ mod tests;
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use crate::motion::{DecodeReason, GateCounters, MotionGates};
 
 pub use error::KeyframeError;
 pub use extract::{MAX_RESTARTS, extract};
@@ -79,6 +82,11 @@ pub struct ExtractConfig {
     /// 1 when the box decodes as many recordings at once as it has cores, more to give one
     /// urgent recording every core. Default: 1.
     pub decoder_threads: usize,
+    /// The camera's motion gates: with them, each keyframe's packet is held until its GOP
+    /// has gone by and decoded only if the GOP gate says so ([`crate::motion`]); the
+    /// keyframes that come out carry [`Keyframe::decoded_for`], and
+    /// [`Summary::gates`] counts what the GOP gate did. Default: none (every keyframe).
+    pub gates: Option<MotionGates>,
 }
 
 impl Default for ExtractConfig {
@@ -90,6 +98,7 @@ impl Default for ExtractConfig {
             start: None,
             frame_buffers: 4,
             decoder_threads: 1,
+            gates: None,
         }
     }
 }
@@ -114,6 +123,9 @@ pub struct Keyframe {
     /// `width * height` pixels, row by row, 3 bytes each (R, G, B); derefs to `[u8]`.
     /// Dropping it returns the buffer to the extraction's pool.
     pub pixels: FrameBuffer,
+    /// Why the GOP gate let this keyframe be decoded; `None` without gates. Hand the
+    /// keyframe to [`MotionGates::judge_keyframe`] next.
+    pub decoded_for: Option<DecodeReason>,
 }
 
 impl Keyframe {
@@ -136,6 +148,7 @@ impl std::fmt::Debug for Keyframe {
             .field("width", &self.width)
             .field("height", &self.height)
             .field("pixels", &format_args!("{} bytes", self.pixels.len()))
+            .field("decoded_for", &self.decoded_for)
             .finish()
     }
 }
@@ -154,4 +167,8 @@ pub struct Summary {
     /// Times the source restarted from byte 0 and the extraction followed it (at most
     /// [`MAX_RESTARTS`]).
     pub restarts: u32,
+    /// What the GOP gate did (all zero without gates): `keyframes_total` keyframes seen,
+    /// `keyframes_decoded` of them decoded, the rest skipped `static_gop`. After a restart
+    /// the keyframes before it are judged (and counted) again.
+    pub gates: GateCounters,
 }

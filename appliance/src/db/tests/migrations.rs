@@ -50,6 +50,12 @@ const SAMPLE_ROWS: &[(u32, &str)] = &[
              VALUES (7, 101, 1700000000000, 1700000120000, 1, 1, 1700000130000);
          UPDATE recordings SET index_error = 'video: no keyframe in the recording' WHERE id = 4;",
     ),
+    (
+        4,
+        "UPDATE cameras SET motion_state = '{\"gop\":{}}' WHERE id = 7;
+         UPDATE recordings SET keyframes_decoded = 12, keyframes_detected = 3 WHERE id = 3;
+         UPDATE tasks SET keyframes_decoded = 12, keyframes_detected = 3 WHERE id = 't-1';",
+    ),
 ];
 
 /// The schema of `conn` as (type, name, table, normalised SQL), sorted: what `sqlite_master`

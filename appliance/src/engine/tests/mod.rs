@@ -8,6 +8,7 @@ use isapi::sim::{DeviceConfig, RecordingClip, SimConfig, Simulator};
 use pipeline::{
     downloader::{Downloader, DownloaderConfig},
     faces::{FaceConfig, FaceEngine},
+    motion::GateConfig,
 };
 
 use super::{Engine, EngineParts, NewCameraRequest, TaskRequest, TaskState, TaskStatus};
@@ -50,8 +51,20 @@ fn camera(end: jiff::Timestamp, clip: Option<(u64, &str)>) -> DeviceConfig {
     camera
 }
 
-/// An engine on `dir` with the real models, decoding at 640x360 like the daemon's tests.
+/// An engine on `dir` with the real models, decoding at 640x360 like the daemon's tests,
+/// without motion gates.
 fn engine(dir: &Path) -> Engine {
+    let config = SearchConfig {
+        frame_width: 640,
+        frame_height: 360,
+        workers: 2,
+        ..SearchConfig::default()
+    };
+    engine_with(dir, config, None)
+}
+
+/// An engine on `dir` with the real models.
+fn engine_with(dir: &Path, config: SearchConfig, motion: Option<GateConfig>) -> Engine {
     let faces = FaceEngine::new(FaceConfig::default()).expect("face models (scripts/fetch-models)");
     Engine::new(EngineParts {
         db: Database::open(dir).expect("database"),
@@ -59,13 +72,9 @@ fn engine(dir: &Path) -> Engine {
         downloader: Downloader::new(DownloaderConfig::default()).expect("downloader"),
         faces,
         disk: DiskMonitor::new(dir.to_owned(), 0),
-        config: SearchConfig {
-            frame_width: 640,
-            frame_height: 360,
-            workers: 2,
-            ..SearchConfig::default()
-        },
+        config,
         per_camera: 2,
+        motion,
         data_dir: dir.to_owned(),
     })
     .expect("engine")
@@ -239,3 +248,4 @@ async fn a_cancelled_task_stops_and_stays_cancelled() {
 }
 
 mod background;
+mod gates;

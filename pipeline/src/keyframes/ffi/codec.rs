@@ -130,6 +130,30 @@ impl Packet {
         u64::try_from(unsafe { (*self.packet).pos }).ok()
     }
 
+    /// The packet's size in bytes.
+    pub(in crate::keyframes) fn size(&self) -> u32 {
+        // SAFETY: a valid packet; a plain field.
+        u32::try_from(unsafe { (*self.packet).size }).unwrap_or(0)
+    }
+
+    /// The presentation timestamp, in the stream's time base, when the packet has one.
+    pub(in crate::keyframes) fn pts(&self) -> Option<i64> {
+        // SAFETY: a valid packet; a plain field.
+        let pts = unsafe { (*self.packet).pts };
+        (pts != sys::AV_NOPTS_VALUE).then_some(pts)
+    }
+
+    /// Takes `other`'s data into this packet (dropping this one's first); `other` is left
+    /// blank. No copy: the reference moves.
+    pub(in crate::keyframes) fn take_from(&mut self, other: &mut Packet) {
+        // SAFETY: both are valid packets we own; unref then move_ref leaves `self` holding
+        // `other`'s reference and `other` blank.
+        unsafe {
+            sys::av_packet_unref(self.packet);
+            sys::av_packet_move_ref(self.packet, other.packet);
+        }
+    }
+
     /// Drops the packet's data, keeping the packet for the next read.
     pub(in crate::keyframes) fn unref(&mut self) {
         // SAFETY: a valid packet; unref on a blank packet is a no-op.
