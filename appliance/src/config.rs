@@ -118,8 +118,12 @@ impl SearchConfig {
 pub(crate) struct IndexConfig {
     /// Whether the box indexes in the background. Default true.
     pub(crate) background: bool,
-    /// How far back footage is indexed, in days. Default 30.
+    /// How far back footage is indexed, in days; older recordings are retired (their index
+    /// entries dropped, their snapshots removed). Default 30.
     pub(crate) keep_days: u32,
+    /// The most the embedding index and the snapshots may take, in MiB; past it the oldest
+    /// recordings are retired first. Default 0: no quota (keep_days alone).
+    pub(crate) quota_mib: u64,
     /// Footage searched on a camera at once going backwards, in minutes. Default 60.
     pub(crate) window_minutes: u32,
     /// How often each camera is asked for recordings closed since, in seconds. Default 60.
@@ -134,6 +138,7 @@ impl Default for IndexConfig {
         IndexConfig {
             background: true,
             keep_days: 30,
+            quota_mib: 0,
             window_minutes: 60,
             poll_seconds: 60,
             recordings_at_once: 0,

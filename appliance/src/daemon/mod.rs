@@ -72,6 +72,7 @@ async fn serve(config: BoxConfig) -> Result<(), BoxError> {
     if config.index.background {
         engine.start_background(config.index.clone());
     }
+    engine.start_retention(config.index.clone());
     tracing::info!(%address, resumed, "dipper is ready");
     notify_systemd(&[sd_notify::NotifyState::Ready]);
 

@@ -48,6 +48,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "motion gates",
         sql: include_str!("migrations/0004_motion_gates.sql"),
     },
+    Migration {
+        version: 5,
+        name: "retention",
+        sql: include_str!("migrations/0005_retention.sql"),
+    },
 ];
 
 /// The newest schema version in `migrations`.

@@ -1,4 +1,4 @@
--- The box's current SQLite schema (`box.db`), schema version 4 (`PRAGMA user_version`).
+-- The box's current SQLite schema (`box.db`), schema version 5 (`PRAGMA user_version`).
 --
 -- This file is documentation and the reference the migration test checks against: a fresh
 -- database built by applying every file of `migrations/` in order must have exactly these
@@ -104,9 +104,16 @@ CREATE TABLE recordings (
     index_error TEXT,                   -- why background indexing could not index it
     keyframes_decoded INTEGER,          -- of keyframes, those decoded (NULL before the gates: all)
     keyframes_detected INTEGER,         -- ... and those sent to the face detector
+    -- Retention: when its entries were dropped (indexed_at_ms and the entry range are then
+    -- NULL; it is indexed again only if a search asks for it), and when its snapshots went.
+    retired_at_ms INTEGER,
+    snapshots_removed_at_ms INTEGER,
     UNIQUE (camera_id, playback_uri)
 );
 CREATE INDEX recordings_by_track ON recordings (camera_id, track, start_ms);
+CREATE INDEX recordings_indexed_by_end ON recordings (end_ms) WHERE indexed_at_ms IS NOT NULL;
+CREATE INDEX recordings_retired_with_snapshots ON recordings (retired_at_ms)
+    WHERE retired_at_ms IS NOT NULL AND snapshots_removed_at_ms IS NULL;
 
 -- The recordings of a task, in the order its searches found them.
 CREATE TABLE task_recordings (

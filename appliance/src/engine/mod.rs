@@ -27,6 +27,7 @@ mod gate;
 mod indexer;
 mod motion;
 mod request;
+mod retention;
 mod searcher;
 mod snapshots;
 mod store;
@@ -48,6 +49,8 @@ pub(crate) use disk::{DiskMonitor, DiskStatus};
 pub(crate) use error::EngineError;
 pub(crate) use motion::GateView;
 pub(crate) use request::TaskRequest;
+#[cfg(test)]
+pub(crate) use retention::Retired;
 pub(crate) use store::{MatchRow, TaskRow, TaskState};
 
 use crate::{
@@ -203,6 +206,31 @@ impl Engine {
     /// How a camera's motion gates stand; `None` when gating is off.
     pub(crate) async fn gate_view(&self, camera: i64) -> Result<Option<GateView>, EngineError> {
         Ok(self.inner.searches.indexer.gate_view(camera).await?)
+    }
+
+    /// Starts retiring footage past `keep_days` and the quota (until shutdown).
+    pub(crate) fn start_retention(&self, config: IndexConfig) {
+        let searches = &self.inner.searches;
+        self.inner.tracker.spawn(retention::run(
+            searches.db.clone(),
+            searches.indexer.clone(),
+            self.inner.data_dir.clone(),
+            config,
+            self.inner.shutdown.child_token(),
+        ));
+    }
+
+    /// One retention pass now: what it retired.
+    #[cfg(test)]
+    pub(crate) async fn retain(&self, config: &IndexConfig) -> Result<Retired, EngineError> {
+        let searches = &self.inner.searches;
+        Ok(retention::pass(
+            &searches.db,
+            &searches.indexer,
+            &self.inner.data_dir,
+            config,
+        )
+        .await?)
     }
 
     /// Background indexing's progress on every camera track (or one camera's).

@@ -56,6 +56,10 @@ const SAMPLE_ROWS: &[(u32, &str)] = &[
          UPDATE recordings SET keyframes_decoded = 12, keyframes_detected = 3 WHERE id = 3;
          UPDATE tasks SET keyframes_decoded = 12, keyframes_detected = 3 WHERE id = 't-1';",
     ),
+    (
+        5,
+        "UPDATE recordings SET retired_at_ms = 1700000200000 WHERE id = 4;",
+    ),
 ];
 
 /// The schema of `conn` as (type, name, table, normalised SQL), sorted: what `sqlite_master`

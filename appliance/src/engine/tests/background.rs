@@ -20,6 +20,7 @@ fn config() -> IndexConfig {
     IndexConfig {
         background: true,
         keep_days: 1,
+        quota_mib: 0,
         window_minutes: 60,
         poll_seconds: 3600,
         recordings_at_once: 2,

@@ -249,3 +249,4 @@ async fn a_cancelled_task_stops_and_stays_cancelled() {
 
 mod background;
 mod gates;
+mod retention;
