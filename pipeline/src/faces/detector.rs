@@ -119,16 +119,7 @@ impl Detector {
         frame: RgbView<'_>,
         area: &BoundingBox,
     ) -> Result<Vec<Detection>, FaceError> {
-        let left = area.x.floor().clamp(0.0, frame.width() as f32) as u32;
-        let top = area.y.floor().clamp(0.0, frame.height() as f32) as u32;
-        let right = (area.right().ceil().max(0.0) as u32).min(frame.width());
-        let bottom = (area.bottom().ceil().max(0.0) as u32).min(frame.height());
-        let Some(crop) = frame.crop(
-            left,
-            top,
-            right.saturating_sub(left),
-            bottom.saturating_sub(top),
-        ) else {
+        let Some((crop, left, top)) = crop_area(frame, area) else {
             return Ok(Vec::new());
         };
         let long_side = crop.width().max(crop.height());
@@ -160,16 +151,13 @@ impl Detector {
     pub fn refine(&self, frame: RgbView<'_>, face: &Detection) -> Result<Detection, FaceError> {
         let side = face.bbox.width.max(face.bbox.height) * REFINE_CROP;
         let centre = face.bbox.centre();
-        let left = (centre.x - side / 2.0).floor().max(0.0) as u32;
-        let top = (centre.y - side / 2.0).floor().max(0.0) as u32;
-        let right = ((centre.x + side / 2.0).ceil() as u32).min(frame.width());
-        let bottom = ((centre.y + side / 2.0).ceil() as u32).min(frame.height());
-        let Some(crop) = frame.crop(
-            left,
-            top,
-            right.saturating_sub(left),
-            bottom.saturating_sub(top),
-        ) else {
+        let around = BoundingBox {
+            x: centre.x - side / 2.0,
+            y: centre.y - side / 2.0,
+            width: side,
+            height: side,
+        };
+        let Some((crop, left, top)) = crop_area(frame, &around) else {
             return Ok(*face);
         };
         let letterbox = Letterbox::fit(crop.width(), crop.height(), REFINE_INPUT, REFINE_INPUT);
@@ -258,6 +246,18 @@ impl Detector {
     fn interface_error(&self, detail: String) -> FaceError {
         FaceError::interface(MODEL, self.network.path(), detail)
     }
+}
+
+/// The pixels of `area` (whole pixels covering it, clipped to the frame) and where they
+/// start in the frame; `None` when nothing of it is in the frame.
+fn crop_area<'a>(frame: RgbView<'a>, area: &BoundingBox) -> Option<(RgbView<'a>, u32, u32)> {
+    let left = area.x.floor().clamp(0.0, frame.width() as f32) as u32;
+    let top = area.y.floor().clamp(0.0, frame.height() as f32) as u32;
+    let right = (area.right().ceil().max(0.0) as u32).min(frame.width());
+    let bottom = (area.bottom().ceil().max(0.0) as u32).min(frame.height());
+    let width = right.saturating_sub(left);
+    let crop = frame.crop(left, top, width, bottom.saturating_sub(top))?;
+    Some((crop, left, top))
 }
 
 /// The detections non-maximum suppression keeps, best first.

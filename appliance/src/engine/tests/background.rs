@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use isapi::sim::{Faults, SimConfig, Simulator};
 
-use super::{USER, camera, engine, finished, photo, request};
+use super::{USER, camera, engine, search_for};
 use crate::{
     config::IndexConfig,
-    engine::{Engine, NewCameraRequest, TaskRequest, TaskState, background::coverage::Coverage},
+    engine::{Engine, NewCameraRequest, background::coverage::Coverage},
 };
 
 /// Keyframe-free waits: background indexing is awaited by polling its stored progress.
@@ -97,14 +97,8 @@ async fn footage_is_indexed_back_to_keep_days_and_a_search_over_it_asks_no_camer
     );
 
     let searches = sim.stats(0).searches;
-    let (start, stop) = sim.recording_span(0, 101, 1439).expect("span");
-    let task = TaskRequest {
-        photo: photo("obama.jpg"),
-        ..request(camera, start, stop)
-    };
-    let id = engine.create_task(task).await.expect("created");
-    let done = finished(&engine, &id).await;
-    assert_eq!(done.task.state, TaskState::Done, "{done:?}");
+    let span = sim.recording_span(0, 101, 1439).expect("span");
+    let (_, done) = search_for(&engine, camera, "obama.jpg", span).await;
     assert!(done.task.counts.matches > 0, "{done:?}");
     assert_eq!(
         sim.stats(0).downloads_started,

@@ -5,11 +5,8 @@
 use isapi::sim::{DeviceConfig, RecordingClip, SimConfig, Simulator};
 use pipeline::motion::GateConfig;
 
-use super::{PASSWORD, USER, add_camera, cached, engine_with, finished, photo, request};
-use crate::{
-    config::SearchConfig,
-    engine::{Engine, TaskRequest, TaskState},
-};
+use super::{PASSWORD, USER, add_camera, cached, engine_with, search_for};
+use crate::{config::SearchConfig, engine::Engine};
 
 /// Recordings of the scene clip at the end of the camera's day.
 const RECORDINGS: u64 = 6;
@@ -52,13 +49,7 @@ async fn gated_search_finds_the_person_while_most_keyframes_are_skipped() {
         .recording_span(0, 101, 1440 - RECORDINGS as usize)
         .expect("first");
     let (_, stop) = sim.recording_span(0, 101, 1439).expect("last");
-    let task = TaskRequest {
-        photo: photo("obama.jpg"),
-        ..request(camera, start, stop)
-    };
-    let id = engine.create_task(task).await.expect("created");
-    let done = finished(&engine, &id).await;
-    assert_eq!(done.task.state, TaskState::Done, "{done:?}");
+    let (id, done) = search_for(&engine, camera, "obama.jpg", (start, stop)).await;
     let counts = done.task.counts;
     assert_eq!(counts.recordings_done, RECORDINGS, "{done:?}");
     assert_eq!(

@@ -142,6 +142,24 @@ async fn finished(engine: &Engine, id: &str) -> TaskStatus {
     engine.task_status(id).await.expect("status")
 }
 
+/// A task for the person of the test photo `name` over `[from, to)` of the camera, run to
+/// its end and checked `done`: its id and status.
+async fn search_for(
+    engine: &Engine,
+    camera: i64,
+    name: &str,
+    (from, to): (jiff::Timestamp, jiff::Timestamp),
+) -> (String, TaskStatus) {
+    let task = TaskRequest {
+        photo: photo(name),
+        ..request(camera, from, to)
+    };
+    let id = engine.create_task(task).await.expect("created");
+    let done = finished(engine, &id).await;
+    assert_eq!(done.task.state, TaskState::Done, "{done:?}");
+    (id, done)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recording_is_indexed_once_and_a_second_task_only_searches_it() {
     let setup = setup(Some((1439, "cam1_h264.ps"))).await;
@@ -149,13 +167,7 @@ async fn a_recording_is_indexed_once_and_a_second_task_only_searches_it() {
     let (start, stop) = sim.recording_span(0, 101, 1439).expect("span");
     let from = start + jiff::SignedDuration::from_secs(1);
 
-    let first = TaskRequest {
-        photo: photo("obama.jpg"),
-        ..request(camera, from, stop)
-    };
-    let first = engine.create_task(first).await.expect("created");
-    let done = finished(engine, &first).await;
-    assert_eq!(done.task.state, TaskState::Done, "{done:?}");
+    let (_, done) = search_for(engine, camera, "obama.jpg", (from, stop)).await;
     assert_eq!(done.task.counts.recordings_done, 1, "{done:?}");
     assert!(done.task.counts.matches > 0, "{done:?}");
     assert_eq!(sim.stats(0).downloads_started, 1);

@@ -4,10 +4,10 @@
 
 use isapi::sim::{SimConfig, Simulator};
 
-use super::{add_camera, camera, engine, finished, photo, request};
+use super::{add_camera, camera, engine, search_for};
 use crate::{
     config::IndexConfig,
-    engine::{Engine, Retired, TaskRequest, TaskState, retention::tree_bytes},
+    engine::{Engine, Retired, retention::tree_bytes},
 };
 
 fn keep_one_day() -> IndexConfig {
@@ -35,14 +35,38 @@ fn old_camera(first: u64) -> isapi::sim::DeviceConfig {
 async fn search(engine: &Engine, sim: &Simulator, camera: i64, first: usize) -> (u64, u64) {
     let (start, _) = sim.recording_span(0, 101, first).expect("first");
     let (_, stop) = sim.recording_span(0, 101, 1439).expect("last");
-    let task = TaskRequest {
-        photo: photo("obama.jpg"),
-        ..request(camera, start, stop)
-    };
-    let id = engine.create_task(task).await.expect("created");
-    let done = finished(engine, &id).await;
-    assert_eq!(done.task.state, TaskState::Done, "{done:?}");
+    let (_, done) = search_for(engine, camera, "obama.jpg", (start, stop)).await;
     (done.task.counts.matches, done.task.counts.recordings_done)
+}
+
+/// A fresh engine that has searched (and so indexed) recordings `first..1440` of a camera
+/// whose day ended three days ago, with the face clip at each.
+struct Searched {
+    sim: Simulator,
+    dir: tempfile::TempDir,
+    engine: Engine,
+    camera: i64,
+    /// The search's matches and recordings done.
+    matches: u64,
+    done: u64,
+}
+
+async fn searched(first: u64) -> Searched {
+    let sim = Simulator::start(SimConfig::new(vec![old_camera(first)]))
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let engine = engine(dir.path());
+    let camera = add_camera(&engine, &sim).await;
+    let (matches, done) = search(&engine, &sim, camera, first as usize).await;
+    Searched {
+        sim,
+        dir,
+        engine,
+        camera,
+        matches,
+        done,
+    }
 }
 
 /// (retired, snapshot folders removed) among the recordings, and their ids by age.
@@ -61,13 +85,14 @@ async fn recordings(engine: &Engine) -> Vec<(i64, bool, bool)> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn footage_past_keep_days_is_retired_whole_and_indexed_again_when_searched() {
-    let sim = Simulator::start(SimConfig::new(vec![old_camera(1439)]))
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = engine(dir.path());
-    let camera = add_camera(&engine, &sim).await;
-    let (matches, done) = search(&engine, &sim, camera, 1439).await;
+    let Searched {
+        sim,
+        dir,
+        engine,
+        camera,
+        matches,
+        done,
+    } = searched(1439).await;
     assert!(matches > 0 && done == 1, "{matches} matches in {done}");
     let listed = recordings(&engine).await;
     let snapshots = dir.path().join("snapshots").join(listed[0].0.to_string());
@@ -113,13 +138,13 @@ async fn footage_past_keep_days_is_retired_whole_and_indexed_again_when_searched
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_quota_retires_the_oldest_recordings_first() {
-    let sim = Simulator::start(SimConfig::new(vec![old_camera(1434)]))
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = engine(dir.path());
-    let camera = add_camera(&engine, &sim).await;
-    let (matches, done) = search(&engine, &sim, camera, 1434).await;
+    let Searched {
+        dir,
+        engine,
+        matches,
+        done,
+        ..
+    } = searched(1434).await;
     assert!(matches > 0 && done == 6, "{matches} matches in {done}");
 
     let snapshots: u64 = tree_bytes(&dir.path().join("snapshots"));
@@ -157,13 +182,7 @@ async fn a_quota_retires_the_oldest_recordings_first() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_left_by_a_crash_after_retiring_go_at_the_next_pass() {
-    let sim = Simulator::start(SimConfig::new(vec![old_camera(1439)]))
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let engine = engine(dir.path());
-    let camera = add_camera(&engine, &sim).await;
-    search(&engine, &sim, camera, 1439).await;
+    let Searched { dir, engine, .. } = searched(1439).await;
     let listed = recordings(&engine).await;
     let snapshots = dir.path().join("snapshots").join(listed[0].0.to_string());
     assert!(snapshots.is_dir());
