@@ -242,6 +242,11 @@ impl Indexer {
         self.inner.index.read().len()
     }
 
+    /// Stops the face workers once their queued jobs are done (at shutdown).
+    pub(crate) async fn stop_workers(&self) {
+        self.inner.workers.stop().await;
+    }
+
     /// Makes every entry durable (at shutdown).
     pub(crate) async fn sync(&self) {
         let syncer = self.inner.syncer.clone();

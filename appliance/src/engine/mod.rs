@@ -405,7 +405,8 @@ impl Engine {
     }
 
     /// Stops every searcher; unfinished tasks stay `queued`/`running` and resume at the next
-    /// start. Waits up to `drain` for searchers to let go of their work.
+    /// start. Waits up to `drain` for searchers to let go of their work, then for the face
+    /// workers to finish the jobs in hand (no thread is inside ONNX Runtime at exit).
     pub(crate) async fn shutdown(&self, drain: std::time::Duration) -> bool {
         self.inner.shutdown.cancel();
         self.inner.searches.downloader.shutdown();
@@ -414,6 +415,7 @@ impl Engine {
             .await
             .is_ok();
         self.inner.searches.indexer.sync().await;
+        self.inner.searches.indexer.stop_workers().await;
         drained
     }
 

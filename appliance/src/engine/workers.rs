@@ -33,10 +33,26 @@ pub(crate) struct WorkerPool {
 
 #[derive(Debug)]
 struct Inner {
-    sender: crossbeam_channel::Sender<Job>,
+    /// `None` once the pool is stopped.
+    sender: parking_lot::Mutex<Option<crossbeam_channel::Sender<Job>>>,
+    threads_running: parking_lot::Mutex<Vec<std::thread::JoinHandle<()>>>,
     /// Places in the queue (twice the threads: one running, one waiting each).
     places: Semaphore,
     threads: usize,
+}
+
+impl Drop for Inner {
+    /// The last handle gone: the threads finish their jobs and are waited for, so none is
+    /// left running a model when the process exits.
+    fn drop(&mut self) {
+        self.sender.lock().take();
+        let me = std::thread::current().id();
+        for thread in std::mem::take(&mut *self.threads_running.lock()) {
+            if thread.thread().id() != me {
+                let _ = thread.join();
+            }
+        }
+    }
 }
 
 /// The job did not answer: the pool went away (the daemon is stopping) or the job panicked.
@@ -48,9 +64,10 @@ impl WorkerPool {
     pub(crate) fn new(threads: usize) -> std::io::Result<WorkerPool> {
         let threads = threads.max(1);
         let (sender, receiver) = crossbeam_channel::bounded::<Job>(threads * 2);
+        let mut running = Vec::with_capacity(threads);
         for n in 0..threads {
             let receiver = receiver.clone();
-            std::thread::Builder::new()
+            let handle = std::thread::Builder::new()
                 .name(format!("dipper-faces-{n}"))
                 .spawn(move || {
                     lower_priority();
@@ -62,10 +79,12 @@ impl WorkerPool {
                         }
                     }
                 })?;
+            running.push(handle);
         }
         Ok(WorkerPool {
             inner: Arc::new(Inner {
-                sender,
+                sender: parking_lot::Mutex::new(Some(sender)),
+                threads_running: parking_lot::Mutex::new(running),
                 places: Semaphore::new(threads * 2),
                 threads,
             }),
@@ -87,9 +106,25 @@ impl WorkerPool {
             // The caller may have gone (its task was cancelled): nothing to do then.
             let _ = answer.send(job());
         });
+        let sender = self.inner.sender.lock().clone().ok_or(PoolStopped)?;
         // The semaphore keeps the channel from filling, so this never blocks for long.
-        self.inner.sender.send(job).map_err(|_| PoolStopped)?;
+        sender.send(job).map_err(|_| PoolStopped)?;
         result.await.map_err(|_| PoolStopped)
+    }
+
+    /// Takes no more jobs, lets the threads finish the jobs queued and waits for them (on a
+    /// blocking thread). The daemon calls it before it exits, so no thread is inside ONNX
+    /// Runtime while the process tears its libraries down.
+    pub(crate) async fn stop(&self) {
+        self.inner.sender.lock().take();
+        self.inner.places.close();
+        let running = std::mem::take(&mut *self.inner.threads_running.lock());
+        let joined = tokio::task::spawn_blocking(move || {
+            for thread in running {
+                let _ = thread.join();
+            }
+        });
+        let _ = joined.await;
     }
 }
 
@@ -108,6 +143,16 @@ mod tests {
             let name = name.expect("ran");
             assert!(name.starts_with("dipper-faces-"), "{name}");
         }
+    }
+
+    #[tokio::test]
+    async fn a_stopped_pool_finishes_its_jobs_and_takes_no_more() {
+        let pool = WorkerPool::new(2).expect("pool");
+        let queued: Vec<_> = (0..4).map(|n| pool.run(move || n * 2)).collect();
+        let (answers, ()) = futures::join!(futures::future::join_all(queued), pool.stop());
+        let answers: Vec<u32> = answers.into_iter().map(|a| a.expect("ran")).collect();
+        assert_eq!(answers, vec![0, 2, 4, 6]);
+        assert!(pool.run(|| 1).await.is_err(), "no job after stop");
     }
 
     #[tokio::test]
