@@ -155,16 +155,13 @@ pub(crate) enum PhotoError {
 struct FrameFaces {
     time_ms: i64,
     faces: Vec<FaceRecord>,
-    /// Whether the keyframe went to the detector (the pixel gate found change, or none).
-    detected: bool,
 }
 
 /// What the face workers made of a recording's keyframes.
 #[derive(Default)]
 struct Analysed {
-    /// Keyframes decoded, and sent to the detector.
+    /// Keyframes decoded.
     keyframes: u64,
-    detected: u64,
     frames: Vec<FrameFaces>,
     /// The first keyframe that could not be analysed.
     problem: Option<Problem>,
@@ -373,7 +370,7 @@ impl Indexer {
             }
             None => (None, None),
         };
-        let keyframes = keyframe_counts(analysed.keyframes, analysed.detected, counted);
+        let keyframes = keyframe_counts(analysed.keyframes, counted);
         // The gates may skip every keyframe of a still recording; none decoded is a failure
         // only when some were to be.
         if analysed.keyframes == 0 && (keyframes.decoded > 0 || keyframes.total == 0) {
@@ -436,10 +433,7 @@ impl Indexer {
                 () = cancel.cancelled() => return Err(IndexingError::Stopped),
             };
             match result.map_err(RecordingFailure::Workers)? {
-                Ok(frame) => {
-                    analysed.detected += u64::from(frame.detected);
-                    analysed.frames.push(frame);
-                }
+                Ok(frame) => analysed.frames.push(frame),
                 Err(Problem::Snapshot(e)) if is_no_space(&e) => {
                     return Err(IndexingError::DiskFull("snapshots"));
                 }
@@ -474,7 +468,6 @@ impl Indexer {
                     return Ok(FrameFaces {
                         time_ms,
                         faces: Vec::new(),
-                        detected: false,
                     });
                 }
                 None | Some(PixelVerdict::Whole(_)) => faces.analyse_frame(frame),
@@ -500,7 +493,6 @@ impl Indexer {
             Ok(FrameFaces {
                 time_ms,
                 faces: found.faces,
-                detected: true,
             })
         }
     }
@@ -573,14 +565,15 @@ impl Indexer {
     }
 }
 
-/// A recording's keyframe counts: from its gates' counts when gated (which include the
-/// keyframes never decoded), else every keyframe decoded and detected.
-fn keyframe_counts(decoded: u64, detected: u64, gated: Option<GateCounters>) -> KeyframeCounts {
+/// A recording's keyframe counts, `decoded` of them coming out of the decoder: with the
+/// gates, every keyframe and those sent to the detector are what its gates counted (the
+/// pixel gate judges each decoded one); without, every keyframe was decoded and detected.
+fn keyframe_counts(decoded: u64, gated: Option<GateCounters>) -> KeyframeCounts {
     match gated {
         Some(counted) => KeyframeCounts {
             total: counted.keyframes_total.max(decoded),
             decoded,
-            detected,
+            detected: counted.keyframes_detected,
         },
         None => KeyframeCounts {
             total: decoded,

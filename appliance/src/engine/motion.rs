@@ -73,8 +73,9 @@ impl CameraGates {
     /// Takes back what a recording's fork learnt and counts its keyframes in `/metrics`.
     /// Returns what the camera's state now is, to save, and the fork's counts.
     pub(crate) fn join(&self, camera: i64, fork: &MotionGates) -> (String, GateCounters) {
-        let gates = self.cameras.lock().get(&camera).cloned();
-        let gates = gates.unwrap_or_else(|| fork.clone());
+        let gates = (self.cameras.lock().entry(camera))
+            .or_insert_with(|| MotionGates::new(fork.config().clone()))
+            .clone();
         let counters = gates.join(fork);
         for (stage, reason, count) in counters.by_reason() {
             if count > 0 {
