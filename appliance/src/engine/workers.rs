@@ -41,10 +41,9 @@ struct Inner {
     threads: usize,
 }
 
-impl Drop for Inner {
-    /// The last handle gone: the threads finish their jobs and are waited for, so none is
-    /// left running a model when the process exits.
-    fn drop(&mut self) {
+impl Inner {
+    /// Takes no more jobs and waits for the threads to finish those queued (blocking).
+    fn finish(&self) {
         self.sender.lock().take();
         let me = std::thread::current().id();
         for thread in std::mem::take(&mut *self.threads_running.lock()) {
@@ -52,6 +51,14 @@ impl Drop for Inner {
                 let _ = thread.join();
             }
         }
+    }
+}
+
+impl Drop for Inner {
+    /// The last handle gone: the threads finish their jobs and are waited for, so none is
+    /// left running a model when the process exits.
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
@@ -116,15 +123,9 @@ impl WorkerPool {
     /// blocking thread). The daemon calls it before it exits, so no thread is inside ONNX
     /// Runtime while the process tears its libraries down.
     pub(crate) async fn stop(&self) {
-        self.inner.sender.lock().take();
         self.inner.places.close();
-        let running = std::mem::take(&mut *self.inner.threads_running.lock());
-        let joined = tokio::task::spawn_blocking(move || {
-            for thread in running {
-                let _ = thread.join();
-            }
-        });
-        let _ = joined.await;
+        let inner = Arc::clone(&self.inner);
+        let _ = tokio::task::spawn_blocking(move || inner.finish()).await;
     }
 }
 
