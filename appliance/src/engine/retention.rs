@@ -48,6 +48,8 @@ struct Expiring {
     camera_id: i64,
     track: u32,
     end_ms: i64,
+    /// Its entries in the index.
+    entries: u64,
 }
 
 /// Retires what `config` no longer keeps, in passes until `shutdown`.
@@ -83,7 +85,7 @@ pub(crate) async fn pass(
     config: &IndexConfig,
 ) -> Result<Retired, DbError> {
     let mut retired = Retired {
-        snapshot_folders: remove_snapshots(db, data_dir).await?,
+        snapshot_folders: remove_snapshots(db, data_dir).await?.0,
         ..Retired::default()
     };
     let horizon = now_ms() - i64::from(config.keep_days) * DAY_MS;
@@ -93,18 +95,24 @@ pub(crate) async fn pass(
             break;
         }
         retired.expired += retire(db, batch).await?;
-        retired.snapshot_folders += remove_snapshots(db, data_dir).await?;
+        retired.snapshot_folders += remove_snapshots(db, data_dir).await?.0;
     }
     if config.quota_mib > 0 {
         let quota = config.quota_mib.saturating_mul(1 << 20);
-        while usage(db, indexer, data_dir).await? > quota {
+        // Measured once; each batch then takes off what it retired.
+        let mut usage = Usage::measure(db, indexer, data_dir).await?;
+        while usage.bytes() > quota {
             let batch = db.read(|c| Ok(oldest_indexed(c, i64::MAX)?)).await?;
             if batch.is_empty() {
                 break;
             }
-            let batch = batch.into_iter().take(BATCH / 10).collect();
+            let batch: Vec<Expiring> = batch.into_iter().take(BATCH / 10).collect();
+            let entries: u64 = batch.iter().map(|r| r.entries).sum();
             retired.over_quota += retire(db, batch).await?;
-            retired.snapshot_folders += remove_snapshots(db, data_dir).await?;
+            let (folders, bytes) = remove_snapshots(db, data_dir).await?;
+            retired.snapshot_folders += folders;
+            usage.live = usage.live.saturating_sub(entries);
+            usage.snapshots = usage.snapshots.saturating_sub(bytes);
         }
     }
     metrics::counter!("dipper_recordings_retired_total", "reason" => "keep_days")
@@ -143,7 +151,7 @@ async fn retire(db: &Database, batch: Vec<Expiring>) -> Result<u64, DbError> {
 /// The oldest indexed recordings ending before `before_ms`, oldest first.
 fn oldest_indexed(conn: &Connection, before_ms: i64) -> rusqlite::Result<Vec<Expiring>> {
     let mut statement = conn.prepare_cached(
-        "SELECT id, camera_id, track, end_ms FROM recordings
+        "SELECT id, camera_id, track, end_ms, end_entry - first_entry FROM recordings
          WHERE indexed_at_ms IS NOT NULL AND end_ms < ?1 ORDER BY end_ms, id LIMIT ?2",
     )?;
     let rows = statement.query_map(params![before_ms, BATCH as i64], |row| {
@@ -152,13 +160,15 @@ fn oldest_indexed(conn: &Connection, before_ms: i64) -> rusqlite::Result<Vec<Exp
             camera_id: row.get(1)?,
             track: row.get(2)?,
             end_ms: row.get(3)?,
+            entries: row.get::<_, i64>(4)?.max(0).unsigned_abs(),
         })
     })?;
     rows.collect()
 }
 
-/// Removes the snapshot folders of retired recordings not yet removed; how many.
-async fn remove_snapshots(db: &Database, data_dir: &Path) -> Result<u64, DbError> {
+/// Removes the snapshot folders of retired recordings not yet removed: how many, and the
+/// bytes they held.
+async fn remove_snapshots(db: &Database, data_dir: &Path) -> Result<(u64, u64), DbError> {
     let ids: Vec<i64> = db
         .read(|c| {
             let mut statement = c.prepare_cached(
@@ -170,22 +180,30 @@ async fn remove_snapshots(db: &Database, data_dir: &Path) -> Result<u64, DbError
         })
         .await?;
     if ids.is_empty() {
-        return Ok(0);
+        return Ok((0, 0));
     }
     let root = data_dir.join("snapshots");
-    let removing = ids.clone();
-    let removed: Vec<i64> = tokio::task::spawn_blocking(move || {
-        removing
+    let (removed, bytes): (Vec<i64>, u64) = tokio::task::spawn_blocking(move || {
+        let mut bytes = 0;
+        let removed = ids
             .into_iter()
-            .filter(|id| match std::fs::remove_dir_all(root.join(id.to_string())) {
-                Ok(()) => true,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-                Err(e) => {
-                    tracing::warn!(recording = id, error = %e, "cannot remove a retired recording's snapshots");
-                    false
+            .filter(|id| {
+                let folder = root.join(id.to_string());
+                let held = tree_bytes(&folder);
+                match std::fs::remove_dir_all(&folder) {
+                    Ok(()) => {
+                        bytes += held;
+                        true
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+                    Err(e) => {
+                        tracing::warn!(recording = id, error = %e, "cannot remove a retired recording's snapshots");
+                        false
+                    }
                 }
             })
-            .collect()
+            .collect();
+        (removed, bytes)
     })
     .await
     .unwrap_or_default();
@@ -201,30 +219,48 @@ async fn remove_snapshots(db: &Database, data_dir: &Path) -> Result<u64, DbError
         Ok(())
     })
     .await?;
-    Ok(count)
+    Ok((count, bytes))
 }
 
-/// Bytes the snapshots and the live part of the embedding index take. (The entries of
-/// retired recordings stay in the index's files until it is compacted; they are not
-/// counted, or a quota below them would retire everything.)
-async fn usage(db: &Database, indexer: &Indexer, data_dir: &Path) -> Result<u64, DbError> {
-    let live: i64 = db
-        .read(|c| {
-            Ok(c.query_row(
-                "SELECT coalesce(sum(end_entry - first_entry), 0) FROM recordings
-                 WHERE indexed_at_ms IS NOT NULL",
-                [],
-                |row| row.get(0),
-            )?)
+/// What the quota counts: the snapshots, and the live share of the embedding index's files.
+/// (The entries of retired recordings stay in the index's files until it is compacted;
+/// they are not counted, or a quota below them would retire everything.)
+struct Usage {
+    snapshots: u64,
+    index: u64,
+    /// Entries in the index, and those a recording still names.
+    entries: u64,
+    live: u64,
+}
+
+impl Usage {
+    async fn measure(db: &Database, indexer: &Indexer, data_dir: &Path) -> Result<Usage, DbError> {
+        let live: i64 = db
+            .read(|c| {
+                Ok(c.query_row(
+                    "SELECT coalesce(sum(end_entry - first_entry), 0) FROM recordings
+                     WHERE indexed_at_ms IS NOT NULL",
+                    [],
+                    |row| row.get(0),
+                )?)
+            })
+            .await?;
+        let dirs = [data_dir.join("index"), data_dir.join("snapshots")];
+        let [index, snapshots] = tokio::task::spawn_blocking(move || dirs.map(|d| tree_bytes(&d)))
+            .await
+            .unwrap_or([0, 0]);
+        Ok(Usage {
+            snapshots,
+            index,
+            entries: indexer.entries().max(1),
+            live: live.max(0).unsigned_abs(),
         })
-        .await?;
-    let entries = indexer.entries().max(1);
-    let dirs = [data_dir.join("index"), data_dir.join("snapshots")];
-    let [index, snapshots] = tokio::task::spawn_blocking(move || dirs.map(|d| tree_bytes(&d)))
-        .await
-        .unwrap_or([0, 0]);
-    let live_index = (index as u128 * live.max(0) as u128 / entries as u128) as u64;
-    Ok(snapshots + live_index)
+    }
+
+    fn bytes(&self) -> u64 {
+        let live_index = self.index as u128 * self.live as u128 / self.entries as u128;
+        self.snapshots + live_index as u64
+    }
 }
 
 /// Bytes of the files under `dir` (0 for a folder that is not there).
