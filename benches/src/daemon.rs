@@ -11,6 +11,31 @@ use serde_json::Value;
 
 use crate::BoxError;
 
+/// The size the daemon decodes keyframes to for detection, as both daemon benches take it.
+#[derive(Debug, clap::Args)]
+pub(crate) struct KeyframeSize {
+    /// Size keyframes are decoded to for detection (the daemon's `search.frame_width`).
+    #[arg(long, default_value_t = 1280)]
+    pub(crate) frame_width: u32,
+    #[arg(long, default_value_t = 720)]
+    pub(crate) frame_height: u32,
+}
+
+impl KeyframeSize {
+    /// The start of `box.toml`'s `[search]` section with this size; more keys may follow.
+    pub(crate) fn search_section(&self) -> String {
+        format!(
+            "[search]\nframe_width = {}\nframe_height = {}\n",
+            self.frame_width, self.frame_height
+        )
+    }
+
+    /// `WIDTHxHEIGHT`, for the report.
+    pub(crate) fn label(&self) -> String {
+        format!("{}x{}", self.frame_width, self.frame_height)
+    }
+}
+
 /// The nearest-rank percentile `p` (0..=100) of sorted values; NaN when there are none.
 pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

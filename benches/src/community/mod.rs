@@ -40,7 +40,7 @@ use serde_json::{Value, json};
 
 use crate::{
     BoxError,
-    daemon::{Daemon, get, percentile, post},
+    daemon::{Daemon, KeyframeSize, get, percentile, post},
     proc,
 };
 
@@ -61,11 +61,8 @@ pub(crate) struct CommunityArgs {
     /// Tasks created (and cancelled) during indexing, for the create latency.
     #[arg(long, default_value_t = 200)]
     creates: usize,
-    /// Size keyframes are decoded to for detection (the daemon's `search.frame_width`).
-    #[arg(long, default_value_t = 1280)]
-    frame_width: u32,
-    #[arg(long, default_value_t = 720)]
-    frame_height: u32,
+    #[command(flatten)]
+    frame: KeyframeSize,
     /// One JSON line on stdout.
     #[arg(long)]
     json: bool,
@@ -127,11 +124,10 @@ fn scene_camera(n: usize, clip: &scenes::Clip, end: jiff::Timestamp) -> DeviceCo
 
 fn daemon_config(args: &CommunityArgs, gated: bool) -> String {
     format!(
-        "[search]\nframe_width = {}\nframe_height = {}\n\
-         [index]\nbackground = true\nkeep_days = 1\nwindow_minutes = 60\npoll_seconds = 3600\n\
+        "{}[index]\nbackground = true\nkeep_days = 1\nwindow_minutes = 60\npoll_seconds = 3600\n\
          [motion]\nenabled = {gated}\n\
          [disk]\nmin_free_mib = 64\n",
-        args.frame_width, args.frame_height
+        args.frame.search_section()
     )
 }
 
@@ -372,7 +368,7 @@ pub(crate) async fn run(args: CommunityArgs) -> Result<(), BoxError> {
         keyframes_total: scene.keyframes[0],
         keyframes_decoded: scene.keyframes[1],
         keyframes_detected: scene.keyframes[2],
-        frame: format!("{}x{}", args.frame_width, args.frame_height),
+        frame: args.frame.label(),
         worker_threads: std::thread::available_parallelism().map_or(1, usize::from),
     };
     if args.json {

@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 
 use crate::{
     BoxError,
-    daemon::{Daemon, percentile, post},
+    daemon::{Daemon, KeyframeSize, percentile, post},
     proc,
 };
 
@@ -43,11 +43,8 @@ pub(crate) struct TasksArgs {
     /// How long the big task runs before it is measured.
     #[arg(long, default_value_t = 120)]
     seconds: u64,
-    /// Size keyframes are decoded to for detection (the daemon's `search.frame_width`).
-    #[arg(long, default_value_t = 1280)]
-    frame_width: u32,
-    #[arg(long, default_value_t = 720)]
-    frame_height: u32,
+    #[command(flatten)]
+    frame: KeyframeSize,
     /// One JSON line on stdout.
     #[arg(long)]
     json: bool,
@@ -97,8 +94,8 @@ pub(crate) async fn run(args: TasksArgs) -> Result<(), BoxError> {
     let sim = Simulator::start(SimConfig::new(devices)).await?;
     // Background indexing off: this measures one task's own search of un-indexed footage.
     let daemon = Daemon::start(&format!(
-        "[search]\nframe_width = {}\nframe_height = {}\ntasks_at_once = 1\n[index]\nbackground = false\n[disk]\nmin_free_mib = 64\n",
-        args.frame_width, args.frame_height
+        "{}tasks_at_once = 1\n[index]\nbackground = false\n[disk]\nmin_free_mib = 64\n",
+        args.frame.search_section()
     ))
     .await?;
     let pid = daemon.pid()?;
@@ -196,7 +193,7 @@ pub(crate) async fn run(args: TasksArgs) -> Result<(), BoxError> {
         seconds,
         camera_hours_per_hour: (done as f64 / 60.0) / (seconds / 3600.0),
         keyframes_per_second: keyframes as f64 / seconds,
-        frame: format!("{}x{}", args.frame_width, args.frame_height),
+        frame: args.frame.label(),
         worker_threads: std::thread::available_parallelism().map_or(1, usize::from),
     };
     drop(daemon);
