@@ -45,7 +45,7 @@ use gop::GopState;
 use pixels::PixelState;
 
 /// What the gates know of one camera, to keep between recordings and across restarts
-/// (serde: JSON, a few kilobytes).
+/// (serde: JSON, about 50 KB for the default 64-column grid: two numbers per cell).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct GateState {
     gop: GopState,
@@ -107,7 +107,10 @@ impl MotionGates {
     pub fn fork(&self) -> MotionGates {
         let mut state = self.state();
         state.counters = GateCounters::default();
-        MotionGates::with_state(GateConfig::clone(&self.config), state)
+        MotionGates {
+            config: Arc::clone(&self.config),
+            state: Arc::new(Mutex::new(state)),
+        }
     }
 
     /// Takes back what `fork` learnt: its baseline and background replace this handle's
