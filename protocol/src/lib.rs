@@ -38,6 +38,32 @@ fn default_version() -> u32 {
     PROTOCOL_VERSION
 }
 
+/// The outbox sequence of any message a box publishes, read without knowing its topic.
+///
+/// Every message the box sends from its outbox (telemetry, client attributes, RPC
+/// responses, search events) carries `seq`: one counter per box across all topics,
+/// strictly increasing and never reused, also across restarts. The relay applies each
+/// (box, seq) once, so a replayed or duplicated delivery takes effect once. Messages
+/// without it (the broker's last will, a ThingsBoard device's payloads) are not
+/// deduplicated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub struct Sequenced {
+    #[serde(default)]
+    pub seq: Option<u64>,
+}
+
+impl Sequenced {
+    /// The `seq` of a payload, `None` when it has none or is not a JSON object.
+    pub fn of(payload: &[u8]) -> Option<u64> {
+        if payload.len() > MAX_PAYLOAD_BYTES {
+            return None;
+        }
+        serde_json::from_slice::<Sequenced>(payload)
+            .ok()
+            .and_then(|s| s.seq)
+    }
+}
+
 /// Reads a JSON payload of this protocol: bounded in size, its version checked first.
 pub fn decode<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, ProtocolError> {
     if payload.len() > MAX_PAYLOAD_BYTES {

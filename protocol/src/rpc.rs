@@ -166,6 +166,10 @@ impl From<ProtocolError> for RpcError {
 pub struct RpcResponse {
     #[serde(default = "default_version")]
     pub v: u32,
+    /// The box's outbox sequence when the response went through its outbox (see
+    /// [`crate::Sequenced`]); absent from peers without one (ThingsBoard devices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -176,6 +180,7 @@ impl RpcResponse {
     pub fn ok(result: &impl Serialize) -> Self {
         RpcResponse {
             v: PROTOCOL_VERSION,
+            seq: None,
             result: Some(serde_json::to_value(result).unwrap_or(Value::Null)),
             error: None,
         }
@@ -184,6 +189,7 @@ impl RpcResponse {
     pub fn err(error: RpcError) -> Self {
         RpcResponse {
             v: PROTOCOL_VERSION,
+            seq: None,
             result: None,
             error: Some(error),
         }

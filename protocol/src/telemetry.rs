@@ -14,6 +14,9 @@ use crate::default_version;
 pub struct Telemetry {
     #[serde(default = "default_version")]
     pub v: u32,
+    /// The box's outbox sequence ([`crate::Sequenced`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     /// When it was taken, Unix ms (the box's clock).
     pub ts_ms: i64,
     pub uptime_s: u64,
@@ -37,6 +40,9 @@ pub struct Telemetry {
 pub struct ClientAttributes {
     #[serde(default = "default_version")]
     pub v: u32,
+    /// The box's outbox sequence ([`crate::Sequenced`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seq: Option<u64>,
     pub software_version: String,
     pub model_id: String,
     pub protocol_version: u32,

@@ -313,3 +313,44 @@ fn the_error_body_has_one_shape() {
         json!({"error":"not_found","message":"no such object"})
     );
 }
+
+#[test]
+fn every_outbox_message_names_its_sequence() {
+    let mut response = RpcResponse::ok(&"pong");
+    assert_eq!(crate::Sequenced::of(&response.encode()), None);
+    response.seq = Some(9);
+    assert_eq!(crate::Sequenced::of(&response.encode()), Some(9));
+    assert_eq!(
+        RpcResponse::decode(&response.encode())
+            .expect("response")
+            .seq,
+        Some(9)
+    );
+    let telemetry = br#"{"seq":10,"ts_ms":1,"uptime_s":2,"cameras_online":3,"cameras_total":4,"disk_free_bytes":5,"outbox_depth":6,"download_queue":7,"software_version":"0.1.0","model_id":"m"}"#;
+    assert_eq!(
+        decode::<Telemetry>(telemetry).expect("telemetry").seq,
+        Some(10)
+    );
+    assert_eq!(crate::Sequenced::of(telemetry), Some(10));
+    let event = crate::encode(&SearchEvent::new(
+        11,
+        Uuid::from_u128(7),
+        SearchEventBody::Finished {
+            state: "done".to_owned(),
+            reason: None,
+        },
+    ));
+    assert_eq!(crate::Sequenced::of(&event), Some(11));
+    for not_sequenced in [
+        &b"offline"[..],
+        b"[1,2]",
+        br#"{"seq":-1}"#,
+        br#"{"seq":"7"}"#,
+    ] {
+        assert_eq!(
+            crate::Sequenced::of(not_sequenced),
+            None,
+            "{not_sequenced:?}"
+        );
+    }
+}
