@@ -78,6 +78,10 @@ pub(crate) struct SearchConfig {
     pub(crate) tasks_at_once: usize,
     /// Recordings asked of a camera per search page (the camera may cap it). Default 64.
     pub(crate) page_size: u32,
+    /// Recordings of footage background indexing has covered that a task searches together,
+    /// with one index query and one transaction. Default 4096 (almost three days of a
+    /// camera's one-minute recordings).
+    pub(crate) indexed_batch: u32,
     /// Default match threshold, as a distance between normalised embeddings (lower is
     /// stricter). Default: the face stages' `MATCH_DISTANCE` (0.37).
     pub(crate) match_distance: f32,
@@ -94,6 +98,7 @@ impl Default for SearchConfig {
             recordings_per_task: 4,
             tasks_at_once: 4,
             page_size: 64,
+            indexed_batch: 4096,
             match_distance: pipeline::faces::MATCH_DISTANCE,
             snapshot_width: 640,
         }
@@ -342,6 +347,9 @@ impl BoxConfig {
         }
         if s.page_size == 0 {
             return invalid("search.page_size", "must be at least 1");
+        }
+        if s.indexed_batch == 0 {
+            return invalid("search.indexed_batch", "must be at least 1");
         }
         if !(s.match_distance > 0.0 && s.match_distance < 2.0) {
             return invalid("search.match_distance", "must be between 0 and 2");

@@ -425,6 +425,15 @@ pub(crate) fn ensure_sources(
     rows.collect()
 }
 
+/// The sequence number the task's next found recording gets.
+fn next_seq(conn: &Connection, task: &str) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT coalesce(max(seq), 0) + 1 FROM task_recordings WHERE task_id = ?1",
+        [task],
+        |row| row.get(0),
+    )
+}
+
 /// Records one page of a search: the recordings (new ones become pending for the task) and
 /// the source's cursor. Returns the recordings that became pending.
 pub(crate) fn add_found(
@@ -434,11 +443,7 @@ pub(crate) fn add_found(
     found: &[FoundRecording],
 ) -> rusqlite::Result<Vec<PendingRecording>> {
     let mut pending = Vec::new();
-    let mut next_seq: i64 = conn.query_row(
-        "SELECT coalesce(max(seq), 0) + 1 FROM task_recordings WHERE task_id = ?1",
-        [task],
-        |row| row.get(0),
-    )?;
+    let mut next_seq = next_seq(conn, task)?;
     {
         let mut upsert = conn.prepare_cached(
             "INSERT INTO recordings (camera_id, track, playback_uri, start_ms, end_ms, size)
@@ -598,42 +603,8 @@ pub(crate) fn complete(
             faces,
             ..
         } => {
-            let mut stored = 0i64;
-            let mut insert = conn.prepare_cached(
-                "INSERT OR IGNORE INTO matches (task_id, entry_id, recording_id, camera_id, time_ms,
-                     distance, box_x, box_y, box_width, box_height, face_index)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            )?;
-            for m in matches {
-                stored += insert.execute(params![
-                    task,
-                    m.entry_id as i64,
-                    m.recording_id,
-                    m.camera_id,
-                    m.time_ms,
-                    f64::from(m.distance),
-                    f64::from(m.face_box[0]),
-                    f64::from(m.face_box[1]),
-                    f64::from(m.face_box[2]),
-                    f64::from(m.face_box[3]),
-                    m.face_index as i64
-                ])? as i64;
-            }
-            conn.execute(
-                "UPDATE tasks SET recordings_done = recordings_done + 1,
-                        keyframes = keyframes + ?2, faces = faces + ?3, matches = matches + ?4,
-                        keyframes_decoded = keyframes_decoded + ?5,
-                        keyframes_detected = keyframes_detected + ?6
-                 WHERE id = ?1",
-                params![
-                    task,
-                    keyframes.total as i64,
-                    *faces as i64,
-                    stored,
-                    keyframes.decoded as i64,
-                    keyframes.detected as i64
-                ],
-            )?;
+            let stored = insert_matches(conn, task, matches)?;
+            add_done(conn, task, 1, *keyframes, *faces, stored)?;
         }
         Outcome::Failed { .. } => {
             conn.execute(
@@ -643,6 +614,100 @@ pub(crate) fn complete(
         }
     }
     Ok(true)
+}
+
+/// Stores a task's matches (each face once per task, whoever stores it first), only those
+/// whose recording is still indexed (retention may have retired it meanwhile); how many
+/// were new.
+pub(crate) fn insert_matches(
+    conn: &Connection,
+    task: &str,
+    matches: &[NewMatch],
+) -> rusqlite::Result<u64> {
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO matches (task_id, entry_id, recording_id, camera_id, time_ms,
+             distance, box_x, box_y, box_width, box_height, face_index)
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11
+         WHERE EXISTS (SELECT 1 FROM recordings WHERE id = ?3 AND indexed_at_ms IS NOT NULL)",
+    )?;
+    let mut stored = 0;
+    for m in matches {
+        stored += insert.execute(params![
+            task,
+            m.entry_id as i64,
+            m.recording_id,
+            m.camera_id,
+            m.time_ms,
+            f64::from(m.distance),
+            f64::from(m.face_box[0]),
+            f64::from(m.face_box[1]),
+            f64::from(m.face_box[2]),
+            f64::from(m.face_box[3]),
+            m.face_index as i64
+        ])? as u64;
+    }
+    Ok(stored)
+}
+
+/// Adds `recordings` searched, with their keyframes, faces and new matches, to the task's
+/// counters.
+pub(crate) fn add_done(
+    conn: &Connection,
+    task: &str,
+    recordings: u64,
+    keyframes: KeyframeCounts,
+    faces: u64,
+    matches: u64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE tasks SET recordings_done = recordings_done + ?2,
+                keyframes = keyframes + ?3, faces = faces + ?4, matches = matches + ?5,
+                keyframes_decoded = keyframes_decoded + ?6,
+                keyframes_detected = keyframes_detected + ?7
+         WHERE id = ?1",
+        params![
+            task,
+            recordings as i64,
+            keyframes.total as i64,
+            faces as i64,
+            matches as i64,
+            keyframes.decoded as i64,
+            keyframes.detected as i64
+        ],
+    )?;
+    Ok(())
+}
+
+/// Adds `recordings` found to the task's total (those answered from the index in a batch,
+/// which get no `task_recordings` row).
+pub(crate) fn add_found_count(
+    conn: &Connection,
+    task: &str,
+    recordings: u64,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE tasks SET recordings_total = recordings_total + ?2 WHERE id = ?1",
+        params![task, recordings as i64],
+    )?;
+    Ok(())
+}
+
+/// Records recordings searched from the index whose video was damaged, as done with the
+/// damage as their reason (what the task's reasons list shows).
+pub(crate) fn add_done_rows(
+    conn: &Connection,
+    task: &str,
+    recordings: &[(i64, &str)],
+) -> rusqlite::Result<()> {
+    let mut next_seq = next_seq(conn, task)?;
+    let mut insert = conn.prepare_cached(
+        "INSERT OR IGNORE INTO task_recordings (task_id, recording_id, seq, state, reason)
+         VALUES (?1, ?2, ?3, 'done', ?4)",
+    )?;
+    for &(recording, reason) in recordings {
+        next_seq += insert.execute(params![task, recording, next_seq, reason])? as i64;
+    }
+    Ok(())
 }
 
 /// Whether every camera track of the task has been searched to the end of its range.

@@ -208,31 +208,3 @@ pub(crate) fn set_problem(
     )?;
     Ok(())
 }
-
-/// Up to `limit` of the track's known recordings starting in `span`, oldest first: what a
-/// search over covered footage reads instead of asking the camera.
-pub(crate) fn recordings_in(
-    conn: &Connection,
-    camera: i64,
-    track: u32,
-    span: std::ops::Range<i64>,
-    limit: usize,
-) -> rusqlite::Result<Vec<FoundRecording>> {
-    let mut statement = conn.prepare_cached(
-        "SELECT playback_uri, start_ms, end_ms, size FROM recordings
-         WHERE camera_id = ?1 AND track = ?2 AND start_ms >= ?3 AND start_ms < ?4
-         ORDER BY start_ms LIMIT ?5",
-    )?;
-    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-    let rows = statement.query_map(params![camera, track, span.start, span.end, limit], |row| {
-        Ok(FoundRecording {
-            playback_uri: row.get(0)?,
-            start_ms: row.get(1)?,
-            end_ms: row.get(2)?,
-            size: row
-                .get::<_, Option<i64>>(3)?
-                .and_then(|s| u64::try_from(s).ok()),
-        })
-    })?;
-    rows.collect()
-}

@@ -8,7 +8,7 @@ use isapi::sim::{Faults, SimConfig, Simulator};
 
 use super::{USER, camera, engine, search_for};
 use crate::{
-    config::IndexConfig,
+    config::{IndexConfig, SearchConfig},
     engine::{Engine, NewCameraRequest, background::coverage::Coverage},
 };
 
@@ -106,6 +106,100 @@ async fn footage_is_indexed_back_to_keep_days_and_a_search_over_it_asks_no_camer
         "nothing downloaded"
     );
     assert_eq!(sim.stats(0).searches, searches, "the camera is not asked");
+    engine.shutdown(Duration::from_secs(5)).await;
+}
+
+/// A search over covered footage is answered from the index a batch at a time (here three
+/// recordings): no camera is asked, the one recording background indexing failed is
+/// downloaded and indexed by the search itself, one whose video was damaged is searched and
+/// named in the task's warnings, and only those two get a row of their own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_over_covered_footage_is_answered_in_batches_and_indexes_only_what_is_not() {
+    let sim = Simulator::start(SimConfig::new(vec![recent_camera(8)]))
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let search = SearchConfig {
+        indexed_batch: 3,
+        ..super::test_search_config()
+    };
+    let engine = super::engine_with(dir.path(), search, None);
+    let camera = add(&engine, &sim, 0, "gate").await;
+    engine.start_background(config());
+    let covered = wait_for(&engine, camera, reached_horizon).await;
+    let span = covered.covered_from_ms..covered.covered_to_ms;
+    let (in_span, failed) = (engine.db())
+        .write(move |tx| {
+            let mut ids = tx.prepare(
+                "SELECT id FROM recordings WHERE camera_id = ?1 AND start_ms >= ?2
+                 AND start_ms < ?3 AND indexed_at_ms IS NOT NULL ORDER BY start_ms",
+            )?;
+            let ids = ids
+                .query_map(rusqlite::params![camera, span.start, span.end], |r| {
+                    r.get(0)
+                })?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            // The oldest failed in the background (as a busy camera leaves it); the second's
+            // video was damaged after some keyframes.
+            tx.execute(
+                "UPDATE recordings SET indexed_at_ms = NULL, first_entry = NULL,
+                     end_entry = NULL, index_error = 'the camera was busy' WHERE id = ?1",
+                [ids[0]],
+            )?;
+            tx.execute(
+                "UPDATE recordings SET decode_error = 'invalid NAL unit' WHERE id = ?1",
+                [ids[1]],
+            )?;
+            Ok((ids.len() as u64, ids[0]))
+        })
+        .await
+        .expect("recordings marked");
+    assert!(
+        in_span >= 5,
+        "enough recordings for several batches: {in_span}"
+    );
+    let (downloads, searches) = (sim.stats(0).downloads_started, sim.stats(0).searches);
+
+    let from = jiff::Timestamp::from_millisecond(covered.covered_from_ms).expect("from");
+    let to = jiff::Timestamp::from_millisecond(covered.covered_to_ms).expect("to");
+    let (id, done) = search_for(&engine, camera, "obama.jpg", (from, to)).await;
+    let counts = done.task.counts;
+    assert_eq!(
+        (
+            counts.recordings_total,
+            counts.recordings_done,
+            counts.recordings_failed
+        ),
+        (in_span, in_span, 0),
+        "{done:?}"
+    );
+    assert!(counts.matches > 0, "{done:?}");
+    assert!(counts.keyframes > 0 && counts.faces > 0, "{done:?}");
+    assert_eq!(sim.stats(0).searches, searches, "the camera is not asked");
+    assert_eq!(
+        sim.stats(0).downloads_started,
+        downloads + 1,
+        "only the recording that failed in the background is downloaded"
+    );
+    assert_eq!(
+        done.warnings
+            .iter()
+            .map(|w| (w.reason.as_str(), w.recordings))
+            .collect::<Vec<_>>(),
+        [("invalid NAL unit", 1)]
+    );
+    let rows = (engine.db())
+        .read(move |c| {
+            let mut rows = c.prepare(
+                "SELECT recording_id FROM task_recordings WHERE task_id = ?1 ORDER BY recording_id",
+            )?;
+            let rows = rows.query_map([id], |r| r.get::<_, i64>(0))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+        .expect("rows");
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.contains(&failed), "{rows:?}");
     engine.shutdown(Duration::from_secs(5)).await;
 }
 

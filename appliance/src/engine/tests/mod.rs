@@ -54,13 +54,17 @@ fn camera(end: jiff::Timestamp, clip: Option<(u64, &str)>) -> DeviceConfig {
 /// An engine on `dir` with the real models, decoding at 640x360 like the daemon's tests,
 /// without motion gates.
 fn engine(dir: &Path) -> Engine {
-    let config = SearchConfig {
+    engine_with(dir, test_search_config(), None)
+}
+
+/// Small keyframes and two face workers.
+fn test_search_config() -> SearchConfig {
+    SearchConfig {
         frame_width: 640,
         frame_height: 360,
         workers: 2,
         ..SearchConfig::default()
-    };
-    engine_with(dir, config, None)
+    }
 }
 
 /// An engine on `dir` with the real models.

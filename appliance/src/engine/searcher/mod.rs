@@ -12,6 +12,8 @@
 //! recording's state and the task's counters in one transaction, only while the recording
 //! is still pending: a recording processed again after a crash stores nothing twice.
 
+mod covered;
+
 use std::{
     pin::{Pin, pin},
     sync::{
@@ -25,7 +27,7 @@ use futures::{Stream, StreamExt, stream::FuturesUnordered};
 use pipeline::{
     downloader::{Downloader, Job, Priority},
     faces::Embedding,
-    index::{EmbeddingRef, Query},
+    index::{EmbeddingRef, Hit},
 };
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -432,7 +434,7 @@ enum Covered {
     Nothing,
 }
 
-/// Stores, as found, a page of the recordings of the covered footage the cursor is in.
+/// Answers a batch of the covered footage the cursor is in from the index ([`covered`]).
 async fn search_covered(
     task: &Arc<SearchTask>,
     source: &mut Source,
@@ -440,13 +442,13 @@ async fn search_covered(
     work: &mut Work,
 ) -> Result<Covered, DbError> {
     let (camera, track, cursor) = (source.camera_id, source.track, source.cursor_ms);
-    let page_size = task.searches.config.page_size as usize;
+    let (id, batch_size) = (task.id.clone(), task.searches.config.indexed_batch as usize);
     let found = (task.searches.db)
         .read(move |c| {
-            let Some(covered) = coverage::of_track(c, camera, track)? else {
+            let Some(coverage) = coverage::of_track(c, camera, track)? else {
                 return Ok(Err(Covered::Nothing));
             };
-            let span = covered.covered_from_ms..covered.covered_to_ms;
+            let span = coverage.covered_from_ms..coverage.covered_to_ms;
             if span.is_empty() || cursor >= span.end {
                 return Ok(Err(Covered::Nothing));
             }
@@ -454,26 +456,71 @@ async fn search_covered(
                 return Ok(Err(Covered::From(span.start)));
             }
             let end = span.end.min(to_ms);
-            let page = coverage::recordings_in(c, camera, track, cursor..end, page_size)?;
-            // A full page: the next one starts just after its last recording.
-            let next = match page.last() {
-                Some(last) if page.len() == page_size => last.start_ms + 1,
-                _ => end,
-            };
-            Ok(Ok((page, next)))
+            let batch = covered::read_batch(
+                c,
+                &id,
+                camera,
+                track,
+                cursor..end,
+                batch_size,
+            )?;
+            Ok(Ok(batch))
         })
         .await?;
-    let (page, next) = match found {
-        Ok(found) => found,
+    let mut batch = match found {
+        Ok(batch) => batch,
         Err(covered) => return Ok(covered),
     };
-    source.cursor_ms = next;
-    store_page(task, source, page, next >= to_ms, work).await?;
+    let entries = batch.indexed.iter().map(covered::IndexedRecording::entries);
+    let matches = match search_index(task, camera, entries.collect()).await {
+        Ok(matches) => matches,
+        Err(error) => {
+            tracing::warn!(task = %task.id, camera, track, %error, "searching the index failed; searching the recordings one by one");
+            batch.one_by_one();
+            Vec::new()
+        }
+    };
+    source.cursor_ms = batch.next_cursor_ms;
+    source.search_done = batch.next_cursor_ms >= to_ms;
+    let (id, stored, searched) = (task.id.clone(), *source, batch.indexed.len() as u64);
+    let pending = (task.searches.db)
+        .write(move |tx| Ok(covered::store(tx, &id, &stored, &batch, &matches)?))
+        .await
+        .inspect_err(
+            |e| tracing::error!(task = %task.id, error = %e, "cannot store a batch of indexed recordings"),
+        )?;
+    task.progress.done.fetch_add(searched, Ordering::Relaxed);
+    metrics::counter!("dipper_recordings_processed_total").increment(searched);
+    for recording in pending {
+        work.push(Box::pin(process(Arc::clone(task), recording)));
+    }
     // At most a page of recordings waits for processing.
-    while work.len() >= page_size {
+    while work.len() >= task.searches.config.page_size as usize {
         work.next().await;
     }
     Ok(Covered::Stored)
+}
+
+/// The target's matches among indexed recordings of `camera`, with one index query.
+async fn search_index(
+    task: &SearchTask,
+    camera: i64,
+    recordings: Vec<covered::Entries>,
+) -> Result<Vec<NewMatch>, String> {
+    let index = Arc::clone(&task.index);
+    let target = task.target.clone();
+    let (min_score, max_distance) = (task.min_score, task.match_distance);
+    tokio::task::spawn_blocking(move || {
+        let target = covered::Target {
+            embedding: EmbeddingRef::from(&target),
+            min_score,
+            max_distance,
+        };
+        covered::search(&index.read(), target, camera, &recordings)
+    })
+    .await
+    .map_err(|e| format!("embedding index: {e}"))?
+    .map_err(|e| format!("embedding index: {e}"))
 }
 
 /// One search of the camera from the source's cursor to `to_ms`, page by page; `ends_task`
@@ -692,45 +739,29 @@ async fn matches_in(
     recording: &PendingRecording,
     indexed: Indexed,
 ) -> Result<Vec<NewMatch>, String> {
-    if indexed.first_entry == indexed.end_entry {
-        return Ok(Vec::new());
-    }
-    let index = Arc::clone(&task.index);
-    let target = task.target.clone();
-    let (min_score, max_distance) = (task.min_score, task.match_distance);
-    let (recording_id, camera) = (recording.recording_id, recording.camera_id);
-    let entries = indexed.first_entry..indexed.end_entry;
-    // Keyframe times fall inside the recording; the margin covers a device clock that runs a
-    // little past the recording's announced end.
-    let times = (recording.start_ms - 60_000)..(recording.end_ms + 60_000);
-    let searched = tokio::task::spawn_blocking(move || {
-        let query = Query::at_least(EmbeddingRef::from(&target), min_score)
-            .cameras([camera as u32])
-            .time_range(times);
-        index.read().search(&query)
+    let entries = covered::Entries::new(
+        recording.recording_id,
+        recording.start_ms..recording.end_ms,
+        indexed.first_entry..indexed.end_entry,
+    );
+    search_index(task, recording.camera_id, vec![entries]).await
+}
+
+/// A hit within `max_distance` of the target, as a match.
+fn to_match(hit: &Hit, camera: i64, max_distance: f32) -> Option<NewMatch> {
+    let distance = (2.0 - 2.0 * hit.score).max(0.0).sqrt();
+    (distance <= max_distance).then_some(NewMatch {
+        entry_id: hit.id.0,
+        recording_id: hit.meta.recording as i64,
+        camera_id: camera,
+        time_ms: hit.meta.time_ms,
+        distance,
+        face_box: [
+            hit.meta.face_box.x,
+            hit.meta.face_box.y,
+            hit.meta.face_box.width,
+            hit.meta.face_box.height,
+        ],
+        face_index: hit.meta.crop,
     })
-    .await
-    .map_err(|e| format!("embedding index: {e}"))?;
-    let hits = searched.map_err(|e| format!("embedding index: {e}"))?;
-    Ok(hits
-        .into_iter()
-        .filter(|hit| hit.meta.recording == recording_id as u64 && entries.contains(&hit.id.0))
-        .filter_map(|hit| {
-            let distance = (2.0 - 2.0 * hit.score).max(0.0).sqrt();
-            (distance <= max_distance).then_some(NewMatch {
-                entry_id: hit.id.0,
-                recording_id,
-                camera_id: camera,
-                time_ms: hit.meta.time_ms,
-                distance,
-                face_box: [
-                    hit.meta.face_box.x,
-                    hit.meta.face_box.y,
-                    hit.meta.face_box.width,
-                    hit.meta.face_box.height,
-                ],
-                face_index: hit.meta.crop,
-            })
-        })
-        .collect())
 }
