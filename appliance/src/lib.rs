@@ -13,6 +13,8 @@ mod db;
 mod engine;
 mod face;
 
+pub use engine::synthetic;
+
 use clap::{Parser, Subcommand};
 
 /// A boxed error with its context already in the message; printed once, in `main`.

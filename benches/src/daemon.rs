@@ -64,14 +64,23 @@ pub(crate) struct Daemon {
     pub(crate) child: tokio::process::Child,
     /// `http://address/api/v1`.
     pub(crate) base: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 impl Daemon {
     /// Starts `dipper run` with `box.toml` holding the data dir, a free port and `config`
     /// (TOML tables), and waits for its API address.
     pub(crate) async fn start(config: &str) -> Result<Daemon, BoxError> {
-        let dir = tempfile::tempdir()?;
+        Daemon::start_in(tempfile::tempdir()?, config).await
+    }
+
+    /// [`Daemon::start`] on the data directory `dir` (one a stopped daemon left).
+    pub(crate) async fn start_in(dir: tempfile::TempDir, config: &str) -> Result<Daemon, BoxError> {
+        // A stopped daemon's address is stale: wait for the new one.
+        match std::fs::remove_file(dir.path().join("api.addr")) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+            _ => {}
+        }
         let path = dir.path().join("box.toml");
         std::fs::write(
             &path,
@@ -100,12 +109,27 @@ impl Daemon {
         Ok(Daemon {
             child,
             base: format!("http://{address}/api/v1"),
-            _dir: dir,
+            dir,
         })
     }
 
     pub(crate) fn pid(&self) -> Result<u32, BoxError> {
         Ok(self.child.id().ok_or("the daemon exited")?)
+    }
+
+    /// Stops the daemon as its supervisor would (SIGTERM) and waits for it to exit; its
+    /// data directory.
+    pub(crate) async fn stop(mut self) -> Result<tempfile::TempDir, BoxError> {
+        let pid = rustix::process::Pid::from_raw(i32::try_from(self.pid()?)?)
+            .ok_or("the daemon has no pid")?;
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)?;
+        let status = tokio::time::timeout(Duration::from_secs(60), self.child.wait())
+            .await
+            .map_err(|_| "the daemon did not stop within a minute of SIGTERM")??;
+        if !status.success() {
+            return Err(format!("the daemon exited with {status}").into());
+        }
+        Ok(self.dir)
     }
 }
 

@@ -51,7 +51,6 @@ CREATE TABLE tasks (
     to_ms INTEGER NOT NULL,
     cameras TEXT NOT NULL,              -- JSON array of camera ids
     match_distance REAL NOT NULL,       -- distance between normalised embeddings
-    photo BLOB,                         -- the query photo as uploaded (JPEG/PNG), if any
     model TEXT,                         -- embedding model id, once the target is embedded
     embedding BLOB,                     -- little-endian f32s of the target
     error TEXT,                         -- why the task failed
@@ -68,10 +67,18 @@ CREATE TABLE tasks (
     -- Of the keyframes: those decoded, and those sent to the face detector (the motion
     -- gates skipped the rest).
     keyframes_decoded INTEGER NOT NULL DEFAULT 0,
-    keyframes_detected INTEGER NOT NULL DEFAULT 0
+    keyframes_detected INTEGER NOT NULL DEFAULT 0,
+    has_photo INTEGER NOT NULL DEFAULT 0  -- its target was given as a photo (in task_photos)
 );
 CREATE INDEX tasks_by_created ON tasks (created_at_ms);
 CREATE INDEX tasks_unfinished ON tasks (priority, created_at_ms) WHERE state IN ('queued', 'running');
+
+-- The query photo as uploaded (JPEG/PNG), apart from the task's row, which every recording
+-- searched updates (SQLite rewrites a row whole).
+CREATE TABLE task_photos (
+    task_id TEXT PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
+    photo BLOB NOT NULL
+);
 
 -- How far a task's search of one camera track has got: recordings starting before
 -- cursor_ms are all in task_recordings.

@@ -31,6 +31,7 @@ mod retention;
 mod searcher;
 mod snapshots;
 mod store;
+pub mod synthetic;
 mod workers;
 
 #[cfg(test)]

@@ -245,8 +245,8 @@ pub(crate) fn insert_task(
         ),
     };
     conn.execute(
-        "INSERT INTO tasks (id, state, priority, from_ms, to_ms, cameras, match_distance, photo,
-                            model, embedding, created_at_ms)
+        "INSERT INTO tasks (id, state, priority, from_ms, to_ms, cameras, match_distance,
+                            has_photo, model, embedding, created_at_ms)
          VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             id,
@@ -255,12 +255,18 @@ pub(crate) fn insert_task(
             params.to_ms,
             cameras,
             f64::from(params.match_distance),
-            photo,
+            photo.is_some(),
             model,
             embedding,
             created_at_ms
         ],
     )?;
+    if let Some(photo) = photo {
+        conn.execute(
+            "INSERT INTO task_photos (task_id, photo) VALUES (?1, ?2)",
+            params![id, photo],
+        )?;
+    }
     Ok(())
 }
 
@@ -303,7 +309,7 @@ pub(crate) fn set_state(
 }
 
 const TASK_COLUMNS: &str = "id, state, priority, from_ms, to_ms, cameras, match_distance, model,
-    embedding, photo IS NOT NULL, error, created_at_ms, started_at_ms, finished_at_ms,
+    embedding, has_photo, error, created_at_ms, started_at_ms, finished_at_ms,
     recordings_total, recordings_done, recordings_failed, keyframes, faces, matches,
     keyframes_decoded, keyframes_detected";
 
@@ -386,9 +392,11 @@ pub(crate) fn unfinished_tasks(conn: &Connection) -> rusqlite::Result<Vec<String
 
 pub(crate) fn task_photo(conn: &Connection, id: &str) -> rusqlite::Result<Option<Vec<u8>>> {
     Ok(conn
-        .query_row("SELECT photo FROM tasks WHERE id = ?1", [id], |row| {
-            row.get::<_, Option<Vec<u8>>>(0)
-        })
+        .query_row(
+            "SELECT photo FROM task_photos WHERE task_id = ?1",
+            [id],
+            |row| row.get::<_, Option<Vec<u8>>>(0),
+        )
         .optional()?
         .flatten())
 }

@@ -9,21 +9,25 @@
 //!    up with N cameras recording live. Meanwhile `--creates` tasks are created (and
 //!    cancelled) through the API for the create latency under load, and the daemon's peak
 //!    resident memory is sampled throughout.
-//! 2. **Searching indexed footage**: one task per person over the footage every camera has
-//!    indexed, from creation until complete (`search_indexed_*`); its matches are scored
-//!    against the clips' manifest: `recall` is the share of appearances (a person visible
-//!    on at least one keyframe of an indexed recording) found, `false_matches` the matches on
-//!    keyframes where the manifest does not show that person.
+//! 2. **Recall**: one task per person over the footage every camera has indexed; its
+//!    matches are scored against the clips' manifest: `recall` is the share of appearances
+//!    (a person visible on at least one keyframe of an indexed recording) found,
+//!    `false_matches` the matches on keyframes where the manifest does not show that person.
 //! 3. The same footage with the motion gates off (`[motion] enabled = false`) for
 //!    `--ungated-seconds`, searched alike: `recall_ungated` beside the gated run's
 //!    `recall_gated` (every recording of a camera is the same clip, so both runs search the
 //!    same footage), and `camera_hours_per_hour_ungated`, the gates' peer.
 //! 4. The same indexing on `testsrc2` footage (everything moves) for `--testsrc-seconds`,
 //!    for reference: `camera_hours_per_hour_testsrc`.
+//! 5. **Searching a week already indexed** (`indexed.rs`): `--indexed-days` of every
+//!    camera filled into a fresh daemon with the faces step 1 indexed, at the density they
+//!    came at, then searched for every person, from creation until complete
+//!    (`search_indexed_*`).
 //!
 //! The simulator runs in this process; the daemon is `dipper` next to this binary (build
 //! both: `scripts/bench-community`).
 
+mod indexed;
 mod scenes;
 mod score;
 
@@ -61,6 +65,12 @@ pub(crate) struct CommunityArgs {
     /// Tasks created (and cancelled) during indexing, for the create latency.
     #[arg(long, default_value_t = 200)]
     creates: usize,
+    /// Days of every camera filled in as indexed and searched (0: not measured).
+    #[arg(long, default_value_t = 7)]
+    indexed_days: u32,
+    /// Searches of that week for each person.
+    #[arg(long, default_value_t = 4)]
+    indexed_rounds: usize,
     #[command(flatten)]
     frame: KeyframeSize,
     /// One JSON line on stdout.
@@ -86,13 +96,19 @@ struct Report {
     appearances: u64,
     appearances_found: u64,
     false_matches: u64,
-    /// One search task per person over the footage every camera has indexed.
+    /// Search tasks, one per person and round, over `--indexed-days` of every camera
+    /// already indexed, from creation until complete.
     search_indexed_p50_ms: f64,
     search_indexed_p99_ms: f64,
+    search_indexed_searches: usize,
     search_indexed_camera_hours: f64,
+    search_indexed_entries: u64,
     create_p50_ms: f64,
     create_p99_ms: f64,
+    /// The daemon's peak over the whole run (every daemon it started), and by phase.
     peak_rss_mb: f64,
+    peak_rss_mb_indexing: f64,
+    peak_rss_mb_search_indexed: Option<f64>,
     keyframes_total: u64,
     keyframes_decoded: u64,
     keyframes_detected: u64,
@@ -236,6 +252,8 @@ struct SceneRun {
     keyframes: [u64; 3],
     search: score::Searches,
     peak_rss_mb: f64,
+    /// The faces it indexed, when asked for.
+    faces: Option<indexed::RealFaces>,
 }
 
 impl SceneRun {
@@ -245,13 +263,13 @@ impl SceneRun {
 }
 
 /// Indexes the scene footage for `seconds`, gated or not, creating `creates` tasks
-/// meanwhile, then searches it for everyone.
+/// meanwhile, then searches it for everyone; `keep_faces`: returns the faces it indexed.
 async fn run_scenes(
     args: &CommunityArgs,
     manifest: &scenes::Manifest,
     gated: bool,
-    seconds: u64,
-    creates: usize,
+    (seconds, creates): (u64, usize),
+    keep_faces: bool,
 ) -> Result<SceneRun, BoxError> {
     let end = jiff::Timestamp::now();
     let devices: Vec<DeviceConfig> = (0..args.cameras)
@@ -288,7 +306,11 @@ async fn run_scenes(
     let search = score::search_every_person(&http, &daemon, &ids, manifest, &queries).await?;
     peaks_done.send_replace(true);
     let peak_rss_mb = peaks.await?.first().copied().unwrap_or(f64::NAN);
-    drop(daemon);
+    let dir = daemon.stop().await?;
+    let faces = match keep_faces {
+        true => Some(indexed::faces_of(dir.path(), indexed.0)?),
+        false => None,
+    };
     sim.shutdown().await;
     Ok(SceneRun {
         seconds,
@@ -297,6 +319,7 @@ async fn run_scenes(
         keyframes,
         search,
         peak_rss_mb,
+        faces,
     })
 }
 
@@ -331,16 +354,27 @@ pub(crate) async fn run(args: CommunityArgs) -> Result<(), BoxError> {
     if manifest.clips.is_empty() {
         return Err("the scene manifest lists no clip".into());
     }
-    let scene = run_scenes(&args, &manifest, true, args.seconds, args.creates).await?;
+    let keep_faces = args.indexed_days > 0;
+    let times = (args.seconds, args.creates);
+    let mut scene = run_scenes(&args, &manifest, true, times, keep_faces).await?;
     let ungated = match args.ungated_seconds {
         0 => None,
-        seconds => Some(run_scenes(&args, &manifest, false, seconds, 0).await?),
+        seconds => Some(run_scenes(&args, &manifest, false, (seconds, 0), false).await?),
     };
     let testsrc = match args.testsrc_seconds {
         0 => None,
         _ => Some(run_testsrc(&args).await?),
     };
+    let week = match scene.faces.take() {
+        Some(faces) => Some(indexed::run(&args, faces, &scenes::queries(&manifest)?).await?),
+        None => None,
+    };
     let search = &scene.search;
+    let peaks = [
+        Some(scene.peak_rss_mb),
+        ungated.as_ref().map(|u| u.peak_rss_mb),
+        week.as_ref().map(|w| w.peak_rss_mb),
+    ];
     let recall_gated = search.recall();
     let recall_ungated = ungated.as_ref().and_then(|u| u.search.recall());
     let report = Report {
@@ -359,12 +393,20 @@ pub(crate) async fn run(args: CommunityArgs) -> Result<(), BoxError> {
         appearances: search.appearances,
         appearances_found: search.found,
         false_matches: search.false_matches,
-        search_indexed_p50_ms: percentile(&search.latencies_ms, 50.0),
-        search_indexed_p99_ms: percentile(&search.latencies_ms, 99.0),
-        search_indexed_camera_hours: search.camera_hours,
+        search_indexed_p50_ms: week
+            .as_ref()
+            .map_or(f64::NAN, |w| percentile(&w.latencies_ms, 50.0)),
+        search_indexed_p99_ms: week
+            .as_ref()
+            .map_or(f64::NAN, |w| percentile(&w.latencies_ms, 99.0)),
+        search_indexed_searches: week.as_ref().map_or(0, |w| w.latencies_ms.len()),
+        search_indexed_camera_hours: week.as_ref().map_or(0.0, |w| w.camera_hours),
+        search_indexed_entries: week.as_ref().map_or(0, |w| w.entries),
         create_p50_ms: percentile(&scene.creates, 50.0),
         create_p99_ms: percentile(&scene.creates, 99.0),
-        peak_rss_mb: scene.peak_rss_mb,
+        peak_rss_mb: peaks.into_iter().flatten().fold(f64::NAN, f64::max),
+        peak_rss_mb_indexing: scene.peak_rss_mb,
+        peak_rss_mb_search_indexed: week.as_ref().map(|w| w.peak_rss_mb),
         keyframes_total: scene.keyframes[0],
         keyframes_decoded: scene.keyframes[1],
         keyframes_detected: scene.keyframes[2],

@@ -1,7 +1,7 @@
 //! Searching the indexed scene footage for every person, and scoring the matches against
 //! the clips' manifest.
 
-use std::{collections::HashSet, path::PathBuf, time::Instant};
+use std::{collections::HashSet, path::PathBuf};
 
 use serde_json::{Value, json};
 
@@ -16,15 +16,11 @@ const MINUTE_MS: i64 = 60_000;
 /// What the searches found.
 #[derive(Debug, Default)]
 pub(super) struct Searches {
-    /// From creation until complete, one per person.
-    pub(super) latencies_ms: Vec<f64>,
     /// Appearances in the searched recordings, and those found.
     pub(super) appearances: u64,
     pub(super) found: u64,
     /// Matches on keyframes where the manifest does not show that person.
     pub(super) false_matches: u64,
-    /// Footage each search covered, all cameras together.
-    pub(super) camera_hours: f64,
 }
 
 impl Searches {
@@ -94,20 +90,15 @@ pub(super) async fn search_every_person(
     let first =
         from.div_euclid(MINUTE_MS) * MINUTE_MS + if from % MINUTE_MS == 0 { 0 } else { MINUTE_MS };
     let recordings = ((to - first).max(0) + MINUTE_MS - 1) / MINUTE_MS;
-    searches.camera_hours = (recordings * cameras.len() as i64) as f64 / 60.0;
     for (person, photo) in queries {
         let body = json!({
             "from": jiff::Timestamp::from_millisecond(from)?.to_string(),
             "to": jiff::Timestamp::from_millisecond(to)?.to_string(),
             "cameras": cameras, "priority": 0, "photo": photo_base64(photo)?,
         });
-        let started = Instant::now();
         let task = post(http, &format!("{}/tasks", daemon.base), &body).await?;
         let id = task["id"].as_str().ok_or("no task id")?.to_owned();
         let status = wait_finished(http, daemon, &id).await?;
-        searches
-            .latencies_ms
-            .push(started.elapsed().as_secs_f64() * 1000.0);
         if status["state"] != "done" {
             return Err(format!("the search for {person} did not finish: {status}").into());
         }
@@ -121,7 +112,6 @@ pub(super) async fn search_every_person(
             recordings as u64,
         );
     }
-    searches.latencies_ms.sort_by(f64::total_cmp);
     Ok(searches)
 }
 

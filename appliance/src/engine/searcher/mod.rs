@@ -456,14 +456,7 @@ async fn search_covered(
                 return Ok(Err(Covered::From(span.start)));
             }
             let end = span.end.min(to_ms);
-            let batch = covered::read_batch(
-                c,
-                &id,
-                camera,
-                track,
-                cursor..end,
-                batch_size,
-            )?;
+            let batch = covered::read_batch(c, &id, camera, track, cursor..end, batch_size)?;
             Ok(Ok(batch))
         })
         .await?;

@@ -9,7 +9,7 @@ use isapi::sim::{Faults, SimConfig, Simulator};
 use super::{USER, camera, engine, search_for};
 use crate::{
     config::{IndexConfig, SearchConfig},
-    engine::{Engine, NewCameraRequest, background::coverage::Coverage},
+    engine::{Engine, NewCameraRequest, background::coverage::Coverage, synthetic},
 };
 
 /// Keyframe-free waits: background indexing is awaited by polling its stored progress.
@@ -283,4 +283,73 @@ async fn a_restart_resumes_from_what_was_committed_and_indexes_nothing_twice() {
         second.index_entries()
     );
     second.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Made-up indexed footage ([`synthetic::fill`]: a day of one camera, copies of two
+/// people's faces) is searched from the index alone, over several batches: every copy of the
+/// target's face matches and none of the other's, and the camera is neither asked nor
+/// downloaded from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synthetic_footage_is_searched_from_the_index_alone() {
+    let sim = Simulator::start(SimConfig::new(vec![recent_camera(8)]))
+        .await
+        .expect("simulator");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let search = SearchConfig {
+        indexed_batch: 500,
+        ..super::test_search_config()
+    };
+    let first = super::engine_with(dir.path(), search.clone(), None);
+    let camera = add(&first, &sim, 0, "gate").await;
+    let mut faces = Vec::new();
+    for name in ["obama.jpg", "biden.jpg"] {
+        let photo = std::fs::read(super::cached(&format!("faces/{name}"))).expect("photo");
+        let indexer = &first.inner.searches.indexer;
+        faces.push(indexer.embed_photo(photo).await.expect("embedding"));
+    }
+    first.shutdown(Duration::from_secs(5)).await;
+    drop(first);
+
+    let end_ms = jiff::Timestamp::now().as_millisecond();
+    let footage = synthetic::Footage {
+        end_ms,
+        days: 1,
+        faces_per_minute: 0.5,
+        model: faces[0].model().id().to_owned(),
+        faces: faces
+            .iter()
+            .map(|f| synthetic::Face {
+                vector: f.vector().to_vec(),
+                face_box: [100.0, 80.0, 60.0, 72.0],
+            })
+            .collect(),
+    };
+    let filled = synthetic::fill(dir.path(), &footage).await.expect("filled");
+    assert_eq!(
+        (filled.tracks, filled.recordings, filled.entries),
+        (1, 1440, 720)
+    );
+    let again = synthetic::fill(dir.path(), &footage).await;
+    assert!(
+        again.is_err_and(|e| e.to_string().contains("indexed already")),
+        "made-up footage is never mixed into covered footage"
+    );
+
+    let engine = super::engine_with(dir.path(), search, None);
+    let from = jiff::Timestamp::from_millisecond(end_ms - 24 * 3_600_000).expect("from");
+    let to = jiff::Timestamp::from_millisecond(end_ms).expect("to");
+    let (_, done) = search_for(&engine, camera, "obama2.jpg", (from, to)).await;
+    let counts = done.task.counts;
+    assert_eq!(
+        (
+            counts.recordings_total,
+            counts.recordings_done,
+            counts.matches
+        ),
+        (1440, 1440, 360),
+        "{done:?}"
+    );
+    assert_eq!(counts.faces, 720, "{done:?}");
+    assert_eq!(sim.stats(0).downloads_started, 0);
+    engine.shutdown(Duration::from_secs(5)).await;
 }

@@ -1,0 +1,195 @@
+//! Days of indexed footage made of real faces, for benchmarks that search a community's
+//! week without indexing it first (`dipper-bench community`: 7 days x 16 cameras).
+//!
+//! [`fill`] writes what background indexing would have written, through the same store
+//! functions and into the same embedding index: for every track of every camera in the
+//! data directory, one-minute recordings over the span, each marked indexed with its
+//! entries (faces copied from a real index, at the density real footage gave), and the
+//! track's coverage over the whole span. Nothing is downloaded or decoded.
+//!
+//! Contract: the daemon is not running on the directory (its index is locked while open);
+//! the directory was started once (its database and index exist) and its cameras added;
+//! a track that already has coverage is refused rather than mixed with made-up footage.
+
+use std::path::Path;
+
+use pipeline::index::{EmbeddingIndex, EmbeddingRef, EntryMeta, FaceBox, NewEntry};
+
+use super::{
+    background::coverage,
+    store::{self, FoundRecording, Indexed, KeyframeCounts},
+};
+use crate::{BoxError, db::Database};
+
+/// A face to copy: its embedding and where it was in its keyframe.
+#[derive(Debug, Clone)]
+pub struct Face {
+    pub vector: Vec<f32>,
+    pub face_box: [f32; 4],
+}
+
+/// What to make.
+#[derive(Debug, Clone)]
+pub struct Footage {
+    /// The span's end, Unix ms; it starts `days` before.
+    pub end_ms: i64,
+    pub days: u32,
+    /// Faces per camera-minute; at least one face is in `faces` when this is above 0.
+    pub faces_per_minute: f64,
+    /// The embedding model of `faces` (the index's own).
+    pub model: String,
+    /// Copied in turn, each camera starting at another one.
+    pub faces: Vec<Face>,
+}
+
+/// What [`fill`] made.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filled {
+    pub tracks: u64,
+    pub recordings: u64,
+    pub entries: u64,
+}
+
+const MINUTE_MS: i64 = 60_000;
+/// One keyframe every two seconds.
+const KEYFRAMES_PER_MINUTE: u64 = 30;
+
+/// Fills the data directory `data_dir` with `footage` for every camera track in it.
+pub async fn fill(data_dir: &Path, footage: &Footage) -> Result<Filled, BoxError> {
+    if footage.faces_per_minute > 0.0 && footage.faces.is_empty() {
+        return Err("faces_per_minute is above 0 but there is no face to copy".into());
+    }
+    let db = Database::open(data_dir)?;
+    let mut index = EmbeddingIndex::open(data_dir.join("index"))?;
+    if index.model() != footage.model {
+        return Err(format!(
+            "the index holds {} embeddings, the faces are {}",
+            index.model(),
+            footage.model
+        )
+        .into());
+    }
+    let mut filled = Filled::default();
+    let mut carry = 0.0;
+    for camera in db.cameras().await? {
+        for &track in &camera.tracks {
+            let covered = fill_track(&db, &mut index, footage, (camera.id, track), &mut carry);
+            let (recordings, entries) = covered.await?;
+            filled.tracks += 1;
+            filled.recordings += recordings;
+            filled.entries += entries;
+        }
+    }
+    index.sync()?;
+    Ok(filled)
+}
+
+/// One track's recordings, entries and coverage, a day per transaction, newest first; `carry` is the
+/// fraction of a face the previous recording left.
+async fn fill_track(
+    db: &Database,
+    index: &mut EmbeddingIndex,
+    footage: &Footage,
+    (camera, track): (i64, u32),
+    carry: &mut f64,
+) -> Result<(u64, u64), BoxError> {
+    let start_ms = footage.end_ms - i64::from(footage.days) * 24 * 60 * MINUTE_MS;
+    let end_ms = footage.end_ms;
+    let existing = db
+        .write(move |tx| Ok(coverage::ensure(tx, camera, track, end_ms)?))
+        .await?;
+    if existing.covered_from_ms < existing.covered_to_ms {
+        return Err(format!("camera {camera} track {track} is indexed already").into());
+    }
+    let mut next_face = (camera as usize).wrapping_mul(7919);
+    let (mut recordings, mut entries) = (0, 0);
+    // Newest day first: the coverage grows backwards from the end, one whole day at a time.
+    let mut day_end = end_ms;
+    while day_end > start_ms {
+        let day_start = (day_end - 24 * 60 * MINUTE_MS).max(start_ms);
+        let found: Vec<FoundRecording> = (day_start..day_end)
+            .step_by(MINUTE_MS as usize)
+            .map(|start| FoundRecording {
+                playback_uri: format!("synthetic://{camera}/{track}/{start}"),
+                start_ms: start,
+                end_ms: start + MINUTE_MS,
+                size: None,
+            })
+            .collect();
+        let stored = db
+            .write(move |tx| Ok(coverage::store_found(tx, camera, track, &found, end_ms)?))
+            .await?;
+        let mut marks = Vec::with_capacity(stored.len());
+        for recording in &stored {
+            *carry += footage.faces_per_minute;
+            let faces = *carry as usize;
+            *carry -= faces as f64;
+            let new: Vec<(usize, i64)> = (0..faces)
+                .map(|n| {
+                    next_face += 1;
+                    let time = recording.start_ms + (n as i64 * 2_000) % MINUTE_MS;
+                    (next_face % footage.faces.len().max(1), time)
+                })
+                .collect();
+            let batch: Vec<NewEntry<'_>> = new
+                .iter()
+                .map(|&(face, time_ms)| {
+                    entry(footage, face, camera, recording.recording_id, time_ms)
+                })
+                .collect();
+            let range = index.add_batch(&batch)?;
+            marks.push((recording.recording_id, range, faces as u64));
+        }
+        recordings += marks.len() as u64;
+        entries += marks.iter().map(|m| m.2).sum::<u64>();
+        db.write(move |tx| {
+            let now = store::now_ms();
+            for (recording, range, faces) in marks {
+                let indexed = Indexed {
+                    first_entry: range.start,
+                    end_entry: range.end,
+                    keyframes: KeyframeCounts {
+                        total: KEYFRAMES_PER_MINUTE,
+                        decoded: KEYFRAMES_PER_MINUTE,
+                        detected: KEYFRAMES_PER_MINUTE,
+                    },
+                    faces,
+                };
+                store::mark_indexed(tx, recording, indexed, None, now)?;
+                coverage::recording_done(tx, camera, track, recording, None, now)?;
+            }
+            coverage::extend(tx, camera, track, day_start..day_end, now)?;
+            Ok(())
+        })
+        .await?;
+        index.sync()?;
+        day_end = day_start;
+    }
+    Ok((recordings, entries))
+}
+
+fn entry(
+    footage: &Footage,
+    face: usize,
+    camera: i64,
+    recording: i64,
+    time_ms: i64,
+) -> NewEntry<'_> {
+    let source = &footage.faces[face];
+    let [x, y, width, height] = source.face_box;
+    NewEntry {
+        embedding: EmbeddingRef::new(&footage.model, &source.vector),
+        meta: EntryMeta {
+            recording: recording as u64,
+            camera: camera as u32,
+            time_ms,
+            face_box: FaceBox {
+                x,
+                y,
+                width,
+                height,
+            },
+            crop: 0,
+        },
+    }
+}
