@@ -40,6 +40,11 @@ pub struct Footage {
     pub model: String,
     /// Copied in turn, each camera starting at another one.
     pub faces: Vec<Face>,
+    /// The share of faces copied as they are (0 to 1); the rest are strangers: the copied
+    /// face's vector with its dimensions shifted round by a varying amount, as face-like in
+    /// its values and no one's. Real footage shows the people searched for a few times a
+    /// day among thousands of faces, not in every copy.
+    pub known_share: f64,
 }
 
 /// What [`fill`] made.
@@ -102,6 +107,7 @@ async fn fill_track(
         return Err(format!("camera {camera} track {track} is indexed already").into());
     }
     let mut next_face = (camera as usize).wrapping_mul(7919);
+    let (mut known, mut strangers) = (0.0, 0usize);
     let (mut recordings, mut entries) = (0, 0);
     // Newest day first: the coverage grows backwards from the end, one whole day at a time.
     let mut day_end = end_ms;
@@ -131,10 +137,30 @@ async fn fill_track(
                     (next_face % footage.faces.len().max(1), time)
                 })
                 .collect();
+            let vectors: Vec<Vec<f32>> = new
+                .iter()
+                .map(|&(face, _)| {
+                    known += footage.known_share;
+                    let vector = &footage.faces[face].vector;
+                    if known >= 1.0 {
+                        known -= 1.0;
+                        return vector.clone();
+                    }
+                    strangers += 1;
+                    stranger(vector, strangers)
+                })
+                .collect();
             let batch: Vec<NewEntry<'_>> = new
                 .iter()
-                .map(|&(face, time_ms)| {
-                    entry(footage, face, camera, recording.recording_id, time_ms)
+                .zip(&vectors)
+                .map(|(&(face, time_ms), vector)| {
+                    entry(
+                        footage,
+                        face,
+                        vector,
+                        camera,
+                        (recording.recording_id, time_ms),
+                    )
                 })
                 .collect();
             let range = index.add_batch(&batch)?;
@@ -168,17 +194,27 @@ async fn fill_track(
     Ok((recordings, entries))
 }
 
-fn entry(
-    footage: &Footage,
+/// Stranger `n` made of `vector`: its dimensions shifted round by 1 to `len - 1`.
+fn stranger(vector: &[f32], n: usize) -> Vec<f32> {
+    let mut shifted = vector.to_vec();
+    if vector.len() > 1 {
+        shifted.rotate_left(1 + n % (vector.len() - 1));
+    }
+    shifted
+}
+
+/// An entry of `vector` (face `face`'s, or a stranger made of it) in `recording` at
+/// `time_ms`.
+fn entry<'a>(
+    footage: &'a Footage,
     face: usize,
+    vector: &'a [f32],
     camera: i64,
-    recording: i64,
-    time_ms: i64,
-) -> NewEntry<'_> {
-    let source = &footage.faces[face];
-    let [x, y, width, height] = source.face_box;
+    (recording, time_ms): (i64, i64),
+) -> NewEntry<'a> {
+    let [x, y, width, height] = footage.faces[face].face_box;
     NewEntry {
-        embedding: EmbeddingRef::new(&footage.model, &source.vector),
+        embedding: EmbeddingRef::new(&footage.model, vector),
         meta: EntryMeta {
             recording: recording as u64,
             camera: camera as u32,
@@ -191,5 +227,35 @@ fn entry(
             },
             crop: 0,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stranger;
+
+    fn cosine(a: &[f32], b: &[f32]) -> f32 {
+        let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        let norm = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        dot / (norm(a) * norm(b))
+    }
+
+    #[test]
+    fn strangers_resemble_neither_their_face_nor_each_other() {
+        // An uneven vector, as embeddings are.
+        let face: Vec<f32> = (0..128u32)
+            .map(|i| ((i * 37 % 11) as f32 - 5.0) * (1.0 + (i % 3) as f32))
+            .collect();
+        let made: Vec<Vec<f32>> = (0..8).map(|n| stranger(&face, n)).collect();
+        for (n, one) in made.iter().enumerate() {
+            assert!(
+                cosine(one, &face) < 0.5,
+                "stranger {n}: {}",
+                cosine(one, &face)
+            );
+            for (m, other) in made.iter().enumerate().skip(n + 1) {
+                assert!(cosine(one, other) < 0.5, "strangers {n} and {m}");
+            }
+        }
     }
 }

@@ -57,6 +57,8 @@ pub(super) struct IndexedRun {
     pub(super) latencies_ms: Vec<f64>,
     pub(super) camera_hours: f64,
     pub(super) entries: u64,
+    /// Matches per search, sorted.
+    pub(super) matches: Vec<f64>,
     pub(super) peak_rss_mb: f64,
 }
 
@@ -92,6 +94,7 @@ pub(super) async fn run(
         faces_per_minute: faces.per_camera_minute,
         model: faces.model,
         faces: faces.faces,
+        known_share: args.indexed_known_share,
     };
     let filled = synthetic::fill(dir.path(), &footage).await?;
     let daemon = Daemon::start_in(dir, &config).await?;
@@ -129,6 +132,7 @@ pub(super) async fn run(
         }
     }
     run.latencies_ms.sort_by(f64::total_cmp);
+    run.matches.sort_by(f64::total_cmp);
     peaks_done.send_replace(true);
     run.peak_rss_mb = peaks.await?.first().copied().unwrap_or(f64::NAN);
     drop(daemon);

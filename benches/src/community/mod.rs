@@ -71,6 +71,10 @@ pub(crate) struct CommunityArgs {
     /// Searches of that week for each person.
     #[arg(long, default_value_t = 4)]
     indexed_rounds: usize,
+    /// The share of the week's faces that are the clips' people; the rest are strangers
+    /// (0.01: each of them a hundred-odd times a day over 16 cameras).
+    #[arg(long, default_value_t = 0.01)]
+    indexed_known_share: f64,
     #[command(flatten)]
     frame: KeyframeSize,
     /// One JSON line on stdout.
@@ -103,6 +107,7 @@ struct Report {
     search_indexed_searches: usize,
     search_indexed_camera_hours: f64,
     search_indexed_entries: u64,
+    search_indexed_matches_p50: f64,
     create_p50_ms: f64,
     create_p99_ms: f64,
     /// The daemon's peak over the whole run (every daemon it started), and by phase.
@@ -402,6 +407,9 @@ pub(crate) async fn run(args: CommunityArgs) -> Result<(), BoxError> {
         search_indexed_searches: week.as_ref().map_or(0, |w| w.latencies_ms.len()),
         search_indexed_camera_hours: week.as_ref().map_or(0.0, |w| w.camera_hours),
         search_indexed_entries: week.as_ref().map_or(0, |w| w.entries),
+        search_indexed_matches_p50: week
+            .as_ref()
+            .map_or(f64::NAN, |w| percentile(&w.matches, 50.0)),
         create_p50_ms: percentile(&scene.creates, 50.0),
         create_p99_ms: percentile(&scene.creates, 99.0),
         peak_rss_mb: peaks.into_iter().flatten().fold(f64::NAN, f64::max),

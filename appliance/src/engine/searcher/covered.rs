@@ -170,6 +170,7 @@ pub(super) struct Target<'a> {
 /// What the index query needs of an indexed recording.
 #[derive(Debug, Clone)]
 pub(super) struct Entries {
+    camera: i64,
     recording: i64,
     span_ms: Range<i64>,
     entries: Range<u64>,
@@ -177,8 +178,14 @@ pub(super) struct Entries {
 
 impl Entries {
     /// A recording's `entries`, its keyframes stamped within `span_ms`.
-    pub(super) fn new(recording: i64, span_ms: Range<i64>, entries: Range<u64>) -> Entries {
+    pub(super) fn new(
+        camera: i64,
+        recording: i64,
+        span_ms: Range<i64>,
+        entries: Range<u64>,
+    ) -> Entries {
         Entries {
+            camera,
             recording,
             span_ms,
             entries,
@@ -187,8 +194,9 @@ impl Entries {
 }
 
 impl IndexedRecording {
-    pub(super) fn entries(&self) -> Entries {
+    pub(super) fn entries(&self, camera: i64) -> Entries {
         Entries::new(
+            camera,
             self.id,
             self.found.start_ms..self.found.end_ms,
             self.indexed.first_entry..self.indexed.end_entry,
@@ -196,11 +204,11 @@ impl IndexedRecording {
     }
 }
 
-/// The target's matches among indexed recordings of `camera`, with one index query.
+/// The target's matches among indexed recordings (of one camera or several), with one
+/// index query over their cameras and the span of their times.
 pub(super) fn search(
     index: &EmbeddingIndex,
     target: Target<'_>,
-    camera: i64,
     recordings: &[Entries],
 ) -> Result<Vec<NewMatch>, IndexError> {
     let entries: HashMap<u64, Range<u64>> = recordings
@@ -218,7 +226,7 @@ pub(super) fn search(
         .unwrap_or(0);
     let to = recordings.iter().map(|r| r.span_ms.end).max().unwrap_or(0);
     let query = Query::at_least(target.embedding, target.min_score)
-        .cameras([camera as u32])
+        .cameras(recordings.iter().map(|r| r.camera as u32))
         .time_range((from - CLOCK_MARGIN_MS)..(to + CLOCK_MARGIN_MS));
     let hits = index.search(&query)?;
     Ok(hits
@@ -228,38 +236,41 @@ pub(super) fn search(
                 .get(&hit.meta.recording)
                 .is_some_and(|range| range.contains(&hit.id.0))
         })
-        .filter_map(|hit| super::to_match(hit, camera, target.max_distance))
+        .filter_map(|hit| super::to_match(hit, target.max_distance))
         .collect())
 }
 
-/// Stores a searched batch and the source's cursor past it, in one transaction (the
-/// caller's); returns the recordings that became pending for the one-by-one path.
+/// Stores searched batches, each with its source's cursor past it, and their matches, in
+/// the caller's transaction; returns the recordings that became pending for the one-by-one
+/// path.
 pub(super) fn store(
     conn: &Connection,
     task: &str,
-    source: &Source,
-    batch: &Batch,
+    batches: &[(Source, Batch)],
     matches: &[NewMatch],
 ) -> rusqlite::Result<Vec<PendingRecording>> {
-    let pending = store::add_found(conn, task, source, &batch.to_index)?;
-    let damaged: Vec<_> = batch
-        .indexed
-        .iter()
-        .filter_map(|r| r.decode_error.as_deref().map(|e| (r.id, e)))
-        .collect();
-    if !damaged.is_empty() {
-        store::add_done_rows(conn, task, &damaged)?;
-    }
+    let mut pending = Vec::new();
     let mut keyframes = KeyframeCounts::default();
-    let mut faces = 0;
-    for recording in &batch.indexed {
-        keyframes.total += recording.indexed.keyframes.total;
-        keyframes.decoded += recording.indexed.keyframes.decoded;
-        keyframes.detected += recording.indexed.keyframes.detected;
-        faces += recording.indexed.faces;
+    let (mut searched, mut faces) = (0, 0);
+    for (source, batch) in batches {
+        pending.extend(store::add_found(conn, task, source, &batch.to_index)?);
+        let damaged: Vec<_> = batch
+            .indexed
+            .iter()
+            .filter_map(|r| r.decode_error.as_deref().map(|e| (r.id, e)))
+            .collect();
+        if !damaged.is_empty() {
+            store::add_done_rows(conn, task, &damaged)?;
+        }
+        for recording in &batch.indexed {
+            keyframes.total += recording.indexed.keyframes.total;
+            keyframes.decoded += recording.indexed.keyframes.decoded;
+            keyframes.detected += recording.indexed.keyframes.detected;
+            faces += recording.indexed.faces;
+        }
+        searched += batch.indexed.len() as u64;
     }
     let stored = store::insert_matches(conn, task, matches)?;
-    let searched = batch.indexed.len() as u64;
     store::add_found_count(conn, task, searched)?;
     store::add_done(conn, task, searched, keyframes, faces, stored)?;
     Ok(pending)

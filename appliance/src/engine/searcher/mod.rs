@@ -13,6 +13,7 @@
 //! is still pending: a recording processed again after a crash stores nothing twice.
 
 mod covered;
+mod from_index;
 
 use std::{
     pin::{Pin, pin},
@@ -27,17 +28,18 @@ use futures::{Stream, StreamExt, stream::FuturesUnordered};
 use pipeline::{
     downloader::{Downloader, Job, Priority},
     faces::Embedding,
-    index::{EmbeddingRef, Hit},
+    index::Hit,
 };
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use from_index::Covered;
+
 use crate::{
     config::SearchConfig,
     db::{Database, DbError},
     engine::{
-        background::coverage,
         cameras::Cameras,
         error::EngineError,
         gate::TaskGate,
@@ -239,6 +241,8 @@ async fn run_task(
         job.cancel();
     });
     finish_pending(&task).await?;
+    let mut sources = sources;
+    from_index::search_together(&task, &mut sources, row.params.to_ms).await;
     let searched = sources
         .iter()
         .filter(|s| !s.search_done)
@@ -399,7 +403,9 @@ async fn search_source(
         if source.search_done || task.cancel.is_cancelled() {
             break Ok(());
         }
-        let covered = match search_covered(&task, &mut source, to_ms, &mut work).await {
+        let mut one = [&mut source];
+        let searched = from_index::search_covered(&task, &mut one, to_ms, &mut work).await;
+        let covered = match searched.map(|c| c[0]) {
             Ok(Covered::Stored) => continue,
             Ok(Covered::From(from)) => Some(from),
             Ok(Covered::Nothing) => None,
@@ -422,98 +428,6 @@ async fn search_source(
     };
     while work.next().await.is_some() {}
     result
-}
-
-/// What background indexing has covered of a source, from its cursor.
-enum Covered {
-    /// The cursor was inside the covered footage: its recordings are stored as a page and
-    /// the cursor moved past them.
-    Stored,
-    /// The covered footage begins after the cursor, here.
-    From(i64),
-    Nothing,
-}
-
-/// Answers a batch of the covered footage the cursor is in from the index ([`covered`]).
-async fn search_covered(
-    task: &Arc<SearchTask>,
-    source: &mut Source,
-    to_ms: i64,
-    work: &mut Work,
-) -> Result<Covered, DbError> {
-    let (camera, track, cursor) = (source.camera_id, source.track, source.cursor_ms);
-    let (id, batch_size) = (task.id.clone(), task.searches.config.indexed_batch as usize);
-    let found = (task.searches.db)
-        .read(move |c| {
-            let Some(coverage) = coverage::of_track(c, camera, track)? else {
-                return Ok(Err(Covered::Nothing));
-            };
-            let span = coverage.covered_from_ms..coverage.covered_to_ms;
-            if span.is_empty() || cursor >= span.end {
-                return Ok(Err(Covered::Nothing));
-            }
-            if cursor < span.start {
-                return Ok(Err(Covered::From(span.start)));
-            }
-            let end = span.end.min(to_ms);
-            let batch = covered::read_batch(c, &id, camera, track, cursor..end, batch_size)?;
-            Ok(Ok(batch))
-        })
-        .await?;
-    let mut batch = match found {
-        Ok(batch) => batch,
-        Err(covered) => return Ok(covered),
-    };
-    let entries = batch.indexed.iter().map(covered::IndexedRecording::entries);
-    let matches = match search_index(task, camera, entries.collect()).await {
-        Ok(matches) => matches,
-        Err(error) => {
-            tracing::warn!(task = %task.id, camera, track, %error, "searching the index failed; searching the recordings one by one");
-            batch.one_by_one();
-            Vec::new()
-        }
-    };
-    source.cursor_ms = batch.next_cursor_ms;
-    source.search_done = batch.next_cursor_ms >= to_ms;
-    let (id, stored, searched) = (task.id.clone(), *source, batch.indexed.len() as u64);
-    let pending = (task.searches.db)
-        .write(move |tx| Ok(covered::store(tx, &id, &stored, &batch, &matches)?))
-        .await
-        .inspect_err(
-            |e| tracing::error!(task = %task.id, error = %e, "cannot store a batch of indexed recordings"),
-        )?;
-    task.progress.done.fetch_add(searched, Ordering::Relaxed);
-    metrics::counter!("dipper_recordings_processed_total").increment(searched);
-    for recording in pending {
-        work.push(Box::pin(process(Arc::clone(task), recording)));
-    }
-    // At most a page of recordings waits for processing.
-    while work.len() >= task.searches.config.page_size as usize {
-        work.next().await;
-    }
-    Ok(Covered::Stored)
-}
-
-/// The target's matches among indexed recordings of `camera`, with one index query.
-async fn search_index(
-    task: &SearchTask,
-    camera: i64,
-    recordings: Vec<covered::Entries>,
-) -> Result<Vec<NewMatch>, String> {
-    let index = Arc::clone(&task.index);
-    let target = task.target.clone();
-    let (min_score, max_distance) = (task.min_score, task.match_distance);
-    tokio::task::spawn_blocking(move || {
-        let target = covered::Target {
-            embedding: EmbeddingRef::from(&target),
-            min_score,
-            max_distance,
-        };
-        covered::search(&index.read(), target, camera, &recordings)
-    })
-    .await
-    .map_err(|e| format!("embedding index: {e}"))?
-    .map_err(|e| format!("embedding index: {e}"))
 }
 
 /// One search of the camera from the source's cursor to `to_ms`, page by page; `ends_task`
@@ -733,20 +647,21 @@ async fn matches_in(
     indexed: Indexed,
 ) -> Result<Vec<NewMatch>, String> {
     let entries = covered::Entries::new(
+        recording.camera_id,
         recording.recording_id,
         recording.start_ms..recording.end_ms,
         indexed.first_entry..indexed.end_entry,
     );
-    search_index(task, recording.camera_id, vec![entries]).await
+    from_index::search_index(task, vec![entries]).await
 }
 
 /// A hit within `max_distance` of the target, as a match.
-fn to_match(hit: &Hit, camera: i64, max_distance: f32) -> Option<NewMatch> {
+fn to_match(hit: &Hit, max_distance: f32) -> Option<NewMatch> {
     let distance = (2.0 - 2.0 * hit.score).max(0.0).sqrt();
     (distance <= max_distance).then_some(NewMatch {
         entry_id: hit.id.0,
         recording_id: hit.meta.recording as i64,
-        camera_id: camera,
+        camera_id: i64::from(hit.meta.camera),
         time_ms: hit.meta.time_ms,
         distance,
         face_box: [

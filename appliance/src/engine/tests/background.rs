@@ -9,7 +9,7 @@ use isapi::sim::{Faults, SimConfig, Simulator};
 use super::{USER, camera, engine, search_for};
 use crate::{
     config::{IndexConfig, SearchConfig},
-    engine::{Engine, NewCameraRequest, background::coverage::Coverage, synthetic},
+    engine::{Engine, NewCameraRequest, TaskRequest, background::coverage::Coverage, synthetic},
 };
 
 /// Keyframe-free waits: background indexing is awaited by polling its stored progress.
@@ -285,13 +285,13 @@ async fn a_restart_resumes_from_what_was_committed_and_indexes_nothing_twice() {
     second.shutdown(Duration::from_secs(5)).await;
 }
 
-/// Made-up indexed footage ([`synthetic::fill`]: a day of one camera, copies of two
-/// people's faces) is searched from the index alone, over several batches: every copy of the
-/// target's face matches and none of the other's, and the camera is neither asked nor
-/// downloaded from.
+/// Made-up indexed footage ([`synthetic::fill`]: a day of two cameras, copies of two
+/// people's faces) is searched from the index alone, both cameras together a window at a
+/// time: every copy of the target's face matches, on its own camera, and none of the
+/// other's, and the cameras are not downloaded from.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synthetic_footage_is_searched_from_the_index_alone() {
-    let sim = Simulator::start(SimConfig::new(vec![recent_camera(8)]))
+    let sim = Simulator::start(SimConfig::new(vec![recent_camera(8), recent_camera(8)]))
         .await
         .expect("simulator");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -300,7 +300,10 @@ async fn synthetic_footage_is_searched_from_the_index_alone() {
         ..super::test_search_config()
     };
     let first = super::engine_with(dir.path(), search.clone(), None);
-    let camera = add(&first, &sim, 0, "gate").await;
+    let cameras = [
+        add(&first, &sim, 0, "gate").await,
+        add(&first, &sim, 1, "lobby").await,
+    ];
     let mut faces = Vec::new();
     for name in ["obama.jpg", "biden.jpg"] {
         let photo = std::fs::read(super::cached(&format!("faces/{name}"))).expect("photo");
@@ -315,6 +318,7 @@ async fn synthetic_footage_is_searched_from_the_index_alone() {
         end_ms,
         days: 1,
         faces_per_minute: 0.5,
+        known_share: 1.0,
         model: faces[0].model().id().to_owned(),
         faces: faces
             .iter()
@@ -327,7 +331,7 @@ async fn synthetic_footage_is_searched_from_the_index_alone() {
     let filled = synthetic::fill(dir.path(), &footage).await.expect("filled");
     assert_eq!(
         (filled.tracks, filled.recordings, filled.entries),
-        (1, 1440, 720)
+        (2, 2880, 1440)
     );
     let again = synthetic::fill(dir.path(), &footage).await;
     assert!(
@@ -338,7 +342,13 @@ async fn synthetic_footage_is_searched_from_the_index_alone() {
     let engine = super::engine_with(dir.path(), search, None);
     let from = jiff::Timestamp::from_millisecond(end_ms - 24 * 3_600_000).expect("from");
     let to = jiff::Timestamp::from_millisecond(end_ms).expect("to");
-    let (_, done) = search_for(&engine, camera, "obama2.jpg", (from, to)).await;
+    let task = TaskRequest {
+        photo: super::photo("obama2.jpg"),
+        cameras: cameras.to_vec(),
+        ..super::request(cameras[0], from, to)
+    };
+    let id = engine.create_task(task).await.expect("created");
+    let done = super::finished(&engine, &id).await;
     let counts = done.task.counts;
     assert_eq!(
         (
@@ -346,10 +356,24 @@ async fn synthetic_footage_is_searched_from_the_index_alone() {
             counts.recordings_done,
             counts.matches
         ),
-        (1440, 1440, 360),
+        (2880, 2880, 720),
         "{done:?}"
     );
-    assert_eq!(counts.faces, 720, "{done:?}");
-    assert_eq!(sim.stats(0).downloads_started, 0);
+    assert_eq!(counts.faces, 1440, "{done:?}");
+    let by_camera = (engine.db())
+        .read(move |c| {
+            let mut rows = c.prepare(
+                "SELECT m.camera_id, count(*) FROM matches m
+                 JOIN recordings r ON r.id = m.recording_id AND r.camera_id = m.camera_id
+                 WHERE m.task_id = ?1 GROUP BY m.camera_id ORDER BY m.camera_id",
+            )?;
+            let rows = rows.query_map([id], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+            Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+        })
+        .await
+        .expect("matches");
+    assert_eq!(by_camera, [(cameras[0], 360), (cameras[1], 360)]);
+    let downloads = sim.stats(0).downloads_started + sim.stats(1).downloads_started;
+    assert_eq!(downloads, 0);
     engine.shutdown(Duration::from_secs(5)).await;
 }
