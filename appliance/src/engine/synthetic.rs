@@ -75,10 +75,16 @@ pub async fn fill(data_dir: &Path, footage: &Footage) -> Result<Filled, BoxError
         .into());
     }
     let mut filled = Filled::default();
-    let mut carry = 0.0;
+    let mut copier = Copier {
+        footage,
+        carry: 0.0,
+        known: 0.0,
+        next_known: 0,
+        next_stranger: 0,
+    };
     for camera in db.cameras().await? {
         for &track in &camera.tracks {
-            let covered = fill_track(&db, &mut index, footage, (camera.id, track), &mut carry);
+            let covered = fill_track(&db, &mut index, &mut copier, (camera.id, track));
             let (recordings, entries) = covered.await?;
             filled.tracks += 1;
             filled.recordings += recordings;
@@ -89,15 +95,14 @@ pub async fn fill(data_dir: &Path, footage: &Footage) -> Result<Filled, BoxError
     Ok(filled)
 }
 
-/// One track's recordings, entries and coverage, a day per transaction, newest first; `carry` is the
-/// fraction of a face the previous recording left.
+/// One track's recordings, entries and coverage, a day per transaction, newest first.
 async fn fill_track(
     db: &Database,
     index: &mut EmbeddingIndex,
-    footage: &Footage,
+    copier: &mut Copier<'_>,
     (camera, track): (i64, u32),
-    carry: &mut f64,
 ) -> Result<(u64, u64), BoxError> {
+    let footage = copier.footage;
     let start_ms = footage.end_ms - i64::from(footage.days) * 24 * 60 * MINUTE_MS;
     let end_ms = footage.end_ms;
     let existing = db
@@ -106,8 +111,6 @@ async fn fill_track(
     if existing.covered_from_ms < existing.covered_to_ms {
         return Err(format!("camera {camera} track {track} is indexed already").into());
     }
-    let mut next_face = (camera as usize).wrapping_mul(7919);
-    let (mut known, mut strangers) = (0.0, 0usize);
     let (mut recordings, mut entries) = (0, 0);
     // Newest day first: the coverage grows backwards from the end, one whole day at a time.
     let mut day_end = end_ms;
@@ -127,42 +130,17 @@ async fn fill_track(
             .await?;
         let mut marks = Vec::with_capacity(stored.len());
         for recording in &stored {
-            *carry += footage.faces_per_minute;
-            let faces = *carry as usize;
-            *carry -= faces as f64;
-            let new: Vec<(usize, i64)> = (0..faces)
-                .map(|n| {
-                    next_face += 1;
-                    let time = recording.start_ms + (n as i64 * 2_000) % MINUTE_MS;
-                    (next_face % footage.faces.len().max(1), time)
-                })
-                .collect();
-            let vectors: Vec<Vec<f32>> = new
+            let made = copier.recording();
+            let batch: Vec<NewEntry<'_>> = made
                 .iter()
-                .map(|&(face, _)| {
-                    known += footage.known_share;
-                    let vector = &footage.faces[face].vector;
-                    if known >= 1.0 {
-                        known -= 1.0;
-                        return vector.clone();
-                    }
-                    strangers += 1;
-                    stranger(vector, strangers)
+                .enumerate()
+                .map(|(n, (face, vector))| {
+                    let time_ms = recording.start_ms + (n as i64 * 2_000) % MINUTE_MS;
+                    let at = (recording.recording_id, time_ms);
+                    entry(footage, *face, vector, camera, at)
                 })
                 .collect();
-            let batch: Vec<NewEntry<'_>> = new
-                .iter()
-                .zip(&vectors)
-                .map(|(&(face, time_ms), vector)| {
-                    entry(
-                        footage,
-                        face,
-                        vector,
-                        camera,
-                        (recording.recording_id, time_ms),
-                    )
-                })
-                .collect();
+            let faces = batch.len();
             let range = index.add_batch(&batch)?;
             marks.push((recording.recording_id, range, faces as u64));
         }
@@ -192,6 +170,42 @@ async fn fill_track(
         day_end = day_start;
     }
     Ok((recordings, entries))
+}
+
+/// Picks the faces of each recording: `faces_per_minute` on average, the known ones in
+/// turn through `faces`, the strangers made of them in turn too.
+struct Copier<'a> {
+    footage: &'a Footage,
+    /// The fraction of a face the previous recording left, and of a known face.
+    carry: f64,
+    known: f64,
+    next_known: usize,
+    next_stranger: usize,
+}
+
+impl Copier<'_> {
+    /// A one-minute recording's faces: which face each was copied from, and its vector.
+    fn recording(&mut self) -> Vec<(usize, Vec<f32>)> {
+        let count = self.footage.faces.len();
+        self.carry += self.footage.faces_per_minute;
+        let n = self.carry as usize;
+        self.carry -= n as f64;
+        (0..n)
+            .map(|_| {
+                self.known += self.footage.known_share;
+                if self.known >= 1.0 {
+                    self.known -= 1.0;
+                    self.next_known += 1;
+                    let face = self.next_known % count;
+                    return (face, self.footage.faces[face].vector.clone());
+                }
+                self.next_stranger += 1;
+                let face = self.next_stranger % count;
+                let rotation = self.next_stranger / count;
+                (face, stranger(&self.footage.faces[face].vector, rotation))
+            })
+            .collect()
+    }
 }
 
 /// Stranger `n` made of `vector`: its dimensions shifted round by 1 to `len - 1`.

@@ -129,6 +129,8 @@ pub(super) async fn run(
                     format!("the search for {person} did not search the week: {status}").into(),
                 );
             }
+            run.matches
+                .push(status["matches"].as_f64().unwrap_or(f64::NAN));
         }
     }
     run.latencies_ms.sort_by(f64::total_cmp);
