@@ -108,6 +108,8 @@ struct Report {
     search_indexed_camera_hours: f64,
     search_indexed_entries: u64,
     search_indexed_matches_p50: f64,
+    /// The peer: one index query over the same week and cameras, in the bench's process.
+    search_indexed_scan_ms: f64,
     create_p50_ms: f64,
     create_p99_ms: f64,
     /// The daemon's peak over the whole run (every daemon it started), and by phase.
@@ -407,6 +409,7 @@ pub(crate) async fn run(args: CommunityArgs) -> Result<(), BoxError> {
         search_indexed_searches: week.as_ref().map_or(0, |w| w.latencies_ms.len()),
         search_indexed_camera_hours: week.as_ref().map_or(0.0, |w| w.camera_hours),
         search_indexed_entries: week.as_ref().map_or(0, |w| w.entries),
+        search_indexed_scan_ms: week.as_ref().map_or(f64::NAN, |w| w.scan_ms),
         search_indexed_matches_p50: week
             .as_ref()
             .map_or(f64::NAN, |w| percentile(&w.matches, 50.0)),
