@@ -26,9 +26,10 @@ use crate::{
 
 /// Recordings retired per transaction.
 const BATCH: usize = 200;
-/// Pause between passes, and before the first.
+/// Pause between passes, and before the first (soon after a start: a box that was off for
+/// days, or killed in the middle of a pass, has footage to retire at once).
 const EVERY: Duration = Duration::from_secs(600);
-const FIRST_AFTER: Duration = Duration::from_secs(30);
+const FIRST_AFTER: Duration = Duration::from_secs(2);
 const DAY_MS: i64 = 24 * 3_600_000;
 
 /// What one pass did.
