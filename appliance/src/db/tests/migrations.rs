@@ -390,26 +390,23 @@ fn photos_move_out_of_the_task_rows() {
     }
     drop(super::open(dir.path()));
     let conn = raw(dir.path());
-    let photos: Vec<(String, Vec<u8>)> = conn
-        .prepare("SELECT task_id, photo FROM task_photos")
-        .unwrap()
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
     assert_eq!(
-        photos,
+        pairs::<Vec<u8>>(&conn, "SELECT task_id, photo FROM task_photos"),
         [("with".to_owned(), b"\xff\xd8\xff\xe0\x00\x10JF".to_vec())]
     );
-    let has_photo: Vec<(String, bool)> = conn
-        .prepare("SELECT id, has_photo FROM tasks ORDER BY id")
-        .unwrap()
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let has_photo = pairs::<bool>(&conn, "SELECT id, has_photo FROM tasks ORDER BY id");
     assert_eq!(
         has_photo,
         [("with".to_owned(), true), ("without".to_owned(), false)]
     );
+}
+
+/// The rows of a two-column query: a text and a `T`.
+fn pairs<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> Vec<(String, T)> {
+    conn.prepare(sql)
+        .unwrap()
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
