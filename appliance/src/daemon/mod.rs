@@ -8,6 +8,8 @@
 //! (`Type=notify`), READY=1 is sent once the API listens and STOPPING=1 at the first signal.
 //! The API's address is also written to `<data_dir>/api.addr` (useful with port 0).
 
+mod arenas;
+
 use std::{net::SocketAddr, time::Instant};
 
 use pipeline::{
@@ -28,6 +30,7 @@ use crate::{
 };
 
 pub(crate) fn run(config: BoxConfig) -> Result<(), BoxError> {
+    arenas::cap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("dipper")
