@@ -53,6 +53,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "retention",
         sql: include_str!("migrations/0005_retention.sql"),
     },
+    Migration {
+        version: 6,
+        name: "uplink",
+        sql: include_str!("migrations/0006_uplink.sql"),
+    },
 ];
 
 /// The newest schema version in `migrations`.
