@@ -63,6 +63,8 @@ pub(crate) struct Usage {
     pub(crate) bytes: u64,
     /// When the oldest waiting message was written, Unix ms.
     pub(crate) oldest_ms: Option<i64>,
+    /// The last sequence ever given (0 before the first message).
+    pub(crate) last_seq: u64,
     pub(crate) quota_bytes: u64,
 }
 
@@ -203,7 +205,15 @@ pub(crate) fn usage(conn: &Connection, quota_bytes: u64) -> Result<Usage, DbErro
             e => Err(e),
         })
         .purpose(context)?;
+    let last_seq = conn
+        .query_row(
+            "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'outbox'), 0)",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .purpose(context)?;
     Ok(Usage {
+        last_seq: u64::try_from(last_seq).unwrap_or(0),
         messages: u64::try_from(messages).unwrap_or(0),
         bytes: u64::try_from(bytes).unwrap_or(0),
         oldest_ms,

@@ -60,7 +60,10 @@ fn sequences_increase_and_are_never_reused_across_acks_and_reopening() {
     let usage = db
         .read_blocking(|c| outbox::usage(c, quota))
         .expect("usage");
-    assert_eq!((usage.messages, usage.oldest_ms), (1, Some(1_000)));
+    assert_eq!(
+        (usage.messages, usage.oldest_ms, usage.last_seq),
+        (1, Some(1_000), 4)
+    );
 }
 
 #[test]
