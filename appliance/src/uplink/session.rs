@@ -92,35 +92,26 @@ pub(super) async fn run(
                 backoff.reset();
                 connected(&shared, &identity, &client, ack.session_present);
             }
-            Ok(Event::Incoming(Packet::Publish(p))) => {
-                let topic = String::from_utf8_lossy(&p.topic).into_owned();
-                // Bounded: a flood waits here, and the broker holds the rest.
-                if incoming.send((topic, p.payload.to_vec())).await.is_err() {
+            Ok(event) => {
+                if !handle(&shared, event, &incoming).await {
                     return;
                 }
             }
-            Ok(Event::Incoming(Packet::PubAck(ack))) => {
-                let seq = shared.flight.lock().acknowledged(ack.pkid);
-                match (seq, ack.reason) {
-                    (None, _) => {}
-                    (Some(seq), PubAckReason::Success | PubAckReason::NoMatchingSubscribers) => {
-                        shared.acknowledged(seq);
-                    }
-                    // Kept: published again after the next reconnect.
-                    (Some(seq), reason) => {
-                        tracing::warn!(seq, ?reason, "uplink: the broker refused a message")
+            Err(e) => {
+                // What the old connection left: its events first (numbers and PUBACKs
+                // still belong to its flight), then its queue, emptied under the lock so
+                // that no publish of it is sent on the next connection.
+                let left: Vec<Event> = events.state.events.drain(..).collect();
+                for event in left {
+                    if !handle(&shared, event, &incoming).await {
+                        return;
                     }
                 }
-            }
-            Ok(Event::Outgoing(Outgoing::Publish(packet))) => {
-                shared.flight.lock().numbered(packet);
-            }
-            Ok(_) => {}
-            Err(e) => {
                 {
                     let mut flight = shared.flight.lock();
-                    flight.disconnected();
+                    events.clean();
                     events.pending.clear();
+                    flight.disconnected();
                 }
                 let reason = describe(&e);
                 let wait = backoff.next();
@@ -130,6 +121,33 @@ pub(super) async fn run(
             }
         }
     }
+}
+
+/// One event of the connection; `false` once nobody handles incoming messages any more.
+async fn handle(shared: &Shared, event: Event, incoming: &mpsc::Sender<Incoming>) -> bool {
+    match event {
+        Event::Incoming(Packet::Publish(p)) => {
+            let topic = String::from_utf8_lossy(&p.topic).into_owned();
+            // Bounded: a flood waits here, and the broker holds the rest.
+            return incoming.send((topic, p.payload.to_vec())).await.is_ok();
+        }
+        Event::Incoming(Packet::PubAck(ack)) => {
+            let seq = shared.flight.lock().acknowledged(ack.pkid);
+            match (seq, ack.reason) {
+                (None, _) => {}
+                (Some(seq), PubAckReason::Success | PubAckReason::NoMatchingSubscribers) => {
+                    shared.acknowledged(seq);
+                }
+                // Kept: published again after the next reconnect.
+                (Some(seq), reason) => {
+                    tracing::warn!(seq, ?reason, "uplink: the broker refused a message")
+                }
+            }
+        }
+        Event::Outgoing(Outgoing::Publish(packet)) => shared.flight.lock().numbered(packet),
+        _ => {}
+    }
+    true
 }
 
 fn connected(
