@@ -406,3 +406,107 @@ async fn over_tls_with_the_configured_ca_and_restart_answers_then_exits_for_the_
         daemon.log_text()
     );
 }
+
+/// The target's embedding as `dipper face embed --json` gives it.
+fn embedding_of(photo: &str) -> protocol::search::WireEmbedding {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dipper"))
+        .args(["face", "embed", "--json"])
+        .arg(common::photo(photo))
+        .output()
+        .expect("dipper face embed");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("json");
+    let vector: Vec<f32> = serde_json::from_value(report["vector"].clone()).expect("vector");
+    protocol::search::WireEmbedding::new(report["model"].as_str().expect("model"), &vector)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_search_answers_with_its_task_and_sends_its_matches_and_end() {
+    use protocol::search::{CreateSearch, SearchAccepted, SearchEvent, SearchEventBody};
+    let end = jiff::Timestamp::now();
+    let sim = common::start_sim(vec![common::face_camera(
+        "CAM-H264",
+        end,
+        &[(1435, "cam1_h264.ps")],
+    )])
+    .await;
+    let (from, _) = sim.recording_span(0, 101, 1433).expect("span");
+    let (_, to) = sim.recording_span(0, 101, 1436).expect("span");
+    let mut link = Link::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(dir.path(), &link.box_config(BOX_PASSWORD, ""));
+    daemon
+        .api()
+        .add_camera("gate", &sim.device(0).base_url())
+        .await;
+    link.wait_online().await;
+
+    let search_id = uuid::Uuid::new_v4();
+    let create = CreateSearch {
+        search_id,
+        embedding: embedding_of("obama.jpg"),
+        from_ms: from.as_millisecond() + 1_000,
+        to_ms: to.as_millisecond(),
+        cameras: vec!["gate".to_owned()],
+        max_distance: None,
+    };
+    let request = RpcRequest::new(Method::CreateSearch(create.clone())).encode();
+    let accepted: SearchAccepted = link
+        .call(1, &request)
+        .await
+        .into_result()
+        .expect("accepted");
+    // A retried request is the same search, not a second one.
+    let again: SearchAccepted = link.call(2, &request).await.into_result().expect("again");
+    assert_eq!(again, accepted);
+    let mut unknown_camera = create.clone();
+    unknown_camera.search_id = uuid::Uuid::new_v4();
+    unknown_camera.cameras = vec!["nowhere".to_owned()];
+    let refused = link
+        .call(
+            3,
+            &RpcRequest::new(Method::CreateSearch(unknown_camera)).encode(),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "invalid_params", "{refused:?}");
+
+    let events = format!("{PREFIX}/events");
+    let (mut matches, mut progress, mut last_seq) = (0, 0, 0);
+    let finished = loop {
+        let payload = link.relay.next_on(&events).await.expect("a search event");
+        let event: SearchEvent = protocol::decode(&payload).expect("an event");
+        assert_eq!(event.search_id, search_id);
+        assert!(event.seq > last_seq, "events out of order");
+        last_seq = event.seq;
+        match event.body {
+            SearchEventBody::Match(m) => {
+                assert_eq!(m.camera, "gate");
+                matches += 1;
+            }
+            SearchEventBody::Progress(_) => progress += 1,
+            SearchEventBody::Finished { state, .. } => break state,
+        }
+    };
+    assert_eq!(finished, "done");
+    assert!(
+        matches > 0 && progress > 0,
+        "matches {matches}, progress {progress}"
+    );
+    let (_, task) = daemon
+        .api()
+        .get(&format!("/tasks/{}", accepted.task_id))
+        .await;
+    assert_eq!(task["matches"].as_u64(), Some(matches), "{task}");
+
+    let cancel = protocol::rpc::CancelSearch {
+        search_id: uuid::Uuid::new_v4(),
+    };
+    let missing = link
+        .call(4, &RpcRequest::new(Method::CancelSearch(cancel)).encode())
+        .await;
+    assert_eq!(error_code(&missing), "not_found");
+}
