@@ -12,10 +12,12 @@ use std::{
 };
 
 use pipeline::motion::GateConfig;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+
+pub(crate) use crate::uplink::UplinkConfig;
 
 /// `box.toml`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct BoxConfig {
     /// Where the database, key file, embedding index, snapshots and download cache live.
@@ -35,6 +37,11 @@ pub(crate) struct BoxConfig {
     pub(crate) downloads: DownloadsConfig,
     pub(crate) disk: DiskConfig,
     pub(crate) shutdown: ShutdownConfig,
+    pub(crate) uplink: UplinkConfig,
+    /// The file's own table, as read (before defaults and the environment), so keys set
+    /// remotely (`setConfig`) are merged over it and checked the same way.
+    #[serde(skip)]
+    pub(crate) source: toml::Table,
 }
 
 impl Default for BoxConfig {
@@ -50,11 +57,13 @@ impl Default for BoxConfig {
             downloads: DownloadsConfig::default(),
             disk: DiskConfig::default(),
             shutdown: ShutdownConfig::default(),
+            uplink: UplinkConfig::default(),
+            source: toml::Table::new(),
         }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum LogFormat {
     Text,
@@ -62,7 +71,7 @@ pub(crate) enum LogFormat {
 }
 
 /// How searches run.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct SearchConfig {
     /// Threads detecting and embedding faces (the CPU-heavy stage), and recordings decoded at
@@ -118,7 +127,7 @@ impl SearchConfig {
 
 /// Background indexing: every enabled camera track indexed from its newest recordings
 /// backwards, then forwards as new recordings close, whenever searches leave capacity.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct IndexConfig {
     /// Whether the box indexes in the background. Default true.
@@ -154,7 +163,7 @@ impl Default for IndexConfig {
 /// The motion gates (`[motion]`, `[motion.gates]`): which keyframes are decoded at all,
 /// and which parts of a decoded keyframe go to the face detector (see
 /// `docs/design/0025-motion-gates.md`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct MotionConfig {
     /// Whether keyframes are gated. Default true; false decodes every keyframe and sends it
@@ -174,7 +183,7 @@ impl Default for MotionConfig {
 }
 
 /// The downloader.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct DownloadsConfig {
     /// Bytes of downloaded video held in memory at once, all downloads together. Default 64 MiB.
@@ -197,7 +206,7 @@ impl Default for DownloadsConfig {
 }
 
 /// Free-space rules for `data_dir`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct DiskConfig {
     /// Below this many free MiB no new download starts, and the health says `disk_full`.
@@ -217,7 +226,7 @@ impl Default for DiskConfig {
 }
 
 /// Stopping.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(crate) struct ShutdownConfig {
     /// How long running work may take to stop after SIGTERM before the daemon exits
@@ -255,6 +264,29 @@ pub(crate) enum ConfigError {
     },
     #[error("{key}: {reason}")]
     Invalid { key: &'static str, reason: String },
+    #[error("{key}: {reason}")]
+    Override { key: String, reason: String },
+}
+
+/// Sets `a.b.c` in `table`, making the tables on the way; a key through a value that is
+/// not a table is refused.
+fn set_dotted(table: &mut toml::Table, key: &str, value: toml::Value) -> Result<(), String> {
+    let mut parts: Vec<&str> = key.split('.').collect();
+    let last = parts
+        .pop()
+        .filter(|p| !p.is_empty())
+        .ok_or("an empty key")?;
+    let mut here = table;
+    for part in parts {
+        let next = here
+            .entry(part.to_owned())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        here = next
+            .as_table_mut()
+            .ok_or_else(|| format!("{part} is not a table"))?;
+    }
+    here.insert(last.to_owned(), value);
+    Ok(())
 }
 
 impl BoxConfig {
@@ -280,7 +312,43 @@ impl BoxConfig {
 
     /// Parses TOML; the message names the key and line.
     pub(crate) fn parse(text: &str) -> Result<BoxConfig, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())
+        let source: toml::Table =
+            toml::from_str(text).map_err(|e| e.to_string().trim_end().to_owned())?;
+        Self::from_table(source)
+    }
+
+    fn from_table(source: toml::Table) -> Result<BoxConfig, String> {
+        let mut config: BoxConfig = source
+            .clone()
+            .try_into()
+            .map_err(|e: toml::de::Error| e.to_string().trim_end().to_owned())?;
+        config.source = source;
+        Ok(config)
+    }
+
+    /// This config with `overrides` (dotted keys, JSON values) merged over its file, the
+    /// environment applied again and the whole checked: what a remote change would make.
+    /// The error names the key at fault.
+    pub(crate) fn with_overrides(
+        &self,
+        overrides: &std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<BoxConfig, ConfigError> {
+        let mut table = self.source.clone();
+        for (key, value) in overrides {
+            let invalid = |reason: String| ConfigError::Override {
+                key: key.clone(),
+                reason,
+            };
+            let value = toml::Value::try_from(value).map_err(|e| invalid(e.to_string()))?;
+            set_dotted(&mut table, key, value).map_err(invalid)?;
+        }
+        let mut config = Self::from_table(table).map_err(|reason| ConfigError::Override {
+            key: overrides.keys().cloned().collect::<Vec<_>>().join(", "),
+            reason,
+        })?;
+        config.apply_env(|name| std::env::var(name).ok())?;
+        config.validate()?;
+        Ok(config)
     }
 
     pub(crate) fn apply_env(
@@ -379,6 +447,9 @@ impl BoxConfig {
         if self.disk.check_interval_ms == 0 {
             return invalid("disk.check_interval_ms", "must be at least 1");
         }
+        if let Err((key, reason)) = self.uplink.validate() {
+            return invalid(key, &reason);
+        }
         Ok(())
     }
 }
@@ -433,6 +504,30 @@ mod tests {
             .apply_env(|name| (name == "DIPPER_LISTEN").then(|| "nowhere".to_owned()))
             .expect_err("bad address");
         assert!(err.to_string().contains("DIPPER_LISTEN"), "{err}");
+    }
+
+    #[test]
+    fn overrides_merge_over_the_file_and_are_checked() {
+        let config = BoxConfig::parse("[search]\ntasks_at_once = 2\n").expect("parses");
+        let values = [(
+            "uplink.telemetry_interval_ms".to_owned(),
+            serde_json::json!(5000),
+        )];
+        let changed = config
+            .with_overrides(&values.into_iter().collect())
+            .expect("valid");
+        assert_eq!(changed.uplink.telemetry_interval_ms, 5000);
+        assert_eq!(changed.search.tasks_at_once, 2, "the file's keys stay");
+        let bad = [("search.tasks_at_once".to_owned(), serde_json::json!(0))];
+        let err = config
+            .with_overrides(&bad.into_iter().collect())
+            .expect_err("invalid");
+        assert!(err.to_string().contains("tasks_at_once"), "{err}");
+        let unknown = [("search.nonsense".to_owned(), serde_json::json!(1))];
+        let err = config
+            .with_overrides(&unknown.into_iter().collect())
+            .expect_err("unknown");
+        assert!(err.to_string().contains("nonsense"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The box: the `dipper` binary's library. `dipper run --config box.toml` is the daemon
 //! (`daemon/`): the search engine (`engine/`), its SQLite state (`db/`) and the local API
 //! (`api/`). `dipper search`, `dipper cameras` and `dipper tasks` are clients of that API
-//! (`cli/`). `dipper face detect|embed|compare` run the face stages on photos without a
+//! (`cli/`); `dipper uplink activate|status` too, for the link to the relay (`uplink/`).
+//! `dipper face detect|embed|compare` run the face stages on photos without a
 //! daemon: how a person checks a photo before searching with it. Reports go to stdout (one
 //! JSON document with `--json`).
 
@@ -12,10 +13,16 @@ mod daemon;
 mod db;
 mod engine;
 mod face;
+mod uplink;
 
 pub use engine::synthetic;
 
 use clap::{Parser, Subcommand};
+
+pub use daemon::Exit;
+
+/// The exit status with which `dipper run` asks its supervisor to start it again.
+pub const RESTART_EXIT_CODE: u8 = uplink::RESTART_EXIT_CODE;
 
 /// A boxed error with its context already in the message; printed once, in `main`.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -60,6 +67,13 @@ enum Command {
         #[command(subcommand)]
         command: cli::TasksCommand,
     },
+    /// The link to the relay: activate the box, see whether it is connected.
+    Uplink {
+        #[command(flatten)]
+        api: cli::ApiArgs,
+        #[command(subcommand)]
+        command: cli::UplinkCommand,
+    },
     /// Faces in photos: detect them, embed one, compare two.
     #[command(subcommand)]
     Face(face::FaceCommand),
@@ -94,7 +108,8 @@ fn init_logs(format: config::LogFormat, default_level: &str) {
 }
 
 /// Runs a command line; the error, with its chain, is the caller's to print.
-pub fn run(cli: Cli) -> Result<(), BoxError> {
+pub fn run(cli: Cli) -> Result<Exit, BoxError> {
+    let stopped = |result: Result<(), BoxError>| result.map(|()| Exit::Stopped);
     match cli.command {
         Command::Run { config, log_format } => config::BoxConfig::load(config.as_deref())
             .map_err(BoxError::from)
@@ -104,19 +119,23 @@ pub fn run(cli: Cli) -> Result<(), BoxError> {
             }),
         Command::Search { api, args } => {
             init_logs(config::LogFormat::Text, "warn");
-            cli::run(&api, cli::ClientCommand::Search(args))
+            stopped(cli::run(&api, cli::ClientCommand::Search(args)))
         }
         Command::Cameras { api, command } => {
             init_logs(config::LogFormat::Text, "warn");
-            cli::run(&api, cli::ClientCommand::Cameras(command))
+            stopped(cli::run(&api, cli::ClientCommand::Cameras(command)))
         }
         Command::Tasks { api, command } => {
             init_logs(config::LogFormat::Text, "warn");
-            cli::run(&api, cli::ClientCommand::Tasks(command))
+            stopped(cli::run(&api, cli::ClientCommand::Tasks(command)))
+        }
+        Command::Uplink { api, command } => {
+            init_logs(config::LogFormat::Text, "warn");
+            stopped(cli::run(&api, cli::ClientCommand::Uplink(command)))
         }
         Command::Face(command) => {
             init_logs(config::LogFormat::Text, "warn");
-            face::run(command)
+            stopped(face::run(command))
         }
     }
 }

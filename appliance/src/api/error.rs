@@ -30,6 +30,21 @@ impl ApiError {
         }
     }
 
+    /// Any status and code (the uplink's errors choose theirs).
+    pub(crate) fn with(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+        field: Option<&'static str>,
+    ) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            field,
+        }
+    }
+
     pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
         ApiError {
             status: StatusCode::NOT_FOUND,

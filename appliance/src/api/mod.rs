@@ -1,5 +1,5 @@
 //! The box's local HTTP API, under `/api/v1`: cameras, tasks (create, list, status, cancel,
-//! results), snapshots, health; Prometheus metrics at `/metrics`. The CLI uses it, and so
+//! results), snapshots, health, the uplink (activate, status); Prometheus metrics at `/metrics`. The CLI uses it, and so
 //! will the local web page.
 //!
 //! Request bodies are parsed by hand from bytes so that every malformed body gets the API's
@@ -15,6 +15,7 @@
 //! GET    /api/v1/tasks/{id}               POST /api/v1/tasks/{id}/cancel
 //! GET    /api/v1/tasks/{id}/results?after=&limit=
 //! GET    /api/v1/matches/{id}/face.jpg    GET /api/v1/matches/{id}/frame.jpg
+//! POST   /api/v1/uplink/activate          GET /api/v1/uplink/status
 //! GET    /metrics
 //! ```
 
@@ -22,6 +23,7 @@ mod cameras;
 mod error;
 mod health;
 mod tasks;
+mod uplink;
 
 use std::time::Instant;
 
@@ -35,11 +37,13 @@ use metrics_exporter_prometheus::PrometheusHandle;
 pub(crate) use error::ApiError;
 
 use crate::engine::Engine;
+use crate::uplink::Uplink;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub(crate) engine: Engine,
+    pub(crate) uplink: Uplink,
     pub(crate) metrics: Option<PrometheusHandle>,
     pub(crate) started: Instant,
 }
@@ -59,6 +63,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/tasks/{id}/cancel", post(tasks::cancel))
         .route("/tasks/{id}/results", get(tasks::results))
         .route("/matches/{id}/{file}", get(tasks::snapshot))
+        .route("/uplink/activate", post(uplink::activate))
+        .route("/uplink/status", get(uplink::status))
         .fallback(|| async { ApiError::not_found("no such API route") });
     Router::new()
         .nest("/api/v1", api)

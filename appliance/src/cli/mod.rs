@@ -1,4 +1,5 @@
-//! The daemon's command-line clients: `dipper search`, `dipper cameras`, `dipper tasks`.
+//! The daemon's command-line clients: `dipper search`, `dipper cameras`, `dipper tasks`,
+//! `dipper uplink`.
 //! Each talks to a running `dipper run` through its local API (`--api`, or `$DIPPER_API`).
 //! Reports are plain text, or one JSON document with `--json`; progress is a bar on a
 //! terminal and plain lines when piped.
@@ -7,12 +8,14 @@ mod cameras;
 mod client;
 mod search;
 mod tasks;
+mod uplink;
 
 use clap::{Args, Subcommand};
 
 pub(crate) use cameras::CamerasCommand;
 pub(crate) use search::SearchArgs;
 pub(crate) use tasks::TasksCommand;
+pub(crate) use uplink::UplinkCommand;
 
 use crate::BoxError;
 use client::ApiClient;
@@ -37,6 +40,8 @@ pub(crate) enum ClientCommand {
     Cameras(CamerasCommand),
     #[command(subcommand)]
     Tasks(TasksCommand),
+    #[command(subcommand)]
+    Uplink(UplinkCommand),
 }
 
 pub(crate) fn run(api: &ApiArgs, command: ClientCommand) -> Result<(), BoxError> {
@@ -49,6 +54,7 @@ pub(crate) fn run(api: &ApiArgs, command: ClientCommand) -> Result<(), BoxError>
             ClientCommand::Search(args) => search::run(&client, args).await,
             ClientCommand::Cameras(command) => cameras::run(&client, command).await,
             ClientCommand::Tasks(command) => tasks::run(&client, command).await,
+            ClientCommand::Uplink(command) => uplink::run(&client, command).await,
         }
     })
 }

@@ -7,6 +7,11 @@
 //! `shutdown.drain_seconds` for them; a second signal exits at once. Under systemd
 //! (`Type=notify`), READY=1 is sent once the API listens and STOPPING=1 at the first signal.
 //! The API's address is also written to `<data_dir>/api.addr` (useful with port 0).
+//!
+//! The uplink starts after the engine; configuration set remotely (stored overrides) is
+//! applied over `box.toml` before anything else starts. A `restart` RPC stops the daemon
+//! the same way as SIGTERM, then it exits with `uplink::RESTART_EXIT_CODE` so its
+//! supervisor starts it again.
 
 mod arenas;
 
@@ -27,9 +32,19 @@ use crate::{
     config::BoxConfig,
     db::Database,
     engine::{DiskMonitor, Engine, EngineParts},
+    uplink::{Uplink, UplinkParts},
 };
 
-pub(crate) fn run(config: BoxConfig) -> Result<(), BoxError> {
+/// How the daemon ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Stopped by a signal.
+    Stopped,
+    /// Stopped for its supervisor to start it again (the `restart` RPC).
+    Restart,
+}
+
+pub(crate) fn run(config: BoxConfig) -> Result<Exit, BoxError> {
     arenas::cap();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -39,11 +54,13 @@ pub(crate) fn run(config: BoxConfig) -> Result<(), BoxError> {
     runtime.block_on(serve(config))
 }
 
-async fn serve(config: BoxConfig) -> Result<(), BoxError> {
+async fn serve(config: BoxConfig) -> Result<Exit, BoxError> {
     let started = Instant::now();
     let data_dir = config.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| format!("creating the data directory {}: {e}", data_dir.display()))?;
+    let db = Database::open(&data_dir)?;
+    let config = crate::uplink::with_stored_overrides(&db, config).await?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
         .map_err(|e| tracing::warn!(error = %e, "metrics are off"))
@@ -52,7 +69,15 @@ async fn serve(config: BoxConfig) -> Result<(), BoxError> {
     let disk_checks = disk.spawn_checks(std::time::Duration::from_millis(
         config.disk.check_interval_ms,
     ));
-    let engine = start_engine(&config, disk).await?;
+    let engine = start_engine(&config, db.clone(), disk).await?;
+    let (uplink, restart) = Uplink::start(UplinkParts {
+        db,
+        engine: engine.clone(),
+        config: config.clone(),
+        metrics: metrics.clone(),
+        started,
+    })
+    .await?;
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("listening on {}: {e}", config.listen))?;
@@ -60,6 +85,7 @@ async fn serve(config: BoxConfig) -> Result<(), BoxError> {
     write_address(&data_dir, address)?;
     let app = api::router(AppState {
         engine: engine.clone(),
+        uplink: uplink.clone(),
         metrics,
         started,
     });
@@ -79,7 +105,10 @@ async fn serve(config: BoxConfig) -> Result<(), BoxError> {
     tracing::info!(%address, resumed, "dipper is ready");
     notify_systemd(&[sd_notify::NotifyState::Ready]);
 
-    wait_for_signal().await?;
+    let exit = tokio::select! {
+        signal = wait_for_signal() => signal.map(|()| Exit::Stopped)?,
+        Ok(()) = restart => Exit::Restart,
+    };
     notify_systemd(&[sd_notify::NotifyState::Stopping]);
     tracing::info!("stopping: finishing what is in hand (a second signal exits at once)");
     tokio::spawn(async {
@@ -90,15 +119,19 @@ async fn serve(config: BoxConfig) -> Result<(), BoxError> {
     });
     let _ = stop_api.send(());
     stop(&config, &engine, server).await;
+    uplink.shutdown();
     disk_checks.abort();
-    tracing::info!("stopped");
-    Ok(())
+    tracing::info!(restart = exit == Exit::Restart, "stopped");
+    Ok(exit)
 }
 
-/// Opens the database, loads the face models, starts the downloader and the engine.
-async fn start_engine(config: &BoxConfig, disk: DiskMonitor) -> Result<Engine, BoxError> {
+/// Loads the face models, starts the downloader and the engine.
+async fn start_engine(
+    config: &BoxConfig,
+    db: Database,
+    disk: DiskMonitor,
+) -> Result<Engine, BoxError> {
     let data_dir = &config.data_dir;
-    let db = Database::open(data_dir)?;
     let faces = FaceEngine::new(FaceConfig {
         models: models::SearchPath::with_override(config.models_dir.clone()),
         ..FaceConfig::default()

@@ -178,8 +178,9 @@ impl fmt::Display for DbError {
                  was not touched)"
             ),
             DbErrorKind::Key(KeyProblem::Missing) => f.write_str(
-                ": the key file is missing but the database holds camera passwords encrypted \
-                 with it; restore the key file, or delete and re-add the cameras",
+                ": the key file is missing but the database holds camera passwords (or the \
+                 uplink's credential) encrypted with it; restore the key file, or delete and \
+                 re-add the cameras (and activate the uplink again)",
             ),
             DbErrorKind::Key(KeyProblem::Permissions { mode }) => write!(
                 f,

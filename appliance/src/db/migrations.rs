@@ -58,6 +58,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "task photos",
         sql: include_str!("migrations/0006_task_photos.sql"),
     },
+    Migration {
+        version: 7,
+        name: "uplink",
+        sql: include_str!("migrations/0007_uplink.sql"),
+    },
 ];
 
 /// The newest schema version in `migrations`.

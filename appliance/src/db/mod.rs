@@ -231,21 +231,26 @@ fn configure_writer(conn: &Connection, path: &Path) -> Result<(), DbError> {
     .map_err(|e| e.at(path))
 }
 
-/// Whether the database holds values sealed with the key file (camera passwords).
+/// Whether the database holds values sealed with the key file (camera passwords, the
+/// uplink's credential).
 fn holds_encrypted_values(conn: &Connection) -> Result<bool, DbError> {
-    let context = "look for encrypted camera passwords";
-    let has_table: bool = conn
-        .query_row(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'cameras')",
-            [],
-            |row| row.get(0),
-        )
-        .purpose(context)?;
-    if !has_table {
-        return Ok(false);
+    let context = "look for encrypted values";
+    for table in ["cameras", "uplink_identity"] {
+        let has_table: bool = conn
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+                [table],
+                |row| row.get(0),
+            )
+            .purpose(context)?;
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM {table})");
+        if has_table
+            && conn
+                .query_row(&sql, [], |row| row.get(0))
+                .purpose(context)?
+        {
+            return Ok(true);
+        }
     }
-    conn.query_row("SELECT EXISTS (SELECT 1 FROM cameras)", [], |row| {
-        row.get(0)
-    })
-    .purpose(context)
+    Ok(false)
 }

@@ -1,4 +1,4 @@
--- The box's current SQLite schema (`box.db`), schema version 5 (`PRAGMA user_version`).
+-- The box's current SQLite schema (`box.db`), schema version 6 (`PRAGMA user_version`).
 --
 -- This file is documentation and the reference the migration test checks against: a fresh
 -- database built by applying every file of `migrations/` in order must have exactly these
@@ -168,3 +168,66 @@ CREATE TABLE index_coverage (
     updated_at_ms INTEGER NOT NULL,
     PRIMARY KEY (camera_id, track)
 );
+
+-- The box's identity on the relay, once it is activated (`dipper uplink activate`): one row.
+CREATE TABLE uplink_identity (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    relay_url TEXT NOT NULL,            -- the relay that activated it (https://...)
+    device_id TEXT NOT NULL,            -- UUID, also its broker user name and client id
+    tenant_id TEXT NOT NULL,            -- UUID
+    credential BLOB NOT NULL,           -- the device credential, sealed by `Secrets`
+    broker_url TEXT NOT NULL,           -- mqtt://host:port or mqtts://host:port
+    broker_username TEXT NOT NULL,
+    topic_prefix TEXT NOT NULL,         -- dipper/{tenant}/{device}
+    activated_at_ms INTEGER NOT NULL
+);
+
+-- Configuration set remotely (the `setConfig` RPC, shared attributes), by dotted key
+-- (`uplink.telemetry_seconds`); applied over box.toml at every start.
+CREATE TABLE config_overrides (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,                -- JSON
+    set_at_ms INTEGER NOT NULL
+);
+
+-- Searches the relay started (`createSearch`): the box's task for each, and how far its
+-- events have gone into the outbox (moved in the same transaction as the events, so each
+-- is sent once, also across restarts).
+CREATE TABLE remote_searches (
+    search_id TEXT PRIMARY KEY,         -- the relay's search (UUID)
+    task_id TEXT NOT NULL,              -- the box's task
+    last_match_id INTEGER NOT NULL DEFAULT 0,   -- matches up to this id are in the outbox
+    last_progress TEXT,                 -- the last progress sent (JSON), to send changes only
+    finished INTEGER NOT NULL DEFAULT 0,        -- 1 once its end is in the outbox
+    created_at_ms INTEGER NOT NULL
+);
+
+-- The outbox: every message the box owes the relay, in order. `seq` is the box's sequence,
+-- carried in the payload: AUTOINCREMENT, so never reused, even once every row is gone. A
+-- row is deleted only after the broker's PUBACK for it.
+CREATE TABLE outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,                 -- telemetry | attributes | rpc_response | search_event
+    topic TEXT NOT NULL,                -- below the box's prefix: telemetry, rpc/response/7, ...
+    payload BLOB NOT NULL,              -- the JSON message, with its seq
+    created_at_ms INTEGER NOT NULL
+);
+CREATE INDEX outbox_by_kind ON outbox (kind, seq);
+
+-- The outbox's size, kept by the triggers below, so its quota is checked without a scan.
+CREATE TABLE outbox_usage (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    messages INTEGER NOT NULL,
+    bytes INTEGER NOT NULL              -- sum of length(payload)
+);
+INSERT INTO outbox_usage (id, messages, bytes) VALUES (1, 0, 0);
+
+CREATE TRIGGER outbox_usage_insert AFTER INSERT ON outbox BEGIN
+    UPDATE outbox_usage SET messages = messages + 1, bytes = bytes + length(NEW.payload) WHERE id = 1;
+END;
+CREATE TRIGGER outbox_usage_update AFTER UPDATE OF payload ON outbox BEGIN
+    UPDATE outbox_usage SET bytes = bytes - length(OLD.payload) + length(NEW.payload) WHERE id = 1;
+END;
+CREATE TRIGGER outbox_usage_delete AFTER DELETE ON outbox BEGIN
+    UPDATE outbox_usage SET messages = messages - 1, bytes = bytes - length(OLD.payload) WHERE id = 1;
+END;

@@ -1,4 +1,5 @@
-//! `Secrets`: encrypts camera passwords at rest with a 32-byte key kept in its own file.
+//! `Secrets`: encrypts camera passwords and the uplink's device credential at rest with a
+//! 32-byte key kept in its own file.
 //!
 //! A value is stored as `nonce (24 bytes) || ciphertext || tag (16 bytes)`, sealed with
 //! XChaCha20-Poly1305 under a fresh random nonce, so equal passwords never look equal and a
@@ -25,6 +26,8 @@ const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 /// Binds every sealed value to its purpose, so a value cannot be reused as another kind.
 const ASSOCIATED_DATA: &[u8] = b"dipper camera password v1";
+/// The same for the uplink's device credential (`uplink_identity.credential`).
+const CREDENTIAL_DATA: &[u8] = b"dipper uplink credential v1";
 
 /// The cipher for camera passwords, from the key file.
 #[derive(Clone)]
@@ -46,13 +49,33 @@ impl Secrets {
         }
     }
 
-    /// Seals `plaintext` under a fresh random nonce: `nonce || ciphertext || tag`.
+    /// Seals a camera password under a fresh random nonce: `nonce || ciphertext || tag`.
     pub(crate) fn encrypt(&self, plaintext: &str) -> Vec<u8> {
+        self.seal(plaintext, ASSOCIATED_DATA)
+    }
+
+    /// Opens a camera password sealed by [`Secrets::encrypt`] with the same key.
+    pub(crate) fn decrypt(&self, sealed: &[u8]) -> Result<String, DbError> {
+        self.open(sealed, ASSOCIATED_DATA)
+    }
+
+    /// Seals the uplink's device credential (bound to that purpose: a sealed camera
+    /// password does not open as one, nor the reverse).
+    pub(crate) fn seal_credential(&self, credential: &str) -> Vec<u8> {
+        self.seal(credential, CREDENTIAL_DATA)
+    }
+
+    /// Opens a credential sealed by [`Secrets::seal_credential`].
+    pub(crate) fn open_credential(&self, sealed: &[u8]) -> Result<String, DbError> {
+        self.open(sealed, CREDENTIAL_DATA)
+    }
+
+    fn seal(&self, plaintext: &str, aad: &[u8]) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
         rand::rng().fill_bytes(&mut nonce);
         let payload = Payload {
             msg: plaintext.as_bytes(),
-            aad: ASSOCIATED_DATA,
+            aad,
         };
         #[allow(clippy::expect_used)]
         let sealed = self
@@ -65,8 +88,7 @@ impl Secrets {
         out
     }
 
-    /// Opens a value sealed by [`Secrets::encrypt`] with the same key.
-    pub(crate) fn decrypt(&self, sealed: &[u8]) -> Result<String, DbError> {
+    fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<String, DbError> {
         let undecryptable = || {
             DbError::new(
                 DbErrorKind::Key(KeyProblem::Undecryptable),
@@ -81,7 +103,7 @@ impl Secrets {
         nonce_bytes.copy_from_slice(nonce);
         let payload = Payload {
             msg: ciphertext,
-            aad: ASSOCIATED_DATA,
+            aad,
         };
         let plaintext = self
             .cipher

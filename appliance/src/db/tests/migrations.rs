@@ -68,6 +68,19 @@ const SAMPLE_ROWS: &[(u32, &str)] = &[
                      1700000000600, 1);
          INSERT INTO task_photos (task_id, photo) VALUES ('t-2', x'ffd8ffe0');",
     ),
+    (
+        7,
+        "INSERT INTO uplink_identity (id, relay_url, device_id, tenant_id, credential, broker_url,
+                                      broker_username, topic_prefix, activated_at_ms)
+             VALUES (1, 'https://relay.example', 'd-1', 't-1', x'0011', 'mqtts://broker:8883',
+                     'd-1', 'dipper/t-1/d-1', 1700000300000);
+         INSERT INTO config_overrides (key, value, set_at_ms)
+             VALUES ('uplink.telemetry_seconds', '60', 1700000300001);
+         INSERT INTO outbox (kind, topic, payload, created_at_ms)
+             VALUES ('telemetry', 'telemetry', '{\"seq\":1}', 1700000300002);
+         INSERT INTO remote_searches (search_id, task_id, created_at_ms)
+             VALUES ('s-1', 't-1', 1700000300003);",
+    ),
 ];
 
 /// Columns a migration dropped, with the migration: the upgrade test compares the others

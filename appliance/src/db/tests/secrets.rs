@@ -20,6 +20,25 @@ fn round_trip() {
 }
 
 #[test]
+fn a_credential_and_a_camera_password_do_not_open_as_each_other() {
+    let secrets = secrets();
+    let credential = secrets.seal_credential("device-credential");
+    assert_eq!(
+        secrets.open_credential(&credential).unwrap(),
+        "device-credential"
+    );
+    assert!(
+        secrets.decrypt(&credential).is_err(),
+        "a credential opened as a password"
+    );
+    let password = secrets.encrypt("camera-password");
+    assert!(
+        secrets.open_credential(&password).is_err(),
+        "a password opened as a credential"
+    );
+}
+
+#[test]
 fn equal_passwords_seal_differently() {
     let secrets = secrets();
     assert_ne!(secrets.encrypt("same"), secrets.encrypt("same"));

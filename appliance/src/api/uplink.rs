@@ -1,0 +1,49 @@
+//! `POST /api/v1/uplink/activate` and `GET /api/v1/uplink/status`: the box's link to the
+//! relay, for the installer's page and `dipper uplink`.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+
+use super::{ApiError, AppState, parse_body};
+use crate::uplink::{ActivateError, ActivateRequest};
+
+/// Activates the box on a relay and connects: `{"relay", "device_id", "key"}`; answers the
+/// uplink's status.
+pub(super) async fn activate(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request: ActivateRequest = parse_body(&body)?;
+    match state.uplink.activate(request).await {
+        Ok(status) => Ok(Json(status).into_response()),
+        Err(error) => Err(api_error(&error)),
+    }
+}
+
+fn api_error(error: &ActivateError) -> ApiError {
+    let (status, field) = match error {
+        ActivateError::BadRelayUrl(_) => (StatusCode::BAD_REQUEST, Some("relay")),
+        ActivateError::WrongKey => (StatusCode::UNPROCESSABLE_ENTITY, Some("key")),
+        ActivateError::Store(_) => {
+            tracing::error!(error = %error, "uplink: activation not stored");
+            (StatusCode::INTERNAL_SERVER_ERROR, None)
+        }
+        _ => (StatusCode::BAD_GATEWAY, None),
+    };
+    ApiError::with(status, error.code(), error.to_string(), field)
+}
+
+/// Connected or not, since when, the last error, the outbox's depth and oldest age.
+pub(super) async fn status(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let status = state
+        .uplink
+        .status()
+        .await
+        .map_err(crate::engine::EngineError::from)?;
+    Ok(Json(status).into_response())
+}

@@ -1,0 +1,184 @@
+//! What comes from the relay: RPC requests on `{prefix}/rpc/request/{id}`, answered on
+//! `{prefix}/rpc/response/{id}` through the outbox, and shared attributes on
+//! `{prefix}/attributes`, applied as configuration.
+//!
+//! Contract: every request gets exactly one answer: a result, or an error naming why
+//! (`invalid_request` for a payload that is not a request, `invalid_params`,
+//! `unknown_method`, `expired` for one whose `expires_at_ms` has passed, which is not
+//! run). A message on any other topic, or one that cannot be read, is dropped with a
+//! counted, logged reason; the connection stays up.
+
+use std::sync::Arc;
+
+use protocol::rpc::{Method, Pong, RpcError, RpcRequest, RpcResponse};
+use protocol::topics::{Topic, Topics};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::{Kind, Shared, now_ms, report, searches, session::Incoming, settings};
+
+/// Handles what the broker delivers, for as long as the session lives.
+pub(super) async fn handle_incoming(
+    shared: Arc<Shared>,
+    topics: Topics,
+    mut incoming: mpsc::Receiver<Incoming>,
+) {
+    while let Some((topic, payload)) = incoming.recv().await {
+        match topics.parse(&topic) {
+            Some(Topic::RpcRequest(id)) => {
+                let shared = Arc::clone(&shared);
+                tokio::spawn(async move { answer(&shared, id, &payload).await });
+            }
+            Some(Topic::Attributes) => settings::apply_shared(&shared, &payload).await,
+            _ => dropped("unexpected_topic", &topic),
+        }
+    }
+}
+
+pub(super) fn dropped(reason: &'static str, topic: &str) {
+    metrics::counter!("dipper_uplink_dropped_total", "reason" => reason).increment(1);
+    tracing::warn!(reason, topic, "uplink: message dropped");
+}
+
+/// Runs one request and writes its answer to the outbox.
+async fn answer(shared: &Arc<Shared>, id: u64, payload: &[u8]) {
+    let request = match RpcRequest::decode(payload) {
+        Ok(Ok(request)) => request,
+        Ok(Err(error)) => {
+            respond(shared, id, Err(error)).await;
+            return;
+        }
+        Err(e) => {
+            dropped("invalid_request", &format!("rpc/request/{id}"));
+            let error = RpcError::new("invalid_request", e.to_string());
+            respond(shared, id, Err(error)).await;
+            return;
+        }
+    };
+    let method = request.method_name().to_owned();
+    metrics::counter!("dipper_rpc_total", "method" => known(&method)).increment(1);
+    if let Some(expires) = request.expires_at_ms
+        && expires <= now_ms()
+    {
+        let error = RpcError::new(
+            "expired",
+            format!("the request expired at {expires} (Unix ms)"),
+        );
+        respond(shared, id, Err(error)).await;
+        return;
+    }
+    match request.method {
+        Method::Ping => {
+            let pong = Pong {
+                software_version: env!("CARGO_PKG_VERSION").to_owned(),
+            };
+            respond(shared, id, Ok(to_value(&pong))).await;
+        }
+        Method::GetDiagnostics => {
+            let result = report::diagnostics(shared).await;
+            respond(shared, id, Ok(result)).await;
+        }
+        Method::SetConfig(set) => settings::set_config(shared, id, set.values).await,
+        Method::Restart => restart(shared, id).await,
+        Method::CreateSearch(create) => {
+            let result = searches::create(shared, create).await;
+            respond(shared, id, result).await;
+        }
+        Method::CancelSearch(cancel) => {
+            let result = searches::cancel(shared, cancel.search_id).await;
+            respond(shared, id, result).await;
+        }
+        Method::Unknown(name) => {
+            respond(shared, id, Err(RpcError::unknown_method(&name))).await;
+        }
+    }
+}
+
+/// A low-cardinality label for a method name (unknown names are not labels).
+fn known(method: &str) -> &'static str {
+    match method {
+        "ping" => "ping",
+        "getDiagnostics" => "getDiagnostics",
+        "restart" => "restart",
+        "setConfig" => "setConfig",
+        "createSearch" => "createSearch",
+        "cancelSearch" => "cancelSearch",
+        _ => "unknown",
+    }
+}
+
+pub(super) fn to_value(value: &impl serde::Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// The outbox row answering request `id` (its seq set when written).
+pub(super) fn response_payload(result: Result<Value, RpcError>) -> impl FnOnce(u64) -> Vec<u8> {
+    move |seq| {
+        let mut response = match result {
+            Ok(value) => RpcResponse::ok(&value),
+            Err(error) => RpcResponse::err(error),
+        };
+        response.seq = Some(seq);
+        response.encode()
+    }
+}
+
+/// Writes the answer to request `id`; its sequence, once stored.
+pub(super) async fn respond(
+    shared: &Arc<Shared>,
+    id: u64,
+    result: Result<Value, RpcError>,
+) -> Option<u64> {
+    let topic = format!("rpc/response/{id}");
+    match shared
+        .enqueue(Kind::RpcResponse, topic, response_payload(result))
+        .await
+    {
+        Ok(super::Enqueued::Stored { seq, .. }) => Some(seq),
+        Ok(super::Enqueued::Dropped) => None,
+        Err(e) => {
+            tracing::error!(error = %e, id, "uplink: cannot write an RPC's answer; the relay will time out");
+            None
+        }
+    }
+}
+
+/// Answers, waits (up to 5 s) for the broker to acknowledge the answer, then asks the
+/// daemon to stop and exit for its supervisor to start it again.
+async fn restart(shared: &Arc<Shared>, id: u64) {
+    let answer = serde_json::json!({ "restarting": true, "exit_code": super::RESTART_EXIT_CODE });
+    let seq = respond(shared, id, Ok(answer)).await;
+    if let Some(seq) = seq {
+        let mut acked = shared.acked_batches.subscribe();
+        let delivered = async {
+            loop {
+                let gone = shared
+                    .db
+                    .read(move |conn| {
+                        use crate::db::SqlResultExt;
+                        conn.query_row(
+                            "SELECT NOT EXISTS (SELECT 1 FROM outbox WHERE seq = ?1)",
+                            [seq as i64],
+                            |row| row.get::<_, bool>(0),
+                        )
+                        .purpose("look for the restart's answer")
+                    })
+                    .await
+                    .unwrap_or(false);
+                if gone || acked.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        if tokio::time::timeout(std::time::Duration::from_secs(5), delivered)
+            .await
+            .is_err()
+        {
+            tracing::warn!("uplink: restarting before the answer was acknowledged");
+        }
+    }
+    tracing::info!("uplink: restart requested by the relay");
+    if let Some(restart) = shared.restart.lock().take() {
+        let _ = restart.send(());
+    }
+}

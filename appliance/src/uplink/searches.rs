@@ -1,0 +1,257 @@
+//! Searches the relay starts (`createSearch`) and cancels (`cancelSearch`), and their
+//! events back through the outbox: progress when it changes, every match, and the end.
+//!
+//! Contract: a search becomes a task through the engine's one task request path
+//! (`TaskRequest`), at priority 0, and is answered with `SearchAccepted`; the relay's
+//! search id and the task are kept in `remote_searches`. A watcher reads each unfinished
+//! search's task and writes its new events to the outbox in the same transaction that moves
+//! the search's cursor (last match, last progress, finished), so each event is written
+//! once, also across restarts. New searches are refused (`outbox_full`) while the outbox
+//! is over its quota; events of running searches are never dropped.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::rpc::RpcError;
+use protocol::search::{
+    CreateSearch, SearchAccepted, SearchEvent, SearchEventBody, SearchMatch, SearchProgress,
+};
+use rusqlite::{OptionalExtension, params};
+use serde_json::Value;
+use uuid::Uuid;
+
+use super::{Kind, Shared, now_ms, outbox, rpc::to_value};
+use crate::db::{DbError, SqlResultExt};
+use crate::engine::{EngineError, TaskRequest, TaskState, TaskStatus};
+
+/// How often running searches are looked at.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+/// Matches written to the outbox per search per look.
+const MATCHES_PER_LOOK: u32 = 200;
+
+fn rpc_error(error: EngineError) -> RpcError {
+    match error {
+        EngineError::Invalid { .. } => RpcError::new("invalid_params", error.to_string()),
+        EngineError::NotFound { .. } => RpcError::new("not_found", error.to_string()),
+        other => RpcError::new("internal", other.to_string()),
+    }
+}
+
+fn internal(error: DbError) -> RpcError {
+    RpcError::new("internal", error.to_string())
+}
+
+/// Starts a task for the relay's search.
+pub(super) async fn create(shared: &Shared, create: CreateSearch) -> Result<Value, RpcError> {
+    if shared.usage().await.map_err(internal)?.over() {
+        return Err(RpcError::new(
+            "outbox_full",
+            "the box's outbox is over its quota (the uplink has been down long); try later",
+        ));
+    }
+    let search_id = create.search_id;
+    let known = shared
+        .db
+        .read(move |c| task_of(c, search_id))
+        .await
+        .map_err(internal)?;
+    if let Some(task_id) = known {
+        // A retried request: the same answer, no second task.
+        return Ok(to_value(&SearchAccepted { task_id }));
+    }
+    let request = task_request(shared, &create).await?;
+    let task_id = shared
+        .engine
+        .create_task(request)
+        .await
+        .map_err(rpc_error)?;
+    let stored = task_id.clone();
+    shared
+        .db
+        .write(move |tx| {
+            tx.execute(
+                "INSERT INTO remote_searches (search_id, task_id, created_at_ms) VALUES (?1, ?2, ?3)",
+                params![search_id.to_string(), stored, now_ms()],
+            )
+            .purpose("remember a remote search")?;
+            Ok(())
+        })
+        .await
+        .map_err(internal)?;
+    Ok(to_value(&SearchAccepted { task_id }))
+}
+
+/// The task request for `create`: cameras by name, the span as RFC 3339, the embedding.
+async fn task_request(shared: &Shared, create: &CreateSearch) -> Result<TaskRequest, RpcError> {
+    let cameras = shared.db.cameras().await.map_err(internal)?;
+    let mut ids = Vec::with_capacity(create.cameras.len());
+    for name in &create.cameras {
+        match cameras.iter().find(|c| &c.name == name) {
+            Some(camera) => ids.push(camera.id),
+            None => {
+                return Err(RpcError::new(
+                    "invalid_params",
+                    format!("cameras: this box has no camera {name:?}"),
+                ));
+            }
+        }
+    }
+    let instant = |ms: i64, field: &str| {
+        jiff::Timestamp::from_millisecond(ms)
+            .map(|t| t.to_string())
+            .map_err(|e| RpcError::new("invalid_params", format!("{field}: {e}")))
+    };
+    let values = create.embedding.vector().map_err(RpcError::from)?;
+    let request = serde_json::json!({
+        "from": instant(create.from_ms, "from_ms")?,
+        "to": instant(create.to_ms, "to_ms")?,
+        "cameras": ids,
+        "priority": 0,
+        "match_distance": create.max_distance,
+        "embedding": { "model": create.embedding.model, "values": values },
+    });
+    serde_json::from_value(request).map_err(|e| RpcError::new("invalid_params", e.to_string()))
+}
+
+fn task_of(conn: &rusqlite::Connection, search: Uuid) -> Result<Option<String>, DbError> {
+    conn.query_row(
+        "SELECT task_id FROM remote_searches WHERE search_id = ?1",
+        [search.to_string()],
+        |row| row.get(0),
+    )
+    .optional()
+    .purpose("look up a remote search")
+}
+
+/// Cancels the task of the relay's search.
+pub(super) async fn cancel(shared: &Shared, search: Uuid) -> Result<Value, RpcError> {
+    let task = shared
+        .db
+        .read(move |c| task_of(c, search))
+        .await
+        .map_err(internal)?
+        .ok_or_else(|| RpcError::new("not_found", format!("no search {search} on this box")))?;
+    let status = shared.engine.cancel_task(&task).await.map_err(rpc_error)?;
+    Ok(serde_json::json!({ "task_id": task, "state": status.task.state.as_str() }))
+}
+
+/// Looks at every unfinished remote search, for as long as the uplink lives.
+pub(super) async fn watch_loop(shared: Arc<Shared>) {
+    let mut every = tokio::time::interval(WATCH_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = watch_once(&shared).await {
+            tracing::warn!(error = %e, "uplink: cannot report remote searches");
+        }
+    }
+}
+
+type Cursor = (Uuid, String, i64, Option<String>);
+
+async fn watch_once(shared: &Shared) -> Result<(), EngineError> {
+    let open: Vec<Cursor> = shared
+        .db
+        .read(|c| {
+            let context = "list unfinished remote searches";
+            let mut statement = c
+                .prepare_cached(
+                    "SELECT search_id, task_id, last_match_id, last_progress
+                     FROM remote_searches WHERE finished = 0",
+                )
+                .purpose(context)?;
+            let rows = statement
+                .query_map([], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
+                .purpose(context)?;
+            let rows: Vec<(String, String, i64, Option<String>)> =
+                rows.collect::<Result<_, _>>().purpose(context)?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(s, t, m, p)| Some((Uuid::parse_str(&s).ok()?, t, m, p)))
+                .collect())
+        })
+        .await?;
+    for cursor in open {
+        report_search(shared, cursor).await?;
+    }
+    Ok(())
+}
+
+/// Writes one search's new events and moves its cursor, in one transaction.
+async fn report_search(
+    shared: &Shared,
+    (search, task, after, last): Cursor,
+) -> Result<(), EngineError> {
+    let status = shared.engine.task_status(&task).await?;
+    let matches = shared
+        .engine
+        .matches(&task, after, MATCHES_PER_LOOK)
+        .await?;
+    let progress = progress_of(&status);
+    let progress_text = serde_json::to_string(&progress).unwrap_or_default();
+    let finished = matches!(
+        status.task.state,
+        TaskState::Done | TaskState::Failed | TaskState::Cancelled
+    ) && (matches.len() as u32) < MATCHES_PER_LOOK;
+    let changed = last.as_deref() != Some(progress_text.as_str());
+    if matches.is_empty() && !changed && !finished {
+        return Ok(());
+    }
+    let mut bodies: Vec<SearchEventBody> = matches
+        .iter()
+        .map(|m| {
+            SearchEventBody::Match(SearchMatch {
+                match_id: m.id,
+                time_ms: m.time_ms,
+                camera: m
+                    .camera_name
+                    .clone()
+                    .unwrap_or_else(|| m.camera_id.to_string()),
+                distance: m.distance,
+                face_box: m.face_box,
+            })
+        })
+        .collect();
+    if changed {
+        bodies.push(SearchEventBody::Progress(progress));
+    }
+    if finished {
+        bodies.push(SearchEventBody::Finished {
+            state: status.task.state.as_str().to_owned(),
+            reason: status.task.error.clone(),
+        });
+    }
+    let last_match = matches.last().map_or(after, |m| m.id);
+    let quota = shared.config().quota_bytes();
+    shared
+        .db
+        .write(move |tx| {
+            for body in bodies {
+                let make = move |seq| protocol::encode(&SearchEvent::new(seq, search, body));
+                outbox::enqueue(tx, Kind::SearchEvent, "events", quota, now_ms(), make)?;
+            }
+            tx.execute(
+                "UPDATE remote_searches SET last_match_id = ?1, last_progress = ?2, finished = ?3
+                 WHERE search_id = ?4",
+                params![last_match, progress_text, finished, search.to_string()],
+            )
+            .purpose("move a remote search's cursor")?;
+            Ok(())
+        })
+        .await?;
+    shared.wake.notify_one();
+    Ok(())
+}
+
+fn progress_of(status: &TaskStatus) -> SearchProgress {
+    let counts = &status.task.counts;
+    SearchProgress {
+        recordings_total: counts.recordings_total,
+        recordings_done: counts.recordings_done,
+        recordings_failed: counts.recordings_failed,
+        matches: counts.matches,
+        eta_seconds: status.eta_seconds.map(|s| s.max(0.0) as u64),
+    }
+}

@@ -1,0 +1,512 @@
+//! The box's uplink against a real Mosquitto (testkit), with a raw MQTT client playing the
+//! relay: RPC round trips (ping, getDiagnostics, setConfig persisted across a restart, bad
+//! payloads answered and the connection kept, unknown and expired requests), the outbox
+//! across a broker outage and a `kill -9` (every message delivered, first arrivals in
+//! sequence order), telemetry thinned at the outbox's quota, and a wrong password refused
+//! with a clear status.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use common::Daemon;
+use protocol::rpc::{Method, Pong, RpcRequest, RpcResponse, SetConfig};
+use serde_json::{Value, json};
+use testkit::{Mqtt, TestBroker};
+
+const BOX_USER: &str = "box-1";
+const BOX_PASSWORD: &str = "box-credential-1";
+const PREFIX: &str = "dipper/tenant-1/box-1";
+
+/// A broker with a box identity and a relay connected to every topic of the box.
+struct Link {
+    broker: TestBroker,
+    relay: Mqtt,
+}
+
+impl Link {
+    async fn start() -> Link {
+        let broker = TestBroker::start();
+        broker.create_box(BOX_USER, BOX_PASSWORD, PREFIX);
+        broker.create_relay("relay", "relay-pass");
+        let mut relay = Mqtt::persistent(&broker, "relay-1", "relay", "relay-pass")
+            .await
+            .expect("the relay connects");
+        assert!(relay.subscribe(&format!("{PREFIX}/#")).await);
+        Link { broker, relay }
+    }
+
+    /// `box.toml` lines connecting the box with `password`.
+    fn box_config(&self, password: &str, extra: &str) -> String {
+        format!(
+            "{extra}\n[uplink.manual]\nbroker_url = {:?}\nusername = {BOX_USER:?}\npassword = {password:?}\ntopic_prefix = {PREFIX:?}\n",
+            self.broker.url()
+        )
+    }
+
+    /// Sends an RPC and returns its response.
+    async fn call(&mut self, id: u64, payload: &[u8]) -> RpcResponse {
+        let request = format!("{PREFIX}/rpc/request/{id}");
+        self.relay.publish(&request, payload).await;
+        let answer = self
+            .relay
+            .next_on(&format!("{PREFIX}/rpc/response/{id}"))
+            .await
+            .unwrap_or_else(|| panic!("no answer to RPC {id}"));
+        RpcResponse::decode(&answer).expect("an RPC response")
+    }
+
+    /// Waits for `online` on the box's status (after a kill, its last will comes first).
+    async fn wait_online(&mut self) {
+        loop {
+            let status = self
+                .relay
+                .next_on(&format!("{PREFIX}/status"))
+                .await
+                .expect("the box online");
+            let status: Value = serde_json::from_slice(&status).expect("json");
+            if status["state"] == "online" {
+                return;
+            }
+            assert_eq!(status["state"], "offline", "{status}");
+        }
+    }
+}
+
+fn set_config(values: Value) -> Vec<u8> {
+    let values: BTreeMap<String, Value> = serde_json::from_value(values).expect("a map");
+    RpcRequest::new(Method::SetConfig(SetConfig { values })).encode()
+}
+
+/// Polls the daemon's uplink status until `done` holds (bounded).
+async fn wait_status(daemon: &Daemon, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (code, status) = daemon.api().get("/uplink/status").await;
+        assert_eq!(code, 200, "{status}");
+        if done(&status) {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{what}: {status}\n{}",
+            daemon.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn error_code(response: &RpcResponse) -> &str {
+    response.error.as_ref().map_or("", |e| e.code.as_str())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rpcs_round_trip_through_the_broker_and_bad_ones_are_answered() {
+    let mut link = Link::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut daemon = Daemon::start(dir.path(), &link.box_config(BOX_PASSWORD, ""));
+    link.wait_online().await;
+
+    let pong = link.call(1, &RpcRequest::new(Method::Ping).encode()).await;
+    assert!(pong.seq.is_some(), "an outbox message carries its seq");
+    let pong: Pong = pong.into_result().expect("pong");
+    assert_eq!(pong.software_version, env!("CARGO_PKG_VERSION"));
+
+    let diagnostics = link
+        .call(2, &RpcRequest::new(Method::GetDiagnostics).encode())
+        .await;
+    let text = serde_json::to_string(&diagnostics).expect("json");
+    assert!(
+        !text.contains(BOX_PASSWORD),
+        "diagnostics show the password: {text}"
+    );
+    let diagnostics = diagnostics.result.expect("a result");
+    assert_eq!(diagnostics["uplink"]["state"], "connected", "{diagnostics}");
+    assert_eq!(diagnostics["cameras"], json!([]));
+    assert!(
+        diagnostics["disk"]["free_bytes"].as_u64().is_some(),
+        "{diagnostics}"
+    );
+
+    // setConfig: validated whole, applied, persisted across a restart.
+    let set = link
+        .call(
+            3,
+            &set_config(json!({"uplink.telemetry_interval_ms": 4321, "search.tasks_at_once": 3})),
+        )
+        .await;
+    let set = set.result.expect("applied");
+    assert_eq!(
+        set["applied"],
+        json!(["uplink.telemetry_interval_ms"]),
+        "{set}"
+    );
+    assert_eq!(
+        set["restart_required"],
+        json!(["search.tasks_at_once"]),
+        "{set}"
+    );
+    let bad = link
+        .call(4, &set_config(json!({"search.tasks_at_once": 0})))
+        .await;
+    assert_eq!(error_code(&bad), "invalid_params");
+    assert!(
+        bad.error
+            .as_ref()
+            .is_some_and(|e| e.message.contains("tasks_at_once")),
+        "{bad:?}"
+    );
+    let forbidden = link
+        .call(5, &set_config(json!({"data_dir": "/tmp/elsewhere"})))
+        .await;
+    assert!(
+        forbidden
+            .error
+            .as_ref()
+            .is_some_and(|e| e.message.contains("cannot be set remotely")),
+        "{forbidden:?}"
+    );
+    daemon.restart();
+    link.wait_online().await;
+    let after = link
+        .call(6, &RpcRequest::new(Method::GetDiagnostics).encode())
+        .await;
+    let config = &after.result.expect("diagnostics")["config"];
+    assert_eq!(config["uplink"]["telemetry_interval_ms"], 4321, "{config}");
+    assert_eq!(config["search"]["tasks_at_once"], 3, "{config}");
+
+    // Bad input: answered with the reason, and the connection stays up.
+    let garbage = link.call(7, b"this is not json").await;
+    assert_eq!(error_code(&garbage), "invalid_request");
+    let unknown = link
+        .call(8, br#"{"v":1,"method":"selfDestruct","params":{}}"#)
+        .await;
+    assert_eq!(error_code(&unknown), "unknown_method");
+    let params = link
+        .call(
+            9,
+            br#"{"v":1,"method":"cancelSearch","params":{"search_id":7}}"#,
+        )
+        .await;
+    assert_eq!(error_code(&params), "invalid_params");
+    let mut expired = RpcRequest::new(Method::Ping);
+    expired.expires_at_ms = Some(1_000);
+    assert_eq!(
+        error_code(&link.call(10, &expired.encode()).await),
+        "expired"
+    );
+    let newer = link.call(11, br#"{"v":99,"method":"ping"}"#).await;
+    assert_eq!(error_code(&newer), "invalid_request");
+    let still = link.call(12, &RpcRequest::new(Method::Ping).encode()).await;
+    assert!(still.result.is_some(), "{still:?}");
+
+    let cli = daemon.cli(&["uplink", "status", "--json"]);
+    assert!(
+        cli.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cli.stderr)
+    );
+    let status: Value = serde_json::from_slice(&cli.stdout).expect("json");
+    assert_eq!(status["state"], "connected", "{status}");
+    assert_eq!(status["topic_prefix"], PREFIX);
+}
+
+/// Every sequence the relay receives, in the order first seen, and the duplicates.
+#[derive(Debug, Default)]
+struct Received {
+    first_seen: Vec<u64>,
+    seen: BTreeSet<u64>,
+    duplicates: u64,
+}
+
+impl Received {
+    fn add(&mut self, payload: &[u8]) {
+        if let Some(seq) = protocol::Sequenced::of(payload) {
+            if self.seen.insert(seq) {
+                self.first_seen.push(seq);
+            } else {
+                self.duplicates += 1;
+            }
+        }
+    }
+
+    fn has_all_up_to(&self, last: u64) -> bool {
+        (1..=last).all(|s| self.seen.contains(&s))
+    }
+
+    async fn drain(&mut self, relay: &mut Mqtt, until: impl Fn(&Received) -> bool, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while !until(self) {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: {} received, the newest {:?}",
+                self.seen.len(),
+                self.seen.last()
+            );
+            if let Some((_, payload)) = relay.next_message_within(Duration::from_millis(200)).await
+            {
+                self.add(&payload);
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_outbox_delivers_everything_across_an_outage_and_a_kill_9() {
+    let mut link = Link::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = link.box_config(BOX_PASSWORD, "uplink.telemetry_interval_ms = 100");
+    let mut daemon = Daemon::start(dir.path(), &config);
+    let mut received = Received::default();
+    received
+        .drain(
+            &mut link.relay,
+            |r| r.seen.len() >= 3,
+            "telemetry while connected",
+        )
+        .await;
+
+    link.broker.stop();
+    let before_kill = wait_status(&daemon, "messages held offline", |s| {
+        s["state"] == "disconnected" && s["outbox"]["messages"].as_u64() >= Some(20)
+    })
+    .await;
+    daemon.kill9();
+    daemon.restart();
+    let held = before_kill["outbox"]["messages"].as_u64().unwrap_or(0);
+    let before_resume = wait_status(&daemon, "more messages after the restart", |s| {
+        s["outbox"]["messages"].as_u64() >= Some(held + 10)
+    })
+    .await;
+    let last = before_resume["outbox"]["last_seq"]
+        .as_u64()
+        .expect("last_seq");
+
+    link.broker.resume();
+    received
+        .drain(
+            &mut link.relay,
+            |r| r.has_all_up_to(last),
+            "every message after the outage",
+        )
+        .await;
+    let firsts = &received.first_seen;
+    assert!(
+        firsts.windows(2).all(|w| w[0] < w[1]),
+        "first arrivals out of order: {firsts:?}"
+    );
+    eprintln!(
+        "outage: {last} messages, all delivered; {} held at the kill, {} duplicates",
+        held, received.duplicates
+    );
+    wait_status(&daemon, "the outbox drained", |s| {
+        s["state"] == "connected" && s["outbox"]["messages"].as_u64() <= Some(5)
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_the_quota_telemetry_is_thinned_and_the_rest_delivered() {
+    let mut link = Link::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = link.box_config(
+        BOX_PASSWORD,
+        "uplink.telemetry_interval_ms = 100\nuplink.outbox_quota_kib = 16",
+    );
+    let daemon = Daemon::start(dir.path(), &config);
+    let mut received = Received::default();
+    received
+        .drain(&mut link.relay, |r| r.seen.len() >= 2, "connected")
+        .await;
+    link.broker.stop();
+    let quota = 16 * 1024;
+    // Telemetry keeps coming; the outbox stays within its quota by thinning it.
+    let thinned = wait_status(&daemon, "telemetry thinned", |s| {
+        s["outbox"]["last_seq"].as_u64().unwrap_or(0)
+            > s["outbox"]["messages"].as_u64().unwrap_or(0) + 80
+    })
+    .await;
+    assert!(
+        thinned["outbox"]["bytes"].as_u64() <= Some(quota),
+        "{thinned}"
+    );
+    let metrics = reqwest::get(format!("{}/metrics", daemon.base))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(metrics.contains("dipper_outbox_thinned_total"), "{metrics}");
+    assert!(metrics.contains("dipper_outbox_depth"), "{metrics}");
+    let last = thinned["outbox"]["last_seq"].as_u64().expect("last");
+    let before = received.seen.len();
+    link.broker.resume();
+    // What was held arrives: a thinned subset of the outage's samples, in order, then the
+    // samples written since.
+    received
+        .drain(
+            &mut link.relay,
+            |r| r.seen.last().is_some_and(|s| *s > last),
+            "held",
+        )
+        .await;
+    let outage = received.seen.range(..=last).count() - before;
+    let gaps = (1..=last).filter(|s| !received.seen.contains(s)).count();
+    assert!(outage > 0 && gaps > 0, "outage {outage}, gaps {gaps}");
+    let firsts = &received.first_seen;
+    assert!(firsts.windows(2).all(|w| w[0] < w[1]), "{firsts:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_password_is_refused_with_a_clear_status() {
+    let link = Link::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(dir.path(), &link.box_config("not-the-password", ""));
+    let status = wait_status(&daemon, "refused", |s| s["last_error"].is_string()).await;
+    assert_eq!(status["state"], "disconnected", "{status}");
+    let error = status["last_error"].as_str().unwrap_or_default();
+    assert!(error.contains("refused the box's credential"), "{status}");
+    let cli = daemon.cli(&["uplink", "status"]);
+    let text = String::from_utf8_lossy(&cli.stdout);
+    assert!(text.contains("refused the box's credential"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_with_the_configured_ca_and_restart_answers_then_exits_for_the_supervisor() {
+    let mut link = Link::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "uplink.ca_file = {:?}\n[uplink.manual]\nbroker_url = {:?}\nusername = {BOX_USER:?}\npassword = {BOX_PASSWORD:?}\ntopic_prefix = {PREFIX:?}\n",
+        link.broker.ca_path().display().to_string(),
+        link.broker.tls_url()
+    );
+    let mut daemon = Daemon::start(dir.path(), &config);
+    link.wait_online().await;
+    let (_, status) = daemon.api().get("/uplink/status").await;
+    assert_eq!(status["broker_url"], link.broker.tls_url(), "{status}");
+
+    let answer = link
+        .call(1, &RpcRequest::new(Method::Restart).encode())
+        .await;
+    let answer = answer.result.expect("answered before exiting");
+    assert_eq!(answer["restarting"], true, "{answer}");
+    let exit = daemon
+        .wait_exit(Duration::from_secs(60))
+        .expect("the daemon exits");
+    assert_eq!(
+        exit.code(),
+        Some(i32::from(appliance::RESTART_EXIT_CODE)),
+        "{exit}: {}",
+        daemon.log_text()
+    );
+    assert!(
+        daemon.log_text().contains("restart requested"),
+        "{}",
+        daemon.log_text()
+    );
+}
+
+/// The target's embedding as `dipper face embed --json` gives it.
+fn embedding_of(photo: &str) -> protocol::search::WireEmbedding {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dipper"))
+        .args(["face", "embed", "--json"])
+        .arg(common::photo(photo))
+        .output()
+        .expect("dipper face embed");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("json");
+    let vector: Vec<f32> = serde_json::from_value(report["vector"].clone()).expect("vector");
+    protocol::search::WireEmbedding::new(report["model"].as_str().expect("model"), &vector)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_search_answers_with_its_task_and_sends_its_matches_and_end() {
+    use protocol::search::{CreateSearch, SearchAccepted, SearchEvent, SearchEventBody};
+    let end = jiff::Timestamp::now();
+    let sim = common::start_sim(vec![common::face_camera(
+        "CAM-H264",
+        end,
+        &[(1435, "cam1_h264.ps")],
+    )])
+    .await;
+    let (from, _) = sim.recording_span(0, 101, 1433).expect("span");
+    let (_, to) = sim.recording_span(0, 101, 1436).expect("span");
+    let mut link = Link::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(dir.path(), &link.box_config(BOX_PASSWORD, ""));
+    daemon
+        .api()
+        .add_camera("gate", &sim.device(0).base_url())
+        .await;
+    link.wait_online().await;
+
+    let search_id = uuid::Uuid::new_v4();
+    let create = CreateSearch {
+        search_id,
+        embedding: embedding_of("obama.jpg"),
+        from_ms: from.as_millisecond() + 1_000,
+        to_ms: to.as_millisecond(),
+        cameras: vec!["gate".to_owned()],
+        max_distance: None,
+    };
+    let request = RpcRequest::new(Method::CreateSearch(create.clone())).encode();
+    let accepted: SearchAccepted = link
+        .call(1, &request)
+        .await
+        .into_result()
+        .expect("accepted");
+    // A retried request is the same search, not a second one.
+    let again: SearchAccepted = link.call(2, &request).await.into_result().expect("again");
+    assert_eq!(again, accepted);
+    let mut unknown_camera = create.clone();
+    unknown_camera.search_id = uuid::Uuid::new_v4();
+    unknown_camera.cameras = vec!["nowhere".to_owned()];
+    let refused = link
+        .call(
+            3,
+            &RpcRequest::new(Method::CreateSearch(unknown_camera)).encode(),
+        )
+        .await;
+    assert_eq!(error_code(&refused), "invalid_params", "{refused:?}");
+
+    let events = format!("{PREFIX}/events");
+    let (mut matches, mut progress, mut last_seq) = (0, 0, 0);
+    let finished = loop {
+        let payload = link.relay.next_on(&events).await.expect("a search event");
+        let event: SearchEvent = protocol::decode(&payload).expect("an event");
+        assert_eq!(event.search_id, search_id);
+        assert!(event.seq > last_seq, "events out of order");
+        last_seq = event.seq;
+        match event.body {
+            SearchEventBody::Match(m) => {
+                assert_eq!(m.camera, "gate");
+                matches += 1;
+            }
+            SearchEventBody::Progress(_) => progress += 1,
+            SearchEventBody::Finished { state, .. } => break state,
+        }
+    };
+    assert_eq!(finished, "done");
+    assert!(
+        matches > 0 && progress > 0,
+        "matches {matches}, progress {progress}"
+    );
+    let (_, task) = daemon
+        .api()
+        .get(&format!("/tasks/{}", accepted.task_id))
+        .await;
+    assert_eq!(task["matches"].as_u64(), Some(matches), "{task}");
+
+    let cancel = protocol::rpc::CancelSearch {
+        search_id: uuid::Uuid::new_v4(),
+    };
+    let missing = link
+        .call(4, &RpcRequest::new(Method::CancelSearch(cancel)).encode())
+        .await;
+    assert_eq!(error_code(&missing), "not_found");
+}
