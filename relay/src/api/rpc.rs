@@ -43,7 +43,7 @@ const EXPIRATION_RANGE_MS: std::ops::RangeInclusive<u64> = 1..=2_592_000_000;
 #[serde(deny_unknown_fields)]
 pub struct SendRpc {
     /// `ping`, `getDiagnostics`, `restart`, `setConfig`, `createSearch` or `cancelSearch`.
-    #[schema(min_length = 1, max_length = 64)]
+    #[schema(pattern = "^(ping|getDiagnostics|restart|setConfig|createSearch|cancelSearch)$")]
     pub method: String,
     /// The method's parameters; `{}` (the default) for those that take none.
     #[serde(default)]
