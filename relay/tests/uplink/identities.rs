@@ -22,7 +22,7 @@ async fn activation_makes_an_identity_that_reaches_only_its_prefix(backend: Back
         Topics::for_box(tenant, device).prefix()
     );
     let credential = answer["credential"].as_str().expect("credential");
-    let mut first = TestBox::connect(&site.broker, (tenant, device), credential)
+    let first = TestBox::connect(&site.broker, (tenant, device), credential)
         .await
         .expect("the activated box connects");
 
@@ -70,6 +70,19 @@ async fn activation_makes_an_identity_that_reaches_only_its_prefix(backend: Back
     })
     .await;
 
+    tenant_and_decommission_reach_the_broker(&site, first, credential).await;
+}
+
+/// Disabling the tenant disconnects its boxes until it is enabled; decommissioning
+/// disconnects the box and refuses it from then on.
+async fn tenant_and_decommission_reach_the_broker(
+    site: &Site,
+    mut first: TestBox,
+    credential: &str,
+) {
+    let (relay, a) = (site.relay(), &site.world.a);
+    let (tenant, device) = (uuid(&a.id), uuid(&a.device));
+    let first_path = site.device_path(&a.id, &a.device);
     // Disabling the tenant disconnects its boxes until it is enabled.
     let root = &site.world.root_token;
     let tenant_path = format!("/api/v1/tenants/{}", a.id);

@@ -24,7 +24,7 @@ async fn rpc_state(site: &Site, relay: &TestRelay, rpc: &Value) -> Value {
 
 async fn a_call_goes_to_the_box_and_back(backend: Backend) {
     let site = Site::new(backend).await;
-    let (relay, a, b) = (site.relay(), &site.world.a, &site.world.b);
+    let (relay, a) = (site.relay(), &site.world.a);
     let path = rpc_path(&site);
     let token = a.admin_token.as_str();
     // Activated but never connected: offline, and said so.
@@ -58,8 +58,16 @@ async fn a_call_goes_to_the_box_and_back(backend: Backend) {
         rpc_state(&site, relay, &answered).await["state"],
         "successful"
     );
-    let mut a_box = answering.await.expect("the box answered");
+    let a_box = answering.await.expect("the box answered");
+    a_late_answer_changes_nothing(&site, a_box).await;
+    refusals_and_the_audit_log(&site, &answered).await;
+}
 
+/// A call unanswered in time is 504 and stays timed out when the box answers late; an error
+/// answer is a failed call with the box's error.
+async fn a_late_answer_changes_nothing(site: &Site, mut a_box: crate::site::TestBox) {
+    let (relay, path) = (site.relay(), rpc_path(site));
+    let token = site.world.a.admin_token.as_str();
     // No answer: 504 after its timeout, and stored as timed out.
     let slow = json!({"method": "ping", "timeout_ms": 300});
     let timed_out = relay
@@ -93,12 +101,17 @@ async fn a_call_goes_to_the_box_and_back(backend: Backend) {
     assert_eq!(failed["state"], "failed");
     assert_eq!(failed["error"]["code"], "busy");
     failing.await.expect("the box answered");
-    let late = rpc_state(&site, relay, &json!({ "id": timed_out_id })).await;
+    let late = rpc_state(site, relay, &json!({ "id": timed_out_id })).await;
     assert_eq!(late["state"], "timeout", "{late}");
     assert_eq!(late["result"], Value::Null);
+}
 
-    // Refused: a bad method or params (422), a viewer (403), another tenant's device (404
-    // both ways).
+/// Refused: a bad method or params (422), a viewer (403), another tenant's device (404 both
+/// ways); and every call in the audit log, refused ones too.
+async fn refusals_and_the_audit_log(site: &Site, answered: &Value) {
+    let (relay, a, b) = (site.relay(), &site.world.a, &site.world.b);
+    let (path, token) = (rpc_path(site), a.admin_token.as_str());
+    let ping = json!({"method": "ping"});
     let bad_method = json!({"method": "formatDisk"});
     let refused = relay
         .expect_post(&path, token, bad_method, StatusCode::UNPROCESSABLE_ENTITY)
