@@ -392,15 +392,6 @@ impl Config {
                 u64::from(self.limits.per_tenant_burst),
             ),
         ];
-        let broker = self.broker.as_ref();
-        let positive = positive.into_iter().chain(broker.map(|b| {
-            (
-                "broker.session_expiry_seconds",
-                u64::from(b.session_expiry_seconds),
-            )
-        }));
-        let positive = positive
-            .chain(broker.map(|b| ("broker.command_timeout_seconds", b.command_timeout_seconds)));
         for (key, value) in positive {
             if value == 0 {
                 return Err(ConfigError::Invalid {
@@ -428,13 +419,33 @@ impl Config {
             key: "auth.argon2",
             message: e.to_string(),
         })?;
-        if let Some(broker) = &self.broker {
-            check_broker_url("broker.url", &broker.url)?;
-            if let Some(url) = &broker.relay_url {
-                check_broker_url("broker.relay_url", url)?;
-            }
+        self.broker.as_ref().map_or(Ok(()), BrokerConfig::validate)
+    }
+}
+
+impl BrokerConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_broker_url("broker.url", &self.url)?;
+        if let Some(url) = &self.relay_url {
+            check_broker_url("broker.relay_url", url)?;
         }
-        Ok(())
+        let positive = [
+            (
+                "broker.session_expiry_seconds",
+                u64::from(self.session_expiry_seconds),
+            ),
+            (
+                "broker.command_timeout_seconds",
+                self.command_timeout_seconds,
+            ),
+        ];
+        match positive.into_iter().find(|(_, value)| *value == 0) {
+            Some((key, _)) => Err(ConfigError::Invalid {
+                key,
+                message: "must be greater than 0".to_owned(),
+            }),
+            None => Ok(()),
+        }
     }
 }
 
