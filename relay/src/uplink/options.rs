@@ -1,7 +1,8 @@
 //! The relay's MQTT v5 connection options: a persistent session under a stable client id,
 //! manual acknowledgements, a receive maximum that bounds what waits to be applied, and a
 //! packet limit above the broker's, so an oversized payload reaches the relay (and is
-//! dropped with its reason) instead of closing the connection.
+//! dropped with its reason) instead of closing the connection; TCP_NODELAY, since every
+//! message is small and waits for an answer.
 
 use std::time::Duration;
 
@@ -43,6 +44,11 @@ pub(super) fn mqtt_options(
     options.set_manual_acks(true);
     options.set_receive_maximum(Some(RECEIVE_MAXIMUM));
     options.set_max_packet_size(Some(MAX_PACKET_BYTES));
+    // Requests and answers are small: Nagle's algorithm would hold each behind the peer's
+    // delayed ACK (tens of ms a call).
+    let mut network = rumqttc::NetworkOptions::new();
+    network.set_tcp_nodelay(true);
+    options.set_network_options(network);
     if tls {
         options.set_transport(match ca_pem {
             Some(ca) => rumqttc::Transport::tls(ca, None, None),
