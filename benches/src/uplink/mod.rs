@@ -35,7 +35,7 @@ pub(crate) async fn run(args: UplinkArgs) -> Result<(), BoxError> {
     // A short warm-up of both paths (connections, prepared statements, caches).
     site.calls(50).await?;
     let ack = site.calls(args.calls).await?;
-    drop(box_task);
+    box_task.abort();
     let rtt = peer::round_trips(&broker, args.calls).await?;
     site.stop().await;
     let report = Report::new(args.calls, ack, rtt);

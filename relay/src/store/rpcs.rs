@@ -153,8 +153,8 @@ pub async fn complete(
     Ok(execute(tx, sql, params).await? == 1)
 }
 
-/// Ends one RPC as `state` (`timeout`, `expired`, `failed`) if it is still in one of
-/// `from`'s states (at most three); false otherwise.
+/// Ends one RPC as `state` (`timeout`, `expired`, `failed`) if it is still waiting
+/// (`queued`, `sent` or `delivered`); false otherwise.
 pub async fn end(
     tx: &mut Tx,
     tenant: Uuid,
