@@ -18,6 +18,9 @@
 //! `community` runs the box daemon indexing scene footage of a community's cameras in the
 //! background: camera-hours indexed per hour, then recall and latency of searches over it.
 //!
+//! `uplink` runs a remote call through the relay's API, Mosquitto and a box beside a bare MQTT
+//! request/response through the same broker.
+//!
 //! The hidden `sim-child` subcommand is the simulator process `cameras` starts (this same
 //! binary, re-executed), so the memory `cameras` reports is the downloader's alone.
 
@@ -35,6 +38,7 @@ mod proc;
 mod python;
 mod sim;
 mod tasks;
+mod uplink;
 
 use std::process::ExitCode;
 
@@ -75,6 +79,9 @@ enum Command {
     /// background: camera-hours indexed per hour, create latency and memory meanwhile,
     /// then every person searched over the indexed footage and scored against the manifest.
     Community(community::CommunityArgs),
+    /// A remote call's acknowledgement through relay API, broker and a box, beside a bare
+    /// MQTT request/response through the same broker: p50/p99 and their ratio.
+    Uplink(uplink::UplinkArgs),
     /// One extraction in its own process (what `keyframes` starts); prints one JSON line.
     #[command(hide = true)]
     KeyframesChild(keyframes::ChildArgs),
@@ -94,7 +101,8 @@ async fn main() -> ExitCode {
         | Command::Index(_)
         | Command::Faces(_)
         | Command::Tasks(_)
-        | Command::Community(_) => "info",
+        | Command::Community(_)
+        | Command::Uplink(_) => "info",
         Command::SimChild(_) | Command::KeyframesChild(_) => "warn",
     };
     tracing_subscriber::fmt()
@@ -113,6 +121,7 @@ async fn main() -> ExitCode {
         Command::Faces(args) => faces::run(args).await,
         Command::Tasks(args) => tasks::run(args).await,
         Command::Community(args) => community::run(args).await,
+        Command::Uplink(args) => uplink::run(args).await,
         Command::KeyframesChild(args) => keyframes::run_child(args).await,
         Command::SimChild(args) => sim::run_child(args).await,
     };

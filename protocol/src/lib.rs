@@ -1,7 +1,8 @@
 //! The wire format the box (`appliance`) and the relay share, so neither can drift: the
 //! box's activation, the MQTT topics, RPC requests and responses with typed methods,
-//! telemetry, client and shared attributes, the events a search sends back, and the one
-//! error body both programs answer HTTP requests with.
+//! telemetry, client and shared attributes, the events a search sends back, a box's
+//! presence (online, or its last will), and the one error body both programs answer HTTP
+//! requests with.
 //!
 //! Contract:
 //! - serde types only: no sockets, no files, no clocks. Both binaries depend on this crate.
@@ -19,6 +20,7 @@ pub mod activation;
 pub mod error;
 pub mod rpc;
 pub mod search;
+pub mod status;
 pub mod telemetry;
 pub mod topics;
 

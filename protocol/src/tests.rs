@@ -354,3 +354,36 @@ fn every_outbox_message_names_its_sequence() {
         );
     }
 }
+
+#[test]
+fn a_status_reads_as_json_or_as_the_bare_word() {
+    use crate::status::{DeviceStatus, Presence};
+    let online = DeviceStatus::new(Presence::Online);
+    assert_eq!(
+        DeviceStatus::decode(&online.encode()).expect("round trip"),
+        online
+    );
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&online.encode()).expect("json"),
+        json!({"v": PROTOCOL_VERSION, "state": "online"})
+    );
+    for (payload, state) in [
+        (&b"offline"[..], Presence::Offline),
+        (b" online\n", Presence::Online),
+        (br#"{"state":"offline","extra":1}"#, Presence::Offline),
+    ] {
+        let read = DeviceStatus::decode(payload).expect("a status");
+        assert_eq!(read.state, state, "{}", String::from_utf8_lossy(payload));
+    }
+    for bad in [
+        &b"asleep"[..],
+        br#"{"state":"asleep"}"#,
+        br#"{"v":99,"state":"online"}"#,
+    ] {
+        assert!(
+            DeviceStatus::decode(bad).is_err(),
+            "{}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+}

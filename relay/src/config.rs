@@ -41,6 +41,9 @@ pub struct Config {
     /// External OpenID Connect provider whose access tokens are accepted; none by default.
     pub oidc: Option<OidcConfig>,
     pub limits: LimitsConfig,
+    /// The MQTT broker the boxes connect to (Mosquitto with its dynamic security plugin);
+    /// none by default: boxes then get no broker at activation and remote calls answer 503.
+    pub broker: Option<BrokerConfig>,
     /// Log output: `json` (default, one object per line) or `text`.
     pub log_format: LogFormat,
 }
@@ -190,6 +193,57 @@ fn default_roles_claim() -> String {
 
 fn default_jwks_min_refresh() -> u64 {
     30
+}
+
+/// The broker: where boxes connect, how the relay administers identities on it, and the
+/// relay's own identity for the uplink (`relay/src/uplink/`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// The URL boxes connect to, handed to each at activation: `mqtts://host:port` (or
+    /// `mqtt://` on loopback). Required.
+    pub url: String,
+    /// Where the relay itself connects, when it differs from `url` (a private address).
+    /// Default: `url`.
+    #[serde(default)]
+    pub relay_url: Option<String>,
+    /// The dynamic security plugin's administrator (`mosquitto_ctrl dynsec init`). Required.
+    pub admin_username: String,
+    /// Its password. Required.
+    pub admin_password: String,
+    /// The relay's own broker user; made with the role reaching every box if missing.
+    /// Default `dipper-relay`.
+    #[serde(default = "default_broker_username")]
+    pub username: String,
+    /// Its password. Required.
+    pub password: String,
+    /// This instance's MQTT client id, stable across restarts so its session (and what the
+    /// broker queued for it) survives. Default `{username}-{hostname}`.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// PEM file of the CA that signed the broker's certificate, for `mqtts://`. Default: the
+    /// system's roots.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// How long a command to the broker may take, in seconds. Default 10.
+    #[serde(default = "default_broker_command_timeout")]
+    pub command_timeout_seconds: u64,
+    /// How long the broker keeps the relay's session while it is away, in seconds.
+    /// Default 3600.
+    #[serde(default = "default_broker_session_expiry")]
+    pub session_expiry_seconds: u32,
+}
+
+fn default_broker_username() -> String {
+    "dipper-relay".to_owned()
+}
+
+fn default_broker_command_timeout() -> u64 {
+    10
+}
+
+fn default_broker_session_expiry() -> u32 {
+    3600
 }
 
 /// Request rate limits, kept in each process's memory (a token bucket per key): with N
@@ -365,8 +419,51 @@ impl Config {
             key: "auth.argon2",
             message: e.to_string(),
         })?;
-        Ok(())
+        self.broker.as_ref().map_or(Ok(()), BrokerConfig::validate)
     }
+}
+
+impl BrokerConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        check_broker_url("broker.url", &self.url)?;
+        if let Some(url) = &self.relay_url {
+            check_broker_url("broker.relay_url", url)?;
+        }
+        let positive = [
+            (
+                "broker.session_expiry_seconds",
+                u64::from(self.session_expiry_seconds),
+            ),
+            (
+                "broker.command_timeout_seconds",
+                self.command_timeout_seconds,
+            ),
+        ];
+        match positive.into_iter().find(|(_, value)| *value == 0) {
+            Some((key, _)) => Err(ConfigError::Invalid {
+                key,
+                message: "must be greater than 0".to_owned(),
+            }),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A broker URL the relay can use: `mqtts://host:port`, or `mqtt://` on a loopback host
+/// (plain TCP carries passwords in the clear).
+fn check_broker_url(key: &'static str, url: &str) -> Result<(), ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid { key, message };
+    let (host, _, tls) = crate::broker::parse_url(url).map_err(|e| invalid(e.to_string()))?;
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if !tls && !loopback {
+        return Err(invalid(format!(
+            "{url}: plain mqtt:// only on loopback; use mqtts:// for {host}"
+        )));
+    }
+    Ok(())
 }
 
 fn parse_env_value(value: &str) -> toml::Value {
@@ -470,5 +567,52 @@ mod tests {
         assert!(error.to_string().contains("database.url"), "{error}");
         let error = load("[server]\nmax_body_bytes = \"big\"\n", &[]).expect_err("type");
         assert!(error.to_string().contains("max_body_bytes"), "{error}");
+    }
+
+    #[test]
+    fn a_broker_section_is_checked() {
+        let section = |url: &str| {
+            format!(
+                "[broker]\nurl = \"{url}\"\nadmin_username = \"a\"\nadmin_password = \"b\"\npassword = \"c\"\n"
+            )
+        };
+        let config = load(&section("mqtts://broker.example:8883"), &[]).expect("mqtts");
+        let broker = config.broker.expect("a broker");
+        assert_eq!(broker.username, "dipper-relay");
+        assert_eq!(broker.session_expiry_seconds, 3600);
+        assert_eq!(broker.command_timeout_seconds, 10);
+        load(&section("mqtt://127.0.0.1:1883"), &[]).expect("plain on loopback");
+        for (url, says) in [
+            ("mqtt://broker.example:1883", "only on loopback"),
+            ("http://127.0.0.1:1883", "expected mqtt"),
+            ("mqtts://broker.example", "no port"),
+        ] {
+            let error = load(&section(url), &[]).expect_err(url);
+            let text = error.to_string();
+            assert!(
+                text.contains("broker.url") && text.contains(says),
+                "{url}: {text}"
+            );
+        }
+        let error = load("[broker]\nurl = \"mqtts://b:1\"\n", &[]).expect_err("incomplete");
+        assert!(error.to_string().contains("admin_username"), "{error}");
+        let example = include_str!("../dipper-relay.example.toml")
+            .lines()
+            .skip_while(|line| *line != "# [broker]")
+            .take_while(|line| line.starts_with('#'))
+            .filter_map(|line| line.strip_prefix("# "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let config = load(&example, &[]).expect("the commented [broker] section parses");
+        assert_eq!(
+            config.broker.map(|b| b.username),
+            Some("dipper-relay".to_owned())
+        );
+        let zero = section("mqtts://b:1") + "session_expiry_seconds = 0\n";
+        let error = load(&zero, &[]).expect_err("no session");
+        assert!(
+            error.to_string().contains("broker.session_expiry_seconds"),
+            "{error}"
+        );
     }
 }

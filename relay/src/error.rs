@@ -94,6 +94,10 @@ error_codes! {
     AreaNotEmpty = "area_not_empty",
     /// 409: the device is not awaiting activation.
     DeviceNotRegistered = "device_not_registered",
+    /// 409: the box is not connected; send a persistent RPC to have it delivered later.
+    DeviceOffline = "device_offline",
+    /// 409: the device is not active (awaiting activation, or decommissioned).
+    DeviceNotActive = "device_not_active",
     /// 413: the body is larger than the relay accepts.
     BodyTooLarge = "body_too_large",
     /// 415: the body is not JSON.
@@ -110,6 +114,10 @@ error_codes! {
     NotReady = "not_ready",
     /// 503: a tenant's creation failed and was undone; see Retry-After.
     TenantCreationFailed = "tenant_creation_failed",
+    /// 503: this relay has no broker configured, or cannot reach it; see Retry-After.
+    BrokerUnavailable = "broker_unavailable",
+    /// 504: the box did not answer the RPC within its timeout.
+    RpcTimeout = "rpc_timeout",
 }
 
 /// An error answered to a client, with the body both programs answer errors with
@@ -207,6 +215,28 @@ impl ApiError {
             "the database is busy; retry shortly",
         )
         .with_retry_after(1)
+    }
+
+    /// 503: the relay has no `[broker]`, so nothing reaches the boxes.
+    pub fn no_broker() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::BrokerUnavailable,
+            "this relay has no broker configured ([broker] in its configuration); boxes \
+             cannot be reached",
+        )
+    }
+
+    /// 503: the broker did not do what was asked; logged, and worth retrying.
+    pub fn broker(error: &crate::broker::BrokerError) -> Self {
+        tracing::warn!(%error, "the broker refused or did not answer");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::BrokerUnavailable,
+            "the broker could not be reached or refused the change; nothing was changed, \
+             retry shortly",
+        )
+        .with_retry_after(5)
     }
 
     /// 500. Logs `error` with its whole chain; the client learns nothing of it.

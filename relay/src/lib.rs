@@ -22,6 +22,7 @@ pub mod server;
 pub mod state;
 pub mod store;
 pub mod telemetry;
+pub mod uplink;
 
 pub use config::Config;
 pub use state::AppState;

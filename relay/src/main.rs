@@ -109,6 +109,7 @@ async fn serve(config: Config) -> Result<(), BoxError> {
     );
     relay::metrics::handle();
     let state = AppState::new(config, db.clone()).await?;
+    let uplink = state.uplink.clone();
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     notify_systemd("READY=1");
     tokio::spawn(async move {
@@ -129,6 +130,10 @@ async fn serve(config: Config) -> Result<(), BoxError> {
         drain,
     )
     .await?;
+    if let Some(uplink) = uplink {
+        // A clean disconnect: the broker keeps the session and queues for the next start.
+        uplink.stop().await;
+    }
     db.close().await;
     tracing::info!("dipper-relay stopped");
     Ok(())

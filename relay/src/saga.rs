@@ -1,6 +1,7 @@
 //! A tenant's creation as a saga: the tenant's row, then each resource the tenant needs
-//! outside it (its object-storage prefix, its broker credentials; the face library comes
-//! with its issue), every step with a compensation that undoes it.
+//! outside it (its object-storage prefix; its group on the broker when the relay has one,
+//! else a reserved name; the face library comes with its issue), every step with a
+//! compensation that undoes it.
 //!
 //! The request carries an idempotency key. Its row in `tenant_creations` is written with the
 //! tenant's row in the first transaction, so two requests with one key never make two
@@ -21,6 +22,7 @@ use uuid::Uuid;
 use crate::audit;
 use crate::auth::Principal;
 use crate::auth::tokens::{new_secret, secret_digest};
+use crate::broker::{BrokerAdmin, BrokerError};
 use crate::db::{Db, DbError, Mode, Scope, Tx, now_ms};
 use crate::error::ApiError;
 use crate::store::tenant_creations as creations;
@@ -92,6 +94,54 @@ impl SagaStep for RecordedResource {
     }
 }
 
+/// The kind of the broker step's resource.
+const BROKER_STEP: &str = "broker_credentials";
+
+/// The tenant's group on the broker (every box of the tenant joins it at activation), made
+/// through the dynamic security plugin and recorded in `tenant_resources`; undone by deleting
+/// the group and every box identity in it. Both are idempotent on the broker's side.
+#[derive(Debug)]
+struct BrokerGroup {
+    admin: BrokerAdmin,
+}
+
+impl SagaStep for BrokerGroup {
+    fn name(&self) -> &'static str {
+        BROKER_STEP
+    }
+
+    fn apply<'a>(&'a self, db: &'a Db, tenant: Uuid) -> StepFuture<'a> {
+        Box::pin(async move {
+            self.admin
+                .create_tenant(tenant)
+                .await
+                .map_err(broker_failed)?;
+            let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+            let reference = format!("group={}", crate::broker::tenant_group(tenant));
+            creations::insert_resource(&mut tx, tenant, BROKER_STEP, reference).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn compensate<'a>(&'a self, db: &'a Db, tenant: Uuid) -> StepFuture<'a> {
+        Box::pin(async move {
+            self.admin
+                .delete_tenant(tenant)
+                .await
+                .map_err(broker_failed)?;
+            let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+            creations::delete_resource(&mut tx, tenant, BROKER_STEP).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}
+
+fn broker_failed(error: BrokerError) -> StepError {
+    StepError(format!("broker: {error}"))
+}
+
 /// The steps run after the tenant's row is written.
 #[derive(Debug, Clone)]
 pub struct TenantSaga {
@@ -107,24 +157,31 @@ pub struct Created {
 }
 
 impl TenantSaga {
-    /// The production steps.
+    /// The production steps of a relay without a broker.
     pub fn standard() -> Self {
+        Self::with_broker(None)
+    }
+
+    /// The production steps; with a broker, its step makes the tenant's group there.
+    pub fn with_broker(broker: Option<BrokerAdmin>) -> Self {
+        let storage: Arc<dyn SagaStep> = Arc::new(RecordedResource {
+            kind: "object_storage_prefix",
+            reference: |tenant| format!("tenants/{tenant}/"),
+        });
+        let broker: Arc<dyn SagaStep> = match broker {
+            Some(admin) => Arc::new(BrokerGroup { admin }),
+            None => Arc::new(RecordedResource {
+                kind: BROKER_STEP,
+                reference: |tenant| {
+                    format!(
+                        "user=tenant-{tenant} sha256={}",
+                        secret_digest(&new_secret())
+                    )
+                },
+            }),
+        };
         Self {
-            steps: vec![
-                Arc::new(RecordedResource {
-                    kind: "object_storage_prefix",
-                    reference: |tenant| format!("tenants/{tenant}/"),
-                }),
-                Arc::new(RecordedResource {
-                    kind: "broker_credentials",
-                    reference: |tenant| {
-                        format!(
-                            "user=tenant-{tenant} sha256={}",
-                            secret_digest(&new_secret())
-                        )
-                    },
-                }),
-            ],
+            steps: vec![storage, broker],
         }
     }
 

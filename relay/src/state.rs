@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::db::{Db, DbError};
 use crate::limits::RateLimits;
 use crate::saga::TenantSaga;
+use crate::uplink::{Uplink, UplinkError};
 
 /// The shared state of one relay process. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -22,6 +23,8 @@ pub struct AppState {
     pub limits: Arc<RateLimits>,
     /// The steps of a tenant's creation; tests add failing ones.
     pub tenant_saga: Arc<TenantSaga>,
+    /// The link to the boxes through the broker, when `[broker]` is configured.
+    pub uplink: Option<Uplink>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,10 +33,13 @@ pub enum StateError {
     Db(#[from] DbError),
     #[error(transparent)]
     Password(#[from] PasswordError),
+    #[error(transparent)]
+    Uplink(#[from] UplinkError),
 }
 
 impl AppState {
-    /// Builds the services over a migrated database.
+    /// Builds the services over a migrated database, and connects to the broker when one is
+    /// configured.
     pub async fn new(config: Config, db: Db) -> Result<Self, StateError> {
         let tokens = TokenIssuer::load(&db, config.auth.access_token_seconds).await?;
         let passwords = PasswordHasher::new(&config.auth.argon2)?;
@@ -41,9 +47,15 @@ impl AppState {
             .oidc
             .clone()
             .map(|oidc| Arc::new(OidcVerifier::new(oidc)));
+        let uplink = match &config.broker {
+            Some(broker) => Some(Uplink::start(broker, db.clone()).await?),
+            None => None,
+        };
+        let admin = uplink.as_ref().map(|u| u.admin().clone());
         Ok(Self {
             limits: Arc::new(RateLimits::new(&config.limits)),
-            tenant_saga: Arc::new(TenantSaga::standard()),
+            tenant_saga: Arc::new(TenantSaga::with_broker(admin)),
+            uplink,
             db,
             tokens: Arc::new(tokens),
             passwords: Arc::new(passwords),

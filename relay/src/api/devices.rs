@@ -44,6 +44,8 @@ pub struct Device {
     pub last_seen_at: Option<String>,
     /// The box's software version, as it last reported.
     pub software_version: Option<String>,
+    /// Whether the box is connected, as its status and telemetry last said.
+    pub online: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -94,7 +96,7 @@ struct ActivateDeviceSchema {
     provisioning_key: String,
 }
 
-async fn find(tx: &mut Tx, tenant: Uuid, device: Uuid) -> Result<Device, ApiError> {
+pub(super) async fn find(tx: &mut Tx, tenant: Uuid, device: Uuid) -> Result<Device, ApiError> {
     crate::store::find::<Device>(tx, tenant, device)
         .await?
         .ok_or_else(ApiError::not_found)
@@ -312,7 +314,8 @@ pub async fn issue_provisioning_key(
     .await
 }
 
-/// Decommissions a device (operators): its key and credential stop working for good.
+/// Decommissions a device (operators): its key and credential stop working for good, and
+/// its broker identity is deleted (the broker disconnects it).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/devices/{device_id}/decommission", tag = "devices", security(("bearer" = [])),
     params(("tenant_id" = Uuid, Path), ("device_id" = Uuid, Path)),
     responses((status = 200, description = "Decommissioned", body = Device)))]
@@ -325,6 +328,12 @@ pub async fn decommission_device(
     audited(&state.db, &principal, action, &target, async {
         let (mut tx, tenant, _) = begin_change(&state, &principal, (tenant_id, device_id)).await?;
         store::decommission(&mut tx, tenant, device_id).await?;
+        // Revoked on the broker before the commit, so a decommissioned box is never left
+        // connected; deleting a missing identity succeeds, so a retry is safe.
+        if let Some(uplink) = &state.uplink {
+            let deleted = uplink.admin().delete_box(device_id).await;
+            deleted.map_err(|e| ApiError::broker(&e))?;
+        }
         let device = finish_change(tx, &principal, tenant, device_id, action).await?;
         Ok(Json(device))
     })
@@ -370,11 +379,21 @@ pub async fn activate_device(
     let actor = format!("device:{id}");
     let who = (actor.as_str(), remote_addr.as_str());
     audit::own(&mut tx, who, Some(tenant), "device.activate", "success").await?;
+    // The broker identity before the commit: if the broker fails, the key is not spent and
+    // the box tries again; if the commit fails, the next attempt replaces the identity.
+    let broker = match &state.uplink {
+        Some(uplink) => {
+            let created = uplink.admin().create_box(tenant, id, &credential).await;
+            created.map_err(|e| ApiError::broker(&e))?;
+            Some(uplink.endpoint(tenant, id))
+        }
+        None => None,
+    };
     tx.commit().await?;
     Ok(Json(DeviceCredentials {
         device_id: request.device_id,
         tenant_id: tenant,
         credential,
-        broker: None,
+        broker,
     }))
 }

@@ -11,6 +11,7 @@ pub mod areas;
 pub mod audit_log;
 pub mod devices;
 pub mod health;
+pub mod rpc;
 pub mod session;
 pub mod tenants;
 pub mod types;
@@ -248,6 +249,8 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(devices::decommission_device))
         .routes(routes!(devices::activate_device))
         .routes(routes!(devices::device_me))
+        .routes(routes!(rpc::send_rpc))
+        .routes(routes!(rpc::get_rpc))
         .routes(routes!(audit_log::list_audit))
 }
 

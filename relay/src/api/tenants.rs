@@ -183,6 +183,13 @@ async fn change(
         if name.is_some() || status.is_some() {
             store::update(&mut tx, current.id, name, status).await?;
         }
+        // The tenant's boxes follow it on the broker before the change commits, so a failure
+        // leaves both as they were; enabling or disabling twice is harmless.
+        if let (Some(status), Some(uplink)) = (status, &state.uplink) {
+            let enabled = status == "enabled";
+            let set = uplink.admin().set_tenant_enabled(current.id, enabled).await;
+            set.map_err(|e| ApiError::broker(&e))?;
+        }
         let updated = fetch(&mut tx, current.id).await?;
         audit::commit(tx, principal, Some(current.id), action, &target).await?;
         Ok(Json(updated))
@@ -203,7 +210,8 @@ pub async fn enable_tenant(
     change(&state, &principal, tenant_id, status, "tenant.enable").await
 }
 
-/// Disables a tenant (platform admins): its users and boxes are refused until it is enabled.
+/// Disables a tenant (platform admins): its users and boxes are refused until it is enabled;
+/// with a broker, its boxes' identities are disabled there (and disconnected).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/disable", tag = "tenants", security(("bearer" = [])),
     params(("tenant_id" = Uuid, Path)),
     responses((status = 200, description = "Disabled", body = Tenant)))]

@@ -229,6 +229,32 @@ impl BrokerAdmin {
         Ok(())
     }
 
+    /// Makes the relay's own broker user (or sets its password if it exists) with the role
+    /// that reaches every box. Idempotent.
+    pub async fn ensure_relay_client(
+        &self,
+        username: &str,
+        password: &str,
+    ) -> Result<(), BrokerError> {
+        let created = self
+            .command(
+                "createClient",
+                json!({ "username": username, "password": password,
+                        "textname": "the Dipper relay" }),
+                &["already exists"],
+            )
+            .await?;
+        if created.get("error").is_some() {
+            self.command(
+                "setClientPassword",
+                json!({ "username": username, "password": password }),
+                &[],
+            )
+            .await?;
+        }
+        self.ensure_relay_identity(username).await
+    }
+
     /// The tenant's group (its boxes are added to it). Idempotent.
     pub async fn create_tenant(&self, tenant: Uuid) -> Result<(), BrokerError> {
         self.command(

@@ -19,5 +19,6 @@ mod admin;
 mod error;
 
 pub use acl::{RELAY_ROLE, box_role, box_role_acls, relay_role_acls, tenant_group};
+pub(crate) use admin::parse_url;
 pub use admin::{BrokerAdmin, BrokerSettings};
 pub use error::BrokerError;

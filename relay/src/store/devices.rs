@@ -9,7 +9,7 @@ use crate::db::{DbError, Tx, now_ms};
 macro_rules! select {
     () => {
         "SELECT id, tenant_id, area_id, name, group_name, status, activated_at, last_seen_at, \
-         software_version, created_at, updated_at FROM devices WHERE tenant_id = $1 AND "
+         software_version, online, created_at, updated_at FROM devices WHERE tenant_id = $1 AND "
     };
 }
 
@@ -21,7 +21,7 @@ impl TenantRow for Device {
         area_id: id("area_id"), name: text("name"), group: optional_text("group_name"),
         status: text("status"), activated_at: optional_time("activated_at"),
         last_seen_at: optional_time("last_seen_at"),
-        software_version: optional_text("software_version"),
+        software_version: optional_text("software_version"), online: flag("online"),
         created_at: time("created_at"), updated_at: time("updated_at") } }
     }
 }

@@ -38,10 +38,12 @@ pub mod devices;
 pub mod grants;
 pub mod logins;
 pub mod refresh_tokens;
+pub mod rpcs;
 pub mod secrets;
 pub mod sessions;
 pub mod tenant_creations;
 pub mod tenants;
+pub mod uplink;
 pub mod users;
 
 use sqlx::Row as _;
@@ -83,6 +85,11 @@ impl Columns<'_> {
 
     pub(crate) fn optional_time(self, name: &str) -> Result<Option<String>, DbError> {
         Ok(self.number::<Option<i64>>(name)?.map(rfc3339))
+    }
+
+    /// A 0/1 integer column as a boolean.
+    pub(crate) fn flag(self, name: &str) -> Result<bool, DbError> {
+        Ok(self.number::<i32>(name)? == 1)
     }
 
     /// An integer column (a time in milliseconds, a count, a flag).

@@ -32,6 +32,9 @@ fn sample_body(method: &Method, template: &str, b: &Tenant) -> Option<Value> {
             json!({"name": "Intruder", "area_id": b.floor})
         }
         ("PATCH", "/api/v1/tenants/{tenant_id}/devices/{device_id}") => json!({"name": "Intruder"}),
+        ("POST", "/api/v1/tenants/{tenant_id}/devices/{device_id}/rpc") => {
+            json!({"method": "ping", "persistent": true})
+        }
         _ => return None,
     };
     Some(body)
@@ -65,6 +68,8 @@ fn fill(template: &str, tenant: &str, b: &Tenant) -> String {
         .replace("{user_id}", &b.viewer_id)
         .replace("{device_id}", &b.device)
         .replace("{grant_id}", &b.viewer_grant)
+        // No RPC exists: the device (B's) is what must not be found.
+        .replace("{rpc_id}", &Uuid::from_u128(17).to_string())
 }
 
 async fn snapshot(world: &World) -> BTreeMap<String, Value> {

@@ -71,6 +71,12 @@ impl World {
 }
 
 impl World {
+    /// The world's database, for a second relay on it (tests/uplink/ uses it).
+    #[allow(dead_code)]
+    pub(crate) fn db(&self) -> &TestDb {
+        &self._db
+    }
+
     /// The audit records of `tenant` (up to 500), read by its admin.
     pub(crate) async fn audit(&self, tenant: &Tenant) -> Vec<serde_json::Value> {
         let path = format!("/api/v1/tenants/{}/audit?limit=500", tenant.id);

@@ -1,0 +1,76 @@
+//! A Mosquitto for the benchmark: Debian's, with the dynamic security plugin initialised
+//! for an administrator, configured from the repository's `relay/broker/mosquitto.conf` on a
+//! free loopback port (plain TCP, no TLS listener), killed when dropped.
+
+use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::BoxError;
+
+pub(super) const ADMIN: (&str, &str) = ("bench-admin", "bench-admin-password");
+
+pub(super) struct Broker {
+    child: Child,
+    pub(super) port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    pub(super) fn start() -> Result<Broker, BoxError> {
+        let dir = tempfile::tempdir()?;
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        let dynsec = dir.path().join("dynamic-security.json");
+        let init = Command::new("mosquitto_ctrl")
+            .args(["dynsec", "init"])
+            .arg(&dynsec)
+            .args([ADMIN.0, ADMIN.1])
+            .output()
+            .map_err(|e| format!("mosquitto_ctrl (Debian's mosquitto-clients): {e}"))?;
+        if !init.status.success() {
+            return Err(format!("dynsec init: {}", String::from_utf8_lossy(&init.stderr)).into());
+        }
+        let user = Command::new("id").arg("-un").output()?;
+        let template = include_str!("../../../relay/broker/mosquitto.conf");
+        let config = format!("user {}\n", String::from_utf8_lossy(&user.stdout).trim())
+            + &template
+                .replace("@LISTENER@", &format!("listener {port} 127.0.0.1"))
+                .replace("@TLS@", "")
+                .replace("@DATA_DIR@", &dir.path().display().to_string());
+        let config_path = dir.path().join("mosquitto.conf");
+        std::fs::write(&config_path, config)?;
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(&config_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("mosquitto (Debian's mosquitto): {e}"))?;
+        let broker = Broker {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            if Instant::now() > deadline {
+                return Err("mosquitto is not listening after 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(broker)
+    }
+
+    pub(super) fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

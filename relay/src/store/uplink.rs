@@ -1,0 +1,144 @@
+//! What the uplink records of each box: its presence, last contact, software version, client
+//! attributes and latest telemetry on its `devices` row, and every sequenced message's place
+//! in `uplink_messages`, so each (device, seq) is applied once.
+
+use uuid::Uuid;
+
+use super::{execute, scalar};
+use crate::db::{DbError, Tx};
+
+/// The status of `device` if it is a device of `tenant` (`registered`, `active`,
+/// `decommissioned`); `None` for an unknown device or another tenant's.
+pub async fn device_status(
+    tx: &mut Tx,
+    tenant: Uuid,
+    device: Uuid,
+) -> Result<Option<String>, DbError> {
+    let sql = "SELECT status FROM devices WHERE tenant_id = $1 AND id = $2";
+    scalar(tx, sql, params![tenant, device]).await
+}
+
+/// Takes the place `(device, seq)`; false when a message with it was applied before.
+pub async fn claim_seq(
+    tx: &mut Tx,
+    (tenant, device): (Uuid, Uuid),
+    seq: i64,
+    kind: &str,
+    body: Option<&str>,
+    now: i64,
+) -> Result<bool, DbError> {
+    let sql = "INSERT INTO uplink_messages (tenant_id, device_id, seq, kind, body, received_at) \
+               VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (device_id, seq) DO NOTHING";
+    let params = params![tenant, device, seq, kind, body, now];
+    Ok(execute(tx, sql, params).await? == 1)
+}
+
+/// The body of the event `(device, seq)`, if stored.
+pub async fn event_body(
+    tx: &mut Tx,
+    (tenant, device): (Uuid, Uuid),
+    seq: i64,
+) -> Result<Option<String>, DbError> {
+    let sql = "SELECT body FROM uplink_messages WHERE tenant_id = $1 AND device_id = $2 \
+               AND seq = $3 AND kind = 'event'";
+    scalar(tx, sql, params![tenant, device, seq]).await
+}
+
+/// How many messages of `kind` the device has applied.
+pub async fn count_kind(
+    tx: &mut Tx,
+    (tenant, device): (Uuid, Uuid),
+    kind: &str,
+) -> Result<i64, DbError> {
+    let sql = "SELECT COUNT(*) FROM uplink_messages WHERE tenant_id = $1 AND device_id = $2 \
+               AND kind = $3";
+    Ok(scalar(tx, sql, params![tenant, device, kind])
+        .await?
+        .unwrap_or(0))
+}
+
+/// The box said it is online (`online`) or the broker published its last will; a box
+/// online was also seen now.
+pub async fn set_presence(
+    tx: &mut Tx,
+    (tenant, device): (Uuid, Uuid),
+    online: bool,
+    software_version: Option<&str>,
+    now: i64,
+) -> Result<(), DbError> {
+    let sql = "UPDATE devices SET online = $1, status_changed_at = $2, \
+               last_seen_at = CASE WHEN $1 = 1 THEN $2 ELSE last_seen_at END, \
+               software_version = COALESCE($3, software_version) \
+               WHERE tenant_id = $4 AND id = $5";
+    let params = params![i32::from(online), now, software_version, tenant, device];
+    execute(tx, sql, params).await?;
+    Ok(())
+}
+
+/// Any message from the box: it was seen now.
+pub async fn touch(tx: &mut Tx, (tenant, device): (Uuid, Uuid), now: i64) -> Result<(), DbError> {
+    let sql = "UPDATE devices SET last_seen_at = $1 WHERE tenant_id = $2 AND id = $3";
+    execute(tx, sql, params![now, tenant, device]).await?;
+    Ok(())
+}
+
+/// A telemetry sample: kept as the latest, and the box is online and was seen now.
+pub async fn set_telemetry(
+    tx: &mut Tx,
+    (tenant, device): (Uuid, Uuid),
+    telemetry: &str,
+    software_version: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    let sql = "UPDATE devices SET telemetry = $1, telemetry_at = $2, last_seen_at = $2, \
+               online = 1, software_version = $3 WHERE tenant_id = $4 AND id = $5";
+    let params = params![telemetry, now, software_version, tenant, device];
+    execute(tx, sql, params).await?;
+    Ok(())
+}
+
+/// The box's client attributes, as it last sent them.
+pub async fn set_client_attributes(
+    tx: &mut Tx,
+    (tenant, device): (Uuid, Uuid),
+    attributes: &str,
+    software_version: &str,
+    now: i64,
+) -> Result<(), DbError> {
+    let sql = "UPDATE devices SET client_attributes = $1, software_version = $2, \
+               last_seen_at = $3 WHERE tenant_id = $4 AND id = $5";
+    let params = params![attributes, software_version, now, tenant, device];
+    execute(tx, sql, params).await?;
+    Ok(())
+}
+
+/// What the uplink knows of one box: whether it is online, its latest telemetry and client
+/// attributes (JSON as received).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presence {
+    pub online: bool,
+    pub telemetry: Option<String>,
+    pub client_attributes: Option<String>,
+}
+
+pub async fn presence(
+    tx: &mut Tx,
+    (tenant, device): (Uuid, Uuid),
+) -> Result<Option<Presence>, DbError> {
+    let sql = "SELECT online, telemetry, client_attributes FROM devices \
+               WHERE tenant_id = $1 AND id = $2";
+    super::fetch_optional(tx, sql, params![tenant, device], |row| {
+        Ok(Presence {
+            online: row.flag("online")?,
+            telemetry: row.optional_text("telemetry")?,
+            client_attributes: row.optional_text("client_attributes")?,
+        })
+    })
+    .await
+}
+
+/// Boxes online across the platform (a platform-scoped transaction).
+pub async fn count_online(tx: &mut Tx) -> Result<i64, DbError> {
+    let sql = "SELECT COUNT(*) FROM devices WHERE online = 1 AND status = 'active'";
+    Ok(scalar(tx, sql, params![]).await?.unwrap_or(0))
+}

@@ -1,0 +1,270 @@
+//! Applies what boxes send, one message at a time in arrival order: the topic names the
+//! tenant and device, which must be an active device of that tenant; the payload is read
+//! with the protocol's bounds; a sequenced message takes its (device, seq) place in the
+//! transaction that applies it, so a second delivery changes nothing. Each message is
+//! acknowledged to the broker only after its transaction ends, whatever its outcome.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::rpc::RpcResponse;
+use protocol::search::SearchEvent;
+use protocol::status::{DeviceStatus, Presence};
+use protocol::telemetry::{ClientAttributes, Telemetry};
+use protocol::topics::{Topic, parse_box_topic};
+use protocol::{MAX_PAYLOAD_BYTES, ProtocolError};
+use rumqttc::v5::mqttbytes::v5::Publish;
+use tokio::sync::mpsc;
+use uuid::Uuid;
+
+use super::Inner;
+use super::metrics::Outcome;
+use super::session::Work;
+use crate::db::{DbError, Mode, Scope, Tx, now_ms};
+use crate::store::rpcs;
+use crate::store::uplink as store;
+
+/// A message read from its payload.
+enum Report {
+    Telemetry(Telemetry),
+    Attributes(ClientAttributes),
+    Event(SearchEvent),
+    Status(DeviceStatus),
+    RpcResponse(i64, RpcResponse),
+}
+
+/// What to do once a message's transaction committed.
+enum After {
+    Nothing,
+    /// Wake whoever waits for this RPC's answer.
+    Answered(Uuid, i64),
+    /// The box came online: send what is queued for it.
+    Online(Uuid, Uuid),
+}
+
+/// A message dropped or failed, with the reason logged.
+struct Dropped(Outcome, String);
+
+pub(super) async fn worker(inner: Arc<Inner>, mut work: mpsc::UnboundedReceiver<Work>) {
+    while let Some(item) = work.recv().await {
+        match item {
+            Work::Message(publish) => message(&inner, &publish).await,
+            Work::Delivered((tenant, device, request_id)) => {
+                let delivered = async {
+                    let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+                    rpcs::mark_delivered(&mut tx, (tenant, device), request_id).await?;
+                    tx.commit().await?;
+                    Ok::<(), DbError>(())
+                };
+                if let Err(error) = delivered.await {
+                    tracing::warn!(%device, request_id, %error, "could not mark an RPC delivered");
+                }
+            }
+        }
+    }
+}
+
+async fn message(inner: &Arc<Inner>, publish: &Publish) {
+    let topic = String::from_utf8_lossy(&publish.topic);
+    let parsed = parse_box_topic(&topic);
+    let label = parsed.as_ref().map_or("other", |(_, _, t)| label(t));
+    match handle(inner, parsed, &publish.payload).await {
+        Ok(after) => {
+            inner.counts.message(label, Outcome::Applied);
+            // Acknowledged before the follow-up, which may publish.
+            let _ = inner.client.ack(publish).await;
+            match after {
+                After::Nothing => {}
+                After::Answered(device, request_id) => {
+                    if let Some(waiter) = inner.lock_waiters().remove(&(device, request_id)) {
+                        let _ = waiter.send(());
+                    }
+                }
+                After::Online(tenant, device) => super::rpc::flush(inner, tenant, device).await,
+            }
+        }
+        Err(Dropped(outcome, reason)) => {
+            inner.counts.message(label, outcome);
+            match outcome {
+                Outcome::Duplicate => tracing::debug!(%topic, "duplicate message ignored"),
+                Outcome::Failed => tracing::error!(%topic, %reason, "message not applied"),
+                _ => tracing::warn!(%topic, outcome = outcome.as_str(), %reason, "message dropped"),
+            }
+            let _ = inner.client.ack(publish).await;
+        }
+    }
+}
+
+fn label(topic: &Topic) -> &'static str {
+    match topic {
+        Topic::Telemetry => "telemetry",
+        Topic::Attributes => "attributes",
+        Topic::Events => "events",
+        Topic::Status => "status",
+        Topic::RpcResponse(_) => "rpc_response",
+        _ => "other",
+    }
+}
+
+async fn handle(
+    inner: &Inner,
+    parsed: Option<(Uuid, Uuid, Topic)>,
+    payload: &[u8],
+) -> Result<After, Dropped> {
+    let Some((tenant, device, topic)) = parsed else {
+        return Err(Dropped(
+            Outcome::UnknownTopic,
+            "not a box's topic".to_owned(),
+        ));
+    };
+    if payload.len() > MAX_PAYLOAD_BYTES {
+        let reason = format!("{} bytes, over {MAX_PAYLOAD_BYTES}", payload.len());
+        return Err(Dropped(Outcome::TooLarge, reason));
+    }
+    let malformed = |e: ProtocolError| Dropped(Outcome::Malformed, e.to_string());
+    let report = read(&topic, payload).map_err(malformed)?;
+    let body =
+        std::str::from_utf8(payload).map_err(|e| Dropped(Outcome::Malformed, e.to_string()))?;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match apply(inner, (tenant, device), &report, body).await {
+            Err(Applying::Db(DbError::Busy(reason))) if attempt < 5 => {
+                tracing::debug!(%reason, attempt, "database busy applying a message; retrying");
+                tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
+            }
+            Err(Applying::Db(error)) => return Err(Dropped(Outcome::Failed, error.to_string())),
+            Err(Applying::Dropped(dropped)) => return Err(dropped),
+            Ok(after) => return Ok(after),
+        }
+    }
+}
+
+/// Reads the payload as the topic's message.
+fn read(topic: &Topic, payload: &[u8]) -> Result<Report, ProtocolError> {
+    Ok(match topic {
+        Topic::Telemetry => Report::Telemetry(protocol::decode(payload)?),
+        Topic::Attributes => Report::Attributes(protocol::decode(payload)?),
+        Topic::Events => Report::Event(protocol::decode(payload)?),
+        Topic::Status => Report::Status(DeviceStatus::decode(payload)?),
+        Topic::RpcResponse(id) => {
+            let id = i64::try_from(*id)
+                .map_err(|_| ProtocolError::Malformed(format!("RPC id {id} out of range")))?;
+            Report::RpcResponse(id, RpcResponse::decode(payload)?)
+        }
+        other => {
+            return Err(ProtocolError::Malformed(format!(
+                "the relay takes no {other:?} from boxes"
+            )));
+        }
+    })
+}
+
+enum Applying {
+    Db(DbError),
+    Dropped(Dropped),
+}
+
+impl From<DbError> for Applying {
+    fn from(error: DbError) -> Self {
+        Applying::Db(error)
+    }
+}
+
+impl From<sqlx::Error> for Applying {
+    fn from(error: sqlx::Error) -> Self {
+        Applying::Db(error.into())
+    }
+}
+
+/// The outbox sequence of a report, if it has one.
+fn seq(report: &Report) -> Result<Option<(i64, &'static str)>, Dropped> {
+    let (seq, kind) = match report {
+        Report::Telemetry(t) => (t.seq, "telemetry"),
+        Report::Attributes(a) => (a.seq, "attributes"),
+        Report::Event(e) => (Some(e.seq), "event"),
+        Report::RpcResponse(_, r) => (r.seq, "rpc_response"),
+        Report::Status(_) => (None, "status"),
+    };
+    seq.map(|seq| {
+        i64::try_from(seq)
+            .map(|seq| (seq, kind))
+            .map_err(|_| Dropped(Outcome::Malformed, format!("seq {seq} out of range")))
+    })
+    .transpose()
+}
+
+async fn apply(
+    inner: &Inner,
+    (tenant, device): (Uuid, Uuid),
+    report: &Report,
+    body: &str,
+) -> Result<After, Applying> {
+    let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+    let ids = (tenant, device);
+    match store::device_status(&mut tx, tenant, device).await? {
+        None => {
+            let reason = "no such device in this tenant".to_owned();
+            return Err(Applying::Dropped(Dropped(Outcome::UnknownDevice, reason)));
+        }
+        Some(status) if status != "active" => {
+            let reason = format!("the device is {status}");
+            return Err(Applying::Dropped(Dropped(Outcome::InactiveDevice, reason)));
+        }
+        Some(_) => {}
+    }
+    let now = now_ms();
+    if let Some((seq, kind)) = seq(report).map_err(Applying::Dropped)? {
+        let kept = matches!(report, Report::Event(_)).then_some(body);
+        if !store::claim_seq(&mut tx, ids, seq, kind, kept, now).await? {
+            let reason = format!("seq {seq} applied before");
+            return Err(Applying::Dropped(Dropped(Outcome::Duplicate, reason)));
+        }
+    }
+    let after = apply_report(&mut tx, ids, report, body, now).await?;
+    tx.commit().await?;
+    Ok(after)
+}
+
+async fn apply_report(
+    tx: &mut Tx,
+    ids: (Uuid, Uuid),
+    report: &Report,
+    body: &str,
+    now: i64,
+) -> Result<After, DbError> {
+    Ok(match report {
+        Report::Telemetry(t) => {
+            store::set_telemetry(tx, ids, body, &t.software_version, now).await?;
+            After::Nothing
+        }
+        Report::Attributes(a) => {
+            store::set_client_attributes(tx, ids, body, &a.software_version, now).await?;
+            After::Nothing
+        }
+        Report::Event(_) => {
+            store::touch(tx, ids, now).await?;
+            After::Nothing
+        }
+        Report::Status(status) => {
+            let online = status.state == Presence::Online;
+            let version = status.software_version.as_deref();
+            store::set_presence(tx, ids, online, version, now).await?;
+            if online {
+                After::Online(ids.0, ids.1)
+            } else {
+                After::Nothing
+            }
+        }
+        Report::RpcResponse(request_id, response) => {
+            let (state, answer) = match (&response.result, &response.error) {
+                (_, Some(error)) => ("failed", serde_json::json!({ "error": error })),
+                (result, None) => ("successful", serde_json::json!({ "result": result })),
+            };
+            let answer = answer.to_string();
+            rpcs::complete(tx, ids, *request_id, (state, &answer), now).await?;
+            store::touch(tx, ids, now).await?;
+            After::Answered(ids.1, *request_id)
+        }
+    })
+}

@@ -1,0 +1,187 @@
+//! Sending server-side RPCs: a stored `queued` RPC is moved to `sent` (only by the one
+//! caller that wins the conditional update) and published on
+//! `dipper/{tenant}/{device}/rpc/request/{request_id}` with `expires_at_ms`, the earlier of
+//! its expiry and its answer deadline, so a box that gets it late refuses it. Queued RPCs go
+//! out when their box says it is online, oldest first; the sweeper expires those that waited
+//! too long and times out those left unanswered.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::rpc::RpcRequest;
+use protocol::topics::{Topic, Topics};
+use rumqttc::v5::mqttbytes::QoS;
+use serde_json::json;
+use tokio::sync::{oneshot, watch};
+use uuid::Uuid;
+
+use super::{Inner, Uplink};
+use crate::db::{DbError, Mode, Scope, now_ms};
+use crate::store::rpcs::{self, StoredRpc};
+use crate::store::uplink as store;
+
+/// How often the sweeper looks for expired and unanswered RPCs.
+const SWEEP_EVERY: Duration = Duration::from_millis(500);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    /// The client's connection task has ended (the relay is stopping).
+    #[error("the relay's connection to the broker is closed")]
+    Closed,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<sqlx::Error> for SendError {
+    fn from(error: sqlx::Error) -> Self {
+        SendError::Db(error.into())
+    }
+}
+
+/// A registered wait for one RPC's answer; dropping it forgets the wait.
+#[derive(Debug)]
+pub struct RpcWait {
+    inner: Arc<Inner>,
+    key: (Uuid, i64),
+    answered: oneshot::Receiver<()>,
+}
+
+impl RpcWait {
+    /// Whether an answer arrived at this instance within `within`.
+    pub async fn answered(&mut self, within: Duration) -> bool {
+        matches!(
+            tokio::time::timeout(within, &mut self.answered).await,
+            Ok(Ok(()))
+        )
+    }
+}
+
+impl Drop for RpcWait {
+    fn drop(&mut self) {
+        self.inner.lock_waiters().remove(&self.key);
+    }
+}
+
+impl Uplink {
+    /// Registers a wait for the answer to `request_id` of `device`: register before
+    /// sending, so a quick answer is not missed.
+    pub fn wait_for(&self, device: Uuid, request_id: i64) -> RpcWait {
+        let (tx, answered) = oneshot::channel();
+        let key = (device, request_id);
+        self.inner.lock_waiters().insert(key, tx);
+        RpcWait {
+            inner: Arc::clone(&self.inner),
+            key,
+            answered,
+        }
+    }
+
+    /// Sends a stored RPC if it is still queued; true if this call sent it.
+    pub async fn send(&self, rpc: &StoredRpc) -> Result<bool, SendError> {
+        send(&self.inner, rpc).await
+    }
+}
+
+/// The request as it travels, with the protocol's own encoding.
+fn wire_payload(rpc: &StoredRpc, expires_at_ms: i64) -> Option<Vec<u8>> {
+    let params: serde_json::Value = serde_json::from_str(&rpc.params).ok()?;
+    let raw = json!({ "method": rpc.method, "params": params }).to_string();
+    let mut request = RpcRequest::decode(raw.as_bytes()).ok()?.ok()?;
+    request.expires_at_ms = Some(expires_at_ms);
+    Some(request.encode())
+}
+
+pub(super) async fn send(inner: &Inner, rpc: &StoredRpc) -> Result<bool, SendError> {
+    let now = now_ms();
+    let tenant = rpc.tenant;
+    let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+    if rpc.expires_at <= now {
+        rpcs::end(&mut tx, tenant, rpc.id, "expired", now).await?;
+        tx.commit().await?;
+        return Ok(false);
+    }
+    let answer_by = now.saturating_add(rpc.timeout_ms);
+    let Some(payload) = wire_payload(rpc, rpc.expires_at.min(answer_by)) else {
+        tracing::error!(rpc = %rpc.id, "a stored RPC no longer reads as a request; failed");
+        rpcs::end(&mut tx, tenant, rpc.id, "failed", now).await?;
+        tx.commit().await?;
+        return Ok(false);
+    };
+    if !rpcs::mark_sent(&mut tx, tenant, rpc.id, (now, answer_by)).await? {
+        return Ok(false);
+    }
+    tx.commit().await?;
+    let topic = Topics::for_box(tenant, rpc.device).topic(&Topic::RpcRequest(
+        u64::try_from(rpc.request_id).unwrap_or_default(),
+    ));
+    let published = {
+        let _order = inner.publishing.lock().await;
+        inner
+            .lock_tracker()
+            .handed((tenant, rpc.device, rpc.request_id));
+        let published = inner
+            .client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await;
+        if published.is_err() {
+            inner.lock_tracker().withdrawn();
+        }
+        published
+    };
+    if published.is_err() {
+        let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+        rpcs::unsend(&mut tx, tenant, rpc.id).await?;
+        tx.commit().await?;
+        return Err(SendError::Closed);
+    }
+    Ok(true)
+}
+
+/// Sends what waits for a box that came online, oldest first.
+pub(super) async fn flush(inner: &Inner, tenant: Uuid, device: Uuid) {
+    let queued = async {
+        let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
+        let queued = rpcs::queued(&mut tx, (tenant, device)).await?;
+        tx.commit().await?;
+        Ok::<_, DbError>(queued)
+    };
+    let queued = match queued.await {
+        Ok(queued) => queued,
+        Err(error) => {
+            tracing::warn!(%device, %error, "could not read the RPCs queued for a box");
+            return;
+        }
+    };
+    for rpc in queued {
+        if let Err(error) = send(inner, &rpc).await {
+            tracing::warn!(%device, rpc = %rpc.id, %error, "could not send a queued RPC");
+            return;
+        }
+    }
+}
+
+pub(super) fn spawn_sweeper(inner: Arc<Inner>, mut stopped: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stopped.wait_for(|s| *s) => return,
+                () = tokio::time::sleep(SWEEP_EVERY) => {}
+            }
+            if let Err(error) = sweep(&inner).await {
+                tracing::warn!(%error, "RPC sweep failed; trying again");
+            }
+        }
+    });
+}
+
+async fn sweep(inner: &Inner) -> Result<(), DbError> {
+    let mut tx = inner.db.begin(Scope::Platform, Mode::Write).await?;
+    let (expired, timed_out) = rpcs::sweep(&mut tx, now_ms()).await?;
+    let online = store::count_online(&mut tx).await?;
+    tx.commit().await?;
+    super::metrics::boxes_online(online);
+    if expired + timed_out > 0 {
+        tracing::debug!(expired, timed_out, "RPCs ended by the sweeper");
+    }
+    Ok(())
+}

@@ -1,0 +1,24 @@
+//! The relay's uplink against a real Mosquitto and both databases: broker identities made by
+//! activation and revoked by decommissioning, what boxes report applied once per (device,
+//! seq), bad messages dropped with the connection kept, two relays sharing the boxes'
+//! traffic, and server-side RPC through the API (two-way, persistent, expired, timed out,
+//! across a relay restart), with a raw MQTT client playing the box.
+//!
+//! It reuses the relay's harness and world (`tests/relay/`) and the broker's
+//! (`tests/broker/harness.rs`) as they are.
+
+#[allow(dead_code)]
+#[path = "../broker/harness.rs"]
+mod broker_harness;
+#[allow(dead_code)]
+#[path = "../relay/harness.rs"]
+mod harness;
+#[allow(dead_code)]
+#[path = "../relay/world.rs"]
+mod world;
+
+mod site;
+
+mod identities;
+mod inbound;
+mod rpc;
