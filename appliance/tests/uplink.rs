@@ -407,23 +407,6 @@ async fn over_tls_with_the_configured_ca_and_restart_answers_then_exits_for_the_
     );
 }
 
-/// The target's embedding as `dipper face embed --json` gives it.
-fn embedding_of(photo: &str) -> protocol::search::WireEmbedding {
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dipper"))
-        .args(["face", "embed", "--json"])
-        .arg(common::photo(photo))
-        .output()
-        .expect("dipper face embed");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: Value = serde_json::from_slice(&output.stdout).expect("json");
-    let vector: Vec<f32> = serde_json::from_value(report["vector"].clone()).expect("vector");
-    protocol::search::WireEmbedding::new(report["model"].as_str().expect("model"), &vector)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_search_answers_with_its_task_and_sends_its_matches_and_end() {
     use protocol::search::{CreateSearch, SearchAccepted, SearchEvent, SearchEventBody};
@@ -448,7 +431,7 @@ async fn a_remote_search_answers_with_its_task_and_sends_its_matches_and_end() {
     let search_id = uuid::Uuid::new_v4();
     let create = CreateSearch {
         search_id,
-        embedding: embedding_of("obama.jpg"),
+        embedding: common::embedding_of("obama.jpg"),
         from_ms: from.as_millisecond() + 1_000,
         to_ms: to.as_millisecond(),
         cameras: vec!["gate".to_owned()],
