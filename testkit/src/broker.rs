@@ -68,6 +68,7 @@ impl TestBroker {
         );
         let (port, tls_port) = (free_port(), free_port());
         write_config(dir.path(), port, tls_port);
+        hand_to_broker_user(dir.path());
         let mut broker = TestBroker {
             child: None,
             port,
@@ -217,6 +218,28 @@ impl TestBroker {
         self.create_plain_client(user, password);
         self.dynsec(&["addClientRole", user, &role, "0"]);
     }
+}
+
+/// Gives the broker's folder to the user Mosquitto runs as. Started as root (as tests and
+/// the demo are here), Mosquitto drops to the `mosquitto` user, as its service does; without
+/// this it could not write its persistence file or the dynamic security plugin's changes
+/// into a folder root made, so a restarted broker would come back without the sessions and
+/// identities it had (it says so only in its log).
+pub fn hand_to_broker_user(dir: &Path) {
+    if !rustix::process::geteuid().is_root() {
+        return;
+    }
+    let status = Command::new("chown")
+        .arg("-R")
+        .arg("mosquitto:mosquitto")
+        .arg(dir)
+        .status()
+        .expect("chown");
+    assert!(
+        status.success(),
+        "chown -R mosquitto: {} (Debian's mosquitto package makes that user)",
+        dir.display()
+    );
 }
 
 fn write_config(dir: &Path, port: u16, tls_port: u16) {

@@ -4,7 +4,7 @@
 //! boxes made as the relay makes them; `mqtt` is a raw MQTT client that plays a box or a
 //! relay in a test; `daemon` runs the box (`dipper run`) and `relay` the relay
 //! (`dipper-relay run`) as the processes they ship as; `faces` serves simulated cameras
-//! whose recordings show the test photos' faces.
+//! whose recordings show the test photos' faces; `proxy` cuts a box's link and restores it.
 //!
 //! Contract: every service a test needs is started here and stopped when its handle is
 //! dropped; nothing binds anywhere but 127.0.0.1; waits poll a condition with a bound.
@@ -17,6 +17,7 @@ pub mod broker;
 pub mod daemon;
 pub mod faces;
 pub mod mqtt;
+pub mod proxy;
 pub mod relay;
 
 use std::future::Future;

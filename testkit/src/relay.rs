@@ -55,10 +55,17 @@ impl Relay {
 
     /// Starts a relay whose `[broker]` is `broker` (boxes get its plain URL at activation).
     pub async fn with_broker(broker: &TestBroker) -> Relay {
-        Relay::start_with(Some(broker)).await
+        Relay::start_with(Some((broker, broker.url()))).await
     }
 
-    async fn start_with(broker: Option<&TestBroker>) -> Relay {
+    /// Starts a relay connected to `broker` that tells boxes to connect to `box_url`
+    /// instead (`[broker] url`, with the relay's own `relay_url` the broker's): a
+    /// [`crate::proxy::LinkProxy`] there can cut the boxes' link alone.
+    pub async fn with_broker_for_boxes(broker: &TestBroker, box_url: String) -> Relay {
+        Relay::start_with(Some((broker, box_url))).await
+    }
+
+    async fn start_with(broker: Option<(&TestBroker, String)>) -> Relay {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = crate::free_port();
         std::fs::write(
@@ -221,7 +228,7 @@ fn command(dir: &Path) -> Command {
 }
 
 /// `relay.toml`: SQLite in `dir`, the API on `port`, cheap Argon2 and limits no test meets.
-fn config(dir: &Path, port: u16, broker: Option<&TestBroker>) -> String {
+fn config(dir: &Path, port: u16, broker: Option<(&TestBroker, String)>) -> String {
     let mut config = format!(
         r#"
 [server]
@@ -240,11 +247,12 @@ per_tenant_burst = 100000
 "#,
         database = dir.join("relay.sqlite3").display()
     );
-    if let Some(broker) = broker {
+    if let Some((broker, box_url)) = broker {
         config += &format!(
             r#"
 [broker]
-url = "{url}"
+url = "{box_url}"
+relay_url = "{url}"
 admin_username = "{ADMIN_USER}"
 admin_password = "{ADMIN_PASSWORD}"
 username = "{BROKER_USER}"

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use testkit::proxy::LinkProxy;
 use testkit::relay::{RegisteredBox, Tenant};
 use testkit::{Daemon, Relay, TestBroker, eventually};
 
@@ -42,6 +43,22 @@ impl Site {
             tenant,
             broker,
         }
+    }
+
+    /// A site whose boxes reach the broker through a link the test can cut (the relay
+    /// connects directly): a box's uplink dropping while the cloud side stays up.
+    pub(crate) async fn with_link() -> (Site, LinkProxy) {
+        let broker = TestBroker::start();
+        let link = LinkProxy::start(broker.port()).await;
+        let box_url = format!("mqtt://127.0.0.1:{}", link.port());
+        let relay = Relay::with_broker_for_boxes(&broker, box_url).await;
+        let tenant = relay.tenant().await;
+        let site = Site {
+            relay,
+            tenant,
+            broker,
+        };
+        (site, link)
     }
 
     /// Registers a box named `name` on the relay, starts its daemon with `extra` lines of

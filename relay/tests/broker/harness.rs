@@ -72,6 +72,7 @@ impl TestBroker {
                 .replace("@DATA_DIR@", &dir.path().display().to_string());
         let config_path = dir.path().join("mosquitto.conf");
         std::fs::write(&config_path, config).expect("config");
+        testkit::broker::hand_to_broker_user(dir.path());
         let log = std::fs::File::create(dir.path().join("mosquitto.log")).expect("log");
         let child = Command::new("mosquitto")
             .arg("-c")
