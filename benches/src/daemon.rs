@@ -45,10 +45,10 @@ pub(crate) fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
-/// `dipper` beside this executable.
-fn dipper_binary() -> Result<PathBuf, BoxError> {
+/// `name` (`dipper`, `dipper-relay`) beside this executable.
+pub(crate) fn sibling_binary(name: &str) -> Result<PathBuf, BoxError> {
     let me = std::env::current_exe()?;
-    let path = me.with_file_name("dipper");
+    let path = me.with_file_name(name);
     if !path.is_file() {
         return Err(format!(
             "{} is missing: build it (the scripts/bench-* wrappers build both)",
@@ -89,7 +89,7 @@ impl Daemon {
                 dir.path().display().to_string()
             ),
         )?;
-        let child = tokio::process::Command::new(dipper_binary()?)
+        let child = tokio::process::Command::new(sibling_binary("dipper")?)
             .args(["run", "--config"])
             .arg(&path)
             .env("RUST_LOG", "warn")
@@ -130,6 +130,18 @@ impl Daemon {
             return Err(format!("the daemon exited with {status}").into());
         }
         Ok(self.dir)
+    }
+
+    /// Kills the daemon with SIGKILL (a power cut, as the process sees it) and waits for it;
+    /// its data directory.
+    pub(crate) async fn kill(mut self) -> Result<tempfile::TempDir, BoxError> {
+        self.child.kill().await?;
+        Ok(self.dir)
+    }
+
+    /// The data directory.
+    pub(crate) fn dir(&self) -> &std::path::Path {
+        self.dir.path()
     }
 }
 

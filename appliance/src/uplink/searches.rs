@@ -174,16 +174,22 @@ async fn watch_once(shared: &Shared) -> Result<(), EngineError> {
         })
         .await?;
     for cursor in open {
-        report_search(shared, cursor).await?;
+        // A full page means more matches may wait: read on at once rather than at the next
+        // look, so a search's events keep pace with its matches.
+        let mut next = Some(cursor);
+        while let Some(cursor) = next {
+            next = report_search(shared, cursor).await?;
+        }
     }
     Ok(())
 }
 
-/// Writes one search's new events and moves its cursor, in one transaction.
+/// Writes one search's new events and moves its cursor, in one transaction; the moved
+/// cursor when it read a full page of matches (more may wait), else `None`.
 async fn report_search(
     shared: &Shared,
     (search, task, after, last): Cursor,
-) -> Result<(), EngineError> {
+) -> Result<Option<Cursor>, EngineError> {
     let status = shared.engine.task_status(&task).await?;
     let matches = shared
         .engine
@@ -197,8 +203,9 @@ async fn report_search(
     ) && (matches.len() as u32) < MATCHES_PER_LOOK;
     let changed = last.as_deref() != Some(progress_text.as_str());
     if matches.is_empty() && !changed && !finished {
-        return Ok(());
+        return Ok(None);
     }
+    let full_page = matches.len() as u32 == MATCHES_PER_LOOK;
     let mut bodies: Vec<SearchEventBody> = matches
         .iter()
         .map(|m| {
@@ -225,6 +232,7 @@ async fn report_search(
     }
     let last_match = matches.last().map_or(after, |m| m.id);
     let quota = shared.config().quota_bytes();
+    let stored_progress = progress_text.clone();
     shared
         .db
         .write(move |tx| {
@@ -235,14 +243,14 @@ async fn report_search(
             tx.execute(
                 "UPDATE remote_searches SET last_match_id = ?1, last_progress = ?2, finished = ?3
                  WHERE search_id = ?4",
-                params![last_match, progress_text, finished, search.to_string()],
+                params![last_match, stored_progress, finished, search.to_string()],
             )
             .purpose("move a remote search's cursor")?;
             Ok(())
         })
         .await?;
     shared.wake.notify_one();
-    Ok(())
+    Ok(full_page.then_some((search, task, last_match, Some(progress_text))))
 }
 
 fn progress_of(status: &TaskStatus) -> SearchProgress {

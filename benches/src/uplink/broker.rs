@@ -1,8 +1,11 @@
 //! A Mosquitto for the benchmark: Debian's, with the dynamic security plugin initialised
 //! for an administrator, configured from the repository's `relay/broker/mosquitto.conf` on a
-//! free loopback port (plain TCP, no TLS listener), killed when dropped.
+//! free loopback port (plain TCP, no TLS listener), killed when dropped. It can be stopped
+//! and started again on the same port and data folder (identities, sessions and queued
+//! messages kept, as after an operator's restart): the outage.
 
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,7 +14,8 @@ use crate::BoxError;
 pub(super) const ADMIN: (&str, &str) = ("bench-admin", "bench-admin-password");
 
 pub(super) struct Broker {
-    child: Child,
+    child: Option<Child>,
+    config: PathBuf,
     pub(super) port: u16,
     _dir: tempfile::TempDir,
 }
@@ -41,26 +45,47 @@ impl Broker {
                 .replace("@DATA_DIR@", &dir.path().display().to_string());
         let config_path = dir.path().join("mosquitto.conf");
         std::fs::write(&config_path, config)?;
+        let mut broker = Broker {
+            child: None,
+            config: config_path,
+            port,
+            _dir: dir,
+        };
+        broker.resume()?;
+        Ok(broker)
+    }
+
+    /// Starts the broker (again) and waits until it listens.
+    pub(super) fn resume(&mut self) -> Result<(), BoxError> {
         let child = Command::new("mosquitto")
             .arg("-c")
-            .arg(&config_path)
+            .arg(&self.config)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .map_err(|e| format!("mosquitto (Debian's mosquitto): {e}"))?;
-        let broker = Broker {
-            child,
-            port,
-            _dir: dir,
-        };
+        self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+        while TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_err() {
             if Instant::now() > deadline {
                 return Err("mosquitto is not listening after 10 s".into());
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        Ok(broker)
+        Ok(())
+    }
+
+    /// Stops the broker as its supervisor would (SIGTERM: it saves its sessions and queues)
+    /// and waits for it to exit.
+    pub(super) fn stop(&mut self) -> Result<(), BoxError> {
+        let Some(mut child) = self.child.take() else {
+            return Ok(());
+        };
+        let pid = rustix::process::Pid::from_raw(i32::try_from(child.id())?)
+            .ok_or("mosquitto has no pid")?;
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM)?;
+        child.wait()?;
+        Ok(())
     }
 
     pub(super) fn url(&self) -> String {
@@ -70,7 +95,9 @@ impl Broker {
 
 impl Drop for Broker {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }

@@ -10,7 +10,7 @@ use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
 use tokio::sync::mpsc;
 
 use super::broker::Broker;
-use super::site::RELAY_USER;
+use super::relay::RELAY_USER;
 use crate::BoxError;
 
 const REQUEST: &str = "dipper/bench/request";

@@ -1,0 +1,195 @@
+//! The relay of the benchmark in its own process: `dipper-relay run` (the binary beside this
+//! one) over a SQLite file, with `[broker]` on the bench's Mosquitto, cheap password hashing
+//! and no rate limit in the way of 10,000 calls and 1,000 activations from one address. Its
+//! own process, so that its resident memory is its own; what it applied is read from its
+//! `/metrics` and its database.
+
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use super::broker::{ADMIN, Broker};
+use crate::BoxError;
+use crate::daemon::sibling_binary;
+
+pub(super) const RELAY_USER: (&str, &str) = ("dipper-relay", "bench-relay-password");
+pub(super) const ROOT: (&str, &str) = ("root@bench.test", "bench root password");
+
+/// A running `dipper-relay`; killed when dropped.
+pub(super) struct RelayProcess {
+    child: tokio::process::Child,
+    /// `http://127.0.0.1:PORT`.
+    pub(super) base: String,
+    database: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+/// The relay's configuration, as an operator writes it.
+fn config(database: &Path, port: u16, broker: &Broker) -> String {
+    format!(
+        r#"
+        log_format = "text"
+        [server]
+        listen = "127.0.0.1:{port}"
+        [database]
+        url = "sqlite://{database}"
+        [auth]
+        access_token_seconds = 3600
+        argon2 = {{ memory_kib = 64, iterations = 1, parallelism = 1 }}
+        [limits]
+        per_user_per_second = 1000000
+        per_user_burst = 1000000
+        per_tenant_per_second = 1000000
+        per_tenant_burst = 1000000
+        activate_per_address_per_minute = 1000000
+        activate_per_address_burst = 1000000
+        [broker]
+        url = "{url}"
+        admin_username = "{admin}"
+        admin_password = "{admin_password}"
+        username = "{user}"
+        password = "{password}"
+        client_id = "bench-relay"
+        "#,
+        database = database.display(),
+        url = broker.url(),
+        admin = ADMIN.0,
+        admin_password = ADMIN.1,
+        user = RELAY_USER.0,
+        password = RELAY_USER.1,
+    )
+}
+
+impl RelayProcess {
+    /// Makes the platform admin [`ROOT`], starts the relay and waits until it is ready.
+    pub(super) async fn start(broker: &Broker) -> Result<RelayProcess, BoxError> {
+        let dir = tempfile::tempdir()?;
+        let database = dir.path().join("relay.sqlite3");
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+            .local_addr()?
+            .port();
+        let config_path = dir.path().join("relay.toml");
+        std::fs::write(&config_path, config(&database, port, broker))?;
+        let binary = sibling_binary("dipper-relay")?;
+        let mut admin = tokio::process::Command::new(&binary)
+            .arg("--config")
+            .arg(&config_path)
+            .args(["admin", "create", "--email", ROOT.0, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        let mut stdin = admin.stdin.take().ok_or("no stdin")?;
+        tokio::io::AsyncWriteExt::write_all(&mut stdin, format!("{}\n", ROOT.1).as_bytes()).await?;
+        drop(stdin);
+        if !admin.wait().await?.success() {
+            return Err("dipper-relay admin create failed".into());
+        }
+        let log = std::fs::File::create(dir.path().join("relay.log"))?;
+        let child = tokio::process::Command::new(&binary)
+            .arg("--config")
+            .arg(&config_path)
+            .arg("run")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        let relay = RelayProcess {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            database,
+            _dir: dir,
+        };
+        relay.wait_ready().await?;
+        Ok(relay)
+    }
+
+    async fn wait_ready(&self) -> Result<(), BoxError> {
+        let http = reqwest::Client::new();
+        let url = format!("{}/readyz", self.base);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(answer) = http.get(&url).send().await
+                && answer.status().is_success()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err("dipper-relay is not ready after 60 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub(super) fn pid(&self) -> Result<u32, BoxError> {
+        Ok(self.child.id().ok_or("dipper-relay exited")?)
+    }
+
+    /// Its resident memory now, KiB.
+    pub(super) fn rss_kib(&self) -> Result<f64, BoxError> {
+        let mb = crate::proc::rss_mb(Some(self.pid()?)).ok_or("no VmRSS for dipper-relay")?;
+        Ok(mb * 1e6 / 1024.0)
+    }
+
+    /// Its database, for reading what it applied (SQLite, WAL: readable while it runs).
+    pub(super) fn database(&self) -> &Path {
+        &self.database
+    }
+
+    /// `relay_uplink_messages_total` for `outcome` (`applied`, `duplicate`) on `topic`
+    /// (`telemetry`, `events`; `None`: every topic), from `/metrics`.
+    pub(super) async fn messages(
+        &self,
+        http: &reqwest::Client,
+        topic: Option<&str>,
+        outcome: &str,
+    ) -> Result<u64, BoxError> {
+        let text = http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?;
+        Ok(sum_counter(
+            &text,
+            "relay_uplink_messages_total",
+            topic,
+            outcome,
+        ))
+    }
+}
+
+/// The sum of `name`'s samples with `outcome` (and `topic`, when given) in a Prometheus text
+/// exposition.
+fn sum_counter(text: &str, name: &str, topic: Option<&str>, outcome: &str) -> u64 {
+    let outcome = format!("outcome=\"{outcome}\"");
+    let topic = topic.map(|t| format!("topic=\"{t}\""));
+    text.lines()
+        .filter(|line| line.strip_prefix(name).is_some_and(|l| l.starts_with('{')))
+        .filter(|line| line.contains(&outcome))
+        .filter(|line| topic.as_ref().is_none_or(|t| line.contains(t.as_str())))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counters_are_summed_by_label() {
+        let text = "# TYPE relay_uplink_messages_total counter\n\
+            relay_uplink_messages_total{topic=\"telemetry\",outcome=\"applied\"} 12\n\
+            relay_uplink_messages_total{topic=\"events\",outcome=\"applied\"} 3\n\
+            relay_uplink_messages_total{topic=\"events\",outcome=\"duplicate\"} 2\n\
+            relay_uplink_messages_total_other{outcome=\"applied\"} 99\n";
+        let name = "relay_uplink_messages_total";
+        assert_eq!(super::sum_counter(text, name, None, "applied"), 15);
+        assert_eq!(super::sum_counter(text, name, Some("events"), "applied"), 3);
+        assert_eq!(
+            super::sum_counter(text, name, Some("events"), "duplicate"),
+            2
+        );
+        assert_eq!(super::sum_counter(text, name, Some("status"), "applied"), 0);
+    }
+}
