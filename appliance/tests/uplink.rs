@@ -493,3 +493,81 @@ async fn a_remote_search_answers_with_its_task_and_sends_its_matches_and_end() {
         .await;
     assert_eq!(error_code(&missing), "not_found");
 }
+
+/// A remote search with many more matches than the watcher reads at one look (a page of
+/// 200) sends every match once, in order, then its end: a day of one camera written straight
+/// into the index (`appliance::synthetic`), every entry the searched face.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_search_with_pages_of_matches_sends_each_once_in_order() {
+    use appliance::synthetic::{self, Face, Footage};
+    use protocol::search::{CreateSearch, SearchEvent, SearchEventBody, WireEmbedding};
+    let end = jiff::Timestamp::now();
+    let sim = common::start_sim(vec![common::face_camera("CAM-H264", end, &[])]).await;
+    let mut link = Link::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = link.box_config(BOX_PASSWORD, "");
+    let mut daemon = Daemon::start(dir.path(), &config);
+    daemon
+        .api()
+        .add_camera("gate", &sim.device(0).base_url())
+        .await;
+    assert!(daemon.terminate(), "{}", daemon.log_text());
+    let index = pipeline::index::EmbeddingIndex::open(dir.path().join("index")).expect("index");
+    let mut vector = vec![0.0; index.dims()];
+    vector[0] = 1.0;
+    let footage = Footage {
+        end_ms: end.as_millisecond(),
+        days: 1,
+        // About 700 entries, three and a half pages.
+        faces_per_minute: 0.5,
+        model: index.model().to_owned(),
+        faces: vec![Face {
+            vector: vector.clone(),
+            face_box: [0.4, 0.3, 0.08, 0.12],
+        }],
+        known_share: 1.0,
+    };
+    drop(index);
+    let filled = synthetic::fill(dir.path(), &footage).await.expect("fill");
+    assert!(filled.entries > 600, "{} entries", filled.entries);
+    daemon.start_again();
+    link.wait_online().await;
+
+    let create = CreateSearch {
+        search_id: uuid::Uuid::new_v4(),
+        embedding: WireEmbedding::new(&footage.model, &vector),
+        from_ms: footage.end_ms - 86_400_000,
+        to_ms: footage.end_ms,
+        cameras: Vec::new(),
+        max_distance: Some(0.5),
+    };
+    let request = RpcRequest::new(Method::CreateSearch(create.clone())).encode();
+    link.call(1, &request)
+        .await
+        .into_result::<protocol::search::SearchAccepted>()
+        .expect("accepted");
+
+    let events = format!("{PREFIX}/events");
+    let (mut matches, mut last_seq, mut last_match) = (BTreeSet::new(), 0, 0);
+    let finished = loop {
+        let payload = link.relay.next_on(&events).await.expect("a search event");
+        let event: SearchEvent = protocol::decode(&payload).expect("an event");
+        assert!(event.seq > last_seq, "events out of order");
+        last_seq = event.seq;
+        match event.body {
+            SearchEventBody::Match(m) => {
+                assert!(m.match_id > last_match, "matches out of order");
+                last_match = m.match_id;
+                assert!(
+                    matches.insert(m.match_id),
+                    "match {} sent twice",
+                    m.match_id
+                );
+            }
+            SearchEventBody::Progress(_) => {}
+            SearchEventBody::Finished { state, .. } => break state,
+        }
+    };
+    assert_eq!(finished, "done");
+    assert_eq!(matches.len() as u64, filled.entries);
+}
