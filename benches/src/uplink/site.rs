@@ -149,23 +149,34 @@ impl Site {
 }
 
 /// POSTs `body` as JSON; the JSON answer of a 2xx, else an error with the status and body.
+/// A 503 (the relay's SQLite busy under concurrent writes: nothing was committed, "retry
+/// shortly") is retried as a client should, a little later each time, up to 20 times.
 async fn post(
     http: &reqwest::Client,
     url: &str,
     token: Option<&str>,
     body: Value,
 ) -> Result<Value, BoxError> {
-    let mut request = http.post(url).json(&body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
+    let mut attempt = 0_u64;
+    loop {
+        attempt += 1;
+        let mut request = http.post(url).json(&body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && attempt < 20 {
+            tracing::info!(url, attempt, "the relay is busy; retrying");
+            tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+            continue;
+        }
+        if !status.is_success() {
+            return Err(format!("POST {url}: {status} {answer}").into());
+        }
+        return Ok(answer);
     }
-    let response = request.send().await?;
-    let status = response.status();
-    let answer: Value = response.json().await.unwrap_or(Value::Null);
-    if !status.is_success() {
-        return Err(format!("POST {url}: {status} {answer}").into());
-    }
-    Ok(answer)
 }
 
 fn text(value: &Value, key: &str) -> Result<String, BoxError> {
