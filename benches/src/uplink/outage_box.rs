@@ -54,7 +54,7 @@ impl OutageBox {
         post(&http, &format!("{}/cameras", daemon.base), &body).await?;
         let dir = daemon.stop().await?;
         let (model, dims) = index_model(dir.path())?;
-        let tracks = 2.0; // the simulator's cameras have a main and a sub stream
+        let tracks = 1.0; // a camera added through the API indexes its main stream only
         let footage = Footage {
             end_ms: jiff::Timestamp::now().as_millisecond(),
             days: 1,
