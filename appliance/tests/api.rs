@@ -293,12 +293,7 @@ async fn tasks_are_listed_cancelled_and_counted_in_metrics() {
     let output = daemon.cli(&["tasks", "list"]);
     assert!(String::from_utf8_lossy(&output.stdout).contains(&long));
 
-    let metrics = reqwest::get(format!("{}/metrics", daemon.base))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = daemon.api().metrics().await;
     assert!(
         metrics.contains("dipper_tasks_created_total 2"),
         "{metrics}"

@@ -331,12 +331,7 @@ async fn at_the_quota_telemetry_is_thinned_and_the_rest_delivered() {
         thinned["outbox"]["bytes"].as_u64() <= Some(quota),
         "{thinned}"
     );
-    let metrics = reqwest::get(format!("{}/metrics", daemon.base))
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = daemon.api().metrics().await;
     assert!(metrics.contains("dipper_outbox_thinned_total"), "{metrics}");
     assert!(metrics.contains("dipper_outbox_depth"), "{metrics}");
     let last = thinned["outbox"]["last_seq"].as_u64().expect("last");

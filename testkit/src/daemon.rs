@@ -212,6 +212,12 @@ pub struct Api {
 }
 
 impl Api {
+    /// The Prometheus text of the daemon's `/metrics`.
+    pub async fn metrics(&self) -> String {
+        let response = self.http.get(format!("{}/metrics", self.base)).send().await;
+        response.expect("metrics").text().await.expect("text")
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         crate::json_answer(self.send_get(path).await).await
     }
