@@ -4,12 +4,9 @@
 //! traffic, and server-side RPC through the API (two-way, persistent, expired, timed out,
 //! across a relay restart), with a raw MQTT client playing the box.
 //!
-//! It reuses the relay's harness and world (`tests/relay/`) and the broker's
-//! (`tests/broker/harness.rs`) as they are.
+//! It reuses the relay's harness and world (`tests/relay/`) as they are, and the
+//! workspace's `testkit` for the broker.
 
-#[allow(dead_code)]
-#[path = "../broker/harness.rs"]
-mod broker_harness;
 #[allow(dead_code)]
 #[path = "../relay/harness.rs"]
 mod harness;

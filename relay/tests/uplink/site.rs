@@ -18,9 +18,9 @@ use serde_json::{Value, json};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use crate::broker_harness::{ADMIN_PASSWORD, ADMIN_USER, TestBroker};
 use crate::harness::{Backend, TestRelay, expect};
 use crate::world::World;
+use testkit::{ADMIN_PASSWORD, ADMIN_USER, TestBroker};
 
 pub(crate) const RELAY_USER: &str = "dipper-relay";
 pub(crate) const RELAY_PASSWORD: &str = "relay-broker-password";
