@@ -176,6 +176,8 @@ pub(crate) fn recording_done(
 }
 
 /// Grows the track's coverage to include `[from_ms, to_ms)`, whose recordings are all done.
+/// The count of recordings waiting is left to [`recording_done`]: a window grows the
+/// coverage while older recordings of it are still being indexed.
 pub(crate) fn extend(
     conn: &Connection,
     camera: i64,
@@ -185,7 +187,7 @@ pub(crate) fn extend(
 ) -> rusqlite::Result<()> {
     conn.execute(
         "UPDATE index_coverage SET covered_from_ms = min(covered_from_ms, ?3),
-             covered_to_ms = max(covered_to_ms, ?4), recordings_waiting = 0, problem = NULL,
+             covered_to_ms = max(covered_to_ms, ?4), problem = NULL,
              updated_at_ms = ?5
          WHERE camera_id = ?1 AND track = ?2 AND ?3 <= covered_to_ms AND ?4 >= covered_from_ms",
         params![camera, track, span.start, span.end, now_ms],
