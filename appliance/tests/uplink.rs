@@ -26,7 +26,16 @@ struct Link {
 }
 
 impl Link {
+    /// The relay acknowledges every numbered message it receives, as the real one does once
+    /// it applied it.
     async fn start() -> Link {
+        let mut link = Link::start_silent().await;
+        link.relay = link.relay.acknowledging();
+        link
+    }
+
+    /// The relay acknowledges nothing by itself.
+    async fn start_silent() -> Link {
         let broker = TestBroker::start();
         broker.create_box(BOX_USER, BOX_PASSWORD, PREFIX);
         broker.create_relay("relay", "relay-pass");
@@ -304,6 +313,74 @@ async fn the_outbox_delivers_everything_across_an_outage_and_a_kill_9() {
         s["state"] == "connected" && s["outbox"]["messages"].as_u64() <= Some(5)
     })
     .await;
+}
+
+/// The broker's PUBACK does not let a message go: the relay's acknowledgement does. One the
+/// relay does not acknowledge is published again (here after 300 ms) and kept until it is;
+/// then the outbox empties. With `acknowledged_by = "broker"` the PUBACK is enough.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_relay_does_not_acknowledge_is_published_again_until_it_does() {
+    let mut link = Link::start_silent().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // No telemetry while the test runs: the outbox holds the client attributes alone.
+    let config = link.box_config(
+        BOX_PASSWORD,
+        "uplink.republish_after_ms = 300\nuplink.telemetry_interval_ms = 600000",
+    );
+    let mut daemon = Daemon::start(dir.path(), &config);
+    let mut received = Received::default();
+    received
+        .drain(
+            &mut link.relay,
+            |r| r.duplicates >= 2,
+            "the unacknowledged messages published again",
+        )
+        .await;
+    let kept = wait_status(&daemon, "the messages kept", |s| {
+        s["state"] == "connected" && s["outbox"]["messages"].as_u64() >= Some(1)
+    })
+    .await;
+    assert_eq!(kept["acknowledged"], 0, "{kept}");
+    let metrics = daemon.api().metrics().await;
+    assert!(
+        metrics.contains("dipper_outbox_republished_total"),
+        "{metrics}"
+    );
+
+    let seen: Vec<u64> = received.seen.iter().copied().collect();
+    let acks = protocol::acks::Acks::of(seen.clone());
+    link.relay
+        .publish(&format!("{PREFIX}/acks"), &protocol::encode(&acks))
+        .await;
+    let drained = wait_status(&daemon, "the acknowledged messages let go", |s| {
+        s["acknowledged"].as_u64() >= Some(seen.len() as u64)
+    })
+    .await;
+    assert_eq!(drained["outbox"]["messages"], 0, "{drained}");
+    // What does not read as an acknowledgement is dropped and the connection kept.
+    link.relay
+        .publish(&format!("{PREFIX}/acks"), br#"{"v":1,"ranges":[[9,2]]}"#)
+        .await;
+    let pong = link.call(1, &RpcRequest::new(Method::Ping).encode()).await;
+    assert!(pong.error.is_none(), "{pong:?}");
+    assert!(daemon.terminate(), "{}", daemon.log_text());
+
+    // A broker without a relay behind it: its PUBACK is the acknowledgement.
+    let config = link.box_config(
+        BOX_PASSWORD,
+        "uplink.acknowledged_by = \"broker\"\nuplink.telemetry_interval_ms = 600000",
+    );
+    let mut daemon = Daemon::start(dir.path(), &config);
+    let pong = link.call(2, &RpcRequest::new(Method::Ping).encode()).await;
+    assert!(pong.error.is_none(), "{pong:?}");
+    wait_status(&daemon, "the outbox emptied on PUBACKs", |s| {
+        s["state"] == "connected"
+            && s["outbox"]["messages"] == 0
+            && s["acknowledged"].as_u64() >= Some(2)
+            && s["published"] == s["acknowledged"]
+    })
+    .await;
+    assert!(daemon.terminate(), "{}", daemon.log_text());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -11,11 +11,14 @@
 //!   [`ProtocolError::Version`], never half-read.
 //! - Unknown fields are tolerated (a newer peer may add some); an unknown RPC method is
 //!   read as [`rpc::Method::Unknown`] and answered with [`rpc::RpcError::unknown_method`].
+//! - A box's outbox message is done when the relay acknowledges its `seq` on
+//!   `{prefix}/acks` ([`acks`]), after applying it: not on the broker's PUBACK.
 //! - Payloads are bounded ([`MAX_PAYLOAD_BYTES`]) before they are parsed.
 //! - The topic layout follows ThingsBoard's device MQTT API under a per-box prefix
 //!   ([`topics::Topics`]); with the prefix `v1/devices/me` a box speaks to a ThingsBoard
 //!   server unchanged (see `docs/design/0010-wire-protocol.md` for which parts are covered).
 
+pub mod acks;
 pub mod activation;
 pub mod error;
 pub mod rpc;

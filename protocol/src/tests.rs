@@ -5,7 +5,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::{
-    ErrorBody, MAX_PAYLOAD_BYTES, PROTOCOL_VERSION, ProtocolError, decode,
+    ErrorBody, MAX_PAYLOAD_BYTES, PROTOCOL_VERSION, ProtocolError,
+    acks::Acks,
+    decode,
     rpc::{Method, RpcError, RpcRequest, RpcResponse, SetConfig},
     search::{CreateSearch, SearchEvent, SearchEventBody, SearchMatch, WireEmbedding},
     telemetry::Telemetry,
@@ -266,6 +268,7 @@ fn topics_follow_thingsboard_under_a_prefix() {
         Topic::RpcResponse(17),
         Topic::Events,
         Topic::Status,
+        Topic::Acks,
     ] {
         let name = topics.topic(&topic);
         assert!(name.starts_with(&prefix), "{name}");
@@ -386,4 +389,30 @@ fn a_status_reads_as_json_or_as_the_bare_word() {
             String::from_utf8_lossy(bad)
         );
     }
+}
+
+#[test]
+fn acknowledgements_name_each_sequence_once_in_the_fewest_ranges() {
+    let acks = Acks::of(vec![7, 3, 4, 5, 9, 4, 10, 11, 1]);
+    assert_eq!(acks.ranges, vec![(1, 1), (3, 5), (7, 7), (9, 11)]);
+    assert_eq!(acks.count(), 8);
+    let read = Acks::decode(&crate::encode(&acks)).expect("read back");
+    assert_eq!(read, acks);
+    assert_eq!(
+        Acks::of(vec![u64::MAX, u64::MAX - 1]).ranges,
+        vec![(u64::MAX - 1, u64::MAX)]
+    );
+    assert_eq!(Acks::of(Vec::new()).count(), 0);
+
+    let backwards = Acks::decode(br#"{"v":1,"ranges":[[5,3]]}"#).expect_err("backwards");
+    assert!(backwards.to_string().contains("backwards"), "{backwards}");
+    let many: Vec<(u64, u64)> = (0..=crate::acks::MAX_RANGES as u64)
+        .map(|n| (2 * n, 2 * n))
+        .collect();
+    let too_many = serde_json::to_vec(&json!({ "v": 1, "ranges": many })).expect("json");
+    let refused = Acks::decode(&too_many).expect_err("too many ranges");
+    assert!(refused.to_string().contains("ranges"), "{refused}");
+    let newer = Acks::decode(br#"{"v":99,"ranges":[]}"#).expect_err("newer");
+    assert!(matches!(newer, ProtocolError::Version { .. }), "{newer}");
+    assert!(Acks::decode(b"[1,2]").is_err());
 }

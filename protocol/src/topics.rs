@@ -10,6 +10,7 @@
 //! | `{prefix}/rpc/response/{id}` | box -> relay | `v1/devices/me/rpc/response/$id` |
 //! | `{prefix}/events` | box -> relay (outbox: search progress, matches) | none (a Dipper extension) |
 //! | `{prefix}/status` | broker -> relay (last will), box -> relay (online) | none |
+//! | `{prefix}/acks` | relay -> box (the outbox sequences it applied) | none (a Dipper extension) |
 //!
 //! The relay's prefix for a box is `dipper/{tenant}/{device}`; a box's broker identity may
 //! publish and subscribe only below it. With the prefix `v1/devices/me` the topics are
@@ -34,6 +35,7 @@ pub enum Topic {
     RpcResponse(u64),
     Events,
     Status,
+    Acks,
 }
 
 /// ThingsBoard's prefix for "this device" on its device API.
@@ -74,6 +76,7 @@ impl Topics {
             Topic::RpcResponse(id) => format!("{p}/rpc/response/{id}"),
             Topic::Events => format!("{p}/events"),
             Topic::Status => format!("{p}/status"),
+            Topic::Acks => format!("{p}/acks"),
         }
     }
 
@@ -111,6 +114,7 @@ fn parse_suffix(rest: &str) -> Option<Topic> {
         ["rpc", "response", n] => Topic::RpcResponse(id(n)?),
         ["events"] => Topic::Events,
         ["status"] => Topic::Status,
+        ["acks"] => Topic::Acks,
         _ => return None,
     })
 }

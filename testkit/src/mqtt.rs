@@ -4,8 +4,12 @@
 //!
 //! A [`Mqtt::persistent`] connection keeps its session on the broker (clean session off)
 //! and reconnects by itself after the broker goes away, so messages published while it was
-//! cut off reach it when it is back, as the relay's own client does.
+//! cut off reach it when it is back, as the relay's own client does. One made
+//! [`Mqtt::acknowledging`] also acknowledges every numbered message it receives on the box's
+//! `{prefix}/acks`, as the relay does once it applied one, so the box's outbox lets it go.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rumqttc::{AsyncClient, ConnectionError, Event, MqttOptions, Packet, QoS, SubscribeReasonCode};
@@ -20,6 +24,7 @@ pub struct Mqtt {
     messages: mpsc::UnboundedReceiver<(String, Vec<u8>)>,
     subacks: mpsc::UnboundedReceiver<Vec<SubscribeReasonCode>>,
     closed: mpsc::UnboundedReceiver<ConnectionError>,
+    acknowledging: Arc<AtomicBool>,
 }
 
 impl Mqtt {
@@ -70,10 +75,15 @@ impl Mqtt {
         let (message_tx, messages) = mpsc::unbounded_channel();
         let (suback_tx, subacks) = mpsc::unbounded_channel();
         let (closed_tx, closed) = mpsc::unbounded_channel();
+        let acknowledging = Arc::new(AtomicBool::new(false));
+        let (acks, acker) = (Arc::clone(&acknowledging), client.clone());
         tokio::spawn(async move {
             loop {
                 match events.poll().await {
                     Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if acks.load(Ordering::Relaxed) {
+                            acknowledge(&acker, &p.topic, &p.payload);
+                        }
                         if message_tx
                             .send((p.topic.clone(), p.payload.to_vec()))
                             .is_err()
@@ -101,7 +111,14 @@ impl Mqtt {
             messages,
             subacks,
             closed,
+            acknowledging,
         })
+    }
+
+    /// From now on, acknowledges every numbered message it receives as the relay does.
+    pub fn acknowledging(self) -> Mqtt {
+        self.acknowledging.store(true, Ordering::Relaxed);
+        self
     }
 
     /// Subscribes at QoS 1; whether the broker granted it.
@@ -158,4 +175,20 @@ impl Mqtt {
             .await
             .is_ok()
     }
+}
+
+/// Acknowledges a box's numbered message on `dipper/{tenant}/{device}/acks` (the prefix is
+/// the topic's first three levels), at QoS 0 and without waiting: a lost one is published
+/// again by the box.
+fn acknowledge(client: &AsyncClient, topic: &str, payload: &[u8]) {
+    let Some(seq) = protocol::Sequenced::of(payload) else {
+        return;
+    };
+    let levels: Vec<&str> = topic.splitn(4, '/').collect();
+    if levels.len() < 4 || levels[3] == "acks" {
+        return;
+    }
+    let acks = protocol::acks::Acks::of(vec![seq]);
+    let topic = format!("{}/acks", levels[..3].join("/"));
+    let _ = client.try_publish(topic, QoS::AtMostOnce, false, protocol::encode(&acks));
 }

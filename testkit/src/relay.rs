@@ -87,24 +87,55 @@ impl Relay {
             "{}",
             String::from_utf8_lossy(&created.stderr)
         );
-        let log = std::fs::File::create(dir.path().join("relay.log")).expect("relay.log");
-        let child = command(dir.path())
+        let mut relay = Relay {
+            child: None,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            dir,
+        };
+        relay.start_again().await;
+        relay
+    }
+
+    /// Starts `dipper-relay run` (again, after [`Relay::stop`]: same database, port and
+    /// broker session) and waits until it is ready.
+    pub async fn start_again(&mut self) {
+        assert!(self.child.is_none(), "the relay is already running");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("relay.log"))
+            .expect("relay.log");
+        let child = command(self.dir.path())
             .arg("run")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
             .expect("dipper-relay run");
-        let relay = Relay {
-            child: Some(child),
-            base: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
-            dir,
-        };
+        self.child = Some(child);
         crate::eventually("the relay is ready", Duration::from_secs(30), || {
-            relay.ready()
+            self.ready()
         })
         .await;
-        relay
+    }
+
+    /// Stops the relay as its service would be (SIGTERM) and waits for it to exit.
+    pub fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while child.try_wait().ok().flatten().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     async fn ready(&self) -> bool {

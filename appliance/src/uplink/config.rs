@@ -31,8 +31,21 @@ pub(crate) struct UplinkConfig {
     pub(crate) session_expiry_seconds: u32,
     /// MQTT keep-alive, in seconds. Default 30.
     pub(crate) keep_alive_seconds: u64,
-    /// Messages published and not yet acknowledged at once. Default 64.
+    /// Messages published and not yet acknowledged by the broker at once. Default 64.
     pub(crate) in_flight: usize,
+    /// Who must acknowledge a message before the outbox lets it go: `relay` (default: the
+    /// relay's acknowledgement on `{prefix}/acks`, sent once it applied the message) or
+    /// `broker` (the broker's PUBACK; for a broker with no Dipper relay behind it, such as
+    /// ThingsBoard's). With `broker`, a broker that acknowledges what it never delivers
+    /// (restarted without the relay's shared subscription, or past its queue limit) loses it.
+    pub(crate) acknowledged_by: AcknowledgedBy,
+    /// Messages published and not yet acknowledged by the relay at once: a box back from
+    /// an outage replays at the relay's pace. Default 256.
+    pub(crate) relay_window: usize,
+    /// Messages the relay has not acknowledged this long after they were published are
+    /// published again, from the oldest (the relay ignores what it applied before), in ms.
+    /// Default 30000.
+    pub(crate) republish_after_ms: u64,
     /// A broker identity given by hand instead of activation.
     #[serde(skip_serializing)]
     pub(crate) manual: Option<ManualIdentity>,
@@ -49,9 +62,20 @@ impl Default for UplinkConfig {
             session_expiry_seconds: 7 * 24 * 3600,
             keep_alive_seconds: 30,
             in_flight: 64,
+            acknowledged_by: AcknowledgedBy::Relay,
+            relay_window: 256,
+            republish_after_ms: 30_000,
             manual: None,
         }
     }
+}
+
+/// `uplink.acknowledged_by`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum AcknowledgedBy {
+    Relay,
+    Broker,
 }
 
 /// `[uplink.manual]`.
@@ -70,6 +94,10 @@ pub(crate) struct ManualIdentity {
 impl UplinkConfig {
     pub(crate) fn telemetry_interval(&self) -> Duration {
         Duration::from_millis(self.telemetry_interval_ms)
+    }
+
+    pub(crate) fn republish_after(&self) -> Duration {
+        Duration::from_millis(self.republish_after_ms)
     }
 
     pub(crate) fn quota_bytes(&self) -> u64 {
@@ -105,6 +133,15 @@ impl UplinkConfig {
         }
         if !(1..=1024).contains(&self.in_flight) {
             return Err(("uplink.in_flight", "must be 1..=1024".into()));
+        }
+        if !(1..=protocol::acks::MAX_RANGES).contains(&self.relay_window) {
+            return Err((
+                "uplink.relay_window",
+                format!("must be 1..={}", protocol::acks::MAX_RANGES),
+            ));
+        }
+        if self.republish_after_ms < 100 {
+            return Err(("uplink.republish_after_ms", "must be at least 100".into()));
         }
         if let Some(manual) = &self.manual {
             super::identity::BrokerAddress::parse(&manual.broker_url)

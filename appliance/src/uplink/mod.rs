@@ -5,10 +5,13 @@
 //! - Everything the box owes the relay (RPC responses, search events, telemetry, client
 //!   attributes) goes through the outbox ([`outbox`]), written in the same transaction as
 //!   the state it reports where there is one, and is published from there in sequence
-//!   order, at QoS 1, on the connection [`session`] keeps up. A row goes only after the
-//!   broker's PUBACK ([`flight`]); everything unacknowledged is published again after a
-//!   reconnect or a restart, so the relay may see a message twice (it applies each
-//!   (box, seq) once) but never misses one.
+//!   order, at QoS 1, on the connection [`session`] keeps up. A row goes only when the
+//!   relay acknowledges its `seq` on `{prefix}/acks`, after applying it (or on the
+//!   broker's PUBACK with `uplink.acknowledged_by = "broker"`, [`flight`]); everything
+//!   unacknowledged is published again after a reconnect, a restart, or
+//!   `uplink.republish_after_ms` without an acknowledgement, so the relay may see a
+//!   message twice (it applies each (box, seq) once) but never misses one, even when the
+//!   broker acknowledged a message it then dropped.
 //! - The identity comes from activation ([`activate`], stored sealed by [`identity`]) or
 //!   `[uplink.manual]`; a box without one runs offline and its outbox still fills (within
 //!   its quota).
@@ -44,7 +47,7 @@ use tokio::sync::{Notify, mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 pub(crate) use activate::{ActivateError, ActivateRequest};
-pub(crate) use config::UplinkConfig;
+pub(crate) use config::{AcknowledgedBy, UplinkConfig};
 pub(crate) use outbox::{Enqueued, Kind, Usage};
 pub(crate) use settings::with_stored as with_stored_overrides;
 
@@ -107,7 +110,8 @@ struct Shared {
     flight: Mutex<Flight>,
     /// Wakes the publisher: a message written, a PUBACK, a connect.
     wake: Notify,
-    acks: mpsc::UnboundedSender<u64>,
+    /// Rows let go, for the acknowledger to delete.
+    acks: mpsc::UnboundedSender<publisher::LetGo>,
     /// Bumped after every batch of acknowledged rows is deleted.
     acked_batches: watch::Sender<u64>,
     link: Mutex<LinkState>,
@@ -124,8 +128,9 @@ impl Shared {
         self.config.read().uplink.clone()
     }
 
-    fn acknowledged(&self, seq: u64) {
-        let _ = self.acks.send(seq);
+    /// The rows `first..=last` may go (the relay, or the broker, acknowledged them).
+    fn let_go(&self, first: u64, last: u64) {
+        let _ = self.acks.send((first, last));
     }
 
     fn set_up(self: &Arc<Self>) {

@@ -6,8 +6,10 @@
 //!   reports commit together or not at all. Its `seq` is the row's AUTOINCREMENT key:
 //!   strictly increasing, never reused (also after every row is gone, and across restarts),
 //!   and written into the payload itself.
-//! - A row is deleted only by [`acknowledged`], after the broker's PUBACK for it; until
-//!   then it is published again after every reconnect and restart, oldest first.
+//! - A row is deleted only by [`acknowledged`], once it is let go: the relay acknowledged
+//!   its `seq` (`{prefix}/acks`), or with `uplink.acknowledged_by = "broker"` the broker's
+//!   PUBACK for it. Until then it is published again after every reconnect and restart,
+//!   oldest first.
 //! - The quota bounds the payload bytes. Over it, telemetry is thinned (every other
 //!   telemetry sample deleted, oldest first, until the new message fits); a new telemetry
 //!   sample that still does not fit is dropped. RPC responses, attributes and search events
@@ -170,17 +172,23 @@ pub(crate) fn pending(
     rows.collect::<Result<_, _>>().purpose(context)
 }
 
-/// Deletes the messages the broker acknowledged.
-pub(crate) fn acknowledged(tx: &Transaction<'_>, seqs: &[u64]) -> Result<(), DbError> {
+/// Deletes the messages let go, `first..=last` each; how many there were.
+pub(crate) fn acknowledged(tx: &Transaction<'_>, ranges: &[(u64, u64)]) -> Result<u64, DbError> {
+    let context = "delete acknowledged messages";
     let mut statement = tx
-        .prepare_cached("DELETE FROM outbox WHERE seq = ?1")
-        .purpose("delete acknowledged messages")?;
-    for seq in seqs {
-        statement
-            .execute([*seq as i64])
-            .purpose("delete acknowledged messages")?;
+        .prepare_cached("DELETE FROM outbox WHERE seq BETWEEN ?1 AND ?2")
+        .purpose(context)?;
+    let mut deleted = 0;
+    for (first, last) in ranges {
+        let (first, last) = (clamp(*first), clamp(*last));
+        deleted += statement.execute([first, last]).purpose(context)? as u64;
     }
-    Ok(())
+    Ok(deleted)
+}
+
+/// A sequence as SQLite stores it (one past its range names nothing stored).
+fn clamp(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
 /// The outbox's size and the age of its oldest message.

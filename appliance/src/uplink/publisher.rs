@@ -1,13 +1,17 @@
 //! From the outbox to the broker and back: the publisher hands waiting rows to the client
-//! in sequence order, at most `uplink.in_flight` unacknowledged at once; the acknowledger
-//! deletes the rows the broker acknowledged, a batch per transaction.
+//! in sequence order, at most `uplink.in_flight` unacknowledged by the broker and
+//! `uplink.relay_window` not yet let go at once; the acknowledger deletes the rows let go
+//! (by the relay's acknowledgement, or the broker's PUBACK with `acknowledged_by =
+//! "broker"`), a batch per transaction.
 //!
 //! Contract: a row is published again on every new connection (the cursor starts over at
-//! each connect), and deleted only by a PUBACK of this connection's publish of it. A batch
-//! read for an earlier connection is never published on a later one.
+//! each connect), and again on the same connection when it stays unacknowledged for
+//! `uplink.republish_after_ms`; it is deleted only when let go. A batch read for an
+//! earlier connection is never published on a later one.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use protocol::topics::Topics;
 use rumqttc::v5::{AsyncClient, mqttbytes::QoS};
@@ -15,22 +19,49 @@ use tokio::sync::mpsc;
 
 use super::{Shared, outbox};
 
+/// Rows let go: `first..=last`.
+pub(super) type LetGo = (u64, u64);
+
 /// Publishes the outbox for as long as the session lives.
 pub(super) async fn publish(shared: Arc<Shared>, client: AsyncClient, topics: Topics) {
-    let window = shared.config().in_flight;
+    let config = shared.config();
+    let window = match config.acknowledged_by {
+        super::AcknowledgedBy::Relay => config.relay_window,
+        super::AcknowledgedBy::Broker => config.in_flight,
+    };
+    let republish_after = config.republish_after();
     loop {
         let waiting = shared.wake.notified();
-        let (generation, cursor, room) = {
-            let flight = shared.flight.lock();
+        let (generation, cursor, room, oldest) = {
+            let mut flight = shared.flight.lock();
+            if flight.rewind_if_stale(Instant::now(), republish_after) {
+                metrics::counter!("dipper_outbox_republished_total").increment(1);
+                tracing::info!(
+                    after_ms = republish_after.as_millis() as u64,
+                    "uplink: messages not acknowledged in time; publishing them again"
+                );
+            }
             (
                 flight.generation,
                 flight.cursor,
-                window.saturating_sub(flight.in_flight),
+                flight.room(config.in_flight, window),
+                flight.oldest_unconfirmed(),
             )
         };
         let connected = shared.flight.lock().connected;
+        // Woken by a write, an acknowledgement or a connect; or when the oldest row
+        // published has waited long enough to go again.
+        let wait = async {
+            match oldest {
+                Some(oldest) => {
+                    let due = tokio::time::Instant::from_std(oldest + republish_after);
+                    let _ = tokio::time::timeout_at(due, waiting).await;
+                }
+                None => waiting.await,
+            }
+        };
         if !connected || room == 0 {
-            waiting.await;
+            wait.await;
             continue;
         }
         let rows = match shared
@@ -41,23 +72,24 @@ pub(super) async fn publish(shared: Arc<Shared>, client: AsyncClient, topics: To
             Ok(rows) => rows,
             Err(e) => {
                 tracing::warn!(error = %e, "uplink: cannot read the outbox");
-                waiting.await;
+                wait.await;
                 continue;
             }
         };
         if rows.is_empty() {
-            waiting.await;
+            wait.await;
             continue;
         }
         let mut flight = shared.flight.lock();
         if !flight.connected || flight.generation != generation {
             continue;
         }
+        let now = Instant::now();
         for row in rows {
             let topic = format!("{}/{}", topics.prefix(), row.topic);
             match client.try_publish(topic, QoS::AtLeastOnce, false, row.payload) {
                 Ok(()) => {
-                    flight.sent(Some(row.seq));
+                    flight.sent(Some(row.seq), now);
                     shared.published.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!("dipper_outbox_published_total").increment(1);
                 }
@@ -68,22 +100,26 @@ pub(super) async fn publish(shared: Arc<Shared>, client: AsyncClient, topics: To
     }
 }
 
-/// Deletes acknowledged rows, a batch per transaction, until the uplink is dropped.
-pub(super) async fn acknowledge(shared: Arc<Shared>, mut acks: mpsc::UnboundedReceiver<u64>) {
+/// Deletes the rows let go, a batch per transaction, until the uplink is dropped.
+pub(super) async fn acknowledge(shared: Arc<Shared>, mut acks: mpsc::UnboundedReceiver<LetGo>) {
     let mut batch = Vec::with_capacity(256);
     while acks.recv_many(&mut batch, 256).await > 0 {
-        let seqs = std::mem::take(&mut batch);
-        let count = seqs.len() as u64;
+        let ranges = std::mem::take(&mut batch);
+        let stored = ranges.clone();
         match shared
             .db
-            .write(move |tx| outbox::acknowledged(tx, &seqs))
+            .write(move |tx| outbox::acknowledged(tx, &stored))
             .await
         {
-            Ok(()) => {
-                shared.acknowledged.fetch_add(count, Ordering::Relaxed);
-                metrics::counter!("dipper_outbox_acked_total").increment(count);
+            Ok(deleted) => {
+                shared.acknowledged.fetch_add(deleted, Ordering::Relaxed);
+                metrics::counter!("dipper_outbox_acked_total").increment(deleted);
+                let mut flight = shared.flight.lock();
+                for (first, last) in ranges {
+                    flight.confirmed(first, last);
+                }
             }
-            // Kept: published again after the next reconnect (a duplicate, never a loss).
+            // Kept, and still unconfirmed: published again (a duplicate, never a loss).
             Err(e) => tracing::warn!(error = %e, "uplink: cannot delete acknowledged messages"),
         }
         shared.acked_batches.send_modify(|n| *n += 1);

@@ -1,6 +1,7 @@
 //! What comes from the relay: RPC requests on `{prefix}/rpc/request/{id}`, answered on
-//! `{prefix}/rpc/response/{id}` through the outbox, and shared attributes on
-//! `{prefix}/attributes`, applied as configuration.
+//! `{prefix}/rpc/response/{id}` through the outbox, shared attributes on
+//! `{prefix}/attributes`, applied as configuration, and acknowledgements on
+//! `{prefix}/acks`, which let the outbox delete what the relay applied.
 //!
 //! Contract: every request gets exactly one answer: a result, or an error naming why
 //! (`invalid_request` for a payload that is not a request, `invalid_params`,
@@ -30,6 +31,17 @@ pub(super) async fn handle_incoming(
                 tokio::spawn(async move { answer(&shared, id, &payload).await });
             }
             Some(Topic::Attributes) => settings::apply_shared(&shared, &payload).await,
+            Some(Topic::Acks) => match protocol::acks::Acks::decode(&payload) {
+                Ok(acks) => {
+                    for (first, last) in acks.ranges {
+                        shared.let_go(first, last);
+                    }
+                }
+                Err(e) => {
+                    dropped("invalid_acks", &topic);
+                    tracing::warn!(error = %e, "uplink: an acknowledgement that does not read");
+                }
+            },
             _ => dropped("unexpected_topic", &topic),
         }
     }

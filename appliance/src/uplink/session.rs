@@ -4,8 +4,9 @@
 //! shared-attribute subscriptions, and reconnection with exponential backoff and jitter.
 //!
 //! Contract: this task owns the event loop. It records every publish's packet id and every
-//! PUBACK in the connection's [`Flight`](super::flight::Flight), hands acknowledged
-//! sequences to the outbox, incoming messages to the handler, and the link's state (up
+//! PUBACK in the connection's [`Flight`](super::flight::Flight), lets the outbox delete a
+//! row on its PUBACK only with `uplink.acknowledged_by = "broker"` (otherwise the relay's
+//! acknowledgement does, through the handler), incoming messages to the handler, and the link's state (up
 //! since, last error) to [`Shared`]. rumqttc keeps its state in memory and drops what it
 //! queued when the broker has no session, so nothing here is trusted to deliver: after a
 //! disconnect its queue is emptied and the outbox publishes again.
@@ -135,8 +136,11 @@ async fn handle(shared: &Shared, event: Event, incoming: &mpsc::Sender<Incoming>
             let seq = shared.flight.lock().acknowledged(ack.pkid);
             match (seq, ack.reason) {
                 (None, _) => {}
+                // With the relay acknowledging, the broker's PUBACK only frees a slot.
                 (Some(seq), PubAckReason::Success | PubAckReason::NoMatchingSubscribers) => {
-                    shared.acknowledged(seq);
+                    if shared.config().acknowledged_by == super::AcknowledgedBy::Broker {
+                        shared.let_go(seq, seq);
+                    }
                 }
                 // Kept: published again after the next reconnect.
                 (Some(seq), reason) => {
@@ -161,10 +165,14 @@ fn connected(
     let mut attributes = Filter::new(topics.topic(&Topic::Attributes), QoS::AtLeastOnce);
     attributes.nolocal = true;
     let rpc = Filter::new(topics.rpc_requests(), QoS::AtLeastOnce);
+    let mut filters = vec![rpc, attributes];
+    if shared.config().acknowledged_by == super::AcknowledgedBy::Relay {
+        filters.push(Filter::new(topics.topic(&Topic::Acks), QoS::AtLeastOnce));
+    }
     {
         let mut flight = shared.flight.lock();
         flight.connected();
-        let subscribed = client.try_subscribe_many([rpc, attributes]);
+        let subscribed = client.try_subscribe_many(filters);
         let online = client.try_publish(
             topics.topic(&Topic::Status),
             QoS::AtLeastOnce,
@@ -172,7 +180,7 @@ fn connected(
             status_payload("online"),
         );
         if online.is_ok() {
-            flight.sent(None);
+            flight.sent(None, std::time::Instant::now());
         }
         if let Err(e) = subscribed.and(online) {
             tracing::warn!(error = %e, "uplink: the client's queue refused a request");

@@ -41,6 +41,8 @@ fn settable(key: &str) -> bool {
         "uplink.reconnect_max_ms",
         "uplink.keep_alive_seconds",
         "uplink.in_flight",
+        "uplink.relay_window",
+        "uplink.republish_after_ms",
     ];
     SECTIONS.iter().any(|s| key.starts_with(s)) || UPLINK.contains(&key)
 }

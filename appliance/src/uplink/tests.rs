@@ -51,7 +51,7 @@ fn sequences_increase_and_are_never_reused_across_acks_and_reopening() {
         Some(2),
         "the payload carries its seq"
     );
-    db.write_blocking(|tx| outbox::acknowledged(tx, &[1, 2, 3]))
+    db.write_blocking(|tx| outbox::acknowledged(tx, &[(1, 3)]))
         .expect("acked");
     assert!(waiting(&db).is_empty());
     drop(db);
@@ -73,7 +73,7 @@ fn only_acknowledged_rows_go_and_the_rest_replay_in_order() {
     for _ in 0..5 {
         enqueue(&db, Kind::SearchEvent, 1 << 20, 40);
     }
-    db.write_blocking(|tx| outbox::acknowledged(tx, &[2, 4]))
+    db.write_blocking(|tx| outbox::acknowledged(tx, &[(2, 2), (4, 4)]))
         .expect("acked");
     assert_eq!(waiting(&db), vec![1, 3, 5]);
     let after_three = db

@@ -2,7 +2,8 @@
 //! tenant and device, which must be an active device of that tenant; the payload is read
 //! with the protocol's bounds; a sequenced message takes its (device, seq) place in the
 //! transaction that applies it, so a second delivery changes nothing. Each message is
-//! acknowledged to the broker only after its transaction ends, whatever its outcome.
+//! acknowledged to the broker only after its transaction ends, whatever its outcome, and
+//! its `seq` to the box (`acks.rs`) unless it failed.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,7 +69,21 @@ async fn message(inner: &Arc<Inner>, publish: &Publish) {
     let topic = String::from_utf8_lossy(&publish.topic);
     let parsed = parse_box_topic(&topic);
     let label = parsed.as_ref().map_or("other", |(_, _, t)| label(t));
-    match handle(inner, parsed, &publish.payload).await {
+    let ids = parsed
+        .as_ref()
+        .map(|(tenant, device, _)| (*tenant, *device));
+    let outcome = handle(inner, parsed, &publish.payload).await;
+    // Done with for good (applied now or before, or never applicable): the box may let it
+    // go. One that failed, or that a newer relay will read, it keeps and sends again.
+    if !matches!(
+        outcome,
+        Err(Dropped(Outcome::Failed | Outcome::NewerVersion, _))
+    ) && let Some((tenant, device)) = ids
+        && let Some(seq) = protocol::Sequenced::of(&publish.payload)
+    {
+        inner.unacknowledged.note(tenant, device, seq);
+    }
+    match outcome {
         Ok(after) => {
             inner.counts.message(label, Outcome::Applied);
             // Acknowledged before the follow-up, which may publish.
@@ -121,7 +136,10 @@ async fn handle(
         let reason = format!("{} bytes, over {MAX_PAYLOAD_BYTES}", payload.len());
         return Err(Dropped(Outcome::TooLarge, reason));
     }
-    let malformed = |e: ProtocolError| Dropped(Outcome::Malformed, e.to_string());
+    let malformed = |e: ProtocolError| match e {
+        ProtocolError::Version { .. } => Dropped(Outcome::NewerVersion, e.to_string()),
+        e => Dropped(Outcome::Malformed, e.to_string()),
+    };
     let report = read(&topic, payload).map_err(malformed)?;
     let body =
         std::str::from_utf8(payload).map_err(|e| Dropped(Outcome::Malformed, e.to_string()))?;

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 const MESSAGES: &str = "relay_uplink_messages_total";
 const DUPLICATES: &str = "relay_uplink_duplicates_total";
 const BOXES_ONLINE: &str = "relay_uplink_boxes_online";
+const ACKNOWLEDGED: &str = "relay_uplink_acknowledged_total";
 
 /// What became of one message from a box.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,6 +23,9 @@ pub(super) enum Outcome {
     InactiveDevice,
     TooLarge,
     Malformed,
+    /// Written by a newer protocol than this relay reads: kept by the box (not
+    /// acknowledged) until a relay that reads it applies it.
+    NewerVersion,
     /// The database failed (after retries); logged as an error.
     Failed,
 }
@@ -36,6 +40,7 @@ impl Outcome {
             Outcome::InactiveDevice => "inactive_device",
             Outcome::TooLarge => "too_large",
             Outcome::Malformed => "malformed",
+            Outcome::NewerVersion => "newer_version",
             Outcome::Failed => "failed",
         }
     }
@@ -96,4 +101,9 @@ impl Counts {
 /// Boxes online across the platform, as the database says.
 pub(super) fn boxes_online(count: i64) {
     metrics::gauge!(BOXES_ONLINE).set(count as f64);
+}
+
+/// Sequences acknowledged to boxes.
+pub(super) fn acknowledged(count: u64) {
+    metrics::counter!(ACKNOWLEDGED).increment(count);
 }

@@ -13,6 +13,11 @@
 //!   wakes at once; storing it is conditional on the RPC's state, so it applies once.
 //! - Every message with an outbox `seq` is applied once per (device, seq): the place is a
 //!   unique key taken in the transaction that applies the message, not a high-water mark.
+//!   Once applied (or found applied before, or dropped for good) its `seq` is acknowledged
+//!   to the box on `{prefix}/acks` (`acks.rs`); the box keeps the message until then, so
+//!   what a broker acknowledged but never delivered (a shared subscription it forgot in a
+//!   restart, a queue past its limit) is sent again. A message that failed is not
+//!   acknowledged.
 //! - A message from an unknown tenant/device pair, another tenant's device, a box not active,
 //!   or a malformed, oversized or unknown-topic payload is dropped with its reason logged
 //!   and counted ([`UplinkCounts`], `relay_uplink_messages_total{topic,outcome}`); the
@@ -22,6 +27,7 @@
 //!   answered), `timeout` (no answer in time), `expired` (never sent before its expiry).
 //!   Each move is conditional on the state it leaves, so instances never both move one.
 
+mod acks;
 mod inbound;
 mod metrics;
 mod options;
@@ -84,6 +90,8 @@ struct Inner {
     publishing: tokio::sync::Mutex<()>,
     tracker: Mutex<session::Tracker>,
     counts: metrics::Counts,
+    /// Sequences applied and not yet acknowledged to their boxes ([`acks`]).
+    unacknowledged: acks::Unacknowledged,
     stop: watch::Sender<bool>,
     /// The event loop's task, awaited by [`Uplink::stop`].
     session: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -128,13 +136,15 @@ impl Uplink {
             publishing: tokio::sync::Mutex::new(()),
             tracker: Mutex::default(),
             counts: metrics::Counts::default(),
+            unacknowledged: acks::Unacknowledged::default(),
             stop,
             session: Mutex::new(None),
         });
         let (subscribed_tx, mut subscribed) = watch::channel(false);
         let task = session::spawn(Arc::clone(&inner), events, subscribed_tx, stopped.clone());
         *inner.session.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
-        rpc::spawn_sweeper(Arc::clone(&inner), stopped);
+        rpc::spawn_sweeper(Arc::clone(&inner), stopped.clone());
+        acks::spawn_sender(Arc::clone(&inner), stopped);
         let ready = tokio::time::timeout(timeout, subscribed.wait_for(|s| *s)).await;
         if !matches!(ready, Ok(Ok(_))) {
             let _ = inner.stop.send(true);

@@ -2,9 +2,11 @@
 //! populated world, and [`TestBox`], a raw rumqttc MQTT v5 client playing a box (last will
 //! on its status topic, RPC requests received, reports published under its prefix).
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use protocol::acks::Acks;
 use protocol::rpc::{RpcRequest, RpcResponse};
 use protocol::status::{DeviceStatus, Presence};
 use protocol::telemetry::Telemetry;
@@ -300,6 +302,28 @@ impl TestBox {
         response.seq = Some(self.next_seq());
         self.publish(Topic::RpcResponse(id), response.encode())
             .await;
+    }
+
+    /// The sequences the relay acknowledged on the box's `acks` topic, read until `enough`
+    /// holds (within 10 s); other messages are set aside.
+    pub(crate) async fn acknowledged(
+        &mut self,
+        enough: impl Fn(&BTreeSet<u64>) -> bool,
+    ) -> BTreeSet<u64> {
+        let topic = self.topics.topic(&Topic::Acks);
+        let mut acked = BTreeSet::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !enough(&acked) {
+            let message = tokio::time::timeout_at(deadline, self.messages.recv()).await;
+            let Ok(Some((on, payload))) = message else {
+                panic!("acknowledged so far: {acked:?}");
+            };
+            if on == topic {
+                let acks = Acks::decode(&payload).expect("an acknowledgement");
+                acked.extend(acks.ranges.iter().flat_map(|&(first, last)| first..=last));
+            }
+        }
+        acked
     }
 
     /// Whether the broker closed the connection within 10 s.
