@@ -14,9 +14,11 @@
 # - mosquitto mosquitto-clients: the MQTT broker between boxes and relays, with its dynamic
 #   security plugin and mosquitto_ctrl; the relay's broker tests start their own instances
 #   (relay/broker/mosquitto.conf). The package's own service is not used.
+# - faketime: the end-to-end test of a box whose clock is wrong and jumps runs the box
+#   daemon with libfaketime preloaded.
 # Add a package here with the issue that first needs it.
 DIPPER_APT_PACKAGES=(ffmpeg curl libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
-  pkg-config libclang-dev valgrind python3-venv mosquitto mosquitto-clients)
+  pkg-config libclang-dev valgrind python3-venv mosquitto mosquitto-clients faketime)
 
 dipper_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # One target dir outside the clone, shared by every script and every clone on the machine, so

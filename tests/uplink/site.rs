@@ -65,9 +65,19 @@ impl Site {
     /// `box.toml`, activates it with `dipper uplink activate`, and waits until the relay
     /// sees it online.
     pub(crate) async fn activated_box(&self, name: &str, extra: &str) -> SiteBox {
+        self.activated_box_with(name, extra, &[]).await
+    }
+
+    /// [`Site::activated_box`] with more environment variables for `dipper run`.
+    pub(crate) async fn activated_box_with(
+        &self,
+        name: &str,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> SiteBox {
         let RegisteredBox { device_id, key } = self.relay.register_box(&self.tenant, name).await;
         let dir = tempfile::tempdir().expect("tempdir");
-        let daemon = Daemon::start(dir.path(), &format!("{BOX_CONFIG}{extra}"));
+        let daemon = Daemon::start_with(dir.path(), &format!("{BOX_CONFIG}{extra}"), env, &[]);
         let activated = daemon.cli(&[
             "uplink",
             "activate",

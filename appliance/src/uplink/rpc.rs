@@ -6,7 +6,9 @@
 //! Contract: every request gets exactly one answer: a result, or an error naming why
 //! (`invalid_request` for a payload that is not a request, `invalid_params`,
 //! `unknown_method`, `expired` for one whose `expires_at_ms` has passed, which is not
-//! run). A message on any other topic, or one that cannot be read, is dropped with a
+//! run). A request with an MQTT v5 message expiry (the relay sets one) is live by the
+//! broker's word, which holds whatever the box's clock says; `expires_at_ms` is checked
+//! against the box's clock only for a request without one (ThingsBoard's). A message on any other topic, or one that cannot be read, is dropped with a
 //! counted, logged reason; the connection stays up.
 
 use std::sync::Arc;
@@ -24,11 +26,19 @@ pub(super) async fn handle_incoming(
     topics: Topics,
     mut incoming: mpsc::Receiver<Incoming>,
 ) {
-    while let Some((topic, payload)) = incoming.recv().await {
+    while let Some(message) = incoming.recv().await {
+        let Incoming {
+            topic,
+            payload,
+            expires_in_seconds,
+        } = message;
         match topics.parse(&topic) {
             Some(Topic::RpcRequest(id)) => {
                 let shared = Arc::clone(&shared);
-                tokio::spawn(async move { answer(&shared, id, &payload).await });
+                // The broker's expiry says the request is live; only without one does the
+                // box compare `expires_at_ms` with its own clock.
+                let live = expires_in_seconds.is_some();
+                tokio::spawn(async move { answer(&shared, id, &payload, live).await });
             }
             Some(Topic::Attributes) => settings::apply_shared(&shared, &payload).await,
             Some(Topic::Acks) => match protocol::acks::Acks::decode(&payload) {
@@ -52,8 +62,9 @@ pub(super) fn dropped(reason: &'static str, topic: &str) {
     tracing::warn!(reason, topic, "uplink: message dropped");
 }
 
-/// Runs one request and writes its answer to the outbox.
-async fn answer(shared: &Arc<Shared>, id: u64, payload: &[u8]) {
+/// Runs one request and writes its answer to the outbox; `live`: the broker vouched that it
+/// has not expired.
+async fn answer(shared: &Arc<Shared>, id: u64, payload: &[u8], live: bool) {
     let request = match RpcRequest::decode(payload) {
         Ok(Ok(request)) => request,
         Ok(Err(error)) => {
@@ -70,6 +81,7 @@ async fn answer(shared: &Arc<Shared>, id: u64, payload: &[u8]) {
     let method = request.method_name().to_owned();
     metrics::counter!("dipper_rpc_total", "method" => known(&method)).increment(1);
     if let Some(expires) = request.expires_at_ms
+        && !live
         && expires <= now_ms()
     {
         let error = RpcError::new(

@@ -26,8 +26,15 @@ use tokio::sync::mpsc;
 use super::{Shared, identity::Identity};
 use protocol::topics::Topic;
 
-/// A message from the broker for the handler: topic and payload.
-pub(super) type Incoming = (String, Vec<u8>);
+/// A message from the broker for the handler.
+#[derive(Debug)]
+pub(super) struct Incoming {
+    pub(super) topic: String,
+    pub(super) payload: Vec<u8>,
+    /// The seconds it had left before it expires (MQTT v5 message expiry), when its sender
+    /// set one: the broker delivers nothing expired, whatever the box's clock says.
+    pub(super) expires_in_seconds: Option<u32>,
+}
 
 /// Builds the client for `identity` (TLS with the configured CA for `mqtts://`).
 pub(super) fn client(
@@ -128,9 +135,13 @@ pub(super) async fn run(
 async fn handle(shared: &Shared, event: Event, incoming: &mpsc::Sender<Incoming>) -> bool {
     match event {
         Event::Incoming(Packet::Publish(p)) => {
-            let topic = String::from_utf8_lossy(&p.topic).into_owned();
+            let message = Incoming {
+                topic: String::from_utf8_lossy(&p.topic).into_owned(),
+                payload: p.payload.to_vec(),
+                expires_in_seconds: p.properties.and_then(|p| p.message_expiry_interval),
+            };
             // Bounded: a flood waits here, and the broker holds the rest.
-            return incoming.send((topic, p.payload.to_vec())).await.is_ok();
+            return incoming.send(message).await.is_ok();
         }
         Event::Incoming(Packet::PubAck(ack)) => {
             let seq = shared.flight.lock().acknowledged(ack.pkid);

@@ -1,7 +1,8 @@
-//! Applies what boxes send, one message at a time in arrival order: the topic names the
-//! tenant and device, which must be an active device of that tenant; the payload is read
-//! with the protocol's bounds; a sequenced message takes its (device, seq) place in the
-//! transaction that applies it, so a second delivery changes nothing. Each message is
+//! Applies what boxes send in arrival order: the topic names the tenant and device, which
+//! must be an active device of that tenant; the payload is read with the protocol's bounds;
+//! a sequenced message takes its (device, seq) place in the transaction that applies it, so
+//! a second delivery changes nothing. What has arrived together is applied together: a run
+//! of one tenant's messages in one transaction (up to [`BATCH`]), each alone if that fails. Each message is
 //! acknowledged to the broker only after its transaction ends, whatever its outcome, and
 //! its `seq` to the box (`acks.rs`) unless it failed.
 
@@ -46,39 +47,90 @@ enum After {
 /// A message dropped or failed, with the reason logged.
 struct Dropped(Outcome, String);
 
+/// Messages applied in one transaction at most.
+const BATCH: usize = 128;
+
 pub(super) async fn worker(inner: Arc<Inner>, mut work: mpsc::UnboundedReceiver<Work>) {
-    while let Some(item) = work.recv().await {
-        match item {
-            Work::Message(publish) => message(&inner, &publish).await,
-            Work::Delivered((tenant, device, request_id)) => {
-                let delivered = async {
-                    let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-                    rpcs::mark_delivered(&mut tx, (tenant, device), request_id).await?;
-                    tx.commit().await?;
-                    Ok::<(), DbError>(())
-                };
-                if let Err(error) = delivered.await {
-                    tracing::warn!(%device, request_id, %error, "could not mark an RPC delivered");
+    let mut items = Vec::with_capacity(BATCH);
+    while work.recv_many(&mut items, BATCH).await > 0 {
+        let mut messages = Vec::new();
+        for item in items.drain(..) {
+            match item {
+                Work::Message(publish) => messages.push(publish),
+                Work::Delivered(sent) => {
+                    batch(&inner, std::mem::take(&mut messages)).await;
+                    delivered(&inner, sent).await;
                 }
             }
         }
+        batch(&inner, messages).await;
     }
 }
 
-async fn message(inner: &Arc<Inner>, publish: &Publish) {
+async fn delivered(inner: &Inner, (tenant, device, request_id): super::session::Sent) {
+    let delivered = async {
+        let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+        rpcs::mark_delivered(&mut tx, (tenant, device), request_id).await?;
+        tx.commit().await?;
+        Ok::<(), DbError>(())
+    };
+    if let Err(error) = delivered.await {
+        tracing::warn!(%device, request_id, %error, "could not mark an RPC delivered");
+    }
+}
+
+/// A message read from its topic and payload, before the database.
+struct Readable {
+    ids: (Uuid, Uuid),
+    report: Report,
+}
+
+/// Applies messages in arrival order: each run of readable messages of one tenant in one
+/// transaction (falling back to one transaction each when it fails), then acknowledges them
+/// all, in order.
+async fn batch(inner: &Arc<Inner>, publishes: Vec<Publish>) {
+    if publishes.is_empty() {
+        return;
+    }
+    let read: Vec<Result<Readable, Dropped>> = publishes.iter().map(read_message).collect();
+    let mut outcomes: Vec<Result<After, Dropped>> = Vec::with_capacity(read.len());
+    let mut i = 0;
+    while i < read.len() {
+        let Ok(first) = &read[i] else {
+            if let Err(Dropped(outcome, reason)) = &read[i] {
+                outcomes.push(Err(Dropped(*outcome, reason.clone())));
+            }
+            i += 1;
+            continue;
+        };
+        let tenant = first.ids.0;
+        let run_end = read[i..]
+            .iter()
+            .position(|r| !matches!(r, Ok(m) if m.ids.0 == tenant))
+            .map_or(read.len(), |n| i + n);
+        let run: Vec<(&Readable, &Publish)> = (i..run_end)
+            .filter_map(|n| read[n].as_ref().ok().map(|m| (m, &publishes[n])))
+            .collect();
+        outcomes.extend(apply_run(inner, tenant, &run).await);
+        i = run_end;
+    }
+    for (publish, outcome) in publishes.iter().zip(outcomes) {
+        finish(inner, publish, outcome).await;
+    }
+}
+
+/// Counts one message's outcome, acknowledges it to its box (unless it failed or is of a
+/// newer protocol) and to the broker, then does what follows from it.
+async fn finish(inner: &Arc<Inner>, publish: &Publish, outcome: Result<After, Dropped>) {
     let topic = String::from_utf8_lossy(&publish.topic);
     let parsed = parse_box_topic(&topic);
     let label = parsed.as_ref().map_or("other", |(_, _, t)| label(t));
-    let ids = parsed
-        .as_ref()
-        .map(|(tenant, device, _)| (*tenant, *device));
-    let outcome = handle(inner, parsed, &publish.payload).await;
     // Done with for good (applied now or before, or never applicable): the box may let it
     // go. One that failed, or that a newer relay will read, it keeps and sends again.
     if !matches!(
         outcome,
         Err(Dropped(Outcome::Failed | Outcome::NewerVersion, _))
-    ) && let Some((tenant, device)) = ids
+    ) && let Some((tenant, device, _)) = parsed
         && let Some(seq) = protocol::Sequenced::of(&publish.payload)
     {
         inner.unacknowledged.note(tenant, device, seq);
@@ -121,17 +173,16 @@ fn label(topic: &Topic) -> &'static str {
     }
 }
 
-async fn handle(
-    inner: &Inner,
-    parsed: Option<(Uuid, Uuid, Topic)>,
-    payload: &[u8],
-) -> Result<After, Dropped> {
-    let Some((tenant, device, topic)) = parsed else {
+/// What a message is, from its topic and payload alone, or why it is dropped.
+fn read_message(publish: &Publish) -> Result<Readable, Dropped> {
+    let topic = String::from_utf8_lossy(&publish.topic);
+    let Some((tenant, device, topic)) = parse_box_topic(&topic) else {
         return Err(Dropped(
             Outcome::UnknownTopic,
             "not a box's topic".to_owned(),
         ));
     };
+    let payload = &publish.payload;
     if payload.len() > MAX_PAYLOAD_BYTES {
         let reason = format!("{} bytes, over {MAX_PAYLOAD_BYTES}", payload.len());
         return Err(Dropped(Outcome::TooLarge, reason));
@@ -141,12 +192,69 @@ async fn handle(
         e => Dropped(Outcome::Malformed, e.to_string()),
     };
     let report = read(&topic, payload).map_err(malformed)?;
-    let body =
-        std::str::from_utf8(payload).map_err(|e| Dropped(Outcome::Malformed, e.to_string()))?;
+    std::str::from_utf8(payload).map_err(|e| Dropped(Outcome::Malformed, e.to_string()))?;
+    Ok(Readable {
+        ids: (tenant, device),
+        report,
+    })
+}
+
+fn body(publish: &Publish) -> &str {
+    // Checked by `read_message`.
+    std::str::from_utf8(&publish.payload).unwrap_or_default()
+}
+
+/// Applies a run of one tenant's messages in one transaction; if that fails, each in its
+/// own, with retries while the database is busy.
+async fn apply_run(
+    inner: &Inner,
+    tenant: Uuid,
+    run: &[(&Readable, &Publish)],
+) -> Vec<Result<After, Dropped>> {
+    if run.len() > 1 {
+        let together = async {
+            let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+            let mut outcomes = Vec::with_capacity(run.len());
+            for (message, publish) in run {
+                // A message dropped here wrote nothing: the others go on in the transaction.
+                match apply_in(&mut tx, message.ids, &message.report, body(publish)).await {
+                    Ok(after) => outcomes.push(Ok(after)),
+                    Err(Applying::Dropped(dropped)) => outcomes.push(Err(dropped)),
+                    Err(Applying::Db(error)) => return Err(error),
+                }
+            }
+            tx.commit().await?;
+            Ok::<_, DbError>(outcomes)
+        };
+        match together.await {
+            Ok(outcomes) => return outcomes,
+            Err(error) => {
+                tracing::debug!(%error, messages = run.len(), "a batch of messages failed; applying each alone");
+            }
+        }
+    }
+    let mut outcomes = Vec::with_capacity(run.len());
+    for (message, publish) in run {
+        outcomes.push(apply_alone(inner, message, body(publish)).await);
+    }
+    outcomes
+}
+
+/// Applies one message in its own transaction, retrying while the database is busy.
+async fn apply_alone(inner: &Inner, message: &Readable, body: &str) -> Result<After, Dropped> {
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match apply(inner, (tenant, device), &report, body).await {
+        let applied = async {
+            let mut tx = inner
+                .db
+                .begin(Scope::Tenant(message.ids.0), Mode::Write)
+                .await?;
+            let after = apply_in(&mut tx, message.ids, &message.report, body).await?;
+            tx.commit().await?;
+            Ok::<_, Applying>(after)
+        };
+        match applied.await {
             Err(Applying::Db(DbError::Busy(reason))) if attempt < 5 => {
                 tracing::debug!(%reason, attempt, "database busy applying a message; retrying");
                 tokio::time::sleep(Duration::from_millis(50 * attempt)).await;
@@ -212,15 +320,16 @@ fn seq(report: &Report) -> Result<Option<(i64, &'static str)>, Dropped> {
     .transpose()
 }
 
-async fn apply(
-    inner: &Inner,
+/// Applies one message in `tx`. A message dropped here (unknown or inactive device, a
+/// duplicate) has written nothing.
+async fn apply_in(
+    tx: &mut Tx,
     (tenant, device): (Uuid, Uuid),
     report: &Report,
     body: &str,
 ) -> Result<After, Applying> {
-    let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
     let ids = (tenant, device);
-    match store::device_status(&mut tx, tenant, device).await? {
+    match store::device_status(tx, tenant, device).await? {
         None => {
             let reason = "no such device in this tenant".to_owned();
             return Err(Applying::Dropped(Dropped(Outcome::UnknownDevice, reason)));
@@ -234,14 +343,12 @@ async fn apply(
     let now = now_ms();
     if let Some((seq, kind)) = seq(report).map_err(Applying::Dropped)? {
         let kept = matches!(report, Report::Event(_)).then_some(body);
-        if !store::claim_seq(&mut tx, ids, seq, kind, kept, now).await? {
+        if !store::claim_seq(tx, ids, seq, kind, kept, now).await? {
             let reason = format!("seq {seq} applied before");
             return Err(Applying::Dropped(Dropped(Outcome::Duplicate, reason)));
         }
     }
-    let after = apply_report(&mut tx, ids, report, body, now).await?;
-    tx.commit().await?;
-    Ok(after)
+    Ok(apply_report(tx, ids, report, body, now).await?)
 }
 
 async fn apply_report(

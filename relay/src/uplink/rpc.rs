@@ -1,7 +1,9 @@
 //! Sending server-side RPCs: a stored `queued` RPC is moved to `sent` (only by the one
 //! caller that wins the conditional update) and published on
 //! `dipper/{tenant}/{device}/rpc/request/{request_id}` with `expires_at_ms`, the earlier of
-//! its expiry and its answer deadline, so a box that gets it late refuses it. Queued RPCs go
+//! its expiry and its answer deadline, and the same as the MQTT v5 message expiry interval:
+//! the broker drops it once expired and hands the box the time left, so a box whose clock
+//! is wrong neither refuses a live request nor runs a dead one. Queued RPCs go
 //! out when their box says it is online, oldest first; the sweeper expires those that waited
 //! too long and times out those left unanswered.
 
@@ -11,6 +13,7 @@ use std::time::Duration;
 use protocol::rpc::RpcRequest;
 use protocol::topics::{Topic, Topics};
 use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::PublishProperties;
 use serde_json::json;
 use tokio::sync::{oneshot, watch};
 use uuid::Uuid;
@@ -82,6 +85,13 @@ impl Uplink {
     }
 }
 
+/// The MQTT v5 message expiry of a request due at `expires_at_ms`, in whole seconds
+/// rounded up (at least 1: 0 would not expire it at all).
+fn expiry_seconds(expires_at_ms: i64, now_ms: i64) -> u32 {
+    let left_ms = expires_at_ms.saturating_sub(now_ms).max(1);
+    u32::try_from(left_ms.saturating_add(999) / 1000).unwrap_or(u32::MAX)
+}
+
 /// The request as it travels, with the protocol's own encoding.
 fn wire_payload(rpc: &StoredRpc, expires_at_ms: i64) -> Option<Vec<u8>> {
     let params: serde_json::Value = serde_json::from_str(&rpc.params).ok()?;
@@ -119,9 +129,15 @@ pub(super) async fn send(inner: &Inner, rpc: &StoredRpc) -> Result<bool, SendErr
         inner
             .lock_tracker()
             .handed((tenant, rpc.device, rpc.request_id));
+        // The broker drops the request once it expires, and tells the box how long it has
+        // left: the box needs no clock of its own agreeing with the relay's.
+        let properties = PublishProperties {
+            message_expiry_interval: Some(expiry_seconds(rpc.expires_at.min(answer_by), now)),
+            ..PublishProperties::default()
+        };
         let published = inner
             .client
-            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .publish_with_properties(topic, QoS::AtLeastOnce, false, payload, properties)
             .await;
         if published.is_err() {
             inner.lock_tracker().withdrawn();
@@ -184,4 +200,22 @@ async fn sweep(inner: &Inner) -> Result<(), DbError> {
         tracing::debug!(expired, timed_out, "RPCs ended by the sweeper");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::expiry_seconds;
+
+    #[test]
+    fn a_requests_expiry_is_whole_seconds_rounded_up_and_never_zero() {
+        assert_eq!(expiry_seconds(10_000, 0), 10);
+        assert_eq!(expiry_seconds(10_001, 0), 11);
+        assert_eq!(expiry_seconds(500, 0), 1);
+        assert_eq!(
+            expiry_seconds(0, 5_000),
+            1,
+            "already due: the least there is"
+        );
+        assert_eq!(expiry_seconds(i64::MAX, 0), u32::MAX);
+    }
 }
