@@ -22,7 +22,13 @@ pub const MAX_RANGES: usize = 4096;
 pub struct Acks {
     #[serde(default = "default_version")]
     pub v: u32,
+    #[serde(default)]
     pub ranges: Vec<(u64, u64)>,
+    /// The relay has just subscribed (after its start or the broker's): what the box
+    /// published before and is still unacknowledged may have reached no one, so it is
+    /// published again now rather than after the box's own wait.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resend: bool,
 }
 
 impl Acks {
@@ -40,6 +46,16 @@ impl Acks {
         Acks {
             v: crate::PROTOCOL_VERSION,
             ranges,
+            resend: false,
+        }
+    }
+
+    /// The relay's word that it has just subscribed ([`Acks::resend`]).
+    pub fn resend() -> Acks {
+        Acks {
+            v: crate::PROTOCOL_VERSION,
+            ranges: Vec::new(),
+            resend: true,
         }
     }
 

@@ -415,4 +415,11 @@ fn acknowledgements_name_each_sequence_once_in_the_fewest_ranges() {
     let newer = Acks::decode(br#"{"v":99,"ranges":[]}"#).expect_err("newer");
     assert!(matches!(newer, ProtocolError::Version { .. }), "{newer}");
     assert!(Acks::decode(b"[1,2]").is_err());
+    let resend = Acks::decode(&crate::encode(&Acks::resend())).expect("resend");
+    assert!(resend.resend && resend.ranges.is_empty());
+    assert!(
+        !read.resend,
+        "an acknowledgement alone asks for nothing again"
+    );
+    assert!(!String::from_utf8_lossy(&crate::encode(&acks)).contains("resend"));
 }

@@ -109,11 +109,18 @@ impl Flight {
         let stale = self
             .oldest_unconfirmed()
             .is_some_and(|oldest| now.duration_since(oldest) >= after);
-        if stale {
-            self.unconfirmed.clear();
-            self.cursor = 0;
+        stale && self.rewind()
+    }
+
+    /// Publishes everything unconfirmed again, from the oldest (the relay asked); whether
+    /// there was anything.
+    pub(super) fn rewind(&mut self) -> bool {
+        if self.unconfirmed.is_empty() {
+            return false;
         }
-        stale
+        self.unconfirmed.clear();
+        self.cursor = 0;
+        true
     }
 }
 
@@ -144,6 +151,13 @@ mod tests {
         assert!(flight.rewind_if_stale(start + Duration::from_secs(10), Duration::from_secs(10)));
         assert_eq!(flight.cursor, 0, "published again from the oldest");
         assert_eq!(flight.oldest_unconfirmed(), None);
+        assert!(
+            !flight.rewind(),
+            "nothing unconfirmed: nothing to publish again"
+        );
+        flight.sent(Some(5), later);
+        assert!(flight.rewind(), "the relay asked");
+        assert_eq!(flight.cursor, 0);
         flight.sent(Some(6), later);
         flight.disconnected();
         assert_eq!(

@@ -46,6 +46,13 @@ pub(super) async fn handle_incoming(
                     for (first, last) in acks.ranges {
                         shared.let_go(first, last);
                     }
+                    if acks.resend && shared.flight.lock().rewind() {
+                        metrics::counter!("dipper_outbox_republished_total").increment(1);
+                        tracing::info!(
+                            "uplink: the relay is back; publishing the unacknowledged again"
+                        );
+                        shared.wake.notify_one();
+                    }
                 }
                 Err(e) => {
                     dropped("invalid_acks", &topic);

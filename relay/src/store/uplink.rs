@@ -142,3 +142,12 @@ pub async fn count_online(tx: &mut Tx) -> Result<i64, DbError> {
     let sql = "SELECT COUNT(*) FROM devices WHERE online = 1 AND status = 'active'";
     Ok(scalar(tx, sql, params![]).await?.unwrap_or(0))
 }
+
+/// Every active box of the platform (a platform-scoped transaction): tenant and device.
+pub async fn active_devices(tx: &mut Tx) -> Result<Vec<(Uuid, Uuid)>, DbError> {
+    let sql = "SELECT tenant_id, id FROM devices WHERE status = 'active'";
+    super::fetch_all(tx, sql, params![], |row| {
+        Ok((row.id("tenant_id")?, row.id("id")?))
+    })
+    .await
+}

@@ -112,6 +112,9 @@ async fn drive(
             }
             Ok(Event::Incoming(Packet::SubAck(_))) => {
                 let _ = subscribed.send(true);
+                // Not from the event loop: publishing waits for it to run.
+                let inner = Arc::clone(&inner);
+                tokio::spawn(async move { super::acks::ask_to_resend(&inner).await });
             }
             Ok(Event::Incoming(Packet::Publish(publish))) => {
                 if work.send(Work::Message(publish)).is_err() {
