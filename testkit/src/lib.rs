@@ -52,6 +52,26 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Stops `child` as its service manager would (SIGTERM) and waits up to `within` for it to
+/// exit, then kills it; whether it exited by itself with success.
+pub(crate) fn terminate(mut child: std::process::Child, within: std::time::Duration) -> bool {
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.success();
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// An HTTP answer's status and JSON body (`null` when empty); a body that is not JSON is a
 /// panic showing it.
 pub(crate) async fn json_answer(response: reqwest::Response) -> (u16, serde_json::Value) {

@@ -121,20 +121,8 @@ impl Relay {
 
     /// Stops the relay as its service would be (SIGTERM) and waits for it to exit.
     pub fn stop(&mut self) {
-        let Some(mut child) = self.child.take() else {
-            return;
-        };
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(15);
-        while child.try_wait().ok().flatten().is_none() {
-            if std::time::Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        if let Some(child) = self.child.take() {
+            crate::terminate(child, Duration::from_secs(15));
         }
     }
 

@@ -6,7 +6,7 @@
 //! what it holds: all arrive within seconds (not after the box's own 30 s wait), each
 //! applied once.
 
-use std::collections::BTreeSet;
+use std::time::Duration;
 
 use testkit::eventually;
 
@@ -45,25 +45,8 @@ async fn what_the_box_sent_before_the_relay_was_back_from_a_broker_restart_still
 
     site.relay.start_again().await;
     // Well within the box's own wait before publishing again (30 s): the relay asked.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let seqs: BTreeSet<u64> = site.applied(&device).iter().map(|m| m.0).collect();
-        let missing: Vec<u64> = (1..=last_seq).filter(|s| !seqs.contains(s)).collect();
-        if missing.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} of {last_seq} messages not at the relay ({:?}...); the box's uplink: {}\n\
-             the box's log:\n{}\nthe relay's log:\n{}",
-            missing.len(),
-            &missing[..missing.len().min(20)],
-            a_box.daemon.api().get("/uplink/status").await.1,
-            a_box.daemon.log_text(),
-            site.relay.log_text(),
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    site.wait_all_applied(&a_box, last_seq, Duration::from_secs(20))
+        .await;
     let metrics = a_box.daemon.api().metrics().await;
     assert!(
         metric_sum(&metrics, "dipper_outbox_republished_total", &[]) > 0,

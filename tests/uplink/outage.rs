@@ -84,26 +84,7 @@ async fn a_remote_search_reaches_the_relay_once_and_in_order_across_an_outage_an
     let last_seq = offline["outbox"]["last_seq"].as_u64().expect("last_seq");
 
     link.restore().await;
-    let deadline = std::time::Instant::now() + WAIT;
-    loop {
-        let seqs: BTreeSet<u64> = site.applied(&device).iter().map(|m| m.0).collect();
-        let missing: Vec<u64> = (1..=last_seq).filter(|s| !seqs.contains(s)).collect();
-        if missing.is_empty() {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} of {last_seq} messages not at the relay within {WAIT:?} ({:?}...); the box's \
-             uplink: {}\nthe box's log:\n{}\nthe relay's log:\n{}\nthe broker's log:\n{}",
-            missing.len(),
-            &missing[..missing.len().min(20)],
-            a_box.daemon.api().get("/uplink/status").await.1,
-            a_box.daemon.log_text(),
-            site.relay.log_text(),
-            site.broker.log(),
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    site.wait_all_applied(&a_box, last_seq, WAIT).await;
     wait_uplink(&a_box.daemon, "the outbox drained", |s| {
         s["state"] == "connected" && s["outbox"]["messages"].as_u64() <= Some(2)
     })

@@ -200,6 +200,38 @@ impl Site {
     }
 }
 
+impl Site {
+    /// Waits until the relay has applied every message `site_box` numbered up to `last`
+    /// (within `within`); on failure names the missing ones with the box's uplink and the
+    /// logs of the box, the relay and the broker.
+    pub(crate) async fn wait_all_applied(&self, site_box: &SiteBox, last: u64, within: Duration) {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            let seqs: std::collections::BTreeSet<u64> = self
+                .applied(&site_box.device_id)
+                .iter()
+                .map(|m| m.0)
+                .collect();
+            let missing: Vec<u64> = (1..=last).filter(|s| !seqs.contains(s)).collect();
+            if missing.is_empty() {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} of {last} messages not at the relay within {within:?} ({:?}...); the box's \
+                 uplink: {}\nthe box's log:\n{}\nthe relay's log:\n{}\nthe broker's log:\n{}",
+                missing.len(),
+                &missing[..missing.len().min(20)],
+                site_box.daemon.api().get("/uplink/status").await.1,
+                site_box.daemon.log_text(),
+                self.relay.log_text(),
+                self.broker.log(),
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 /// A box daemon's `GET /uplink/status`, polled until `done` holds.
 pub(crate) async fn wait_uplink(
     daemon: &Daemon,

@@ -52,6 +52,10 @@ pub(super) fn client(
     options.set_clean_start(false);
     options.set_session_expiry_interval(Some(config.session_expiry_seconds));
     options.set_max_packet_size(Some(protocol::MAX_PAYLOAD_BYTES as u32 + 1024));
+    // rumqttc keeps a slot per packet id it may have in flight, u16::MAX of them (13 MB)
+    // unless told: the publisher never has more than `in_flight` out, plus the status.
+    options
+        .set_outgoing_inflight_upper_limit(u16::try_from(config.in_flight + 8).unwrap_or(u16::MAX));
     let will = LastWill::new(
         identity.topics.topic(&Topic::Status),
         status_payload("offline"),

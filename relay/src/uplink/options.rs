@@ -17,6 +17,9 @@ pub(super) const REQUEST_CAPACITY: usize = 1024;
 /// QoS 1 messages the broker may send before the relay acknowledges them.
 const RECEIVE_MAXIMUM: u16 = 512;
 
+/// RPC requests published and not yet acknowledged by the broker at once.
+const OUTGOING_IN_FLIGHT: u16 = 1024;
+
 /// Above Mosquitto's `max_packet_size` (1 MiB in relay/broker/mosquitto.conf).
 const MAX_PACKET_BYTES: u32 = 2 * 1024 * 1024;
 
@@ -44,6 +47,9 @@ pub(super) fn mqtt_options(
     options.set_manual_acks(true);
     options.set_receive_maximum(Some(RECEIVE_MAXIMUM));
     options.set_max_packet_size(Some(MAX_PACKET_BYTES));
+    // rumqttc keeps a slot per packet id it may have in flight, u16::MAX of them (13 MB)
+    // unless told; RPC requests waiting for the broker's acknowledgement are far fewer.
+    options.set_outgoing_inflight_upper_limit(OUTGOING_IN_FLIGHT);
     // Requests and answers are small: Nagle's algorithm would hold each behind the peer's
     // delayed ACK (tens of ms a call).
     let mut network = rumqttc::NetworkOptions::new();
