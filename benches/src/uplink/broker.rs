@@ -88,6 +88,11 @@ impl Broker {
         Ok(())
     }
 
+    /// The running broker's process id.
+    pub(super) fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     pub(super) fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
     }

@@ -92,14 +92,18 @@ fn print_summary(report: &Report) {
     );
     let f = &report.fleet;
     println!(
-        "fleet: {} boxes (activated in {:.1} s), ack p50 {:.2} ms p99 {:.2} ms; relay {:.1} \
-         KiB a box; {:.0} telemetry messages/s applied",
+        "fleet: {} boxes (activated in {:.1} s), ack p50 {:.2} ms p99 {:.2} ms (bare MQTT p99 \
+         {:.2} ms); relay {:.1} KiB a box; {:.0} telemetry messages/s applied (relay {:.2} \
+         cores, broker {:.2})",
         f.boxes,
         f.activation_seconds,
         report.ack_p50_ms_1000_boxes,
         report.ack_p99_ms_1000_boxes,
+        report.broker_rtt_p99_ms_1000_boxes,
         f.relay_kib_per_box,
-        f.relay_messages_per_second
+        f.relay_messages_per_second,
+        f.relay_cores_flood,
+        f.broker_cores_flood
     );
     let o = &report.outage;
     println!(
@@ -127,6 +131,11 @@ struct FleetReport {
     relay_rss_mb_after: f64,
     relay_kib_per_box: f64,
     relay_messages_per_second: f64,
+    /// Cores the relay and the broker used while the fleet flooded.
+    relay_cores_flood: f64,
+    broker_cores_flood: f64,
+    #[serde(skip)]
+    rtt: Vec<Duration>,
 }
 
 /// Activates and connects the fleet, measures the calls to `device` with it connected, the
@@ -157,13 +166,25 @@ async fn fleet_run(
     let after_kib = relay.rss_kib()?;
     site.pings(device, 50).await?;
     let ack = site.pings(device, args.calls).await?;
+    // The peer under the same load: how much of the wait is the busy broker's.
+    let rtt = peer::round_trips(broker, args.calls).await?;
     tracing::info!("uplink: calls with the fleet measured");
     fleet.set(fleet::Mode::Flood);
     let from = relay.messages(&http, Some("telemetry"), "applied").await?;
+    let cpu = |pid: Option<u32>| pid.and_then(|pid| crate::proc::cpu_seconds(Some(pid)));
+    let (relay_cpu, broker_cpu) = (cpu(relay.pid().ok()), cpu(broker.pid()));
     let window = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.flood_seconds)).await;
     let to = relay.messages(&http, Some("telemetry"), "applied").await?;
-    let rate = (to - from) as f64 / window.elapsed().as_secs_f64();
+    let seconds = window.elapsed().as_secs_f64();
+    let rate = (to - from) as f64 / seconds;
+    // Cores each used during the flood.
+    let share = |before: Option<f64>, after: Option<f64>| match (before, after) {
+        (Some(before), Some(after)) => (after - before) / seconds,
+        _ => f64::NAN,
+    };
+    let relay_cores = share(relay_cpu, cpu(relay.pid().ok()));
+    let broker_cores = share(broker_cpu, cpu(broker.pid()));
     drop(fleet);
     wait_quiet(relay, &http).await?;
     Ok(FleetReport {
@@ -175,6 +196,9 @@ async fn fleet_run(
         relay_rss_mb_after: after_kib * 1024.0 / 1e6,
         relay_kib_per_box: (after_kib - before_kib) / args.boxes.max(1) as f64,
         relay_messages_per_second: rate,
+        relay_cores_flood: relay_cores,
+        broker_cores_flood: broker_cores,
+        rtt,
     })
 }
 
@@ -227,6 +251,8 @@ struct Report {
     broker_rtt_p50_ms: f64,
     broker_rtt_p99_ms: f64,
     ack_p99_over_broker_p99: f64,
+    broker_rtt_p99_ms_1000_boxes: f64,
+    ack_p99_over_broker_p99_1000_boxes: f64,
     #[serde(flatten)]
     fleet: FleetReport,
     #[serde(flatten)]
@@ -248,6 +274,7 @@ impl Report {
         };
         let (ack, rtt) = (sorted(ack), sorted(rtt));
         let ack_fleet = sorted(std::mem::take(&mut fleet.ack));
+        let rtt_fleet = sorted(std::mem::take(&mut fleet.rtt));
         let ack_p99 = percentile(&ack, 99.0);
         let rtt_p99 = percentile(&rtt, 99.0);
         Report {
@@ -260,6 +287,9 @@ impl Report {
             broker_rtt_p50_ms: percentile(&rtt, 50.0),
             broker_rtt_p99_ms: rtt_p99,
             ack_p99_over_broker_p99: ack_p99 / rtt_p99,
+            broker_rtt_p99_ms_1000_boxes: percentile(&rtt_fleet, 99.0),
+            ack_p99_over_broker_p99_1000_boxes: percentile(&ack_fleet, 99.0)
+                / percentile(&rtt_fleet, 99.0),
             fleet,
             outage,
         }
