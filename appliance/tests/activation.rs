@@ -73,6 +73,22 @@ async fn activation_errors_name_what_to_do_and_store_nothing() {
     assert!(stderr.contains("no MQTT broker"), "{stderr}");
     assert!(!stderr.contains(&key), "the key is echoed: {stderr}");
 
+    // A key may begin with `-` (the relay's keys are base64url): it is a key, not an option.
+    let cli = daemon.cli(&[
+        "uplink",
+        "activate",
+        "--relay",
+        &relay.base,
+        "--device-id",
+        &device,
+        "--key",
+        "-Fnot-the-key",
+    ]);
+    assert!(!cli.status.success());
+    let stderr = String::from_utf8_lossy(&cli.stderr);
+    assert!(!stderr.contains("unexpected argument"), "{stderr}");
+    assert!(stderr.contains("key"), "the relay's refusal: {stderr}");
+
     let (_, status) = api.get("/uplink/status").await;
     assert_eq!(status["state"], "not_activated", "{status}");
 }

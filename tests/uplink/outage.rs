@@ -77,13 +77,23 @@ async fn a_remote_search_reaches_the_relay_once_and_in_order_across_an_outage_an
         !box_matches.is_empty(),
         "the box found the target: {finished}"
     );
-    let offline = wait_uplink(&a_box.daemon, "the finished search in the outbox", |s| {
+    let offline = wait_uplink(&a_box.daemon, "the box still cut off", |s| {
         s["state"] != "connected"
     })
     .await;
-    let last_seq = offline["outbox"]["last_seq"].as_u64().expect("last_seq");
+    let offline_seq = offline["outbox"]["last_seq"].as_u64().expect("last_seq");
 
     link.restore().await;
+    // The box's watcher writes the search's last events up to half a second after the task
+    // ends: the search is over at the relay once its end is there.
+    eventually("the search's end at the relay", WAIT, || async {
+        events(&site)
+            .last()
+            .is_some_and(|e| matches!(e.body, SearchEventBody::Finished { .. }))
+    })
+    .await;
+    let newest = site.applied(&device).iter().map(|m| m.0).max().unwrap_or(0);
+    let last_seq = offline_seq.max(newest);
     site.wait_all_applied(&a_box, last_seq, WAIT).await;
     wait_uplink(&a_box.daemon, "the outbox drained", |s| {
         s["state"] == "connected" && s["outbox"]["messages"].as_u64() <= Some(2)

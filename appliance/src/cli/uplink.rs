@@ -16,8 +16,13 @@ pub(crate) enum UplinkCommand {
         /// The box's device id, as the relay registered it.
         #[arg(long)]
         device_id: String,
-        /// The one-time provisioning key the relay showed.
-        #[arg(long, env = "DIPPER_PROVISIONING_KEY", hide_env_values = true)]
+        /// The one-time provisioning key the relay showed (it may begin with `-`).
+        #[arg(
+            long,
+            env = "DIPPER_PROVISIONING_KEY",
+            hide_env_values = true,
+            allow_hyphen_values = true
+        )]
         key: String,
         #[arg(long)]
         json: bool,

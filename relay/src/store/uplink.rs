@@ -82,34 +82,73 @@ pub async fn touch(tx: &mut Tx, (tenant, device): (Uuid, Uuid), now: i64) -> Res
     Ok(())
 }
 
-/// A telemetry sample: kept as the latest, and the box is online and was seen now.
+/// A telemetry sample: the box is online and was seen now, and the sample is kept as the
+/// latest unless one with a higher `seq` already is (relays sharing a box's messages may
+/// apply them out of order). A sample without `seq` always replaces it.
 pub async fn set_telemetry(
     tx: &mut Tx,
     (tenant, device): (Uuid, Uuid),
     telemetry: &str,
     software_version: &str,
-    now: i64,
+    (seq, now): (Option<i64>, i64),
 ) -> Result<(), DbError> {
-    let sql = "UPDATE devices SET telemetry = $1, telemetry_at = $2, last_seen_at = $2, \
-               online = 1, software_version = $3 WHERE tenant_id = $4 AND id = $5";
-    let params = params![telemetry, now, software_version, tenant, device];
-    execute(tx, sql, params).await?;
+    let seen = "UPDATE devices SET last_seen_at = $1, online = 1 WHERE tenant_id = $2 AND id = $3";
+    execute(tx, seen, params![now, tenant, device]).await?;
+    match seq {
+        Some(seq) => {
+            let sql = "UPDATE devices SET telemetry = $1, telemetry_at = $2, \
+                       software_version = $3, telemetry_seq = $4 \
+                       WHERE tenant_id = $5 AND id = $6 \
+                       AND (telemetry_seq IS NULL OR telemetry_seq < $4)";
+            let params = params![telemetry, now, software_version, seq, tenant, device];
+            execute(tx, sql, params).await?;
+        }
+        None => {
+            let sql = "UPDATE devices SET telemetry = $1, telemetry_at = $2, \
+                       software_version = $3 WHERE tenant_id = $4 AND id = $5";
+            let params = params![telemetry, now, software_version, tenant, device];
+            execute(tx, sql, params).await?;
+        }
+    }
     Ok(())
 }
 
-/// The box's client attributes, as it last sent them.
+/// The box's client attributes, as it last sent them (by `seq`, as for telemetry); the box
+/// was seen now.
 pub async fn set_client_attributes(
     tx: &mut Tx,
     (tenant, device): (Uuid, Uuid),
     attributes: &str,
     software_version: &str,
-    now: i64,
+    (seq, now): (Option<i64>, i64),
 ) -> Result<(), DbError> {
-    let sql = "UPDATE devices SET client_attributes = $1, software_version = $2, \
-               last_seen_at = $3 WHERE tenant_id = $4 AND id = $5";
-    let params = params![attributes, software_version, now, tenant, device];
-    execute(tx, sql, params).await?;
+    touch(tx, (tenant, device), now).await?;
+    match seq {
+        Some(seq) => {
+            let sql = "UPDATE devices SET client_attributes = $1, software_version = $2, \
+                       client_attributes_seq = $3 WHERE tenant_id = $4 AND id = $5 \
+                       AND (client_attributes_seq IS NULL OR client_attributes_seq < $3)";
+            let params = params![attributes, software_version, seq, tenant, device];
+            execute(tx, sql, params).await?;
+        }
+        None => {
+            let sql = "UPDATE devices SET client_attributes = $1, software_version = $2 \
+                       WHERE tenant_id = $3 AND id = $4";
+            let params = params![attributes, software_version, tenant, device];
+            execute(tx, sql, params).await?;
+        }
+    }
     Ok(())
+}
+
+/// Forgets the places of telemetry and client attributes applied before `before` (Unix
+/// ms); how many. Their effect is the device row's latest, ordered by `seq`, so a box
+/// sending one of them again much later changes nothing; search events and RPC answers keep
+/// theirs. Without this the table grows by a row per box per telemetry period, forever.
+pub async fn forget_old_reports(tx: &mut Tx, before: i64) -> Result<u64, DbError> {
+    let sql = "DELETE FROM uplink_messages \
+               WHERE kind IN ('telemetry', 'attributes') AND received_at < $1";
+    execute(tx, sql, params![before]).await
 }
 
 /// What the uplink knows of one box: whether it is online, its latest telemetry and client

@@ -360,11 +360,13 @@ async fn apply_report(
 ) -> Result<After, DbError> {
     Ok(match report {
         Report::Telemetry(t) => {
-            store::set_telemetry(tx, ids, body, &t.software_version, now).await?;
+            let seq = t.seq.and_then(|s| i64::try_from(s).ok());
+            store::set_telemetry(tx, ids, body, &t.software_version, (seq, now)).await?;
             After::Nothing
         }
         Report::Attributes(a) => {
-            store::set_client_attributes(tx, ids, body, &a.software_version, now).await?;
+            let seq = a.seq.and_then(|s| i64::try_from(s).ok());
+            store::set_client_attributes(tx, ids, body, &a.software_version, (seq, now)).await?;
             After::Nothing
         }
         Report::Event(_) => {

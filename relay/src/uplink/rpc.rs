@@ -5,7 +5,8 @@
 //! the broker drops it once expired and hands the box the time left, so a box whose clock
 //! is wrong neither refuses a live request nor runs a dead one. Queued RPCs go
 //! out when their box says it is online, oldest first; the sweeper expires those that waited
-//! too long and times out those left unanswered.
+//! too long and times out those left unanswered, and every ten minutes forgets the places
+//! of telemetry and attributes older than two days.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +26,11 @@ use crate::store::uplink as store;
 
 /// How often the sweeper looks for expired and unanswered RPCs.
 const SWEEP_EVERY: Duration = Duration::from_millis(500);
+
+/// How long the places of telemetry and client attributes are kept
+/// ([`store::forget_old_reports`]), and how often older ones are forgotten.
+const REPORTS_KEPT_MS: i64 = 2 * 24 * 3_600_000;
+const FORGET_EVERY: Duration = Duration::from_secs(600);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
@@ -178,6 +184,7 @@ pub(super) async fn flush(inner: &Inner, tenant: Uuid, device: Uuid) {
 
 pub(super) fn spawn_sweeper(inner: Arc<Inner>, mut stopped: watch::Receiver<bool>) {
     tokio::spawn(async move {
+        let mut forgot: Option<std::time::Instant> = None;
         loop {
             tokio::select! {
                 _ = stopped.wait_for(|s| *s) => return,
@@ -186,8 +193,27 @@ pub(super) fn spawn_sweeper(inner: Arc<Inner>, mut stopped: watch::Receiver<bool
             if let Err(error) = sweep(&inner).await {
                 tracing::warn!(%error, "RPC sweep failed; trying again");
             }
+            if forgot.is_none_or(|at| at.elapsed() >= FORGET_EVERY) {
+                forgot = Some(std::time::Instant::now());
+                if let Err(error) = forget_old_reports(&inner).await {
+                    tracing::warn!(%error, "could not forget old report places; trying later");
+                }
+            }
         }
     });
+}
+
+async fn forget_old_reports(inner: &Inner) -> Result<(), DbError> {
+    let mut tx = inner.db.begin(Scope::Platform, Mode::Write).await?;
+    let forgotten = store::forget_old_reports(&mut tx, now_ms() - REPORTS_KEPT_MS).await?;
+    tx.commit().await?;
+    if forgotten > 0 {
+        tracing::info!(
+            forgotten,
+            "forgot the places of old telemetry and attributes"
+        );
+    }
+    Ok(())
 }
 
 async fn sweep(inner: &Inner) -> Result<(), DbError> {

@@ -1,7 +1,8 @@
 //! What boxes send, applied once: a duplicate (same seq) changes nothing; a malformed, an
 //! oversized, an unknown device's or another tenant's message is dropped and counted while
 //! the connection stays up; a box's last will marks it offline; two relays sharing the
-//! subscription both get a share and apply no message twice.
+//! subscription both get a share and apply no message twice; an older telemetry sample never
+//! replaces a newer one, also once its place is forgotten.
 
 use protocol::search::{SearchEvent, SearchEventBody, SearchProgress};
 use protocol::topics::{Topic, Topics};
@@ -161,7 +162,74 @@ async fn two_relays_share_the_boxes_and_apply_each_message_once(backend: Backend
     );
 }
 
+/// A report's kept state, read from the database: the latest telemetry's seq and how many
+/// telemetry places are remembered.
+async fn telemetry_state(relay: &TestRelay, ids: (Uuid, Uuid)) -> (Option<u64>, i64) {
+    let mut tx = (relay.state.db)
+        .begin(Scope::Tenant(ids.0), Mode::Read)
+        .await
+        .expect("tx");
+    let presence = store::presence(&mut tx, ids).await.expect("presence");
+    let places = store::count_kind(&mut tx, ids, "telemetry")
+        .await
+        .expect("count");
+    tx.commit().await.expect("commit");
+    let seq = presence
+        .and_then(|p| p.telemetry)
+        .and_then(|t| protocol::Sequenced::of(t.as_bytes()));
+    (seq, places)
+}
+
+/// Telemetry applied out of order (relays sharing a box's messages, or a replay) never
+/// replaces a newer sample; the places of old telemetry are forgotten, and a sample sent
+/// again after that still changes nothing. Search events keep their places.
+async fn an_older_report_never_replaces_a_newer_one(backend: Backend) {
+    let site = Site::new(backend).await;
+    let (relay, a) = (site.relay(), &site.world.a);
+    let a_box = site.box_a_online().await;
+    let ids = (uuid(&a.id), uuid(&a.device));
+    a_box
+        .publish(Topic::Telemetry, TestBox::telemetry(5, "2.0.5"))
+        .await;
+    a_box
+        .publish(Topic::Telemetry, TestBox::telemetry(3, "2.0.3"))
+        .await;
+    // In order after both: once it is applied, so are they.
+    a_box.publish(Topic::Events, progress(6)).await;
+    eventually("the marker event", || async {
+        events(relay, ids).await == 1
+    })
+    .await;
+    assert_eq!(telemetry_state(relay, ids).await, (Some(5), 2));
+    let device = get_ok(&site, &site.device_path(&a.id, &a.device)).await;
+    assert_eq!(device["software_version"], "2.0.5", "{device}");
+
+    let mut tx = (relay.state.db)
+        .begin(Scope::Platform, Mode::Write)
+        .await
+        .expect("tx");
+    let forgotten = store::forget_old_reports(&mut tx, relay::db::now_ms() + 1)
+        .await
+        .expect("forget");
+    tx.commit().await.expect("commit");
+    assert_eq!(forgotten, 2, "the two telemetry places, not the event's");
+    assert_eq!(events(relay, ids).await, 1);
+
+    a_box
+        .publish(Topic::Telemetry, TestBox::telemetry(3, "2.0.3"))
+        .await;
+    a_box.publish(Topic::Events, progress(7)).await;
+    eventually("the second marker", || async {
+        events(relay, ids).await == 2
+    })
+    .await;
+    assert_eq!(telemetry_state(relay, ids).await, (Some(5), 1));
+    let device = get_ok(&site, &site.device_path(&a.id, &a.device)).await;
+    assert_eq!(device["software_version"], "2.0.5", "{device}");
+}
+
 on_both_backends!(
     bad_and_repeated_messages_change_nothing,
     two_relays_share_the_boxes_and_apply_each_message_once,
+    an_older_report_never_replaces_a_newer_one,
 );
