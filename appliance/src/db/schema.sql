@@ -1,4 +1,4 @@
--- The box's current SQLite schema (`box.db`), schema version 6 (`PRAGMA user_version`).
+-- The box's current SQLite schema (`box.db`), schema version 7 (`PRAGMA user_version`).
 --
 -- This file is documentation and the reference the migration test checks against: a fresh
 -- database built by applying every file of `migrations/` in order must have exactly these
