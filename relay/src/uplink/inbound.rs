@@ -79,10 +79,39 @@ async fn delivered(inner: &Inner, (tenant, device, request_id): super::session::
     }
 }
 
-/// A message read from its topic and payload, before the database.
-struct Readable {
+/// A message as its topic and payload say, before the database.
+struct Read<'a> {
+    publish: &'a Publish,
+    /// The box the topic names, if it names one.
+    ids: Option<(Uuid, Uuid)>,
+    /// The topic's kind, for the counters.
+    label: &'static str,
+    /// What the message is, or why it is dropped.
+    message: Result<Message<'a>, Dropped>,
+}
+
+/// A message that reads as its topic's.
+struct Message<'a> {
     ids: (Uuid, Uuid),
     report: Report,
+    /// The payload as text (checked UTF-8).
+    body: &'a str,
+}
+
+impl Read<'_> {
+    /// The tenant of a readable message.
+    fn tenant(&self) -> Option<Uuid> {
+        self.message.as_ref().ok().map(|m| m.ids.0)
+    }
+
+    /// The outbox sequence the message carries: read from its report, or from the payload
+    /// alone when it did not read.
+    fn seq(&self) -> Option<u64> {
+        match &self.message {
+            Ok(message) => sequence(&message.report).0,
+            Err(_) => protocol::Sequenced::of(&self.publish.payload),
+        }
+    }
 }
 
 /// Applies messages in arrival order: each run of readable messages of one tenant in one
@@ -92,52 +121,50 @@ async fn batch(inner: &Arc<Inner>, publishes: Vec<Publish>) {
     if publishes.is_empty() {
         return;
     }
-    let read: Vec<Result<Readable, Dropped>> = publishes.iter().map(read_message).collect();
-    let mut outcomes: Vec<Result<After, Dropped>> = Vec::with_capacity(read.len());
+    let reads: Vec<Read<'_>> = publishes.iter().map(read_message).collect();
+    let mut outcomes: Vec<Result<After, Dropped>> = Vec::with_capacity(reads.len());
     let mut i = 0;
-    while i < read.len() {
-        let Ok(first) = &read[i] else {
-            if let Err(Dropped(outcome, reason)) = &read[i] {
+    while i < reads.len() {
+        let Some(tenant) = reads[i].tenant() else {
+            if let Err(Dropped(outcome, reason)) = &reads[i].message {
                 outcomes.push(Err(Dropped(*outcome, reason.clone())));
             }
             i += 1;
             continue;
         };
-        let tenant = first.ids.0;
-        let run_end = read[i..]
+        let run_end = reads[i..]
             .iter()
-            .position(|r| !matches!(r, Ok(m) if m.ids.0 == tenant))
-            .map_or(read.len(), |n| i + n);
-        let run: Vec<(&Readable, &Publish)> = (i..run_end)
-            .filter_map(|n| read[n].as_ref().ok().map(|m| (m, &publishes[n])))
+            .position(|r| r.tenant() != Some(tenant))
+            .map_or(reads.len(), |n| i + n);
+        let run: Vec<&Message<'_>> = reads[i..run_end]
+            .iter()
+            .filter_map(|r| r.message.as_ref().ok())
             .collect();
         outcomes.extend(apply_run(inner, tenant, &run).await);
         i = run_end;
     }
-    for (publish, outcome) in publishes.iter().zip(outcomes) {
-        finish(inner, publish, outcome).await;
+    for (read, outcome) in reads.iter().zip(outcomes) {
+        finish(inner, read, outcome).await;
     }
 }
 
 /// Counts one message's outcome, acknowledges it to its box (unless it failed or is of a
 /// newer protocol) and to the broker, then does what follows from it.
-async fn finish(inner: &Arc<Inner>, publish: &Publish, outcome: Result<After, Dropped>) {
-    let topic = String::from_utf8_lossy(&publish.topic);
-    let parsed = parse_box_topic(&topic);
-    let label = parsed.as_ref().map_or("other", |(_, _, t)| label(t));
+async fn finish(inner: &Arc<Inner>, read: &Read<'_>, outcome: Result<After, Dropped>) {
+    let publish = read.publish;
     // Done with for good (applied now or before, or never applicable): the box may let it
     // go. One that failed, or that a newer relay will read, it keeps and sends again.
     if !matches!(
         outcome,
         Err(Dropped(Outcome::Failed | Outcome::NewerVersion, _))
-    ) && let Some((tenant, device, _)) = parsed
-        && let Some(seq) = protocol::Sequenced::of(&publish.payload)
+    ) && let Some((tenant, device)) = read.ids
+        && let Some(seq) = read.seq()
     {
         inner.unacknowledged.note(tenant, device, seq);
     }
     match outcome {
         Ok(after) => {
-            inner.counts.message(label, Outcome::Applied);
+            inner.counts.message(read.label, Outcome::Applied);
             // Acknowledged before the follow-up, which may publish.
             let _ = inner.client.ack(publish).await;
             match after {
@@ -151,7 +178,8 @@ async fn finish(inner: &Arc<Inner>, publish: &Publish, outcome: Result<After, Dr
             }
         }
         Err(Dropped(outcome, reason)) => {
-            inner.counts.message(label, outcome);
+            inner.counts.message(read.label, outcome);
+            let topic = String::from_utf8_lossy(&publish.topic);
             match outcome {
                 Outcome::Duplicate => tracing::debug!(%topic, "duplicate message ignored"),
                 Outcome::Failed => tracing::error!(%topic, %reason, "message not applied"),
@@ -173,35 +201,47 @@ fn label(topic: &Topic) -> &'static str {
     }
 }
 
-/// What a message is, from its topic and payload alone, or why it is dropped.
-fn read_message(publish: &Publish) -> Result<Readable, Dropped> {
-    let topic = String::from_utf8_lossy(&publish.topic);
-    let Some((tenant, device, topic)) = parse_box_topic(&topic) else {
-        return Err(Dropped(
+/// Reads a message from its topic and payload alone.
+fn read_message(publish: &Publish) -> Read<'_> {
+    let parsed = parse_box_topic(&String::from_utf8_lossy(&publish.topic));
+    let (ids, label) = match &parsed {
+        Some((tenant, device, topic)) => (Some((*tenant, *device)), label(topic)),
+        None => (None, "other"),
+    };
+    let message = match parsed {
+        Some((tenant, device, topic)) => {
+            read_payload(&topic, &publish.payload).map(|(report, body)| Message {
+                ids: (tenant, device),
+                report,
+                body,
+            })
+        }
+        None => Err(Dropped(
             Outcome::UnknownTopic,
             "not a box's topic".to_owned(),
-        ));
+        )),
     };
-    let payload = &publish.payload;
+    Read {
+        publish,
+        ids,
+        label,
+        message,
+    }
+}
+
+/// The payload as the topic's report, with its text, or why it is dropped.
+fn read_payload<'a>(topic: &Topic, payload: &'a [u8]) -> Result<(Report, &'a str), Dropped> {
     if payload.len() > MAX_PAYLOAD_BYTES {
         let reason = format!("{} bytes, over {MAX_PAYLOAD_BYTES}", payload.len());
         return Err(Dropped(Outcome::TooLarge, reason));
     }
-    let malformed = |e: ProtocolError| match e {
+    let report = read(topic, payload).map_err(|e| match e {
         ProtocolError::Version { .. } => Dropped(Outcome::NewerVersion, e.to_string()),
         e => Dropped(Outcome::Malformed, e.to_string()),
-    };
-    let report = read(&topic, payload).map_err(malformed)?;
-    std::str::from_utf8(payload).map_err(|e| Dropped(Outcome::Malformed, e.to_string()))?;
-    Ok(Readable {
-        ids: (tenant, device),
-        report,
-    })
-}
-
-fn body(publish: &Publish) -> &str {
-    // Checked by `read_message`.
-    std::str::from_utf8(&publish.payload).unwrap_or_default()
+    })?;
+    let body =
+        std::str::from_utf8(payload).map_err(|e| Dropped(Outcome::Malformed, e.to_string()))?;
+    Ok((report, body))
 }
 
 /// Applies a run of one tenant's messages in one transaction; if that fails, each in its
@@ -209,15 +249,15 @@ fn body(publish: &Publish) -> &str {
 async fn apply_run(
     inner: &Inner,
     tenant: Uuid,
-    run: &[(&Readable, &Publish)],
+    run: &[&Message<'_>],
 ) -> Vec<Result<After, Dropped>> {
     if run.len() > 1 {
         let together = async {
             let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
             let mut outcomes = Vec::with_capacity(run.len());
-            for (message, publish) in run {
+            for message in run {
                 // A message dropped here wrote nothing: the others go on in the transaction.
-                match apply_in(&mut tx, message.ids, &message.report, body(publish)).await {
+                match apply_in(&mut tx, message).await {
                     Ok(after) => outcomes.push(Ok(after)),
                     Err(Applying::Dropped(dropped)) => outcomes.push(Err(dropped)),
                     Err(Applying::Db(error)) => return Err(error),
@@ -234,14 +274,14 @@ async fn apply_run(
         }
     }
     let mut outcomes = Vec::with_capacity(run.len());
-    for (message, publish) in run {
-        outcomes.push(apply_alone(inner, message, body(publish)).await);
+    for message in run {
+        outcomes.push(apply_alone(inner, message).await);
     }
     outcomes
 }
 
 /// Applies one message in its own transaction, retrying while the database is busy.
-async fn apply_alone(inner: &Inner, message: &Readable, body: &str) -> Result<After, Dropped> {
+async fn apply_alone(inner: &Inner, message: &Message<'_>) -> Result<After, Dropped> {
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -250,7 +290,7 @@ async fn apply_alone(inner: &Inner, message: &Readable, body: &str) -> Result<Af
                 .db
                 .begin(Scope::Tenant(message.ids.0), Mode::Write)
                 .await?;
-            let after = apply_in(&mut tx, message.ids, &message.report, body).await?;
+            let after = apply_in(&mut tx, message).await?;
             tx.commit().await?;
             Ok::<_, Applying>(after)
         };
@@ -303,15 +343,20 @@ impl From<sqlx::Error> for Applying {
     }
 }
 
-/// The outbox sequence of a report, if it has one.
-fn seq(report: &Report) -> Result<Option<(i64, &'static str)>, Dropped> {
-    let (seq, kind) = match report {
+/// The outbox sequence of a report, if it has one, and the kind its place is kept under.
+fn sequence(report: &Report) -> (Option<u64>, &'static str) {
+    match report {
         Report::Telemetry(t) => (t.seq, "telemetry"),
         Report::Attributes(a) => (a.seq, "attributes"),
         Report::Event(e) => (Some(e.seq), "event"),
         Report::RpcResponse(_, r) => (r.seq, "rpc_response"),
         Report::Status(_) => (None, "status"),
-    };
+    }
+}
+
+/// The outbox sequence of a report as stored, if it has one.
+fn seq(report: &Report) -> Result<Option<(i64, &'static str)>, Dropped> {
+    let (seq, kind) = sequence(report);
     seq.map(|seq| {
         i64::try_from(seq)
             .map(|seq| (seq, kind))
@@ -322,13 +367,9 @@ fn seq(report: &Report) -> Result<Option<(i64, &'static str)>, Dropped> {
 
 /// Applies one message in `tx`. A message dropped here (unknown or inactive device, a
 /// duplicate) has written nothing.
-async fn apply_in(
-    tx: &mut Tx,
-    (tenant, device): (Uuid, Uuid),
-    report: &Report,
-    body: &str,
-) -> Result<After, Applying> {
-    let ids = (tenant, device);
+async fn apply_in(tx: &mut Tx, message: &Message<'_>) -> Result<After, Applying> {
+    let (ids, report, body) = (message.ids, &message.report, message.body);
+    let (tenant, device) = ids;
     match store::device_status(tx, tenant, device).await? {
         None => {
             let reason = "no such device in this tenant".to_owned();
