@@ -32,23 +32,19 @@ pub(super) async fn publish(shared: Arc<Shared>, client: AsyncClient, topics: To
     let republish_after = config.republish_after();
     loop {
         let waiting = shared.wake.notified();
-        let (generation, cursor, room, oldest) = {
+        let (connected, generation, cursor, room, oldest) = {
             let mut flight = shared.flight.lock();
             if flight.rewind_if_stale(Instant::now(), republish_after) {
-                metrics::counter!("dipper_outbox_republished_total").increment(1);
-                tracing::info!(
-                    after_ms = republish_after.as_millis() as u64,
-                    "uplink: messages not acknowledged in time; publishing them again"
-                );
+                publishing_again("not_acknowledged_in_time");
             }
             (
+                flight.connected,
                 flight.generation,
                 flight.cursor,
                 flight.room(config.in_flight, window),
                 flight.oldest_unconfirmed(),
             )
         };
-        let connected = shared.flight.lock().connected;
         // Woken by a write, an acknowledgement or a connect; or when the oldest row
         // published has waited long enough to go again.
         let wait = async {
@@ -98,6 +94,15 @@ pub(super) async fn publish(shared: Arc<Shared>, client: AsyncClient, topics: To
             }
         }
     }
+}
+
+/// Counts and logs that everything unacknowledged is published again, and why.
+pub(super) fn publishing_again(reason: &'static str) {
+    metrics::counter!("dipper_outbox_republished_total", "reason" => reason).increment(1);
+    tracing::info!(
+        reason,
+        "uplink: publishing the unacknowledged messages again"
+    );
 }
 
 /// Deletes the rows let go, a batch per transaction, until the uplink is dropped.

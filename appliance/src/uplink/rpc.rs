@@ -47,10 +47,7 @@ pub(super) async fn handle_incoming(
                         shared.let_go(first, last);
                     }
                     if acks.resend && shared.flight.lock().rewind() {
-                        metrics::counter!("dipper_outbox_republished_total").increment(1);
-                        tracing::info!(
-                            "uplink: the relay is back; publishing the unacknowledged again"
-                        );
+                        super::publisher::publishing_again("relay_asked");
                         shared.wake.notify_one();
                     }
                 }

@@ -105,7 +105,7 @@ pub(super) async fn run(
                 connected(&shared, &identity, &client, ack.session_present);
             }
             Ok(event) => {
-                if !handle(&shared, event, &incoming).await {
+                if !handle(&shared, event, &incoming, config.acknowledged_by).await {
                     return;
                 }
             }
@@ -115,7 +115,7 @@ pub(super) async fn run(
                 // that no publish of it is sent on the next connection.
                 let left: Vec<Event> = events.state.events.drain(..).collect();
                 for event in left {
-                    if !handle(&shared, event, &incoming).await {
+                    if !handle(&shared, event, &incoming, config.acknowledged_by).await {
                         return;
                     }
                 }
@@ -136,7 +136,12 @@ pub(super) async fn run(
 }
 
 /// One event of the connection; `false` once nobody handles incoming messages any more.
-async fn handle(shared: &Shared, event: Event, incoming: &mpsc::Sender<Incoming>) -> bool {
+async fn handle(
+    shared: &Shared,
+    event: Event,
+    incoming: &mpsc::Sender<Incoming>,
+    acknowledged_by: super::AcknowledgedBy,
+) -> bool {
     match event {
         Event::Incoming(Packet::Publish(p)) => {
             let message = Incoming {
@@ -153,7 +158,7 @@ async fn handle(shared: &Shared, event: Event, incoming: &mpsc::Sender<Incoming>
                 (None, _) => {}
                 // With the relay acknowledging, the broker's PUBACK only frees a slot.
                 (Some(seq), PubAckReason::Success | PubAckReason::NoMatchingSubscribers) => {
-                    if shared.config().acknowledged_by == super::AcknowledgedBy::Broker {
+                    if acknowledged_by == super::AcknowledgedBy::Broker {
                         shared.let_go(seq, seq);
                     }
                 }
