@@ -57,33 +57,27 @@ async fn activation_errors_name_what_to_do_and_store_nothing() {
         "{bad}"
     );
 
+    let activate_cli = |key: &str| {
+        daemon.cli(&[
+            "uplink",
+            "activate",
+            "--relay",
+            &relay.base,
+            "--device-id",
+            &device,
+            "--key",
+            key,
+        ])
+    };
     // The right key on a relay that has no broker to give.
-    let cli = daemon.cli(&[
-        "uplink",
-        "activate",
-        "--relay",
-        &relay.base,
-        "--device-id",
-        &device,
-        "--key",
-        &key,
-    ]);
+    let cli = activate_cli(&key);
     assert!(!cli.status.success());
     let stderr = String::from_utf8_lossy(&cli.stderr);
     assert!(stderr.contains("no MQTT broker"), "{stderr}");
     assert!(!stderr.contains(&key), "the key is echoed: {stderr}");
 
     // A key may begin with `-` (the relay's keys are base64url): it is a key, not an option.
-    let cli = daemon.cli(&[
-        "uplink",
-        "activate",
-        "--relay",
-        &relay.base,
-        "--device-id",
-        &device,
-        "--key",
-        "-Fnot-the-key",
-    ]);
+    let cli = activate_cli("-Fnot-the-key");
     assert!(!cli.status.success());
     let stderr = String::from_utf8_lossy(&cli.stderr);
     assert!(!stderr.contains("unexpected argument"), "{stderr}");

@@ -11,7 +11,7 @@ use std::{
     time::Duration,
 };
 
-use common::{Daemon, face_camera, photo, start_sim};
+use common::{Daemon, embedding_of, face_camera, photo, start_sim};
 
 /// A tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs {
@@ -174,9 +174,10 @@ async fn truly_full(
     let api = daemon.api();
     let downloads_before = sim.stats(0).downloads_started;
     let filler = fill(tmpfs.path(), 0);
+    let target = embedding_of("obama.jpg");
     let body = serde_json::json!({
         "from": second_from.to_string(), "to": second_to.to_string(), "cameras": [camera],
-        "embedding": { "model": "dlib-resnet-v1", "values": embedding(&photo("obama.jpg")) },
+        "embedding": { "model": target.model, "values": target.vector().expect("a vector") },
     });
     let (mut status, mut answer) = api.post("/tasks", &body).await;
     if status == 507 {
@@ -243,20 +244,4 @@ async fn wait_for_health(
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-}
-
-/// The embedding of the face in a photo, as `dipper face embed --json` prints it.
-fn embedding(photo: &Path) -> serde_json::Value {
-    let output = Command::new(env!("CARGO_BIN_EXE_dipper"))
-        .args(["face", "embed", "--json"])
-        .arg(photo)
-        .output()
-        .expect("dipper face embed");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("json");
-    report["vector"].clone()
 }
