@@ -508,6 +508,7 @@ async fn a_remote_search_answers_with_its_task_and_sends_its_matches_and_end() {
         to_ms: to.as_millisecond(),
         cameras: vec!["gate".to_owned()],
         max_distance: None,
+        more_embeddings: Vec::new(),
     };
     let request = RpcRequest::new(Method::CreateSearch(create.clone())).encode();
     let accepted: SearchAccepted = link
@@ -612,6 +613,7 @@ async fn a_remote_search_with_pages_of_matches_sends_each_once_in_order() {
         to_ms: footage.end_ms,
         cameras: Vec::new(),
         max_distance: Some(0.5),
+        more_embeddings: Vec::new(),
     };
     let request = RpcRequest::new(Method::CreateSearch(create.clone())).encode();
     link.call(1, &request)

@@ -26,6 +26,7 @@ pub mod search;
 pub mod status;
 pub mod telemetry;
 pub mod topics;
+pub mod uploads;
 
 #[cfg(test)]
 mod tests;

@@ -142,6 +142,10 @@ pub struct RpcError {
     pub message: String,
 }
 
+/// The code of a `createSearch` whose embedding is of another model than the box's:
+/// embeddings of different models are never compared, on either side of the link.
+pub const MODEL_MISMATCH: &str = "model_mismatch";
+
 impl RpcError {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
         RpcError {

@@ -23,7 +23,15 @@ pub struct CreateSearch {
     /// Largest distance that counts as a match; the box's default when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_distance: Option<f32>,
+    /// More embeddings of the same person (other photos in the face library), of the same
+    /// model as `embedding`: a face matches when it is near any of them, and its distance
+    /// is the best. At most [`MAX_EMBEDDINGS`] in all.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more_embeddings: Vec<WireEmbedding>,
 }
+
+/// The most embeddings one search carries (`embedding` and `more_embeddings` together).
+pub const MAX_EMBEDDINGS: usize = 32;
 
 impl CreateSearch {
     /// Checks what serde cannot: the span's order, the distance, the embedding's bytes.
@@ -45,8 +53,37 @@ impl CreateSearch {
                 reason: format!("{d} is not in (0, 2]"),
             });
         }
-        self.embedding.vector()?;
+        let first = self.embedding.vector()?;
+        if self.more_embeddings.len() + 1 > MAX_EMBEDDINGS {
+            return Err(ProtocolError::Invalid {
+                field: "more_embeddings",
+                reason: format!(
+                    "{} embeddings; at most {MAX_EMBEDDINGS} in all",
+                    self.more_embeddings.len() + 1
+                ),
+            });
+        }
+        for more in &self.more_embeddings {
+            if more.model != self.embedding.model || more.vector()?.len() != first.len() {
+                return Err(ProtocolError::Invalid {
+                    field: "more_embeddings",
+                    reason: format!(
+                        "an embedding of {} ({} values) beside one of {} ({} values): \
+                         a search's embeddings are of one model",
+                        more.model,
+                        more.vector()?.len(),
+                        self.embedding.model,
+                        first.len()
+                    ),
+                });
+            }
+        }
         Ok(self)
+    }
+
+    /// Every embedding of the search, `embedding` first.
+    pub fn embeddings(&self) -> impl Iterator<Item = &WireEmbedding> {
+        std::iter::once(&self.embedding).chain(&self.more_embeddings)
     }
 }
 
@@ -131,6 +168,16 @@ impl SearchEvent {
 pub enum SearchEventBody {
     Progress(SearchProgress),
     Match(SearchMatch),
+    /// Both snapshots of a match (face crop and frame) were uploaded with the relay's
+    /// [`crate::uploads::UploadGrant`]: the relay may hand out URLs to read them.
+    SnapshotsUploaded {
+        match_id: i64,
+    },
+    /// A match's upload grant expired (or the store refused it) before its snapshots were
+    /// uploaded: the relay answers with a new grant on `{prefix}/uploads`.
+    SnapshotsWanted {
+        match_id: i64,
+    },
     /// The search ended: `done`, `failed` (with the reason) or `cancelled`.
     Finished {
         state: String,

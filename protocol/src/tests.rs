@@ -23,6 +23,7 @@ fn create_search() -> CreateSearch {
         to_ms: 1_764_086_400_000,
         cameras: vec!["gate".to_owned()],
         max_distance: Some(0.4),
+        more_embeddings: Vec::new(),
     }
 }
 
@@ -422,4 +423,95 @@ fn acknowledgements_name_each_sequence_once_in_the_fewest_ranges() {
         "an acknowledgement alone asks for nothing again"
     );
     assert!(!String::from_utf8_lossy(&crate::encode(&acks)).contains("resend"));
+}
+
+#[test]
+fn a_search_carries_several_embeddings_of_one_model_only() {
+    let mut create = create_search();
+    let other: Vec<f32> = (0..128).map(|i| i as f32 / 1000.0).collect();
+    create.more_embeddings = vec![WireEmbedding::new("dlib-resnet-v1", &other)];
+    let payload = RpcRequest::new(Method::CreateSearch(create.clone())).encode();
+    let Method::CreateSearch(read) = decoded(&payload).method else {
+        panic!("not createSearch");
+    };
+    assert_eq!(read, create);
+    assert_eq!(read.embeddings().count(), 2);
+    assert!(read.validated().is_ok());
+
+    // Without more, the field is not written (an older box reads the request unchanged).
+    let plain = serde_json::to_value(create_search()).unwrap();
+    assert!(plain.get("more_embeddings").is_none(), "{plain}");
+
+    let mut mixed = create_search();
+    mixed.more_embeddings = vec![WireEmbedding::new("arcface-r100", &other)];
+    let error = mixed.validated().unwrap_err().to_string();
+    assert!(
+        error.contains("more_embeddings") && error.contains("one model"),
+        "{error}"
+    );
+
+    let mut shorter = create_search();
+    shorter.more_embeddings = vec![WireEmbedding::new("dlib-resnet-v1", &other[..64])];
+    assert!(shorter.validated().is_err());
+
+    let mut too_many = create_search();
+    too_many.more_embeddings = vec![WireEmbedding::new("dlib-resnet-v1", &other); 32];
+    let error = too_many.validated().unwrap_err().to_string();
+    assert!(error.contains("at most 32"), "{error}");
+}
+
+#[test]
+fn upload_grants_name_http_urls_and_are_bounded() {
+    use crate::uploads::{UploadGrant, UploadGrants};
+    let grant = UploadGrant {
+        search_id: Uuid::from_u128(9),
+        match_id: 41,
+        face_url:
+            "http://127.0.0.1:9000/b/t/snapshots/d/2026-12-05/s/41-face.jpg?X-Amz-Signature=ab"
+                .to_owned(),
+        frame_url: "https://s3.example.com/b/41-frame.jpg?sig=cd".to_owned(),
+        expires_at_ms: 1_764_000_000_000,
+    };
+    let grants = UploadGrants::new(vec![grant.clone()]);
+    assert_eq!(UploadGrants::decode(&grants.encode()).unwrap(), grants);
+
+    let mut local = grant.clone();
+    local.face_url = "file:///etc/passwd".to_owned();
+    let error = UploadGrants::decode(&UploadGrants::new(vec![local]).encode())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("face_url"), "{error}");
+
+    let many = UploadGrants::new(vec![grant; 257]);
+    assert!(UploadGrants::decode(&many.encode()).is_err());
+    assert!(UploadGrants::decode(br#"{"v":2,"grants":[]}"#).is_err());
+    assert!(UploadGrants::decode(b"not json").is_err());
+}
+
+#[test]
+fn snapshot_events_are_tagged_like_the_others() {
+    let event = SearchEvent::new(
+        12,
+        Uuid::from_u128(3),
+        SearchEventBody::SnapshotsUploaded { match_id: 5 },
+    );
+    let value = serde_json::to_value(&event).unwrap();
+    assert_eq!(value["kind"], "snapshots_uploaded");
+    assert_eq!(value["match_id"], 5);
+    let wanted: SearchEvent = decode(
+        br#"{"v":1,"seq":13,"search_id":"00000000-0000-0000-0000-000000000003","kind":"snapshots_wanted","match_id":5}"#,
+    )
+    .unwrap();
+    assert_eq!(
+        wanted.body,
+        SearchEventBody::SnapshotsWanted { match_id: 5 }
+    );
+    assert_eq!(
+        Topics::for_box(Uuid::from_u128(1), Uuid::from_u128(2)).parse(&format!(
+            "dipper/{}/{}/uploads",
+            Uuid::from_u128(1),
+            Uuid::from_u128(2)
+        )),
+        Some(Topic::Uploads)
+    );
 }

@@ -11,6 +11,7 @@
 //! | `{prefix}/events` | box -> relay (outbox: search progress, matches) | none (a Dipper extension) |
 //! | `{prefix}/status` | broker -> relay (last will), box -> relay (online) | none |
 //! | `{prefix}/acks` | relay -> box (the outbox sequences it applied) | none (a Dipper extension) |
+//! | `{prefix}/uploads` | relay -> box (where to upload a match's snapshots) | none (a Dipper extension) |
 //!
 //! The relay's prefix for a box is `dipper/{tenant}/{device}`; a box's broker identity may
 //! publish and subscribe only below it. With the prefix `v1/devices/me` the topics are
@@ -36,6 +37,7 @@ pub enum Topic {
     Events,
     Status,
     Acks,
+    Uploads,
 }
 
 /// ThingsBoard's prefix for "this device" on its device API.
@@ -77,6 +79,7 @@ impl Topics {
             Topic::Events => format!("{p}/events"),
             Topic::Status => format!("{p}/status"),
             Topic::Acks => format!("{p}/acks"),
+            Topic::Uploads => format!("{p}/uploads"),
         }
     }
 
@@ -115,6 +118,7 @@ fn parse_suffix(rest: &str) -> Option<Topic> {
         ["events"] => Topic::Events,
         ["status"] => Topic::Status,
         ["acks"] => Topic::Acks,
+        ["uploads"] => Topic::Uploads,
         _ => return None,
     })
 }

@@ -45,6 +45,7 @@ async fn a_remote_search_reaches_the_relay_once_and_in_order_across_an_outage_an
         to_ms: to.as_millisecond(),
         cameras: vec!["gate".to_owned()],
         max_distance: None,
+        more_embeddings: Vec::new(),
     };
     let body = json!({ "method": "createSearch", "params": create, "persistent": true });
     let (status, rpc) = site.rpc(&device, body).await;

@@ -82,6 +82,7 @@ impl OutageBox {
             to_ms: footage.end_ms,
             cameras: Vec::new(),
             max_distance: Some(1.99),
+            more_embeddings: Vec::new(),
         };
         Ok(OutageBox {
             daemon,
