@@ -545,6 +545,7 @@ async fn a_remote_search_answers_with_its_task_and_sends_its_matches_and_end() {
             }
             SearchEventBody::Progress(_) => progress += 1,
             SearchEventBody::Finished { state, .. } => break state,
+            other => panic!("no upload grant was given, yet the box sent {other:?}"),
         }
     };
     assert_eq!(finished, "done");
@@ -640,6 +641,7 @@ async fn a_remote_search_with_pages_of_matches_sends_each_once_in_order() {
             }
             SearchEventBody::Progress(_) => {}
             SearchEventBody::Finished { state, .. } => break state,
+            other => panic!("no upload grant was given, yet the box sent {other:?}"),
         }
     };
     assert_eq!(finished, "done");

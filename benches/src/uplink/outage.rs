@@ -210,8 +210,9 @@ fn in_order(relay_db: &Path, device: &str, search: uuid::Uuid) -> Result<bool, B
                 ordered &= m.match_id > last_match;
                 last_match = m.match_id;
             }
-            SearchEventBody::Progress(_) => {}
             SearchEventBody::Finished { .. } => ended = true,
+            // Progress, and snapshot events, which do not order matches.
+            _ => {}
         }
     }
     Ok(ordered && ended)
