@@ -286,29 +286,19 @@ async fn store(
         ));
     }
     let now = now_ms();
-    let rpc = StoredRpc {
-        id: Uuid::new_v4(),
-        tenant,
-        device: device_id,
-        // Random below 2^53, so the id stays exact in JavaScript too.
-        request_id: i64::try_from(rand::random::<u64>() >> 11).unwrap_or(1),
-        method: checked.name.clone(),
-        params: checked.params.to_string(),
-        persistent: request.persistent,
-        state: "queued".to_owned(),
-        timeout_ms: checked.timeout_ms,
-        expires_at: now.saturating_add(if request.persistent {
-            checked.expiration_ms
-        } else {
-            checked.timeout_ms
-        }),
-        answer_by: None,
-        actor: principal.actor.clone(),
-        created_at: now,
-        sent_at: None,
-        completed_at: None,
-        response: None,
-    };
+    let expires_at = now.saturating_add(if request.persistent {
+        checked.expiration_ms
+    } else {
+        checked.timeout_ms
+    });
+    let rpc = StoredRpc::queued(
+        (tenant, device_id),
+        (&checked.name, checked.params.to_string()),
+        request.persistent,
+        (checked.timeout_ms, expires_at),
+        &principal.actor,
+        now,
+    );
     rpcs::insert(&mut tx, &rpc).await?;
     let action = format!("device.rpc.{}", checked.name);
     let target = format!("device:{device_id}");

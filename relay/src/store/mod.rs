@@ -39,6 +39,7 @@ pub mod grants;
 pub mod logins;
 pub mod refresh_tokens;
 pub mod rpcs;
+pub mod searches;
 pub mod secrets;
 pub mod sessions;
 pub mod tenant_creations;

@@ -31,6 +31,39 @@ pub struct StoredRpc {
     pub response: Option<String>,
 }
 
+impl StoredRpc {
+    /// A new RPC, `queued`: `method` with `params` (JSON text) to the box `device` of `tenant`,
+    /// to be answered within `timeout_ms` of being sent and not sent after `expires_at`. Its
+    /// wire id is random below 2^53, so it stays exact in JavaScript too.
+    pub fn queued(
+        (tenant, device): (Uuid, Uuid),
+        (method, params): (&str, String),
+        persistent: bool,
+        (timeout_ms, expires_at): (i64, i64),
+        actor: &str,
+        now: i64,
+    ) -> StoredRpc {
+        StoredRpc {
+            id: Uuid::new_v4(),
+            tenant,
+            device,
+            request_id: i64::try_from(rand::random::<u64>() >> 11).unwrap_or(1),
+            method: method.to_owned(),
+            params,
+            persistent,
+            state: "queued".to_owned(),
+            timeout_ms,
+            expires_at,
+            answer_by: None,
+            actor: actor.to_owned(),
+            created_at: now,
+            sent_at: None,
+            completed_at: None,
+            response: None,
+        }
+    }
+}
+
 macro_rules! select {
     () => {
         "SELECT id, tenant_id, device_id, request_id, method, params, persistent, state, \
@@ -165,6 +198,13 @@ pub async fn end(
     let sql = "UPDATE device_rpcs SET state = $1, completed_at = $2 WHERE tenant_id = $3 \
                AND id = $4 AND state IN ('queued', 'sent', 'delivered')";
     Ok(execute(tx, sql, params![state, now, tenant, id]).await? == 1)
+}
+
+/// Expires one RPC that is still `queued` (never sent); false if it left `queued`.
+pub async fn expire_queued(tx: &mut Tx, tenant: Uuid, id: Uuid, now: i64) -> Result<bool, DbError> {
+    let sql = "UPDATE device_rpcs SET state = 'expired', completed_at = $1 WHERE tenant_id = $2 \
+               AND id = $3 AND state = 'queued'";
+    Ok(execute(tx, sql, params![now, tenant, id]).await? == 1)
 }
 
 /// Every queued RPC past its expiry becomes `expired`, every sent one past its answer time
