@@ -44,6 +44,8 @@ pub struct Config {
     /// The MQTT broker the boxes connect to (Mosquitto with its dynamic security plugin);
     /// none by default: boxes then get no broker at activation and remote calls answer 503.
     pub broker: Option<BrokerConfig>,
+    /// Remote searches (`/api/v1/tenants/{t}/searches`).
+    pub searches: SearchesConfig,
     /// Log output: `json` (default, one object per line) or `text`.
     pub log_format: LogFormat,
 }
@@ -246,6 +248,33 @@ fn default_broker_session_expiry() -> u32 {
     3600
 }
 
+/// Remote searches: how far back a search may reach, how long a box has to finish its part,
+/// how often an event stream reads the database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchesConfig {
+    /// The longest span one search covers, in days: the boxes' retention. Default 30.
+    pub max_span_days: u32,
+    /// How long a box has to finish its part once the search may no longer reach a box that
+    /// is away (its `expires_in_seconds`), in seconds; a part not finished by then expires.
+    /// Default 172800 (two days).
+    pub finish_within_seconds: u64,
+    /// How often an open event stream (`.../searches/{id}/events`) reads the search again, in
+    /// milliseconds, when nothing woke it earlier (a change applied by this instance wakes it
+    /// at once; one applied by another instance is seen at the next read). Default 1000.
+    pub events_poll_ms: u64,
+}
+
+impl Default for SearchesConfig {
+    fn default() -> Self {
+        Self {
+            max_span_days: 30,
+            finish_within_seconds: 2 * 24 * 3600,
+            events_poll_ms: 1000,
+        }
+    }
+}
+
 /// Request rate limits, kept in each process's memory (a token bucket per key): with N
 /// instances behind a balancer the effective limit is up to N times these.
 #[derive(Debug, Clone, Deserialize)]
@@ -391,6 +420,15 @@ impl Config {
                 "limits.per_tenant_burst",
                 u64::from(self.limits.per_tenant_burst),
             ),
+            (
+                "searches.max_span_days",
+                u64::from(self.searches.max_span_days),
+            ),
+            (
+                "searches.finish_within_seconds",
+                self.searches.finish_within_seconds,
+            ),
+            ("searches.events_poll_ms", self.searches.events_poll_ms),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -512,6 +550,9 @@ mod tests {
         assert_eq!(config.auth.argon2.memory_kib, 19456);
         assert_eq!(config.log_format, LogFormat::Json);
         assert!(config.oidc.is_none());
+        assert_eq!(config.searches.max_span_days, 30);
+        assert_eq!(config.searches.finish_within_seconds, 172_800);
+        assert_eq!(config.searches.events_poll_ms, 1000);
     }
 
     #[test]
@@ -567,6 +608,16 @@ mod tests {
         assert!(error.to_string().contains("database.url"), "{error}");
         let error = load("[server]\nmax_body_bytes = \"big\"\n", &[]).expect_err("type");
         assert!(error.to_string().contains("max_body_bytes"), "{error}");
+        let error = load("[searches]\nmax_span_days = 0\n", &[]).expect_err("zero");
+        assert!(
+            error.to_string().contains("searches.max_span_days"),
+            "{error}"
+        );
+        let error = load("", &[("DIPPER_RELAY__SEARCHES__EVENTS_POLL_MS", "0")]).expect_err("0");
+        assert!(
+            error.to_string().contains("searches.events_poll_ms"),
+            "{error}"
+        );
     }
 
     #[test]

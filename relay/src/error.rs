@@ -98,6 +98,10 @@ error_codes! {
     DeviceOffline = "device_offline",
     /// 409: the device is not active (awaiting activation, or decommissioned).
     DeviceNotActive = "device_not_active",
+    /// 422: a search's scope (its areas and devices) holds no active box.
+    EmptyScope = "empty_scope",
+    /// 422: the person has no photo in the face library: there is nothing to search for.
+    PersonWithoutPhotos = "person_without_photos",
     /// 413: the body is larger than the relay accepts.
     BodyTooLarge = "body_too_large",
     /// 415: the body is not JSON.

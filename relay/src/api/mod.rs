@@ -12,6 +12,7 @@ pub mod audit_log;
 pub mod devices;
 pub mod health;
 pub mod rpc;
+pub mod searches;
 pub mod session;
 pub mod tenants;
 pub mod types;
@@ -80,7 +81,7 @@ pub(crate) async fn begin_existing(
 #[openapi(
     info(
         title = "Dipper relay",
-        description = "Tenants, areas, users and roles, devices and audit of the Dipper cloud relay.",
+        description = "Tenants, areas, users and roles, devices, remote searches and audit of the Dipper cloud relay.",
         version = "1"
     ),
     modifiers(&Security, &ErrorSchema),
@@ -251,6 +252,16 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(devices::device_me))
         .routes(routes!(rpc::send_rpc))
         .routes(routes!(rpc::get_rpc))
+        .routes(routes!(
+            searches::list_searches,
+            searches::create::create_search
+        ))
+        .routes(routes!(
+            searches::get_search,
+            searches::cancel::cancel_search
+        ))
+        .routes(routes!(searches::list_results))
+        .routes(routes!(searches::events::search_events))
         .routes(routes!(audit_log::list_audit))
 }
 

@@ -4,7 +4,8 @@
 //! a second delivery changes nothing. What has arrived together is applied together: a run
 //! of one tenant's messages in one transaction (up to [`BATCH`]), each alone if that fails. Each message is
 //! acknowledged to the broker only after its transaction ends, whatever its outcome, and
-//! its `seq` to the box (`acks.rs`) unless it failed.
+//! its `seq` to the box (`acks.rs`) unless it failed. A search event, and the answer to a
+//! search's `createSearch`, also move that box's part of the search (`searches.rs`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,10 +39,13 @@ enum Report {
 /// What to do once a message's transaction committed.
 enum After {
     Nothing,
-    /// Wake whoever waits for this RPC's answer.
-    Answered(Uuid, i64),
+    /// Wake whoever waits for this RPC's answer (and the event streams of the search whose
+    /// part it moved, if any).
+    Answered(Uuid, i64, Option<Uuid>),
     /// The box came online: send what is queued for it.
     Online(Uuid, Uuid),
+    /// A search changed: wake its event streams.
+    Search(Uuid),
 }
 
 /// A message dropped or failed, with the reason logged.
@@ -169,12 +173,18 @@ async fn finish(inner: &Arc<Inner>, read: &Read<'_>, outcome: Result<After, Drop
             let _ = inner.client.ack(publish).await;
             match after {
                 After::Nothing => {}
-                After::Answered(device, request_id) => {
+                After::Answered(device, request_id, search) => {
                     if let Some(waiter) = inner.lock_waiters().remove(&(device, request_id)) {
                         let _ = waiter.send(());
                     }
+                    if let Some(search) = search {
+                        let _ = inner.search_changes.send(search);
+                    }
                 }
                 After::Online(tenant, device) => super::rpc::flush(inner, tenant, device).await,
+                After::Search(search) => {
+                    let _ = inner.search_changes.send(search);
+                }
             }
         }
         Err(Dropped(outcome, reason)) => {
@@ -410,9 +420,12 @@ async fn apply_report(
             store::set_client_attributes(tx, ids, body, &a.software_version, (seq, now)).await?;
             After::Nothing
         }
-        Report::Event(_) => {
+        Report::Event(event) => {
             store::touch(tx, ids, now).await?;
-            After::Nothing
+            match super::searches::apply_event(tx, ids, event, now).await? {
+                Some(search) => After::Search(search),
+                None => After::Nothing,
+            }
         }
         Report::Status(status) => {
             let online = status.state == Presence::Online;
@@ -432,7 +445,8 @@ async fn apply_report(
             let answer = answer.to_string();
             rpcs::complete(tx, ids, *request_id, (state, &answer), now).await?;
             store::touch(tx, ids, now).await?;
-            After::Answered(ids.1, *request_id)
+            let search = super::searches::apply_answer(tx, ids, *request_id, response, now).await?;
+            After::Answered(ids.1, *request_id, search)
         }
     })
 }

@@ -26,12 +26,15 @@
 //!   (published), `delivered` (the broker acknowledged it), `successful`/`failed` (the box
 //!   answered), `timeout` (no answer in time), `expired` (never sent before its expiry).
 //!   Each move is conditional on the state it leaves, so instances never both move one.
+//! - A box's answer to a search's `createSearch` and its search events move its part of the
+//!   search (`searches.rs`) in the same transaction as the message's (device, seq) place.
 
 mod acks;
 mod inbound;
 mod metrics;
 mod options;
 mod rpc;
+mod searches;
 mod session;
 
 use std::collections::HashMap;
@@ -39,7 +42,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rumqttc::v5::AsyncClient;
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{broadcast, oneshot, watch};
 use uuid::Uuid;
 
 use crate::broker::{BrokerAdmin, BrokerError};
@@ -64,6 +67,9 @@ pub enum UplinkError {
     #[error("the relay's MQTT connection to {url} did not subscribe within {} s", after.as_secs())]
     NotSubscribed { url: String, after: Duration },
 }
+
+/// Search changes an event stream may fall behind by before it reads the database anyway.
+const SEARCH_CHANGES: usize = 1024;
 
 /// How long [`Uplink::stop`] waits for the disconnection to go out.
 const STOP_WAIT: Duration = Duration::from_secs(5);
@@ -92,6 +98,8 @@ struct Inner {
     counts: metrics::Counts,
     /// Sequences applied and not yet acknowledged to their boxes ([`acks`]).
     unacknowledged: acks::Unacknowledged,
+    /// The searches this instance changed, for its event streams ([`searches`]).
+    search_changes: broadcast::Sender<Uuid>,
     stop: watch::Sender<bool>,
     /// The event loop's task, awaited by [`Uplink::stop`].
     session: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -137,6 +145,7 @@ impl Uplink {
             tracker: Mutex::default(),
             counts: metrics::Counts::default(),
             unacknowledged: acks::Unacknowledged::default(),
+            search_changes: broadcast::channel(SEARCH_CHANGES).0,
             stop,
             session: Mutex::new(None),
         });

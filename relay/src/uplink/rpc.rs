@@ -5,8 +5,10 @@
 //! the broker drops it once expired and hands the box the time left, so a box whose clock
 //! is wrong neither refuses a live request nor runs a dead one. Queued RPCs go
 //! out when their box says it is online, oldest first; the sweeper expires those that waited
-//! too long and times out those left unanswered, and every ten minutes forgets the places
-//! of telemetry and attributes older than two days.
+//! too long and times out those left unanswered (and, in the same transaction, expires the
+//! searches' parts that went with them), and every ten minutes forgets the places of
+//! telemetry and attributes older than two days. A search's createSearch RPC moves its part
+//! to `sent` in the transaction that marks it sent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +24,7 @@ use uuid::Uuid;
 use super::{Inner, Uplink};
 use crate::db::{DbError, Mode, Scope, now_ms};
 use crate::store::rpcs::{self, StoredRpc};
+use crate::store::searches;
 use crate::store::uplink as store;
 
 /// How often the sweeper looks for expired and unanswered RPCs.
@@ -126,7 +129,11 @@ pub(super) async fn send(inner: &Inner, rpc: &StoredRpc) -> Result<bool, SendErr
     if !rpcs::mark_sent(&mut tx, tenant, rpc.id, (now, answer_by)).await? {
         return Ok(false);
     }
+    let search = searches::mark_sent(&mut tx, tenant, rpc.id, now).await?;
     tx.commit().await?;
+    if let Some(search) = search {
+        let _ = inner.search_changes.send(search);
+    }
     let topic = Topics::for_box(tenant, rpc.device).topic(&Topic::RpcRequest(
         u64::try_from(rpc.request_id).unwrap_or_default(),
     ));
@@ -153,6 +160,7 @@ pub(super) async fn send(inner: &Inner, rpc: &StoredRpc) -> Result<bool, SendErr
     if published.is_err() {
         let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
         rpcs::unsend(&mut tx, tenant, rpc.id).await?;
+        searches::mark_unsent(&mut tx, tenant, rpc.id, now_ms()).await?;
         tx.commit().await?;
         return Err(SendError::Closed);
     }
@@ -217,10 +225,16 @@ async fn forget_old_reports(inner: &Inner) -> Result<(), DbError> {
 }
 
 async fn sweep(inner: &Inner) -> Result<(), DbError> {
+    let now = now_ms();
     let mut tx = inner.db.begin(Scope::Platform, Mode::Write).await?;
-    let (expired, timed_out) = rpcs::sweep(&mut tx, now_ms()).await?;
+    let (expired, timed_out) = rpcs::sweep(&mut tx, now).await?;
+    // In the same transaction: a search's part ends with its RPC.
+    let searches_changed = super::searches::sweep(&mut tx, now).await?;
     let online = store::count_online(&mut tx).await?;
     tx.commit().await?;
+    if searches_changed {
+        let _ = inner.search_changes.send(Uuid::nil());
+    }
     super::metrics::boxes_online(online);
     if expired + timed_out > 0 {
         tracing::debug!(expired, timed_out, "RPCs ended by the sweeper");
