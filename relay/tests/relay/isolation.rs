@@ -1,5 +1,6 @@
 //! Tenant isolation: every route of the OpenAPI document, walked as tenant A's admin against
-//! tenant B's objects, answers 404 (never 403, never a change); lists show only one's own;
+//! tenant B's objects (a search of B's among them), answers 404 (never 403, never a change);
+//! lists show only one's own;
 //! and on PostgreSQL, row-level security hides other tenants' rows even from a query that
 //! forgot its tenant filter.
 
@@ -35,6 +36,12 @@ fn sample_body(method: &Method, template: &str, b: &Tenant) -> Option<Value> {
         ("POST", "/api/v1/tenants/{tenant_id}/devices/{device_id}/rpc") => {
             json!({"method": "ping", "persistent": true})
         }
+        ("POST", "/api/v1/tenants/{tenant_id}/searches") => json!({
+            "person_id": Uuid::new_v4(),
+            "from": "2026-01-01T08:00:00Z",
+            "to": "2026-01-01T10:00:00Z",
+            "devices": [b.device],
+        }),
         _ => return None,
     };
     Some(body)
@@ -61,7 +68,7 @@ async fn operations(world: &World) -> Vec<(Method, String)> {
     operations
 }
 
-fn fill(template: &str, tenant: &str, b: &Tenant) -> String {
+fn fill(template: &str, tenant: &str, (b, b_search): (&Tenant, &str)) -> String {
     template
         .replace("{tenant_id}", tenant)
         .replace("{area_id}", &b.building)
@@ -70,9 +77,10 @@ fn fill(template: &str, tenant: &str, b: &Tenant) -> String {
         .replace("{grant_id}", &b.viewer_grant)
         // No RPC exists: the device (B's) is what must not be found.
         .replace("{rpc_id}", &Uuid::from_u128(17).to_string())
+        .replace("{search_id}", b_search)
 }
 
-async fn snapshot(world: &World) -> BTreeMap<String, Value> {
+async fn snapshot(world: &World, b_search: &str) -> BTreeMap<String, Value> {
     let b = &world.b;
     let root = &world.root_token;
     let base = format!("/api/v1/tenants/{}", b.id);
@@ -83,6 +91,8 @@ async fn snapshot(world: &World) -> BTreeMap<String, Value> {
         format!("{base}/users"),
         format!("{base}/users/{}/grants", b.viewer_id),
         format!("{base}/devices"),
+        format!("{base}/searches"),
+        format!("{base}/searches/{b_search}"),
     ] {
         seen.insert(
             path.clone(),
@@ -95,16 +105,18 @@ async fn snapshot(world: &World) -> BTreeMap<String, Value> {
 async fn every_route_hides_other_tenants_objects(backend: Backend) {
     let world = World::new(backend).await;
     let (a, b) = (&world.a, &world.b);
-    let before = snapshot(&world).await;
+    let b_search = crate::searches::stored_search(&world, b).await.to_string();
+    let before = snapshot(&world, &b_search).await;
     let mut walked = 0;
+    let mut templates = std::collections::BTreeSet::new();
     for (method, template) in operations(&world).await {
         if !template.contains('{') {
             continue;
         }
         // B's tenant with B's objects, then A's own tenant with B's objects.
-        let mut paths = vec![fill(&template, &b.id, b)];
+        let mut paths = vec![fill(&template, &b.id, (b, &b_search))];
         if template.matches('{').count() > 1 {
-            paths.push(fill(&template, &a.id, b));
+            paths.push(fill(&template, &a.id, (b, &b_search)));
         }
         for path in paths {
             let body = sample_body(&method, &template, b);
@@ -129,9 +141,22 @@ async fn every_route_hides_other_tenants_objects(backend: Backend) {
             assert_eq!(answer["error"], "not_found", "{method} {path}: {answer}");
             walked += 1;
         }
+        templates.insert(template);
     }
     assert!(walked >= 25, "walked only {walked} operations");
-    assert_eq!(before, snapshot(&world).await, "tenant B changed");
+    for searched in [
+        "/api/v1/tenants/{tenant_id}/searches",
+        "/api/v1/tenants/{tenant_id}/searches/{search_id}",
+        "/api/v1/tenants/{tenant_id}/searches/{search_id}/results",
+        "/api/v1/tenants/{tenant_id}/searches/{search_id}/events",
+    ] {
+        assert!(templates.contains(searched), "{searched} not walked");
+    }
+    assert_eq!(
+        before,
+        snapshot(&world, &b_search).await,
+        "tenant B changed"
+    );
 
     lists_and_references_stay_in_tenant(&world).await;
 }
@@ -309,11 +334,28 @@ on_both_backends!(
     viewers_see_only_their_subtree
 );
 
+/// Tables of tenant data the row-level security test looks into (`devices` apart).
+const TENANT_TABLES: [&str; 12] = [
+    "areas",
+    "users",
+    "role_grants",
+    "audit_log",
+    "refresh_tokens",
+    "tenant_resources",
+    "people",
+    "face_photos",
+    "device_rpcs",
+    "searches",
+    "search_boxes",
+    "search_results",
+];
+
 /// With the application's own tenant filter left out, PostgreSQL still shows a transaction
 /// only its tenant's rows, and refuses to write rows of another tenant.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn row_level_security_blocks_cross_tenant_queries_on_postgres() {
     let world = World::new(Backend::Postgres).await;
+    crate::searches::stored_search(&world, &world.b).await;
     let db = &world.relay.state.db;
     let (a, b) = (
         Uuid::parse_str(&world.a.id).expect("a"),
@@ -345,14 +387,7 @@ async fn row_level_security_blocks_cross_tenant_queries_on_postgres() {
         .await
         .expect("devices");
     assert_eq!(tenants, vec![a.to_string()]);
-    for table in [
-        "areas",
-        "users",
-        "role_grants",
-        "audit_log",
-        "refresh_tokens",
-        "tenant_resources",
-    ] {
+    for table in TENANT_TABLES {
         let foreign: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
             "SELECT COUNT(*) FROM {table} WHERE tenant_id = $1"
         )))

@@ -11,6 +11,7 @@ mod identity;
 mod isolation;
 mod migrations;
 mod operations;
+mod searches;
 mod tenants;
 mod upgrade;
 mod validation;

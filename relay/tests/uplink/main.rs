@@ -2,7 +2,8 @@
 //! activation and revoked by decommissioning, what boxes report applied once per (device,
 //! seq), bad messages dropped with the connection kept, two relays sharing the boxes'
 //! traffic, and server-side RPC through the API (two-way, persistent, expired, timed out,
-//! across a relay restart), with a raw MQTT client playing the box.
+//! across a relay restart), and remote searches fanned out to boxes and followed to their
+//! end, with raw MQTT clients playing the boxes.
 //!
 //! It reuses the relay's harness and world (`tests/relay/`) as they are, and the
 //! workspace's `testkit` for the broker.
@@ -19,3 +20,4 @@ mod site;
 mod identities;
 mod inbound;
 mod rpc;
+mod searches;
