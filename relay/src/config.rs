@@ -8,7 +8,7 @@
 //! wrong type.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
@@ -46,6 +46,9 @@ pub struct Config {
     pub broker: Option<BrokerConfig>,
     /// Remote searches (`/api/v1/tenants/{t}/searches`).
     pub searches: SearchesConfig,
+    /// Where snapshots and enrolled photos are kept: the relay's own disk by default, or an
+    /// S3 bucket.
+    pub objects: ObjectsConfig,
     /// Log output: `json` (default, one object per line) or `text`.
     pub log_format: LogFormat,
 }
@@ -275,6 +278,188 @@ impl Default for SearchesConfig {
     }
 }
 
+/// The object store (`relay/src/objects/`): match snapshots and enrolled face photos.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ObjectsConfig {
+    /// `disk` (default: files under `dir`, served by the relay's own signed URLs) or `s3`
+    /// (the bucket of `[objects.s3]`, presigned S3 URLs).
+    pub backend: ObjectBackend,
+    /// The disk backend's folder, made at start if missing. Default `dipper-relay-objects`
+    /// (in the working directory, as the default SQLite file is).
+    pub dir: PathBuf,
+    /// The address boxes and operators reach this relay at, the start of the disk backend's
+    /// URLs (`{public_url}/objects/{key}?...`). Default `http://{server.listen}`.
+    pub public_url: Option<String>,
+    /// Largest object the disk backend's upload route accepts, in bytes. Default 8388608
+    /// (8 MiB).
+    pub max_object_bytes: usize,
+    /// Lifetime of a URL that reads an object, in seconds. Default 600.
+    pub get_url_seconds: u64,
+    /// Lifetime of a URL that writes an object, in seconds. Default 3600.
+    pub put_url_seconds: u64,
+    /// The bucket, for `backend = "s3"`; none by default.
+    pub s3: Option<S3Config>,
+}
+
+impl Default for ObjectsConfig {
+    fn default() -> Self {
+        Self {
+            backend: ObjectBackend::Disk,
+            dir: PathBuf::from("dipper-relay-objects"),
+            public_url: None,
+            max_object_bytes: 8 * 1024 * 1024,
+            get_url_seconds: 600,
+            put_url_seconds: 3600,
+            s3: None,
+        }
+    }
+}
+
+/// Where objects are kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObjectBackend {
+    #[default]
+    Disk,
+    S3,
+}
+
+/// An S3 bucket (AWS, or any server speaking S3 with signature version 4).
+#[derive(Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Config {
+    /// The server's URL, for a store other than AWS (`http://127.0.0.1:9000`). Default: AWS's
+    /// endpoint for `region`.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Default `us-east-1`.
+    #[serde(default = "default_s3_region")]
+    pub region: String,
+    /// The bucket (required).
+    pub bucket: String,
+    /// The access key the relay signs with (required).
+    pub access_key_id: String,
+    /// Its secret (required); better set as `DIPPER_RELAY__OBJECTS__S3__SECRET_ACCESS_KEY`.
+    pub secret_access_key: String,
+    /// Path-style URLs (`{endpoint}/{bucket}/{key}`) rather than a host per bucket. Default:
+    /// true when `endpoint` is set, false otherwise.
+    #[serde(default)]
+    pub path_style: Option<bool>,
+    /// Create the bucket at start when it does not exist. Default false.
+    #[serde(default)]
+    pub create_bucket: bool,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("bucket", &self.bucket)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("path_style", &self.path_style)
+            .field("create_bucket", &self.create_bucket)
+            .finish()
+    }
+}
+
+fn default_s3_region() -> String {
+    "us-east-1".to_owned()
+}
+
+impl ObjectsConfig {
+    /// `public_url` as configured, or `http://{listen}`, without a trailing slash.
+    pub fn public_url(&self, listen: SocketAddr) -> String {
+        self.public_url
+            .as_deref()
+            .map_or_else(|| format!("http://{listen}"), str::to_owned)
+            .trim_end_matches('/')
+            .to_owned()
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| ConfigError::Invalid {
+            key,
+            message: message.to_owned(),
+        };
+        let positive = [
+            ("objects.max_object_bytes", self.max_object_bytes as u64),
+            ("objects.get_url_seconds", self.get_url_seconds),
+            ("objects.put_url_seconds", self.put_url_seconds),
+        ];
+        if let Some((key, _)) = positive.into_iter().find(|(_, value)| *value == 0) {
+            return Err(invalid(key, "must be greater than 0"));
+        }
+        // Seven days: the longest a SigV4 presigned URL may live.
+        for (key, value) in [
+            ("objects.get_url_seconds", self.get_url_seconds),
+            ("objects.put_url_seconds", self.put_url_seconds),
+        ] {
+            if value > 7 * 24 * 3600 {
+                return Err(invalid(key, "must be at most 604800 (7 days)"));
+            }
+        }
+        if let Some(url) = &self.public_url
+            && !(url.starts_with("http://") || url.starts_with("https://"))
+        {
+            return Err(invalid(
+                "objects.public_url",
+                "must start with http:// or https://",
+            ));
+        }
+        if self.dir.as_os_str().is_empty() {
+            return Err(invalid("objects.dir", "must not be empty"));
+        }
+        match (self.backend, &self.s3) {
+            (ObjectBackend::S3, None) => Err(invalid(
+                "objects.s3",
+                "is required when objects.backend = \"s3\" (bucket, access_key_id, \
+                 secret_access_key)",
+            )),
+            (ObjectBackend::S3, Some(s3)) => s3.validate(),
+            (ObjectBackend::Disk, _) => Ok(()),
+        }
+    }
+}
+
+impl S3Config {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| ConfigError::Invalid {
+            key,
+            message: message.to_owned(),
+        };
+        let required = [
+            ("objects.s3.bucket", &self.bucket),
+            ("objects.s3.region", &self.region),
+            ("objects.s3.access_key_id", &self.access_key_id),
+            ("objects.s3.secret_access_key", &self.secret_access_key),
+        ];
+        if let Some((key, _)) = required
+            .into_iter()
+            .find(|(_, value)| value.trim().is_empty())
+        {
+            return Err(invalid(key, "must not be empty"));
+        }
+        if let Some(endpoint) = &self.endpoint
+            && !(endpoint.starts_with("http://") || endpoint.starts_with("https://"))
+        {
+            return Err(invalid(
+                "objects.s3.endpoint",
+                "must start with http:// or https://",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether requests name the bucket in the path: as configured, else when `endpoint` is
+    /// set.
+    pub fn path_style(&self) -> bool {
+        self.path_style.unwrap_or(self.endpoint.is_some())
+    }
+}
+
 /// Request rate limits, kept in each process's memory (a token bucket per key): with N
 /// instances behind a balancer the effective limit is up to N times these.
 #[derive(Debug, Clone, Deserialize)]
@@ -457,6 +642,7 @@ impl Config {
             key: "auth.argon2",
             message: e.to_string(),
         })?;
+        self.objects.validate()?;
         self.broker.as_ref().map_or(Ok(()), BrokerConfig::validate)
     }
 }
@@ -665,5 +851,82 @@ mod tests {
             error.to_string().contains("broker.session_expiry_seconds"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn objects_default_to_the_disk() {
+        let config = load("", &[]).expect("defaults");
+        let objects = &config.objects;
+        assert_eq!(objects.backend, ObjectBackend::Disk);
+        assert_eq!(objects.dir, PathBuf::from("dipper-relay-objects"));
+        assert_eq!(objects.max_object_bytes, 8 * 1024 * 1024);
+        assert_eq!(
+            (objects.get_url_seconds, objects.put_url_seconds),
+            (600, 3600)
+        );
+        assert_eq!(
+            objects.public_url(config.server.listen),
+            "http://127.0.0.1:8080"
+        );
+        let config =
+            load("[objects]\npublic_url = \"https://relay.example/\"\n", &[]).expect("public_url");
+        let listen = config.server.listen;
+        assert_eq!(config.objects.public_url(listen), "https://relay.example");
+    }
+
+    #[test]
+    fn an_s3_section_is_read_and_checked() {
+        let section = "[objects]\nbackend = \"s3\"\n[objects.s3]\nbucket = \"b\"\n\
+                       access_key_id = \"id\"\n";
+        let secret = ("DIPPER_RELAY__OBJECTS__S3__SECRET_ACCESS_KEY", "s3cr3t");
+        let config = load(section, &[secret]).expect("s3");
+        let s3 = config.objects.s3.expect("s3");
+        assert_eq!(config.objects.backend, ObjectBackend::S3);
+        assert_eq!(
+            (s3.region.as_str(), s3.secret_access_key.as_str()),
+            ("us-east-1", "s3cr3t")
+        );
+        assert!(!s3.path_style() && !s3.create_bucket);
+        assert!(
+            !format!("{s3:?}").contains("s3cr3t"),
+            "the secret is never shown"
+        );
+        let endpoint = (
+            "DIPPER_RELAY__OBJECTS__S3__ENDPOINT",
+            "http://127.0.0.1:9000",
+        );
+        let config = load(section, &[secret, endpoint]).expect("endpoint");
+        assert!(config.objects.s3.expect("s3").path_style());
+
+        for (text, vars, says) in [
+            ("[objects]\nbackend = \"s4\"\n", &[][..], "backend"),
+            ("[objects]\nbackend = \"s3\"\n", &[], "objects.s3"),
+            (section, &[], "secret_access_key"),
+            ("[objects.s3]\nbukket = \"b\"\n", &[], "bukket"),
+            (
+                "[objects]\nget_url_seconds = 0\n",
+                &[],
+                "objects.get_url_seconds",
+            ),
+            (
+                "[objects]\nput_url_seconds = 604801\n",
+                &[],
+                "objects.put_url_seconds",
+            ),
+            (
+                "[objects]\npublic_url = \"relay:8080\"\n",
+                &[],
+                "objects.public_url",
+            ),
+        ] {
+            let error = load(text, vars).expect_err(text);
+            assert!(error.to_string().contains(says), "{text}: {error}");
+        }
+        let empty = ("DIPPER_RELAY__OBJECTS__S3__BUCKET", " ");
+        let error = load(section, &[secret, empty]).expect_err("empty bucket");
+        assert!(error.to_string().contains("objects.s3.bucket"), "{error}");
+        let typo = ("DIPPER_RELAY__OBJECTS__S3__ENDPOINT", "127.0.0.1:9000");
+        let error = load(section, &[secret, typo]).expect_err("no scheme");
+        assert!(error.to_string().contains("objects.s3.endpoint"), "{error}");
     }
 }

@@ -78,6 +78,9 @@ error_codes! {
     Forbidden = "forbidden",
     /// 403: the caller's tenant is disabled.
     TenantDisabled = "tenant_disabled",
+    /// 403: a signed object URL refused: altered, signed for another key, method or content
+    /// type, or expired.
+    UrlRefused = "url_refused",
     /// 404: no such object (or another tenant's), or no such route.
     NotFound = "not_found",
     /// 405: the method is not allowed on this path.
@@ -120,6 +123,9 @@ error_codes! {
     TenantCreationFailed = "tenant_creation_failed",
     /// 503: this relay has no broker configured, or cannot reach it; see Retry-After.
     BrokerUnavailable = "broker_unavailable",
+    /// 503: the object store (S3) cannot be reached or did not answer in time; see
+    /// Retry-After.
+    ObjectStoreUnavailable = "object_store_unavailable",
     /// 504: the box did not answer the RPC within its timeout.
     RpcTimeout = "rpc_timeout",
 }
@@ -261,6 +267,31 @@ impl ApiError {
     }
 }
 
+impl From<crate::objects::ObjectError> for ApiError {
+    /// `Unavailable` is 503 `object_store_unavailable` (worth retrying), `Invalid` 422; the
+    /// rest are internal errors, logged.
+    fn from(error: crate::objects::ObjectError) -> Self {
+        use crate::objects::ObjectError;
+        match error {
+            ObjectError::Unavailable(_) => {
+                tracing::warn!(%error, "the object store is unavailable");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::ObjectStoreUnavailable,
+                    "the object store cannot be reached; nothing was stored, retry shortly",
+                )
+                .with_retry_after(5)
+            }
+            ObjectError::Invalid(message) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidField,
+                message,
+            ),
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.status, axum::Json(self.body)).into_response();
@@ -286,5 +317,45 @@ mod tests {
                 serde_json::Value::from(code.as_str())
             );
         }
+    }
+
+    #[test]
+    fn object_errors_answer_by_kind() {
+        use crate::objects::ObjectError;
+        let check = |error: ObjectError, status: StatusCode, code: ErrorCode| {
+            let answer = ApiError::from(error);
+            assert_eq!((answer.status(), answer.code()), (status, code));
+            answer
+        };
+        let answer = check(
+            ObjectError::Unavailable("connection refused".to_owned()),
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ObjectStoreUnavailable,
+        );
+        assert_eq!(answer.retry_after_seconds, Some(5));
+        assert!(
+            !answer.message().contains("refused"),
+            "no internals: {}",
+            answer.message()
+        );
+        check(
+            ObjectError::Invalid("object key must end in .jpg or .png".to_owned()),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::InvalidField,
+        );
+        let answer = check(
+            ObjectError::Refused {
+                operation: "PutObject",
+                bucket: "b".to_owned(),
+                message: "AccessDenied".to_owned(),
+            },
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+        );
+        assert!(
+            !answer.message().contains("AccessDenied"),
+            "{}",
+            answer.message()
+        );
     }
 }

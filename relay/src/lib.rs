@@ -17,6 +17,7 @@ pub mod error;
 pub mod extract;
 pub mod limits;
 pub mod metrics;
+pub mod objects;
 pub mod saga;
 pub mod server;
 pub mod state;

@@ -9,6 +9,7 @@ use crate::auth::tokens::TokenIssuer;
 use crate::config::Config;
 use crate::db::{Db, DbError};
 use crate::limits::RateLimits;
+use crate::objects::{ObjectError, ObjectStore};
 use crate::saga::TenantSaga;
 use crate::uplink::{Uplink, UplinkError};
 
@@ -25,6 +26,8 @@ pub struct AppState {
     pub tenant_saga: Arc<TenantSaga>,
     /// The link to the boxes through the broker, when `[broker]` is configured.
     pub uplink: Option<Uplink>,
+    /// Snapshots and face photos: the relay's disk or an S3 bucket (`[objects]`).
+    pub objects: ObjectStore,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,11 +38,13 @@ pub enum StateError {
     Password(#[from] PasswordError),
     #[error(transparent)]
     Uplink(#[from] UplinkError),
+    #[error("the object store ([objects]) failed its start check: {0}")]
+    Objects(#[from] ObjectError),
 }
 
 impl AppState {
-    /// Builds the services over a migrated database, and connects to the broker when one is
-    /// configured.
+    /// Builds the services over a migrated database, checks the object store (its folder
+    /// writable, or its bucket there), and connects to the broker when one is configured.
     pub async fn new(config: Config, db: Db) -> Result<Self, StateError> {
         let tokens = TokenIssuer::load(&db, config.auth.access_token_seconds).await?;
         let passwords = PasswordHasher::new(&config.auth.argon2)?;
@@ -47,6 +52,9 @@ impl AppState {
             .oidc
             .clone()
             .map(|oidc| Arc::new(OidcVerifier::new(oidc)));
+        let objects = ObjectStore::open(&config.objects, config.server.listen, &db).await?;
+        objects.check().await?;
+        tracing::debug!(backend = objects.backend_name(), "object store ready");
         let uplink = match &config.broker {
             Some(broker) => Some(Uplink::start(broker, db.clone()).await?),
             None => None,
@@ -56,6 +64,7 @@ impl AppState {
             limits: Arc::new(RateLimits::new(&config.limits)),
             tenant_saga: Arc::new(TenantSaga::with_broker(admin)),
             uplink,
+            objects,
             db,
             tokens: Arc::new(tokens),
             passwords: Arc::new(passwords),

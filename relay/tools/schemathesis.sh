@@ -37,6 +37,8 @@ cleanup() {
 trap cleanup EXIT
 
 export DIPPER_RELAY__DATABASE__URL="sqlite://$work/relay.sqlite3"
+# The disk object store's folder (its /objects/ routes are fuzzed too), out of the repo.
+export DIPPER_RELAY__OBJECTS__DIR="$work/objects"
 export DIPPER_RELAY__AUTH__ARGON2__MEMORY_KIB=64
 export DIPPER_RELAY__AUTH__ARGON2__ITERATIONS=1
 export DIPPER_RELAY__LIMITS__PER_USER_PER_SECOND=100000

@@ -87,6 +87,22 @@ dipper_install_rust_tools() {
   fi
 }
 
+# Where `cargo install` puts the tools the tests run as programs (s3s-fs), cached across runs
+# and clones, and on PATH for the scripts and the tests they start.
+DIPPER_TOOLS_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/dipper/tools"
+export PATH="$DIPPER_TOOLS_DIR/bin:$PATH"
+
+# s3s-fs: a real S3 server over a folder, which checks signatures and presigned URLs; the
+# relay's object-store tests and the demo run it (testkit/src/s3.rs). Built once (a few
+# minutes), then kept in the tools cache. Its own target dir, not the workspace's.
+dipper_install_s3s_fs() {
+  if [ ! -x "$DIPPER_TOOLS_DIR/bin/s3s-fs" ]; then
+    echo "==> installing s3s-fs into $DIPPER_TOOLS_DIR"
+    env -u CARGO_TARGET_DIR cargo install s3s-fs --version 0.14.1 --features binary --locked \
+      --root "$DIPPER_TOOLS_DIR"
+  fi
+}
+
 # The one feature set and profile every script builds with, so that scripts/test, scripts/demo
 # and the benches share one set of compiled dependencies in $CARGO_TARGET_DIR and the second
 # command compiles nothing the first one already did.
@@ -117,6 +133,7 @@ dipper_prepare() {
   dipper_install_packages
   dipper_install_node
   dipper_install_rust_tools
+  dipper_install_s3s_fs
   dipper_prepare_relay
   dipper_prepare_interop
   "$dipper_repo/scripts/fetch-models"

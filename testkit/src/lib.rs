@@ -4,7 +4,8 @@
 //! boxes made as the relay makes them; `mqtt` is a raw MQTT client that plays a box or a
 //! relay in a test; `daemon` runs the box (`dipper run`) and `relay` the relay
 //! (`dipper-relay run`) as the processes they ship as; `faces` serves simulated cameras
-//! whose recordings show the test photos' faces; `proxy` cuts a box's link and restores it.
+//! whose recordings show the test photos' faces; `proxy` cuts a box's link and restores it;
+//! `s3` runs a real S3 server (s3s-fs) for the relay's object store.
 //!
 //! Contract: every service a test needs is started here and stopped when its handle is
 //! dropped; nothing binds anywhere but 127.0.0.1; waits poll a condition with a bound.
@@ -19,6 +20,7 @@ pub mod faces;
 pub mod mqtt;
 pub mod proxy;
 pub mod relay;
+pub mod s3;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -28,6 +30,7 @@ pub use broker::{ADMIN_PASSWORD, ADMIN_USER, TestBroker, free_port};
 pub use daemon::{Api, Daemon};
 pub use mqtt::Mqtt;
 pub use relay::Relay;
+pub use s3::S3Server;
 
 /// The workspace's root folder.
 pub fn repo() -> PathBuf {

@@ -11,6 +11,7 @@ pub mod areas;
 pub mod audit_log;
 pub mod devices;
 pub mod health;
+pub mod objects;
 pub mod rpc;
 pub mod searches;
 pub mod session;
@@ -263,6 +264,16 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(searches::list_results))
         .routes(routes!(searches::events::search_events))
         .routes(routes!(audit_log::list_audit))
+        .routes(routes!(objects::get_object, objects::put_object))
+}
+
+/// axum's wildcard `{*key}` is the OpenAPI parameter `{key}` (which may hold slashes).
+fn document_wildcards(doc: &mut OpenApiDoc) {
+    let paths = std::mem::take(&mut doc.paths.paths);
+    doc.paths.paths = paths
+        .into_iter()
+        .map(|(path, item)| (path.replace("{*", "{"), item))
+        .collect();
 }
 
 /// The OpenAPI document of every route.
@@ -272,6 +283,7 @@ pub fn openapi() -> Arc<OpenApiDoc> {
         // Modifiers run when `ApiDoc::openapi()` is called, before the routes are merged in;
         // the per-operation ones run again here over the whole document.
         let mut doc = api_router().split_for_parts().1;
+        document_wildcards(&mut doc);
         StandardErrors.modify(&mut doc);
         Arc::new(doc)
     })

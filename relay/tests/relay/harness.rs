@@ -59,10 +59,12 @@ pub(crate) fn postgres_admin_url() -> String {
     })
 }
 
-/// One test's database, removed when dropped.
+/// One test's database, removed when dropped, and the folder of its relays' disk object
+/// store.
 #[derive(Debug)]
 pub(crate) struct TestDb {
     pub(crate) config: DatabaseConfig,
+    pub(crate) objects: tempfile::TempDir,
     _dir: Option<tempfile::TempDir>,
     postgres: Option<(String, String)>,
 }
@@ -78,6 +80,7 @@ impl TestDb {
                         url,
                         max_connections: 4,
                     },
+                    objects: tempfile::tempdir().expect("objects dir"),
                     _dir: Some(dir),
                     postgres: None,
                 }
@@ -127,6 +130,7 @@ impl TestDb {
                         url: url.to_string(),
                         max_connections: 4,
                     },
+                    objects: tempfile::tempdir().expect("objects dir"),
                     _dir: None,
                     postgres: Some((admin_url, name)),
                 }
@@ -167,6 +171,7 @@ pub(crate) fn test_config(db: &TestDb) -> Config {
     let mut config = Config::default();
     config.database = db.config.clone();
     config.server.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+    config.objects.dir = db.objects.path().to_owned();
     config.auth.argon2 = Argon2Config {
         memory_kib: 64,
         iterations: 1,
@@ -207,6 +212,12 @@ impl TestRelay {
     ) -> Self {
         let mut config = test_config(db);
         tweak(&mut config);
+        // Bound first, so the relay knows its address (the disk object store's URLs).
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        config.server.listen = addr;
         let pool = Db::connect_and_migrate(&config.database)
             .await
             .expect("database");
@@ -214,10 +225,6 @@ impl TestRelay {
         if let Some(saga) = saga {
             state.tenant_saga = Arc::new(saga);
         }
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(relay::server::serve(
             state.clone(),

@@ -1,12 +1,14 @@
 //! Tenant isolation: every route of the OpenAPI document, walked as tenant A's admin against
-//! tenant B's objects (a search of B's among them), answers 404 (never 403, never a change);
-//! lists show only one's own;
+//! tenant B's objects (a search of B's among them), answers 404 (never 403, never a change),
+//! but for the object store's routes, which a token does not open (403 without a signed
+//! URL); lists show only one's own;
 //! and on PostgreSQL, row-level security hides other tenants' rows even from a query that
 //! forgot its tenant filter.
 
 use std::collections::BTreeMap;
 
 use relay::db::{Mode, Scope};
+use relay::objects::{ContentType, ObjectKey, SnapshotKind};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -102,15 +104,49 @@ async fn snapshot(world: &World, b_search: &str) -> BTreeMap<String, Value> {
     seen
 }
 
+/// A snapshot stored in tenant B's part of the object store, and its bytes.
+async fn store_object_of(world: &World) -> (ObjectKey, Vec<u8>) {
+    let tenant = world.b.id.parse().expect("B's id");
+    let device = world.b.device.parse().expect("B's device");
+    let key =
+        ObjectKey::snapshot(tenant, device, 0, Uuid::new_v4(), 1, SnapshotKind::Face).expect("key");
+    let bytes = vec![0xFF, 0xD8, 0xFF, 1, 2, 3];
+    let objects = &world.relay.state.objects;
+    objects
+        .put(&key, bytes.clone().into(), ContentType::Jpeg)
+        .await
+        .expect("put");
+    (key, bytes)
+}
+
+/// The object store's routes open objects to a signed URL, never to a token: A's admin with
+/// a forged signature is refused B's object.
+async fn object_route_refuses(world: &World, method: &Method, key: &ObjectKey) {
+    let path = format!("/objects/{key}?method={method}&expires=4102444800&signature=forged");
+    let token = Some(world.a.admin_token.as_str());
+    let (status, answer) = world.relay.call(method.clone(), &path, token, None).await;
+    assert_eq!(
+        (status, &answer["error"]),
+        (StatusCode::FORBIDDEN, &json!("url_refused")),
+        "{method} {path}: {answer}"
+    );
+}
+
 async fn every_route_hides_other_tenants_objects(backend: Backend) {
     let world = World::new(backend).await;
     let (a, b) = (&world.a, &world.b);
     let b_search = crate::searches::stored_search(&world, b).await.to_string();
     let before = snapshot(&world, &b_search).await;
+    let (object, bytes) = store_object_of(&world).await;
     let mut walked = 0;
     let mut templates = std::collections::BTreeSet::new();
     for (method, template) in operations(&world).await {
         if !template.contains('{') {
+            continue;
+        }
+        if template.starts_with("/objects/") {
+            object_route_refuses(&world, &method, &object).await;
+            walked += 1;
             continue;
         }
         // B's tenant with B's objects, then A's own tenant with B's objects.
@@ -156,6 +192,12 @@ async fn every_route_hides_other_tenants_objects(backend: Backend) {
         before,
         snapshot(&world, &b_search).await,
         "tenant B changed"
+    );
+    let stored = world.relay.state.objects.get(&object).await.expect("get");
+    assert_eq!(
+        stored.map(|o| o.bytes.to_vec()),
+        Some(bytes),
+        "B's object changed"
     );
 
     lists_and_references_stay_in_tenant(&world).await;

@@ -10,6 +10,7 @@ mod devices;
 mod identity;
 mod isolation;
 mod migrations;
+mod objects;
 mod operations;
 mod searches;
 mod tenants;
