@@ -49,6 +49,8 @@ pub struct Config {
     /// Where snapshots and enrolled photos are kept: the relay's own disk by default, or an
     /// S3 bucket.
     pub objects: ObjectsConfig,
+    /// The face embedder of the face library.
+    pub faces: FacesConfig,
     /// Log output: `json` (default, one object per line) or `text`.
     pub log_format: LogFormat,
 }
@@ -316,6 +318,35 @@ impl Default for ObjectsConfig {
     }
 }
 
+/// The face embedder (`relay/src/faces/`): the box's face stages and shipped models, loaded
+/// on first use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FacesConfig {
+    /// Folder holding the model files. Default: `$DIPPER_MODELS_DIR`, the development cache
+    /// `.cache/models`, then `/usr/share/dipper/models`, as the box looks.
+    pub models_dir: Option<std::path::PathBuf>,
+    /// `auto` (default: ONNX Runtime when its library loads, else tract), `tract` or
+    /// `onnxruntime`.
+    #[serde(deserialize_with = "backend_choice")]
+    pub backend: pipeline::faces::BackendChoice,
+    /// Photos embedded at once (each takes a core while it runs). Default 1.
+    pub concurrency: usize,
+    /// Largest photo accepted, in bytes. Default 10485760 (10 MiB).
+    pub max_photo_bytes: usize,
+}
+
+impl Default for FacesConfig {
+    fn default() -> Self {
+        Self {
+            models_dir: None,
+            backend: pipeline::faces::BackendChoice::Auto,
+            concurrency: 1,
+            max_photo_bytes: 10 * 1024 * 1024,
+        }
+    }
+}
+
 /// Where objects are kept.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -458,6 +489,17 @@ impl S3Config {
     pub fn path_style(&self) -> bool {
         self.path_style.unwrap_or(self.endpoint.is_some())
     }
+}
+
+fn backend_choice<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<pipeline::faces::BackendChoice, D::Error> {
+    let text = String::deserialize(deserializer)?;
+    text.parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "unknown face backend {text:?}: use auto, tract or onnxruntime"
+        ))
+    })
 }
 
 /// Request rate limits, kept in each process's memory (a token bucket per key): with N
@@ -614,6 +656,8 @@ impl Config {
                 self.searches.finish_within_seconds,
             ),
             ("searches.events_poll_ms", self.searches.events_poll_ms),
+            ("faces.concurrency", self.faces.concurrency as u64),
+            ("faces.max_photo_bytes", self.faces.max_photo_bytes as u64),
         ];
         for (key, value) in positive {
             if value == 0 {

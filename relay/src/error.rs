@@ -128,6 +128,16 @@ error_codes! {
     ObjectStoreUnavailable = "object_store_unavailable",
     /// 504: the box did not answer the RPC within its timeout.
     RpcTimeout = "rpc_timeout",
+    /// 422: the photo is not a JPEG or PNG image that can be read.
+    NotAnImage = "not_an_image",
+    /// 422: no face was found in the photo.
+    NoFace = "no_face",
+    /// 422: the photo shows several faces; a library photo shows one person.
+    SeveralFaces = "several_faces",
+    /// 422: the photo's face fails the quality gate (too small, blurred, turned away...).
+    FaceUnusable = "face_unusable",
+    /// 503: the relay's face models did not load; see its log.
+    EmbedderUnavailable = "embedder_unavailable",
 }
 
 /// An error answered to a client, with the body both programs answer errors with
@@ -289,6 +299,19 @@ impl From<crate::objects::ObjectError> for ApiError {
             ),
             other => ApiError::internal(&other),
         }
+    }
+}
+
+impl ApiError {
+    /// 500 for a failure described by `detail`, which is logged; the client learns nothing
+    /// of it.
+    pub fn internal_message(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error answering a request");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::Internal,
+            "internal error; it has been logged",
+        )
     }
 }
 

@@ -1,7 +1,6 @@
 //! A tenant's creation as a saga: the tenant's row, then each resource the tenant needs
 //! outside it (its object-storage prefix; its group on the broker when the relay has one,
-//! else a reserved name; the face library comes with its issue), every step with a
-//! compensation that undoes it.
+//! else a reserved name; its face library), every step with a compensation that undoes it.
 //!
 //! The request carries an idempotency key. Its row in `tenant_creations` is written with the
 //! tenant's row in the first transaction, so two requests with one key never make two
@@ -25,6 +24,8 @@ use crate::auth::tokens::{new_secret, secret_digest};
 use crate::broker::{BrokerAdmin, BrokerError};
 use crate::db::{Db, DbError, Mode, Scope, Tx, now_ms};
 use crate::error::ApiError;
+use crate::objects::{ObjectKey, ObjectStore};
+use crate::store::people;
 use crate::store::tenant_creations as creations;
 use crate::store::tenants;
 
@@ -138,6 +139,54 @@ impl SagaStep for BrokerGroup {
     }
 }
 
+/// The kind of the face library step's resource.
+const FACE_LIBRARY_STEP: &str = "face_library";
+
+/// The tenant's face library: recorded in `tenant_resources` with the embedding model its
+/// photos are embedded with (boxes of another model answer its searches `model_mismatch`);
+/// undone by deleting every person and photo of the tenant and the photos' objects.
+#[derive(Debug)]
+struct FaceLibrary {
+    objects: ObjectStore,
+}
+
+impl SagaStep for FaceLibrary {
+    fn name(&self) -> &'static str {
+        FACE_LIBRARY_STEP
+    }
+
+    fn apply<'a>(&'a self, db: &'a Db, tenant: Uuid) -> StepFuture<'a> {
+        Box::pin(async move {
+            let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+            let reference = format!("model={}", pipeline::faces::ModelId::EMBEDDER.id());
+            creations::insert_resource(&mut tx, tenant, FACE_LIBRARY_STEP, reference).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+
+    fn compensate<'a>(&'a self, db: &'a Db, tenant: Uuid) -> StepFuture<'a> {
+        Box::pin(async move {
+            let mut tx = db.begin(Scope::Tenant(tenant), Mode::Read).await?;
+            let keys = people::all_photo_keys(&mut tx, tenant).await?;
+            tx.commit().await?;
+            // Objects first: a failure leaves the rows, so the compensation can run again.
+            for key in keys {
+                let key = ObjectKey::parse(&key).map_err(|e| StepError(format!("{e}")))?;
+                self.objects
+                    .delete(&key)
+                    .await
+                    .map_err(|e| StepError(format!("object store: {e}")))?;
+            }
+            let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+            people::delete_all(&mut tx, tenant).await?;
+            creations::delete_resource(&mut tx, tenant, FACE_LIBRARY_STEP).await?;
+            tx.commit().await?;
+            Ok(())
+        })
+    }
+}
+
 fn broker_failed(error: BrokerError) -> StepError {
     StepError(format!("broker: {error}"))
 }
@@ -158,12 +207,12 @@ pub struct Created {
 
 impl TenantSaga {
     /// The production steps of a relay without a broker.
-    pub fn standard() -> Self {
-        Self::with_broker(None)
+    pub fn standard(objects: ObjectStore) -> Self {
+        Self::with_broker(None, objects)
     }
 
     /// The production steps; with a broker, its step makes the tenant's group there.
-    pub fn with_broker(broker: Option<BrokerAdmin>) -> Self {
+    pub fn with_broker(broker: Option<BrokerAdmin>, objects: ObjectStore) -> Self {
         let storage: Arc<dyn SagaStep> = Arc::new(RecordedResource {
             kind: "object_storage_prefix",
             reference: |tenant| format!("tenants/{tenant}/"),
@@ -180,8 +229,9 @@ impl TenantSaga {
                 },
             }),
         };
+        let library: Arc<dyn SagaStep> = Arc::new(FaceLibrary { objects });
         Self {
-            steps: vec![storage, broker],
+            steps: vec![storage, broker, library],
         }
     }
 

@@ -8,6 +8,7 @@ use crate::auth::password::{PasswordError, PasswordHasher};
 use crate::auth::tokens::TokenIssuer;
 use crate::config::Config;
 use crate::db::{Db, DbError};
+use crate::faces::FaceEmbedder;
 use crate::limits::RateLimits;
 use crate::objects::{ObjectError, ObjectStore};
 use crate::saga::TenantSaga;
@@ -28,6 +29,8 @@ pub struct AppState {
     pub uplink: Option<Uplink>,
     /// Snapshots and face photos: the relay's disk or an S3 bucket (`[objects]`).
     pub objects: ObjectStore,
+    /// The face library's embedder (models loaded on first use).
+    pub faces: FaceEmbedder,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +64,7 @@ impl AppState {
         };
         let admin = uplink.as_ref().map(|u| u.admin().clone());
         Ok(Self {
+            faces: FaceEmbedder::new(&config.faces),
             limits: Arc::new(RateLimits::new(&config.limits)),
             tenant_saga: Arc::new(TenantSaga::with_broker(admin)),
             uplink,

@@ -12,6 +12,7 @@ pub mod audit_log;
 pub mod devices;
 pub mod health;
 pub mod objects;
+pub mod people;
 pub mod rpc;
 pub mod searches;
 pub mod session;
@@ -265,6 +266,14 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(searches::events::search_events))
         .routes(routes!(audit_log::list_audit))
         .routes(routes!(objects::get_object, objects::put_object))
+        .routes(routes!(people::list_people, people::create_person))
+        .routes(routes!(
+            people::get_person,
+            people::update_person,
+            people::delete_person
+        ))
+        .routes(routes!(people::add_photo))
+        .routes(routes!(people::delete_photo))
 }
 
 /// axum's wildcard `{*key}` is the OpenAPI parameter `{key}` (which may hold slashes).

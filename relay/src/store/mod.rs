@@ -37,6 +37,7 @@ pub mod audit;
 pub mod devices;
 pub mod grants;
 pub mod logins;
+pub mod people;
 pub mod refresh_tokens;
 pub mod rpcs;
 pub mod searches;
@@ -102,13 +103,14 @@ impl Columns<'_> {
     }
 }
 
-/// A query parameter, as the relay stores values: text (ids, names, digests, NULL) or an
-/// integer (times in milliseconds, counts, flags).
+/// A query parameter, as the relay stores values: text (ids, names, digests, JSON, NULL), an
+/// integer (times in milliseconds, counts, flags) or a float (scores, distances).
 #[derive(Debug)]
 pub(crate) enum Param {
     Text(Option<String>),
     Int(i64),
     Int32(i32),
+    Float(f64),
 }
 
 impl From<&str> for Param {
@@ -141,6 +143,12 @@ impl From<i64> for Param {
     }
 }
 
+impl From<f64> for Param {
+    fn from(value: f64) -> Self {
+        Param::Float(value)
+    }
+}
+
 impl From<i32> for Param {
     fn from(value: i32) -> Self {
         Param::Int32(value)
@@ -154,6 +162,7 @@ fn arguments(params: Vec<Param>) -> Result<AnyArguments, DbError> {
             Param::Text(value) => arguments.add(value),
             Param::Int(value) => arguments.add(value),
             Param::Int32(value) => arguments.add(value),
+            Param::Float(value) => arguments.add(value),
         };
         added.map_err(|e| DbError::Other(sqlx::Error::Encode(e)))?;
     }

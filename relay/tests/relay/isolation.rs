@@ -44,6 +44,10 @@ fn sample_body(method: &Method, template: &str, b: &Tenant) -> Option<Value> {
             "to": "2026-01-01T10:00:00Z",
             "devices": [b.device],
         }),
+        ("POST", "/api/v1/tenants/{tenant_id}/people") => json!({"name": "Intruder"}),
+        ("PATCH", "/api/v1/tenants/{tenant_id}/people/{person_id}") => json!({"name": "Intruder"}),
+        // Not a photo: the person must not be found before the body is looked at.
+        ("POST", "/api/v1/tenants/{tenant_id}/people/{person_id}/photos") => json!("not a photo"),
         _ => return None,
     };
     Some(body)
@@ -77,6 +81,9 @@ fn fill(template: &str, tenant: &str, (b, b_search): (&Tenant, &str)) -> String 
         .replace("{user_id}", &b.viewer_id)
         .replace("{device_id}", &b.device)
         .replace("{grant_id}", &b.viewer_grant)
+        .replace("{person_id}", &b.person)
+        // B's person has no photo: the person is what must not be found.
+        .replace("{photo_id}", &Uuid::from_u128(19).to_string())
         // No RPC exists: the device (B's) is what must not be found.
         .replace("{rpc_id}", &Uuid::from_u128(17).to_string())
         .replace("{search_id}", b_search)
@@ -95,6 +102,8 @@ async fn snapshot(world: &World, b_search: &str) -> BTreeMap<String, Value> {
         format!("{base}/devices"),
         format!("{base}/searches"),
         format!("{base}/searches/{b_search}"),
+        format!("{base}/people"),
+        format!("{base}/people/{}", b.person),
     ] {
         seen.insert(
             path.clone(),

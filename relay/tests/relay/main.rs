@@ -13,6 +13,7 @@ mod migrations;
 mod objects;
 mod operations;
 mod searches;
+mod people;
 mod tenants;
 mod upgrade;
 mod validation;

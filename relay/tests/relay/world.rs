@@ -22,6 +22,8 @@ pub(crate) struct Tenant {
     pub(crate) floor: String,
     pub(crate) device: String,
     pub(crate) provisioning_key: String,
+    /// A person of the face library (without photos).
+    pub(crate) person: String,
 }
 
 #[derive(Debug)]
@@ -143,7 +145,12 @@ async fn make_tenant(relay: &TestRelay, root: &str, label: &str) -> Tenant {
     let device = relay
         .created(&format!("{base}/devices"), token, device)
         .await;
+    let person = json!({"name": format!("Person of {label}")});
+    let person = relay
+        .created(&format!("{base}/people"), token, person)
+        .await;
     Tenant {
+        person: id(&person),
         id: t,
         admin_email,
         admin_id: id(&admin),
