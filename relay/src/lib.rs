@@ -1,5 +1,6 @@
 //! The Dipper cloud relay: tenants, areas, users and roles, devices and the audit log, behind
-//! an HTTP API with hard tenant isolation. `dipper-relay` (src/main.rs) is the command line;
+//! an HTTP API with hard tenant isolation, and the object store of snapshots and face photos
+//! (`objects`). `dipper-relay` (src/main.rs) is the command line;
 //! this library is everything else, so tests drive the same code.
 //!
 //! The relay is stateless: every piece of state is in the database (PostgreSQL, or an

@@ -71,6 +71,16 @@ impl ObjectStore {
             (ObjectBackend::S3, Some(s3)) => Backend::S3(s3::S3Store::new(s3)),
             // `Config::validate` refuses `s3` without `[objects.s3]`.
             (ObjectBackend::Disk, _) | (ObjectBackend::S3, None) => {
+                if config.public_url.is_none()
+                    && (listen.ip().is_unspecified() || listen.port() == 0)
+                {
+                    tracing::warn!(
+                        %listen,
+                        "objects.public_url is not set and server.listen is no address a box \
+                         can reach: the object store's URLs will not work; set \
+                         objects.public_url"
+                    );
+                }
                 let signer = signing::UrlSigner::load(db).await?;
                 Backend::Disk(disk::DiskStore::new(
                     config.dir.clone(),
