@@ -66,7 +66,7 @@ impl AppState {
         Ok(Self {
             faces: FaceEmbedder::new(&config.faces),
             limits: Arc::new(RateLimits::new(&config.limits)),
-            tenant_saga: Arc::new(TenantSaga::with_broker(admin)),
+            tenant_saga: Arc::new(TenantSaga::with_broker(admin, objects.clone())),
             uplink,
             objects,
             db,

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use relay::config::{Argon2Config, Config, DatabaseConfig};
 use relay::db::Db;
+use relay::objects::ObjectStore;
 use relay::saga::TenantSaga;
 use relay::state::AppState;
 use reqwest::{Method, StatusCode, Url};
@@ -208,7 +209,7 @@ impl TestRelay {
     pub(crate) async fn start_with(
         db: &TestDb,
         tweak: impl FnOnce(&mut Config),
-        saga: Option<TenantSaga>,
+        saga: Option<fn(ObjectStore) -> TenantSaga>,
     ) -> Self {
         let mut config = test_config(db);
         tweak(&mut config);
@@ -223,7 +224,7 @@ impl TestRelay {
             .expect("database");
         let mut state = AppState::new(config, pool).await.expect("state");
         if let Some(saga) = saga {
-            state.tenant_saga = Arc::new(saga);
+            state.tenant_saga = Arc::new(saga(state.objects.clone()));
         }
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(relay::server::serve(

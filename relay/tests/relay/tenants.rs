@@ -108,7 +108,7 @@ impl SagaStep for Unreachable {
 
 async fn failed_creation_leaves_nothing(backend: Backend) {
     let db = TestDb::new(backend).await;
-    let failing = TenantSaga::standard().with_step(Arc::new(Unreachable));
+    let failing = |objects| TenantSaga::standard(objects).with_step(Arc::new(Unreachable));
     let relay = TestRelay::start_with(&db, |_| {}, Some(failing)).await;
     relay::admin::create_platform_admin(
         &relay.state.db,
