@@ -63,6 +63,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "uplink",
         sql: include_str!("migrations/0007_uplink.sql"),
     },
+    Migration {
+        version: 8,
+        name: "task embeddings",
+        sql: include_str!("migrations/0008_task_embeddings.sql"),
+    },
 ];
 
 /// The newest schema version in `migrations`.

@@ -1,4 +1,4 @@
--- The box's current SQLite schema (`box.db`), schema version 7 (`PRAGMA user_version`).
+-- The box's current SQLite schema (`box.db`), schema version 8 (`PRAGMA user_version`).
 --
 -- This file is documentation and the reference the migration test checks against: a fresh
 -- database built by applying every file of `migrations/` in order must have exactly these
@@ -51,8 +51,6 @@ CREATE TABLE tasks (
     to_ms INTEGER NOT NULL,
     cameras TEXT NOT NULL,              -- JSON array of camera ids
     match_distance REAL NOT NULL,       -- distance between normalised embeddings
-    model TEXT,                         -- embedding model id, once the target is embedded
-    embedding BLOB,                     -- little-endian f32s of the target
     error TEXT,                         -- why the task failed
     created_at_ms INTEGER NOT NULL,
     started_at_ms INTEGER,
@@ -78,6 +76,17 @@ CREATE INDEX tasks_unfinished ON tasks (priority, created_at_ms) WHERE state IN 
 CREATE TABLE task_photos (
     task_id TEXT PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
     photo BLOB NOT NULL
+);
+
+-- The embeddings a task looks for, once known (given, or made from its photo): one or more
+-- of one person, of one model; a face matches when it is near any of them. Apart from the
+-- task's row for the same reason as the photo.
+CREATE TABLE task_embeddings (
+    task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    n INTEGER NOT NULL,                 -- 0, 1, ...: the order they were given in
+    model TEXT NOT NULL,                -- the embedding model's id (dlib-resnet-v1)
+    embedding BLOB NOT NULL,            -- little-endian f32s
+    PRIMARY KEY (task_id, n)
 );
 
 -- How far a task's search of one camera track has got: recordings starting before
@@ -204,7 +213,8 @@ CREATE TABLE remote_searches (
 
 -- The outbox: every message the box owes the relay, in order. `seq` is the box's sequence,
 -- carried in the payload: AUTOINCREMENT, so never reused, even once every row is gone. A
--- row is deleted only after the broker's PUBACK for it.
+-- row is deleted only once the relay acknowledged it (or the broker's PUBACK, with
+-- uplink.acknowledged_by = "broker").
 CREATE TABLE outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,                 -- telemetry | attributes | rpc_response | search_event
@@ -231,3 +241,4 @@ END;
 CREATE TRIGGER outbox_usage_delete AFTER DELETE ON outbox BEGIN
     UPDATE outbox_usage SET messages = messages - 1, bytes = bytes - length(OLD.payload) WHERE id = 1;
 END;
+

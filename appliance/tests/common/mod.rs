@@ -1,8 +1,11 @@
 //! What the daemon's tests share, from `testkit`: the `dipper` binary run as a daemon on a
 //! data directory (started, stopped, killed, restarted), its API over HTTP, and simulated
-//! cameras serving recordings with real faces composited in (`scripts/make-face-clips`).
+//! cameras serving recordings with real faces composited in (`scripts/make-face-clips`);
+//! and of their own: the broker and a relay's MQTT client for the uplink's tests ([`link`]).
 
 #![allow(dead_code, unused_imports, unreachable_pub)]
+
+pub mod link;
 
 pub use testkit::daemon::{Api, Daemon};
 pub use testkit::faces::{
