@@ -87,6 +87,13 @@ const SAMPLE_ROWS: &[(u32, &str)] = &[
              VALUES ('t-1', 0, 'dlib-resnet-v1', x'0000803f'),
                     ('t-1', 1, 'dlib-resnet-v1', x'000080bf');",
     ),
+    (
+        9,
+        "INSERT INTO upload_grants (search_id, match_id, face_url, frame_url, expires_at_ms,
+                                    next_attempt_at_ms, received_at_ms)
+             VALUES ('s-1', 1, 'https://store.example/f', 'https://store.example/k',
+                     1700000900000, 1700000400000, 1700000400000);",
+    ),
 ];
 
 /// Columns a migration dropped, with the migration: the upgrade test compares the others
