@@ -82,12 +82,12 @@ pub(super) fn store(
     })
 }
 
-fn read_grant(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Grant>> {
+fn read_grant(row: &rusqlite::Row<'_>) -> rusqlite::Result<Grant> {
     let search: String = row.get(0)?;
-    let Ok(search_id) = Uuid::parse_str(&search) else {
-        return Ok(None);
-    };
-    Ok(Some(Grant {
+    let search_id = Uuid::parse_str(&search).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })?;
+    Ok(Grant {
         key: GrantKey {
             search_id,
             match_id: row.get(1)?,
@@ -99,7 +99,7 @@ fn read_grant(row: &rusqlite::Row<'_>) -> rusqlite::Result<Option<Grant>> {
         face_uploaded: row.get(6)?,
         frame_uploaded: row.get(7)?,
         attempts: u32::try_from(row.get::<_, i64>(8)?).unwrap_or(u32::MAX),
-    }))
+    })
 }
 
 /// Up to `limit` grants due at `now_ms`, the longest waiting first.
@@ -116,8 +116,7 @@ pub(super) fn due(conn: &Connection, now_ms: i64, limit: usize) -> Result<Vec<Gr
     let rows = statement
         .query_map(params![now_ms, limit as i64], read_grant)
         .purpose(context)?;
-    let rows: Vec<Option<Grant>> = rows.collect::<Result<_, _>>().purpose(context)?;
-    Ok(rows.into_iter().flatten().collect())
+    rows.collect::<Result<_, _>>().purpose(context)
 }
 
 /// When the next grant is due, if any is kept.
