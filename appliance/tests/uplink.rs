@@ -11,99 +11,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use common::Daemon;
+use common::link::{BOX_PASSWORD, BOX_USER, Link, PREFIX, wait_status};
 use protocol::rpc::{Method, Pong, RpcRequest, RpcResponse, SetConfig};
 use serde_json::{Value, json};
-use testkit::{Mqtt, TestBroker};
-
-const BOX_USER: &str = "box-1";
-const BOX_PASSWORD: &str = "box-credential-1";
-const PREFIX: &str = "dipper/tenant-1/box-1";
-
-/// A broker with a box identity and a relay connected to every topic of the box.
-struct Link {
-    broker: TestBroker,
-    relay: Mqtt,
-}
-
-impl Link {
-    /// The relay acknowledges every numbered message it receives, as the real one does once
-    /// it applied it.
-    async fn start() -> Link {
-        let mut link = Link::start_silent().await;
-        link.relay = link.relay.acknowledging();
-        link
-    }
-
-    /// The relay acknowledges nothing by itself.
-    async fn start_silent() -> Link {
-        let broker = TestBroker::start();
-        broker.create_box(BOX_USER, BOX_PASSWORD, PREFIX);
-        broker.create_relay("relay", "relay-pass");
-        let mut relay = Mqtt::persistent(&broker, "relay-1", "relay", "relay-pass")
-            .await
-            .expect("the relay connects");
-        assert!(relay.subscribe(&format!("{PREFIX}/#")).await);
-        Link { broker, relay }
-    }
-
-    /// `box.toml` lines connecting the box with `password`.
-    fn box_config(&self, password: &str, extra: &str) -> String {
-        format!(
-            "{extra}\n[uplink.manual]\nbroker_url = {:?}\nusername = {BOX_USER:?}\npassword = {password:?}\ntopic_prefix = {PREFIX:?}\n",
-            self.broker.url()
-        )
-    }
-
-    /// Sends an RPC and returns its response.
-    async fn call(&mut self, id: u64, payload: &[u8]) -> RpcResponse {
-        let request = format!("{PREFIX}/rpc/request/{id}");
-        self.relay.publish(&request, payload).await;
-        let answer = self
-            .relay
-            .next_on(&format!("{PREFIX}/rpc/response/{id}"))
-            .await
-            .unwrap_or_else(|| panic!("no answer to RPC {id}"));
-        RpcResponse::decode(&answer).expect("an RPC response")
-    }
-
-    /// Waits for `online` on the box's status (after a kill, its last will comes first).
-    async fn wait_online(&mut self) {
-        loop {
-            let status = self
-                .relay
-                .next_on(&format!("{PREFIX}/status"))
-                .await
-                .expect("the box online");
-            let status: Value = serde_json::from_slice(&status).expect("json");
-            if status["state"] == "online" {
-                return;
-            }
-            assert_eq!(status["state"], "offline", "{status}");
-        }
-    }
-}
+use testkit::Mqtt;
 
 fn set_config(values: Value) -> Vec<u8> {
     let values: BTreeMap<String, Value> = serde_json::from_value(values).expect("a map");
     RpcRequest::new(Method::SetConfig(SetConfig { values })).encode()
-}
-
-/// Polls the daemon's uplink status until `done` holds (bounded).
-async fn wait_status(daemon: &Daemon, what: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let (code, status) = daemon.api().get("/uplink/status").await;
-        assert_eq!(code, 200, "{status}");
-        if done(&status) {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: {status}\n{}",
-            daemon.log_text()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn error_code(response: &RpcResponse) -> &str {
@@ -646,4 +561,79 @@ async fn a_remote_search_with_pages_of_matches_sends_each_once_in_order() {
     };
     assert_eq!(finished, "done");
     assert_eq!(matches.len() as u64, filled.entries);
+}
+
+/// A search whose embeddings are of another model than the box's is answered
+/// `model_mismatch` naming both models, and creates nothing: the same search with the box's
+/// model is then a new one. Embeddings of two models in one search are `invalid_params`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_of_another_model_is_refused_as_model_mismatch_and_creates_nothing() {
+    use protocol::search::{CreateSearch, SearchAccepted, WireEmbedding};
+    let end = jiff::Timestamp::now();
+    let sim = common::start_sim(vec![common::face_camera("CAM-H264", end, &[])]).await;
+    let mut link = Link::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(dir.path(), &link.box_config(BOX_PASSWORD, ""));
+    (daemon.api())
+        .add_camera("gate", &sim.device(0).base_url())
+        .await;
+    link.wait_online().await;
+
+    let mut vector = vec![0.0; 128];
+    vector[0] = 1.0;
+    let now = end.as_millisecond();
+    let theirs = CreateSearch {
+        search_id: uuid::Uuid::new_v4(),
+        embedding: WireEmbedding::new("arcface-r100", &vector),
+        from_ms: now - 120_000,
+        to_ms: now,
+        cameras: Vec::new(),
+        max_distance: None,
+        more_embeddings: vec![WireEmbedding::new("arcface-r100", &vector)],
+    };
+    let call =
+        |create: &CreateSearch| RpcRequest::new(Method::CreateSearch(create.clone())).encode();
+    let refused = link.call(1, &call(&theirs)).await;
+    assert_eq!(
+        error_code(&refused),
+        protocol::rpc::MODEL_MISMATCH,
+        "{refused:?}"
+    );
+    let message = refused.error.map(|e| e.message).unwrap_or_default();
+    assert!(
+        message.contains("arcface-r100") && message.contains("dlib-resnet-v1"),
+        "{message}"
+    );
+    let (code, tasks) = daemon.api().get("/tasks").await;
+    assert_eq!((code, tasks), (200, json!([])), "nothing created");
+
+    let mut mixed = theirs.clone();
+    mixed.embedding = WireEmbedding::new("dlib-resnet-v1", &vector);
+    let mixed_answer = link.call(2, &call(&mixed)).await;
+    assert_eq!(
+        error_code(&mixed_answer),
+        "invalid_params",
+        "{mixed_answer:?}"
+    );
+
+    // The same search id with the box's model: accepted, as a search never seen before.
+    let mut ours = mixed;
+    ours.more_embeddings = vec![WireEmbedding::new("dlib-resnet-v1", &{
+        let mut other = vec![0.0; 128];
+        other[1] = 1.0;
+        other
+    })];
+    let accepted: SearchAccepted = link
+        .call(3, &call(&ours))
+        .await
+        .into_result()
+        .expect("accepted");
+    let (_, tasks) = daemon.api().get("/tasks").await;
+    let ids: Vec<&str> = tasks
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|t| t["id"].as_str())
+        .collect();
+    assert_eq!(ids, [accepted.task_id.as_str()]);
 }

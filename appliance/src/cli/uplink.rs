@@ -74,6 +74,18 @@ fn describe(status: &Value) -> String {
         status["published"].as_u64().unwrap_or(0),
         status["acknowledged"].as_u64().unwrap_or(0),
     );
+    let uploads = &status["uploads"];
+    let count = |key: &str| uploads[key].as_u64().unwrap_or(0);
+    out.push_str(&format!(
+        "\nuploads:   {} grants pending; {} matches uploaded ({} bytes), {} tries failed, {} asked again, {} with files gone, {} grants refused",
+        count("pending_grants"),
+        count("uploaded"),
+        count("bytes"),
+        count("retried"),
+        count("asked_again"),
+        count("files_gone"),
+        count("refused_grants"),
+    ));
     if let Some(error) = status["last_error"].as_str() {
         out.push_str(&format!("\nlast error: {error}"));
     }

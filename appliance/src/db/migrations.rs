@@ -63,6 +63,16 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "uplink",
         sql: include_str!("migrations/0007_uplink.sql"),
     },
+    Migration {
+        version: 8,
+        name: "task embeddings",
+        sql: include_str!("migrations/0008_task_embeddings.sql"),
+    },
+    Migration {
+        version: 9,
+        name: "upload grants",
+        sql: include_str!("migrations/0009_upload_grants.sql"),
+    },
 ];
 
 /// The newest schema version in `migrations`.

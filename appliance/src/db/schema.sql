@@ -1,4 +1,4 @@
--- The box's current SQLite schema (`box.db`), schema version 7 (`PRAGMA user_version`).
+-- The box's current SQLite schema (`box.db`), schema version 9 (`PRAGMA user_version`).
 --
 -- This file is documentation and the reference the migration test checks against: a fresh
 -- database built by applying every file of `migrations/` in order must have exactly these
@@ -51,8 +51,6 @@ CREATE TABLE tasks (
     to_ms INTEGER NOT NULL,
     cameras TEXT NOT NULL,              -- JSON array of camera ids
     match_distance REAL NOT NULL,       -- distance between normalised embeddings
-    model TEXT,                         -- embedding model id, once the target is embedded
-    embedding BLOB,                     -- little-endian f32s of the target
     error TEXT,                         -- why the task failed
     created_at_ms INTEGER NOT NULL,
     started_at_ms INTEGER,
@@ -78,6 +76,17 @@ CREATE INDEX tasks_unfinished ON tasks (priority, created_at_ms) WHERE state IN 
 CREATE TABLE task_photos (
     task_id TEXT PRIMARY KEY REFERENCES tasks (id) ON DELETE CASCADE,
     photo BLOB NOT NULL
+);
+
+-- The embeddings a task looks for, once known (given, or made from its photo): one or more
+-- of one person, of one model; a face matches when it is near any of them. Apart from the
+-- task's row for the same reason as the photo.
+CREATE TABLE task_embeddings (
+    task_id TEXT NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+    n INTEGER NOT NULL,                 -- 0, 1, ...: the order they were given in
+    model TEXT NOT NULL,                -- the embedding model's id (dlib-resnet-v1)
+    embedding BLOB NOT NULL,            -- little-endian f32s
+    PRIMARY KEY (task_id, n)
 );
 
 -- How far a task's search of one camera track has got: recordings starting before
@@ -204,7 +213,8 @@ CREATE TABLE remote_searches (
 
 -- The outbox: every message the box owes the relay, in order. `seq` is the box's sequence,
 -- carried in the payload: AUTOINCREMENT, so never reused, even once every row is gone. A
--- row is deleted only after the broker's PUBACK for it.
+-- row is deleted only once the relay acknowledged it (or the broker's PUBACK, with
+-- uplink.acknowledged_by = "broker").
 CREATE TABLE outbox (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     kind TEXT NOT NULL,                 -- telemetry | attributes | rpc_response | search_event
@@ -215,10 +225,13 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_by_kind ON outbox (kind, seq);
 
 -- The outbox's size, kept by the triggers below, so its quota is checked without a scan.
+-- The upload grants count against the same quota.
 CREATE TABLE outbox_usage (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     messages INTEGER NOT NULL,
-    bytes INTEGER NOT NULL              -- sum of length(payload)
+    bytes INTEGER NOT NULL,             -- sum of length(payload)
+    grants INTEGER NOT NULL DEFAULT 0,  -- rows of upload_grants
+    grant_bytes INTEGER NOT NULL DEFAULT 0  -- sum of their URLs' lengths
 );
 INSERT INTO outbox_usage (id, messages, bytes) VALUES (1, 0, 0);
 
@@ -230,4 +243,41 @@ CREATE TRIGGER outbox_usage_update AFTER UPDATE OF payload ON outbox BEGIN
 END;
 CREATE TRIGGER outbox_usage_delete AFTER DELETE ON outbox BEGIN
     UPDATE outbox_usage SET messages = messages - 1, bytes = bytes - length(OLD.payload) WHERE id = 1;
+END;
+
+-- Where to upload a match's snapshots (the relay's grant on `{prefix}/uploads`: presigned
+-- PUT URLs for the face crop and the frame, signed for image/jpeg), kept until both are
+-- uploaded (then a `snapshots_uploaded` search event is written and the row deleted in one
+-- transaction), the grant expires or the store refuses it (`snapshots_wanted`: the relay
+-- grants again), or the match's files are gone (retention). A grant for the same (search,
+-- match) replaces the row and bumps `version`, so an upload of the old one in flight
+-- changes nothing.
+CREATE TABLE upload_grants (
+    search_id TEXT NOT NULL,            -- the relay's search (UUID)
+    match_id INTEGER NOT NULL,          -- matches.id
+    face_url TEXT NOT NULL,
+    frame_url TEXT NOT NULL,
+    expires_at_ms INTEGER NOT NULL,     -- the store refuses both URLs after it
+    face_uploaded INTEGER NOT NULL DEFAULT 0,   -- with this grant's URL
+    frame_uploaded INTEGER NOT NULL DEFAULT 0,
+    version INTEGER NOT NULL DEFAULT 1,
+    attempts INTEGER NOT NULL DEFAULT 0,        -- tries that found the store unreachable or failing
+    next_attempt_at_ms INTEGER NOT NULL,        -- not tried again before (backoff with jitter)
+    last_error TEXT,                    -- why the last try failed
+    received_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (search_id, match_id)
+);
+CREATE INDEX upload_grants_by_next_attempt ON upload_grants (next_attempt_at_ms);
+
+CREATE TRIGGER upload_grants_usage_insert AFTER INSERT ON upload_grants BEGIN
+    UPDATE outbox_usage SET grants = grants + 1,
+        grant_bytes = grant_bytes + length(NEW.face_url) + length(NEW.frame_url) WHERE id = 1;
+END;
+CREATE TRIGGER upload_grants_usage_update AFTER UPDATE OF face_url, frame_url ON upload_grants BEGIN
+    UPDATE outbox_usage SET grant_bytes = grant_bytes - length(OLD.face_url) - length(OLD.frame_url)
+        + length(NEW.face_url) + length(NEW.frame_url) WHERE id = 1;
+END;
+CREATE TRIGGER upload_grants_usage_delete AFTER DELETE ON upload_grants BEGIN
+    UPDATE outbox_usage SET grants = grants - 1,
+        grant_bytes = grant_bytes - length(OLD.face_url) - length(OLD.frame_url) WHERE id = 1;
 END;

@@ -179,6 +179,11 @@ impl Engine {
         self.inner.searches.indexer.disk()
     }
 
+    /// The model the box embeds faces with; a search's embeddings must be of it.
+    pub(crate) fn model(&self) -> pipeline::faces::ModelId {
+        self.inner.searches.indexer.model()
+    }
+
     pub(crate) fn index_entries(&self) -> u64 {
         self.inner.searches.indexer.entries()
     }

@@ -1,7 +1,8 @@
-//! What creating a task takes, as the API (and later the uplink's RPCs) receive it, and the
-//! one place it is checked: [`TaskRequest::validate`] turns the wire form (RFC 3339 times,
-//! a base64 photo or an embedding naming its model) into a [`ValidTask`] or an error naming
-//! the field. Only the cameras are checked later, against the stored ones.
+//! What creating a task takes, as the API and the uplink's `createSearch` receive it, and
+//! the one place it is checked: [`TaskRequest::validate`] turns the wire form (RFC 3339
+//! times, a base64 photo, or one or more embeddings of one person naming their model) into
+//! a [`ValidTask`] or an error naming the field. Only the cameras are checked later,
+//! against the stored ones.
 
 use base64::Engine as _;
 use pipeline::faces::{Embedding, ModelId};
@@ -11,6 +12,10 @@ use crate::engine::error::EngineError;
 
 /// The largest photo a task takes.
 const MAX_PHOTO_BYTES: usize = 20 * 1024 * 1024;
+
+/// The most embeddings one task looks for (`embedding` and `more_embeddings`), as many as a
+/// remote search carries.
+pub(crate) const MAX_EMBEDDINGS: usize = protocol::search::MAX_EMBEDDINGS;
 
 /// `POST /api/v1/tasks`.
 #[derive(Debug, Clone, Deserialize)]
@@ -34,6 +39,10 @@ pub(crate) struct TaskRequest {
     /// Or their face embedding, as the face stages make it.
     #[serde(default)]
     pub(crate) embedding: Option<EmbeddingBody>,
+    /// More embeddings of the same person (other photos of them), with `embedding`: a face
+    /// matches when it is near any of them. At most [`MAX_EMBEDDINGS`] in all.
+    #[serde(default)]
+    pub(crate) more_embeddings: Vec<EmbeddingBody>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -52,7 +61,9 @@ fn default_priority() -> u8 {
 pub(crate) enum Target {
     /// A photo's bytes (JPEG or PNG), embedded when the task starts.
     Photo(Vec<u8>),
-    Embedding(Embedding),
+    /// One or more embeddings of one person, of the box's model, never empty: a face
+    /// matches when it is within the distance of any, and its distance is the best.
+    Embeddings(Vec<Embedding>),
 }
 
 /// What a task searches, how urgently and how strictly; stored with it and shown as is.
@@ -101,22 +112,7 @@ impl TaskRequest {
                 "must be between 0 and 2",
             ));
         }
-        let target = match (self.photo, self.embedding) {
-            (None, None) => {
-                return Err(EngineError::invalid(
-                    "photo",
-                    "a photo or an embedding is required",
-                ));
-            }
-            (Some(_), Some(_)) => {
-                return Err(EngineError::invalid(
-                    "photo",
-                    "give a photo or an embedding, not both",
-                ));
-            }
-            (Some(photo), None) => Target::Photo(photo_bytes(&photo)?),
-            (None, Some(embedding)) => Target::Embedding(embedding.validate(model)?),
-        };
+        let target = target(self.photo, self.embedding, self.more_embeddings, model)?;
         let params = TaskParams {
             from_ms,
             to_ms,
@@ -128,18 +124,68 @@ impl TaskRequest {
     }
 }
 
+/// The photo, or the embeddings (`embedding` first), checked.
+fn target(
+    photo: Option<String>,
+    embedding: Option<EmbeddingBody>,
+    more: Vec<EmbeddingBody>,
+    model: ModelId,
+) -> Result<Target, EngineError> {
+    match (photo, embedding) {
+        (None, None) => Err(EngineError::invalid(
+            "photo",
+            "a photo or an embedding is required",
+        )),
+        (Some(_), Some(_)) => Err(EngineError::invalid(
+            "photo",
+            "give a photo or an embedding, not both",
+        )),
+        (Some(_), None) if !more.is_empty() => Err(EngineError::invalid(
+            "more_embeddings",
+            "more embeddings go with an embedding, not with a photo",
+        )),
+        (Some(photo), None) => Ok(Target::Photo(photo_bytes(&photo)?)),
+        (None, Some(first)) => {
+            if more.len() + 1 > MAX_EMBEDDINGS {
+                return Err(EngineError::invalid(
+                    "more_embeddings",
+                    format!(
+                        "{} embeddings; at most {MAX_EMBEDDINGS} in all",
+                        more.len() + 1
+                    ),
+                ));
+            }
+            let mut embeddings = vec![first.validate(model, FIRST)?];
+            for body in more {
+                embeddings.push(body.validate(model, MORE)?);
+            }
+            Ok(Target::Embeddings(embeddings))
+        }
+    }
+}
+
+/// The fields an error names for the first embedding and for the others: model, values.
+const FIRST: (&str, &str) = ("embedding.model", "embedding.values");
+const MORE: (&str, &str) = ("more_embeddings.model", "more_embeddings.values");
+
 impl EmbeddingBody {
-    fn validate(self, model: ModelId) -> Result<Embedding, EngineError> {
+    /// The embedding, when it is of `model` with that model's length; `fields` name its
+    /// model and values in an error.
+    fn validate(
+        self,
+        model: ModelId,
+        (model_field, values_field): (&'static str, &'static str),
+    ) -> Result<Embedding, EngineError> {
         if self.model != model.id() {
             return Err(EngineError::invalid(
-                "embedding.model",
+                model_field,
                 format!("this box embeds with {}, not {}", model.id(), self.model),
             ));
         }
         let dimensions = model.dimensions().unwrap_or(128);
         let wrong = || {
             EngineError::invalid(
-                "embedding.values",
+                values_field,
                 format!("expected {dimensions} finite numbers"),
             )
         };
@@ -182,6 +228,17 @@ mod tests {
             match_distance: None,
             photo: Some(base64::engine::general_purpose::STANDARD.encode(b"\x89PNG....")),
             embedding: None,
+            more_embeddings: Vec::new(),
+        }
+    }
+
+    /// A unit vector of the box's model along dimension `axis`.
+    fn body(axis: usize) -> EmbeddingBody {
+        let mut values = vec![0.0; 128];
+        values[axis] = 1.0;
+        EmbeddingBody {
+            model: ModelId::EMBEDDER.id().to_owned(),
+            values,
         }
     }
 
@@ -233,6 +290,37 @@ mod tests {
             },
             "embedding.values",
         );
+        check_invalid(|r| r.more_embeddings = vec![body(1)], "more_embeddings");
+        let with_more = |more: Vec<EmbeddingBody>| {
+            move |r: &mut TaskRequest| {
+                r.photo = None;
+                r.embedding = Some(body(0));
+                r.more_embeddings = more;
+            }
+        };
+        check_invalid(with_more(vec![body(1); MAX_EMBEDDINGS]), "more_embeddings");
+        let mut other = body(1);
+        other.model = "other-model".to_owned();
+        check_invalid(with_more(vec![body(1), other]), "more_embeddings.model");
+        let mut short = body(1);
+        short.values.truncate(64);
+        check_invalid(with_more(vec![short]), "more_embeddings.values");
+    }
+
+    #[test]
+    fn several_embeddings_are_kept_in_order() {
+        let mut request = request();
+        request.photo = None;
+        request.embedding = Some(body(0));
+        request.more_embeddings = (1..MAX_EMBEDDINGS).map(body).collect();
+        let task = request.validate(0.6, ModelId::EMBEDDER).expect("valid");
+        let Target::Embeddings(embeddings) = task.target else {
+            panic!("embeddings");
+        };
+        assert_eq!(embeddings.len(), MAX_EMBEDDINGS);
+        for (axis, embedding) in embeddings.iter().enumerate() {
+            assert_eq!(embedding.vector()[axis], 1.0, "embedding {axis}");
+        }
     }
 
     #[test]
@@ -246,8 +334,11 @@ mod tests {
             values,
         });
         let task = request.validate(0.6, ModelId::EMBEDDER).expect("valid");
-        let Target::Embedding(embedding) = task.target else {
+        let Target::Embeddings(embeddings) = task.target else {
             panic!("an embedding");
+        };
+        let [embedding] = embeddings.as_slice() else {
+            panic!("one embedding: {embeddings:?}");
         };
         assert_eq!(embedding.model(), ModelId::EMBEDDER);
         assert_eq!(embedding.vector()[0], 1.0, "normalised");

@@ -86,9 +86,6 @@ pub(crate) struct TaskRow {
     pub(crate) state: TaskState,
     #[serde(flatten)]
     pub(crate) params: TaskParams,
-    /// The target's embedding, once known (given, or made from the photo).
-    #[serde(skip)]
-    pub(crate) embedding: Option<Embedding>,
     /// Whether the task was given a photo (else an embedding).
     #[serde(rename = "photo")]
     pub(crate) has_photo: bool,
@@ -214,9 +211,9 @@ fn embedding_bytes(values: &[f32]) -> Vec<u8> {
 
 /// A stored embedding; `None` when its model is not this build's or its values are not
 /// a vector of that model (the task then embeds its photo again, or fails without one).
-fn stored_embedding(model: Option<String>, bytes: Option<Vec<u8>>) -> Option<Embedding> {
-    let model = ModelId::from_id(&model?)?;
-    let values = bytes?
+fn stored_embedding(model: &str, bytes: &[u8]) -> Option<Embedding> {
+    let model = ModelId::from_id(model)?;
+    let values = bytes
         .chunks_exact(4)
         .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect();
@@ -236,18 +233,14 @@ pub(crate) fn insert_task(
 ) -> rusqlite::Result<()> {
     let params = &task.params;
     let cameras = serde_json::to_string(&params.cameras).unwrap_or_else(|_| "[]".to_owned());
-    let (photo, model, embedding) = match &task.target {
-        Target::Photo(photo) => (Some(photo.as_slice()), None, None),
-        Target::Embedding(e) => (
-            None,
-            Some(e.model().id()),
-            Some(embedding_bytes(e.vector())),
-        ),
+    let photo = match &task.target {
+        Target::Photo(photo) => Some(photo.as_slice()),
+        Target::Embeddings(_) => None,
     };
     conn.execute(
         "INSERT INTO tasks (id, state, priority, from_ms, to_ms, cameras, match_distance,
-                            has_photo, model, embedding, created_at_ms)
-         VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                            has_photo, created_at_ms)
+         VALUES (?1, 'queued', ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         params![
             id,
             params.priority,
@@ -256,34 +249,66 @@ pub(crate) fn insert_task(
             cameras,
             f64::from(params.match_distance),
             photo.is_some(),
-            model,
-            embedding,
             created_at_ms
         ],
     )?;
-    if let Some(photo) = photo {
-        conn.execute(
-            "INSERT INTO task_photos (task_id, photo) VALUES (?1, ?2)",
-            params![id, photo],
-        )?;
+    match &task.target {
+        Target::Photo(photo) => {
+            conn.execute(
+                "INSERT INTO task_photos (task_id, photo) VALUES (?1, ?2)",
+                params![id, photo],
+            )?;
+        }
+        Target::Embeddings(embeddings) => set_embeddings(conn, id, embeddings)?,
     }
     Ok(())
 }
 
-pub(crate) fn set_embedding(
+/// Stores the embeddings the task looks for (in place of any it had), in their order.
+pub(crate) fn set_embeddings(
     conn: &Connection,
     task: &str,
-    embedding: &Embedding,
+    embeddings: &[Embedding],
 ) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE tasks SET model = ?2, embedding = ?3 WHERE id = ?1",
-        params![
+    conn.execute("DELETE FROM task_embeddings WHERE task_id = ?1", [task])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO task_embeddings (task_id, n, model, embedding) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (n, embedding) in embeddings.iter().enumerate() {
+        insert.execute(params![
             task,
+            n as i64,
             embedding.model().id(),
             embedding_bytes(embedding.vector())
-        ],
-    )?;
+        ])?;
+    }
     Ok(())
+}
+
+/// The embeddings the task looks for, in their order; none before its photo is embedded.
+/// One of another model than this build's, or that is not a vector of its model, is left
+/// out (the task then embeds its photo again, or fails without one).
+pub(crate) fn task_embeddings(conn: &Connection, task: &str) -> rusqlite::Result<Vec<Embedding>> {
+    let mut statement = conn.prepare_cached(
+        "SELECT model, embedding FROM task_embeddings WHERE task_id = ?1 ORDER BY n",
+    )?;
+    let rows = statement.query_map([task], |row| {
+        Ok(stored_embedding(
+            &row.get::<_, String>(0)?,
+            &row.get::<_, Vec<u8>>(1)?,
+        ))
+    })?;
+    let mut embeddings = Vec::new();
+    for row in rows {
+        match row? {
+            Some(embedding) => embeddings.push(embedding),
+            None => tracing::warn!(
+                task,
+                "a stored embedding of another model, or not a vector of this one, is left out"
+            ),
+        }
+    }
+    Ok(embeddings)
 }
 
 /// Moves an unfinished task to `state`; a finished task stays as it is. Returns whether
@@ -308,8 +333,8 @@ pub(crate) fn set_state(
     Ok(changed == 1)
 }
 
-const TASK_COLUMNS: &str = "id, state, priority, from_ms, to_ms, cameras, match_distance, model,
-    embedding, has_photo, error, created_at_ms, started_at_ms, finished_at_ms,
+const TASK_COLUMNS: &str = "id, state, priority, from_ms, to_ms, cameras, match_distance,
+    has_photo, error, created_at_ms, started_at_ms, finished_at_ms,
     recordings_total, recordings_done, recordings_failed, keyframes, faces, matches,
     keyframes_decoded, keyframes_detected";
 
@@ -332,21 +357,20 @@ fn task_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<TaskRow> {
             cameras: serde_json::from_str(&cameras).unwrap_or_default(),
             match_distance: row.get::<_, f64>(6)? as f32,
         },
-        embedding: stored_embedding(row.get(7)?, row.get(8)?),
-        has_photo: row.get(9)?,
-        error: row.get(10)?,
-        created_at_ms: row.get(11)?,
-        started_at_ms: row.get(12)?,
-        finished_at_ms: row.get(13)?,
+        has_photo: row.get(7)?,
+        error: row.get(8)?,
+        created_at_ms: row.get(9)?,
+        started_at_ms: row.get(10)?,
+        finished_at_ms: row.get(11)?,
         counts: TaskCounts {
-            recordings_total: count(row.get(14)?),
-            recordings_done: count(row.get(15)?),
-            recordings_failed: count(row.get(16)?),
-            keyframes: count(row.get(17)?),
-            faces: count(row.get(18)?),
-            matches: count(row.get(19)?),
-            keyframes_decoded: count(row.get(20)?),
-            keyframes_detected: count(row.get(21)?),
+            recordings_total: count(row.get(12)?),
+            recordings_done: count(row.get(13)?),
+            recordings_failed: count(row.get(14)?),
+            keyframes: count(row.get(15)?),
+            faces: count(row.get(16)?),
+            matches: count(row.get(17)?),
+            keyframes_decoded: count(row.get(18)?),
+            keyframes_detected: count(row.get(19)?),
         },
     })
 }

@@ -46,6 +46,16 @@ pub(crate) struct UplinkConfig {
     /// published again, from the oldest (the relay ignores what it applied before), in ms.
     /// Default 30000.
     pub(crate) republish_after_ms: u64,
+    /// Snapshots uploaded at once (with the relay's upload grants). Default 4; 1..=32.
+    pub(crate) uploads_at_once: usize,
+    /// The first wait before an upload is tried again while the object store cannot be
+    /// reached or answers 5xx, in ms, doubled with each failure up to
+    /// `upload_retry_max_ms` (plus up to half again at random), until the grant expires.
+    /// Defaults 1000 and 300000 (5 minutes).
+    pub(crate) upload_retry_min_ms: u64,
+    pub(crate) upload_retry_max_ms: u64,
+    /// The longest one snapshot's upload may take, in seconds. Default 60; 1..=3600.
+    pub(crate) upload_timeout_seconds: u64,
     /// A broker identity given by hand instead of activation.
     #[serde(skip_serializing)]
     pub(crate) manual: Option<ManualIdentity>,
@@ -65,6 +75,10 @@ impl Default for UplinkConfig {
             acknowledged_by: AcknowledgedBy::Relay,
             relay_window: 256,
             republish_after_ms: 30_000,
+            uploads_at_once: 4,
+            upload_retry_min_ms: 1_000,
+            upload_retry_max_ms: 300_000,
+            upload_timeout_seconds: 60,
             manual: None,
         }
     }
@@ -98,6 +112,10 @@ impl UplinkConfig {
 
     pub(crate) fn republish_after(&self) -> Duration {
         Duration::from_millis(self.republish_after_ms)
+    }
+
+    pub(crate) fn upload_timeout(&self) -> Duration {
+        Duration::from_secs(self.upload_timeout_seconds)
     }
 
     pub(crate) fn quota_bytes(&self) -> u64 {
@@ -142,6 +160,18 @@ impl UplinkConfig {
         }
         if self.republish_after_ms < 100 {
             return Err(("uplink.republish_after_ms", "must be at least 100".into()));
+        }
+        if !(1..=32).contains(&self.uploads_at_once) {
+            return Err(("uplink.uploads_at_once", "must be 1..=32".into()));
+        }
+        if self.upload_retry_min_ms == 0 || self.upload_retry_max_ms < self.upload_retry_min_ms {
+            return Err((
+                "uplink.upload_retry_min_ms",
+                "must be at least 1 and at most upload_retry_max_ms".into(),
+            ));
+        }
+        if !(1..=3600).contains(&self.upload_timeout_seconds) {
+            return Err(("uplink.upload_timeout_seconds", "must be 1..=3600".into()));
         }
         if let Some(manual) = &self.manual {
             super::identity::BrokerAddress::parse(&manual.broker_url)

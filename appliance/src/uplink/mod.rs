@@ -20,6 +20,8 @@
 //!   daemon stops cleanly and exits with [`RESTART_EXIT_CODE`] for its supervisor.
 //! - Configuration set remotely ([`settings`]) is validated whole before anything is
 //!   applied, and persisted with its answer in one transaction.
+//! - Snapshots of matches are uploaded to the object store with the relay's grants
+//!   ([`uploads`]), kept in SQLite until done, whether the broker is reachable or not.
 
 mod activate;
 mod config;
@@ -32,6 +34,7 @@ mod rpc;
 mod searches;
 mod session;
 mod settings;
+mod uploads;
 
 #[cfg(test)]
 mod tests;
@@ -50,6 +53,7 @@ pub(crate) use activate::{ActivateError, ActivateRequest};
 pub(crate) use config::{AcknowledgedBy, UplinkConfig};
 pub(crate) use outbox::{Enqueued, Kind, Usage};
 pub(crate) use settings::with_stored as with_stored_overrides;
+pub(crate) use uploads::UploadStatus;
 
 use crate::config::BoxConfig;
 use crate::db::{Database, DbError};
@@ -100,6 +104,8 @@ pub(crate) struct UplinkStatus {
     pub(crate) outbox_oldest_seconds: Option<u64>,
     pub(crate) published: u64,
     pub(crate) acknowledged: u64,
+    /// Snapshot uploads: grants waiting, and what was done since the start.
+    pub(crate) uploads: UploadStatus,
 }
 
 #[derive(Debug)]
@@ -119,6 +125,9 @@ struct Shared {
     restart: Mutex<Option<oneshot::Sender<()>>>,
     published: AtomicU64,
     acknowledged: AtomicU64,
+    /// The box's HTTP client for the object store (snapshot uploads).
+    http: reqwest::Client,
+    uploads: uploads::Uploads,
     metrics: Option<PrometheusHandle>,
     started: Instant,
 }
@@ -183,7 +192,7 @@ impl Uplink {
     /// box has an identity. The receiver hears a `restart` RPC.
     pub(crate) async fn start(
         parts: UplinkParts,
-    ) -> Result<(Uplink, oneshot::Receiver<()>), DbError> {
+    ) -> Result<(Uplink, oneshot::Receiver<()>), crate::BoxError> {
         let (acks, acks_rx) = mpsc::unbounded_channel();
         let (restart_tx, restart_rx) = oneshot::channel();
         let shared = Arc::new(Shared {
@@ -202,12 +211,15 @@ impl Uplink {
             restart: Mutex::new(Some(restart_tx)),
             published: AtomicU64::new(0),
             acknowledged: AtomicU64::new(0),
+            http: http_client()?,
+            uploads: uploads::Uploads::default(),
             metrics: parts.metrics,
             started: parts.started,
         });
         tokio::spawn(publisher::acknowledge(Arc::clone(&shared), acks_rx));
         tokio::spawn(report::telemetry_loop(Arc::clone(&shared)));
         tokio::spawn(searches::watch_loop(Arc::clone(&shared)));
+        tokio::spawn(uploads::run(Arc::clone(&shared)));
         let uplink = Uplink { shared };
         let config = uplink.shared.config();
         if let Some(identity) = identity::load(&uplink.shared.db, &config).await? {
@@ -297,6 +309,7 @@ impl Uplink {
             outbox,
             published: self.shared.published.load(Ordering::Relaxed),
             acknowledged: self.shared.acknowledged.load(Ordering::Relaxed),
+            uploads: self.shared.uploads.status(outbox.grants),
         })
     }
 
@@ -306,6 +319,16 @@ impl Uplink {
             task.abort();
         }
     }
+}
+
+/// The HTTP client snapshots are uploaded with (each upload has its own timeout too).
+fn http_client() -> Result<reqwest::Client, crate::BoxError> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .user_agent(concat!("dipper/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("making the uplink's HTTP client: {e}"))?;
+    Ok(client)
 }
 
 pub(crate) fn now_ms() -> i64 {

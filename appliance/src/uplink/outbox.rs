@@ -10,11 +10,12 @@
 //!   its `seq` (`{prefix}/acks`), or with `uplink.acknowledged_by = "broker"` the broker's
 //!   PUBACK for it. Until then it is published again after every reconnect and restart,
 //!   oldest first.
-//! - The quota bounds the payload bytes. Over it, telemetry is thinned (every other
-//!   telemetry sample deleted, oldest first, until the new message fits); a new telemetry
-//!   sample that still does not fit is dropped. RPC responses, attributes and search events
-//!   are never dropped: they are stored over the quota, and the caller refuses new work
-//!   while [`Usage::over`] says so.
+//! - The quota bounds the payload bytes, together with the snapshot upload grants kept
+//!   until their uploads end (their URLs' bytes, `outbox_usage.grant_bytes`). Over it,
+//!   telemetry is thinned (every other telemetry sample deleted, oldest first, until the
+//!   new message fits); a new telemetry sample that still does not fit is dropped. RPC
+//!   responses, attributes, search events and grants are never dropped: they are stored
+//!   over the quota, and the caller refuses new work while [`Usage::over`] says so.
 
 use rusqlite::{Connection, Transaction, params};
 
@@ -63,6 +64,10 @@ pub(crate) struct Pending {
 pub(crate) struct Usage {
     pub(crate) messages: u64,
     pub(crate) bytes: u64,
+    /// Snapshot upload grants kept until their uploads end, and their URLs' bytes, which
+    /// count against the same quota.
+    pub(crate) grants: u64,
+    pub(crate) grant_bytes: u64,
     /// When the oldest waiting message was written, Unix ms.
     pub(crate) oldest_ms: Option<i64>,
     /// The last sequence ever given (0 before the first message).
@@ -72,7 +77,7 @@ pub(crate) struct Usage {
 
 impl Usage {
     pub(crate) fn over(&self) -> bool {
-        self.bytes >= self.quota_bytes
+        self.bytes + self.grant_bytes >= self.quota_bytes
     }
 
     /// The oldest message's age at `now_ms`, in seconds.
@@ -104,17 +109,7 @@ pub(crate) fn enqueue(
         params![bytes, seq as i64],
     )
     .purpose(context)?;
-    let mut thinned = 0;
-    while used_bytes(tx)? > quota_bytes {
-        let gone = thin_telemetry(tx, seq)?;
-        if gone == 0 {
-            break;
-        }
-        thinned += gone;
-    }
-    if thinned > 0 {
-        metrics::counter!("dipper_outbox_thinned_total").increment(thinned);
-    }
+    let thinned = make_room(tx, quota_bytes, Some(seq))?;
     if kind == Kind::Telemetry && used_bytes(tx)? > quota_bytes {
         tx.execute("DELETE FROM outbox WHERE seq = ?1", [seq as i64])
             .purpose(context)?;
@@ -125,10 +120,34 @@ pub(crate) fn enqueue(
     Ok(Enqueued::Stored { seq, thinned })
 }
 
+/// Thins telemetry (but the sample `keep`) while the outbox, with the upload grants it
+/// accounts for, is over `quota_bytes`; how many samples went.
+pub(crate) fn make_room(
+    tx: &Transaction<'_>,
+    quota_bytes: u64,
+    keep: Option<u64>,
+) -> Result<u64, DbError> {
+    let mut thinned = 0;
+    while used_bytes(tx)? > quota_bytes {
+        let gone = thin_telemetry(tx, keep.unwrap_or(0))?;
+        if gone == 0 {
+            break;
+        }
+        thinned += gone;
+    }
+    if thinned > 0 {
+        metrics::counter!("dipper_outbox_thinned_total").increment(thinned);
+    }
+    Ok(thinned)
+}
+
+/// The payload bytes waiting, and the upload grants' (counted against the same quota).
 fn used_bytes(tx: &Transaction<'_>) -> Result<u64, DbError> {
-    tx.query_row("SELECT bytes FROM outbox_usage WHERE id = 1", [], |row| {
-        row.get::<_, i64>(0)
-    })
+    tx.query_row(
+        "SELECT bytes + grant_bytes FROM outbox_usage WHERE id = 1",
+        [],
+        |row| row.get::<_, i64>(0),
+    )
     .purpose("read the outbox's size")
     .map(|b| u64::try_from(b).unwrap_or(0))
 }
@@ -194,11 +213,18 @@ fn clamp(seq: u64) -> i64 {
 /// The outbox's size and the age of its oldest message.
 pub(crate) fn usage(conn: &Connection, quota_bytes: u64) -> Result<Usage, DbError> {
     let context = "read the outbox's size";
-    let (messages, bytes) = conn
+    let (messages, bytes, grants, grant_bytes) = conn
         .query_row(
-            "SELECT messages, bytes FROM outbox_usage WHERE id = 1",
+            "SELECT messages, bytes, grants, grant_bytes FROM outbox_usage WHERE id = 1",
             [],
-            |row| Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?)),
+            |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, i64>(3)?,
+                ))
+            },
         )
         .purpose(context)?;
     let oldest_ms = conn
@@ -224,6 +250,8 @@ pub(crate) fn usage(conn: &Connection, quota_bytes: u64) -> Result<Usage, DbErro
         last_seq: u64::try_from(last_seq).unwrap_or(0),
         messages: u64::try_from(messages).unwrap_or(0),
         bytes: u64::try_from(bytes).unwrap_or(0),
+        grants: u64::try_from(grants).unwrap_or(0),
+        grant_bytes: u64::try_from(grant_bytes).unwrap_or(0),
         oldest_ms,
         quota_bytes,
     })

@@ -39,6 +39,7 @@ async fn update_gauges(shared: &Shared) {
         metrics::gauge!("dipper_outbox_bytes").set(usage.bytes as f64);
         let oldest = usage.oldest_seconds(now_ms()).unwrap_or(0);
         metrics::gauge!("dipper_outbox_oldest_seconds").set(oldest as f64);
+        metrics::gauge!("dipper_upload_grants_pending").set(usage.grants as f64);
         let connected = shared.flight.lock().connected;
         metrics::gauge!("dipper_uplink_connected").set(if connected { 1.0 } else { 0.0 });
     }

@@ -1,7 +1,8 @@
 //! What comes from the relay: RPC requests on `{prefix}/rpc/request/{id}`, answered on
 //! `{prefix}/rpc/response/{id}` through the outbox, shared attributes on
-//! `{prefix}/attributes`, applied as configuration, and acknowledgements on
-//! `{prefix}/acks`, which let the outbox delete what the relay applied.
+//! `{prefix}/attributes`, applied as configuration, acknowledgements on `{prefix}/acks`,
+//! which let the outbox delete what the relay applied, and snapshot upload grants on
+//! `{prefix}/uploads`, kept for the uploader.
 //!
 //! Contract: every request gets exactly one answer: a result, or an error naming why
 //! (`invalid_request` for a payload that is not a request, `invalid_params`,
@@ -18,7 +19,7 @@ use protocol::topics::{Topic, Topics};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{Kind, Shared, now_ms, report, searches, session::Incoming, settings};
+use super::{Kind, Shared, now_ms, report, searches, session::Incoming, settings, uploads};
 
 /// Handles what the broker delivers, for as long as the session lives.
 pub(super) async fn handle_incoming(
@@ -41,6 +42,7 @@ pub(super) async fn handle_incoming(
                 tokio::spawn(async move { answer(&shared, id, &payload, live).await });
             }
             Some(Topic::Attributes) => settings::apply_shared(&shared, &payload).await,
+            Some(Topic::Uploads) => uploads::receive(&shared, &payload).await,
             Some(Topic::Acks) => match protocol::acks::Acks::decode(&payload) {
                 Ok(acks) => {
                     for (first, last) in acks.ranges {

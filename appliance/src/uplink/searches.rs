@@ -2,7 +2,9 @@
 //! events back through the outbox: progress when it changes, every match, and the end.
 //!
 //! Contract: a search becomes a task through the engine's one task request path
-//! (`TaskRequest`), at priority 0, and is answered with `SearchAccepted`; the relay's
+//! (`TaskRequest`, with every embedding of the search), at priority 0, and is answered
+//! with `SearchAccepted`; one whose embeddings are of another model than the box's
+//! embedder is answered `model_mismatch` naming both, and nothing is created. The relay's
 //! search id and the task are kept in `remote_searches`. A watcher reads each unfinished
 //! search's task and writes its new events to the outbox in the same transaction that moves
 //! the search's cursor (last match, last progress, finished), so each event is written
@@ -12,7 +14,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use protocol::rpc::RpcError;
+use protocol::rpc::{MODEL_MISMATCH, RpcError};
 use protocol::search::{
     CreateSearch, SearchAccepted, SearchEvent, SearchEventBody, SearchMatch, SearchProgress,
 };
@@ -43,6 +45,19 @@ fn internal(error: DbError) -> RpcError {
 
 /// Starts a task for the relay's search.
 pub(super) async fn create(shared: &Shared, create: CreateSearch) -> Result<Value, RpcError> {
+    // `RpcRequest::decode` checked that every embedding of the search is of one model.
+    let model = shared.engine.model();
+    if create.embedding.model != model.id() {
+        return Err(RpcError::new(
+            MODEL_MISMATCH,
+            format!(
+                "the search's embeddings are of the model {}, this box embeds with {}: \
+                 embeddings of different models are never compared",
+                create.embedding.model,
+                model.id()
+            ),
+        ));
+    }
     if shared.usage().await.map_err(internal)?.over() {
         return Err(RpcError::new(
             "outbox_full",
@@ -101,14 +116,20 @@ async fn task_request(shared: &Shared, create: &CreateSearch) -> Result<TaskRequ
             .map(|t| t.to_string())
             .map_err(|e| RpcError::new("invalid_params", format!("{field}: {e}")))
     };
-    let values = create.embedding.vector().map_err(RpcError::from)?;
+    let mut embeddings = Vec::with_capacity(create.more_embeddings.len() + 1);
+    for embedding in create.embeddings() {
+        let values = embedding.vector().map_err(RpcError::from)?;
+        embeddings.push(serde_json::json!({ "model": embedding.model, "values": values }));
+    }
+    let first = embeddings.remove(0);
     let request = serde_json::json!({
         "from": instant(create.from_ms, "from_ms")?,
         "to": instant(create.to_ms, "to_ms")?,
         "cameras": ids,
         "priority": 0,
         "match_distance": create.max_distance,
-        "embedding": { "model": create.embedding.model, "values": values },
+        "embedding": first,
+        "more_embeddings": embeddings,
     });
     serde_json::from_value(request).map_err(|e| RpcError::new("invalid_params", e.to_string()))
 }

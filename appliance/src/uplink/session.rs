@@ -1,7 +1,8 @@
 //! One broker connection, supervised: MQTT v5 with a persistent session (`clean_start`
 //! off, a session expiry above 0), QoS 1, a last will marking the box offline on
-//! `{prefix}/status` and `online` published (retained) on every connect, the RPC and
-//! shared-attribute subscriptions, and reconnection with exponential backoff and jitter.
+//! `{prefix}/status` and `online` published (retained) on every connect, the RPC,
+//! shared-attribute, upload-grant (and acknowledgement) subscriptions, and reconnection
+//! with exponential backoff and jitter.
 //!
 //! Contract: this task owns the event loop. It records every publish's packet id and every
 //! PUBACK in the connection's [`Flight`](super::flight::Flight), lets the outbox delete a
@@ -185,7 +186,8 @@ fn connected(
     let mut attributes = Filter::new(topics.topic(&Topic::Attributes), QoS::AtLeastOnce);
     attributes.nolocal = true;
     let rpc = Filter::new(topics.rpc_requests(), QoS::AtLeastOnce);
-    let mut filters = vec![rpc, attributes];
+    let uploads = Filter::new(topics.topic(&Topic::Uploads), QoS::AtLeastOnce);
+    let mut filters = vec![rpc, attributes, uploads];
     if shared.config().acknowledged_by == super::AcknowledgedBy::Relay {
         filters.push(Filter::new(topics.topic(&Topic::Acks), QoS::AtLeastOnce));
     }

@@ -22,7 +22,14 @@ use crate::config::BoxConfig;
 use crate::db::{Database, DbError, SqlResultExt};
 
 /// Keys that take effect without a restart.
-const LIVE: &[&str] = &["uplink.telemetry_interval_ms", "uplink.outbox_quota_kib"];
+const LIVE: &[&str] = &[
+    "uplink.telemetry_interval_ms",
+    "uplink.outbox_quota_kib",
+    "uplink.uploads_at_once",
+    "uplink.upload_retry_min_ms",
+    "uplink.upload_retry_max_ms",
+    "uplink.upload_timeout_seconds",
+];
 
 /// Whether `key` may be set remotely.
 fn settable(key: &str) -> bool {
@@ -43,6 +50,10 @@ fn settable(key: &str) -> bool {
         "uplink.in_flight",
         "uplink.relay_window",
         "uplink.republish_after_ms",
+        "uplink.uploads_at_once",
+        "uplink.upload_retry_min_ms",
+        "uplink.upload_retry_max_ms",
+        "uplink.upload_timeout_seconds",
     ];
     SECTIONS.iter().any(|s| key.starts_with(s)) || UPLINK.contains(&key)
 }

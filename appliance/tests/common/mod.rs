@@ -1,8 +1,13 @@
 //! What the daemon's tests share, from `testkit`: the `dipper` binary run as a daemon on a
 //! data directory (started, stopped, killed, restarted), its API over HTTP, and simulated
-//! cameras serving recordings with real faces composited in (`scripts/make-face-clips`).
+//! cameras serving recordings with real faces composited in (`scripts/make-face-clips`);
+//! and of their own: the broker and a relay's MQTT client for the uplink's tests ([`link`]),
+//! and a server taking snapshot uploads ([`object_store`]).
 
 #![allow(dead_code, unused_imports, unreachable_pub)]
+
+pub mod link;
+pub mod object_store;
 
 pub use testkit::daemon::{Api, Daemon};
 pub use testkit::faces::{

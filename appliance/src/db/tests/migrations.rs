@@ -81,11 +81,28 @@ const SAMPLE_ROWS: &[(u32, &str)] = &[
          INSERT INTO remote_searches (search_id, task_id, created_at_ms)
              VALUES ('s-1', 't-1', 1700000300003);",
     ),
+    (
+        8,
+        "INSERT INTO task_embeddings (task_id, n, model, embedding)
+             VALUES ('t-1', 0, 'dlib-resnet-v1', x'0000803f'),
+                    ('t-1', 1, 'dlib-resnet-v1', x'000080bf');",
+    ),
+    (
+        9,
+        "INSERT INTO upload_grants (search_id, match_id, face_url, frame_url, expires_at_ms,
+                                    next_attempt_at_ms, received_at_ms)
+             VALUES ('s-1', 1, 'https://store.example/f', 'https://store.example/k',
+                     1700000900000, 1700000400000, 1700000400000);",
+    ),
 ];
 
 /// Columns a migration dropped, with the migration: the upgrade test compares the others
 /// (where the values went is checked by a test of that migration).
-const DROPPED: &[(u32, &str, &str)] = &[(6, "tasks", "photo")];
+const DROPPED: &[(u32, &str, &str)] = &[
+    (6, "tasks", "photo"),
+    (8, "tasks", "model"),
+    (8, "tasks", "embedding"),
+];
 
 /// The schema of `conn` as (type, name, table, normalised SQL), sorted: what `sqlite_master`
 /// says, with comments and layout removed so `schema.sql` may be commented freely.
@@ -411,6 +428,45 @@ fn photos_move_out_of_the_task_rows() {
     assert_eq!(
         has_photo,
         [("with".to_owned(), true), ("without".to_owned(), false)]
+    );
+}
+
+/// Migration 8 moves each task's embedding to `task_embeddings`, as its first; a task
+/// without one (its photo not embedded yet) has none.
+#[test]
+fn embeddings_move_out_of_the_task_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Database::open_with(dir.path(), &MIGRATIONS[..7]).unwrap());
+    {
+        let conn = raw(dir.path());
+        conn.execute_batch(
+            "INSERT INTO tasks (id, state, priority, from_ms, to_ms, cameras, match_distance,
+                                model, embedding, created_at_ms)
+                 VALUES ('given', 'running', 0, 1, 2, '[]', 0.37, 'dlib-resnet-v1',
+                         x'0000803f00000000', 3),
+                        ('photo', 'queued', 0, 1, 2, '[]', 0.37, NULL, NULL, 4);",
+        )
+        .unwrap();
+    }
+    drop(super::open(dir.path()));
+    let conn = raw(dir.path());
+    let moved: Vec<(String, i64, String, Vec<u8>)> = conn
+        .prepare("SELECT task_id, n, model, embedding FROM task_embeddings")
+        .unwrap()
+        .query_map([], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+        })
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        moved,
+        [(
+            "given".to_owned(),
+            0,
+            "dlib-resnet-v1".to_owned(),
+            b"\x00\x00\x80\x3f\x00\x00\x00\x00".to_vec()
+        )]
     );
 }
 

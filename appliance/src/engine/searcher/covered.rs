@@ -3,8 +3,9 @@
 //!
 //! A batch is up to `search.indexed_batch` of a source's recordings from its cursor (by
 //! default almost three days of one-minute recordings), read in one query. The indexed ones are searched with
-//! one index query over the batch's camera and time span; a hit counts only when it is one
-//! of those recordings' entries (an entry outside its recording's range is a crash's
+//! one scan of the index over the batch's camera and time span (a query per embedding of
+//! the target, merged: each face once, at its best distance); a hit counts only when it is
+//! one of those recordings' entries (an entry outside its recording's range is a crash's
 //! leftover and never matches). One transaction then stores the matches, the task's
 //! counters for the indexed recordings, the rest (failed in the background, or retired by
 //! retention: they must be indexed again) as pending for the recording-by-recording path,
@@ -18,7 +19,7 @@
 
 use std::{collections::HashMap, ops::Range};
 
-use pipeline::index::{EmbeddingIndex, EmbeddingRef, IndexError, Query};
+use pipeline::index::{EmbeddingIndex, EmbeddingRef, Hit, IndexError, Query};
 use rusqlite::{Connection, params};
 
 use crate::engine::store::{
@@ -159,9 +160,10 @@ pub(super) fn read_batch(
 }
 
 /// What to look for, and how close is a match.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(super) struct Target<'a> {
-    pub(super) embedding: EmbeddingRef<'a>,
+    /// One or more embeddings of the person: a face matches when it is near any of them.
+    pub(super) embeddings: Vec<EmbeddingRef<'a>>,
     /// Cosine at or above which a face matches.
     pub(super) min_score: f32,
     pub(super) max_distance: f32,
@@ -204,11 +206,12 @@ impl IndexedRecording {
     }
 }
 
-/// The target's matches among indexed recordings (of one camera or several), with one
-/// index query over their cameras and the span of their times.
+/// The target's matches among indexed recordings (of one camera or several): one query per
+/// embedding of the target over their cameras and the span of their times, all in one scan
+/// of the index; a face near several of them is one match, at its best distance.
 pub(super) fn search(
     index: &EmbeddingIndex,
-    target: Target<'_>,
+    target: &Target<'_>,
     recordings: &[Entries],
 ) -> Result<Vec<NewMatch>, IndexError> {
     let entries: HashMap<u64, Range<u64>> = recordings
@@ -225,10 +228,16 @@ pub(super) fn search(
         .min()
         .unwrap_or(0);
     let to = recordings.iter().map(|r| r.span_ms.end).max().unwrap_or(0);
-    let query = Query::at_least(target.embedding, target.min_score)
-        .cameras(recordings.iter().map(|r| r.camera as u32))
-        .time_range((from - CLOCK_MARGIN_MS)..(to + CLOCK_MARGIN_MS));
-    let hits = index.search(&query)?;
+    let queries: Vec<Query<'_>> = target
+        .embeddings
+        .iter()
+        .map(|&embedding| {
+            Query::at_least(embedding, target.min_score)
+                .cameras(recordings.iter().map(|r| r.camera as u32))
+                .time_range((from - CLOCK_MARGIN_MS)..(to + CLOCK_MARGIN_MS))
+        })
+        .collect();
+    let hits = best_per_entry(index.search_batch(&queries)?);
     Ok(hits
         .iter()
         .filter(|hit| {
@@ -238,6 +247,24 @@ pub(super) fn search(
         })
         .filter_map(|hit| super::to_match(hit, target.max_distance))
         .collect())
+}
+
+/// The hits of several queries merged: each entry once, with its best score (the smallest
+/// distance), best first (ties by entry).
+fn best_per_entry(hits: Vec<Vec<Hit>>) -> Vec<Hit> {
+    let mut best: HashMap<u64, Hit> = HashMap::new();
+    for hit in hits.into_iter().flatten() {
+        best.entry(hit.id.0)
+            .and_modify(|kept| {
+                if hit.score > kept.score {
+                    *kept = hit;
+                }
+            })
+            .or_insert(hit);
+    }
+    let mut merged: Vec<Hit> = best.into_values().collect();
+    merged.sort_unstable_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+    merged
 }
 
 /// Stores searched batches, each with its source's cursor past it, and their matches, in
@@ -274,4 +301,113 @@ pub(super) fn store(
     store::add_found_count(conn, task, searched)?;
     store::add_done(conn, task, searched, keyframes, faces, stored)?;
     Ok(pending)
+}
+
+#[cfg(test)]
+mod tests {
+    use pipeline::index::EntryMeta;
+
+    use super::*;
+
+    const MODEL: &str = "dlib-resnet-v1";
+
+    /// A unit vector of 8 dimensions with these values along its first ones and the rest
+    /// along dimension 7.
+    fn unit(first: &[f32]) -> Vec<f32> {
+        let mut v = vec![0.0; 8];
+        v[..first.len()].copy_from_slice(first);
+        v[7] = (1.0 - first.iter().map(|x| x * x).sum::<f32>())
+            .max(0.0)
+            .sqrt();
+        v
+    }
+
+    /// An index of recording 1 of camera 3 holding `faces`, one a second.
+    fn index_of(dir: &std::path::Path, faces: &[Vec<f32>]) -> EmbeddingIndex {
+        let mut index = EmbeddingIndex::create(dir, MODEL, 8).expect("index");
+        for (n, face) in faces.iter().enumerate() {
+            let meta = EntryMeta {
+                recording: 1,
+                camera: 3,
+                time_ms: 1_000 * n as i64,
+                ..EntryMeta::default()
+            };
+            index
+                .add(EmbeddingRef::new(MODEL, face), meta)
+                .expect("added");
+        }
+        index
+    }
+
+    /// `(entry, distance)` of each match (within 0.632, cosine 0.8), by entry.
+    fn found(index: &EmbeddingIndex, targets: &[&Vec<f32>]) -> Vec<(u64, f32)> {
+        let target = Target {
+            embeddings: targets
+                .iter()
+                .map(|t| EmbeddingRef::new(MODEL, t))
+                .collect(),
+            min_score: 0.8,
+            max_distance: 0.64,
+        };
+        let recording = Entries::new(3, 1, 0..60_000, 0..index.len());
+        let matches = search(index, &target, &[recording]).expect("searched");
+        let mut found: Vec<(u64, f32)> = matches.iter().map(|m| (m.entry_id, m.distance)).collect();
+        found.sort_by_key(|m| m.0);
+        found
+    }
+
+    fn distance(cos: f32) -> f32 {
+        (2.0 - 2.0 * cos).sqrt()
+    }
+
+    fn assert_found(found: &[(u64, f32)], expected: &[(u64, f32)]) {
+        let entries = |m: &[(u64, f32)]| m.iter().map(|m| m.0).collect::<Vec<_>>();
+        assert_eq!(entries(found), entries(expected), "{found:?}");
+        for (found, expected) in found.iter().zip(expected) {
+            assert!(
+                (found.1 - expected.1).abs() < 1e-3,
+                "entry {}: distance {} expected {}",
+                found.0,
+                found.1,
+                expected.1
+            );
+        }
+    }
+
+    #[test]
+    fn a_face_near_several_embeddings_matches_once_at_its_best_distance() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        // Person A's two photos, and person B's.
+        let (a1, a2, b) = (
+            unit(&[1.0]),
+            unit(&[0.8, 0.0, 0.0, 0.0, 0.6]),
+            unit(&[0.0, 1.0]),
+        );
+        let faces = [
+            unit(&[0.99]),                         // A: cos 0.99 with a1, 0.79 with a2
+            unit(&[0.0, 0.95]),                    // B: cos 0.95
+            unit(&[0.0, 0.0, 1.0]),                // nobody
+            unit(&[0.85, 0.0, 0.0, 0.0, 0.52678]), // A: cos 0.85 with a1, 0.996 with a2
+        ];
+        let index = index_of(dir.path(), &faces);
+
+        assert_found(
+            &found(&index, &[&a1]),
+            &[(0, distance(0.99)), (3, distance(0.85))],
+        );
+        let person_a = found(&index, &[&a1, &a2]);
+        assert_found(&person_a, &[(0, distance(0.99)), (3, distance(0.996))]);
+        let both = found(&index, &[&a1, &a2, &b]);
+        assert_found(
+            &both,
+            &[
+                (0, distance(0.99)),
+                (1, distance(0.95)),
+                (3, distance(0.996)),
+            ],
+        );
+        // An unrelated person's embedding beside A's changes nothing of A's matches.
+        let c = unit(&[0.0, 0.0, 0.0, 1.0]);
+        assert_eq!(found(&index, &[&a1, &a2, &c]), person_a);
+    }
 }

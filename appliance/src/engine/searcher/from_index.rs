@@ -169,21 +169,22 @@ fn read_window(
     covered::read_batch(c, task, camera, track, cursor..end, limit).map(Ok)
 }
 
-/// The target's matches among indexed recordings, with one index query.
+/// The target's matches among indexed recordings, with one scan of the index for all the
+/// target's embeddings; each face once, at its best distance.
 pub(super) async fn search_index(
     task: &SearchTask,
     recordings: Vec<covered::Entries>,
 ) -> Result<Vec<NewMatch>, String> {
     let index = Arc::clone(&task.index);
-    let target = task.target.clone();
+    let targets = task.targets.clone();
     let (min_score, max_distance) = (task.min_score, task.match_distance);
     tokio::task::spawn_blocking(move || {
         let target = covered::Target {
-            embedding: EmbeddingRef::from(&target),
+            embeddings: targets.iter().map(EmbeddingRef::from).collect(),
             min_score,
             max_distance,
         };
-        covered::search(&index.read(), target, &recordings)
+        covered::search(&index.read(), &target, &recordings)
     })
     .await
     .map_err(|e| format!("embedding index: {e}"))?

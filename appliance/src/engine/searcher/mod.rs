@@ -1,14 +1,16 @@
 //! One search task: its target, its sources, querying the index and recording matches.
 //!
 //! A task waits for a slot ([`TaskGate`]: `search.tasks_at_once`, best priority first),
-//! gets its target's embedding (given, or made from its photo and stored), then finishes
+//! gets its target's embeddings (given: one or more of one person; or made from its photo
+//! and stored), then finishes
 //! the recordings an earlier run left pending and searches each camera track from its
 //! cursor, one page at a time. A page's recordings are stored (with the new cursor) before
 //! any is processed, and processing is bounded (`search.recordings_per_task` at once, at
 //! most a page waiting), so memory does not grow with the recordings a range covers.
 //!
 //! Processing a recording asks the [`Indexer`] for its entries (indexing it if it is not
-//! yet), searches the index for the target among them, and stores the matches, the
+//! yet), searches the index for the target among them (a face near any of the target's
+//! embeddings matches once, at its best distance), and stores the matches, the
 //! recording's state and the task's counters in one transaction, only while the recording
 //! is still pending: a recording processed again after a crash stores nothing twice.
 
@@ -181,7 +183,8 @@ struct SearchTask {
     searches: Searches,
     id: String,
     job: Job,
-    target: Embedding,
+    /// One or more embeddings of the person; a face near any of them matches.
+    targets: Vec<Embedding>,
     index: SharedIndex,
     /// Cosine at or above which a face matches.
     min_score: f32,
@@ -231,9 +234,9 @@ async fn run_task(
     if !started {
         return Err(Ending::Stopped);
     }
-    let target = target(searches, &row, cancel).await?;
+    let targets = targets(searches, &row, cancel).await?;
     let (sources, mut warnings) = sources(searches, &row).await?;
-    let task = Arc::new(SearchTask::new(searches, &row, target, running));
+    let task = Arc::new(SearchTask::new(searches, &row, targets, running));
     let job = task.job.clone();
     let stop_downloads = cancel.clone();
     let _cancel_job = tokio::spawn(async move {
@@ -280,14 +283,20 @@ async fn set_state(
     .await
 }
 
-/// The target's embedding: the task's, or its photo's, made on a face worker and stored.
-async fn target(
+/// The target's embeddings: the task's (given, or stored by an earlier run), or its
+/// photo's, made on a face worker and stored.
+async fn targets(
     searches: &Searches,
     row: &TaskRow,
     cancel: &CancellationToken,
-) -> Result<Embedding, Ending> {
-    if let Some(embedding) = &row.embedding {
-        return Ok(embedding.clone());
+) -> Result<Vec<Embedding>, Ending> {
+    let task = row.id.clone();
+    let stored = (searches.db)
+        .read(move |c| Ok(store::task_embeddings(c, &task)?))
+        .await
+        .map_err(db_failure("reading the embeddings"))?;
+    if !stored.is_empty() {
+        return Ok(stored);
     }
     let task = row.id.clone();
     let photo = (searches
@@ -300,12 +309,13 @@ async fn target(
         embedded = searches.indexer.embed_photo(photo) => embedded.map_err(TaskFailure::from)?,
         () = cancel.cancelled() => return Err(Ending::Stopped),
     };
-    let (task, stored) = (row.id.clone(), embedding.clone());
+    let (task, stored) = (row.id.clone(), vec![embedding]);
+    let embeddings = stored.clone();
     (searches.db)
-        .write(move |tx| Ok(store::set_embedding(tx, &task, &stored)?))
+        .write(move |tx| Ok(store::set_embeddings(tx, &task, &stored)?))
         .await
         .map_err(db_failure("storing the embedding"))?;
-    Ok(embedding)
+    Ok(embeddings)
 }
 
 /// The task's camera tracks with their cursors (kept from an earlier run), and warnings for
@@ -329,13 +339,13 @@ async fn sources(searches: &Searches, row: &TaskRow) -> Result<(Vec<Source>, Vec
 }
 
 impl SearchTask {
-    fn new(searches: &Searches, row: &TaskRow, target: Embedding, running: &Running) -> Self {
+    fn new(searches: &Searches, row: &TaskRow, targets: Vec<Embedding>, running: &Running) -> Self {
         let priority = Priority::new(row.params.priority).unwrap_or(Priority::BACKFILL);
         SearchTask {
             searches: searches.clone(),
             id: row.id.clone(),
             job: searches.downloader.job(priority),
-            target,
+            targets,
             index: searches.indexer.index(),
             // For unit vectors, |a - b|^2 = 2 - 2 cos.
             min_score: 1.0 - row.params.match_distance * row.params.match_distance / 2.0,
@@ -640,7 +650,8 @@ async fn store_outcome(task: &SearchTask, recording: i64, outcome: Outcome) {
     }
 }
 
-/// The target's matches among the recording's own entries.
+/// The target's matches among the recording's own entries (also for a recording just
+/// indexed for this task: the same search as over covered footage).
 async fn matches_in(
     task: &SearchTask,
     recording: &PendingRecording,

@@ -9,8 +9,38 @@ use isapi::sim::{Faults, SimConfig, Simulator};
 use super::{USER, camera, engine, search_for};
 use crate::{
     config::{IndexConfig, SearchConfig},
-    engine::{Engine, NewCameraRequest, TaskRequest, background::coverage::Coverage, synthetic},
+    engine::{
+        Engine, NewCameraRequest, TaskRequest, background::coverage::Coverage,
+        request::EmbeddingBody, synthetic,
+    },
 };
+
+/// Runs `task` looking for all of `faces`: it finds `expected` matches, no face twice.
+async fn assert_every_face_once(
+    engine: &Engine,
+    task: TaskRequest,
+    faces: &[pipeline::faces::Embedding],
+    expected: u64,
+) {
+    let body = |face: &pipeline::faces::Embedding| EmbeddingBody {
+        model: face.model().id().to_owned(),
+        values: face.vector().to_vec(),
+    };
+    let task = TaskRequest {
+        embedding: Some(body(&faces[0])),
+        more_embeddings: faces[1..].iter().map(body).collect(),
+        ..task
+    };
+    let id = engine.create_task(task).await.expect("created");
+    let done = super::finished(engine, &id).await;
+    assert_eq!(done.task.counts.matches, expected, "{done:?}");
+    let rows = engine.matches(&id, 0, 10_000).await.expect("matches");
+    let seen: std::collections::BTreeSet<_> = rows
+        .iter()
+        .map(|m| (m.recording_id, m.time_ms, m.face_index))
+        .collect();
+    assert_eq!((rows.len() as u64, seen.len() as u64), (expected, expected));
+}
 
 /// Keyframe-free waits: background indexing is awaited by polling its stored progress.
 const PATIENCE: Duration = Duration::from_secs(240);
@@ -381,6 +411,14 @@ async fn synthetic_footage_is_searched_from_the_index_alone() {
         .await
         .expect("matches");
     assert_eq!(by_camera, [(cameras[0], 360), (cameras[1], 360)]);
+
+    // Both people's embeddings in one task: every face of either, each once, from the same
+    // windows of the index.
+    let both = TaskRequest {
+        cameras: cameras.to_vec(),
+        ..super::request(cameras[0], from, to)
+    };
+    assert_every_face_once(&engine, both, &faces, 1440).await;
     let downloads = sim.stats(0).downloads_started + sim.stats(1).downloads_started;
     assert_eq!(downloads, 0);
     engine.shutdown(Duration::from_secs(5)).await;

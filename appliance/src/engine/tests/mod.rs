@@ -133,6 +133,7 @@ fn request(camera: i64, from: jiff::Timestamp, to: jiff::Timestamp) -> TaskReque
         match_distance: None,
         photo: None,
         embedding: None,
+        more_embeddings: Vec::new(),
     }
 }
 
@@ -171,15 +172,18 @@ async fn a_recording_is_indexed_once_and_a_second_task_only_searches_it() {
     let (start, stop) = sim.recording_span(0, 101, 1439).expect("span");
     let from = start + jiff::SignedDuration::from_secs(1);
 
-    let (_, done) = search_for(engine, camera, "obama.jpg", (from, stop)).await;
+    let (first, done) = search_for(engine, camera, "obama.jpg", (from, stop)).await;
     assert_eq!(done.task.counts.recordings_done, 1, "{done:?}");
     assert!(done.task.counts.matches > 0, "{done:?}");
     assert_eq!(sim.stats(0).downloads_started, 1);
-    let target = done
-        .task
-        .embedding
-        .clone()
-        .expect("the photo's embedding is stored");
+    let stored = engine
+        .db()
+        .read(move |c| Ok(super::store::task_embeddings(c, &first)?))
+        .await
+        .expect("read");
+    let [target] = stored.as_slice() else {
+        panic!("the photo's embedding is stored: {stored:?}");
+    };
 
     // The same footage, for the same person given as an embedding: only searched.
     let second = TaskRequest {
@@ -266,3 +270,4 @@ async fn a_cancelled_task_stops_and_stays_cancelled() {
 mod background;
 mod gates;
 mod retention;
+mod targets;
