@@ -439,12 +439,12 @@ fn a_search_carries_several_embeddings_of_one_model_only() {
     assert!(read.validated().is_ok());
 
     // Without more, the field is not written (an older box reads the request unchanged).
-    let plain = serde_json::to_value(create_search()).unwrap();
+    let plain = serde_json::to_value(create_search()).expect("ok");
     assert!(plain.get("more_embeddings").is_none(), "{plain}");
 
     let mut mixed = create_search();
     mixed.more_embeddings = vec![WireEmbedding::new("arcface-r100", &other)];
-    let error = mixed.validated().unwrap_err().to_string();
+    let error = mixed.validated().expect_err("refused").to_string();
     assert!(
         error.contains("more_embeddings") && error.contains("one model"),
         "{error}"
@@ -456,7 +456,7 @@ fn a_search_carries_several_embeddings_of_one_model_only() {
 
     let mut too_many = create_search();
     too_many.more_embeddings = vec![WireEmbedding::new("dlib-resnet-v1", &other); 32];
-    let error = too_many.validated().unwrap_err().to_string();
+    let error = too_many.validated().expect_err("refused").to_string();
     assert!(error.contains("at most 32"), "{error}");
 }
 
@@ -473,12 +473,12 @@ fn upload_grants_name_http_urls_and_are_bounded() {
         expires_at_ms: 1_764_000_000_000,
     };
     let grants = UploadGrants::new(vec![grant.clone()]);
-    assert_eq!(UploadGrants::decode(&grants.encode()).unwrap(), grants);
+    assert_eq!(UploadGrants::decode(&grants.encode()).expect("ok"), grants);
 
     let mut local = grant.clone();
     local.face_url = "file:///etc/passwd".to_owned();
     let error = UploadGrants::decode(&UploadGrants::new(vec![local]).encode())
-        .unwrap_err()
+        .expect_err("refused")
         .to_string();
     assert!(error.contains("face_url"), "{error}");
 
@@ -495,13 +495,13 @@ fn snapshot_events_are_tagged_like_the_others() {
         Uuid::from_u128(3),
         SearchEventBody::SnapshotsUploaded { match_id: 5 },
     );
-    let value = serde_json::to_value(&event).unwrap();
+    let value = serde_json::to_value(&event).expect("ok");
     assert_eq!(value["kind"], "snapshots_uploaded");
     assert_eq!(value["match_id"], 5);
     let wanted: SearchEvent = decode(
         br#"{"v":1,"seq":13,"search_id":"00000000-0000-0000-0000-000000000003","kind":"snapshots_wanted","match_id":5}"#,
     )
-    .unwrap();
+    .expect("ok");
     assert_eq!(
         wanted.body,
         SearchEventBody::SnapshotsWanted { match_id: 5 }

@@ -260,7 +260,14 @@ pub async fn create_person(
         let fields = (request.name.as_str(), notes.as_str(), labels.as_slice());
         store::insert(&mut tx, tenant, id, fields).await?;
         let row = found(&mut tx, tenant, id).await?;
-        audit::commit(tx, &principal, Some(tenant), action, &format!("person:{id}")).await?;
+        audit::commit(
+            tx,
+            &principal,
+            Some(tenant),
+            action,
+            &format!("person:{id}"),
+        )
+        .await?;
         Ok((StatusCode::CREATED, Json(person(row, None))))
     })
     .await
@@ -348,7 +355,11 @@ pub async fn delete_person(
 pub(crate) async fn remove_objects(state: &AppState, keys: Vec<String>) {
     for key in keys {
         let removed = match ObjectKey::parse(&key) {
-            Ok(parsed) => state.objects.delete(&parsed).await.map_err(|e| e.to_string()),
+            Ok(parsed) => state
+                .objects
+                .delete(&parsed)
+                .await
+                .map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         };
         if let Err(error) = removed {

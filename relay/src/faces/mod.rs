@@ -65,9 +65,12 @@ impl FaceEmbedder {
     /// The embedding of the one face in `photo` (JPEG or PNG bytes).
     pub async fn enrol(&self, photo: Vec<u8>) -> Result<EnrolledFace, ApiError> {
         let engine = self.engine().await?;
-        let _permit = self.inner.permits.acquire().await.map_err(|_| {
-            ApiError::internal_message("the face embedder was shut down")
-        })?;
+        let _permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ApiError::internal_message("the face embedder was shut down"))?;
         let embedded = tokio::task::spawn_blocking(move || {
             engine.query_from_photo_bytes(&photo, Path::new("the photo"), FacePick::Only)
         })

@@ -132,7 +132,13 @@ pub async fn list(
             .replace('_', "\\_");
         format!("%{escaped}%")
     });
-    fetch_all(tx, sql, params![tenant, pattern, limit, offset], read_person).await
+    fetch_all(
+        tx,
+        sql,
+        params![tenant, pattern, limit, offset],
+        read_person,
+    )
+    .await
 }
 
 /// Deletes a person and their photos; the object keys of the photos, to remove from the
@@ -154,8 +160,18 @@ pub async fn all_photo_keys(tx: &mut Tx, tenant: Uuid) -> Result<Vec<String>, Db
 
 /// Deletes the tenant's whole library (its people and photos).
 pub async fn delete_all(tx: &mut Tx, tenant: Uuid) -> Result<(), DbError> {
-    execute(tx, "DELETE FROM face_photos WHERE tenant_id = $1", params![tenant]).await?;
-    execute(tx, "DELETE FROM people WHERE tenant_id = $1", params![tenant]).await?;
+    execute(
+        tx,
+        "DELETE FROM face_photos WHERE tenant_id = $1",
+        params![tenant],
+    )
+    .await?;
+    execute(
+        tx,
+        "DELETE FROM people WHERE tenant_id = $1",
+        params![tenant],
+    )
+    .await?;
     Ok(())
 }
 

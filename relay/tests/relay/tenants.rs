@@ -90,15 +90,11 @@ struct Unreachable;
 
 impl SagaStep for Unreachable {
     fn name(&self) -> &'static str {
-        "face_library"
+        "billing_account"
     }
 
     fn apply<'a>(&'a self, _db: &'a Db, _tenant: Uuid) -> StepFuture<'a> {
-        Box::pin(async {
-            Err(StepError(
-                "the face library service is unreachable".to_owned(),
-            ))
-        })
+        Box::pin(async { Err(StepError("the billing service is unreachable".to_owned())) })
     }
 
     fn compensate<'a>(&'a self, _db: &'a Db, _tenant: Uuid) -> StepFuture<'a> {
@@ -128,10 +124,10 @@ async fn failed_creation_leaves_nothing(backend: Backend) {
         failed["message"]
             .as_str()
             .expect("message")
-            .contains("face_library"),
+            .contains("billing_account"),
         "{failed}"
     );
-    // The two resources made before the failing step were compensated, and the row is gone.
+    // The three resources made before the failing step were compensated, and the row is gone.
     assert_eq!(count(&relay.state.db, "tenants").await, 0);
     assert_eq!(count(&relay.state.db, "tenant_resources").await, 0);
     let listed = relay
@@ -152,7 +148,8 @@ async fn failed_creation_leaves_nothing(backend: Backend) {
         StatusCode::OK,
     );
     assert_eq!(count(&relay.state.db, "tenants").await, 1);
-    assert_eq!(count(&relay.state.db, "tenant_resources").await, 2);
+    // Its object-storage prefix, its broker name and its face library.
+    assert_eq!(count(&relay.state.db, "tenant_resources").await, 3);
     // Deleting runs the compensations too.
     relay
         .expect_call(
