@@ -59,7 +59,10 @@ impl AppState {
         objects.check().await?;
         tracing::debug!(backend = objects.backend_name(), "object store ready");
         let uplink = match &config.broker {
-            Some(broker) => Some(Uplink::start(broker, db.clone()).await?),
+            Some(broker) => {
+                let put_ttl = std::time::Duration::from_secs(config.objects.put_url_seconds);
+                Some(Uplink::start(broker, db.clone(), (objects.clone(), put_ttl)).await?)
+            }
             None => None,
         };
         let admin = uplink.as_ref().map(|u| u.admin().clone());

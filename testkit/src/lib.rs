@@ -18,6 +18,7 @@ pub mod broker;
 pub mod daemon;
 pub mod faces;
 pub mod mqtt;
+pub mod postgres;
 pub mod proxy;
 pub mod relay;
 pub mod s3;

@@ -30,6 +30,17 @@ pub struct Relay {
     pub base: String,
     http: reqwest::Client,
     dir: tempfile::TempDir,
+    /// `DIPPER_RELAY__...` overrides of every start.
+    env: Vec<(String, String)>,
+}
+
+/// What else a relay starts with: TOML appended to its `relay.toml` (sections it does not
+/// have: `[objects]`, `[faces]`...) and environment overrides (`DIPPER_RELAY__DATABASE__URL`
+/// for PostgreSQL).
+#[derive(Debug, Clone, Default)]
+pub struct RelayOptions {
+    pub toml: String,
+    pub env: Vec<(String, String)>,
 }
 
 /// A tenant made by [`Relay::tenant`], with its administrator's token and one area.
@@ -65,15 +76,24 @@ impl Relay {
         Relay::start_with(Some((broker, box_url))).await
     }
 
+    /// Starts a relay with `[broker]` as [`Relay::with_broker`] and `options`.
+    pub async fn with_broker_and(broker: &TestBroker, options: RelayOptions) -> Relay {
+        Relay::start_with_options(Some((broker, broker.url())), options).await
+    }
+
     async fn start_with(broker: Option<(&TestBroker, String)>) -> Relay {
+        Relay::start_with_options(broker, RelayOptions::default()).await
+    }
+
+    async fn start_with_options(
+        broker: Option<(&TestBroker, String)>,
+        options: RelayOptions,
+    ) -> Relay {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = crate::free_port();
-        std::fs::write(
-            dir.path().join("relay.toml"),
-            config(dir.path(), port, broker),
-        )
-        .expect("relay.toml");
-        let mut create = command(dir.path())
+        let text = config(dir.path(), port, broker) + &options.toml;
+        std::fs::write(dir.path().join("relay.toml"), text).expect("relay.toml");
+        let mut create = command(dir.path(), &options.env)
             .args(["admin", "create", "--email", ROOT, "--password-stdin"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -92,6 +112,7 @@ impl Relay {
             base: format!("http://127.0.0.1:{port}"),
             http: reqwest::Client::new(),
             dir,
+            env: options.env,
         };
         relay.start_again().await;
         relay
@@ -106,7 +127,7 @@ impl Relay {
             .append(true)
             .open(self.dir.path().join("relay.log"))
             .expect("relay.log");
-        let child = command(self.dir.path())
+        let child = command(self.dir.path(), &self.env)
             .arg("run")
             .stdout(Stdio::null())
             .stderr(log)
@@ -235,14 +256,15 @@ impl Drop for Relay {
 }
 
 /// `dipper-relay`, built beside the test by a workspace build.
-fn command(dir: &Path) -> Command {
+fn command(dir: &Path, env: &[(String, String)]) -> Command {
     let mut command = Command::new(crate::binary("dipper-relay"));
     command
         .current_dir(dir)
         .arg("--config")
         .arg(dir.join("relay.toml"))
         .env("RUST_LOG", "info")
-        .env_remove("DIPPER_RELAY_CONFIG");
+        .env_remove("DIPPER_RELAY_CONFIG")
+        .envs(env.iter().map(|(k, v)| (k, v)));
     command
 }
 

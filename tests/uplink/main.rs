@@ -20,3 +20,4 @@ mod broker_restart;
 mod clock;
 mod outage;
 mod persistent;
+mod remote_search;

@@ -45,6 +45,18 @@ impl Site {
         }
     }
 
+    /// A site whose relay starts with `options` (another database, an S3 bucket...).
+    pub(crate) async fn with_relay(options: testkit::relay::RelayOptions) -> Site {
+        let broker = TestBroker::start();
+        let relay = Relay::with_broker_and(&broker, options).await;
+        let tenant = relay.tenant().await;
+        Site {
+            relay,
+            tenant,
+            broker,
+        }
+    }
+
     /// A site whose boxes reach the broker through a link the test can cut (the relay
     /// connects directly): a box's uplink dropping while the cloud side stays up.
     pub(crate) async fn with_link() -> (Site, LinkProxy) {

@@ -87,7 +87,14 @@ CREATE TABLE search_results (
     -- The outbox sequence of the event that brought it.
     seq BIGINT NOT NULL,
     received_at BIGINT NOT NULL,
+    -- The box said both snapshots (face, frame) are in the object store.
+    snapshots_at BIGINT,
+    -- When the box was last sent an upload grant for them, and how many it was sent.
+    granted_at BIGINT,
+    grants BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (search_id, device_id, match_id)
 );
 CREATE INDEX search_results_time ON search_results (search_id, time_ms, device_id, match_id);
 CREATE INDEX search_results_number ON search_results (search_id, device_id, n);
+-- Results whose snapshots are still to be uploaded, for the relay's upload grants.
+CREATE INDEX search_results_pending ON search_results (snapshots_at, granted_at);

@@ -33,6 +33,7 @@ use crate::auth::Principal;
 use crate::db::{DbError, Mode, Tx};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiPath, ApiQuery};
+use crate::objects::{ObjectKey, SnapshotKind};
 use crate::state::AppState;
 use crate::store::searches::{
     self as store, ListedSearch, ResultFilter, StoredPart, StoredResult, StoredSearch,
@@ -128,6 +129,59 @@ pub struct SearchResult {
     pub distance: f64,
     /// The face in the frame: x, y, width, height in pixels.
     pub face_box: Vec<f64>,
+    /// The match's snapshots once the box has uploaded them (none before, and in event
+    /// streams): URLs that read them for `objects.get_url_seconds`.
+    pub snapshots: Option<Snapshots>,
+    #[serde(skip)]
+    time_ms: i64,
+    #[serde(skip)]
+    uploaded: bool,
+}
+
+/// Time-limited URLs of a match's snapshots (JPEG).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Snapshots {
+    /// The face, cropped.
+    pub face_url: String,
+    /// The whole frame.
+    pub frame_url: String,
+    /// Both URLs are refused after this.
+    pub expires_at: String,
+}
+
+/// Fills in the snapshot URLs of the results of `search` whose snapshots were uploaded.
+pub(crate) async fn with_snapshot_urls(
+    state: &AppState,
+    (tenant, search): (Uuid, Uuid),
+    results: &mut [SearchResult],
+) -> Result<(), ApiError> {
+    let ttl = std::time::Duration::from_secs(state.config.objects.get_url_seconds);
+    for result in results.iter_mut().filter(|r| r.uploaded) {
+        let key = |kind| {
+            ObjectKey::snapshot(
+                tenant,
+                result.device_id,
+                result.time_ms,
+                search,
+                result.match_id,
+                kind,
+            )
+        };
+        let face = state
+            .objects
+            .presign_get(&key(SnapshotKind::Face)?, ttl)
+            .await?;
+        let frame = state
+            .objects
+            .presign_get(&key(SnapshotKind::Frame)?, ttl)
+            .await?;
+        result.snapshots = Some(Snapshots {
+            expires_at: rfc3339(face.expires_at_ms.min(frame.expires_at_ms)),
+            face_url: face.url,
+            frame_url: frame.url,
+        });
+    }
+    Ok(())
 }
 
 /// A page of results; `next` is the `after` of the following page, none on the last.
@@ -220,6 +274,9 @@ impl From<StoredResult> for SearchResult {
             camera: result.camera,
             distance: distance(result.distance_micros),
             face_box: serde_json::from_str(&result.face_box).unwrap_or_default(),
+            snapshots: None,
+            time_ms: result.time_ms,
+            uploaded: result.snapshots_at.is_some(),
         }
     }
 }
@@ -365,8 +422,10 @@ pub async fn get_search(
 ) -> Result<Json<Search>, ApiError> {
     let (mut tx, tenant) = begin(&state, &principal, tenant_id, Mode::Read).await?;
     let search = visible(&mut tx, &principal, tenant, search_id).await?;
-    let search = view(&mut tx, search).await?;
+    let mut search = view(&mut tx, search).await?;
     tx.commit().await?;
+    let ids = (search.tenant_id, search.id);
+    with_snapshot_urls(&state, ids, &mut search.results.items).await?;
     Ok(Json(search))
 }
 
@@ -416,8 +475,9 @@ pub async fn list_results(
     let (filter, limit) = result_filter(&query)?;
     let (mut tx, tenant) = begin(&state, &principal, tenant_id, Mode::Read).await?;
     let search = visible(&mut tx, &principal, tenant, search_id).await?;
-    let results = page(&mut tx, &search, &filter, limit).await?;
+    let mut results = page(&mut tx, &search, &filter, limit).await?;
     tx.commit().await?;
+    with_snapshot_urls(&state, (tenant, search.id), &mut results.items).await?;
     Ok(Json(results))
 }
 
@@ -436,6 +496,7 @@ mod tests {
             camera: "Gate".to_owned(),
             distance_micros: 400_000,
             face_box: "[1,2,3,4]".to_owned(),
+            snapshots_at: None,
         };
         let text = cursor(&result);
         assert_eq!(

@@ -76,7 +76,7 @@ fn read_search(row: Columns<'_>) -> Result<StoredSearch, DbError> {
 pub struct NewSearch<'a> {
     pub id: Uuid,
     pub actor: &'a str,
-    pub person: Uuid,
+    pub person: Option<Uuid>,
     pub span_ms: (i64, i64),
     /// JSON arrays of the area and device ids as given.
     pub scope: (&'a str, &'a str),
@@ -413,12 +413,88 @@ pub struct StoredResult {
     pub distance_micros: i64,
     /// `[x, y, width, height]` as JSON.
     pub face_box: String,
+    /// When the box said its snapshots were uploaded; none while they are not.
+    pub snapshots_at: Option<i64>,
 }
 
 fn read_result(row: Columns<'_>) -> Result<StoredResult, DbError> {
     read_row! { row => StoredResult { device: id("device_id"), match_id: number("match_id"),
     n: number("n"), time_ms: number("time_ms"), camera: text("camera"),
-    distance_micros: number("distance_micros"), face_box: text("face_box") } }
+    distance_micros: number("distance_micros"), face_box: text("face_box"),
+    snapshots_at: number("snapshots_at") } }
+}
+
+/// A result whose snapshots are still to be uploaded, as the upload grants need it.
+#[derive(Debug, Clone)]
+pub struct PendingSnapshots {
+    pub tenant: Uuid,
+    pub device: Uuid,
+    pub search: Uuid,
+    pub match_id: i64,
+    pub time_ms: i64,
+}
+
+/// Up to `limit` results, of boxes online, whose snapshots are not uploaded and whose box
+/// was never sent a grant for them or last before `granted_before`, and which were granted
+/// fewer than `max_grants` times: oldest first. Across tenants (the relay's own work).
+pub async fn pending_snapshots(
+    tx: &mut Tx,
+    granted_before: i64,
+    max_grants: i64,
+    limit: i64,
+) -> Result<Vec<PendingSnapshots>, DbError> {
+    let sql = "SELECT r.tenant_id, r.device_id, r.search_id, r.match_id, r.time_ms \
+               FROM search_results r JOIN devices d ON d.id = r.device_id \
+               WHERE r.snapshots_at IS NULL AND r.grants < $2 \
+               AND (r.granted_at IS NULL OR r.granted_at < $1) \
+               AND d.online = 1 AND d.status = 'active' \
+               ORDER BY r.received_at, r.device_id, r.match_id LIMIT $3";
+    fetch_all(tx, sql, params![granted_before, max_grants, limit], |row| {
+        Ok(PendingSnapshots {
+            tenant: row.id("tenant_id")?,
+            device: row.id("device_id")?,
+            search: row.id("search_id")?,
+            match_id: row.number("match_id")?,
+            time_ms: row.number("time_ms")?,
+        })
+    })
+    .await
+}
+
+/// Notes that the box was just sent a grant for the result's snapshots.
+pub async fn granted(tx: &mut Tx, pending: &PendingSnapshots, now: i64) -> Result<(), DbError> {
+    let sql = "UPDATE search_results SET granted_at = $1, grants = grants + 1 \
+               WHERE tenant_id = $2 AND search_id = $3 AND device_id = $4 AND match_id = $5";
+    let p = pending;
+    let params = params![now, p.tenant, p.search, p.device, p.match_id];
+    execute(tx, sql, params).await?;
+    Ok(())
+}
+
+/// The box uploaded a result's snapshots; whether that is news.
+pub async fn snapshots_uploaded(
+    tx: &mut Tx,
+    (tenant, search, device): (Uuid, Uuid, Uuid),
+    match_id: i64,
+    now: i64,
+) -> Result<bool, DbError> {
+    let sql = "UPDATE search_results SET snapshots_at = $1 WHERE tenant_id = $2 \
+               AND search_id = $3 AND device_id = $4 AND match_id = $5 AND snapshots_at IS NULL";
+    let params = params![now, tenant, search, device, match_id];
+    Ok(execute(tx, sql, params).await? > 0)
+}
+
+/// The box asks for a new grant for a result's snapshots (its last one expired or was
+/// refused): it is granted again at once; whether there was such a result still waiting.
+pub async fn snapshots_wanted(
+    tx: &mut Tx,
+    (tenant, search, device): (Uuid, Uuid, Uuid),
+    match_id: i64,
+) -> Result<bool, DbError> {
+    let sql = "UPDATE search_results SET granted_at = NULL WHERE tenant_id = $1 \
+               AND search_id = $2 AND device_id = $3 AND match_id = $4 AND snapshots_at IS NULL";
+    let params = params![tenant, search, device, match_id];
+    Ok(execute(tx, sql, params).await? > 0)
 }
 
 /// Stores a match of the box's part, unless the part does not exist or the match was stored
@@ -481,8 +557,8 @@ pub async fn results(
     filter: &ResultFilter,
     limit: i64,
 ) -> Result<Vec<StoredResult>, DbError> {
-    let sql = "SELECT device_id, match_id, n, time_ms, camera, distance_micros, face_box \
-               FROM search_results WHERE tenant_id = $1 AND search_id = $2 \
+    let sql = "SELECT device_id, match_id, n, time_ms, camera, distance_micros, face_box, \
+               snapshots_at FROM search_results WHERE tenant_id = $1 AND search_id = $2 \
                AND ($3 = '' OR device_id = $3) AND distance_micros <= $4 \
                AND (time_ms > $5 OR (time_ms = $5 AND (device_id > $6 \
                OR (device_id = $6 AND match_id > $7)))) \
@@ -510,9 +586,9 @@ pub async fn results_after(
     after_n: i64,
     limit: i64,
 ) -> Result<Vec<StoredResult>, DbError> {
-    let sql = "SELECT device_id, match_id, n, time_ms, camera, distance_micros, face_box \
-               FROM search_results WHERE tenant_id = $1 AND search_id = $2 AND device_id = $3 \
-               AND n > $4 ORDER BY n LIMIT $5";
+    let sql = "SELECT device_id, match_id, n, time_ms, camera, distance_micros, face_box, \
+               snapshots_at FROM search_results WHERE tenant_id = $1 AND search_id = $2 \
+               AND device_id = $3 AND n > $4 ORDER BY n LIMIT $5";
     let params = params![tenant, search, device, after_n, limit];
     fetch_all(tx, sql, params, read_result).await
 }

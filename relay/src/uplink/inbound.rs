@@ -184,6 +184,8 @@ async fn finish(inner: &Arc<Inner>, read: &Read<'_>, outcome: Result<After, Drop
                 After::Online(tenant, device) => super::rpc::flush(inner, tenant, device).await,
                 After::Search(search) => {
                     let _ = inner.search_changes.send(search);
+                    // A new result, or a box asking again, may want an upload grant.
+                    inner.grants_wanted.notify_one();
                 }
             }
         }

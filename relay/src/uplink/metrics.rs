@@ -8,6 +8,7 @@ const MESSAGES: &str = "relay_uplink_messages_total";
 const DUPLICATES: &str = "relay_uplink_duplicates_total";
 const BOXES_ONLINE: &str = "relay_uplink_boxes_online";
 const ACKNOWLEDGED: &str = "relay_uplink_acknowledged_total";
+const GRANTS: &str = "relay_uplink_upload_grants_total";
 
 /// What became of one message from a box.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +102,11 @@ impl Counts {
 /// Boxes online across the platform, as the database says.
 pub(super) fn boxes_online(count: i64) {
     metrics::gauge!(BOXES_ONLINE).set(count as f64);
+}
+
+/// Results whose snapshots a box was granted upload URLs for.
+pub(super) fn granted(count: u64) {
+    metrics::counter!(GRANTS).increment(count);
 }
 
 /// Sequences acknowledged to boxes.

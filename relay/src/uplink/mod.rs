@@ -30,6 +30,7 @@
 //!   search (`searches.rs`) in the same transaction as the message's (device, seq) place.
 
 mod acks;
+mod grants;
 mod inbound;
 mod metrics;
 mod options;
@@ -48,6 +49,7 @@ use uuid::Uuid;
 use crate::broker::{BrokerAdmin, BrokerError};
 use crate::config::BrokerConfig;
 use crate::db::Db;
+use crate::objects::ObjectStore;
 use protocol::activation::BrokerEndpoint;
 use protocol::topics::Topics;
 
@@ -100,6 +102,11 @@ struct Inner {
     unacknowledged: acks::Unacknowledged,
     /// The searches this instance changed, for its event streams ([`searches`]).
     search_changes: broadcast::Sender<Uuid>,
+    /// Where boxes upload snapshots ([`grants`]), and how long their URLs live.
+    objects: ObjectStore,
+    objects_put_ttl: Duration,
+    /// Wakes the granter: a result was stored, or a box asked for a grant again.
+    grants_wanted: tokio::sync::Notify,
     stop: watch::Sender<bool>,
     /// The event loop's task, awaited by [`Uplink::stop`].
     session: Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -108,7 +115,11 @@ struct Inner {
 impl Uplink {
     /// Connects the administrator and the relay's own client, makes sure the relay's broker
     /// identity exists, and returns once the relay is subscribed.
-    pub async fn start(config: &BrokerConfig, db: Db) -> Result<Uplink, UplinkError> {
+    pub async fn start(
+        config: &BrokerConfig,
+        db: Db,
+        (objects, objects_put_ttl): (ObjectStore, Duration),
+    ) -> Result<Uplink, UplinkError> {
         let ca_pem = match &config.ca_file {
             Some(path) => Some(std::fs::read(path).map_err(|source| UplinkError::CaFile {
                 path: path.display().to_string(),
@@ -146,6 +157,9 @@ impl Uplink {
             counts: metrics::Counts::default(),
             unacknowledged: acks::Unacknowledged::default(),
             search_changes: broadcast::channel(SEARCH_CHANGES).0,
+            objects,
+            objects_put_ttl,
+            grants_wanted: tokio::sync::Notify::new(),
             stop,
             session: Mutex::new(None),
         });
@@ -153,6 +167,7 @@ impl Uplink {
         let task = session::spawn(Arc::clone(&inner), events, subscribed_tx, stopped.clone());
         *inner.session.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
         rpc::spawn_sweeper(Arc::clone(&inner), stopped.clone());
+        grants::spawn(Arc::clone(&inner), stopped.clone());
         acks::spawn_sender(Arc::clone(&inner), stopped);
         let ready = tokio::time::timeout(timeout, subscribed.wait_for(|s| *s)).await;
         if !matches!(ready, Ok(Ok(_))) {

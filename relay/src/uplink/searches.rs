@@ -67,8 +67,11 @@ pub(super) async fn apply_event(
             }
             ended
         }
-        SearchEventBody::SnapshotsUploaded { .. } | SearchEventBody::SnapshotsWanted { .. } => {
-            false
+        SearchEventBody::SnapshotsUploaded { match_id } => {
+            store::snapshots_uploaded(tx, part, *match_id, now).await?
+        }
+        SearchEventBody::SnapshotsWanted { match_id } => {
+            store::snapshots_wanted(tx, part, *match_id).await?
         }
     };
     Ok(changed.then_some(search))
@@ -167,6 +170,7 @@ fn stored_result(device: Uuid, found: &SearchMatch) -> Option<StoredResult> {
         camera: bounded(&found.camera, MESSAGE_MAX),
         distance_micros: distance_micros(found.distance),
         face_box: serde_json::to_string(&found.face_box).unwrap_or_else(|_| "[]".to_owned()),
+        snapshots_at: None,
     })
 }
 

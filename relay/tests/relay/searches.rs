@@ -70,7 +70,7 @@ pub(crate) async fn stored_search(world: &World, tenant: &Tenant) -> Uuid {
     let new = NewSearch {
         id: search,
         actor: "user:test",
-        person,
+        person: Some(person),
         span_ms: (now - 7_200_000, now - 3_600_000),
         scope: ("[]", &devices),
         max_distance_micros: 0,
@@ -98,6 +98,7 @@ pub(crate) async fn stored_search(world: &World, tenant: &Tenant) -> Uuid {
         camera: "Gate".to_owned(),
         distance_micros: 300_000,
         face_box: "[1,2,3,4]".to_owned(),
+        snapshots_at: None,
     };
     let stored = store::add_result(&mut tx, (tenant_id, search), &result, (1, now));
     assert!(stored.await.expect("result"));

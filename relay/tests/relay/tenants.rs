@@ -304,7 +304,8 @@ async fn interrupted_creation_is_taken_over(backend: Backend) {
             .fetch_one(&mut *tx)
             .await
             .expect("count");
-    assert_eq!(resources, 2);
+    // Its object-storage prefix, its broker name and its face library.
+    assert_eq!(resources, 3);
     tx.commit().await.expect("commit");
 }
 

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use base64::Engine as _;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
@@ -66,8 +67,12 @@ impl Time {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartSearch {
-    /// The person of the face library to look for (all their photos).
-    pub person_id: Uuid,
+    /// The person of the face library to look for (all their photos)...
+    pub person_id: Option<Uuid>,
+    /// ... or a one-off photo (JPEG or PNG, base64, up to `[faces] max_photo_bytes`) of one
+    /// face, embedded by the relay and not kept; one of the two.
+    #[schema(max_length = 14000000, pattern = r"^[A-Za-z0-9+/]*={0,2}$")]
+    pub photo: Option<String>,
     /// The span searched, RFC 3339: from...
     #[schema(value_type = String, format = DateTime)]
     pub from: Time,
@@ -121,11 +126,13 @@ pub async fn create_search(
     audited(&state.db, &principal, "search.create", "searches", async {
         let key = idempotency_key(&headers)?;
         let idempotency = key.map(|key| (key, request_hash(&request)));
+        principal.tenant_for(tenant_id)?;
+        let photo = one_off_photo(&state, &request).await?;
         match start(
             &state,
             &principal,
             tenant_id,
-            &request,
+            (&request, photo),
             idempotency.as_ref(),
         )
         .await
@@ -144,6 +151,42 @@ pub async fn create_search(
         }
     })
     .await
+}
+
+/// The embedding of the request's one-off photo, if it has one; 422 when it has both a
+/// person and a photo, or neither, or a photo the face stages refuse.
+async fn one_off_photo(
+    state: &AppState,
+    request: &StartSearch,
+) -> Result<Option<WireEmbedding>, ApiError> {
+    let photo = match (&request.person_id, &request.photo) {
+        (Some(_), None) => return Ok(None),
+        (None, Some(photo)) => photo,
+        (Some(_), Some(_)) => {
+            return Err(ApiError::invalid_field(
+                "photo",
+                "give a person_id or a photo, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(ApiError::invalid_field(
+                "person_id",
+                "a person_id or a photo is required",
+            ));
+        }
+    };
+    let max = state.config.faces.max_photo_bytes;
+    if photo.len() > max.saturating_mul(4) / 3 + 4 {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::BodyTooLarge,
+            format!("a photo may be at most {max} bytes"),
+        ));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(photo)
+        .map_err(|_| ApiError::invalid_field("photo", "the photo is not base64"))?;
+    Ok(Some(state.faces.enrol(bytes).await?.embedding))
 }
 
 /// Why no search was made.
@@ -184,6 +227,12 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 fn request_hash(request: &StartSearch) -> String {
     let canonical = serde_json::json!({
         "person_id": request.person_id,
+        "photo_sha256": request.photo.as_deref().map(|p| {
+            Sha256::digest(p.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        }),
         "from_ms": request.from.ms(),
         "to_ms": request.to.ms(),
         "areas": request.areas,
@@ -222,7 +271,7 @@ async fn start(
     state: &AppState,
     principal: &Principal,
     tenant_id: Uuid,
-    request: &StartSearch,
+    (request, photo): (&StartSearch, Option<WireEmbedding>),
     idempotency: Option<&(String, String)>,
 ) -> Result<(Uuid, Vec<(StoredRpc, bool)>), NoNewSearch> {
     let (mut tx, tenant) = begin_existing(state, principal, tenant_id, Mode::Write).await?;
@@ -241,7 +290,11 @@ async fn start(
         return Err(ApiError::tenant_disabled().into());
     }
     let checked = check(&state.config.searches, request, now_ms())?;
-    let target = target(&mut tx, tenant, request.person_id, &checked).await?;
+    let target = match (photo, request.person_id) {
+        (Some(embedding), _) => searched(vec![embedding], &checked, "photo")?,
+        (None, Some(person)) => target(&mut tx, tenant, person, &checked).await?,
+        (None, None) => return Err(ApiError::invalid_field("person_id", "required").into()),
+    };
     let boxes = scope(&mut tx, principal, tenant, request).await?;
     if state.uplink.is_none() {
         return Err(ApiError::no_broker().into());
@@ -350,16 +403,31 @@ async fn target(
     let embeddings = store::person_embeddings(tx, tenant, person)
         .await?
         .ok_or_else(|| ApiError::invalid_field("person_id", "no such person"))?;
-    let mut embeddings = embeddings
-        .into_iter()
-        .map(|(model, vector)| WireEmbedding { model, vector });
-    let Some(embedding) = embeddings.next() else {
+    if embeddings.is_empty() {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::PersonWithoutPhotos,
             "this person has no photo in the face library: add one before searching",
         )
         .with_field("person_id"));
+    }
+    let embeddings = embeddings
+        .into_iter()
+        .map(|(model, vector)| WireEmbedding { model, vector })
+        .collect();
+    searched(embeddings, checked, "person_id")
+}
+
+/// The `createSearch` for `embeddings` (at least one), the first as `embedding`; 422 naming
+/// `field` when they do not go together.
+fn searched(
+    embeddings: Vec<WireEmbedding>,
+    checked: &Checked,
+    field: &str,
+) -> Result<CreateSearch, ApiError> {
+    let mut embeddings = embeddings.into_iter();
+    let Some(embedding) = embeddings.next() else {
+        return Err(ApiError::invalid_field(field, "nothing to search for"));
     };
     let search = CreateSearch {
         search_id: Uuid::nil(),
@@ -371,10 +439,7 @@ async fn target(
         more_embeddings: embeddings.collect(),
     };
     search.validated().map_err(|e| {
-        ApiError::invalid_field(
-            "person_id",
-            format!("this person's photos cannot be searched: {e}"),
-        )
+        ApiError::invalid_field(field, format!("these photos cannot be searched: {e}"))
     })
 }
 
