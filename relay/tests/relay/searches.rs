@@ -147,3 +147,80 @@ async fn without_a_broker_a_search_is_refused(backend: Backend) {
 }
 
 on_both_backends!(without_a_broker_a_search_is_refused);
+
+/// A one-off photo as the target is checked as an enrolment is, before anything else: a
+/// photo the face stages refuse, one that is not base64, both a person and a photo, or
+/// neither, are 422 naming the field; a good photo reaches the next check (here, no broker).
+async fn a_one_off_photo_is_checked_like_an_enrolled_one(backend: Backend) {
+    use base64::Engine as _;
+    let world = World::new(backend).await;
+    let (relay, a) = (&world.relay, &world.a);
+    let encode = |name: &str| {
+        let bytes = std::fs::read(testkit::faces::photo(name)).expect("photo");
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    };
+    let now = jiff::Timestamp::now();
+    let span = json!({
+        "from": now.checked_sub(jiff::SignedDuration::from_hours(3)).expect("time").to_string(),
+        "to": now.checked_sub(jiff::SignedDuration::from_hours(1)).expect("time").to_string(),
+        "devices": [a.device],
+    });
+    let with = |extra: serde_json::Value| {
+        let mut body = span.clone();
+        for (k, v) in extra.as_object().expect("object") {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let searches = format!("/api/v1/tenants/{}/searches", a.id);
+    let token = &a.admin_token;
+    let refusals = [
+        (
+            json!({"photo": encode("solvay_conference_1927.jpg")}),
+            "several_faces",
+            "photo",
+        ),
+        (
+            json!({"photo": "not base64 at all!"}),
+            "invalid_field",
+            "photo",
+        ),
+        (
+            json!({"photo": base64::engine::general_purpose::STANDARD.encode(b"GIF89a")}),
+            "not_an_image",
+            "photo",
+        ),
+        (
+            json!({"photo": encode("obama.jpg"), "person_id": a.person}),
+            "invalid_field",
+            "photo",
+        ),
+        (json!({}), "invalid_field", "person_id"),
+    ];
+    for (extra, code, field) in refusals {
+        let answer = relay
+            .expect_post(
+                &searches,
+                token,
+                with(extra),
+                StatusCode::UNPROCESSABLE_ENTITY,
+            )
+            .await;
+        assert_eq!(
+            (answer["error"].as_str(), answer["field"].as_str()),
+            (Some(code), Some(field)),
+            "{answer}"
+        );
+    }
+    let answer = relay
+        .expect_post(
+            &searches,
+            token,
+            with(json!({"photo": encode("obama.jpg")})),
+            StatusCode::SERVICE_UNAVAILABLE,
+        )
+        .await;
+    assert_eq!(answer["error"], "broker_unavailable", "{answer}");
+}
+
+on_both_backends!(a_one_off_photo_is_checked_like_an_enrolled_one);
