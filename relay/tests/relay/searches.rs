@@ -155,6 +155,11 @@ async fn a_one_off_photo_is_checked_like_an_enrolled_one(backend: Backend) {
     use base64::Engine as _;
     let world = World::new(backend).await;
     let (relay, a) = (&world.relay, &world.a);
+    let activated = json!({"device_id": a.device, "provisioning_key": a.provisioning_key});
+    let path = (reqwest::Method::POST, "/api/v1/devices/activate");
+    relay
+        .expect_call(path, None, Some(activated), StatusCode::OK)
+        .await;
     let encode = |name: &str| {
         let bytes = std::fs::read(testkit::faces::photo(name)).expect("photo");
         base64::engine::general_purpose::STANDARD.encode(bytes)

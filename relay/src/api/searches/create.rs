@@ -25,7 +25,7 @@ use crate::auth::{Principal, Role};
 use crate::config::SearchesConfig;
 use crate::db::{DbError, Mode, Tx, now_ms};
 use crate::error::{ApiError, ErrorCode};
-use crate::extract::{ApiJson, ApiPath};
+use crate::extract::ApiPath;
 use crate::state::AppState;
 use crate::store::rpcs::{self, StoredRpc};
 use crate::store::searches::{self as store, ActiveBox, NewSearch};
@@ -121,8 +121,11 @@ pub async fn create_search(
     principal: Principal,
     ApiPath(tenant_id): ApiPath<Uuid>,
     headers: HeaderMap,
-    ApiJson(request): ApiJson<StartSearch>,
+    body: axum::body::Body,
 ) -> Result<(StatusCode, Json<Search>), ApiError> {
+    // A body that is not a request is refused before anything is audited, as the other
+    // routes' extractors refuse theirs.
+    let request: StartSearch = json_body(&state, &headers, body).await?;
     audited(&state.db, &principal, "search.create", "searches", async {
         let key = idempotency_key(&headers)?;
         let idempotency = key.map(|key| (key, request_hash(&request)));
@@ -151,6 +154,37 @@ pub async fn create_search(
         }
     })
     .await
+}
+
+/// The request's JSON body, which may carry a one-off photo: up to the API's body limit or,
+/// when larger, a photo of `[faces] max_photo_bytes` in base64 and the rest.
+async fn json_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: axum::body::Body,
+) -> Result<T, ApiError> {
+    let is_json = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorCode::UnsupportedMediaType,
+            "the body must be JSON, sent with Content-Type: application/json",
+        ));
+    }
+    let photo = state.config.faces.max_photo_bytes.saturating_mul(4) / 3;
+    let limit = state.config.server.max_body_bytes.max(photo + 64 * 1024);
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::BodyTooLarge,
+            "the request body is larger than the relay accepts",
+        )
+    })?;
+    crate::extract::parse_json(&bytes)
 }
 
 /// The embedding of the request's one-off photo, if it has one; 422 when it has both a
