@@ -227,6 +227,18 @@ pub async fn list_people(
 ) -> Result<Json<PersonList>, ApiError> {
     principal.tenant_for(tenant_id)?;
     require_library(&principal, Role::Viewer)?;
+    if query
+        .label
+        .as_ref()
+        .is_some_and(|l| l.chars().count() > 200)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidQuery,
+            "label must be at most 200 characters",
+        )
+        .with_field("label"));
+    }
     let page = Page {
         limit: query.limit,
         offset: query.offset,
