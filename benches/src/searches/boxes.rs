@@ -148,6 +148,10 @@ async fn connect(
     options.set_keep_alive(Duration::from_secs(60));
     options.set_network_options(crate::uplink::no_delay());
     options.set_outgoing_inflight_upper_limit(64);
+    // As the box's session: a message of upload grants (up to 256) is far above rumqttc's
+    // 10 KiB default, which would drop the connection at every delivery.
+    let max_packet = u32::try_from(protocol::MAX_PAYLOAD_BYTES + 1024)?;
+    options.set_max_packet_size(Some(max_packet));
     let (client, events) = AsyncClient::new(options, 256);
     let topics = &identity.topics;
     client
