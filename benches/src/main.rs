@@ -21,6 +21,9 @@
 //! `uplink` runs a remote call through the relay's API, Mosquitto and a box beside a bare MQTT
 //! request/response through the same broker.
 //!
+//! `searches` runs remote searches end to end: acknowledgement by simulated boxes beside the
+//! bare broker round trip, a real box's results with snapshots, 100 searches at once.
+//!
 //! The hidden `sim-child` subcommand is the simulator process `cameras` starts (this same
 //! binary, re-executed), so the memory `cameras` reports is the downloader's alone.
 
@@ -36,6 +39,7 @@ mod index;
 mod keyframes;
 mod proc;
 mod python;
+mod searches;
 mod sim;
 mod tasks;
 mod uplink;
@@ -82,6 +86,10 @@ enum Command {
     /// A remote call's acknowledgement through relay API, broker and a box, beside a bare
     /// MQTT request/response through the same broker: p50/p99 and their ratio.
     Uplink(uplink::UplinkArgs),
+    /// Remote search end to end: a search's acknowledgement by 1 and by 50 boxes beside the
+    /// bare broker round trip, a real box's results with snapshots, and 100 searches at once
+    /// over 50 boxes (relay CPU, memory, every result once).
+    Searches(searches::SearchesArgs),
     /// One extraction in its own process (what `keyframes` starts); prints one JSON line.
     #[command(hide = true)]
     KeyframesChild(keyframes::ChildArgs),
@@ -102,7 +110,8 @@ async fn main() -> ExitCode {
         | Command::Faces(_)
         | Command::Tasks(_)
         | Command::Community(_)
-        | Command::Uplink(_) => "info",
+        | Command::Uplink(_)
+        | Command::Searches(_) => "info",
         Command::SimChild(_) | Command::KeyframesChild(_) => "warn",
     };
     tracing_subscriber::fmt()
@@ -122,6 +131,7 @@ async fn main() -> ExitCode {
         Command::Tasks(args) => tasks::run(args).await,
         Command::Community(args) => community::run(args).await,
         Command::Uplink(args) => uplink::run(args).await,
+        Command::Searches(args) => searches::run(args).await,
         Command::KeyframesChild(args) => keyframes::run_child(args).await,
         Command::SimChild(args) => sim::run_child(args).await,
     };

@@ -11,17 +11,17 @@ use std::time::{Duration, Instant};
 
 use crate::BoxError;
 
-pub(super) const ADMIN: (&str, &str) = ("bench-admin", "bench-admin-password");
+pub(crate) const ADMIN: (&str, &str) = ("bench-admin", "bench-admin-password");
 
-pub(super) struct Broker {
+pub(crate) struct Broker {
     child: Option<Child>,
     config: PathBuf,
-    pub(super) port: u16,
+    pub(crate) port: u16,
     _dir: tempfile::TempDir,
 }
 
 impl Broker {
-    pub(super) fn start() -> Result<Broker, BoxError> {
+    pub(crate) fn start() -> Result<Broker, BoxError> {
         let dir = tempfile::tempdir()?;
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
             .local_addr()?
@@ -56,7 +56,7 @@ impl Broker {
     }
 
     /// Starts the broker (again) and waits until it listens.
-    pub(super) fn resume(&mut self) -> Result<(), BoxError> {
+    pub(crate) fn resume(&mut self) -> Result<(), BoxError> {
         let child = Command::new("mosquitto")
             .arg("-c")
             .arg(&self.config)
@@ -77,7 +77,7 @@ impl Broker {
 
     /// Stops the broker as its supervisor would (SIGTERM: it saves its sessions and queues)
     /// and waits for it to exit.
-    pub(super) fn stop(&mut self) -> Result<(), BoxError> {
+    pub(crate) fn stop(&mut self) -> Result<(), BoxError> {
         let Some(mut child) = self.child.take() else {
             return Ok(());
         };
@@ -89,11 +89,11 @@ impl Broker {
     }
 
     /// The running broker's process id.
-    pub(super) fn pid(&self) -> Option<u32> {
+    pub(crate) fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
-    pub(super) fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("mqtt://127.0.0.1:{}", self.port)
     }
 }

@@ -25,7 +25,7 @@ const PARALLEL_ACTIVATIONS: usize = 8;
 
 /// What every box of the fleet does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Mode {
+pub(crate) enum Mode {
     /// One telemetry sample every this long.
     Telemetry(Duration),
     /// Telemetry back to back, as fast as the client takes it.
@@ -33,7 +33,7 @@ pub(super) enum Mode {
 }
 
 /// Registers and activates `n` boxes through the API, a few at a time.
-pub(super) async fn activate(site: &Site, n: usize) -> Result<Vec<Identity>, BoxError> {
+pub(crate) async fn activate(site: &Site, n: usize) -> Result<Vec<Identity>, BoxError> {
     futures::stream::iter(0..n)
         .map(|i| async move {
             let registered = site.register(&format!("fleet box {i}")).await?;
@@ -45,13 +45,13 @@ pub(super) async fn activate(site: &Site, n: usize) -> Result<Vec<Identity>, Box
 }
 
 /// The connected fleet; every box's tasks end when it is dropped.
-pub(super) struct Fleet {
+pub(crate) struct Fleet {
     mode: watch::Sender<Mode>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Fleet {
-    pub(super) fn connect(broker: &Broker, identities: &[Identity], mode: Mode) -> Fleet {
+    pub(crate) fn connect(broker: &Broker, identities: &[Identity], mode: Mode) -> Fleet {
         let (mode, watching) = watch::channel(mode);
         let mut tasks = Vec::with_capacity(identities.len() * 2);
         for identity in identities {
@@ -79,7 +79,7 @@ impl Fleet {
         Fleet { mode, tasks }
     }
 
-    pub(super) fn set(&self, mode: Mode) {
+    pub(crate) fn set(&self, mode: Mode) {
         self.mode.send_replace(mode);
     }
 }

@@ -18,13 +18,13 @@
 //!   rate and the box's memory.
 
 mod answering;
-mod broker;
-mod fleet;
+pub(crate) mod broker;
+pub(crate) mod fleet;
 mod outage;
 mod outage_box;
-mod peer;
-mod relay;
-mod site;
+pub(crate) mod peer;
+pub(crate) mod relay;
+pub(crate) mod site;
 
 use std::time::{Duration, Instant};
 
@@ -297,14 +297,14 @@ impl Report {
 }
 
 /// TCP_NODELAY, as the relay's own client sets it (and the broker, `set_tcp_nodelay`).
-fn no_delay() -> rumqttc::NetworkOptions {
+pub(crate) fn no_delay() -> rumqttc::NetworkOptions {
     let mut network = rumqttc::NetworkOptions::new();
     network.set_tcp_nodelay(true);
     network
 }
 
 /// Times `n` runs of `one`, in order.
-async fn timed<F, Fut>(n: usize, mut one: F) -> Result<Vec<Duration>, BoxError>
+pub(crate) async fn timed<F, Fut>(n: usize, mut one: F) -> Result<Vec<Duration>, BoxError>
 where
     F: FnMut(usize) -> Fut,
     Fut: std::future::Future<Output = Result<(), BoxError>>,

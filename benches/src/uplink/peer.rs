@@ -35,7 +35,7 @@ async fn connect(
 }
 
 /// `n` timed round trips: the asker publishes, the answerer echoes, the asker receives.
-pub(super) async fn round_trips(broker: &Broker, n: usize) -> Result<Vec<Duration>, BoxError> {
+pub(crate) async fn round_trips(broker: &Broker, n: usize) -> Result<Vec<Duration>, BoxError> {
     let (answerer, mut answerer_events) = connect(broker, "bench-answerer", REQUEST).await?;
     let answering = tokio::spawn(async move {
         while let Ok(event) = answerer_events.poll().await {

@@ -13,20 +13,20 @@ use super::broker::{ADMIN, Broker};
 use crate::BoxError;
 use crate::daemon::sibling_binary;
 
-pub(super) const RELAY_USER: (&str, &str) = ("dipper-relay", "bench-relay-password");
-pub(super) const ROOT: (&str, &str) = ("root@bench.test", "bench root password");
+pub(crate) const RELAY_USER: (&str, &str) = ("dipper-relay", "bench-relay-password");
+pub(crate) const ROOT: (&str, &str) = ("root@bench.test", "bench root password");
 
 /// A running `dipper-relay`; killed when dropped.
-pub(super) struct RelayProcess {
+pub(crate) struct RelayProcess {
     child: tokio::process::Child,
     /// `http://127.0.0.1:PORT`.
-    pub(super) base: String,
+    pub(crate) base: String,
     database: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 /// The relay's configuration, as an operator writes it.
-fn config(database: &Path, port: u16, broker: &Broker) -> String {
+fn config(database: &Path, objects: &Path, port: u16, broker: &Broker) -> String {
     format!(
         r#"
         log_format = "text"
@@ -51,8 +51,13 @@ fn config(database: &Path, port: u16, broker: &Broker) -> String {
         username = "{user}"
         password = "{password}"
         client_id = "bench-relay"
+        [objects]
+        dir = "{objects}"
+        {faces}
         "#,
         database = database.display(),
+        objects = objects.display(),
+        faces = faces_section(),
         url = broker.url(),
         admin = ADMIN.0,
         admin_password = ADMIN.1,
@@ -61,16 +66,27 @@ fn config(database: &Path, port: u16, broker: &Broker) -> String {
     )
 }
 
+/// `[faces]` with the development cache's models when they are there (the face library
+/// embeds enrolled photos with them); otherwise the relay looks where it always does.
+fn faces_section() -> String {
+    let cache = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.cache/models"));
+    match std::env::var_os("DIPPER_MODELS_DIR") {
+        None if cache.is_dir() => format!("[faces]\nmodels_dir = \"{}\"", cache.display()),
+        _ => String::new(),
+    }
+}
+
 impl RelayProcess {
     /// Makes the platform admin [`ROOT`], starts the relay and waits until it is ready.
-    pub(super) async fn start(broker: &Broker) -> Result<RelayProcess, BoxError> {
+    pub(crate) async fn start(broker: &Broker) -> Result<RelayProcess, BoxError> {
         let dir = tempfile::tempdir()?;
         let database = dir.path().join("relay.sqlite3");
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
             .local_addr()?
             .port();
         let config_path = dir.path().join("relay.toml");
-        std::fs::write(&config_path, config(&database, port, broker))?;
+        let objects = dir.path().join("objects");
+        std::fs::write(&config_path, config(&database, &objects, port, broker))?;
         let binary = sibling_binary("dipper-relay")?;
         let mut admin = tokio::process::Command::new(&binary)
             .arg("--config")
@@ -122,24 +138,24 @@ impl RelayProcess {
         }
     }
 
-    pub(super) fn pid(&self) -> Result<u32, BoxError> {
+    pub(crate) fn pid(&self) -> Result<u32, BoxError> {
         Ok(self.child.id().ok_or("dipper-relay exited")?)
     }
 
     /// Its resident memory now, KiB.
-    pub(super) fn rss_kib(&self) -> Result<f64, BoxError> {
+    pub(crate) fn rss_kib(&self) -> Result<f64, BoxError> {
         let mb = crate::proc::rss_mb(Some(self.pid()?)).ok_or("no VmRSS for dipper-relay")?;
         Ok(mb * 1e6 / 1024.0)
     }
 
     /// Its database, for reading what it applied (SQLite, WAL: readable while it runs).
-    pub(super) fn database(&self) -> &Path {
+    pub(crate) fn database(&self) -> &Path {
         &self.database
     }
 
     /// `relay_uplink_messages_total` for `outcome` (`applied`, `duplicate`) on `topic`
     /// (`telemetry`, `events`; `None`: every topic), from `/metrics`.
-    pub(super) async fn messages(
+    pub(crate) async fn messages(
         &self,
         http: &reqwest::Client,
         topic: Option<&str>,

@@ -10,35 +10,37 @@ use serde_json::{Value, json};
 use super::relay::{ROOT, RelayProcess};
 use crate::BoxError;
 
-pub(super) struct Site {
+pub(crate) struct Site {
     http: reqwest::Client,
     /// `http://127.0.0.1:PORT`, the relay's.
-    pub(super) base: String,
+    pub(crate) base: String,
     token: String,
     /// `{base}/api/v1/tenants/{tenant}/devices`.
     devices: String,
-    area: String,
+    /// `{base}/api/v1/tenants/{tenant}`.
+    tenant: String,
+    pub(crate) area: String,
 }
 
 /// A box registered on the relay, not yet activated: its id and one-time key.
 #[derive(Debug, Clone)]
-pub(super) struct Registered {
-    pub(super) id: String,
-    pub(super) key: String,
+pub(crate) struct Registered {
+    pub(crate) id: String,
+    pub(crate) key: String,
 }
 
 /// A box's broker identity, as activation gives it.
 #[derive(Debug, Clone)]
-pub(super) struct Identity {
+pub(crate) struct Identity {
     /// Also its MQTT user name and client id.
-    pub(super) device: String,
-    pub(super) credential: String,
-    pub(super) topics: Topics,
+    pub(crate) device: String,
+    pub(crate) credential: String,
+    pub(crate) topics: Topics,
 }
 
 impl Site {
     /// Signs in as the platform admin and makes a tenant with one area.
-    pub(super) async fn start(relay: &RelayProcess) -> Result<Site, BoxError> {
+    pub(crate) async fn start(relay: &RelayProcess) -> Result<Site, BoxError> {
         let http = reqwest::Client::new();
         let base = relay.base.clone();
         let login = json!({"email": ROOT.0, "password": ROOT.1});
@@ -66,6 +68,7 @@ impl Site {
         .await?;
         Ok(Site {
             devices: format!("{tenants}/{tenant}/devices"),
+            tenant: format!("{tenants}/{tenant}"),
             area: text(&area, "id")?,
             http,
             base,
@@ -74,7 +77,7 @@ impl Site {
     }
 
     /// Registers a box named `name` in the area.
-    pub(super) async fn register(&self, name: &str) -> Result<Registered, BoxError> {
+    pub(crate) async fn register(&self, name: &str) -> Result<Registered, BoxError> {
         let device = json!({"name": name, "area_id": self.area});
         let device = post(&self.http, &self.devices, Some(&self.token), device).await?;
         Ok(Registered {
@@ -84,7 +87,7 @@ impl Site {
     }
 
     /// Activates a registered box as the box itself does (`POST /api/v1/devices/activate`).
-    pub(super) async fn activate(&self, registered: &Registered) -> Result<Identity, BoxError> {
+    pub(crate) async fn activate(&self, registered: &Registered) -> Result<Identity, BoxError> {
         let body = json!({"device_id": registered.id, "provisioning_key": registered.key});
         let url = format!("{}/api/v1/devices/activate", self.base);
         let activated = post(&self.http, &url, None, body).await?;
@@ -96,7 +99,7 @@ impl Site {
     }
 
     /// Waits until the relay shows `device` online.
-    pub(super) async fn wait_online(&self, device: &str) -> Result<(), BoxError> {
+    pub(crate) async fn wait_online(&self, device: &str) -> Result<(), BoxError> {
         let url = format!("{}/{device}", self.devices);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -121,7 +124,7 @@ impl Site {
     }
 
     /// One two-way call to `device`; its answer (`state`, `result`, `error`).
-    pub(super) async fn call(
+    pub(crate) async fn call(
         &self,
         device: &str,
         method: &str,
@@ -134,7 +137,7 @@ impl Site {
     }
 
     /// `n` two-way `ping` calls to `device` in a row, each timed from request to answer.
-    pub(super) async fn pings(&self, device: &str, n: usize) -> Result<Vec<Duration>, BoxError> {
+    pub(crate) async fn pings(&self, device: &str, n: usize) -> Result<Vec<Duration>, BoxError> {
         let url = format!("{}/{device}/rpc", self.devices);
         let body = json!({"method": "ping", "timeout_ms": 10000});
         super::timed(n, |_| async {
@@ -145,6 +148,47 @@ impl Site {
             Ok(())
         })
         .await
+    }
+}
+
+impl Site {
+    /// POSTs `body` to `{tenant}{path}` (`/searches`) as the platform admin; its answer.
+    pub(crate) async fn post_tenant(&self, path: &str, body: Value) -> Result<Value, BoxError> {
+        let url = format!("{}{path}", self.tenant);
+        post(&self.http, &url, Some(&self.token), body).await
+    }
+
+    /// GETs `{tenant}{path}` as the platform admin; its JSON answer of a 2xx.
+    pub(crate) async fn get_tenant(&self, path: &str) -> Result<Value, BoxError> {
+        let url = format!("{}{path}", self.tenant);
+        let response = self.http.get(&url).bearer_auth(&self.token).send().await?;
+        let status = response.status();
+        let answer: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            return Err(format!("GET {url}: {status} {answer}").into());
+        }
+        Ok(answer)
+    }
+
+    /// Enrols a person named `name` in the face library with one JPEG photo; their id.
+    pub(crate) async fn enrol(&self, name: &str, jpeg: Vec<u8>) -> Result<String, BoxError> {
+        let person = self.post_tenant("/people", json!({ "name": name })).await?;
+        let id = text(&person, "id")?;
+        let url = format!("{}/people/{id}/photos", self.tenant);
+        let response = self
+            .http
+            .post(&url)
+            .bearer_auth(&self.token)
+            .header("content-type", "image/jpeg")
+            .body(jpeg)
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(format!("POST {url}: {status} {body}").into());
+        }
+        Ok(id)
     }
 }
 
@@ -179,7 +223,7 @@ async fn post(
     }
 }
 
-fn text(value: &Value, key: &str) -> Result<String, BoxError> {
+pub(crate) fn text(value: &Value, key: &str) -> Result<String, BoxError> {
     value[key]
         .as_str()
         .map(str::to_owned)

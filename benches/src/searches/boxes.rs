@@ -1,0 +1,239 @@
+//! The simulated boxes of the search bench: each a raw rumqttc MQTT v5 client with its own
+//! identity, activated through the relay's API (`uplink::fleet::activate`). A box answers
+//! `createSearch` at once with a task id (a numbered RPC answer, as a box's outbox numbers
+//! it), then reports the search as a real box does ([`super::reporting`]): progress, its
+//! matches and the end, each a numbered `SearchEvent` published again until the relay
+//! acknowledges it on `{prefix}/acks`; for each upload grant on `{prefix}/uploads` it PUTs
+//! two small JPEGs to the granted URLs and sends `SnapshotsUploaded`.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use protocol::acks::Acks;
+use protocol::rpc::{Method, RpcError, RpcRequest, RpcResponse};
+use protocol::search::SearchAccepted;
+use protocol::status::{DeviceStatus, Presence};
+use protocol::topics::Topic;
+use protocol::uploads::UploadGrants;
+use rumqttc::v5::mqttbytes::QoS;
+use rumqttc::v5::mqttbytes::v5::Packet;
+use rumqttc::v5::{AsyncClient, Event, EventLoop, MqttOptions};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::reporting;
+use crate::BoxError;
+use crate::uplink::broker::Broker;
+use crate::uplink::site::Identity;
+
+/// What every box does with the searches it gets from now on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Behaviour {
+    /// Accept, then report nothing until this is false again (so that a part stays
+    /// `accepted` long enough to be read).
+    pub(super) hold: bool,
+    /// Matches each search finds on each box.
+    pub(super) matches: u32,
+}
+
+/// What all the boxes sent, counted once per match.
+#[derive(Debug, Default)]
+pub(super) struct Sent {
+    pub(super) matches: AtomicU64,
+    pub(super) snapshots_uploaded: AtomicU64,
+    /// Events published again because their acknowledgement was late.
+    pub(super) republished: AtomicU64,
+    pub(super) searches_finished: AtomicU64,
+}
+
+/// One box's state shared by its tasks.
+pub(super) struct BoxState {
+    pub(super) client: AsyncClient,
+    pub(super) identity: Identity,
+    seq: AtomicU64,
+    next_match: AtomicI64,
+    /// Every sequence the relay acknowledged.
+    pub(super) acked: watch::Sender<BTreeSet<u64>>,
+    pub(super) behaviour: watch::Receiver<Behaviour>,
+    pub(super) sent: Arc<Sent>,
+    pub(super) http: reqwest::Client,
+    pub(super) jpeg: Arc<Vec<u8>>,
+    /// Matches whose snapshots are uploaded (a grant may come twice).
+    pub(super) uploaded: std::sync::Mutex<BTreeSet<(uuid::Uuid, i64)>>,
+}
+
+impl BoxState {
+    pub(super) fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    pub(super) fn next_match(&self) -> i64 {
+        self.next_match.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// The connected boxes; their tasks end when this is dropped.
+pub(super) struct SearchBoxes {
+    behaviour: watch::Sender<Behaviour>,
+    pub(super) sent: Arc<Sent>,
+    jpeg: Arc<Vec<u8>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl SearchBoxes {
+    pub(super) async fn connect(
+        broker: &Broker,
+        identities: &[Identity],
+        jpeg: Vec<u8>,
+    ) -> Result<SearchBoxes, BoxError> {
+        let initial = Behaviour {
+            hold: true,
+            matches: 0,
+        };
+        let (behaviour, watching) = watch::channel(initial);
+        let sent = Arc::new(Sent::default());
+        let (http, jpeg) = (reqwest::Client::new(), Arc::new(jpeg));
+        let mut tasks = Vec::with_capacity(identities.len());
+        for identity in identities {
+            let (client, events) = connect(broker, identity).await?;
+            let state = BoxState {
+                client,
+                identity: identity.clone(),
+                seq: AtomicU64::new(0),
+                next_match: AtomicI64::new(0),
+                acked: watch::channel(BTreeSet::new()).0,
+                behaviour: watching.clone(),
+                sent: sent.clone(),
+                http: http.clone(),
+                jpeg: jpeg.clone(),
+                uploaded: std::sync::Mutex::new(BTreeSet::new()),
+            };
+            tasks.push(read_messages(state, events));
+        }
+        Ok(SearchBoxes {
+            behaviour,
+            sent,
+            jpeg,
+            tasks,
+        })
+    }
+
+    /// The JPEG every box uploads as both snapshots.
+    pub(super) fn jpeg(&self) -> &Arc<Vec<u8>> {
+        &self.jpeg
+    }
+
+    pub(super) fn set(&self, behaviour: Behaviour) {
+        self.behaviour.send_replace(behaviour);
+    }
+}
+
+impl Drop for SearchBoxes {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The box's client, subscribed to its RPCs, acknowledgements and grants, `online` said.
+async fn connect(
+    broker: &Broker,
+    identity: &Identity,
+) -> Result<(AsyncClient, EventLoop), BoxError> {
+    let mut options = MqttOptions::new(&identity.device, "127.0.0.1", broker.port);
+    options.set_credentials(&identity.device, &identity.credential);
+    options.set_keep_alive(Duration::from_secs(60));
+    options.set_network_options(crate::uplink::no_delay());
+    options.set_outgoing_inflight_upper_limit(64);
+    // As the box's session: a message of upload grants (up to 256) is far above rumqttc's
+    // 10 KiB default, which would drop the connection at every delivery.
+    let max_packet = u32::try_from(protocol::MAX_PAYLOAD_BYTES + 1024)?;
+    options.set_max_packet_size(Some(max_packet));
+    let (client, events) = AsyncClient::new(options, 256);
+    let topics = &identity.topics;
+    client
+        .subscribe(topics.rpc_requests(), QoS::AtLeastOnce)
+        .await?;
+    for topic in [Topic::Acks, Topic::Uploads] {
+        client
+            .subscribe(topics.topic(&topic), QoS::AtLeastOnce)
+            .await?;
+    }
+    let online = DeviceStatus::new(Presence::Online).encode();
+    client
+        .publish(topics.topic(&Topic::Status), QoS::AtLeastOnce, true, online)
+        .await?;
+    Ok((client, events))
+}
+
+/// Spawns the task that reads the box's incoming messages and acts on each.
+fn read_messages(state: BoxState, mut events: EventLoop) -> JoinHandle<()> {
+    let state = Arc::new(state);
+    tokio::spawn(async move {
+        loop {
+            match events.poll().await {
+                Ok(Event::Incoming(Packet::Publish(publish))) => {
+                    let topic = String::from_utf8_lossy(&publish.topic).into_owned();
+                    if let Err(error) = on_message(&state, &topic, &publish.payload) {
+                        tracing::warn!(%error, topic, "a simulated box refused a message");
+                    }
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::warn!(%error, "a simulated box lost its connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    })
+}
+
+/// One incoming message: an RPC answered, acknowledgements noted, grants used.
+fn on_message(state: &Arc<BoxState>, topic: &str, payload: &[u8]) -> Result<(), BoxError> {
+    match state.identity.topics.parse(topic) {
+        Some(Topic::RpcRequest(id)) => answer(state, id, payload),
+        Some(Topic::Acks) => {
+            let acks: Acks = protocol::decode(payload)?;
+            state.acked.send_modify(|acked| {
+                for (first, last) in acks.ranges {
+                    acked.extend(first..=last);
+                }
+            });
+            Ok(())
+        }
+        Some(Topic::Uploads) => {
+            for grant in UploadGrants::decode(payload)?.grants {
+                tokio::spawn(reporting::upload(state.clone(), grant));
+            }
+            Ok(())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Answers an RPC at once: `createSearch` with a new task (then reports it), anything else
+/// as unknown.
+fn answer(state: &Arc<BoxState>, id: u64, payload: &[u8]) -> Result<(), BoxError> {
+    let mut response = match RpcRequest::decode(payload)? {
+        Ok(RpcRequest {
+            method: Method::CreateSearch(search),
+            ..
+        }) => {
+            let task_id = uuid::Uuid::new_v4().to_string();
+            let behaviour = *state.behaviour.borrow();
+            tokio::spawn(reporting::report(state.clone(), search, behaviour.matches));
+            RpcResponse::ok(&SearchAccepted { task_id })
+        }
+        Ok(other) => RpcResponse::err(RpcError::unknown_method(other.method_name())),
+        Err(error) => RpcResponse::err(error),
+    };
+    response.seq = Some(state.next_seq());
+    let topic = state.identity.topics.topic(&Topic::RpcResponse(id));
+    state
+        .client
+        .try_publish(topic, QoS::AtLeastOnce, false, response.encode())?;
+    Ok(())
+}
