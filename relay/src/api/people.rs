@@ -398,13 +398,8 @@ fn photo_type(headers: &HeaderMap) -> Result<ContentType, ApiError> {
 
 /// Reads the body up to `limit` bytes; 413 past it.
 async fn photo_bytes(body: Body, limit: usize) -> Result<Vec<u8>, ApiError> {
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::BodyTooLarge,
-            format!("a photo may be at most {limit} bytes"),
-        )
-    })?;
+    let too_large = || format!("a photo may be at most {limit} bytes");
+    let bytes = crate::extract::body_up_to(body, limit, too_large).await?;
     if bytes.is_empty() {
         return Err(ApiError::invalid_field("photo", "the body holds no photo"));
     }

@@ -33,7 +33,7 @@ use crate::auth::Principal;
 use crate::db::{DbError, Mode, Tx};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiPath, ApiQuery};
-use crate::objects::{ObjectKey, SnapshotKind};
+use crate::objects::ObjectKey;
 use crate::state::AppState;
 use crate::store::searches::{
     self as store, ListedSearch, ResultFilter, StoredPart, StoredResult, StoredSearch,
@@ -157,24 +157,10 @@ pub(crate) async fn with_snapshot_urls(
 ) -> Result<(), ApiError> {
     let ttl = std::time::Duration::from_secs(state.config.objects.get_url_seconds);
     for result in results.iter_mut().filter(|r| r.uploaded) {
-        let key = |kind| {
-            ObjectKey::snapshot(
-                tenant,
-                result.device_id,
-                result.time_ms,
-                search,
-                result.match_id,
-                kind,
-            )
-        };
-        let face = state
-            .objects
-            .presign_get(&key(SnapshotKind::Face)?, ttl)
-            .await?;
-        let frame = state
-            .objects
-            .presign_get(&key(SnapshotKind::Frame)?, ttl)
-            .await?;
+        let (device, time_ms, match_id) = (result.device_id, result.time_ms, result.match_id);
+        let (face, frame) = ObjectKey::snapshots(tenant, device, time_ms, search, match_id)?;
+        let face = state.objects.presign_get(&face, ttl).await?;
+        let frame = state.objects.presign_get(&frame, ttl).await?;
         result.snapshots = Some(Snapshots {
             expires_at: rfc3339(face.expires_at_ms.min(frame.expires_at_ms)),
             face_url: face.url,

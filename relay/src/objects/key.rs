@@ -67,6 +67,18 @@ impl ObjectKey {
         ))
     }
 
+    /// Both snapshots of a match, `(face, frame)`, as [`ObjectKey::snapshot`] names them.
+    pub fn snapshots(
+        tenant: Uuid,
+        device: Uuid,
+        time_ms: i64,
+        search: Uuid,
+        match_id: i64,
+    ) -> Result<(ObjectKey, ObjectKey), ObjectError> {
+        let key = |kind| ObjectKey::snapshot(tenant, device, time_ms, search, match_id, kind);
+        Ok((key(SnapshotKind::Face)?, key(SnapshotKind::Frame)?))
+    }
+
     /// An enrolled face photo: `{tenant}/faces/{person}/{photo}.jpg` (or `.png`, by
     /// `content_type`).
     pub fn face_photo(

@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use super::Inner;
 use crate::db::{DbError, Mode, Scope, now_ms};
-use crate::objects::{ContentType, ObjectError, ObjectKey, SnapshotKind};
+use crate::objects::{ContentType, ObjectError, ObjectKey};
 use crate::store::searches::{self as store, PendingSnapshots};
 
 /// How often pending results are looked at when nothing woke the granter.
@@ -117,23 +117,15 @@ async fn grant_pending(inner: &Inner) -> Result<usize, GrantError> {
 /// The two presigned PUTs of one result.
 async fn grant(inner: &Inner, result: &PendingSnapshots) -> Result<UploadGrant, ObjectError> {
     let ttl = inner.objects_put_ttl;
-    let key = |kind| {
-        ObjectKey::snapshot(
-            result.tenant,
-            result.device,
-            result.time_ms,
-            result.search,
-            result.match_id,
-            kind,
-        )
-    };
+    let r = result;
+    let (face, frame) = ObjectKey::snapshots(r.tenant, r.device, r.time_ms, r.search, r.match_id)?;
     let face = inner
         .objects
-        .presign_put(&key(SnapshotKind::Face)?, ttl, ContentType::Jpeg)
+        .presign_put(&face, ttl, ContentType::Jpeg)
         .await?;
     let frame = inner
         .objects
-        .presign_put(&key(SnapshotKind::Frame)?, ttl, ContentType::Jpeg)
+        .presign_put(&frame, ttl, ContentType::Jpeg)
         .await?;
     Ok(UploadGrant {
         search_id: result.search,

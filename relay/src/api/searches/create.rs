@@ -163,27 +163,13 @@ async fn json_body<T: serde::de::DeserializeOwned>(
     headers: &HeaderMap,
     body: axum::body::Body,
 ) -> Result<T, ApiError> {
-    let is_json = headers
-        .get(axum::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ErrorCode::UnsupportedMediaType,
-            "the body must be JSON, sent with Content-Type: application/json",
-        ));
-    }
+    crate::extract::require_json(headers)?;
     let photo = state.config.faces.max_photo_bytes.saturating_mul(4) / 3;
     let limit = state.config.server.max_body_bytes.max(photo + 64 * 1024);
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            ErrorCode::BodyTooLarge,
-            "the request body is larger than the relay accepts",
-        )
-    })?;
+    let bytes = crate::extract::body_up_to(body, limit, || {
+        "the request body is larger than the relay accepts".to_owned()
+    })
+    .await?;
     crate::extract::parse_json(&bytes)
 }
 
