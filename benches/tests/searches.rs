@@ -57,6 +57,7 @@ fn a_tiny_run_delivers_every_result_once() {
     for key in [
         "ack_p99_ms_1_box",
         "ack_p99_ms_boxes",
+        "ack_post_p99_ms_boxes",
         "broker_rtt_p99_ms",
         "result_p99_ms",
     ] {

@@ -22,6 +22,14 @@ pub(super) struct Request {
     pub(super) boxes: usize,
 }
 
+/// One search's acknowledgement: from the POST to every part accepted, and the POST's own
+/// answer (the relay stored the search and published its RPCs).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Ack {
+    pub(super) all: Duration,
+    pub(super) post: Duration,
+}
+
 /// `n` searches one after another, each timed from its POST to the last part accepted; the
 /// boxes then report each (no matches) and it is awaited done before the next.
 pub(super) async fn acknowledgements(
@@ -29,7 +37,7 @@ pub(super) async fn acknowledgements(
     boxes: &SearchBoxes,
     request: &Request,
     n: usize,
-) -> Result<Vec<Duration>, BoxError> {
+) -> Result<Vec<Ack>, BoxError> {
     let mut samples = Vec::with_capacity(n);
     for _ in 0..n {
         boxes.set(Behaviour {
@@ -47,10 +55,12 @@ pub(super) async fn acknowledgements(
     Ok(samples)
 }
 
-/// Starts one search and waits until all its parts are accepted; its id and the time.
-async fn acknowledged(site: &Site, request: &Request) -> Result<(String, Duration), BoxError> {
+/// Starts one search and waits until all its parts are accepted; its id and the times.
+async fn acknowledged(site: &Site, request: &Request) -> Result<(String, Ack), BoxError> {
     let started_ms = jiff::Timestamp::now().as_millisecond();
+    let started = Instant::now();
     let search = site.post_tenant("/searches", request.body.clone()).await?;
+    let post = started.elapsed();
     let id = text(&search, "id")?;
     let deadline = Instant::now() + WITHIN;
     loop {
@@ -79,7 +89,8 @@ async fn acknowledged(site: &Site, request: &Request) -> Result<(String, Duratio
                 .max()
                 .unwrap_or(started_ms);
             let ms = u64::try_from(last - started_ms).unwrap_or(0);
-            return Ok((id, Duration::from_millis(ms)));
+            let all = Duration::from_millis(ms);
+            return Ok((id, Ack { all, post }));
         }
         if Instant::now() > deadline {
             return Err(format!("search {id} not accepted by every box in 60 s: {search}").into());

@@ -43,6 +43,8 @@ pub(super) struct Behaviour {
 pub(super) struct Sent {
     pub(super) matches: AtomicU64,
     pub(super) snapshots_uploaded: AtomicU64,
+    /// Upload grants received (a grant sent twice counts twice).
+    pub(super) grants_received: AtomicU64,
     /// Events published again because their acknowledgement was late.
     pub(super) republished: AtomicU64,
     pub(super) searches_finished: AtomicU64,
@@ -205,7 +207,13 @@ fn on_message(state: &Arc<BoxState>, topic: &str, payload: &[u8]) -> Result<(), 
             Ok(())
         }
         Some(Topic::Uploads) => {
-            for grant in UploadGrants::decode(payload)?.grants {
+            let grants = UploadGrants::decode(payload)?.grants;
+            let received = grants.len() as u64;
+            state
+                .sent
+                .grants_received
+                .fetch_add(received, Ordering::Relaxed);
+            for grant in grants {
                 tokio::spawn(reporting::upload(state.clone(), grant));
             }
             Ok(())

@@ -103,9 +103,11 @@ impl Load<'_> {
                 return Ok(());
             }
             if started.elapsed() > self.within {
+                let granted = sent.grants_received.load(Ordering::Relaxed);
                 return Err(format!(
                     "after {:?}: {finished} of {parts} parts finished, {uploaded} of {matches} \
-                     matches' snapshots uploaded",
+                     matches' snapshots uploaded ({granted} grants received since the boxes \
+                     connected)",
                     self.within
                 )
                 .into());

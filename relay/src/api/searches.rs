@@ -154,7 +154,7 @@ pub(crate) async fn with_snapshot_urls(
     state: &AppState,
     (tenant, search): (Uuid, Uuid),
     results: &mut [SearchResult],
-) -> Result<(), ApiError> {
+) -> Result<(), crate::objects::ObjectError> {
     let ttl = std::time::Duration::from_secs(state.config.objects.get_url_seconds);
     for result in results.iter_mut().filter(|r| r.uploaded) {
         let (device, time_ms, match_id) = (result.device_id, result.time_ms, result.match_id);

@@ -18,6 +18,9 @@ pub struct StoredRpc {
     pub method: String,
     /// The params as JSON text.
     pub params: String,
+    /// The id the params are stored under: the RPC's own, or shared by the RPCs of one
+    /// request to many boxes ([`StoredRpc::sharing_params`]).
+    pub params_id: Uuid,
     pub persistent: bool,
     pub state: String,
     pub timeout_ms: i64,
@@ -43,8 +46,10 @@ impl StoredRpc {
         actor: &str,
         now: i64,
     ) -> StoredRpc {
+        let id = Uuid::new_v4();
         StoredRpc {
-            id: Uuid::new_v4(),
+            id,
+            params_id: id,
             tenant,
             device,
             request_id: i64::try_from(rand::random::<u64>() >> 11).unwrap_or(1),
@@ -64,11 +69,22 @@ impl StoredRpc {
     }
 }
 
+impl StoredRpc {
+    /// The same RPC with its params stored under `params_id`, which other RPCs with the same
+    /// params share: [`insert`] stores them once.
+    #[must_use]
+    pub fn sharing_params(mut self, params_id: Uuid) -> StoredRpc {
+        self.params_id = params_id;
+        self
+    }
+}
+
 macro_rules! select {
     () => {
-        "SELECT id, tenant_id, device_id, request_id, method, params, persistent, state, \
-         timeout_ms, expires_at, answer_by, actor, created_at, sent_at, completed_at, response \
-         FROM device_rpcs WHERE "
+        "SELECT id, tenant_id, device_id, request_id, method, params_id, \
+         (SELECT p.params FROM rpc_params p WHERE p.id = device_rpcs.params_id) AS params, \
+         persistent, state, timeout_ms, expires_at, answer_by, actor, created_at, sent_at, \
+         completed_at, response FROM device_rpcs WHERE "
     };
 }
 
@@ -80,6 +96,7 @@ fn read(row: Columns<'_>) -> Result<StoredRpc, DbError> {
         request_id: row.number("request_id")?,
         method: row.text("method")?,
         params: row.text("params")?,
+        params_id: row.id("params_id")?,
         persistent: row.flag("persistent")?,
         state: row.text("state")?,
         timeout_ms: row.number("timeout_ms")?,
@@ -93,19 +110,22 @@ fn read(row: Columns<'_>) -> Result<StoredRpc, DbError> {
     })
 }
 
-/// Stores a new RPC as `queued`.
+/// Stores a new RPC as `queued`, and its params unless an RPC sharing them stored them.
 pub async fn insert(tx: &mut Tx, rpc: &StoredRpc) -> Result<(), DbError> {
-    let sql = "INSERT INTO device_rpcs (id, tenant_id, device_id, request_id, method, params, \
+    let r = rpc;
+    let sql = "INSERT INTO rpc_params (id, tenant_id, params) VALUES ($1, $2, $3) \
+               ON CONFLICT (id) DO NOTHING";
+    execute(tx, sql, params![r.params_id, r.tenant, r.params.as_str()]).await?;
+    let sql = "INSERT INTO device_rpcs (id, tenant_id, device_id, request_id, method, params_id, \
                persistent, state, timeout_ms, expires_at, actor, created_at) \
                VALUES ($1, $2, $3, $4, $5, $6, $7, 'queued', $8, $9, $10, $11)";
-    let r = rpc;
     let params = params![
         r.id,
         r.tenant,
         r.device,
         r.request_id,
         r.method.as_str(),
-        r.params.as_str(),
+        r.params_id,
         i32::from(r.persistent),
         r.timeout_ms,
         r.expires_at,

@@ -593,6 +593,21 @@ pub async fn results_after(
     fetch_all(tx, sql, params, read_result).await
 }
 
+/// Up to `limit` results of the search whose snapshots were uploaded at `since` or after,
+/// in the order they were uploaded.
+pub async fn uploaded_since(
+    tx: &mut Tx,
+    (tenant, search): (Uuid, Uuid),
+    since: i64,
+    limit: i64,
+) -> Result<Vec<StoredResult>, DbError> {
+    let sql = "SELECT device_id, match_id, n, time_ms, camera, distance_micros, face_box, \
+               snapshots_at FROM search_results WHERE tenant_id = $1 AND search_id = $2 \
+               AND snapshots_at >= $3 ORDER BY snapshots_at, device_id, n LIMIT $4";
+    let params = params![tenant, search, since, limit];
+    fetch_all(tx, sql, params, read_result).await
+}
+
 /// `running` -> `done` once every part has ended; whether it moved.
 pub async fn finish_if_ended(
     tx: &mut Tx,

@@ -95,10 +95,19 @@ async fn grant_pending(inner: &Inner) -> Result<usize, GrantError> {
             }
             let topic = Topics::for_box(tenant, device).topic(&Topic::Uploads);
             let payload = UploadGrants::new(grants).encode();
-            let sent = inner
-                .client
-                .publish(topic, QoS::AtLeastOnce, false, payload)
-                .await;
+            let sent = {
+                // In the tracker's order, as every QoS 1 publish (`session::Tracker`).
+                let _order = inner.publishing.lock().await;
+                inner.lock_tracker().handed_other();
+                let sent = inner
+                    .client
+                    .publish(topic, QoS::AtLeastOnce, false, payload)
+                    .await;
+                if sent.is_err() {
+                    inner.lock_tracker().withdrawn();
+                }
+                sent
+            };
             if let Err(error) = sent {
                 tracing::warn!(%device, %error, "uplink: cannot publish upload grants");
                 continue;

@@ -58,28 +58,36 @@ pub(super) async fn worker(inner: Arc<Inner>, mut work: mpsc::UnboundedReceiver<
     let mut items = Vec::with_capacity(BATCH);
     while work.recv_many(&mut items, BATCH).await > 0 {
         let mut messages = Vec::new();
+        let mut sent = Vec::new();
         for item in items.drain(..) {
             match item {
                 Work::Message(publish) => messages.push(publish),
-                Work::Delivered(sent) => {
-                    batch(&inner, std::mem::take(&mut messages)).await;
-                    delivered(&inner, sent).await;
-                }
+                Work::Delivered(delivered) => sent.push(delivered),
             }
         }
+        // Marking an RPC delivered changes nothing once its answer is applied, so the
+        // deliveries need not keep their place among the messages.
         batch(&inner, messages).await;
+        delivered(&inner, sent).await;
     }
 }
 
-async fn delivered(inner: &Inner, (tenant, device, request_id): super::session::Sent) {
-    let delivered = async {
-        let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-        rpcs::mark_delivered(&mut tx, (tenant, device), request_id).await?;
-        tx.commit().await?;
-        Ok::<(), DbError>(())
-    };
-    if let Err(error) = delivered.await {
-        tracing::warn!(%device, request_id, %error, "could not mark an RPC delivered");
+/// Marks the RPCs the broker took `delivered`, one transaction per tenant.
+async fn delivered(inner: &Inner, mut sent: Vec<super::session::Sent>) {
+    sent.sort_unstable();
+    for run in sent.chunk_by(|a, b| a.0 == b.0) {
+        let tenant = run[0].0;
+        let delivered = async {
+            let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+            for &(tenant, device, request_id) in run {
+                rpcs::mark_delivered(&mut tx, (tenant, device), request_id).await?;
+            }
+            tx.commit().await?;
+            Ok::<(), DbError>(())
+        };
+        if let Err(error) = delivered.await {
+            tracing::warn!(%tenant, rpcs = run.len(), %error, "could not mark RPCs delivered");
+        }
     }
 }
 

@@ -90,7 +90,13 @@ impl Uplink {
 
     /// Sends a stored RPC if it is still queued; true if this call sent it.
     pub async fn send(&self, rpc: &StoredRpc) -> Result<bool, SendError> {
-        send(&self.inner, rpc).await
+        Ok(send_all(&self.inner, &[rpc]).await? == 1)
+    }
+
+    /// Sends the stored RPCs of one tenant that are still queued, in order, marking them
+    /// sent in one transaction; how many this call sent.
+    pub async fn send_all(&self, rpcs: &[&StoredRpc]) -> Result<usize, SendError> {
+        send_all(&self.inner, rpcs).await
     }
 }
 
@@ -110,61 +116,102 @@ fn wire_payload(rpc: &StoredRpc, expires_at_ms: i64) -> Option<Vec<u8>> {
     Some(request.encode())
 }
 
-pub(super) async fn send(inner: &Inner, rpc: &StoredRpc) -> Result<bool, SendError> {
-    let now = now_ms();
-    let tenant = rpc.tenant;
-    let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-    if rpc.expires_at <= now {
-        rpcs::end(&mut tx, tenant, rpc.id, "expired", now).await?;
-        tx.commit().await?;
-        return Ok(false);
-    }
-    let answer_by = now.saturating_add(rpc.timeout_ms);
-    let Some(payload) = wire_payload(rpc, rpc.expires_at.min(answer_by)) else {
-        tracing::error!(rpc = %rpc.id, "a stored RPC no longer reads as a request; failed");
-        rpcs::end(&mut tx, tenant, rpc.id, "failed", now).await?;
-        tx.commit().await?;
-        return Ok(false);
+/// One RPC this instance marked sent, ready to publish.
+struct Ready<'a> {
+    rpc: &'a StoredRpc,
+    payload: Vec<u8>,
+    /// The earlier of its expiry and its answer deadline, Unix ms.
+    due_ms: i64,
+}
+
+/// Sends the stored RPCs (all of one tenant) that are still queued, in order: one
+/// transaction marks them all sent (expiring those past their time, failing those that no
+/// longer read as requests), then each is published. How many this call sent; when the
+/// broker connection closes part way, the RPCs not published go back to `queued`.
+pub(super) async fn send_all(inner: &Inner, batch: &[&StoredRpc]) -> Result<usize, SendError> {
+    let Some(first) = batch.first() else {
+        return Ok(0);
     };
-    if !rpcs::mark_sent(&mut tx, tenant, rpc.id, (now, answer_by)).await? {
-        return Ok(false);
+    let tenant = first.tenant;
+    debug_assert!(batch.iter().all(|rpc| rpc.tenant == tenant));
+    let now = now_ms();
+    let mut ready = Vec::with_capacity(batch.len());
+    let mut changed = Vec::new();
+    let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+    for &rpc in batch {
+        if rpc.expires_at <= now {
+            rpcs::end(&mut tx, tenant, rpc.id, "expired", now).await?;
+            continue;
+        }
+        let answer_by = now.saturating_add(rpc.timeout_ms);
+        let due_ms = rpc.expires_at.min(answer_by);
+        let Some(payload) = wire_payload(rpc, due_ms) else {
+            tracing::error!(rpc = %rpc.id, "a stored RPC no longer reads as a request; failed");
+            rpcs::end(&mut tx, tenant, rpc.id, "failed", now).await?;
+            continue;
+        };
+        // Another caller sent it first.
+        if !rpcs::mark_sent(&mut tx, tenant, rpc.id, (now, answer_by)).await? {
+            continue;
+        }
+        changed.extend(searches::mark_sent(&mut tx, tenant, rpc.id, now).await?);
+        ready.push(Ready {
+            rpc,
+            payload,
+            due_ms,
+        });
     }
-    let search = searches::mark_sent(&mut tx, tenant, rpc.id, now).await?;
     tx.commit().await?;
-    if let Some(search) = search {
+    changed.dedup();
+    for search in changed {
         let _ = inner.search_changes.send(search);
     }
-    let topic = Topics::for_box(tenant, rpc.device).topic(&Topic::RpcRequest(
-        u64::try_from(rpc.request_id).unwrap_or_default(),
-    ));
-    let published = {
-        let _order = inner.publishing.lock().await;
+    let published = publish_all(inner, &ready, now).await;
+    if published < ready.len() {
+        let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+        for unsent in &ready[published..] {
+            rpcs::unsend(&mut tx, tenant, unsent.rpc.id).await?;
+            searches::mark_unsent(&mut tx, tenant, unsent.rpc.id, now_ms()).await?;
+        }
+        tx.commit().await?;
+        return Err(SendError::Closed);
+    }
+    Ok(published)
+}
+
+/// Publishes the RPCs in order, each paired with its broker acknowledgement by the
+/// tracker; how many the client took before its connection closed.
+async fn publish_all(inner: &Inner, ready: &[Ready<'_>], now: i64) -> usize {
+    let _order = inner.publishing.lock().await;
+    for (
+        n,
+        Ready {
+            rpc,
+            payload,
+            due_ms,
+        },
+    ) in ready.iter().enumerate()
+    {
+        let topic = Topics::for_box(rpc.tenant, rpc.device).topic(&Topic::RpcRequest(
+            u64::try_from(rpc.request_id).unwrap_or_default(),
+        ));
         inner
             .lock_tracker()
-            .handed((tenant, rpc.device, rpc.request_id));
-        // The broker drops the request once it expires, and tells the box how long it has
-        // left: the box needs no clock of its own agreeing with the relay's.
+            .handed((rpc.tenant, rpc.device, rpc.request_id));
         let properties = PublishProperties {
-            message_expiry_interval: Some(expiry_seconds(rpc.expires_at.min(answer_by), now)),
+            message_expiry_interval: Some(expiry_seconds(*due_ms, now)),
             ..PublishProperties::default()
         };
         let published = inner
             .client
-            .publish_with_properties(topic, QoS::AtLeastOnce, false, payload, properties)
+            .publish_with_properties(topic, QoS::AtLeastOnce, false, payload.clone(), properties)
             .await;
         if published.is_err() {
             inner.lock_tracker().withdrawn();
+            return n;
         }
-        published
-    };
-    if published.is_err() {
-        let mut tx = inner.db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-        rpcs::unsend(&mut tx, tenant, rpc.id).await?;
-        searches::mark_unsent(&mut tx, tenant, rpc.id, now_ms()).await?;
-        tx.commit().await?;
-        return Err(SendError::Closed);
     }
-    Ok(true)
+    ready.len()
 }
 
 /// Sends what waits for a box that came online, oldest first.
@@ -182,11 +229,9 @@ pub(super) async fn flush(inner: &Inner, tenant: Uuid, device: Uuid) {
             return;
         }
     };
-    for rpc in queued {
-        if let Err(error) = send(inner, &rpc).await {
-            tracing::warn!(%device, rpc = %rpc.id, %error, "could not send a queued RPC");
-            return;
-        }
+    let queued: Vec<&StoredRpc> = queued.iter().collect();
+    if let Err(error) = send_all(inner, &queued).await {
+        tracing::warn!(%device, %error, "could not send the RPCs queued for a box");
     }
 }
 

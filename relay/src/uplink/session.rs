@@ -36,18 +36,25 @@ fn filters() -> Vec<Filter> {
 /// An RPC request the relay published: its box and id on the wire.
 pub(super) type Sent = (Uuid, Uuid, i64);
 
-/// Pairs broker acknowledgements with RPC requests. Every publish is recorded here in the
-/// order it was handed to the client (under `Inner::publishing`); the event loop reports
-/// each new packet id in that order, and a packet id already in flight is a retransmission.
+/// Pairs broker acknowledgements with RPC requests. Every QoS 1 publish is recorded here in
+/// the order it was handed to the client (under `Inner::publishing`), an RPC request with its
+/// box and id, anything else (upload grants) as `None`; the event loop reports each new
+/// packet id in that order, and a packet id already in flight is a retransmission.
 #[derive(Debug, Default)]
 pub(super) struct Tracker {
-    handed: VecDeque<Sent>,
-    in_flight: HashMap<u16, Sent>,
+    handed: VecDeque<Option<Sent>>,
+    in_flight: HashMap<u16, Option<Sent>>,
 }
 
 impl Tracker {
+    /// An RPC request handed to the client.
     pub(super) fn handed(&mut self, sent: Sent) {
-        self.handed.push_back(sent);
+        self.handed.push_back(Some(sent));
+    }
+
+    /// Another QoS 1 publish handed to the client: it takes a packet id too.
+    pub(super) fn handed_other(&mut self) {
+        self.handed.push_back(None);
     }
 
     /// The client took back a publish it could not queue.
@@ -64,8 +71,9 @@ impl Tracker {
         }
     }
 
+    /// The RPC request the broker acknowledged, if `pkid` was one.
     fn acknowledged(&mut self, pkid: u16) -> Option<Sent> {
-        self.in_flight.remove(&pkid)
+        self.in_flight.remove(&pkid).flatten()
     }
 }
 
@@ -145,5 +153,42 @@ async fn drive(
                 backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::Tracker;
+
+    #[test]
+    fn acknowledgements_pair_with_rpcs_past_other_publishes() {
+        let (tenant, device) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut tracker = Tracker::default();
+        tracker.handed((tenant, device, 7));
+        tracker.handed_other();
+        tracker.handed((tenant, device, 8));
+        for pkid in [1, 2, 1, 3] {
+            // Packet id 1 again is a retransmission, not the next publish.
+            tracker.outgoing(pkid);
+        }
+        assert_eq!(tracker.acknowledged(2), None, "the grant is no RPC");
+        assert_eq!(tracker.acknowledged(3), Some((tenant, device, 8)));
+        assert_eq!(tracker.acknowledged(1), Some((tenant, device, 7)));
+        assert_eq!(tracker.acknowledged(1), None, "acknowledged once");
+    }
+
+    #[test]
+    fn a_withdrawn_publish_takes_no_packet_id() {
+        let (tenant, device) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut tracker = Tracker::default();
+        tracker.handed((tenant, device, 7));
+        tracker.handed_other();
+        tracker.withdrawn();
+        tracker.handed((tenant, device, 9));
+        tracker.outgoing(1);
+        tracker.outgoing(2);
+        assert_eq!(tracker.acknowledged(2), Some((tenant, device, 9)));
     }
 }

@@ -326,6 +326,21 @@ impl TestBox {
         acked
     }
 
+    /// The next message on `topic` within 10 s; other messages are set aside.
+    pub(crate) async fn next_on(&mut self, topic: &Topic) -> Vec<u8> {
+        let topic = self.topics.topic(topic);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let message = tokio::time::timeout_at(deadline, self.messages.recv()).await;
+            let Ok(Some((on, payload))) = message else {
+                panic!("no message on {topic} within 10 s");
+            };
+            if on == topic {
+                return payload;
+            }
+        }
+    }
+
     /// Whether the broker closed the connection within 10 s.
     pub(crate) async fn closed_by_broker(&mut self) -> bool {
         tokio::time::timeout(Duration::from_secs(10), self.closed.recv())

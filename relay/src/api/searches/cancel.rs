@@ -55,11 +55,13 @@ pub async fn cancel_search(
         let answer = view(&mut tx, now_stored.ok_or_else(ApiError::not_found)?).await?;
         tx.commit().await?;
         if let Some(uplink) = &state.uplink {
-            for (rpc, _) in cancels.iter().filter(|(_, online)| *online) {
-                if let Err(error) = uplink.send(rpc).await {
-                    tracing::warn!(%error, rpc = %rpc.id, "a cancelSearch stays queued until its box connects");
-                    break;
-                }
+            let online: Vec<&StoredRpc> = cancels
+                .iter()
+                .filter(|(_, online)| *online)
+                .map(|(rpc, _)| rpc)
+                .collect();
+            if let Err(error) = uplink.send_all(&online).await {
+                tracing::warn!(%error, "cancelSearch RPCs not sent stay queued until their boxes connect");
             }
             uplink.search_changed(search_id);
         }

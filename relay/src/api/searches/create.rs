@@ -571,10 +571,13 @@ async fn store_all(
     );
     let deadline = expires_at.saturating_add(plan.finish_within_ms);
     let mut rpcs = Vec::with_capacity(plan.boxes.len());
+    // Every box gets the same params (the embeddings): stored once.
+    let shared = Uuid::new_v4();
     for found in &plan.boxes {
         let call = ("createSearch", params.clone());
         let ids = (plan.tenant, found.device);
-        let rpc = StoredRpc::queued(ids, call, true, timing, &principal.actor, now);
+        let rpc = StoredRpc::queued(ids, call, true, timing, &principal.actor, now)
+            .sharing_params(shared);
         rpcs::insert(tx, &rpc).await?;
         let part = (plan.search, found.device);
         store::insert_part(tx, plan.tenant, part, rpc.id, (deadline, now)).await?;
@@ -588,11 +591,13 @@ async fn send(state: &AppState, rpcs: &[(StoredRpc, bool)]) {
     let Some(uplink) = &state.uplink else {
         return;
     };
-    for (rpc, _) in rpcs.iter().filter(|(_, online)| *online) {
-        if let Err(error) = uplink.send(rpc).await {
-            tracing::warn!(%error, rpc = %rpc.id, "a search's RPC stays queued until its box connects");
-            return;
-        }
+    let online: Vec<&StoredRpc> = rpcs
+        .iter()
+        .filter(|(_, online)| *online)
+        .map(|(rpc, _)| rpc)
+        .collect();
+    if let Err(error) = uplink.send_all(&online).await {
+        tracing::warn!(%error, "a search's RPCs not sent stay queued until their boxes connect");
     }
 }
 

@@ -1,8 +1,12 @@
 //! `GET .../searches/{id}/events`: a search as server-sent events. First `search` (the search
 //! as `GET` answers it); then `box` (one box's part) whenever a part's state, task, reason or
 //! progress changes, and `result` for every result stored after the first event, each box's
-//! in the order they were stored; then `end` (the search again) once it is no longer
-//! `running`, and the stream closes. Comments keep the connection alive.
+//! in the order they were stored (with its snapshot URLs if they were uploaded by then); then
+//! `snapshots` (the same result again, now with its URLs) once the box uploaded the snapshots
+//! of a result sent without them; then `end` (the search again) once it is no longer
+//! `running` and nothing is left to send, and the stream closes. Comments keep the
+//! connection alive. The snapshot URLs expire after `[objects] get_url_seconds` as
+//! everywhere else; `GET .../results` hands out fresh ones.
 //!
 //! The stream follows the database, not this process: it reads the search again every
 //! `[searches] events_poll_ms`, and at once when this instance applied a change to it
@@ -10,7 +14,7 @@
 //! seen at the next read. What a read found and what was sent are compared, so a change is
 //! sent once, whichever instance made it.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -21,10 +25,10 @@ use serde::Serialize;
 use tokio::sync::broadcast::{self, error::RecvError};
 use uuid::Uuid;
 
-use super::{Search, SearchBox, SearchResult, view, visible};
+use super::{Search, SearchBox, SearchResult, view, visible, with_snapshot_urls};
 use crate::api::begin;
 use crate::auth::Principal;
-use crate::db::{Db, DbError, Mode, Scope};
+use crate::db::{DbError, Mode, Scope, now_ms};
 use crate::error::ApiError;
 use crate::extract::ApiPath;
 use crate::state::AppState;
@@ -34,14 +38,20 @@ use crate::store::searches as store;
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Results of one box read at once; more are read at once after.
 const RESULTS_PER_READ: i64 = 500;
+/// Uploaded snapshots read at once; more are read at once after.
+const UPLOADS_PER_READ: i64 = 500;
+/// How far behind this instance's clock another instance's may be: uploads are looked for
+/// from this long before the last one seen.
+const CLOCK_SKEW_MS: i64 = 60_000;
 
 /// A search's changes as they happen (viewers of every box in it).
 #[utoipa::path(get, path = "/api/v1/tenants/{tenant_id}/searches/{search_id}/events", tag = "searches", security(("bearer" = [])),
     params(("tenant_id" = Uuid, Path), ("search_id" = Uuid, Path)),
     responses((status = 200, content_type = "text/event-stream",
-        description = "Server-sent events: `search` (a Search), then `box` (a SearchBox) and \
-                       `result` (a SearchResult) as they happen, then `end` (a Search) once the \
-                       search is no longer running",
+        description = "Server-sent events: `search` (a Search), then `box` (a SearchBox), \
+                       `result` (a SearchResult) and `snapshots` (a SearchResult sent before, \
+                       now with its snapshot URLs) as they happen, then `end` (a Search) once \
+                       the search is no longer running",
         body = String)))]
 pub async fn search_events(
     State(state): State<AppState>,
@@ -52,13 +62,15 @@ pub async fn search_events(
     let search = visible(&mut tx, &principal, tenant, search_id).await?;
     // Subscribed before the first read, so no change after it goes unnoticed.
     let changes = state.uplink.as_ref().map(|u| u.search_changes());
-    let first = view(&mut tx, search).await?;
+    let opened_ms = now_ms();
+    let mut first = view(&mut tx, search).await?;
     tx.commit().await?;
+    with_snapshot_urls(&state, (tenant, search_id), &mut first.results.items).await?;
     let poll = Duration::from_millis(state.config.searches.events_poll_ms);
     let follow = Follow::new(
-        state.db.clone(),
+        state.clone(),
         (tenant, search_id),
-        (changes, poll),
+        (changes, poll, opened_ms),
         &first,
     );
     let stream = futures::stream::unfold(follow, Follow::next);
@@ -67,13 +79,17 @@ pub async fn search_events(
 
 /// One open stream: what it has sent, and what waits to be.
 struct Follow {
-    db: Db,
+    state: AppState,
     /// Tenant and search.
     ids: (Uuid, Uuid),
     /// Each box's part as last sent.
     parts: BTreeMap<Uuid, SearchBox>,
     /// The number of each box's last result sent.
     results_sent: BTreeMap<Uuid, i64>,
+    /// The results sent without snapshots (box, match id), whose `snapshots` event is due.
+    awaiting: HashSet<(Uuid, i64)>,
+    /// Uploads are looked for from this time (Unix ms, the relays' clocks).
+    uploads_from: i64,
     pending: VecDeque<Event>,
     ended: bool,
     /// More results wait than one read took: read again without waiting.
@@ -89,9 +105,9 @@ fn event(name: &str, data: &impl Serialize) -> Event {
 
 impl Follow {
     fn new(
-        db: Db,
+        state: AppState,
         ids: (Uuid, Uuid),
-        (changes, poll): (Option<broadcast::Receiver<Uuid>>, Duration),
+        (changes, poll, opened_ms): (Option<broadcast::Receiver<Uuid>>, Duration, i64),
         first: &Search,
     ) -> Follow {
         let mut pending = VecDeque::from([event("search", first)]);
@@ -100,7 +116,7 @@ impl Follow {
             pending.push_back(event("end", first));
         }
         Follow {
-            db,
+            state,
             ids,
             parts: first
                 .boxes
@@ -112,6 +128,8 @@ impl Follow {
                 .iter()
                 .map(|b| (b.device_id, b.results))
                 .collect(),
+            awaiting: HashSet::new(),
+            uploads_from: opened_ms - CLOCK_SKEW_MS,
             pending,
             ended,
             behind: false,
@@ -152,14 +170,20 @@ impl Follow {
     }
 
     /// Reads the search and queues what changed since the last read.
-    async fn read(&mut self) -> Result<(), DbError> {
+    async fn read(&mut self) -> Result<(), ReadError> {
         let (tenant, search) = self.ids;
-        let mut tx = self.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
+        let mut tx = self
+            .state
+            .db
+            .begin(Scope::Tenant(tenant), Mode::Read)
+            .await?;
         let Some(found) = store::find(&mut tx, tenant, search).await? else {
             // Gone with its tenant.
             self.ended = true;
             return Ok(());
         };
+        let mut results = Vec::new();
+        let mut boxes = Vec::new();
         for part in store::parts(&mut tx, tenant, search).await? {
             let device = part.device;
             let sent = self.results_sent.get(&device).copied().unwrap_or(0);
@@ -170,10 +194,7 @@ impl Follow {
                 if let Some(last) = new.last() {
                     self.results_sent.insert(device, last.n);
                 }
-                for result in new {
-                    self.pending
-                        .push_back(event("result", &SearchResult::from(result)));
-                }
+                results.extend(new.into_iter().map(SearchResult::from));
             }
             let part = SearchBox::from(part);
             if self
@@ -181,18 +202,70 @@ impl Follow {
                 .get(&device)
                 .is_none_or(|before| changed(before, &part))
             {
-                self.pending.push_back(event("box", &part));
+                boxes.push(part.clone());
                 self.parts.insert(device, part);
             }
         }
-        if found.state != "running" && !self.behind {
-            let last = view(&mut tx, found).await?;
+        let uploaded = self.uploads(&mut tx).await?;
+        let last = if found.state != "running" && !self.behind {
+            Some(view(&mut tx, found).await?)
+        } else {
+            None
+        };
+        tx.commit().await.map_err(DbError::from)?;
+        // URLs are made after the transaction: signing may ask the object store.
+        with_snapshot_urls(&self.state, self.ids, &mut results).await?;
+        for result in results {
+            if result.snapshots.is_none() {
+                self.awaiting.insert((result.device_id, result.match_id));
+            }
+            self.pending.push_back(event("result", &result));
+        }
+        for part in boxes {
+            self.pending.push_back(event("box", &part));
+        }
+        for result in uploaded {
+            self.pending.push_back(event("snapshots", &result));
+        }
+        if let Some(mut last) = last {
+            with_snapshot_urls(&self.state, self.ids, &mut last.results.items).await?;
             self.pending.push_back(event("end", &last));
             self.ended = true;
         }
-        tx.commit().await?;
         Ok(())
     }
+
+    /// The results sent without snapshots whose snapshots have been uploaded since, with
+    /// their URLs (no longer awaited).
+    async fn uploads(&mut self, tx: &mut crate::db::Tx) -> Result<Vec<SearchResult>, ReadError> {
+        if self.awaiting.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (tenant, search) = self.ids;
+        let found =
+            store::uploaded_since(tx, (tenant, search), self.uploads_from, UPLOADS_PER_READ)
+                .await?;
+        self.behind |= found.len() as i64 == UPLOADS_PER_READ;
+        let mut uploaded = Vec::new();
+        for result in found {
+            let at = result.snapshots_at.unwrap_or(self.uploads_from);
+            self.uploads_from = self.uploads_from.max(at - CLOCK_SKEW_MS);
+            if self.awaiting.remove(&(result.device, result.match_id)) {
+                uploaded.push(SearchResult::from(result));
+            }
+        }
+        with_snapshot_urls(&self.state, self.ids, &mut uploaded).await?;
+        Ok(uploaded)
+    }
+}
+
+/// Why a read of the search failed (the stream tries again at its next).
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Objects(#[from] crate::objects::ObjectError),
 }
 
 /// Whether a part changed in what a `box` event is for: its state, task, reason, progress.

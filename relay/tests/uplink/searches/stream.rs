@@ -1,8 +1,12 @@
-//! The event stream: the search at once, then each box's change and each new result, then
+//! The event stream: the search at once, then each box's change and each new result, the
+//! result again with its snapshot URLs once the box uploaded them with its grant, then
 //! `end`, and the stream closes; the same on the relay instance that applied the changes
 //! (woken by them) and on one that applied none (an instance without a broker, reading the
 //! database); a search already ended streams itself and `end`.
 
+use protocol::search::SearchEventBody;
+use protocol::topics::Topic;
+use protocol::uploads::UploadGrants;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -12,7 +16,7 @@ use super::{
 };
 use crate::harness::{Backend, TestRelay};
 use crate::on_both_backends;
-use crate::site::uuid;
+use crate::site::{TestBox, uuid};
 
 async fn the_event_stream_shows_states_and_results_and_ends(backend: Backend) {
     let site = SearchSite::configured(backend, |c| c.searches.events_poll_ms = 100).await;
@@ -25,6 +29,8 @@ async fn the_event_stream_shows_states_and_results_and_ends(backend: Backend) {
     .await;
     let box_1 = site.first_box().await;
     let mut online_1 = site.online(&box_1).await;
+    let uploads = online_1.topics.topic(&Topic::Uploads);
+    assert!(online_1.subscribe(&uploads).await);
     let search = site.start(site.body(json!({"devices": [box_1.0]}))).await;
     let search_id = uuid(id(&search));
     let path = format!("{}/{}/events", site.path(), id(&search));
@@ -57,6 +63,25 @@ async fn the_event_stream_shows_states_and_results_and_ends(backend: Backend) {
         let result = stream.expect("result").await;
         assert_eq!(result["match_id"], 5, "{result}");
         assert_eq!(result["device_id"], box_1.0.to_string().as_str());
+        assert_eq!(
+            result["snapshots"],
+            Value::Null,
+            "not uploaded yet: {result}"
+        );
+    }
+    upload_snapshots(&mut online_1, search_id).await;
+    for stream in &mut streams {
+        let again = stream.expect("snapshots").await;
+        assert_eq!(again["match_id"], 5, "{again}");
+        let face = again["snapshots"]["face_url"].as_str().expect("a face URL");
+        let fetched = reqwest::get(face).await.expect("GET the face");
+        assert_eq!(fetched.status(), StatusCode::OK, "{face}");
+        let bytes = fetched.bytes().await.expect("the face");
+        assert_eq!(
+            bytes.as_ref(),
+            jpeg().as_slice(),
+            "the JPEG the box uploaded"
+        );
     }
     send_event(&mut online_1, search_id, finished("done", None)).await;
     for stream in &mut streams {
@@ -65,6 +90,8 @@ async fn the_event_stream_shows_states_and_results_and_ends(backend: Backend) {
         let end = stream.expect("end").await;
         assert_eq!(end["state"], "done", "{end}");
         assert_eq!(end["result_count"], 1);
+        let shown = &end["results"]["items"][0]["snapshots"];
+        assert!(shown["face_url"].is_string(), "with its URLs: {end}");
         assert!(
             stream.next().await.is_none(),
             "the stream closes after `end`"
@@ -72,6 +99,31 @@ async fn the_event_stream_shows_states_and_results_and_ends(backend: Backend) {
     }
 
     after_the_end(&site, &reader, (&search, box_1.0)).await;
+}
+
+/// A JPEG the box uploads as both snapshots.
+fn jpeg() -> Vec<u8> {
+    std::fs::read(testkit::faces::photo("obama.jpg")).expect("the test photo")
+}
+
+/// Reads the box's upload grant for match 5, PUTs both snapshots with it and says so.
+async fn upload_snapshots(a_box: &mut TestBox, search: Uuid) {
+    let grants = UploadGrants::decode(&a_box.next_on(&Topic::Uploads).await).expect("grants");
+    let grant = &grants.grants[0];
+    assert_eq!((grant.search_id, grant.match_id), (search, 5));
+    let http = reqwest::Client::new();
+    for url in [&grant.face_url, &grant.frame_url] {
+        let put = http
+            .put(url)
+            .header("content-type", "image/jpeg")
+            .body(jpeg())
+            .send()
+            .await
+            .expect("PUT a snapshot");
+        assert!(put.status().is_success(), "{url}: {}", put.status());
+    }
+    let uploaded = SearchEventBody::SnapshotsUploaded { match_id: 5 };
+    send_event(a_box, search, uploaded).await;
 }
 
 /// A stream of a search that ended: the search, `end`, closed. Neither tenant B nor a

@@ -1,0 +1,20 @@
+-- An RPC's params stored apart (SQLite; the twin is migrations/postgres/0008_rpc_params.sql).
+-- See docs/design/0062-remote-search.md, "Acknowledgement".
+--
+-- A search sends every box in its scope the same createSearch, whose params carry the
+-- person's embeddings (kilobytes each): they are stored once for all its RPCs, and each
+-- change of an RPC's state rewrites only its own small row (SQLite rewrites a whole row,
+-- overflow pages included, on every UPDATE).
+CREATE TABLE rpc_params (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    -- The request's params (JSON).
+    params TEXT NOT NULL
+);
+INSERT INTO rpc_params (id, tenant_id, params) SELECT id, tenant_id, params FROM device_rpcs;
+-- Nullable only because SQLite adds a column with a foreign key only with a NULL default:
+-- every row has its params (set below, and by the relay for every new RPC).
+ALTER TABLE device_rpcs ADD COLUMN params_id TEXT REFERENCES rpc_params (id);
+UPDATE device_rpcs SET params_id = id;
+ALTER TABLE device_rpcs DROP COLUMN params;
+CREATE INDEX device_rpcs_params ON device_rpcs (params_id);
