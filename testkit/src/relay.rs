@@ -17,7 +17,8 @@ use crate::broker::{ADMIN_PASSWORD, ADMIN_USER, TestBroker};
 
 /// The platform administrator's and the tenant administrator's password.
 pub const PASSWORD: &str = "correct-horse-battery";
-const ROOT: &str = "root@dipper.test";
+/// The platform administrator's email.
+pub const ROOT: &str = "root@dipper.test";
 const TENANT_ADMIN: &str = "admin@dipper.test";
 /// The relay's own broker identity (the relay makes it through the plugin at start).
 const BROKER_USER: &str = "dipper-relay";

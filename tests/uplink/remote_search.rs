@@ -4,7 +4,8 @@
 //! footage through the relay's API, and gets each match with its face and frame as JPEGs
 //! behind presigned URLs. The S3 server is down while the box uploads: the uploads are
 //! retried, and every result gets its snapshots once the server is back. A URL altered or
-//! used for another key is refused by the server itself.
+//! used for another key is refused by the server itself. A second search outlives a relay
+//! restart and a box `kill -9`, and a disabled tenant's box still searches on its own page.
 
 use std::time::Duration;
 
@@ -199,4 +200,119 @@ async fn an_operator_finds_an_enrolled_person_with_snapshots_in_s3_through_an_s3
     assert_eq!(reqwest::get(&other_key).await.expect("fetch").status(), 403);
     drop(site);
     drop(database);
+}
+
+/// The search outlives its relay and its box: the relay (SQLite, its own disk for the
+/// snapshots) is stopped while the box searches, the box is `kill -9`ed and started again
+/// meanwhile, and the relay comes back. The search still ends `done`, with each of the
+/// box's matches once and its snapshots. Then the tenant is disabled: the relay refuses its
+/// searches, and the box's own page still searches its footage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_completes_across_a_relay_restart_and_a_box_kill_9() {
+    let end = jiff::Timestamp::now();
+    let clips: Vec<(u64, &str)> = WITH_FACES.iter().map(|&i| (i, "cam1_h264.ps")).collect();
+    let sim = start_sim(vec![face_camera("CAM-H264", end, &clips)]).await;
+    let (from, _) = sim.recording_span(0, 101, FIRST).expect("span");
+    let (_, to) = sim.recording_span(0, 101, LAST).expect("span");
+    let mut site = Site::start().await;
+    let mut a_box = site.activated_box("Box at the gate", "").await;
+    let device = a_box.device_id.clone();
+    let camera = a_box
+        .daemon
+        .api()
+        .add_camera("gate", &sim.device(0).base_url())
+        .await;
+    let person = enrol(&site, "Barack Obama", "obama.jpg").await;
+    let searches = format!("/api/v1/tenants/{}/searches", site.tenant.id);
+    let from_ms = from.as_millisecond() + 1_000;
+    let request = json!({
+        "person_id": person,
+        "from": jiff::Timestamp::from_millisecond(from_ms).expect("from").to_string(),
+        "to": to.to_string(),
+        "devices": [device],
+    });
+    let token = Some(site.tenant.admin_token.as_str());
+    let (status, search) = site.relay.post(&searches, token, &request).await;
+    assert_eq!(status, 201, "{search}");
+    let path = format!("{searches}/{}", search["id"].as_str().expect("id"));
+
+    // The box has the search: the relay stops, the box dies and comes back, the relay too.
+    eventually("the box took the search", WAIT, || async {
+        let state = get(&site, &path).await["boxes"][0]["state"].clone();
+        state == "accepted" || state == "running"
+    })
+    .await;
+    site.relay.stop();
+    a_box.daemon.kill9();
+    a_box.daemon.start_again();
+    site.relay.start_again().await;
+
+    eventually(
+        "the search done, every result with its snapshots",
+        Duration::from_secs(180),
+        || async {
+            let search = get(&site, &path).await;
+            let results = get(&site, &format!("{path}/results")).await;
+            search["state"] == "done"
+                && results["items"]
+                    .as_array()
+                    .is_some_and(|r| !r.is_empty() && r.iter().all(|r| !r["snapshots"].is_null()))
+        },
+    )
+    .await;
+    let done = get(&site, &path).await;
+    assert_eq!(done["boxes"][0]["state"], "done", "{done}");
+    let task = done["boxes"][0]["task_id"]
+        .as_str()
+        .expect("task")
+        .to_owned();
+    let on_the_box: std::collections::BTreeSet<i64> = a_box
+        .daemon
+        .api()
+        .matches(&task)
+        .await
+        .iter()
+        .filter_map(|m| m["id"].as_i64())
+        .collect();
+    let results = get(&site, &format!("{path}/results")).await;
+    let items = results["items"].as_array().expect("items");
+    let at_the_relay: Vec<i64> = items
+        .iter()
+        .filter_map(|r| r["match_id"].as_i64())
+        .collect();
+    assert_eq!(
+        at_the_relay.len(),
+        done["result_count"].as_u64().expect("count") as usize
+    );
+    assert_eq!(
+        at_the_relay
+            .iter()
+            .copied()
+            .collect::<std::collections::BTreeSet<_>>(),
+        on_the_box,
+        "each of the box's matches once: {results}"
+    );
+    let snapshots = &items[0]["snapshots"];
+    let (face_w, _) = jpeg_at(snapshots["face_url"].as_str().expect("face")).await;
+    let (frame_w, _) = jpeg_at(snapshots["frame_url"].as_str().expect("frame")).await;
+    assert!(face_w < frame_w, "{results}");
+
+    // A disabled tenant: no new cloud search, but the box still searches on its own page.
+    let root = site.relay.login(None, testkit::relay::ROOT).await;
+    let disable = format!("/api/v1/tenants/{}/disable", site.tenant.id);
+    site.relay
+        .post_ok(&disable, Some(&root), &json!(null))
+        .await;
+    let (status, refused) = site.relay.post(&searches, Some(&root), &request).await;
+    assert_eq!(
+        (status, &refused["error"]),
+        (403, &json!("tenant_disabled"))
+    );
+    let api = a_box.daemon.api();
+    let local = api
+        .create_task(&photo("obama.jpg"), from, to, &[camera])
+        .await;
+    let finished = api.wait_finished(&local, Duration::from_secs(120)).await;
+    assert_eq!(finished["state"], "done", "{finished}");
+    assert!(!api.matches(&local).await.is_empty(), "{finished}");
 }
