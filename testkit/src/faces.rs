@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use isapi::sim::{DeviceConfig, RecordingClip, SimConfig, Simulator};
+pub use isapi::sim::Simulator;
+use isapi::sim::{DeviceConfig, RecordingClip, SimConfig};
 use serde_json::Value;
 
 use crate::repo;

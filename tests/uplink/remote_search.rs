@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use testkit::S3Server;
 use testkit::eventually;
-use testkit::faces::{face_camera, photo, start_sim};
+use testkit::faces::{Simulator, face_camera, photo, start_sim};
 use testkit::postgres::TestDatabase;
 use testkit::relay::RelayOptions;
 
@@ -47,6 +47,17 @@ create_bucket = true
             database.url().to_owned(),
         )],
     }
+}
+
+/// A simulated camera whose recordings `WITH_FACES` show the person, and the span of
+/// `FIRST` to `LAST`.
+async fn camera_with_faces() -> (Simulator, jiff::Timestamp, jiff::Timestamp) {
+    let end = jiff::Timestamp::now();
+    let clips: Vec<(u64, &str)> = WITH_FACES.iter().map(|&i| (i, "cam1_h264.ps")).collect();
+    let sim = start_sim(vec![face_camera("CAM-H264", end, &clips)]).await;
+    let (from, _) = sim.recording_span(0, 101, FIRST).expect("span");
+    let (_, to) = sim.recording_span(0, 101, LAST).expect("span");
+    (sim, from, to)
 }
 
 /// Enrols a person from `photo_name` as the tenant's admin; the person's id.
@@ -93,11 +104,7 @@ async fn jpeg_at(url: &str) -> (u32, u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_operator_finds_an_enrolled_person_with_snapshots_in_s3_through_an_s3_outage() {
-    let end = jiff::Timestamp::now();
-    let clips: Vec<(u64, &str)> = WITH_FACES.iter().map(|&i| (i, "cam1_h264.ps")).collect();
-    let sim = start_sim(vec![face_camera("CAM-H264", end, &clips)]).await;
-    let (from, _) = sim.recording_span(0, 101, FIRST).expect("span");
-    let (_, to) = sim.recording_span(0, 101, LAST).expect("span");
+    let (sim, from, to) = camera_with_faces().await;
     let mut s3 = S3Server::start();
     let database = TestDatabase::create();
     let site = Site::with_relay(relay_options(&s3, &database)).await;
@@ -209,11 +216,7 @@ async fn an_operator_finds_an_enrolled_person_with_snapshots_in_s3_through_an_s3
 /// searches, and the box's own page still searches its footage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_search_completes_across_a_relay_restart_and_a_box_kill_9() {
-    let end = jiff::Timestamp::now();
-    let clips: Vec<(u64, &str)> = WITH_FACES.iter().map(|&i| (i, "cam1_h264.ps")).collect();
-    let sim = start_sim(vec![face_camera("CAM-H264", end, &clips)]).await;
-    let (from, _) = sim.recording_span(0, 101, FIRST).expect("span");
-    let (_, to) = sim.recording_span(0, 101, LAST).expect("span");
+    let (sim, from, to) = camera_with_faces().await;
     let mut site = Site::start().await;
     let mut a_box = site.activated_box("Box at the gate", "").await;
     let device = a_box.device_id.clone();

@@ -98,6 +98,20 @@ impl Uplink {
     pub async fn send_all(&self, rpcs: &[&StoredRpc]) -> Result<usize, SendError> {
         send_all(&self.inner, rpcs).await
     }
+
+    /// Sends those of the RPCs just stored whose box was online (each paired with whether
+    /// it was); the others, and any the broker connection did not take, stay queued until
+    /// their box connects. `what` names them in the log.
+    pub async fn send_to_online(&self, rpcs: &[(StoredRpc, bool)], what: &str) {
+        let online: Vec<&StoredRpc> = rpcs
+            .iter()
+            .filter(|(_, online)| *online)
+            .map(|(rpc, _)| rpc)
+            .collect();
+        if let Err(error) = send_all(&self.inner, &online).await {
+            tracing::warn!(%error, what, "RPCs not sent stay queued until their boxes connect");
+        }
+    }
 }
 
 /// The MQTT v5 message expiry of a request due at `expires_at_ms`, in whole seconds

@@ -55,14 +55,7 @@ pub async fn cancel_search(
         let answer = view(&mut tx, now_stored.ok_or_else(ApiError::not_found)?).await?;
         tx.commit().await?;
         if let Some(uplink) = &state.uplink {
-            let online: Vec<&StoredRpc> = cancels
-                .iter()
-                .filter(|(_, online)| *online)
-                .map(|(rpc, _)| rpc)
-                .collect();
-            if let Err(error) = uplink.send_all(&online).await {
-                tracing::warn!(%error, "cancelSearch RPCs not sent stay queued until their boxes connect");
-            }
+            uplink.send_to_online(&cancels, "cancelSearch").await;
             uplink.search_changed(search_id);
         }
         Ok(Json(answer))

@@ -588,16 +588,8 @@ async fn store_all(
 
 /// Sends the RPCs of the boxes online; the others wait for their box to connect.
 async fn send(state: &AppState, rpcs: &[(StoredRpc, bool)]) {
-    let Some(uplink) = &state.uplink else {
-        return;
-    };
-    let online: Vec<&StoredRpc> = rpcs
-        .iter()
-        .filter(|(_, online)| *online)
-        .map(|(rpc, _)| rpc)
-        .collect();
-    if let Err(error) = uplink.send_all(&online).await {
-        tracing::warn!(%error, "a search's RPCs not sent stay queued until their boxes connect");
+    if let Some(uplink) = &state.uplink {
+        uplink.send_to_online(rpcs, "createSearch").await;
     }
 }
 
