@@ -119,8 +119,16 @@ pub type Tx = Transaction<'static, Any>;
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: AnyPool,
+    /// SQLite: the one connection writing transactions take, in turn. SQLite lets one
+    /// writer in at a time anyway; queued here, writers wait their turn in order instead of
+    /// polling the file lock in SQLite's busy handler, where under a burst of writes one
+    /// could lose every race for `busy_timeout` and fail with "database is locked".
+    writer: Option<AnyPool>,
     backend: Backend,
 }
+
+/// How long a writing transaction waits for the SQLite writer's turn.
+const WRITER_WAIT: Duration = Duration::from_secs(30);
 
 impl Db {
     /// Connects (creating a SQLite file if missing) without migrating.
@@ -139,9 +147,29 @@ impl Db {
             _ => config.url.clone(),
         };
         let options = AnyConnectOptions::from_str(&url)?;
+        let pool = Self::pool_options(backend, config.max_connections, Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
+        let writer = match backend {
+            Backend::Sqlite => Some(
+                Self::pool_options(backend, 1, WRITER_WAIT)
+                    .connect_with(options)
+                    .await?,
+            ),
+            Backend::Postgres => None,
+        };
+        Ok(Self {
+            pool,
+            writer,
+            backend,
+        })
+    }
+
+    /// A pool of up to `connections`, each set up for `backend`.
+    fn pool_options(backend: Backend, connections: u32, wait: Duration) -> AnyPoolOptions {
         let mut pool = AnyPoolOptions::new()
-            .max_connections(config.max_connections)
-            .acquire_timeout(Duration::from_secs(10));
+            .max_connections(connections)
+            .acquire_timeout(wait);
         if backend == Backend::Sqlite {
             pool = pool.after_connect(|conn, _meta| {
                 Box::pin(async move {
@@ -154,8 +182,7 @@ impl Db {
                 })
             });
         }
-        let pool = pool.connect_with(options).await?;
-        Ok(Self { pool, backend })
+        pool
     }
 
     /// Connects and brings the schema up to this binary's version; refuses a database whose
@@ -184,7 +211,10 @@ impl Db {
     /// Opens a transaction that sees only what `scope` allows.
     pub async fn begin(&self, scope: Scope, mode: Mode) -> Result<Tx, DbError> {
         let mut tx = match (self.backend, mode) {
-            (Backend::Sqlite, Mode::Write) => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            (Backend::Sqlite, Mode::Write) => {
+                let writer = self.writer.as_ref().unwrap_or(&self.pool);
+                writer.begin_with("BEGIN IMMEDIATE").await
+            }
             _ => self.pool.begin().await,
         }?;
         if self.backend == Backend::Postgres {
@@ -212,6 +242,9 @@ impl Db {
 
     /// Closes the pool, waiting for connections to be returned.
     pub async fn close(&self) {
+        if let Some(writer) = &self.writer {
+            writer.close().await;
+        }
         self.pool.close().await;
     }
 }
