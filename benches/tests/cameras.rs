@@ -3,43 +3,31 @@
 //! are never asserted. Needs the clips of scripts/make-clips (found through
 //! `$DIPPER_CLIPS_DIR`, else `<repo>/.cache/clips`) and the `curl` program.
 
+mod common;
+
 use std::process::Command;
 
 use serde_json::Value;
 
 #[test]
 fn a_tiny_run_reports_a_consistent_json_line() {
-    let output = Command::new(env!("CARGO_BIN_EXE_dipper-bench"))
-        .args([
-            "cameras",
-            "--cameras",
-            "3",
-            "--concurrency",
-            "3",
-            "--seconds",
-            "2",
-            // About one second per one-minute recording.
-            "--rate-kbps",
-            "40000",
-            "--live-tries",
-            "5",
-            "--baseline",
-            "curl",
-            "--json",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run dipper-bench: {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "dipper-bench failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one JSON line, got:\n{stdout}");
-    let report: Value =
-        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]));
+    let report = common::report_of(&[
+        "cameras",
+        "--cameras",
+        "3",
+        "--concurrency",
+        "3",
+        "--seconds",
+        "2",
+        // About one second per one-minute recording.
+        "--rate-kbps",
+        "40000",
+        "--live-tries",
+        "5",
+        "--baseline",
+        "curl",
+        "--json",
+    ]);
     let int = |path: &str| {
         report
             .pointer(path)

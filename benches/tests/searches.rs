@@ -3,40 +3,24 @@
 //! once, with snapshots). Timings are never asserted. Needs Mosquitto, the models and the
 //! face clips (`scripts/fetch-models`, `scripts/make-clips`).
 
-use std::process::Command;
-
-use serde_json::Value;
+mod common;
 
 #[test]
 fn a_tiny_run_delivers_every_result_once() {
-    let output = Command::new(env!("CARGO_BIN_EXE_dipper-bench"))
-        .args([
-            "searches",
-            "--boxes",
-            "3",
-            "--searches",
-            "4",
-            "--ack-searches",
-            "3",
-            "--calls",
-            "20",
-            "--face-recordings",
-            "1",
-            "--json",
-        ])
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run dipper-bench: {e}"));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "dipper-bench failed: {}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    let lines: Vec<&str> = stdout.lines().collect();
-    assert_eq!(lines.len(), 1, "expected one JSON line, got:\n{stdout}");
-    let report: Value =
-        serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]));
+    let report = common::report_of(&[
+        "searches",
+        "--boxes",
+        "3",
+        "--searches",
+        "4",
+        "--ack-searches",
+        "3",
+        "--calls",
+        "20",
+        "--face-recordings",
+        "1",
+        "--json",
+    ]);
     let int = |key: &str| {
         report[key]
             .as_u64()
