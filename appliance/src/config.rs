@@ -23,8 +23,9 @@ pub(crate) struct BoxConfig {
     /// Where the database, key file, embedding index, snapshots and download cache live.
     /// Default: `/var/lib/dipper`.
     pub(crate) data_dir: PathBuf,
-    /// Where the local API listens. Default: `127.0.0.1:7380` (the box itself only; the web
-    /// page and its passwords come with their own issue).
+    /// Where the local page and API listen. Default: `0.0.0.0:7380`, so an installer's laptop
+    /// or phone on the box's LAN reaches the page; every route but the first boot's step
+    /// and the health probe needs the administrator's session or the local token.
     pub(crate) listen: SocketAddr,
     /// Where the face models are found; default: the usual search path
     /// (`$DIPPER_MODELS_DIR`, the workspace's `.cache/models`, `/usr/share/dipper/models`).
@@ -48,7 +49,7 @@ impl Default for BoxConfig {
     fn default() -> Self {
         BoxConfig {
             data_dir: PathBuf::from("/var/lib/dipper"),
-            listen: SocketAddr::from(([127, 0, 0, 1], 7380)),
+            listen: SocketAddr::from(([0, 0, 0, 0], 7380)),
             models_dir: None,
             log_format: LogFormat::Text,
             search: SearchConfig::default(),
@@ -461,7 +462,7 @@ mod tests {
     #[test]
     fn empty_file_is_all_defaults() {
         let config = BoxConfig::parse("").expect("parses");
-        assert_eq!(config.listen, SocketAddr::from(([127, 0, 0, 1], 7380)));
+        assert_eq!(config.listen, SocketAddr::from(([0, 0, 0, 0], 7380)));
         assert_eq!(config.search.frame_width, 1280);
         assert_eq!(config.disk.min_free_mib, 256);
         assert!(config.index.background);

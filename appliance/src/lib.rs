@@ -6,6 +6,7 @@
 //! daemon: how a person checks a photo before searching with it. Reports go to stdout (one
 //! JSON document with `--json`).
 
+mod access;
 mod api;
 mod cli;
 mod config;
@@ -13,6 +14,7 @@ mod daemon;
 mod db;
 mod engine;
 mod face;
+mod status;
 mod uplink;
 
 pub use engine::synthetic;
@@ -77,6 +79,21 @@ enum Command {
     /// Faces in photos: detect them, embed one, compare two.
     #[command(subcommand)]
     Face(face::FaceCommand),
+    /// The local page's administrator (run as root on the box).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Forgets the administrator password, every session and the failed sign-ins: the next
+    /// visit to the local page sets a new password, as at the first boot. Works while the
+    /// daemon runs.
+    ResetPassword {
+        /// The box's settings (TOML), for its data directory.
+        #[arg(long, env = "DIPPER_CONFIG")]
+        config: Option<std::path::PathBuf>,
+    },
 }
 
 /// Writes a report to stdout. A reader that went away (`dipper ... | head`) is not an error.
@@ -96,15 +113,36 @@ fn print_report(text: &str) -> Result<(), BoxError> {
 fn init_logs(format: config::LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(filter);
+    // The local page's last problems and the diagnostics bundle's log lines.
+    let recent = status::RecentProblems;
     match format {
-        config::LogFormat::Json => builder.json().init(),
+        config::LogFormat::Json => builder.json().finish().with(recent).init(),
         config::LogFormat::Text => builder
             .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .finish()
+            .with(recent)
             .init(),
     }
+}
+
+/// `dipper admin reset-password`.
+fn reset_password(config: Option<&std::path::Path>) -> Result<(), BoxError> {
+    let config = config::BoxConfig::load(config)?;
+    let db = db::Database::open(&config.data_dir)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let had = runtime.block_on(access::reset(&db))?;
+    print_report(if had {
+        "The administrator password is forgotten and every session ended: open the local page to set a new one."
+    } else {
+        "No administrator password was set: the local page asks for one at the next visit."
+    })
 }
 
 /// Runs a command line; the error, with its chain, is the caller's to print.
@@ -136,6 +174,10 @@ pub fn run(cli: Cli) -> Result<Exit, BoxError> {
         Command::Face(command) => {
             init_logs(config::LogFormat::Text, "warn");
             stopped(face::run(command))
+        }
+        Command::Admin(AdminCommand::ResetPassword { config }) => {
+            init_logs(config::LogFormat::Text, "warn");
+            stopped(reset_password(config.as_deref()))
         }
     }
 }

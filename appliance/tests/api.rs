@@ -58,6 +58,7 @@ fn cli_add_camera(daemon: &Daemon, name: &str, url: &str) -> std::process::Outpu
             "--json",
         ])
         .env("DIPPER_API", &daemon.base)
+        .env("DIPPER_TOKEN_FILE", daemon.token_file())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

@@ -65,6 +65,8 @@ pub(crate) struct Daemon {
     /// `http://address/api/v1`.
     pub(crate) base: String,
     dir: tempfile::TempDir,
+    /// A client that sends the daemon's local token (as the CLI does).
+    http: reqwest::Client,
 }
 
 impl Daemon {
@@ -106,10 +108,19 @@ impl Daemon {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
+        let token = std::fs::read_to_string(dir.path().join("local-token"))?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", token.trim()).parse()?,
+        );
         Ok(Daemon {
             child,
             base: format!("http://{address}/api/v1"),
             dir,
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()?,
         })
     }
 
@@ -137,6 +148,11 @@ impl Daemon {
     pub(crate) async fn kill(mut self) -> Result<tempfile::TempDir, BoxError> {
         self.child.kill().await?;
         Ok(self.dir)
+    }
+
+    /// A client of the daemon's API, with its local token.
+    pub(crate) fn http(&self) -> reqwest::Client {
+        self.http.clone()
     }
 
     /// The data directory.

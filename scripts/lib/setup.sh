@@ -18,7 +18,8 @@
 #   daemon with libfaketime preloaded.
 # Add a package here with the issue that first needs it.
 DIPPER_APT_PACKAGES=(ffmpeg curl libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
-  pkg-config libclang-dev valgrind python3-venv mosquitto mosquitto-clients faketime systemd)
+  pkg-config libclang-dev valgrind python3-venv mosquitto mosquitto-clients faketime systemd
+  chromium chromium-driver fonts-noto-cjk)
 
 dipper_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # One target dir outside the clone, shared by every script and every clone on the machine, so

@@ -167,18 +167,45 @@ impl Daemon {
         self.spawn();
     }
 
+    /// The API as the CLI reaches it: with the local token.
     pub fn api(&self) -> Api {
+        let token = std::fs::read_to_string(self.token_file()).expect("the local token");
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            format!("Bearer {}", token.trim())
+                .parse()
+                .expect("a header"),
+        );
+        Api {
+            base: self.base.clone(),
+            http: reqwest::Client::builder()
+                .default_headers(headers)
+                .build()
+                .expect("client"),
+        }
+    }
+
+    /// The API as a browser reaches it: no token, no cookie.
+    pub fn anonymous_api(&self) -> Api {
         Api {
             base: self.base.clone(),
             http: reqwest::Client::new(),
         }
     }
 
-    /// Runs the CLI against this daemon.
+    /// The daemon's local token file.
+    pub fn token_file(&self) -> PathBuf {
+        self.data_dir.join("local-token")
+    }
+
+    /// Runs the CLI against this daemon (with its local token, as root on the box).
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         Command::new(crate::binary("dipper"))
             .args(args)
             .env("DIPPER_API", &self.base)
+            .env("DIPPER_TOKEN_FILE", self.token_file())
+            .env_remove("DIPPER_TOKEN")
             .output()
             .expect("dipper runs")
     }

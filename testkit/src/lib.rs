@@ -15,6 +15,7 @@
 #![allow(clippy::expect_used, clippy::unwrap_used, clippy::print_stdout)]
 
 pub mod broker;
+pub mod browser;
 pub mod daemon;
 pub mod faces;
 pub mod mqtt;

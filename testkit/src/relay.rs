@@ -57,6 +57,8 @@ pub struct Tenant {
 pub struct RegisteredBox {
     pub device_id: String,
     pub key: String,
+    /// The string the box's local page takes instead of the three fields.
+    pub activation: String,
 }
 
 impl Relay {
@@ -243,6 +245,10 @@ impl Relay {
         RegisteredBox {
             device_id: device["device"]["id"].as_str().expect("id").to_owned(),
             key: device["provisioning_key"].as_str().expect("key").to_owned(),
+            activation: device["activation"]
+                .as_str()
+                .expect("activation")
+                .to_owned(),
         }
     }
 }

@@ -18,6 +18,7 @@ mod access;
 mod activation;
 mod broker_restart;
 mod clock;
+mod local_page;
 mod outage;
 mod persistent;
 mod remote_search;

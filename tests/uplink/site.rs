@@ -87,7 +87,8 @@ impl Site {
         extra: &str,
         env: &[(&str, &str)],
     ) -> SiteBox {
-        let RegisteredBox { device_id, key } = self.relay.register_box(&self.tenant, name).await;
+        let RegisteredBox { device_id, key, .. } =
+            self.relay.register_box(&self.tenant, name).await;
         let dir = tempfile::tempdir().expect("tempdir");
         let daemon = Daemon::start_with(dir.path(), &format!("{BOX_CONFIG}{extra}"), env, &[]);
         let activated = daemon.cli(&[

@@ -73,6 +73,7 @@ pub(super) async fn list(State(state): State<AppState>) -> Result<Response, ApiE
 pub(super) async fn add(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let request: NewCameraRequest = parse_body(&body)?;
     let camera = state.engine.cameras().add_camera(request).await?;
+    state.watch.check_now();
     Ok((StatusCode::CREATED, Json(camera)).into_response())
 }
 
@@ -110,6 +111,9 @@ pub(super) async fn delete(
         .cameras()
         .delete_camera(camera_id(&id)?)
         .await?;
+    if let Ok(id) = camera_id(&id) {
+        state.engine.forget_latest_frame(id);
+    }
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -141,4 +145,78 @@ pub(super) async fn test(
 ) -> Result<Response, ApiError> {
     let check = state.engine.cameras().check_camera(camera_id(&id)?).await?;
     Ok(Json(check).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ProbeRequest {
+    url: String,
+    username: String,
+    password: String,
+}
+
+/// Tries a device before it is added: always 200, `{"ok": true, ...}` with what it is, or
+/// `{"ok": false, "problem": ..., "message": ...}`.
+pub(super) async fn probe(
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let request: ProbeRequest = parse_body(&body)?;
+    let answer = state
+        .engine
+        .cameras()
+        .probe(request.url.trim(), &request.username, &request.password)
+        .await;
+    Ok(Json(answer.to_json()).into_response())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct CameraChange {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    enabled: Option<bool>,
+    #[serde(default)]
+    tracks: Option<Vec<u32>>,
+}
+
+pub(super) async fn update(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let id = camera_id(&id)?;
+    let change: CameraChange = parse_body(&body)?;
+    let camera = state
+        .engine
+        .cameras()
+        .update_camera(id, change.name, change.enabled, change.tracks)
+        .await?;
+    state.watch.check_now();
+    Ok(Json(camera).into_response())
+}
+
+/// The camera's latest keyframe the box decoded (JPEG); 404 before the first.
+pub(super) async fn snapshot(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = camera_id(&id)?;
+    let frame = state
+        .engine
+        .latest_frame(id)
+        .ok_or_else(|| ApiError::not_found(format!("camera {id}: no keyframe decoded yet")))?;
+    let time = jiff::Timestamp::from_millisecond(frame.time_ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/jpeg".to_owned()),
+            (axum::http::header::CACHE_CONTROL, "no-store".to_owned()),
+            (axum::http::HeaderName::from_static("x-keyframe-time"), time),
+        ],
+        frame.jpeg.as_ref().clone(),
+    )
+        .into_response())
 }

@@ -18,6 +18,8 @@ pub(crate) struct ApiError {
     code: &'static str,
     message: String,
     field: Option<&'static str>,
+    /// Seconds to wait before trying again: `Retry-After` and `retry_after_seconds`.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -27,6 +29,7 @@ impl ApiError {
             code: "invalid_request",
             message: message.into(),
             field: None,
+            retry_after: None,
         }
     }
 
@@ -42,6 +45,7 @@ impl ApiError {
             code,
             message: message.into(),
             field,
+            retry_after: None,
         }
     }
 
@@ -51,7 +55,16 @@ impl ApiError {
             code: "not_found",
             message: message.into(),
             field: None,
+            retry_after: None,
         }
+    }
+}
+
+impl ApiError {
+    /// Says when to try again (a 429's wait).
+    pub(crate) fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
     }
 }
 
@@ -59,7 +72,17 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = ErrorBody::new(self.code, self.message);
         body.field = self.field.map(str::to_owned);
-        (self.status, Json(body)).into_response()
+        let Some(seconds) = self.retry_after else {
+            return (self.status, Json(body)).into_response();
+        };
+        let mut value = serde_json::to_value(&body).unwrap_or_default();
+        value["retry_after_seconds"] = seconds.into();
+        (
+            self.status,
+            [(axum::http::header::RETRY_AFTER, seconds.to_string())],
+            Json(value),
+        )
+            .into_response()
     }
 }
 
@@ -107,6 +130,7 @@ impl From<EngineError> for ApiError {
             code,
             message,
             field,
+            retry_after: None,
         }
     }
 }

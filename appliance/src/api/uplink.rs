@@ -47,3 +47,13 @@ pub(super) async fn status(State(state): State<AppState>) -> Result<Response, Ap
         .map_err(crate::engine::EngineError::from)?;
     Ok(Json(status).into_response())
 }
+
+/// Forgets the box's identity and drops the connection: 204 (also when there was none).
+pub(super) async fn deprovision(State(state): State<AppState>) -> Result<Response, ApiError> {
+    state
+        .uplink
+        .deprovision()
+        .await
+        .map_err(crate::engine::EngineError::from)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

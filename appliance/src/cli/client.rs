@@ -13,12 +13,20 @@ pub(crate) struct ApiClient {
 }
 
 impl ApiClient {
-    pub(crate) fn new(base: &str) -> Result<ApiClient, BoxError> {
+    pub(crate) fn new(base: &str, token: Option<String>) -> Result<ApiClient, BoxError> {
         let base = base.trim_end_matches('/').to_owned();
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(format!("--api {base:?}: expected http://host:port").into());
         }
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {token}"))
+                .map_err(|_| "the local token holds characters a header cannot carry")?;
+            value.set_sensitive(true);
+            headers.insert(reqwest::header::AUTHORIZATION, value);
+        }
         let http = reqwest::Client::builder()
+            .default_headers(headers)
             .connect_timeout(std::time::Duration::from_secs(5))
             .timeout(std::time::Duration::from_secs(60))
             .build()?;

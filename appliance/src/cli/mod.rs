@@ -20,7 +20,7 @@ pub(crate) use uplink::UplinkCommand;
 use crate::BoxError;
 use client::ApiClient;
 
-/// Where the daemon is.
+/// Where the daemon is, and the local token that lets the CLI in.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ApiArgs {
     /// The daemon's local API.
@@ -31,6 +31,30 @@ pub(crate) struct ApiArgs {
         global = true
     )]
     api: String,
+    /// The daemon's local token file (`<data_dir>/local-token`; readable by root and the
+    /// daemon's user only). `$DIPPER_TOKEN`, when set, is used instead.
+    #[arg(
+        long,
+        env = "DIPPER_TOKEN_FILE",
+        default_value = "/var/lib/dipper/local-token",
+        global = true
+    )]
+    token_file: std::path::PathBuf,
+}
+
+impl ApiArgs {
+    /// The token to send: `$DIPPER_TOKEN`, or the token file's. None when neither is there
+    /// (the daemon then answers 401 and the error says why).
+    fn token(&self) -> Result<Option<String>, BoxError> {
+        if let Ok(token) = std::env::var("DIPPER_TOKEN")
+            && !token.trim().is_empty()
+        {
+            return Ok(Some(token.trim().to_owned()));
+        }
+        crate::access::read_token(&self.token_file).map_err(|e| {
+            format!("{e} (run the CLI as root on the box, or set --token-file)").into()
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -49,7 +73,7 @@ pub(crate) fn run(api: &ApiArgs, command: ClientCommand) -> Result<(), BoxError>
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let client = ApiClient::new(&api.api)?;
+        let client = ApiClient::new(&api.api, api.token()?)?;
         match command {
             ClientCommand::Search(args) => search::run(&client, args).await,
             ClientCommand::Cameras(command) => cameras::run(&client, command).await,

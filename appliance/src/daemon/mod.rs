@@ -60,6 +60,8 @@ async fn serve(config: BoxConfig) -> Result<Exit, BoxError> {
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| format!("creating the data directory {}: {e}", data_dir.display()))?;
     let db = Database::open(&data_dir)?;
+    let token = crate::access::load_or_create_token(&data_dir)?;
+    let access = crate::access::Access::new(db.clone(), token, Default::default());
     let config = crate::uplink::with_stored_overrides(&db, config).await?;
     let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
         .install_recorder()
@@ -84,6 +86,9 @@ async fn serve(config: BoxConfig) -> Result<Exit, BoxError> {
     let address: SocketAddr = listener.local_addr()?;
     write_address(&data_dir, address)?;
     let app = api::router(AppState {
+        access,
+        watch: crate::status::CameraWatch::start(engine.clone()),
+        restart_needed: Default::default(),
         engine: engine.clone(),
         uplink: uplink.clone(),
         metrics,

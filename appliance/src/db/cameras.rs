@@ -171,6 +171,33 @@ impl Database {
         .await
     }
 
+    /// Changes camera `id`'s name, whether it is searched, and its tracks (each when
+    /// given); `NotFound` if there is no such camera.
+    pub(crate) async fn update_camera(
+        &self,
+        id: i64,
+        name: Option<String>,
+        enabled: Option<bool>,
+        tracks: Option<Vec<u32>>,
+    ) -> Result<(), DbError> {
+        let tracks = tracks.map(|t| serde_json::to_string(&t).unwrap_or_else(|_| "[]".into()));
+        self.write(move |tx| {
+            let context = format!("change camera {id}");
+            let changed = tx
+                .execute(
+                    "UPDATE cameras SET name = coalesce(?2, name), enabled = coalesce(?3, enabled),
+                         tracks = coalesce(?4, tracks) WHERE id = ?1",
+                    params![id, name, enabled, tracks],
+                )
+                .purpose(&context)?;
+            if changed == 0 {
+                return Err(DbError::new(DbErrorKind::NotFound, context));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// Deletes camera `id`; whether there was one.
     pub(crate) async fn delete_camera(&self, id: i64) -> Result<bool, DbError> {
         self.write(move |tx| {

@@ -73,6 +73,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "upload grants",
         sql: include_str!("migrations/0009_upload_grants.sql"),
     },
+    Migration {
+        version: 10,
+        name: "local access",
+        sql: include_str!("migrations/0010_local_access.sql"),
+    },
 ];
 
 /// The newest schema version in `migrations`.

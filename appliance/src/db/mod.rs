@@ -30,7 +30,7 @@ use rusqlite::{Connection, OpenFlags, Transaction};
 pub(crate) use cameras::{Camera, NewCamera};
 pub(crate) use error::{DbError, DbErrorKind, KeyProblem, SqlResultExt};
 pub(crate) use migrations::{MIGRATIONS, Migration};
-pub(crate) use secrets::Secrets;
+pub(crate) use secrets::{Secrets, write_private_file};
 
 use readers::ReadPool;
 use writer::Pending;

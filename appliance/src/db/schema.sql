@@ -281,3 +281,23 @@ CREATE TRIGGER upload_grants_usage_delete AFTER DELETE ON upload_grants BEGIN
     UPDATE outbox_usage SET grants = grants - 1,
         grant_bytes = grant_bytes - length(OLD.face_url) - length(OLD.frame_url) WHERE id = 1;
 END;
+
+-- The local page's access (migration 10).
+CREATE TABLE admin_password (
+    id INTEGER PRIMARY KEY CHECK (id = 1),  -- one administrator
+    hash TEXT NOT NULL,                 -- Argon2id PHC string
+    set_at_ms INTEGER NOT NULL
+);
+
+CREATE TABLE sessions (
+    digest BLOB PRIMARY KEY,            -- SHA-256 of the cookie's value; the value is not kept
+    csrf TEXT NOT NULL,                 -- the token its changing requests must carry
+    created_at_ms INTEGER NOT NULL,
+    last_seen_ms INTEGER NOT NULL       -- renewed on use, at most once a minute
+);
+
+CREATE TABLE login_throttle (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    failures INTEGER NOT NULL,          -- failed sign-ins since the last success
+    last_failure_ms INTEGER NOT NULL
+);

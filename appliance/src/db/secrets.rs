@@ -148,6 +148,13 @@ pub(crate) fn load_key(path: &Path) -> Result<Option<[u8; KEY_LEN]>, DbError> {
 pub(crate) fn create_key(path: &Path) -> Result<[u8; KEY_LEN], DbError> {
     let mut key = [0u8; KEY_LEN];
     rand::rng().fill_bytes(&mut key);
+    write_private_file(path, &key).map_err(|e| DbError::io(e, "create the key file").at(path))?;
+    Ok(key)
+}
+
+/// Writes `bytes` to `path`, readable only by its owner: to a temporary file with mode 0600,
+/// fsynced, renamed into place, and the directory fsynced. Nothing is left on failure.
+pub(crate) fn write_private_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let temporary = path.with_extension(format!("tmp-{}", std::process::id()));
     let write = || -> std::io::Result<()> {
@@ -159,14 +166,12 @@ pub(crate) fn create_key(path: &Path) -> Result<[u8; KEY_LEN], DbError> {
             .open(&temporary)?;
         // An existing temporary file left by a crash keeps its old mode: force ours.
         file.set_permissions(fs::Permissions::from_mode(0o600))?;
-        file.write_all(&key)?;
+        file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&temporary, path)?;
         fs::File::open(dir)?.sync_all()
     };
-    write().map_err(|e| {
+    write().inspect_err(|_| {
         let _ = fs::remove_file(&temporary);
-        DbError::io(e, "create the key file").at(path)
-    })?;
-    Ok(key)
+    })
 }

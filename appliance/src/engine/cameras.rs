@@ -31,6 +31,8 @@ struct Inner {
     per_camera: usize,
     /// Devices by camera id, made from the stored credentials on first use.
     devices: Mutex<HashMap<i64, isapi::Device>>,
+    /// Passwords devices rejected, not sent again (see [`super::probe`]).
+    rejections: super::probe::Rejections,
 }
 
 /// How long adding or checking a camera waits for it.
@@ -73,7 +75,7 @@ pub(crate) struct CameraCheck {
 }
 
 /// The main-stream recording tracks of a discovered device (101, 201, ...).
-fn main_tracks(discovery: &isapi::Discovery) -> Vec<u32> {
+pub(super) fn main_tracks(discovery: &isapi::Discovery) -> Vec<u32> {
     let mut tracks: Vec<u32> = discovery
         .tracks
         .iter()
@@ -113,6 +115,7 @@ impl Cameras {
                 downloader,
                 per_camera,
                 devices: Mutex::new(HashMap::new()),
+                rejections: super::probe::Rejections::default(),
             }),
         }
     }
@@ -252,6 +255,56 @@ impl Cameras {
         self.inner.db.set_camera_password(id, password).await?;
         self.forget_device(id);
         Ok(())
+    }
+
+    /// Tries a device before it is stored (see [`super::probe`]).
+    pub(crate) async fn probe(
+        &self,
+        url: &str,
+        user: &str,
+        password: &str,
+    ) -> super::probe::ProbeAnswer {
+        super::probe::probe(
+            &self.inner.client,
+            &self.inner.rejections,
+            url,
+            user,
+            password,
+        )
+        .await
+    }
+
+    /// Renames, enables or disables a camera, or changes its tracks.
+    pub(crate) async fn update_camera(
+        &self,
+        id: i64,
+        name: Option<String>,
+        enabled: Option<bool>,
+        tracks: Option<Vec<u32>>,
+    ) -> Result<Camera, EngineError> {
+        let name = match name {
+            Some(name) => {
+                let name = name.trim().to_owned();
+                if name.is_empty() || name.len() > 100 {
+                    return Err(EngineError::invalid("name", "must be 1 to 100 characters"));
+                }
+                Some(name)
+            }
+            None => None,
+        };
+        if tracks.as_ref().is_some_and(Vec::is_empty) {
+            return Err(EngineError::invalid("tracks", "give at least one track"));
+        }
+        self.inner
+            .db
+            .update_camera(id, name, enabled, tracks)
+            .await?;
+        self.forget_device(id);
+        self.inner
+            .db
+            .camera(id)
+            .await?
+            .ok_or_else(|| EngineError::not_found("camera", id))
     }
 
     pub(crate) async fn delete_camera(&self, id: i64) -> Result<(), EngineError> {

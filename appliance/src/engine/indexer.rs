@@ -83,6 +83,8 @@ struct Inner {
     recording_locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
     /// Each camera's motion gates.
     gates: CameraGates,
+    /// Each camera's latest keyframe, for the local page.
+    latest: super::latest::LatestFrames,
 }
 
 /// A recording's entries in the index and, for damaged video, what was wrong.
@@ -151,6 +153,65 @@ pub(crate) enum PhotoError {
     Workers(#[from] PoolStopped),
 }
 
+/// A face of a photo, judged.
+#[derive(Debug, Clone)]
+pub(crate) struct PhotoFace {
+    pub(crate) bbox: BoundingBox,
+    /// Why the quality gate turns it away; `None`: usable.
+    pub(crate) rejection: Option<pipeline::faces::Rejection>,
+    /// A JPEG to show: the aligned face as it is searched for, or the box's crop when
+    /// refused.
+    pub(crate) crop_jpeg: Vec<u8>,
+    pub(crate) embedding: Option<Embedding>,
+}
+
+/// The faces of a photo: each found face judged one by one (a photo holds few).
+fn photo_faces(faces: &FaceEngine, photo: &[u8]) -> Result<Vec<PhotoFace>, FaceError> {
+    let name = Path::new("the photo");
+    let image = pipeline::faces::decode_upright(photo, name)?;
+    // Asking for a face past the last lists them all.
+    let listed = match faces.query_from_photo_bytes(photo, name, FacePick::Index(usize::MAX)) {
+        Err(FaceError::NoSuchFace { faces: listed, .. }) => listed.len(),
+        // Found only with the border a photo filled by its face gets: one face.
+        Err(FaceError::NoFace { .. }) => usize::from(
+            faces
+                .query_from_photo_bytes(photo, name, FacePick::Only)
+                .is_ok(),
+        ),
+        Err(other) => return Err(other),
+        Ok(_) => 1,
+    };
+    let picks: Vec<FacePick> = if listed == 1 {
+        vec![FacePick::Only]
+    } else {
+        (0..listed).map(FacePick::Index).collect()
+    };
+    let mut judged = Vec::with_capacity(picks.len());
+    for pick in picks {
+        match faces.query_from_photo_bytes(photo, name, pick) {
+            Ok(query) => judged.push(PhotoFace {
+                bbox: query.detection.bbox,
+                rejection: None,
+                crop_jpeg: super::snapshots::encode_jpeg(&query.aligned.to_image())
+                    .unwrap_or_default(),
+                embedding: Some(query.embedding),
+            }),
+            Err(FaceError::QueryRejected { bbox, reason, .. }) => judged.push(PhotoFace {
+                bbox,
+                rejection: Some(reason),
+                crop_jpeg: super::snapshots::encode_jpeg(&super::snapshots::face_crop(
+                    &image, &bbox,
+                ))
+                .unwrap_or_default(),
+                embedding: None,
+            }),
+            Err(FaceError::NoFace { .. } | FaceError::NoSuchFace { .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    Ok(judged)
+}
+
 /// A keyframe's faces, as a face worker returns them.
 struct FrameFaces {
     time_ms: i64,
@@ -211,8 +272,14 @@ impl Indexer {
                 frame_height: parts.config.frame_height,
                 recording_locks: Mutex::new(HashMap::new()),
                 gates: CameraGates::new(parts.motion),
+                latest: super::latest::LatestFrames::default(),
             }),
         })
+    }
+
+    /// Each camera's latest keyframe.
+    pub(crate) fn latest_frames(&self) -> &super::latest::LatestFrames {
+        &self.inner.latest
     }
 
     /// The model every embedding of this box carries.
@@ -250,6 +317,21 @@ impl Indexer {
         if let Ok(Err(e)) = tokio::task::spawn_blocking(move || syncer.sync()).await {
             tracing::error!(error = %e, "cannot sync the embedding index");
         }
+    }
+
+    /// Every face of a photo with the quality gate's verdict, a crop to show, and the
+    /// embedding of each usable one (the local page's search: the operator picks one).
+    pub(crate) async fn faces_in_photo(
+        &self,
+        photo: Vec<u8>,
+    ) -> Result<Vec<PhotoFace>, PhotoError> {
+        let faces = Arc::clone(&self.inner.faces);
+        let found = self
+            .inner
+            .workers
+            .run(move || photo_faces(&faces, &photo))
+            .await?;
+        Ok(found?)
     }
 
     /// The embedding of the one face in a photo (JPEG or PNG), made on a face worker.
@@ -455,13 +537,16 @@ impl Indexer {
     ) -> impl FnOnce() -> Result<FrameFaces, Problem> + Send + 'static {
         let faces = Arc::clone(&self.inner.faces);
         let snapshots = self.inner.snapshots.clone();
+        let latest = self.inner.latest.clone();
         let (recording_id, start_ms) = (recording.recording_id, recording.start_ms);
+        let camera = recording.camera_id;
         move || {
             let time_ms = keyframe.wall_clock.map_or_else(
                 || start_ms + keyframe.time.as_millis() as i64,
                 |t| t.as_millisecond(),
             );
             let frame = RgbView::from_keyframe(&keyframe).map_err(Problem::Keyframe)?;
+            latest.offer(camera, time_ms, frame);
             let verdict = gates.map(|gates| gates.judge_keyframe(&keyframe));
             let found = match &verdict {
                 Some(PixelVerdict::Static) => {

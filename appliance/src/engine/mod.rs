@@ -24,8 +24,10 @@ mod cameras;
 mod disk;
 mod error;
 mod gate;
-mod indexer;
+pub(crate) mod indexer;
+mod latest;
 mod motion;
+pub(crate) mod probe;
 mod request;
 mod retention;
 mod searcher;
@@ -173,6 +175,29 @@ impl Engine {
 
     pub(crate) fn cameras(&self) -> &Cameras {
         &self.inner.searches.cameras
+    }
+
+    /// A camera's latest keyframe the box decoded, as a JPEG.
+    pub(crate) fn latest_frame(&self, camera: i64) -> Option<latest::LatestFrame> {
+        self.inner.searches.indexer.latest_frames().get(camera)
+    }
+
+    /// Every face of a photo, judged, the usable ones embedded.
+    pub(crate) async fn faces_in_photo(
+        &self,
+        photo: Vec<u8>,
+    ) -> Result<Vec<indexer::PhotoFace>, indexer::PhotoError> {
+        self.inner.searches.indexer.faces_in_photo(photo).await
+    }
+
+    /// Forgets a deleted camera's latest keyframe.
+    pub(crate) fn forget_latest_frame(&self, camera: i64) {
+        self.inner.searches.indexer.latest_frames().forget(camera);
+    }
+
+    /// The downloader, for its queue's figures.
+    pub(crate) fn downloader(&self) -> &Downloader {
+        &self.inner.searches.downloader
     }
 
     pub(crate) fn disk(&self) -> &DiskMonitor {

@@ -56,19 +56,7 @@ impl SnapshotStore {
         std::fs::create_dir_all(&dir)?;
         let image = frame.to_image();
         let frame_path = dir.join(format!("{time_ms}.jpg"));
-        if image.width() > self.frame_width {
-            let height = (u64::from(image.height()) * u64::from(self.frame_width)
-                / u64::from(image.width().max(1))) as u32;
-            let scaled = imageops::resize(
-                &image,
-                self.frame_width,
-                height.max(1),
-                imageops::FilterType::Triangle,
-            );
-            write_jpeg(&frame_path, &scaled)?;
-        } else {
-            write_jpeg(&frame_path, &image)?;
-        }
+        write_jpeg(&frame_path, &scaled_to(&image, self.frame_width))?;
         for (n, face) in faces.iter().enumerate() {
             let crop = face_crop(&image, face);
             write_jpeg(&dir.join(format!("{time_ms}-{n}.jpg")), &crop)?;
@@ -79,7 +67,7 @@ impl SnapshotStore {
 
 /// The face's box grown by half on every side, clipped to the frame, at most
 /// [`FACE_SIDE`] across.
-fn face_crop(image: &RgbImage, face: &BoundingBox) -> RgbImage {
+pub(crate) fn face_crop(image: &RgbImage, face: &BoundingBox) -> RgbImage {
     let (w, h) = (image.width() as f32, image.height() as f32);
     let grow_x = face.width * 0.5;
     let grow_y = face.height * 0.5;
@@ -108,11 +96,27 @@ fn face_crop(image: &RgbImage, face: &BoundingBox) -> RgbImage {
     )
 }
 
-fn write_jpeg(path: &Path, image: &RgbImage) -> std::io::Result<()> {
+/// `image` scaled down to `width` pixels wide (kept as it is when narrower).
+pub(crate) fn scaled_to(image: &RgbImage, width: u32) -> RgbImage {
+    if image.width() <= width {
+        return image.clone();
+    }
+    let height =
+        (u64::from(image.height()) * u64::from(width) / u64::from(image.width().max(1))) as u32;
+    imageops::resize(image, width, height.max(1), imageops::FilterType::Triangle)
+}
+
+/// `image` as a JPEG.
+pub(crate) fn encode_jpeg(image: &RgbImage) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::with_capacity(64 * 1024);
     JpegEncoder::new_with_quality(&mut bytes, JPEG_QUALITY)
         .encode_image(image)
         .map_err(std::io::Error::other)?;
+    Ok(bytes)
+}
+
+fn write_jpeg(path: &Path, image: &RgbImage) -> std::io::Result<()> {
+    let bytes = encode_jpeg(image)?;
     let tmp = path.with_extension("jpg.tmp");
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(&bytes)?;

@@ -56,7 +56,7 @@ pub(crate) use settings::with_stored as with_stored_overrides;
 pub(crate) use uploads::UploadStatus;
 
 use crate::config::BoxConfig;
-use crate::db::{Database, DbError};
+use crate::db::{Database, DbError, SqlResultExt};
 use crate::engine::Engine;
 use flight::Flight;
 use identity::Identity;
@@ -311,6 +311,52 @@ impl Uplink {
             acknowledged: self.shared.acknowledged.load(Ordering::Relaxed),
             uploads: self.shared.uploads.status(outbox.grants),
         })
+    }
+
+    /// Forgets the stored identity (the local page's de-provisioning) and drops the
+    /// connection. What the outbox holds stays: activated again, the box still sends it.
+    /// A `[uplink.manual]` identity in `box.toml` is not the database's to forget.
+    pub(crate) async fn deprovision(&self) -> Result<bool, DbError> {
+        let had = self
+            .shared
+            .db
+            .write(|tx| {
+                Ok(tx
+                    .execute("DELETE FROM uplink_identity", [])
+                    .purpose("forget the uplink identity")?
+                    > 0)
+            })
+            .await?;
+        self.shutdown();
+        self.shared.flight.lock().disconnected();
+        let manual = self.shared.config().manual.is_some();
+        *self.shared.link.lock() = LinkState {
+            state: "not_activated",
+            since_ms: Some(now_ms()),
+            ..LinkState::default()
+        };
+        if manual {
+            tracing::warn!(
+                "uplink: de-provisioned, but [uplink.manual] in box.toml stays until it is removed"
+            );
+        }
+        tracing::info!(had, "uplink: de-provisioned on the local page");
+        Ok(had)
+    }
+
+    /// The configuration in force (box.toml with the stored overrides).
+    pub(crate) fn box_config(&self) -> BoxConfig {
+        self.shared.config.read().clone()
+    }
+
+    /// Sets configuration keys from the local page, under the same rules as the relay's
+    /// `setConfig`: checked whole, stored, applied at the next start (the uplink's own live
+    /// keys at once). Returns the keys that wait for a restart.
+    pub(crate) async fn set_local_config(
+        &self,
+        values: std::collections::BTreeMap<String, serde_json::Value>,
+    ) -> Result<Vec<String>, String> {
+        settings::set_local(&self.shared, values).await
     }
 
     /// Drops the connection (the broker publishes the last will: the box is offline).

@@ -165,6 +165,28 @@ pub(super) async fn set_config(shared: &Arc<Shared>, id: u64, values: BTreeMap<S
     }
 }
 
+/// A change made on the local page: checked and stored as `setConfig` is; the keys that
+/// wait for a restart, or the refusal (naming the key).
+pub(super) async fn set_local(
+    shared: &Arc<Shared>,
+    values: BTreeMap<String, Value>,
+) -> Result<Vec<String>, String> {
+    let config = checked(shared, &values).await.map_err(|e| e.message)?;
+    let stored_values = values.clone();
+    shared
+        .db
+        .write(move |tx| store(tx, &stored_values))
+        .await
+        .map_err(|e| format!("not stored: {e}"))?;
+    *shared.config.write() = config;
+    shared.wake.notify_one();
+    tracing::info!(keys = ?values.keys().collect::<Vec<_>>(), "configuration set on the local page");
+    Ok(values
+        .into_keys()
+        .filter(|k| !LIVE.contains(&k.as_str()))
+        .collect())
+}
+
 /// Shared attributes from the relay: applied like `setConfig`; the outcome (applied, or
 /// refused with the reason) is reported back in the client attributes.
 pub(super) async fn apply_shared(shared: &Arc<Shared>, payload: &[u8]) {

@@ -86,7 +86,7 @@ pub(super) async fn run(
         args.frame.search_section()
     );
     let daemon = Daemon::start(&config).await?;
-    let http = reqwest::Client::new();
+    let http = daemon.http();
     let cameras = add_cameras(&http, &daemon, &sim).await?;
     let dir = daemon.stop().await?;
     let end_ms = jiff::Timestamp::now().as_millisecond();

@@ -284,7 +284,7 @@ async fn run_scenes(
         .collect();
     let sim = Simulator::start(SimConfig::new(devices)).await?;
     let daemon = Daemon::start(&daemon_config(args, gated)).await?;
-    let http = reqwest::Client::new();
+    let http = daemon.http();
     let ids = add_cameras(&http, &daemon, &sim).await?;
     let started = Instant::now();
     let (peaks_done, peaks_watch) = tokio::sync::watch::channel(false);
@@ -345,7 +345,7 @@ async fn run_testsrc(args: &CommunityArgs) -> Result<f64, BoxError> {
         .collect();
     let sim = Simulator::start(SimConfig::new(devices)).await?;
     let daemon = Daemon::start(&daemon_config(args, true)).await?;
-    let http = reqwest::Client::new();
+    let http = daemon.http();
     add_cameras(&http, &daemon, &sim).await?;
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.testsrc_seconds)).await;

@@ -55,7 +55,7 @@ pub(super) async fn run(
         .ok_or("no last recording")?;
     let registered = site.register("Real box").await?;
     let daemon = Daemon::start(BOX_CONFIG).await?;
-    let http = reqwest::Client::new();
+    let http = daemon.http();
     let camera = json!({
         "name": "gate", "url": sim.device(0).base_url(),
         "username": CAMERA.0, "password": CAMERA.1,

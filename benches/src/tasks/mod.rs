@@ -99,7 +99,7 @@ pub(crate) async fn run(args: TasksArgs) -> Result<(), BoxError> {
     ))
     .await?;
     let pid = daemon.pid()?;
-    let http = reqwest::Client::new();
+    let http = daemon.http();
     let mut ids = Vec::new();
     for n in 0..cameras {
         let camera = post(

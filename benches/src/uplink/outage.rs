@@ -61,7 +61,7 @@ pub(super) async fn run(
     outage_box.create_search(site).await?;
     broker.stop()?;
     tracing::info!(entries, "outage: the broker is stopped, the search runs");
-    report.outage_killed_at = wait_outbox(&outage_box, &http, entries / 2).await?;
+    report.outage_killed_at = wait_outbox(&outage_box, entries / 2).await?;
     outage_box = outage_box.killed_and_restarted().await?;
     tracing::info!(
         killed_at = report.outage_killed_at,
@@ -92,14 +92,10 @@ pub(super) async fn run(
 
 /// Waits until the box's outbox holds `n` messages (or its search has written its end);
 /// how many it holds.
-async fn wait_outbox(
-    outage_box: &OutageBox,
-    http: &reqwest::Client,
-    n: u64,
-) -> Result<u64, BoxError> {
+async fn wait_outbox(outage_box: &OutageBox, n: u64) -> Result<u64, BoxError> {
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let status = outage_box.uplink_status(http).await?;
+        let status = outage_box.uplink_status().await?;
         let messages = status["outbox"]["messages"].as_u64().unwrap_or(0);
         if messages >= n || search_written(outage_box.daemon.dir())? {
             return Ok(messages);

@@ -46,7 +46,7 @@ impl OutageBox {
         camera.days = 1;
         let sim = Simulator::start(SimConfig::new(vec![camera])).await?;
         let daemon = Daemon::start(CONFIG).await?;
-        let http = reqwest::Client::new();
+        let http = daemon.http();
         let body = json!({
             "name": "gate", "url": sim.device(0).base_url(),
             "username": "admin", "password": "bench-pass",
@@ -130,8 +130,9 @@ impl OutageBox {
     }
 
     /// `GET /api/v1/uplink/status` of the box.
-    pub(super) async fn uplink_status(&self, http: &reqwest::Client) -> Result<Value, BoxError> {
-        get(http, &format!("{}/uplink/status", self.daemon.base)).await
+    pub(super) async fn uplink_status(&self) -> Result<Value, BoxError> {
+        let url = format!("{}/uplink/status", self.daemon.base);
+        get(&self.daemon.http(), &url).await
     }
 }
 

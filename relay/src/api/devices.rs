@@ -61,6 +61,21 @@ pub struct ProvisionedDevice {
     pub device: Device,
     pub provisioning_key: String,
     pub provisioning_expires_at: String,
+    /// The three things the box's local page needs, as one string to paste there:
+    /// `dipper://activate?relay={objects.public_url}&device_id={id}&key={key}`.
+    pub activation: String,
+}
+
+/// The activation string of `device` with `key` on the relay at `relay`.
+fn activation_string(relay: &str, device: Uuid, key: &str) -> String {
+    let encode = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    format!(
+        "dipper://activate?relay={}&device_id={device}&key={}",
+        encode(relay),
+        encode(key)
+    )
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -208,7 +223,9 @@ pub async fn register_device(
         store::insert(&mut tx, tenant, device).await?;
         let (key, expires) = new_provisioning_key(&state, &mut tx, tenant, id).await?;
         let device = finish_change(tx, &principal, tenant, id, action).await?;
+        let relay = state.config.objects.public_url(state.config.server.listen);
         let provisioned = ProvisionedDevice {
+            activation: activation_string(&relay, id, &key),
             device,
             provisioning_key: key,
             provisioning_expires_at: rfc3339(expires),
@@ -305,7 +322,9 @@ pub async fn issue_provisioning_key(
         }
         let (key, expires) = new_provisioning_key(&state, &mut tx, tenant, device_id).await?;
         let device = finish_change(tx, &principal, tenant, device_id, action).await?;
+        let relay = state.config.objects.public_url(state.config.server.listen);
         Ok(Json(ProvisionedDevice {
+            activation: activation_string(&relay, device_id, &key),
             device,
             provisioning_key: key,
             provisioning_expires_at: rfc3339(expires),
@@ -396,4 +415,22 @@ pub async fn activate_device(
         credential,
         broker,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_activation_string_carries_the_three_fields_url_encoded() {
+        let device = Uuid::from_u128(0x1234);
+        let text = activation_string("https://relay.example:8443/base", device, "k+/=y z");
+        assert_eq!(
+            text,
+            format!(
+                "dipper://activate?relay=https%3A%2F%2Frelay%2Eexample%3A8443%2Fbase\
+                 &device_id={device}&key=k%2B%2F%3Dy%20z"
+            )
+        );
+    }
 }

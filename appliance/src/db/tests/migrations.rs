@@ -94,6 +94,14 @@ const SAMPLE_ROWS: &[(u32, &str)] = &[
              VALUES ('s-1', 1, 'https://store.example/f', 'https://store.example/k',
                      1700000900000, 1700000400000, 1700000400000);",
     ),
+    (
+        10,
+        "INSERT INTO admin_password (id, hash, set_at_ms)
+             VALUES (1, '$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA', 1700001000000);
+         INSERT INTO sessions (digest, csrf, created_at_ms, last_seen_ms)
+             VALUES (x'0102', 'csrf-1', 1700001000000, 1700001000001);
+         INSERT INTO login_throttle (id, failures, last_failure_ms) VALUES (1, 3, 1700001000002);",
+    ),
 ];
 
 /// Columns a migration dropped, with the migration: the upgrade test compares the others
