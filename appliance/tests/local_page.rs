@@ -28,6 +28,29 @@ fn local_field(t: jiff::Timestamp) -> String {
         .to_string()
 }
 
+/// A "device" at a local address that answers every request with a 500 whose body is
+/// markup: its error message must reach the page as text.
+fn hostile_device() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let address = listener.local_addr().expect("address");
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            use std::io::{Read, Write};
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request);
+            let body = "<img src=x id=injected2 onerror=alert(2)>";
+            let _ = write!(
+                stream,
+                "HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/html\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    format!("http://{address}")
+}
+
 /// The first boot's step: sets the password, and waits for the signed-in page.
 async fn set_the_first_password(browser: &Browser) {
     browser.fill("#setup-password", STRONG).await;
@@ -118,10 +141,38 @@ async fn an_installer_sets_up_the_box_adds_a_camera_and_finds_a_face() {
         .await;
     browser.fill("#camera-url", &url).await;
     browser.fill("#camera-username", USER).await;
+    // A device whose error message is markup: shown as text.
+    browser.fill("#camera-url", &hostile_device()).await;
+    browser.fill("#camera-password", PASSWORD).await;
+    browser.click("#camera-test").await;
+    let problem = browser
+        .until("the device's error", "const e = document.querySelector('#camera-problem'); return e && !e.hidden && e.innerText")
+        .await;
+    assert!(
+        problem
+            .as_str()
+            .unwrap_or_default()
+            .contains("<img src=x id=injected2"),
+        "{problem}"
+    );
+    let injected = browser
+        .client
+        .execute(
+            "return document.querySelector('#injected2') === null",
+            vec![],
+        )
+        .await
+        .expect("query");
+    assert_eq!(
+        injected,
+        serde_json::Value::Bool(true),
+        "the device's message became markup"
+    );
+    browser.fill("#camera-url", &url).await;
     browser.fill("#camera-password", "wrong-password").await;
     browser.click("#camera-test").await;
     let problem = browser
-        .until("the camera's problem", "const e = document.querySelector('#camera-problem'); return e && !e.hidden && e.innerText")
+        .until("the wrong password told", "const e = document.querySelector('#camera-problem'); return e && !e.hidden && /password/i.test(e.innerText) && e.innerText")
         .await;
     let problem = problem.as_str().unwrap_or_default().to_lowercase();
     assert!(problem.contains("password"), "{problem}");
@@ -189,6 +240,15 @@ async fn an_installer_sets_up_the_box_adds_a_camera_and_finds_a_face() {
         .await;
     assert!(crops.as_u64().unwrap_or(0) >= 1, "{crops}");
     browser.screenshot("7-results").await;
+    // The camera's latest keyframe, decoded by the search, beside it in the list.
+    let (status, jpeg) = daemon.api().bytes("/cameras/1/snapshot.jpg").await;
+    assert_eq!(status, 200);
+    assert!(jpeg.starts_with(&[0xFF, 0xD8, 0xFF]), "a JPEG");
+    browser.click("#nav-cameras").await;
+    browser
+        .until("the keyframe beside the camera", "const i = document.querySelector('#camera-list .camera img'); return i && i.complete && i.naturalWidth > 0")
+        .await;
+    browser.screenshot("8-camera-with-keyframe").await;
     browser.close().await;
     sim.shutdown().await;
 }

@@ -257,6 +257,31 @@ impl Api {
         crate::json_answer(response).await
     }
 
+    pub async fn put(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send_json(reqwest::Method::PUT, path, body).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.send_json(reqwest::Method::PATCH, path, body).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let url = format!("{}/api/v1{path}", self.base);
+        crate::json_answer(self.http.delete(url).send().await.expect("request")).await
+    }
+
+    async fn send_json(&self, method: reqwest::Method, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(body).expect("json"))
+            .send()
+            .await
+            .expect("request");
+        crate::json_answer(response).await
+    }
+
     pub async fn bytes(&self, path: &str) -> (u16, Vec<u8>) {
         let response = self.send_get(path).await;
         let status = response.status().as_u16();

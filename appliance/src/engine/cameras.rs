@@ -87,20 +87,6 @@ pub(super) fn main_tracks(discovery: &isapi::Discovery) -> Vec<u32> {
     tracks
 }
 
-async fn discover(
-    client: &isapi::Client,
-    url: &str,
-    user: &str,
-    password: &str,
-) -> Result<isapi::Discovery, String> {
-    let device = client.device(url, user, password)?;
-    match tokio::time::timeout(CHECK_TIMEOUT, device.discover()).await {
-        Ok(Ok(discovery)) => Ok(discovery),
-        Ok(Err(e)) => Err(error_chain(&e)),
-        Err(_) => Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
-    }
-}
-
 impl Cameras {
     pub(crate) fn new(
         db: Database,
@@ -158,14 +144,10 @@ impl Cameras {
                 "must start with http:// or https://",
             ));
         }
-        let discovery = discover(
-            &self.inner.client,
-            &request.url,
-            &request.username,
-            &request.password,
-        )
-        .await
-        .map_err(|e| EngineError::Camera(format!("{name}: {e}")))?;
+        let discovery = self
+            .guarded_discover(&request.url, &request.username, &request.password)
+            .await
+            .map_err(|e| EngineError::Camera(format!("{name}: {e}")))?;
         let tracks = match request.tracks {
             Some(tracks) if tracks.is_empty() => {
                 return Err(EngineError::invalid(
@@ -215,7 +197,10 @@ impl Cameras {
     pub(crate) async fn check_camera(&self, id: i64) -> Result<CameraCheck, EngineError> {
         let (camera, user, password) = self.camera_with_credentials(id).await?;
         Ok(
-            match discover(&self.inner.client, &camera.base_url, &user, &password).await {
+            match self
+                .guarded_discover(&camera.base_url, &user, &password)
+                .await
+            {
                 Ok(d) => CameraCheck {
                     reachable: true,
                     model: Some(d.info.model.clone()),
@@ -244,17 +229,42 @@ impl Cameras {
     ) -> Result<(), EngineError> {
         let not_found = || EngineError::not_found("camera", id);
         let camera = self.inner.db.camera(id).await?.ok_or_else(not_found)?;
-        discover(
-            &self.inner.client,
-            &camera.base_url,
-            &camera.username,
-            password,
-        )
-        .await
-        .map_err(|e| EngineError::Camera(format!("{}: {e}", camera.name)))?;
+        self.guarded_discover(&camera.base_url, &camera.username, password)
+            .await
+            .map_err(|e| EngineError::Camera(format!("{}: {e}", camera.name)))?;
         self.inner.db.set_camera_password(id, password).await?;
         self.forget_device(id);
         Ok(())
+    }
+
+    /// Discovers the device behind the guard that keeps it from locking the box out: a password
+    /// the device rejected is not sent again, nor any other at its last attempt.
+    async fn guarded_discover(
+        &self,
+        url: &str,
+        user: &str,
+        password: &str,
+    ) -> Result<isapi::Discovery, String> {
+        let now = crate::access::now_ms();
+        let rejections = &self.inner.rejections;
+        if let Some(problem) = rejections.refuse(url, user, password, now) {
+            return Err(problem.message);
+        }
+        let device = self.inner.client.device(url, user, password)?;
+        match tokio::time::timeout(CHECK_TIMEOUT, device.discover()).await {
+            Ok(Ok(discovery)) => {
+                rejections.accepted(url, user);
+                Ok(discovery)
+            }
+            Ok(Err(e)) => {
+                let problem = super::probe::classify(&e, now);
+                if problem.problem == "wrong_password" {
+                    rejections.rejected(url, user, password, problem.attempts_left, now);
+                }
+                Err(error_chain(&e))
+            }
+            Err(_) => Err(format!("no answer within {} s", CHECK_TIMEOUT.as_secs())),
+        }
     }
 
     /// Tries a device before it is stored (see [`super::probe`]).

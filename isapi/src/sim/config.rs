@@ -94,6 +94,9 @@ pub struct DeviceConfig {
     pub recording_clips: Vec<RecordingClip>,
     /// Ways real firmware departs from the common shapes. Default: none.
     pub quirks: Quirks,
+    /// How far the device's clock is from the true time, in seconds (a device whose NTP is
+    /// off): `/ISAPI/System/time` says so; recordings keep their true times. Default 0.
+    pub clock_offset_seconds: i64,
 }
 
 /// Ways real firmware departs from the common document shapes, each reproducible so that a
@@ -215,6 +218,7 @@ impl DeviceConfig {
             faults: Faults::default(),
             recording_clips: Vec::new(),
             quirks: Quirks::default(),
+            clock_offset_seconds: 0,
         }
     }
 

@@ -273,7 +273,8 @@ async fn device_info(State(device): Device) -> Response {
 }
 
 async fn time(State(device): Device) -> Response {
-    let now = jiff::Timestamp::now().to_zoned(device.catalog.zone.time_zone().clone());
+    let offset = jiff::SignedDuration::from_secs(device.config.clock_offset_seconds);
+    let now = (jiff::Timestamp::now() + offset).to_zoned(device.catalog.zone.time_zone().clone());
     let time = DeviceTime {
         version: Some("2.0".to_owned()),
         xmlns: Some(ISAPI_NAMESPACE.to_owned()),
