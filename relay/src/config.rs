@@ -51,6 +51,8 @@ pub struct Config {
     pub objects: ObjectsConfig,
     /// The face embedder of the face library.
     pub faces: FacesConfig,
+    /// The monthly billing run.
+    pub billing: BillingConfig,
     /// Log output: `json` (default, one object per line) or `text`.
     pub log_format: LogFormat,
 }
@@ -276,6 +278,28 @@ impl Default for SearchesConfig {
             max_span_days: 30,
             finish_within_seconds: 2 * 24 * 3600,
             events_poll_ms: 1000,
+        }
+    }
+}
+
+/// The monthly billing run (`relay/src/invoicing/`, docs/design/0080-billing.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// Whether this instance takes part in the monthly run: every `check_every_seconds` it
+    /// tries to take the database lease on the run, and the one holding it closes each
+    /// tenant's previous month once that month ended in the tenant's zone an hour ago. Any
+    /// number of instances may take part; one runs. Default true.
+    pub run_monthly: bool,
+    /// How often the run is checked for, in seconds. Default 300.
+    pub check_every_seconds: u64,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            run_monthly: true,
+            check_every_seconds: 300,
         }
     }
 }
@@ -687,6 +711,12 @@ impl Config {
             message: e.to_string(),
         })?;
         self.objects.validate()?;
+        if self.billing.check_every_seconds == 0 {
+            return Err(ConfigError::Invalid {
+                key: "billing.check_every_seconds",
+                message: "must be greater than 0".to_owned(),
+            });
+        }
         self.broker.as_ref().map_or(Ok(()), BrokerConfig::validate)
     }
 }

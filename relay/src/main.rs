@@ -1,7 +1,9 @@
 //! `dipper-relay`: the cloud relay's command line.
 //!
 //! `dipper-relay run` serves the API (with no database configured, on a SQLite file it
-//! creates); `dipper-relay admin create --email E --password-stdin` makes a platform admin.
+//! creates); `dipper-relay admin create --email E --password-stdin` makes a platform admin;
+//! `dipper-relay billing run --month 2026-11 [--tenant ID] [--dry-run]` closes a month into
+//! invoices (one JSON line per tenant, then the summary).
 //! The configuration is a TOML file (`--config`, or `DIPPER_RELAY_CONFIG`) overridden by
 //! `DIPPER_RELAY__SECTION__KEY` variables. Errors go to stderr with their whole chain, exit
 //! status 1.
@@ -37,6 +39,26 @@ enum Command {
     /// Platform administration.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Billing.
+    #[command(subcommand)]
+    Billing(BillingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum BillingCommand {
+    /// Close a month into invoices: every tenant's (or one's) with a pricing rule in effect,
+    /// skipping those already invoiced. Prints one JSON line per tenant, then the summary.
+    Run {
+        /// The month, `YYYY-MM`, in each tenant's zone. Default: each tenant's previous month.
+        #[arg(long)]
+        month: Option<billing::BillingMonth>,
+        /// One tenant only.
+        #[arg(long)]
+        tenant: Option<uuid::Uuid>,
+        /// Price the month and print the invoices without storing them.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -93,6 +115,37 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             let id = relay::admin::create_platform_admin(&db, &hasher, &email, password).await?;
             db.close().await;
             writeln!(std::io::stdout(), "created platform admin {email} ({id})")?;
+            Ok(())
+        }
+        Command::Billing(BillingCommand::Run {
+            month,
+            tenant,
+            dry_run,
+        }) => {
+            let db = Db::connect_and_migrate(&config.database).await?;
+            let options = relay::invoicing::RunOptions {
+                month,
+                tenant,
+                dry_run,
+            };
+            let mut out = std::io::stdout().lock();
+            let mut written = Ok(());
+            let summary = relay::invoicing::run(&db, options, jiff::Timestamp::now(), |outcome| {
+                if written.is_ok() {
+                    written = serde_json::to_writer(&mut out, outcome)
+                        .map_err(std::io::Error::from)
+                        .and_then(|()| writeln!(out));
+                }
+            })
+            .await;
+            db.close().await;
+            written?;
+            let summary = summary?;
+            serde_json::to_writer(&mut out, &serde_json::json!({ "summary": summary }))?;
+            writeln!(out)?;
+            if summary.failed > 0 {
+                return Err(format!("{} tenants could not be invoiced", summary.failed).into());
+            }
             Ok(())
         }
     }

@@ -31,6 +31,22 @@ pub async fn serve(
         }
     });
     let (draining_tx, mut draining_rx) = watch::channel(false);
+    let mut meters_stop = draining_rx.clone();
+    let meters = tokio::spawn(state.meters.clone().run(async move {
+        let _ = meters_stop.wait_for(|draining| *draining).await;
+    }));
+    let billing = &state.config.billing;
+    let invoicing = billing.run_monthly.then(|| {
+        let every = Duration::from_secs(billing.check_every_seconds);
+        let mut stop = draining_rx.clone();
+        tokio::spawn(crate::invoicing::scheduler::schedule(
+            state.db.clone(),
+            every,
+            async move {
+                let _ = stop.wait_for(|draining| *draining).await;
+            },
+        ))
+    });
     let app = crate::api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
@@ -51,5 +67,15 @@ pub async fn serve(
         }
     };
     housekeeping.abort();
+    if let Some(invoicing) = invoicing {
+        invoicing.abort();
+    }
+    // The last API calls counted are written before the process ends.
+    if tokio::time::timeout(Duration::from_secs(5), meters)
+        .await
+        .is_err()
+    {
+        tracing::warn!("the API-call meter did not write its last counts in time");
+    }
     result
 }

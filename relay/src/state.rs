@@ -10,6 +10,7 @@ use crate::config::Config;
 use crate::db::{Db, DbError};
 use crate::faces::FaceEmbedder;
 use crate::limits::RateLimits;
+use crate::metering::Meters;
 use crate::objects::{ObjectError, ObjectStore};
 use crate::saga::TenantSaga;
 use crate::uplink::{Uplink, UplinkError};
@@ -31,6 +32,8 @@ pub struct AppState {
     pub objects: ObjectStore,
     /// The face library's embedder (models loaded on first use).
     pub faces: FaceEmbedder,
+    /// The API calls counted for billing, written by [`Meters::run`].
+    pub meters: Meters,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +75,7 @@ impl AppState {
             tenant_saga: Arc::new(TenantSaga::with_broker(admin, objects.clone())),
             uplink,
             objects,
+            meters: Meters::new(db.clone()),
             db,
             tokens: Arc::new(tokens),
             passwords: Arc::new(passwords),

@@ -9,8 +9,10 @@
 
 pub mod areas;
 pub mod audit_log;
+pub mod billing;
 pub mod devices;
 pub mod health;
+pub mod invoices;
 pub mod objects;
 pub mod people;
 pub mod rpc;
@@ -265,6 +267,18 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(searches::list_results))
         .routes(routes!(searches::events::search_events))
         .routes(routes!(audit_log::list_audit))
+        .routes(routes!(
+            billing::get_billing_settings,
+            billing::set_billing_settings
+        ))
+        .routes(routes!(billing::get_usage))
+        .routes(routes!(
+            invoices::list_pricing_rules,
+            invoices::create_pricing_rule
+        ))
+        .routes(routes!(invoices::list_invoices))
+        .routes(routes!(invoices::get_invoice))
+        .routes(routes!(invoices::run_billing))
         .routes(routes!(objects::get_object, objects::put_object))
         .routes(routes!(people::list_people, people::create_person))
         .routes(routes!(
@@ -305,6 +319,10 @@ pub fn router(state: AppState) -> Router {
     let (router, _) = api_router().split_for_parts();
     let max_body = state.config.server.max_body_bytes;
     router
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            crate::metering::calls::count,
+        ))
         .route_layer(axum::middleware::from_fn(crate::metrics::track))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

@@ -222,6 +222,7 @@ impl FromRequestParts<AppState> for Principal {
             let (id, credential) = device::parse(value)?;
             let principal = device::load(state, id, credential, remote_addr).await?;
             state.limits.check(&principal)?;
+            bill_to(parts, &principal);
             return Ok(principal);
         }
         let token = authorization
@@ -258,7 +259,15 @@ impl FromRequestParts<AppState> for Principal {
             return Err(invalid_token());
         };
         state.limits.check(&principal)?;
+        bill_to(parts, &principal);
         Ok(principal)
+    }
+}
+
+/// Tells the API-call meter whom this call is billed to (`crate::metering::calls`).
+fn bill_to(parts: &Parts, principal: &Principal) {
+    if let Some(slot) = parts.extensions.get::<crate::metering::calls::CallSlot>() {
+        slot.fill(principal.tenant_id, principal.device_id.is_some());
     }
 }
 

@@ -100,7 +100,8 @@ pub async fn update(
 /// Ends a device for good: its key and credential digests are cleared.
 pub async fn decommission(tx: &mut Tx, tenant: Uuid, device: Uuid) -> Result<(), DbError> {
     let sql = "UPDATE devices SET status = 'decommissioned', provisioning_key_hash = NULL, \
-               provisioning_expires_at = NULL, credential_hash = NULL, updated_at = $1 \
+               provisioning_expires_at = NULL, credential_hash = NULL, updated_at = $1, \
+               decommissioned_at = COALESCE(decommissioned_at, $1) \
                WHERE tenant_id = $2 AND id = $3";
     execute(tx, sql, params![now_ms(), tenant, device]).await?;
     Ok(())

@@ -35,9 +35,14 @@ macro_rules! visible_areas {
 pub mod areas;
 pub mod audit;
 pub mod devices;
+pub mod events;
 pub mod grants;
+pub mod invoices;
+pub mod leases;
 pub mod logins;
+pub mod meters;
 pub mod people;
+pub mod pricing_rules;
 pub mod refresh_tokens;
 pub mod rpcs;
 pub mod searches;

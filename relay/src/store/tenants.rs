@@ -78,3 +78,11 @@ pub async fn delete(tx: &mut Tx, tenant: Uuid) -> Result<(), DbError> {
     execute(tx, "DELETE FROM tenants WHERE id = $1", params![tenant]).await?;
     Ok(())
 }
+
+/// Up to `limit` ids of made tenants (not `creating`) after `after`, in id order: the pages
+/// of a walk over every tenant.
+pub async fn ids_after(tx: &mut Tx, after: Option<Uuid>, limit: i64) -> Result<Vec<Uuid>, DbError> {
+    let sql = "SELECT id FROM tenants WHERE ($1 IS NULL OR id > $1) AND status <> 'creating' \
+               ORDER BY id LIMIT $2";
+    fetch_all(tx, sql, params![after, limit], |row| row.id("id")).await
+}

@@ -402,14 +402,23 @@ async fn apply_in(tx: &mut Tx, message: &Message<'_>) -> Result<After, Applying>
         Some(_) => {}
     }
     let now = now_ms();
+    let mut traffic = None;
     if let Some((seq, kind)) = seq(report).map_err(Applying::Dropped)? {
         let kept = matches!(report, Report::Event(_)).then_some(body);
         if !store::claim_seq(tx, ids, seq, kind, kept, now).await? {
             let reason = format!("seq {seq} applied before");
             return Err(Applying::Dropped(Dropped(Outcome::Duplicate, reason)));
         }
+        traffic = Some(("mqtt", body.len()));
     }
-    Ok(apply_report(tx, ids, report, body, now).await?)
+    let after = apply_report(tx, ids, report, body, now).await?;
+    // Presence alone (the broker keeps and repeats it) bills no traffic; a box going
+    // offline is not seen.
+    let offline = matches!(report, Report::Status(s) if s.state != Presence::Online);
+    if !offline {
+        crate::metering::box_message(tx, ids, traffic, now).await?;
+    }
+    Ok(after)
 }
 
 async fn apply_report(
@@ -453,7 +462,15 @@ async fn apply_report(
                 (result, None) => ("successful", serde_json::json!({ "result": result })),
             };
             let answer = answer.to_string();
-            rpcs::complete(tx, ids, *request_id, (state, &answer), now).await?;
+            let completed = rpcs::complete(tx, ids, *request_id, (state, &answer), now).await?;
+            if completed && response.seq.is_none() {
+                // Sequenced answers are counted with their place; this one counts once, as
+                // it completes its RPC.
+                let bytes = i64::try_from(body.len()).unwrap_or(i64::MAX);
+                let hour = crate::metering::zones::hour_start(now);
+                let meter = (crate::metering::TRAFFIC_BYTES, "rpc");
+                crate::store::meters::add(tx, ids.0, hour, meter, bytes).await?;
+            }
             store::touch(tx, ids, now).await?;
             let search = super::searches::apply_answer(tx, ids, *request_id, response, now).await?;
             After::Answered(ids.1, *request_id, search)

@@ -45,6 +45,14 @@ fn sample_body(method: &Method, template: &str, b: &Tenant) -> Option<Value> {
             "devices": [b.device],
         }),
         ("POST", "/api/v1/tenants/{tenant_id}/people") => json!({"name": "Intruder"}),
+        ("POST", "/api/v1/tenants/{tenant_id}/pricing-rules") => json!({
+            "effective_from": "2099-01-01",
+            "currency": "CNY",
+            "charges": {"searches": {"unit_price_minor": 100}},
+        }),
+        ("PUT", "/api/v1/tenants/{tenant_id}/billing/settings") => {
+            json!({"time_zone": "UTC", "device_day_basis": "registered"})
+        }
         ("PATCH", "/api/v1/tenants/{tenant_id}/people/{person_id}") => json!({"name": "Intruder"}),
         // Not a photo: the person must not be found before the body is looked at.
         ("POST", "/api/v1/tenants/{tenant_id}/people/{person_id}/photos") => json!("not a photo"),
@@ -87,6 +95,8 @@ fn fill(template: &str, tenant: &str, (b, b_search): (&Tenant, &str)) -> String 
         // No RPC exists: the device (B's) is what must not be found.
         .replace("{rpc_id}", &Uuid::from_u128(17).to_string())
         .replace("{search_id}", b_search)
+        // No invoice exists: the tenant (B's) is what must not be found.
+        .replace("{invoice_id}", &Uuid::from_u128(23).to_string())
 }
 
 async fn snapshot(world: &World, b_search: &str) -> BTreeMap<String, Value> {
@@ -104,6 +114,7 @@ async fn snapshot(world: &World, b_search: &str) -> BTreeMap<String, Value> {
         format!("{base}/searches/{b_search}"),
         format!("{base}/people"),
         format!("{base}/people/{}", b.person),
+        format!("{base}/billing/settings"),
     ] {
         seen.insert(
             path.clone(),
@@ -165,7 +176,7 @@ async fn every_route_hides_other_tenants_objects(backend: Backend) {
         }
         for path in paths {
             let body = sample_body(&method, &template, b);
-            if method == Method::POST || method == Method::PATCH {
+            if method == Method::POST || method == Method::PATCH || method == Method::PUT {
                 let bodyless = ["/enable", "/disable", "/decommission", "/provisioning-key"]
                     .iter()
                     .any(|end| template.ends_with(end));

@@ -5,9 +5,11 @@ mod harness;
 mod world;
 
 mod auth;
+mod billing;
 mod cli;
 mod devices;
 mod identity;
+mod invoices;
 mod isolation;
 mod migrations;
 mod objects;

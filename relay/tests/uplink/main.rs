@@ -19,5 +19,6 @@ mod site;
 
 mod identities;
 mod inbound;
+mod metering;
 mod rpc;
 mod searches;

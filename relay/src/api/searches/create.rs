@@ -344,6 +344,7 @@ async fn start(
             ),
             other => other.into(),
         })?;
+    crate::metering::search_started(&mut tx, tenant, now_ms()).await?;
     let target = format!("search:{}", plan.search);
     audit::commit(tx, principal, Some(tenant), "search.create", &target).await?;
     Ok((plan.search, rpcs))

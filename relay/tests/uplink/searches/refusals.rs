@@ -75,6 +75,15 @@ async fn bad_input_is_refused_and_stores_nothing(backend: Backend) {
     let mut made = vec![id(&by_operator), id(&keyed[0]), id(&keyed[1])];
     made.sort_unstable();
     assert_eq!(stored, made);
+    // Billed: the searches started, not the refusals, nor the retry answered with its search.
+    let usage = (site.relay())
+        .expect_get(
+            &format!("/api/v1/tenants/{}/usage", site.a().id),
+            &site.site.world.root_token,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(usage["totals"]["searches"], made.len(), "{usage}");
     let audit = site.site.world.audit(site.a()).await;
     let refused = audit
         .iter()

@@ -1,0 +1,212 @@
+-- Billing: meters, pricing rules and invoices (PostgreSQL; the SQLite twin is migrations/sqlite/0009_billing.sql).
+-- See docs/design/0080-billing.md.
+--
+-- A tenant's billing settings; a tenant without a row has the defaults.
+CREATE TABLE tenant_billing (
+    tenant_id TEXT PRIMARY KEY REFERENCES tenants (id) ON DELETE CASCADE,
+    -- The IANA zone its months, days and invoices are in.
+    time_zone TEXT NOT NULL DEFAULT 'Asia/Shanghai',
+    -- Which days of a box bill: those it was seen online ('seen_online'), or every day from
+    -- its registration to its decommissioning ('registered').
+    device_day_basis TEXT NOT NULL DEFAULT 'seen_online'
+        CHECK (device_day_basis IN ('seen_online', 'registered')),
+    -- Days after its issue an invoice is due.
+    payment_days INTEGER NOT NULL DEFAULT 15 CHECK (payment_days BETWEEN 0 AND 365),
+    updated_at BIGINT NOT NULL
+);
+
+-- Counters per tenant, UTC hour, meter and class (the API's route class, the traffic's kind;
+-- '' when the meter has none). `quantity` is the hour's count; `pending` the part of it not
+-- yet added to meter_days, so an addition that lands after its hour was rolled up is rolled
+-- up the next time, never lost and never counted twice. A rollup takes the pending part in
+-- one UPDATE (`last_rolled = pending, pending = 0 ... RETURNING last_rolled`), which two
+-- relays rolling up at once cannot both take.
+CREATE TABLE meter_hours (
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    hour_start BIGINT NOT NULL,
+    meter TEXT NOT NULL,
+    class TEXT NOT NULL,
+    quantity BIGINT NOT NULL,
+    pending BIGINT NOT NULL,
+    last_rolled BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_id, hour_start, meter, class)
+);
+CREATE INDEX meter_hours_pending ON meter_hours (pending, hour_start);
+
+-- The hourly counters added up per local date of the tenant's zone.
+CREATE TABLE meter_days (
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    -- YYYY-MM-DD in the tenant's zone.
+    local_date TEXT NOT NULL,
+    meter TEXT NOT NULL,
+    class TEXT NOT NULL,
+    quantity BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, local_date, meter, class)
+);
+
+-- The Idempotency-Key of a counted API call, so that a retried request counts once; kept a
+-- day.
+CREATE TABLE meter_keys (
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    idempotency_key TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (tenant_id, idempotency_key)
+);
+CREATE INDEX meter_keys_expires ON meter_keys (expires_at);
+
+-- The local dates (tenant's zone) on which a box was seen online. No foreign key to the
+-- device: a billed day outlives the device's row.
+CREATE TABLE device_days (
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    device_id TEXT NOT NULL,
+    local_date TEXT NOT NULL,
+    PRIMARY KEY (tenant_id, device_id, local_date)
+);
+CREATE INDEX device_days_date ON device_days (tenant_id, local_date);
+
+-- When a box was decommissioned (for the 'registered' basis); NULL while it is not.
+ALTER TABLE devices ADD COLUMN decommissioned_at BIGINT;
+UPDATE devices SET decommissioned_at = updated_at WHERE status = 'decommissioned';
+
+-- A tenant's pricing rule versions, each a `billing::PricingRule` as JSON, in effect from its
+-- local date until the next version's (docs/design/0080-billing.md, "Rules and invoices").
+CREATE TABLE pricing_rules (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
+    -- YYYY-MM-DD in the tenant's zone.
+    effective_from TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    -- Who set it, as the audit log names them.
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (tenant_id, effective_from)
+);
+
+-- One invoice per tenant and month, never a second (the unique key): the monthly run made
+-- again, or after a crash, finds the one it made. An issued invoice's amounts never change
+-- (a correction is a credit note). No foreign key to the tenant: billing records outlive it.
+CREATE TABLE invoices (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    -- YYYY-MM, a month of the tenant's zone.
+    period TEXT NOT NULL,
+    number TEXT NOT NULL UNIQUE,
+    currency TEXT NOT NULL,
+    subtotal_minor BIGINT NOT NULL,
+    total_minor BIGINT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('issued', 'paid', 'overdue', 'void')),
+    time_zone TEXT NOT NULL,
+    -- The month's first and end instants in that zone (end excluded), Unix ms.
+    period_start BIGINT NOT NULL,
+    period_end BIGINT NOT NULL,
+    issued_at BIGINT NOT NULL,
+    due_at BIGINT NOT NULL,
+    UNIQUE (tenant_id, period)
+);
+CREATE INDEX invoices_status ON invoices (status, due_at);
+
+-- An invoice's lines as `billing::price_month` made them, in order.
+CREATE TABLE invoice_lines (
+    invoice_id TEXT NOT NULL REFERENCES invoices (id) ON DELETE CASCADE,
+    tenant_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    -- Stable across runs: `{meter}/{version date}/{band}`, or `minimum`.
+    line_key TEXT NOT NULL,
+    description TEXT NOT NULL,
+    quantity BIGINT NOT NULL,
+    unit_price_minor BIGINT NOT NULL,
+    units_per_price BIGINT NOT NULL,
+    discount_basis_points INTEGER NOT NULL,
+    amount_minor BIGINT NOT NULL,
+    PRIMARY KEY (invoice_id, position)
+);
+
+-- What happened that a later event sink (Kafka, NATS) may forward: `billing.generated`, a
+-- tenant suspended or restored. Written in the transaction of the change.
+CREATE TABLE relay_events (
+    id TEXT PRIMARY KEY,
+    -- NULL for platform-wide events; no foreign key, so the record outlives the tenant.
+    tenant_id TEXT,
+    kind TEXT NOT NULL,
+    -- JSON.
+    body TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX relay_events_created ON relay_events (created_at);
+
+-- Which relay instance runs a periodic job (`billing`: the monthly run), until when; another
+-- instance takes the job over only once the lease expired.
+CREATE TABLE job_leases (
+    name TEXT PRIMARY KEY,
+    holder TEXT NOT NULL,
+    expires_at BIGINT NOT NULL
+);
+
+ALTER TABLE tenant_billing ENABLE ROW LEVEL SECURITY;
+ALTER TABLE tenant_billing FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_wall ON tenant_billing USING (
+    current_setting('dipper.platform', true) = 'on'
+    OR tenant_id = current_setting('dipper.tenant_id', true)
+);
+
+ALTER TABLE meter_hours ENABLE ROW LEVEL SECURITY;
+ALTER TABLE meter_hours FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_wall ON meter_hours USING (
+    current_setting('dipper.platform', true) = 'on'
+    OR tenant_id = current_setting('dipper.tenant_id', true)
+);
+
+ALTER TABLE meter_days ENABLE ROW LEVEL SECURITY;
+ALTER TABLE meter_days FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_wall ON meter_days USING (
+    current_setting('dipper.platform', true) = 'on'
+    OR tenant_id = current_setting('dipper.tenant_id', true)
+);
+
+ALTER TABLE meter_keys ENABLE ROW LEVEL SECURITY;
+ALTER TABLE meter_keys FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_wall ON meter_keys USING (
+    current_setting('dipper.platform', true) = 'on'
+    OR tenant_id = current_setting('dipper.tenant_id', true)
+);
+
+ALTER TABLE device_days ENABLE ROW LEVEL SECURITY;
+ALTER TABLE device_days FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_wall ON device_days USING (
+    current_setting('dipper.platform', true) = 'on'
+    OR tenant_id = current_setting('dipper.tenant_id', true)
+);
+
+ALTER TABLE pricing_rules ENABLE ROW LEVEL SECURITY;
+ALTER TABLE pricing_rules FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_wall ON pricing_rules USING (
+    current_setting('dipper.platform', true) = 'on'
+    OR tenant_id = current_setting('dipper.tenant_id', true)
+);
+
+ALTER TABLE invoices ENABLE ROW LEVEL SECURITY;
+ALTER TABLE invoices FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_wall ON invoices USING (
+    current_setting('dipper.platform', true) = 'on'
+    OR tenant_id = current_setting('dipper.tenant_id', true)
+);
+
+ALTER TABLE invoice_lines ENABLE ROW LEVEL SECURITY;
+ALTER TABLE invoice_lines FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_wall ON invoice_lines USING (
+    current_setting('dipper.platform', true) = 'on'
+    OR tenant_id = current_setting('dipper.tenant_id', true)
+);
+
+ALTER TABLE relay_events ENABLE ROW LEVEL SECURITY;
+ALTER TABLE relay_events FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_wall ON relay_events USING (
+    current_setting('dipper.platform', true) = 'on'
+    OR tenant_id = current_setting('dipper.tenant_id', true)
+);
+
+ALTER TABLE job_leases ENABLE ROW LEVEL SECURITY;
+ALTER TABLE job_leases FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_wall ON job_leases USING (
+    current_setting('dipper.platform', true) = 'on'
+);

@@ -1,0 +1,329 @@
+//! The monthly run: for each tenant (or one), its month closed into an invoice priced by
+//! `billing::price_month` from its pricing rules and its metered usage, in one transaction
+//! per tenant that also records the `billing.generated` event.
+//!
+//! At most one invoice per tenant and month: an invoice already made is found and left as it
+//! is (so running again, or after a crash half-way, yields the same invoices), and two runs at
+//! once are kept apart by the table's unique key (the loser finds the winner's invoice).
+//! Usage on dates before a tenant's first rule is not billed; a tenant with no rule in effect
+//! in the month gets no invoice. A month is closed only once it ended in the tenant's zone
+//! (a dry run may price one still running). Tenants are read a page at a time and each
+//! outcome handed to the caller as it is made, so memory does not grow with the number of
+//! tenants.
+
+use billing::{BillingMonth, InvoiceDraft, PricingRule};
+use jiff::Timestamp;
+use serde::Serialize;
+use uuid::Uuid;
+
+use crate::db::{Db, DbError, Mode, Scope};
+use crate::metering::{usage, zones};
+use crate::store::invoices::{StoredInvoice, StoredLine};
+use crate::store::{events, invoices, meters, pricing_rules};
+
+/// What to run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// The month to close; `None`: each tenant's previous month in its zone.
+    pub month: Option<BillingMonth>,
+    /// One tenant only.
+    pub tenant: Option<Uuid>,
+    /// Price without storing anything.
+    pub dry_run: bool,
+}
+
+/// What happened to one tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// An invoice was made now.
+    Issued,
+    /// A dry run priced the month.
+    Priced,
+    /// The month already had its invoice.
+    Existing,
+    /// No pricing rule is in effect in the month.
+    NoRule,
+    /// The month has not ended in the tenant's zone.
+    NotEnded,
+    /// Pricing failed (the reason says why); nothing stored.
+    Failed,
+}
+
+/// One tenant's outcome, as the CLI prints it and the API answers it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantOutcome {
+    pub tenant_id: Uuid,
+    /// YYYY-MM.
+    pub period: String,
+    pub outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invoice_id: Option<Uuid>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total_minor: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl TenantOutcome {
+    fn new(tenant_id: Uuid, period: BillingMonth, outcome: Outcome) -> Self {
+        TenantOutcome {
+            tenant_id,
+            period: period.to_string(),
+            outcome,
+            invoice_id: None,
+            number: None,
+            total_minor: None,
+            currency: None,
+            reason: None,
+        }
+    }
+
+    fn of_invoice(invoice: &StoredInvoice, outcome: Outcome) -> Self {
+        TenantOutcome {
+            tenant_id: invoice.tenant_id,
+            period: invoice.period.clone(),
+            outcome,
+            invoice_id: Some(invoice.id),
+            number: Some(invoice.number.clone()),
+            total_minor: Some(invoice.total_minor),
+            currency: Some(invoice.currency.clone()),
+            reason: None,
+        }
+    }
+
+    fn failed(tenant_id: Uuid, period: BillingMonth, reason: String) -> Self {
+        TenantOutcome {
+            reason: Some(reason),
+            ..TenantOutcome::new(tenant_id, period, Outcome::Failed)
+        }
+    }
+}
+
+/// How many tenants had each outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    pub tenants: u64,
+    pub issued: u64,
+    pub priced: u64,
+    pub existing: u64,
+    pub no_rule: u64,
+    pub not_ended: u64,
+    pub failed: u64,
+}
+
+impl RunSummary {
+    fn count(&mut self, outcome: Outcome) {
+        self.tenants += 1;
+        *match outcome {
+            Outcome::Issued => &mut self.issued,
+            Outcome::Priced => &mut self.priced,
+            Outcome::Existing => &mut self.existing,
+            Outcome::NoRule => &mut self.no_rule,
+            Outcome::NotEnded => &mut self.not_ended,
+            Outcome::Failed => &mut self.failed,
+        } += 1;
+    }
+}
+
+/// Tenants read per page.
+const PAGE: i64 = 500;
+
+/// Runs `options` as of `now`, handing each tenant's outcome to `each` as it is made.
+pub async fn run(
+    db: &Db,
+    options: RunOptions,
+    now: Timestamp,
+    mut each: impl FnMut(&TenantOutcome),
+) -> Result<RunSummary, DbError> {
+    let mut summary = RunSummary::default();
+    let mut after: Option<Uuid> = None;
+    loop {
+        let page = match options.tenant {
+            Some(tenant) if after.is_none() => vec![tenant],
+            Some(_) => Vec::new(),
+            None => {
+                let mut tx = db.begin(Scope::Platform, Mode::Read).await?;
+                let page = crate::store::tenants::ids_after(&mut tx, after, PAGE).await?;
+                tx.commit().await?;
+                page
+            }
+        };
+        let Some(&last) = page.last() else {
+            break;
+        };
+        for tenant in page {
+            let outcome = close(db, tenant, options, now).await?;
+            summary.count(outcome.outcome);
+            each(&outcome);
+        }
+        after = Some(last);
+    }
+    Ok(summary)
+}
+
+/// Closes `tenant`'s month; a database failure other than the unique key ends the run.
+async fn close(
+    db: &Db,
+    tenant: Uuid,
+    options: RunOptions,
+    now: Timestamp,
+) -> Result<TenantOutcome, DbError> {
+    let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+    let settings = meters::settings(&mut tx, tenant).await?;
+    let zone = zones::zone_or_default(&settings.time_zone);
+    let month = match options.month {
+        Some(month) => month,
+        None => {
+            let current = BillingMonth::containing(now, &zone);
+            match current.and_then(BillingMonth::previous) {
+                Ok(month) => month,
+                Err(e) => {
+                    let month = BillingMonth::new(1970, 1).expect("a valid month");
+                    return Ok(TenantOutcome::failed(tenant, month, e.to_string()));
+                }
+            }
+        }
+    };
+    if let Some(invoice) = invoices::of_period(&mut tx, tenant, &month.to_string()).await? {
+        return Ok(TenantOutcome::of_invoice(&invoice, Outcome::Existing));
+    }
+    let (start, end) = match (month.start(&zone), month.end(&zone)) {
+        (Ok(start), Ok(end)) => (start, end),
+        (Err(e), _) | (_, Err(e)) => {
+            return Ok(TenantOutcome::failed(tenant, month, e.to_string()));
+        }
+    };
+    if end > now && !options.dry_run {
+        return Ok(TenantOutcome::new(tenant, month, Outcome::NotEnded));
+    }
+    let rules = match read_rules(&mut tx, tenant).await? {
+        Ok(rules) => rules,
+        Err(reason) => return Ok(TenantOutcome::failed(tenant, month, reason)),
+    };
+    let Some(first) = rules.first().map(|r| r.effective_from) else {
+        return Ok(TenantOutcome::new(tenant, month, Outcome::NoRule));
+    };
+    if first > month.last_day() {
+        return Ok(TenantOutcome::new(tenant, month, Outcome::NoRule));
+    }
+    let draft = match usage::month(&mut tx, tenant, month).await {
+        Ok(used) => used
+            .for_pricing(Some(first))
+            .and_then(|usage| billing::price_month(month, &zone, &rules, &usage)),
+        Err(usage::UsageError::Db(e)) => return Err(e),
+        Err(usage::UsageError::Billing(e)) => Err(e),
+    };
+    let draft = match draft {
+        Ok(draft) => draft,
+        Err(e) => return Ok(TenantOutcome::failed(tenant, month, e.to_string())),
+    };
+    let payment = jiff::SignedDuration::from_hours(24 * i64::from(settings.payment_days));
+    let issued_at = now.as_millisecond();
+    let invoice = StoredInvoice {
+        id: Uuid::new_v4(),
+        tenant_id: tenant,
+        period: month.to_string(),
+        number: number(tenant, month),
+        currency: draft.currency.code().to_owned(),
+        subtotal_minor: draft.subtotal.minor,
+        total_minor: draft.total.minor,
+        status: "issued".to_owned(),
+        time_zone: settings.time_zone.clone(),
+        period_start: start.as_millisecond(),
+        period_end: end.as_millisecond(),
+        issued_at,
+        due_at: issued_at.saturating_add(payment.as_millis().try_into().unwrap_or(i64::MAX)),
+    };
+    if options.dry_run {
+        tx.rollback().await?;
+        return Ok(TenantOutcome::of_invoice(&invoice, Outcome::Priced));
+    }
+    let stored = async {
+        invoices::insert(&mut tx, &invoice, &lines(&draft)).await?;
+        let body = serde_json::json!({
+            "invoice_id": invoice.id,
+            "number": invoice.number,
+            "period": invoice.period,
+            "total_minor": invoice.total_minor,
+            "currency": invoice.currency,
+        });
+        events::record(
+            &mut tx,
+            Some(tenant),
+            "billing.generated",
+            &body.to_string(),
+            issued_at,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok::<(), DbError>(())
+    };
+    match stored.await {
+        Ok(()) => Ok(TenantOutcome::of_invoice(&invoice, Outcome::Issued)),
+        // Another run made this month's invoice meanwhile: it stands.
+        Err(DbError::Constraint(_)) => {
+            let mut tx = db.begin(Scope::Tenant(tenant), Mode::Read).await?;
+            let found = invoices::of_period(&mut tx, tenant, &month.to_string()).await?;
+            tx.commit().await?;
+            Ok(match found {
+                Some(invoice) => TenantOutcome::of_invoice(&invoice, Outcome::Existing),
+                None => TenantOutcome::failed(tenant, month, "refused by a constraint".to_owned()),
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// `tenant`'s rule versions, oldest first, or why one cannot be read.
+async fn read_rules(
+    tx: &mut crate::db::Tx,
+    tenant: Uuid,
+) -> Result<Result<Vec<PricingRule>, String>, DbError> {
+    let mut rules = Vec::new();
+    for stored in pricing_rules::list(tx, tenant).await? {
+        match serde_json::from_str::<PricingRule>(&stored.rule) {
+            Ok(rule) => rules.push(rule),
+            Err(e) => {
+                let date = stored.effective_from;
+                return Ok(Err(format!(
+                    "the pricing rule from {date} cannot be read: {e}"
+                )));
+            }
+        }
+    }
+    Ok(Ok(rules))
+}
+
+/// The invoice's number: the period and the tenant's id, unique as the pair is.
+fn number(tenant: Uuid, month: BillingMonth) -> String {
+    let simple = tenant.simple().to_string().to_uppercase();
+    format!(
+        "INV-{:04}{:02}-{}",
+        month.year(),
+        month.month(),
+        &simple[..12]
+    )
+}
+
+fn lines(draft: &InvoiceDraft) -> Vec<StoredLine> {
+    draft
+        .lines
+        .iter()
+        .enumerate()
+        .map(|(position, line)| StoredLine {
+            position: i32::try_from(position).unwrap_or(i32::MAX),
+            key: line.key.clone(),
+            description: line.description.clone(),
+            quantity: i64::try_from(line.quantity).unwrap_or(i64::MAX),
+            unit_price_minor: line.unit_price.minor,
+            units_per_price: i64::try_from(line.units_per_price).unwrap_or(i64::MAX),
+            discount_basis_points: i32::try_from(line.discount_basis_points).unwrap_or(i32::MAX),
+            amount_minor: line.amount.minor,
+        })
+        .collect()
+}
