@@ -24,12 +24,16 @@
 //! `searches` runs remote searches end to end: acknowledgement by simulated boxes beside the
 //! bare broker round trip, a real box's results with snapshots, 100 searches at once.
 //!
+//! `billing` runs the relay's monthly billing run over many tenants with a month of metered
+//! usage: wall time and peak memory, and memory against a run over a tenth of the tenants.
+//!
 //! The hidden `sim-child` subcommand is the simulator process `cameras` starts (this same
 //! binary, re-executed), so the memory `cameras` reports is the downloader's alone.
 
 // The report on stdout is this binary's interface.
 #![allow(clippy::print_stdout)]
 
+mod billing_run;
 mod cameras;
 mod community;
 mod daemon;
@@ -90,6 +94,10 @@ enum Command {
     /// bare broker round trip, a real box's results with snapshots, and 100 searches at once
     /// over 50 boxes (relay CPU, memory, every result once).
     Searches(searches::SearchesArgs),
+    /// The relay's monthly billing run (`dipper-relay billing run`) over 10,000 tenants with
+    /// 20 boxes each and a month of hourly meters: wall time, peak memory, every invoice
+    /// checked, and memory against the same run over a tenth of the tenants.
+    Billing(billing_run::BillingArgs),
     /// One extraction in its own process (what `keyframes` starts); prints one JSON line.
     #[command(hide = true)]
     KeyframesChild(keyframes::ChildArgs),
@@ -111,7 +119,8 @@ async fn main() -> ExitCode {
         | Command::Tasks(_)
         | Command::Community(_)
         | Command::Uplink(_)
-        | Command::Searches(_) => "info",
+        | Command::Searches(_)
+        | Command::Billing(_) => "info",
         Command::SimChild(_) | Command::KeyframesChild(_) => "warn",
     };
     tracing_subscriber::fmt()
@@ -132,6 +141,7 @@ async fn main() -> ExitCode {
         Command::Community(args) => community::run(args).await,
         Command::Uplink(args) => uplink::run(args).await,
         Command::Searches(args) => searches::run(args).await,
+        Command::Billing(args) => billing_run::run(args).await,
         Command::KeyframesChild(args) => keyframes::run_child(args).await,
         Command::SimChild(args) => sim::run_child(args).await,
     };

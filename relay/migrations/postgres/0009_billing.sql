@@ -101,6 +101,12 @@ CREATE TABLE invoices (
     period_end BIGINT NOT NULL,
     issued_at BIGINT NOT NULL,
     due_at BIGINT NOT NULL,
+    -- What payments and credit notes took off the total; the balance is
+    -- total - credited - paid, never below 0 (checked by the updates that move them).
+    paid_minor BIGINT NOT NULL DEFAULT 0,
+    credited_minor BIGINT NOT NULL DEFAULT 0,
+    -- When it was paid in full, voided or last changed state.
+    status_changed_at BIGINT NOT NULL,
     UNIQUE (tenant_id, period)
 );
 CREATE INDEX invoices_status ON invoices (status, due_at);
@@ -120,6 +126,36 @@ CREATE TABLE invoice_lines (
     amount_minor BIGINT NOT NULL,
     PRIMARY KEY (invoice_id, position)
 );
+
+-- Payments recorded by platform admins (no payment gateway): an amount against an invoice,
+-- the payer's reference and the date paid. A reference is unique per invoice, so a payment
+-- entered twice is refused.
+CREATE TABLE payments (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    invoice_id TEXT NOT NULL REFERENCES invoices (id) ON DELETE CASCADE,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    reference TEXT NOT NULL,
+    -- YYYY-MM-DD.
+    paid_on TEXT NOT NULL,
+    recorded_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (invoice_id, reference)
+);
+CREATE INDEX payments_tenant_created ON payments (tenant_id, created_at);
+
+-- Corrections of an issued invoice, which is never edited: an amount credited and why.
+CREATE TABLE credit_notes (
+    id TEXT PRIMARY KEY,
+    tenant_id TEXT NOT NULL,
+    invoice_id TEXT NOT NULL REFERENCES invoices (id) ON DELETE CASCADE,
+    number TEXT NOT NULL UNIQUE,
+    amount_minor BIGINT NOT NULL CHECK (amount_minor > 0),
+    reason TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX credit_notes_invoice ON credit_notes (invoice_id, created_at);
 
 -- What happened that a later event sink (Kafka, NATS) may forward: `billing.generated`, a
 -- tenant suspended or restored. Written in the transaction of the change.
@@ -209,4 +245,18 @@ ALTER TABLE job_leases ENABLE ROW LEVEL SECURITY;
 ALTER TABLE job_leases FORCE ROW LEVEL SECURITY;
 CREATE POLICY tenant_wall ON job_leases USING (
     current_setting('dipper.platform', true) = 'on'
+);
+
+ALTER TABLE payments ENABLE ROW LEVEL SECURITY;
+ALTER TABLE payments FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_wall ON payments USING (
+    current_setting('dipper.platform', true) = 'on'
+    OR tenant_id = current_setting('dipper.tenant_id', true)
+);
+
+ALTER TABLE credit_notes ENABLE ROW LEVEL SECURITY;
+ALTER TABLE credit_notes FORCE ROW LEVEL SECURITY;
+CREATE POLICY tenant_wall ON credit_notes USING (
+    current_setting('dipper.platform', true) = 'on'
+    OR tenant_id = current_setting('dipper.tenant_id', true)
 );

@@ -305,13 +305,30 @@ pub struct Invoice {
     pub period_end: String,
     pub issued_at: String,
     pub due_at: String,
+    /// Paid so far.
+    pub paid_minor: i64,
+    /// Taken off by credit notes.
+    pub credited_minor: i64,
+    /// Still owed: total less credit notes and payments.
+    pub balance_minor: i64,
     /// Given when one invoice is read; empty in lists.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub lines: Vec<InvoiceLineBody>,
+    /// Given when one invoice is read; empty in lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payments: Vec<super::payments::Payment>,
+    /// Given when one invoice is read; empty in lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub credit_notes: Vec<super::payments::CreditNote>,
 }
 
-fn invoice_of(stored: StoredInvoice, lines: Vec<StoredLine>) -> Invoice {
+pub(crate) fn invoice_of(stored: StoredInvoice, lines: Vec<StoredLine>) -> Invoice {
     Invoice {
+        paid_minor: stored.paid_minor,
+        credited_minor: stored.credited_minor,
+        balance_minor: stored.balance_minor(),
+        payments: Vec::new(),
+        credit_notes: Vec::new(),
         id: stored.id,
         tenant_id: stored.tenant_id,
         period: stored.period,
@@ -384,8 +401,13 @@ pub async fn get_invoice(
         .await?
         .ok_or_else(ApiError::not_found)?;
     let lines = invoices::lines(&mut tx, tenant, invoice_id).await?;
+    let payments = invoices::payments(&mut tx, tenant, invoice_id).await?;
+    let credit_notes = invoices::credit_notes(&mut tx, tenant, invoice_id).await?;
     tx.commit().await?;
-    Ok(Json(invoice_of(stored, lines)))
+    let mut invoice = invoice_of(stored, lines);
+    invoice.payments = payments.into_iter().map(Into::into).collect();
+    invoice.credit_notes = credit_notes.into_iter().map(Into::into).collect();
+    Ok(Json(invoice))
 }
 
 /// What to run. A JSON object only (every field being optional, serde would also read an

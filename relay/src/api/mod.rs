@@ -12,8 +12,10 @@ pub mod audit_log;
 pub mod billing;
 pub mod devices;
 pub mod health;
+pub mod invoice_print;
 pub mod invoices;
 pub mod objects;
+pub mod payments;
 pub mod people;
 pub mod rpc;
 pub mod searches;
@@ -279,6 +281,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(invoices::list_invoices))
         .routes(routes!(invoices::get_invoice))
         .routes(routes!(invoices::run_billing))
+        .routes(routes!(payments::record_payment))
+        .routes(routes!(payments::issue_credit_note))
+        .routes(routes!(payments::void_invoice))
+        .routes(routes!(invoice_print::invoice_html))
+        .routes(routes!(invoice_print::invoice_csv))
         .routes(routes!(objects::get_object, objects::put_object))
         .routes(routes!(people::list_people, people::create_person))
         .routes(routes!(

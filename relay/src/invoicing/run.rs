@@ -238,6 +238,9 @@ async fn close(
         period_end: end.as_millisecond(),
         issued_at,
         due_at: issued_at.saturating_add(payment.as_millis().try_into().unwrap_or(i64::MAX)),
+        paid_minor: 0,
+        credited_minor: 0,
+        status_changed_at: issued_at,
     };
     if options.dry_run {
         tx.rollback().await?;
@@ -299,15 +302,11 @@ async fn read_rules(
     Ok(Ok(rules))
 }
 
-/// The invoice's number: the period and the tenant's id, unique as the pair is.
+/// The invoice's number: the period and the whole tenant id, unique as the pair is (a
+/// shortened id could collide between tenants).
 fn number(tenant: Uuid, month: BillingMonth) -> String {
     let simple = tenant.simple().to_string().to_uppercase();
-    format!(
-        "INV-{:04}{:02}-{}",
-        month.year(),
-        month.month(),
-        &simple[..12]
-    )
+    format!("INV-{:04}{:02}-{simple}", month.year(), month.month())
 }
 
 fn lines(draft: &InvoiceDraft) -> Vec<StoredLine> {

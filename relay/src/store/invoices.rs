@@ -24,6 +24,16 @@ pub struct StoredInvoice {
     pub period_end: i64,
     pub issued_at: i64,
     pub due_at: i64,
+    pub paid_minor: i64,
+    pub credited_minor: i64,
+    pub status_changed_at: i64,
+}
+
+impl StoredInvoice {
+    /// What is still owed: the total less credit notes and payments.
+    pub fn balance_minor(&self) -> i64 {
+        self.total_minor - self.credited_minor - self.paid_minor
+    }
 }
 
 /// One line of an invoice.
@@ -42,7 +52,8 @@ pub struct StoredLine {
 macro_rules! select {
     () => {
         "SELECT id, tenant_id, period, number, currency, subtotal_minor, total_minor, status, \
-         time_zone, period_start, period_end, issued_at, due_at FROM invoices WHERE "
+         time_zone, period_start, period_end, issued_at, due_at, paid_minor, credited_minor, \
+         status_changed_at FROM invoices WHERE "
     };
 }
 
@@ -51,7 +62,9 @@ fn read(row: Columns<'_>) -> Result<StoredInvoice, DbError> {
     period: text("period"), number: text("number"), currency: text("currency"),
     subtotal_minor: number("subtotal_minor"), total_minor: number("total_minor"),
     status: text("status"), time_zone: text("time_zone"), period_start: number("period_start"),
-    period_end: number("period_end"), issued_at: number("issued_at"), due_at: number("due_at") } }
+    period_end: number("period_end"), issued_at: number("issued_at"), due_at: number("due_at"),
+    paid_minor: number("paid_minor"), credited_minor: number("credited_minor"),
+    status_changed_at: number("status_changed_at") } }
 }
 
 fn read_line(row: Columns<'_>) -> Result<StoredLine, DbError> {
@@ -106,8 +119,9 @@ pub async fn insert(
     lines: &[StoredLine],
 ) -> Result<(), DbError> {
     let sql = "INSERT INTO invoices (id, tenant_id, period, number, currency, subtotal_minor, \
-               total_minor, status, time_zone, period_start, period_end, issued_at, due_at) \
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+               total_minor, status, time_zone, period_start, period_end, issued_at, due_at, \
+               paid_minor, credited_minor, status_changed_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)";
     let params = params![
         invoice.id,
         invoice.tenant_id,
@@ -121,7 +135,10 @@ pub async fn insert(
         invoice.period_start,
         invoice.period_end,
         invoice.issued_at,
-        invoice.due_at
+        invoice.due_at,
+        invoice.paid_minor,
+        invoice.credited_minor,
+        invoice.status_changed_at
     ];
     execute(tx, sql, params).await?;
     for line in lines {
@@ -150,4 +167,156 @@ pub async fn insert(
 pub async fn count_of_period(tx: &mut Tx, tenant: Uuid, period: &str) -> Result<i64, DbError> {
     let sql = "SELECT COUNT(*) FROM invoices WHERE tenant_id = $1 AND period = $2";
     Ok(scalar(tx, sql, params![tenant, period]).await?.unwrap_or(0))
+}
+
+/// Takes `amount` off the balance of `tenant`'s invoice `id` as paid, if it is issued or
+/// overdue and owes at least that much; a balance reaching 0 makes it `paid`. False when it
+/// does not (another payment got there first, or it is paid or void).
+pub async fn add_payment(
+    tx: &mut Tx,
+    (tenant, id): (Uuid, Uuid),
+    amount: i64,
+    now: i64,
+) -> Result<bool, DbError> {
+    let sql = "UPDATE invoices SET paid_minor = paid_minor + $1, \
+               status = CASE WHEN total_minor - credited_minor - paid_minor - $1 <= 0 \
+                   THEN 'paid' ELSE status END, \
+               status_changed_at = CASE WHEN total_minor - credited_minor - paid_minor - $1 <= 0 \
+                   THEN $2 ELSE status_changed_at END \
+               WHERE tenant_id = $3 AND id = $4 AND status IN ('issued', 'overdue') \
+               AND total_minor - credited_minor - paid_minor >= $1";
+    Ok(execute(tx, sql, params![amount, now, tenant, id]).await? == 1)
+}
+
+/// Takes `amount` off the balance of `tenant`'s invoice `id` as credited, as
+/// [`add_payment`] does.
+pub async fn add_credit(
+    tx: &mut Tx,
+    (tenant, id): (Uuid, Uuid),
+    amount: i64,
+    now: i64,
+) -> Result<bool, DbError> {
+    let sql = "UPDATE invoices SET credited_minor = credited_minor + $1, \
+               status = CASE WHEN total_minor - credited_minor - paid_minor - $1 <= 0 \
+                   THEN 'paid' ELSE status END, \
+               status_changed_at = CASE WHEN total_minor - credited_minor - paid_minor - $1 <= 0 \
+                   THEN $2 ELSE status_changed_at END \
+               WHERE tenant_id = $3 AND id = $4 AND status IN ('issued', 'overdue') \
+               AND total_minor - credited_minor - paid_minor >= $1";
+    Ok(execute(tx, sql, params![amount, now, tenant, id]).await? == 1)
+}
+
+/// Voids `tenant`'s invoice `id` if nothing was paid on it; false otherwise.
+pub async fn void(tx: &mut Tx, (tenant, id): (Uuid, Uuid), now: i64) -> Result<bool, DbError> {
+    let sql = "UPDATE invoices SET status = 'void', status_changed_at = $1 \
+               WHERE tenant_id = $2 AND id = $3 AND status IN ('issued', 'overdue') \
+               AND paid_minor = 0";
+    Ok(execute(tx, sql, params![now, tenant, id]).await? == 1)
+}
+
+/// A payment as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPayment {
+    pub id: Uuid,
+    pub invoice_id: Uuid,
+    pub amount_minor: i64,
+    pub reference: String,
+    /// YYYY-MM-DD.
+    pub paid_on: String,
+    pub recorded_by: String,
+    pub created_at: i64,
+}
+
+fn read_payment(row: Columns<'_>) -> Result<StoredPayment, DbError> {
+    read_row! { row => StoredPayment { id: id("id"), invoice_id: id("invoice_id"),
+    amount_minor: number("amount_minor"), reference: text("reference"), paid_on: text("paid_on"),
+    recorded_by: text("recorded_by"), created_at: number("created_at") } }
+}
+
+/// Stores a payment of `tenant`; the same reference twice on one invoice is a constraint
+/// violation.
+pub async fn insert_payment(
+    tx: &mut Tx,
+    tenant: Uuid,
+    payment: &StoredPayment,
+) -> Result<(), DbError> {
+    let sql = "INSERT INTO payments (id, tenant_id, invoice_id, amount_minor, reference, \
+               paid_on, recorded_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    let params = params![
+        payment.id,
+        tenant,
+        payment.invoice_id,
+        payment.amount_minor,
+        payment.reference.as_str(),
+        payment.paid_on.as_str(),
+        payment.recorded_by.as_str(),
+        payment.created_at
+    ];
+    execute(tx, sql, params).await?;
+    Ok(())
+}
+
+/// The payments of `tenant`'s invoice `id`, oldest first.
+pub async fn payments(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Result<Vec<StoredPayment>, DbError> {
+    let sql = "SELECT id, invoice_id, amount_minor, reference, paid_on, recorded_by, created_at \
+               FROM payments WHERE tenant_id = $1 AND invoice_id = $2 ORDER BY created_at, id";
+    fetch_all(tx, sql, params![tenant, id], read_payment).await
+}
+
+/// A credit note as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCreditNote {
+    pub id: Uuid,
+    pub invoice_id: Uuid,
+    pub number: String,
+    pub amount_minor: i64,
+    pub reason: String,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+fn read_credit(row: Columns<'_>) -> Result<StoredCreditNote, DbError> {
+    read_row! { row => StoredCreditNote { id: id("id"), invoice_id: id("invoice_id"),
+    number: text("number"), amount_minor: number("amount_minor"), reason: text("reason"),
+    created_by: text("created_by"), created_at: number("created_at") } }
+}
+
+/// Stores a credit note of `tenant`.
+pub async fn insert_credit_note(
+    tx: &mut Tx,
+    tenant: Uuid,
+    note: &StoredCreditNote,
+) -> Result<(), DbError> {
+    let sql = "INSERT INTO credit_notes (id, tenant_id, invoice_id, number, amount_minor, \
+               reason, created_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+    let params = params![
+        note.id,
+        tenant,
+        note.invoice_id,
+        note.number.as_str(),
+        note.amount_minor,
+        note.reason.as_str(),
+        note.created_by.as_str(),
+        note.created_at
+    ];
+    execute(tx, sql, params).await?;
+    Ok(())
+}
+
+/// The credit notes of `tenant`'s invoice `id`, oldest first.
+pub async fn credit_notes(
+    tx: &mut Tx,
+    tenant: Uuid,
+    id: Uuid,
+) -> Result<Vec<StoredCreditNote>, DbError> {
+    let sql = "SELECT id, invoice_id, number, amount_minor, reason, created_by, created_at \
+               FROM credit_notes WHERE tenant_id = $1 AND invoice_id = $2 \
+               ORDER BY created_at, id";
+    fetch_all(tx, sql, params![tenant, id], read_credit).await
+}
+
+/// How many credit notes `invoice` has (for the next one's number).
+pub async fn count_credit_notes(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Result<i64, DbError> {
+    let sql = "SELECT COUNT(*) FROM credit_notes WHERE tenant_id = $1 AND invoice_id = $2";
+    Ok(scalar(tx, sql, params![tenant, id]).await?.unwrap_or(0))
 }

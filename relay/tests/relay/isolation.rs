@@ -50,6 +50,12 @@ fn sample_body(method: &Method, template: &str, b: &Tenant) -> Option<Value> {
             "currency": "CNY",
             "charges": {"searches": {"unit_price_minor": 100}},
         }),
+        ("POST", "/api/v1/tenants/{tenant_id}/invoices/{invoice_id}/payments") => {
+            json!({"amount_minor": 100, "reference": "TX", "paid_on": "2026-11-20"})
+        }
+        ("POST", "/api/v1/tenants/{tenant_id}/invoices/{invoice_id}/credit-notes") => {
+            json!({"amount_minor": 100, "reason": "a correction"})
+        }
         ("PUT", "/api/v1/tenants/{tenant_id}/billing/settings") => {
             json!({"time_zone": "UTC", "device_day_basis": "registered"})
         }
@@ -177,9 +183,15 @@ async fn every_route_hides_other_tenants_objects(backend: Backend) {
         for path in paths {
             let body = sample_body(&method, &template, b);
             if method == Method::POST || method == Method::PATCH || method == Method::PUT {
-                let bodyless = ["/enable", "/disable", "/decommission", "/provisioning-key"]
-                    .iter()
-                    .any(|end| template.ends_with(end));
+                let bodyless = [
+                    "/enable",
+                    "/disable",
+                    "/decommission",
+                    "/provisioning-key",
+                    "/void",
+                ]
+                .iter()
+                .any(|end| template.ends_with(end));
                 assert!(
                     body.is_some() || bodyless,
                     "no sample body for {method} {template}: add one to sample_body"
