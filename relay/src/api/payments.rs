@@ -22,7 +22,7 @@ use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath};
 use crate::state::AppState;
 use crate::store::events;
-use crate::store::invoices::{self, StoredCreditNote, StoredInvoice, StoredPayment};
+use crate::store::invoices::{self, Settlement, StoredCreditNote, StoredInvoice, StoredPayment};
 
 /// A payment received.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -152,6 +152,23 @@ fn over_balance(invoice: &StoredInvoice) -> ApiError {
     ApiError::invalid_field("amount_minor", message)
 }
 
+/// Ends a change of an invoice: its event recorded, the invoice read again, the audit record
+/// written and the transaction committed; the invoice as it now is.
+async fn finish(
+    mut tx: Tx,
+    (tenant, invoice_id): (Uuid, Uuid),
+    (kind, body): (&str, serde_json::Value),
+    (principal, action, target): (&Principal, &str, &str),
+    now: i64,
+) -> Result<Invoice, ApiError> {
+    events::record(&mut tx, Some(tenant), kind, &body.to_string(), now).await?;
+    let updated = invoices::find(&mut tx, tenant, invoice_id)
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    audit::commit(tx, principal, Some(tenant), action, target).await?;
+    Ok(invoice_of(updated, Vec::new()))
+}
+
 /// Records a payment against an invoice (platform admins).
 #[utoipa::path(post, path = "/api/v1/tenants/{tenant_id}/invoices/{invoice_id}/payments", tag = "billing", security(("bearer" = [])),
     params(("tenant_id" = Uuid, Path), ("invoice_id" = Uuid, Path)),
@@ -174,7 +191,8 @@ pub async fn record_payment(
             ApiError::invalid_field("paid_on", "a date as YYYY-MM-DD, e.g. 2026-12-10")
         })?;
         let now = now_ms();
-        if !invoices::add_payment(&mut tx, (tenant, invoice_id), amount, now).await? {
+        let settled = (Settlement::Payment, amount);
+        if !invoices::settle(&mut tx, (tenant, invoice_id), settled, now).await? {
             return Err(over_balance(&invoice));
         }
         let payment = StoredPayment {
@@ -197,19 +215,9 @@ pub async fn record_payment(
             })?;
         let body = serde_json::json!({"invoice_id": invoice_id, "number": invoice.number,
             "amount_minor": amount, "currency": invoice.currency, "reference": payment.reference});
-        events::record(
-            &mut tx,
-            Some(tenant),
-            "billing.payment_received",
-            &body.to_string(),
-            now,
-        )
-        .await?;
-        let updated = invoices::find(&mut tx, tenant, invoice_id)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        audit::commit(tx, &principal, Some(tenant), "billing.payment", &target).await?;
-        let invoice = invoice_of(updated, Vec::new());
+        let event = ("billing.payment_received", body);
+        let done = (&principal, "billing.payment", target.as_str());
+        let invoice = finish(tx, (tenant, invoice_id), event, done, now).await?;
         let payment = payment.into();
         Ok((
             StatusCode::CREATED,
@@ -245,7 +253,8 @@ pub async fn issue_credit_note(
             let amount = positive(request.amount_minor)?;
             let reason = text_field("reason", &request.reason, 500)?;
             let now = now_ms();
-            if !invoices::add_credit(&mut tx, (tenant, invoice_id), amount, now).await? {
+            let settled = (Settlement::CreditNote, amount);
+            if !invoices::settle(&mut tx, (tenant, invoice_id), settled, now).await? {
                 return Err(over_balance(&invoice));
             }
             let count = invoices::count_credit_notes(&mut tx, tenant, invoice_id).await?;
@@ -261,19 +270,9 @@ pub async fn issue_credit_note(
             invoices::insert_credit_note(&mut tx, tenant, &note).await?;
             let body = serde_json::json!({"invoice_id": invoice_id, "number": note.number,
             "amount_minor": amount, "currency": invoice.currency});
-            events::record(
-                &mut tx,
-                Some(tenant),
-                "billing.credit_note",
-                &body.to_string(),
-                now,
-            )
-            .await?;
-            let updated = invoices::find(&mut tx, tenant, invoice_id)
-                .await?
-                .ok_or_else(ApiError::not_found)?;
-            audit::commit(tx, &principal, Some(tenant), "billing.credit_note", &target).await?;
-            let invoice = invoice_of(updated, Vec::new());
+            let event = ("billing.credit_note", body);
+            let done = (&principal, "billing.credit_note", target.as_str());
+            let invoice = finish(tx, (tenant, invoice_id), event, done, now).await?;
             let credit_note = note.into();
             Ok((
                 StatusCode::CREATED,
@@ -307,19 +306,11 @@ pub async fn void_invoice(
             return Err(ApiError::conflict(ErrorCode::Conflict, message));
         }
         let body = serde_json::json!({"invoice_id": invoice_id, "number": invoice.number});
-        events::record(
-            &mut tx,
-            Some(tenant),
-            "billing.voided",
-            &body.to_string(),
-            now,
-        )
-        .await?;
-        let updated = invoices::find(&mut tx, tenant, invoice_id)
-            .await?
-            .ok_or_else(ApiError::not_found)?;
-        audit::commit(tx, &principal, Some(tenant), "billing.void", &target).await?;
-        Ok(Json(invoice_of(updated, Vec::new())))
+        let event = ("billing.voided", body);
+        let done = (&principal, "billing.void", target.as_str());
+        Ok(Json(
+            finish(tx, (tenant, invoice_id), event, done, now).await?,
+        ))
     })
     .await
 }

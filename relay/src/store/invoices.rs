@@ -169,40 +169,46 @@ pub async fn count_of_period(tx: &mut Tx, tenant: Uuid, period: &str) -> Result<
     Ok(scalar(tx, sql, params![tenant, period]).await?.unwrap_or(0))
 }
 
-/// Takes `amount` off the balance of `tenant`'s invoice `id` as paid, if it is issued or
-/// overdue and owes at least that much; a balance reaching 0 makes it `paid`. False when it
-/// does not (another payment got there first, or it is paid or void).
-pub async fn add_payment(
-    tx: &mut Tx,
-    (tenant, id): (Uuid, Uuid),
-    amount: i64,
-    now: i64,
-) -> Result<bool, DbError> {
-    let sql = "UPDATE invoices SET paid_minor = paid_minor + $1, \
-               status = CASE WHEN total_minor - credited_minor - paid_minor - $1 <= 0 \
-                   THEN 'paid' ELSE status END, \
-               status_changed_at = CASE WHEN total_minor - credited_minor - paid_minor - $1 <= 0 \
-                   THEN $2 ELSE status_changed_at END \
-               WHERE tenant_id = $3 AND id = $4 AND status IN ('issued', 'overdue') \
-               AND total_minor - credited_minor - paid_minor >= $1";
-    Ok(execute(tx, sql, params![amount, now, tenant, id]).await? == 1)
+/// What takes an amount off an invoice's balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Settlement {
+    Payment,
+    CreditNote,
 }
 
-/// Takes `amount` off the balance of `tenant`'s invoice `id` as credited, as
-/// [`add_payment`] does.
-pub async fn add_credit(
+/// The UPDATE taking `$1` off the balance through `$column`: only from an issued or overdue
+/// invoice owing at least that much; `paid` (at `$2`) when the balance reaches 0.
+macro_rules! settle {
+    ($column:literal) => {
+        concat!(
+            "UPDATE invoices SET ",
+            $column,
+            " = ",
+            $column,
+            " + $1, \
+             status = CASE WHEN total_minor - credited_minor - paid_minor - $1 <= 0 \
+                 THEN 'paid' ELSE status END, \
+             status_changed_at = CASE WHEN total_minor - credited_minor - paid_minor - $1 <= 0 \
+                 THEN $2 ELSE status_changed_at END \
+             WHERE tenant_id = $3 AND id = $4 AND status IN ('issued', 'overdue') \
+             AND total_minor - credited_minor - paid_minor >= $1"
+        )
+    };
+}
+
+/// Takes `amount` off the balance of `tenant`'s invoice `id` as paid or credited, if it is
+/// issued or overdue and owes at least that much; a balance reaching 0 makes it `paid`. False
+/// when it does not (another payment got there first, or it is paid or void).
+pub async fn settle(
     tx: &mut Tx,
     (tenant, id): (Uuid, Uuid),
-    amount: i64,
+    (settlement, amount): (Settlement, i64),
     now: i64,
 ) -> Result<bool, DbError> {
-    let sql = "UPDATE invoices SET credited_minor = credited_minor + $1, \
-               status = CASE WHEN total_minor - credited_minor - paid_minor - $1 <= 0 \
-                   THEN 'paid' ELSE status END, \
-               status_changed_at = CASE WHEN total_minor - credited_minor - paid_minor - $1 <= 0 \
-                   THEN $2 ELSE status_changed_at END \
-               WHERE tenant_id = $3 AND id = $4 AND status IN ('issued', 'overdue') \
-               AND total_minor - credited_minor - paid_minor >= $1";
+    let sql = match settlement {
+        Settlement::Payment => settle!("paid_minor"),
+        Settlement::CreditNote => settle!("credited_minor"),
+    };
     Ok(execute(tx, sql, params![amount, now, tenant, id]).await? == 1)
 }
 
