@@ -27,6 +27,9 @@ pub enum Method {
     CreateSearch(CreateSearch),
     /// Cancels a search started by [`Method::CreateSearch`].
     CancelSearch(CancelSearch),
+    /// Tells the box its tenant's billing standing: while `suspended` it refuses
+    /// [`Method::CreateSearch`] with [`TENANT_SUSPENDED`]; its local work goes on.
+    SetStanding(SetStanding),
     /// A method this build does not know.
     Unknown(String),
 }
@@ -40,6 +43,25 @@ pub struct SetConfig {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CancelSearch {
     pub search_id: Uuid,
+}
+
+/// A tenant's billing standing as a box needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Standing {
+    /// Cloud searches are served (the tenant is in good standing or only overdue).
+    Good,
+    /// The tenant is suspended for an unpaid invoice: cloud searches are refused.
+    Suspended,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetStanding {
+    pub standing: Standing,
+    /// When the relay decided it (Unix ms): a box keeps the latest decision, so one
+    /// delivered late never undoes a newer one.
+    pub decided_at_ms: i64,
 }
 
 /// The answer to [`Method::Ping`].
@@ -84,6 +106,7 @@ impl RpcRequest {
             Method::SetConfig(_) => "setConfig",
             Method::CreateSearch(_) => "createSearch",
             Method::CancelSearch(_) => "cancelSearch",
+            Method::SetStanding(_) => "setStanding",
             Method::Unknown(name) => name,
         }
     }
@@ -93,6 +116,7 @@ impl RpcRequest {
             Method::SetConfig(p) => serde_json::to_value(p),
             Method::CreateSearch(p) => serde_json::to_value(p),
             Method::CancelSearch(p) => serde_json::to_value(p),
+            Method::SetStanding(p) => serde_json::to_value(p),
             Method::Ping | Method::GetDiagnostics | Method::Restart | Method::Unknown(_) => {
                 Ok(Value::Object(serde_json::Map::new()))
             }
@@ -120,6 +144,7 @@ impl RpcRequest {
                 .and_then(|p: CreateSearch| p.validated().map_err(RpcError::from))
                 .map(Method::CreateSearch),
             "cancelSearch" => typed_params(raw.params).map(Method::CancelSearch),
+            "setStanding" => typed_params(raw.params).map(Method::SetStanding),
             other => Ok(Method::Unknown(other.to_owned())),
         };
         Ok(typed.map(|method| RpcRequest {
@@ -145,6 +170,9 @@ pub struct RpcError {
 /// The code of a `createSearch` whose embedding is of another model than the box's:
 /// embeddings of different models are never compared, on either side of the link.
 pub const MODEL_MISMATCH: &str = "model_mismatch";
+
+/// The code of a `createSearch` refused because the box's tenant is suspended.
+pub const TENANT_SUSPENDED: &str = "tenant_suspended";
 
 impl RpcError {
     pub fn new(code: &str, message: impl Into<String>) -> Self {

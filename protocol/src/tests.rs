@@ -46,6 +46,10 @@ fn rpc_requests_round_trip_with_their_params() {
         Method::CancelSearch(crate::rpc::CancelSearch {
             search_id: Uuid::from_u128(9),
         }),
+        Method::SetStanding(crate::rpc::SetStanding {
+            standing: crate::rpc::Standing::Suspended,
+            decided_at_ms: 1_700_000_000_000,
+        }),
     ] {
         let request = RpcRequest {
             method,
@@ -60,6 +64,16 @@ fn rpc_requests_round_trip_with_their_params() {
         assert!(text.contains("\"v\":1"), "{text}");
         assert_eq!(decoded(&payload), request);
     }
+}
+
+#[test]
+fn a_standing_that_is_not_one_is_invalid_params() {
+    let payload = br#"{"v":1,"method":"setStanding","params":{"standing":"paused","decided_at_ms":1}}"#;
+    let refused = RpcRequest::decode(payload)
+        .expect("a request")
+        .expect_err("paused is no standing");
+    assert_eq!(refused.code, "invalid_params");
+    assert!(refused.message.contains("paused"), "{}", refused.message);
 }
 
 #[test]

@@ -118,6 +118,10 @@ async fn answer(shared: &Arc<Shared>, id: u64, payload: &[u8], live: bool) {
             let result = searches::cancel(shared, cancel.search_id).await;
             respond(shared, id, result).await;
         }
+        Method::SetStanding(_) => {
+            // Placeholder until the box keeps its tenant's standing.
+            respond(shared, id, Err(RpcError::unknown_method("setStanding"))).await;
+        }
         Method::Unknown(name) => {
             respond(shared, id, Err(RpcError::unknown_method(&name))).await;
         }
