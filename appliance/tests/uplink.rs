@@ -2,8 +2,9 @@
 //! relay: RPC round trips (ping, getDiagnostics, setConfig persisted across a restart, bad
 //! payloads answered and the connection kept, unknown and expired requests), the outbox
 //! across a broker outage and a `kill -9` (every message delivered, first arrivals in
-//! sequence order), telemetry thinned at the outbox's quota, and a wrong password refused
-//! with a clear status.
+//! sequence order), telemetry thinned at the outbox's quota, a wrong password refused
+//! with a clear status, remote searches, and a suspended tenant's searches refused while
+//! the box's local work goes on.
 
 mod common;
 
@@ -636,4 +637,187 @@ async fn a_search_of_another_model_is_refused_as_model_mismatch_and_creates_noth
         .filter_map(|t| t["id"].as_str())
         .collect();
     assert_eq!(ids, [accepted.task_id.as_str()]);
+}
+
+/// `setStanding`: while the tenant is suspended a new `createSearch` is answered
+/// `tenant_suspended` and creates nothing, a retry of a search started before still gets its
+/// task, and the local API still creates tasks; the status and diagnostics say so; an older
+/// decision delivered late does not undo a newer one; the suspension outlives a restart;
+/// `good` lets the relay's searches in again; a standing the protocol does not know is
+/// `invalid_params`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_tenants_cloud_searches_are_refused_while_local_work_goes_on() {
+    use protocol::rpc::{SetStanding, Standing, TENANT_SUSPENDED};
+    use protocol::search::{CreateSearch, SearchAccepted, WireEmbedding};
+    let end = jiff::Timestamp::now();
+    let sim = common::start_sim(vec![common::face_camera("CAM-H264", end, &[])]).await;
+    let mut link = Link::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut daemon = Daemon::start(dir.path(), &link.box_config(BOX_PASSWORD, ""));
+    let camera = daemon
+        .api()
+        .add_camera("gate", &sim.device(0).base_url())
+        .await;
+    link.wait_online().await;
+
+    let mut vector = vec![0.0; 128];
+    vector[0] = 1.0;
+    let now = end.as_millisecond();
+    let search = |search_id| {
+        let create = CreateSearch {
+            search_id,
+            embedding: WireEmbedding::new("dlib-resnet-v1", &vector),
+            from_ms: now - 120_000,
+            to_ms: now,
+            cameras: Vec::new(),
+            max_distance: None,
+            more_embeddings: Vec::new(),
+        };
+        RpcRequest::new(Method::CreateSearch(create)).encode()
+    };
+    let set_standing = |standing, decided_at_ms| {
+        let decision = SetStanding {
+            standing,
+            decided_at_ms,
+        };
+        RpcRequest::new(Method::SetStanding(decision)).encode()
+    };
+    let task_ids = |tasks: &Value| -> BTreeSet<String> {
+        (tasks.as_array().expect("a list").iter())
+            .filter_map(|t| t["id"].as_str().map(str::to_owned))
+            .collect()
+    };
+    let (before, new) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let started: SearchAccepted = link
+        .call(1, &search(before))
+        .await
+        .into_result()
+        .expect("accepted in good standing");
+
+    let suspended = link
+        .call(2, &set_standing(Standing::Suspended, 2_000))
+        .await;
+    assert_eq!(
+        suspended.result,
+        Some(json!({ "standing": "suspended", "applied": true })),
+        "{suspended:?}"
+    );
+    let refused = link.call(3, &search(new)).await;
+    assert_eq!(error_code(&refused), TENANT_SUSPENDED, "{refused:?}");
+    let message = refused.error.map(|e| e.message).unwrap_or_default();
+    assert!(
+        message.contains("suspended") && message.contains("unpaid invoice"),
+        "{message}"
+    );
+    // The search started before the suspension: a retry answers its task, as always.
+    let retried: SearchAccepted = link
+        .call(4, &search(before))
+        .await
+        .into_result()
+        .expect("the known search's task");
+    assert_eq!(retried, started);
+    let (code, tasks) = daemon.api().get("/tasks").await;
+    assert_eq!(code, 200, "{tasks}");
+    assert_eq!(task_ids(&tasks), BTreeSet::from([started.task_id.clone()]));
+
+    // Local work goes on: the local API creates a task.
+    let (code, local) = daemon
+        .api()
+        .post(
+            "/tasks",
+            &json!({
+                "from": jiff::Timestamp::from_millisecond(now - 120_000).expect("time").to_string(),
+                "to": end.to_string(),
+                "cameras": [camera],
+                "embedding": { "model": "dlib-resnet-v1", "values": vector },
+            }),
+        )
+        .await;
+    assert_eq!(code, 201, "{local}");
+    let local = local["id"].as_str().expect("a task id").to_owned();
+    let finished = daemon
+        .api()
+        .wait_finished(&local, Duration::from_secs(60))
+        .await;
+    assert_eq!(finished["state"], "done", "{finished}");
+
+    // Shown to the installer: the status (API and CLI) and the diagnostics.
+    let (_, status) = daemon.api().get("/status").await;
+    let tenant = &status["uplink"]["tenant"];
+    assert_eq!(
+        (
+            &tenant["standing"],
+            &tenant["cloud_searches"],
+            &tenant["decided_at_ms"]
+        ),
+        (&json!("suspended"), &json!("refused"), &json!(2_000)),
+        "{status}"
+    );
+    let cli = daemon.cli(&["uplink", "status"]);
+    let text = String::from_utf8_lossy(&cli.stdout);
+    assert!(
+        text.contains("suspended") && text.contains("cloud searches refused"),
+        "{text}"
+    );
+    let diagnostics = link
+        .call(5, &RpcRequest::new(Method::GetDiagnostics).encode())
+        .await
+        .result
+        .expect("diagnostics");
+    assert_eq!(
+        diagnostics["tenant"]["standing"], "suspended",
+        "{diagnostics}"
+    );
+
+    // A restoration decided before the suspension, delivered late: answered, not applied.
+    let late = link.call(6, &set_standing(Standing::Good, 1_000)).await;
+    assert_eq!(
+        late.result,
+        Some(json!({ "standing": "suspended", "applied": false })),
+        "{late:?}"
+    );
+    assert_eq!(
+        error_code(&link.call(7, &search(new)).await),
+        TENANT_SUSPENDED
+    );
+    let paused = link
+        .call(
+            8,
+            br#"{"v":1,"method":"setStanding","params":{"standing":"paused","decided_at_ms":3000}}"#,
+        )
+        .await;
+    assert_eq!(error_code(&paused), "invalid_params", "{paused:?}");
+
+    // The suspension outlives a restart.
+    daemon.restart();
+    link.wait_online().await;
+    assert_eq!(
+        error_code(&link.call(9, &search(new)).await),
+        TENANT_SUSPENDED
+    );
+    let status = wait_status(&daemon, "the tenant's standing after the restart", |s| {
+        s["tenant"]["standing"] == "suspended"
+    })
+    .await;
+    assert_eq!(status["tenant"]["decided_at_ms"], 2_000, "{status}");
+
+    // Restored: the relay's searches are served again.
+    let restored = link.call(10, &set_standing(Standing::Good, 3_000)).await;
+    assert_eq!(
+        restored.result,
+        Some(json!({ "standing": "good", "applied": true })),
+        "{restored:?}"
+    );
+    let accepted: SearchAccepted = link
+        .call(11, &search(new))
+        .await
+        .into_result()
+        .expect("accepted once restored");
+    let (_, tasks) = daemon.api().get("/tasks").await;
+    assert_eq!(
+        task_ids(&tasks),
+        BTreeSet::from([started.task_id, local, accepted.task_id])
+    );
+    let (_, status) = daemon.api().get("/uplink/status").await;
+    assert_eq!(status["tenant"]["cloud_searches"], "served", "{status}");
 }

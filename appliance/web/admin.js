@@ -98,6 +98,7 @@ export function renderUplink(ctx) {
         status.published != null ? [t('uplink.published'), t('uplink.published_value', { published: formatNumber(status.published), acknowledged: formatNumber(status.acknowledged) })] : null,
         status.identity ? [t('uplink.identity'), status.identity] : null,
         status.broker_url ? [t('uplink.broker'), status.broker_url] : null,
+        status.tenant ? [t('uplink.tenant'), t(`uplink.tenant_${status.tenant.standing}`)] : null,
       ].filter(Boolean).map(([label, value]) => h('div', null, h('dt', null, label), h('dd', { class: 'break' }, value)))));
     const activated = status.state && status.state !== 'not_activated';
     form.hidden = activated;

@@ -385,6 +385,7 @@ function drawStatus(cards, s) {
   fill(cards.uplink, heading('uplink'),
     h('p', { class: 'summary' }, badge(uplink.state, uplinkSummary(uplink, zone))),
     uplink.last_error && uplink.state !== 'connected' ? h('p', { class: 'detail' }, uplink.last_error) : null,
+    uplink.tenant && uplink.tenant.standing === 'suspended' ? h('p', { id: 'uplink-suspended', class: 'detail' }, badge('bad', t('uplink.tenant_suspended'))) : null,
     facts([
       [t('uplink.outbox'), t('uplink.outbox_depth', { messages: formatNumber(outbox.messages), bytes: formatBytes(outbox.bytes) })],
       outbox.oldest_ms ? [t('uplink.outbox_oldest'), formatTime(outbox.oldest_ms, zone)] : null,

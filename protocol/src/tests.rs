@@ -68,7 +68,8 @@ fn rpc_requests_round_trip_with_their_params() {
 
 #[test]
 fn a_standing_that_is_not_one_is_invalid_params() {
-    let payload = br#"{"v":1,"method":"setStanding","params":{"standing":"paused","decided_at_ms":1}}"#;
+    let payload =
+        br#"{"v":1,"method":"setStanding","params":{"standing":"paused","decided_at_ms":1}}"#;
     let refused = RpcRequest::decode(payload)
         .expect("a request")
         .expect_err("paused is no standing");

@@ -61,6 +61,7 @@ pub async fn create_platform_admin(
             action: "admin.create",
             target: &format!("user:{id}"),
             outcome: "success",
+            detail: None,
         },
     )
     .await?;

@@ -38,6 +38,7 @@ pub async fn own(
         action,
         target,
         outcome,
+        detail: None,
     };
     write(tx, entry).await
 }
@@ -80,6 +81,7 @@ fn success<'a>(
         action,
         target,
         outcome: "success",
+        detail: None,
     }
 }
 

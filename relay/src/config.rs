@@ -53,6 +53,8 @@ pub struct Config {
     pub faces: FacesConfig,
     /// The monthly billing run.
     pub billing: BillingConfig,
+    /// Sending tenants' notices (invoices, payments, dunning, boxes offline).
+    pub notifications: NotificationsConfig,
     /// Log output: `json` (default, one object per line) or `text`.
     pub log_format: LogFormat,
 }
@@ -302,6 +304,87 @@ impl Default for BillingConfig {
             check_every_seconds: 300,
         }
     }
+}
+
+/// Sending the tenants' notices (`relay/src/notify/`, docs/design/0080-billing.md,
+/// "Notifications"): every instance with `send` takes due notices from the database's outbox,
+/// one sender per notice.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotificationsConfig {
+    /// Whether this instance sends notices. Default true.
+    pub send: bool,
+    /// How often the outbox is looked at, in ms. Default 1000.
+    pub poll_ms: u64,
+    /// Attempts before a notice is given up (`failed`). Default 10.
+    pub max_attempts: u32,
+    /// The wait after the first failure, doubled after each next one up to `retry_max_ms`.
+    /// Defaults 30000 and 3600000.
+    pub retry_min_ms: u64,
+    pub retry_max_ms: u64,
+    /// How long one attempt may take, in ms. Default 10000.
+    pub timeout_ms: u64,
+    /// Whether webhooks and the SMS hook may reach loopback, private and link-local
+    /// addresses. Default false: a tenant's webhook URL never reaches the relay's own
+    /// network.
+    pub allow_private_targets: bool,
+    /// The SMTP server e-mail goes through; without it e-mail channels are refused.
+    pub smtp: Option<SmtpConfig>,
+    /// The HTTP hook SMS go through; without it SMS channels are refused.
+    pub sms: Option<SmsConfig>,
+}
+
+impl Default for NotificationsConfig {
+    fn default() -> Self {
+        Self {
+            send: true,
+            poll_ms: 1000,
+            max_attempts: 10,
+            retry_min_ms: 30_000,
+            retry_max_ms: 3_600_000,
+            timeout_ms: 10_000,
+            allow_private_targets: false,
+            smtp: None,
+            sms: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    pub host: String,
+    /// Default 587 for `starttls`, 465 for `tls`, 25 for `none`.
+    pub port: Option<u16>,
+    /// `starttls` (default), `tls`, or `none` (a server on the relay's own host or network).
+    #[serde(default)]
+    pub security: SmtpSecurity,
+    /// The sender, `Dipper <billing@example.com>`.
+    pub from: String,
+    #[serde(default)]
+    pub username: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpSecurity {
+    #[default]
+    Starttls,
+    Tls,
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmsConfig {
+    /// Where each SMS is POSTed as JSON: `{"to", "text", "event", "tenant_id"}`; any 2xx
+    /// answer is delivery.
+    pub url: String,
+    /// Sent as `Authorization: Bearer <token>` when set.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
 /// The object store (`relay/src/objects/`): match snapshots and enrolled face photos.
@@ -717,7 +800,51 @@ impl Config {
                 message: "must be greater than 0".to_owned(),
             });
         }
+        self.notifications.validate()?;
         self.broker.as_ref().map_or(Ok(()), BrokerConfig::validate)
+    }
+}
+
+impl NotificationsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, message: &str| ConfigError::Invalid {
+            key,
+            message: message.to_owned(),
+        };
+        for (key, value) in [
+            ("notifications.poll_ms", self.poll_ms),
+            ("notifications.retry_min_ms", self.retry_min_ms),
+            ("notifications.timeout_ms", self.timeout_ms),
+            ("notifications.max_attempts", u64::from(self.max_attempts)),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be greater than 0"));
+            }
+        }
+        if self.retry_max_ms < self.retry_min_ms {
+            let message = "must be at least notifications.retry_min_ms";
+            return Err(invalid("notifications.retry_max_ms", message));
+        }
+        if let Some(smtp) = &self.smtp {
+            if smtp.host.trim().is_empty() {
+                return Err(invalid("notifications.smtp.host", "must not be empty"));
+            }
+            if smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+                let message = "must be a mailbox, `Name <address@example.com>` or an address";
+                return Err(invalid("notifications.smtp.from", message));
+            }
+            if smtp.username.is_some() != smtp.password.is_some() {
+                let message = "username and password go together";
+                return Err(invalid("notifications.smtp.username", message));
+            }
+        }
+        if let Some(sms) = &self.sms {
+            match reqwest::Url::parse(&sms.url) {
+                Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+                _ => return Err(invalid("notifications.sms.url", "must be an http(s) URL")),
+            }
+        }
+        Ok(())
     }
 }
 

@@ -78,6 +78,9 @@ error_codes! {
     Forbidden = "forbidden",
     /// 403: the caller's tenant is disabled.
     TenantDisabled = "tenant_disabled",
+    /// 402: the tenant is suspended for an unpaid invoice: no search starts and no device
+    /// changes until it is paid (reading, signing in and paying still work).
+    TenantSuspended = "tenant_suspended",
     /// 403: a signed object URL refused: altered, signed for another key, method or content
     /// type, or expired.
     UrlRefused = "url_refused",
@@ -203,6 +206,16 @@ impl ApiError {
             StatusCode::FORBIDDEN,
             ErrorCode::TenantDisabled,
             "this tenant is disabled; ask the platform operator to enable it",
+        )
+    }
+
+    /// 402: the tenant is suspended for an unpaid invoice.
+    pub fn tenant_suspended() -> Self {
+        Self::new(
+            StatusCode::PAYMENT_REQUIRED,
+            ErrorCode::TenantSuspended,
+            "this tenant is suspended for an unpaid invoice: searches and device changes are \
+             refused until it is paid; invoices are under /billing",
         )
     }
 

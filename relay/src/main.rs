@@ -3,7 +3,9 @@
 //! `dipper-relay run` serves the API (with no database configured, on a SQLite file it
 //! creates); `dipper-relay admin create --email E --password-stdin` makes a platform admin;
 //! `dipper-relay billing run --month 2026-11 [--tenant ID] [--dry-run]` closes a month into
-//! invoices (one JSON line per tenant, then the summary).
+//! invoices (one JSON line per tenant, then the summary); `dipper-relay billing dunning
+//! [--as-of TIME] [--tenant ID]` runs the dunning check (one JSON line per tenant moved,
+//! then the summary).
 //! The configuration is a TOML file (`--config`, or `DIPPER_RELAY_CONFIG`) overridden by
 //! `DIPPER_RELAY__SECTION__KEY` variables. Errors go to stderr with their whole chain, exit
 //! status 1.
@@ -58,6 +60,19 @@ enum BillingCommand {
         /// Price the month and print the invoices without storing them.
         #[arg(long)]
         dry_run: bool,
+    },
+    /// Run the dunning check: invoices unpaid past their due date and the tenant's allowance
+    /// are marked overdue and tenants moved to overdue or suspended, with their notices (sent
+    /// by a running relay). A check never restores a tenant: payments do. Prints one JSON
+    /// line per tenant moved, then the summary. Suspensions reach the boxes online at their
+    /// next connection (the scheduler of a running relay sends them at once).
+    Dunning {
+        /// As of this instant (RFC 3339), to see what a later check would do. Default: now.
+        #[arg(long)]
+        as_of: Option<jiff::Timestamp>,
+        /// One tenant only.
+        #[arg(long)]
+        tenant: Option<uuid::Uuid>,
     },
 }
 
@@ -146,6 +161,29 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             if summary.failed > 0 {
                 return Err(format!("{} tenants could not be invoiced", summary.failed).into());
             }
+            Ok(())
+        }
+        Command::Billing(BillingCommand::Dunning { as_of, tenant }) => {
+            let db = Db::connect_and_migrate(&config.database).await?;
+            let options = relay::dunning::check::CheckOptions {
+                as_of: as_of.unwrap_or_else(jiff::Timestamp::now),
+                tenant,
+            };
+            let summary = relay::dunning::check::run(&db, options).await;
+            db.close().await;
+            let summary = summary?;
+            let mut out = std::io::stdout().lock();
+            for moved in &summary.moved {
+                serde_json::to_writer(&mut out, moved)?;
+                writeln!(out)?;
+            }
+            let totals = serde_json::json!({ "summary": {
+                "tenants": summary.tenants,
+                "invoices_overdue": summary.invoices_overdue,
+                "moved": summary.moved.len(),
+            }});
+            serde_json::to_writer(&mut out, &totals)?;
+            writeln!(out)?;
             Ok(())
         }
     }

@@ -41,12 +41,24 @@ pub async fn serve(
         let mut stop = draining_rx.clone();
         tokio::spawn(crate::invoicing::scheduler::schedule(
             state.db.clone(),
+            state.uplink.clone(),
             every,
             async move {
                 let _ = stop.wait_for(|draining| *draining).await;
             },
         ))
     });
+    let notifications = &state.config.notifications;
+    let sending = if notifications.send {
+        let sender = crate::notify::sender::Sender::new(state.db.clone(), notifications)
+            .map_err(std::io::Error::other)?;
+        let mut stop = draining_rx.clone();
+        Some(tokio::spawn(sender.run(async move {
+            let _ = stop.wait_for(|draining| *draining).await;
+        })))
+    } else {
+        None
+    };
     let app = crate::api::router(state).into_make_service_with_connect_info::<SocketAddr>();
     let serving = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
@@ -69,6 +81,9 @@ pub async fn serve(
     housekeeping.abort();
     if let Some(invoicing) = invoicing {
         invoicing.abort();
+    }
+    if let Some(sending) = sending {
+        sending.abort();
     }
     // The last API calls counted are written before the process ends.
     if tokio::time::timeout(Duration::from_secs(5), meters)

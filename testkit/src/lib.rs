@@ -5,7 +5,8 @@
 //! relay in a test; `daemon` runs the box (`dipper run`) and `relay` the relay
 //! (`dipper-relay run`) as the processes they ship as; `faces` serves simulated cameras
 //! whose recordings show the test photos' faces; `proxy` cuts a box's link and restores it;
-//! `s3` runs a real S3 server (s3s-fs) for the relay's object store.
+//! `s3` runs a real S3 server (s3s-fs) for the relay's object store; `smtp` a real SMTP
+//! server (aiosmtpd) whose received mail a test reads.
 //!
 //! Contract: every service a test needs is started here and stopped when its handle is
 //! dropped; nothing binds anywhere but 127.0.0.1; waits poll a condition with a bound.
@@ -23,6 +24,7 @@ pub mod postgres;
 pub mod proxy;
 pub mod relay;
 pub mod s3;
+pub mod smtp;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,7 @@ pub use daemon::{Api, Daemon};
 pub use mqtt::Mqtt;
 pub use relay::Relay;
 pub use s3::S3Server;
+pub use smtp::SmtpServer;
 
 /// The workspace's root folder.
 pub fn repo() -> PathBuf {

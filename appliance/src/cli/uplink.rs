@@ -86,8 +86,24 @@ fn describe(status: &Value) -> String {
         count("files_gone"),
         count("refused_grants"),
     ));
+    out.push_str(&format!("\ntenant:    {}", tenant(&status["tenant"])));
     if let Some(error) = status["last_error"].as_str() {
         out.push_str(&format!("\nlast error: {error}"));
     }
     out
+}
+
+/// The tenant's standing: `suspended since ...: cloud searches refused (local work goes on)`.
+fn tenant(tenant: &Value) -> String {
+    let standing = tenant["standing"].as_str().unwrap_or("-");
+    let since = tenant["decided_at_ms"]
+        .as_i64()
+        .map_or_else(String::new, |ms| format!(" since {}", show_time(ms)));
+    match standing {
+        "suspended" => format!(
+            "suspended{since} for an unpaid invoice: cloud searches refused (local work goes on)"
+        ),
+        "good" => format!("good{since}: cloud searches served"),
+        other => other.to_owned(),
+    }
 }

@@ -78,6 +78,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "local access",
         sql: include_str!("migrations/0010_local_access.sql"),
     },
+    Migration {
+        version: 11,
+        name: "tenant standing",
+        sql: include_str!("migrations/0011_tenant_standing.sql"),
+    },
 ];
 
 /// The newest schema version in `migrations`.

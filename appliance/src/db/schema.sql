@@ -1,4 +1,4 @@
--- The box's current SQLite schema (`box.db`), schema version 9 (`PRAGMA user_version`).
+-- The box's current SQLite schema (`box.db`), schema version 11 (`PRAGMA user_version`).
 --
 -- This file is documentation and the reference the migration test checks against: a fresh
 -- database built by applying every file of `migrations/` in order must have exactly these
@@ -300,4 +300,15 @@ CREATE TABLE login_throttle (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     failures INTEGER NOT NULL,          -- failed sign-ins since the last success
     last_failure_ms INTEGER NOT NULL
+);
+
+-- The tenant's billing standing as the relay last decided it (`setStanding`, migration 11):
+-- one row, absent until the relay first says (the box then counts as in good standing).
+-- The latest decision wins: one older than `decided_at_ms` is answered and not stored.
+CREATE TABLE tenant_standing (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    -- good | suspended (for an unpaid invoice: the relay's new searches are refused)
+    standing TEXT NOT NULL CHECK (standing IN ('good', 'suspended')),
+    decided_at_ms INTEGER NOT NULL,     -- when the relay decided it
+    received_at_ms INTEGER NOT NULL     -- when the box stored it
 );

@@ -20,6 +20,9 @@
 //!   daemon stops cleanly and exits with [`RESTART_EXIT_CODE`] for its supervisor.
 //! - Configuration set remotely ([`settings`]) is validated whole before anything is
 //!   applied, and persisted with its answer in one transaction.
+//! - The tenant's billing standing ([`standing`], `setStanding`) is kept in SQLite and in
+//!   memory, the latest decision winning; while it is `suspended` the relay's new searches
+//!   are refused (`tenant_suspended`) and the box's local work goes on.
 //! - Snapshots of matches are uploaded to the object store with the relay's grants
 //!   ([`uploads`]), kept in SQLite until done, whether the broker is reachable or not.
 
@@ -34,6 +37,7 @@ mod rpc;
 mod searches;
 mod session;
 mod settings;
+mod standing;
 mod uploads;
 
 #[cfg(test)]
@@ -53,6 +57,7 @@ pub(crate) use activate::{ActivateError, ActivateRequest};
 pub(crate) use config::{AcknowledgedBy, UplinkConfig};
 pub(crate) use outbox::{Enqueued, Kind, Usage};
 pub(crate) use settings::with_stored as with_stored_overrides;
+pub(crate) use standing::TenantStanding;
 pub(crate) use uploads::UploadStatus;
 
 use crate::config::BoxConfig;
@@ -106,6 +111,8 @@ pub(crate) struct UplinkStatus {
     pub(crate) acknowledged: u64,
     /// Snapshot uploads: grants waiting, and what was done since the start.
     pub(crate) uploads: UploadStatus,
+    /// The tenant's billing standing: while `suspended`, cloud searches are refused.
+    pub(crate) tenant: TenantStanding,
 }
 
 #[derive(Debug)]
@@ -128,6 +135,8 @@ struct Shared {
     /// The box's HTTP client for the object store (snapshot uploads).
     http: reqwest::Client,
     uploads: uploads::Uploads,
+    /// The tenant's standing in force, as stored in `tenant_standing` (read at start).
+    standing: RwLock<TenantStanding>,
     metrics: Option<PrometheusHandle>,
     started: Instant,
 }
@@ -181,6 +190,22 @@ impl Shared {
         Ok(enqueued)
     }
 
+    /// Whether the tenant is suspended (the relay's new searches are refused).
+    fn suspended(&self) -> bool {
+        self.standing.read().suspended()
+    }
+
+    /// Keeps `decided` in memory unless a newer decision is there already; the standing
+    /// before.
+    fn keep_standing(&self, decided: TenantStanding) -> TenantStanding {
+        let mut current = self.standing.write();
+        let before = *current;
+        if decided.supersedes(&before) {
+            *current = decided;
+        }
+        before
+    }
+
     async fn usage(&self) -> Result<Usage, DbError> {
         let quota = self.config().quota_bytes();
         self.db.read(move |conn| outbox::usage(conn, quota)).await
@@ -195,6 +220,7 @@ impl Uplink {
     ) -> Result<(Uplink, oneshot::Receiver<()>), crate::BoxError> {
         let (acks, acks_rx) = mpsc::unbounded_channel();
         let (restart_tx, restart_rx) = oneshot::channel();
+        let standing = parts.db.read(standing::stored).await?;
         let shared = Arc::new(Shared {
             db: parts.db,
             engine: parts.engine,
@@ -213,6 +239,7 @@ impl Uplink {
             acknowledged: AtomicU64::new(0),
             http: http_client()?,
             uploads: uploads::Uploads::default(),
+            standing: RwLock::new(standing),
             metrics: parts.metrics,
             started: parts.started,
         });
@@ -310,6 +337,7 @@ impl Uplink {
             published: self.shared.published.load(Ordering::Relaxed),
             acknowledged: self.shared.acknowledged.load(Ordering::Relaxed),
             uploads: self.shared.uploads.status(outbox.grants),
+            tenant: *self.shared.standing.read(),
         })
     }
 

@@ -1,8 +1,8 @@
 //! What the box says about itself: telemetry every `uplink.telemetry_interval_ms` (written
 //! to the outbox whether or not the link is up, thinned first when the outbox is full),
 //! client attributes on every connect, the outbox's gauges in `/metrics`, and the
-//! `getDiagnostics` answer (versions, configuration without secrets, cameras, disk, last
-//! errors).
+//! `getDiagnostics` answer (versions, configuration without secrets, cameras, disk, the
+//! tenant's standing, last errors).
 //!
 //! Contract: a figure the box cannot read is left out (telemetry's optional fields) or
 //! logged, never made up.
@@ -138,7 +138,8 @@ pub(super) async fn send_attributes(shared: &Shared, extra: Value) -> Result<(),
         .map(|_| ())
 }
 
-/// `getDiagnostics`: versions, configuration without secrets, cameras, disk, last errors.
+/// `getDiagnostics`: versions, configuration without secrets, cameras, disk, the uplink and
+/// the tenant's standing, last errors.
 pub(super) async fn diagnostics(shared: &Shared) -> Value {
     let config = shared.config.read().clone();
     let cameras = match shared.db.cameras().await {
@@ -154,6 +155,7 @@ pub(super) async fn diagnostics(shared: &Shared) -> Value {
         })
         .collect();
     let link = shared.link.lock().clone();
+    let tenant = *shared.standing.read();
     let outbox = shared.usage().await.ok();
     json!({
         "software_version": env!("CARGO_PKG_VERSION"),
@@ -167,6 +169,8 @@ pub(super) async fn diagnostics(shared: &Shared) -> Value {
         "tasks_running": shared.engine.running_tasks(),
         "index_entries": shared.engine.index_entries(),
         "uplink": link,
+        // `standing: suspended` (`cloud_searches: refused`) while the tenant is suspended.
+        "tenant": tenant,
         "outbox": outbox,
         "last_errors": problems,
     })

@@ -19,7 +19,9 @@ use protocol::topics::{Topic, Topics};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use super::{Kind, Shared, now_ms, report, searches, session::Incoming, settings, uploads};
+use super::{
+    Kind, Shared, now_ms, report, searches, session::Incoming, settings, standing, uploads,
+};
 
 /// Handles what the broker delivers, for as long as the session lives.
 pub(super) async fn handle_incoming(
@@ -118,10 +120,7 @@ async fn answer(shared: &Arc<Shared>, id: u64, payload: &[u8], live: bool) {
             let result = searches::cancel(shared, cancel.search_id).await;
             respond(shared, id, result).await;
         }
-        Method::SetStanding(_) => {
-            // Placeholder until the box keeps its tenant's standing.
-            respond(shared, id, Err(RpcError::unknown_method("setStanding"))).await;
-        }
+        Method::SetStanding(decision) => standing::set(shared, id, decision).await,
         Method::Unknown(name) => {
             respond(shared, id, Err(RpcError::unknown_method(&name))).await;
         }
@@ -137,6 +136,7 @@ fn known(method: &str) -> &'static str {
         "setConfig" => "setConfig",
         "createSearch" => "createSearch",
         "cancelSearch" => "cancelSearch",
+        "setStanding" => "setStanding",
         _ => "unknown",
     }
 }

@@ -10,11 +10,16 @@
 //! the search's cursor (last match, last progress, finished), so each event is written
 //! once, also across restarts. New searches are refused (`outbox_full`) while the outbox
 //! is over its quota; events of running searches are never dropped.
+//!
+//! While the tenant is suspended ([`super::standing`]), a search the box does not know is
+//! refused with `tenant_suspended` before anything else is looked at, and no task is
+//! created; a retried request for a search it already runs (started before the suspension)
+//! is answered with its task as always, and that search, like every local task, goes on.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use protocol::rpc::{MODEL_MISMATCH, RpcError};
+use protocol::rpc::{MODEL_MISMATCH, RpcError, TENANT_SUSPENDED};
 use protocol::search::{
     CreateSearch, SearchAccepted, SearchEvent, SearchEventBody, SearchMatch, SearchProgress,
 };
@@ -45,6 +50,9 @@ fn internal(error: DbError) -> RpcError {
 
 /// Starts a task for the relay's search.
 pub(super) async fn create(shared: &Shared, create: CreateSearch) -> Result<Value, RpcError> {
+    if shared.suspended() {
+        return while_suspended(shared, create.search_id).await;
+    }
     // `RpcRequest::decode` checked that every embedding of the search is of one model.
     let model = shared.engine.model();
     if create.embedding.model != model.id() {
@@ -94,6 +102,25 @@ pub(super) async fn create(shared: &Shared, create: CreateSearch) -> Result<Valu
         .await
         .map_err(internal)?;
     Ok(to_value(&SearchAccepted { task_id }))
+}
+
+/// The answer to `createSearch` while the tenant is suspended: the task of a search the box
+/// already runs, else `tenant_suspended`.
+async fn while_suspended(shared: &Shared, search_id: Uuid) -> Result<Value, RpcError> {
+    let known = shared
+        .db
+        .read(move |c| task_of(c, search_id))
+        .await
+        .map_err(internal)?;
+    match known {
+        Some(task_id) => Ok(to_value(&SearchAccepted { task_id })),
+        None => Err(RpcError::new(
+            TENANT_SUSPENDED,
+            "the tenant is suspended for an unpaid invoice: this box refuses new cloud \
+             searches until the relay restores it; the box's local work (its own searches, \
+             indexing, downloads) goes on",
+        )),
+    }
 }
 
 /// The task request for `create`: cameras by name, the span as RFC 3339, the embedding.

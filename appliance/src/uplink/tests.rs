@@ -1,8 +1,12 @@
 //! The outbox on a real database: sequences never reused (also after every row is gone and
 //! after reopening), rows kept until acknowledged, telemetry thinned at the quota while
-//! RPC responses and search events are never dropped.
+//! RPC responses and search events are never dropped. The tenant's standing on a real
+//! database: the latest decision kept, each answered in the outbox, kept across reopening.
+
+use protocol::rpc::{RpcResponse, SetStanding, Standing};
 
 use super::outbox::{self, Enqueued, Kind};
+use super::standing::{self, TenantStanding};
 use crate::db::Database;
 
 fn enqueue(db: &Database, kind: Kind, quota: u64, size: usize) -> Enqueued {
@@ -121,4 +125,102 @@ fn at_the_quota_telemetry_is_thinned_and_results_are_never_dropped() {
     assert_eq!(enqueue(&db, Kind::Telemetry, quota, 500), Enqueued::Dropped);
     // Its sequence is spent all the same: the next message does not reuse it.
     assert_eq!(seq(enqueue(&db, Kind::SearchEvent, quota, 500)), 53);
+}
+
+/// Runs `setStanding` (`standing` decided at `decided_at_ms`) as request `id`; checks the
+/// standing then in force, whether it was applied, and the answer the outbox holds.
+fn check_standing(
+    db: &Database,
+    id: u64,
+    (standing, decided_at_ms): (Standing, i64),
+    expected_in_force: (Standing, i64),
+    expected_applied: bool,
+) {
+    let decision = SetStanding {
+        standing,
+        decided_at_ms,
+    };
+    let decided = db
+        .write_blocking(move |tx| standing::decide_and_answer(tx, id, &decision, 1 << 20, 5_000))
+        .expect("written");
+    let in_force = (
+        decided.in_force.standing,
+        decided.in_force.decided_at_ms.unwrap_or(-1),
+    );
+    assert_eq!(
+        (in_force, decided.applied),
+        (expected_in_force, expected_applied),
+        "setStanding {standing:?} at {decided_at_ms}: (in force, applied)"
+    );
+    let stored = db.read_blocking(standing::stored).expect("read");
+    assert_eq!(stored, decided.in_force, "the row and the answer agree");
+    let answer = db
+        .read_blocking(|c| outbox::pending(c, 0, 10_000))
+        .expect("read")
+        .into_iter()
+        .find(|p| p.topic == format!("rpc/response/{id}"))
+        .expect("the answer is in the outbox");
+    let answer = RpcResponse::decode(&answer.payload).expect("a response");
+    assert_eq!(
+        answer.result,
+        Some(serde_json::json!({
+            "standing": serde_json::to_value(expected_in_force.0).expect("json"),
+            "applied": expected_applied,
+        }))
+    );
+}
+
+#[test]
+fn the_latest_standing_decision_is_kept_and_a_late_older_one_is_answered_but_not_applied() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Database::open(dir.path()).expect("open");
+    assert_eq!(
+        db.read_blocking(standing::stored).expect("read"),
+        TenantStanding::UNDECIDED,
+        "in good standing until the relay says"
+    );
+    use Standing::{Good, Suspended};
+    check_standing(&db, 1, (Suspended, 2_000), (Suspended, 2_000), true);
+    // Delivered late: the restoration decided before the suspension changes nothing.
+    check_standing(&db, 2, (Good, 1_000), (Suspended, 2_000), false);
+    // The same decision again (a redelivery) is applied: nothing changes.
+    check_standing(&db, 3, (Suspended, 2_000), (Suspended, 2_000), true);
+    check_standing(&db, 4, (Good, 3_000), (Good, 3_000), true);
+    check_standing(&db, 5, (Suspended, 2_500), (Good, 3_000), false);
+    let stored = db.read_blocking(standing::stored).expect("read");
+    assert_eq!(
+        (stored.cloud_searches, stored.received_at_ms),
+        ("served", Some(5_000))
+    );
+}
+
+#[test]
+fn a_suspension_outlives_reopening_the_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Database::open(dir.path()).expect("open");
+    check_standing(
+        &db,
+        1,
+        (Standing::Suspended, 2_000),
+        (Standing::Suspended, 2_000),
+        true,
+    );
+    drop(db);
+    let db = Database::open(dir.path()).expect("reopen");
+    let stored = db.read_blocking(standing::stored).expect("read");
+    assert!(stored.suspended(), "{stored:?}");
+    assert_eq!(
+        (stored.cloud_searches, stored.decided_at_ms),
+        ("refused", Some(2_000))
+    );
+    // A newer decision (a restored tenant) is a decision that supersedes it; an older one
+    // is not.
+    let restored = |decided_at_ms| {
+        let mut restored = TenantStanding::UNDECIDED;
+        restored.decided_at_ms = Some(decided_at_ms);
+        restored
+    };
+    assert!(restored(2_001).supersedes(&stored));
+    assert!(!restored(1_999).supersedes(&stored));
+    assert!(stored.supersedes(&TenantStanding::UNDECIDED));
 }

@@ -26,6 +26,9 @@ pub struct AuditRecord {
     pub remote_addr: String,
     /// `success`, or `refused: <error code>`.
     pub outcome: String,
+    /// Why, when the action alone does not say (the invoice a tenant was suspended for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
     pub created_at: String,
 }
 

@@ -58,10 +58,37 @@ pub struct BillingSettings {
     #[serde(default = "default_payment_days")]
     #[schema(minimum = 0, maximum = 365)]
     pub payment_days: u16,
+    /// Days an invoice may stay unpaid past its due date before the tenant is `overdue`
+    /// (warned), 0 to 365. Default 7.
+    #[serde(default = "default_overdue_after_days")]
+    #[schema(minimum = 0, maximum = 365)]
+    pub overdue_after_days: u16,
+    /// Days after that before the tenant is `suspended` (no new searches, no device
+    /// changes), 0 to 365. Default 14.
+    #[serde(default = "default_suspend_after_days")]
+    #[schema(minimum = 0, maximum = 365)]
+    pub suspend_after_days: u16,
+    /// Minutes a box may be offline before the tenant's channels are told, 1 to 10080; 0
+    /// never. Default 60.
+    #[serde(default = "default_box_offline_minutes")]
+    #[schema(minimum = 0, maximum = 10080)]
+    pub box_offline_minutes: u16,
 }
 
 fn default_payment_days() -> u16 {
     15
+}
+
+fn default_overdue_after_days() -> u16 {
+    7
+}
+
+fn default_suspend_after_days() -> u16 {
+    14
+}
+
+fn default_box_offline_minutes() -> u16 {
+    60
 }
 
 impl From<StoredSettings> for BillingSettings {
@@ -70,6 +97,9 @@ impl From<StoredSettings> for BillingSettings {
             device_day_basis: DeviceDayBasis::parse(&stored.device_day_basis),
             time_zone: stored.time_zone,
             payment_days: u16::try_from(stored.payment_days).unwrap_or(15),
+            overdue_after_days: u16::try_from(stored.overdue_after_days).unwrap_or(7),
+            suspend_after_days: u16::try_from(stored.suspend_after_days).unwrap_or(14),
+            box_offline_minutes: u16::try_from(stored.box_offline_minutes).unwrap_or(60),
         }
     }
 }
@@ -109,15 +139,27 @@ pub async fn set_billing_settings(
         principal.require_platform_admin()?;
         zones::zone(&request.time_zone)
             .map_err(|message| ApiError::invalid_field("time_zone", message))?;
-        if request.payment_days > 365 {
-            let message = "at most 365 days";
-            return Err(ApiError::invalid_field("payment_days", message));
+        for (field, days) in [
+            ("payment_days", request.payment_days),
+            ("overdue_after_days", request.overdue_after_days),
+            ("suspend_after_days", request.suspend_after_days),
+        ] {
+            if days > 365 {
+                return Err(ApiError::invalid_field(field, "at most 365 days"));
+            }
+        }
+        if request.box_offline_minutes > 10_080 {
+            let message = "at most 10080 minutes (a week); 0 never";
+            return Err(ApiError::invalid_field("box_offline_minutes", message));
         }
         let (mut tx, tenant) = begin_existing(&state, &principal, tenant_id, Mode::Write).await?;
         let stored = StoredSettings {
             time_zone: request.time_zone.clone(),
             device_day_basis: request.device_day_basis.as_str().to_owned(),
             payment_days: i32::from(request.payment_days),
+            overdue_after_days: i32::from(request.overdue_after_days),
+            suspend_after_days: i32::from(request.suspend_after_days),
+            box_offline_minutes: i32::from(request.box_offline_minutes),
         };
         store::set_settings(&mut tx, tenant, &stored, now_ms()).await?;
         audit::commit(tx, &principal, Some(tenant), "billing.settings", &target).await?;

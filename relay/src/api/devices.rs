@@ -24,6 +24,7 @@ use crate::audit::{self, audited};
 use crate::auth::tokens::{new_secret, secret_digest};
 use crate::auth::{Principal, Role};
 use crate::db::{DbError, Mode, Scope, Tx, now_ms};
+use crate::dunning::standing::refuse_if_suspended;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, RemoteAddr};
 use crate::state::AppState;
@@ -163,6 +164,7 @@ async fn begin_change(
     principal
         .require_area_role(&mut tx, tenant, device.area_id, Role::Operator)
         .await?;
+    refuse_if_suspended(&mut tx, tenant).await?;
     Ok((tx, tenant, device))
 }
 
@@ -213,6 +215,7 @@ pub async fn register_device(
     audited(&state.db, &principal, action, &target, async {
         let (mut tx, tenant) = begin_existing(&state, &principal, tenant_id, Mode::Write).await?;
         operated_area(&principal, &mut tx, tenant, request.area_id).await?;
+        refuse_if_suspended(&mut tx, tenant).await?;
         let id = Uuid::new_v4();
         let device = store::NewDevice {
             id,
@@ -392,6 +395,7 @@ pub async fn activate_device(
     if found.tenant_status != "enabled" {
         return Err(ApiError::tenant_disabled());
     }
+    refuse_if_suspended(&mut tx, found.tenant).await?;
     let (id, tenant) = (found.id, found.tenant);
     let credential = new_secret();
     store::activate(&mut tx, id, &secret_digest(&credential)).await?;

@@ -11,12 +11,15 @@ pub mod areas;
 pub mod audit_log;
 pub mod billing;
 pub mod devices;
+pub mod dunning;
 pub mod health;
 pub mod invoice_print;
 pub mod invoices;
+pub mod notifications;
 pub mod objects;
 pub mod payments;
 pub mod people;
+pub mod reports;
 pub mod rpc;
 pub mod searches;
 pub mod session;
@@ -286,6 +289,17 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(payments::void_invoice))
         .routes(routes!(invoice_print::invoice_html))
         .routes(routes!(invoice_print::invoice_csv))
+        .routes(routes!(dunning::get_standing))
+        .routes(routes!(dunning::run_dunning))
+        .routes(routes!(
+            notifications::list_channels,
+            notifications::add_channel
+        ))
+        .routes(routes!(notifications::delete_channel))
+        .routes(routes!(notifications::list_notices))
+        .routes(routes!(reports::revenue))
+        .routes(routes!(reports::tenants_by_state))
+        .routes(routes!(reports::usage_by_tenant))
         .routes(routes!(objects::get_object, objects::put_object))
         .routes(routes!(people::list_people, people::create_person))
         .routes(routes!(

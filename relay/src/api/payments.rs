@@ -3,7 +3,9 @@
 //! credit notes that correct an issued invoice without editing it, and voiding an invoice
 //! nothing was paid on. Each takes the balance down by a conditional update, so two at once
 //! never take it below 0; the invoice is `paid` when it reaches 0. Each is audited and
-//! recorded in `relay_events`.
+//! recorded in `relay_events`; a payment is noticed to the tenant's channels; and when
+//! nothing of the tenant is overdue any more it is restored in the same transaction
+//! (`crate::dunning`).
 
 use axum::Json;
 use axum::extract::State;
@@ -18,8 +20,10 @@ use super::types::rfc3339;
 use crate::audit::{self, audited};
 use crate::auth::Principal;
 use crate::db::{DbError, Mode, Tx, now_ms};
+use crate::dunning::standing::{self, Mover};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath};
+use crate::notify;
 use crate::state::AppState;
 use crate::store::events;
 use crate::store::invoices::{self, Settlement, StoredCreditNote, StoredInvoice, StoredPayment};
@@ -152,9 +156,11 @@ fn over_balance(invoice: &StoredInvoice) -> ApiError {
     ApiError::invalid_field("amount_minor", message)
 }
 
-/// Ends a change of an invoice: its event recorded, the invoice read again, the audit record
-/// written and the transaction committed; the invoice as it now is.
+/// Ends a change of an invoice: its event recorded, the tenant restored if nothing of it is
+/// overdue any more, the invoice read again, the audit record written and the transaction
+/// committed, then the boxes online told of a restoration; the invoice as it now is.
 async fn finish(
+    state: &AppState,
     mut tx: Tx,
     (tenant, invoice_id): (Uuid, Uuid),
     (kind, body): (&str, serde_json::Value),
@@ -165,7 +171,16 @@ async fn finish(
     let updated = invoices::find(&mut tx, tenant, invoice_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
+    let mover = Mover {
+        actor: &principal.actor,
+        remote_addr: &principal.remote_addr,
+    };
+    let reason = format!("{action} on invoice {}", updated.number);
+    let restored = standing::after_settlement(&mut tx, tenant, (&reason, mover), now).await?;
     audit::commit(tx, principal, Some(tenant), action, target).await?;
+    if let Some(restored) = restored {
+        standing::tell_online(state.uplink.as_ref(), &[restored]).await;
+    }
     Ok(invoice_of(updated, Vec::new()))
 }
 
@@ -215,9 +230,26 @@ pub async fn record_payment(
             })?;
         let body = serde_json::json!({"invoice_id": invoice_id, "number": invoice.number,
             "amount_minor": amount, "currency": invoice.currency, "reference": payment.reference});
+        let facts = serde_json::json!({
+            "tenant_name": standing::tenant_name(&mut tx, tenant).await?,
+            "number": invoice.number,
+            "amount_minor": amount,
+            "balance_minor": invoice.balance_minor() - amount,
+            "currency": invoice.currency,
+            "reference": payment.reference,
+        });
+        let key = payment.id.to_string();
+        notify::notify(
+            &mut tx,
+            tenant,
+            (notify::PAYMENT_RECEIVED, &key),
+            &facts,
+            now,
+        )
+        .await?;
         let event = ("billing.payment_received", body);
         let done = (&principal, "billing.payment", target.as_str());
-        let invoice = finish(tx, (tenant, invoice_id), event, done, now).await?;
+        let invoice = finish(&state, tx, (tenant, invoice_id), event, done, now).await?;
         let payment = payment.into();
         Ok((
             StatusCode::CREATED,
@@ -272,7 +304,7 @@ pub async fn issue_credit_note(
             "amount_minor": amount, "currency": invoice.currency});
             let event = ("billing.credit_note", body);
             let done = (&principal, "billing.credit_note", target.as_str());
-            let invoice = finish(tx, (tenant, invoice_id), event, done, now).await?;
+            let invoice = finish(&state, tx, (tenant, invoice_id), event, done, now).await?;
             let credit_note = note.into();
             Ok((
                 StatusCode::CREATED,
@@ -309,7 +341,7 @@ pub async fn void_invoice(
         let event = ("billing.voided", body);
         let done = (&principal, "billing.void", target.as_str());
         Ok(Json(
-            finish(tx, (tenant, invoice_id), event, done, now).await?,
+            finish(&state, tx, (tenant, invoice_id), event, done, now).await?,
         ))
     })
     .await

@@ -154,8 +154,9 @@ fn check(request: &SendRpc) -> Result<Checked, ApiError> {
     }
     let raw = serde_json::json!({ "method": request.method, "params": params }).to_string();
     let method = match RpcRequest::decode(raw.as_bytes()) {
+        // setStanding is the relay's own (the dunning check's), never an operator's.
         Ok(Ok(RpcRequest {
-            method: Method::Unknown(_),
+            method: Method::Unknown(_) | Method::SetStanding(_),
             ..
         })) => {
             return Err(ApiError::invalid_field(
@@ -263,6 +264,14 @@ async fn store(
     let checked = check(request)?;
     if matches!(checked.method, Method::Restart | Method::SetConfig(_)) {
         principal.require_tenant_role(Role::TenantAdmin)?;
+    }
+    // A suspended tenant starts no search and changes no box; it may still ping, read a
+    // box's diagnostics and cancel a search.
+    if matches!(
+        checked.method,
+        Method::Restart | Method::SetConfig(_) | Method::CreateSearch(_)
+    ) {
+        crate::dunning::standing::refuse_if_suspended(&mut tx, tenant).await?;
     }
     if device.status != "active" {
         return Err(ApiError::conflict(

@@ -1,6 +1,7 @@
 //! The monthly run: for each tenant (or one), its month closed into an invoice priced by
 //! `billing::price_month` from its pricing rules and its metered usage, in one transaction
-//! per tenant that also records the `billing.generated` event.
+//! per tenant that also records the `billing.generated` event and the `invoice.issued`
+//! notices.
 //!
 //! At most one invoice per tenant and month: an invoice already made is found and left as it
 //! is (so running again, or after a crash half-way, yields the same invoices), and two runs at
@@ -263,6 +264,17 @@ async fn close(
             issued_at,
         )
         .await?;
+        let facts = serde_json::json!({
+            "tenant_name": crate::dunning::standing::tenant_name(&mut tx, tenant).await?,
+            "number": invoice.number,
+            "period": invoice.period,
+            "total_minor": invoice.total_minor,
+            "currency": invoice.currency,
+            "due_at": invoice.due_at,
+            "time_zone": invoice.time_zone,
+        });
+        let event = (crate::notify::INVOICE_ISSUED, invoice.id.to_string());
+        crate::notify::notify(&mut tx, tenant, (event.0, &event.1), &facts, issued_at).await?;
         tx.commit().await?;
         Ok::<(), DbError>(())
     };

@@ -1,7 +1,8 @@
 //! The monthly run's scheduler: every relay instance with `billing.run_monthly` tries, every
 //! `billing.check_every_seconds`, to take the database lease on the run (`job_leases`); the
 //! one holding it closes each tenant's previous month once that month ended [`GRACE`] ago in
-//! the tenant's zone. The lease outlives two checks, so its holder keeps it while alive and
+//! the tenant's zone, then runs the dunning check as of now (`crate::dunning`) and notices
+//! the boxes offline too long. The lease outlives two checks, so its holder keeps it while alive and
 //! another instance takes over when it dies. Were two instances ever to run at once, the
 //! invoices' unique key still makes one invoice per tenant and month.
 
@@ -12,6 +13,8 @@ use uuid::Uuid;
 
 use super::run::{Outcome, RunOptions, run};
 use crate::db::{Db, DbError, Mode, Scope};
+use crate::dunning::check::CheckOptions;
+use crate::dunning::standing;
 use crate::store::leases;
 
 /// The lease's name.
@@ -20,15 +23,21 @@ pub const LEASE: &str = "billing";
 /// calls of its last hour are in by then.
 pub const GRACE: SignedDuration = SignedDuration::from_hours(1);
 
-/// Takes part in the monthly run until `stop` resolves.
-pub async fn schedule(db: Db, every: Duration, stop: impl std::future::Future<Output = ()>) {
+/// Takes part in the monthly run until `stop` resolves; `uplink` takes suspensions and
+/// restorations to the boxes online.
+pub async fn schedule(
+    db: Db,
+    uplink: Option<crate::uplink::Uplink>,
+    every: Duration,
+    stop: impl std::future::Future<Output = ()>,
+) {
     let holder = format!("relay-{}", Uuid::new_v4());
     let mut tick = tokio::time::interval(every);
     tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(error) = check(&db, &holder, every, Timestamp::now()).await {
+                if let Err(error) = check(&db, uplink.as_ref(), (&holder, every), Timestamp::now()).await {
                     tracing::warn!(%error, "the monthly billing run failed; it is tried again at the next check");
                 }
             }
@@ -37,11 +46,12 @@ pub async fn schedule(db: Db, every: Duration, stop: impl std::future::Future<Ou
     }
 }
 
-/// Runs the months due at `now` if `holder` holds (or takes) the lease; whether it did.
+/// Runs the months due at `now`, the dunning check and the offline notices if `holder`
+/// holds (or takes) the lease; whether it did.
 pub async fn check(
     db: &Db,
-    holder: &str,
-    every: Duration,
+    uplink: Option<&crate::uplink::Uplink>,
+    (holder, every): (&str, Duration),
     now: Timestamp,
 ) -> Result<bool, DbError> {
     let lease_ms = i64::try_from(every.as_millis().saturating_mul(3)).unwrap_or(i64::MAX);
@@ -80,6 +90,16 @@ pub async fn check(
     .await?;
     if summary.issued > 0 || summary.failed > 0 {
         tracing::info!(?summary, "monthly billing run");
+    }
+    let options = CheckOptions {
+        as_of: now,
+        tenant: None,
+    };
+    let dunning = crate::dunning::check::run(db, options).await?;
+    standing::tell_online(uplink, &dunning.moved).await;
+    let offline = crate::dunning::offline::notice(db, now).await?;
+    if offline > 0 {
+        tracing::info!(boxes = offline, "boxes offline too long noticed");
     }
     Ok(true)
 }

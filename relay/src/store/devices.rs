@@ -158,3 +158,30 @@ pub async fn activate(tx: &mut Tx, device: Uuid, credential_digest: &str) -> Res
     execute(tx, sql, params![credential_digest, now_ms(), device]).await?;
     Ok(())
 }
+
+/// The active boxes offline at `now` for longer than their tenant's `box_offline_minutes`
+/// (not 0) and less than `within` ms (a platform-scoped transaction): tenant, device, name,
+/// when it went offline, the tenant's zone.
+pub async fn offline_since(
+    tx: &mut Tx,
+    now: i64,
+    within: i64,
+) -> Result<Vec<(Uuid, Uuid, String, i64, String)>, DbError> {
+    let sql = "SELECT d.tenant_id, d.id, d.name, d.status_changed_at, \
+               COALESCE(b.time_zone, 'Asia/Shanghai') AS time_zone FROM devices d \
+               LEFT JOIN tenant_billing b ON b.tenant_id = d.tenant_id \
+               WHERE d.status = 'active' AND d.online = 0 AND d.status_changed_at IS NOT NULL \
+               AND COALESCE(b.box_offline_minutes, 60) > 0 \
+               AND d.status_changed_at + COALESCE(b.box_offline_minutes, 60) * 60000 <= $1 \
+               AND d.status_changed_at > $1 - $2 ORDER BY d.tenant_id, d.id";
+    super::fetch_all(tx, sql, params![now, within], |row| {
+        Ok((
+            row.id("tenant_id")?,
+            row.id("id")?,
+            row.text("name")?,
+            row.number("status_changed_at")?,
+            row.text("time_zone")?,
+        ))
+    })
+    .await
+}

@@ -49,11 +49,17 @@ pub struct StoredLine {
     pub amount_minor: i64,
 }
 
+macro_rules! returning {
+    () => {
+        "id, tenant_id, period, number, currency, subtotal_minor, total_minor, status, \
+         time_zone, period_start, period_end, issued_at, due_at, paid_minor, credited_minor, \
+         status_changed_at"
+    };
+}
+
 macro_rules! select {
     () => {
-        "SELECT id, tenant_id, period, number, currency, subtotal_minor, total_minor, status, \
-         time_zone, period_start, period_end, issued_at, due_at, paid_minor, credited_minor, \
-         status_changed_at FROM invoices WHERE "
+        concat!("SELECT ", returning!(), " FROM invoices WHERE ")
     };
 }
 
@@ -325,4 +331,39 @@ pub async fn credit_notes(
 pub async fn count_credit_notes(tx: &mut Tx, tenant: Uuid, id: Uuid) -> Result<i64, DbError> {
     let sql = "SELECT COUNT(*) FROM credit_notes WHERE tenant_id = $1 AND invoice_id = $2";
     Ok(scalar(tx, sql, params![tenant, id]).await?.unwrap_or(0))
+}
+
+/// The tenants with an invoice issued and unpaid whose due date passed by `as_of` (a
+/// platform-scoped transaction), with those already overdue: the dunning check's candidates.
+pub async fn tenants_past_due(tx: &mut Tx, as_of: i64) -> Result<Vec<Uuid>, DbError> {
+    let sql = "SELECT DISTINCT tenant_id FROM invoices \
+               WHERE (status = 'issued' AND due_at <= $1) OR status = 'overdue' \
+               ORDER BY tenant_id";
+    fetch_all(tx, sql, params![as_of], |row| row.id("tenant_id")).await
+}
+
+/// Marks `overdue` (at `now`) each issued invoice of `tenant` with a balance whose due date
+/// is `after` (ms) or more before `as_of`; the invoices marked.
+pub async fn mark_overdue(
+    tx: &mut Tx,
+    tenant: Uuid,
+    (as_of, after): (i64, i64),
+    now: i64,
+) -> Result<Vec<StoredInvoice>, DbError> {
+    let sql = concat!(
+        "UPDATE invoices SET status = 'overdue', status_changed_at = $4 \
+         WHERE tenant_id = $2 AND status = 'issued' AND due_at + $3 <= $1 \
+         AND total_minor - credited_minor - paid_minor > 0 RETURNING ",
+        returning!()
+    );
+    fetch_all(tx, sql, params![as_of, tenant, after, now], read).await
+}
+
+/// `tenant`'s overdue invoices, oldest due first.
+pub async fn overdue(tx: &mut Tx, tenant: Uuid) -> Result<Vec<StoredInvoice>, DbError> {
+    let sql = concat!(
+        select!(),
+        "tenant_id = $1 AND status = 'overdue' ORDER BY due_at, id"
+    );
+    fetch_all(tx, sql, params![tenant], read).await
 }

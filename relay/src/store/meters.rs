@@ -14,6 +14,12 @@ pub struct BillingSettings {
     pub device_day_basis: String,
     /// Days after its issue an invoice is due.
     pub payment_days: i32,
+    /// Days an invoice may stay unpaid past its due date before the tenant is `overdue`.
+    pub overdue_after_days: i32,
+    /// Days after that before it is `suspended`.
+    pub suspend_after_days: i32,
+    /// Minutes a box may be offline before it is notified; 0: never.
+    pub box_offline_minutes: i32,
 }
 
 impl Default for BillingSettings {
@@ -22,19 +28,25 @@ impl Default for BillingSettings {
             time_zone: billing::DEFAULT_TIME_ZONE.to_owned(),
             device_day_basis: "seen_online".to_owned(),
             payment_days: 15,
+            overdue_after_days: 7,
+            suspend_after_days: 14,
+            box_offline_minutes: 60,
         }
     }
 }
 
 /// The billing settings of `tenant`.
 pub async fn settings(tx: &mut Tx, tenant: Uuid) -> Result<BillingSettings, DbError> {
-    let sql = "SELECT time_zone, device_day_basis, payment_days FROM tenant_billing \
-               WHERE tenant_id = $1";
+    let sql = "SELECT time_zone, device_day_basis, payment_days, overdue_after_days, \
+               suspend_after_days, box_offline_minutes FROM tenant_billing WHERE tenant_id = $1";
     let found = fetch_all(tx, sql, params![tenant], |row| {
         Ok(BillingSettings {
             time_zone: row.text("time_zone")?,
             device_day_basis: row.text("device_day_basis")?,
             payment_days: row.number("payment_days")?,
+            overdue_after_days: row.number("overdue_after_days")?,
+            suspend_after_days: row.number("suspend_after_days")?,
+            box_offline_minutes: row.number("box_offline_minutes")?,
         })
     })
     .await?;
@@ -49,15 +61,23 @@ pub async fn set_settings(
     now: i64,
 ) -> Result<(), DbError> {
     let sql = "INSERT INTO tenant_billing \
-               (tenant_id, time_zone, device_day_basis, payment_days, updated_at) \
-               VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id) DO UPDATE SET \
+               (tenant_id, time_zone, device_day_basis, payment_days, overdue_after_days, \
+               suspend_after_days, box_offline_minutes, updated_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (tenant_id) DO UPDATE SET \
                time_zone = excluded.time_zone, device_day_basis = excluded.device_day_basis, \
-               payment_days = excluded.payment_days, updated_at = excluded.updated_at";
+               payment_days = excluded.payment_days, \
+               overdue_after_days = excluded.overdue_after_days, \
+               suspend_after_days = excluded.suspend_after_days, \
+               box_offline_minutes = excluded.box_offline_minutes, \
+               updated_at = excluded.updated_at";
     let params = params![
         tenant,
         settings.time_zone.as_str(),
         settings.device_day_basis.as_str(),
         settings.payment_days,
+        settings.overdue_after_days,
+        settings.suspend_after_days,
+        settings.box_offline_minutes,
         now
     ];
     execute(tx, sql, params).await?;

@@ -190,3 +190,13 @@ pub async fn active_devices(tx: &mut Tx) -> Result<Vec<(Uuid, Uuid)>, DbError> {
     })
     .await
 }
+
+/// The active boxes of `tenant`: device, and whether it is online.
+pub async fn active_devices_of(tx: &mut Tx, tenant: Uuid) -> Result<Vec<(Uuid, bool)>, DbError> {
+    let sql = "SELECT id, online FROM devices WHERE tenant_id = $1 AND status = 'active' \
+               ORDER BY id";
+    super::fetch_all(tx, sql, params![tenant], |row| {
+        Ok((row.id("id")?, row.flag("online")?))
+    })
+    .await
+}

@@ -134,10 +134,12 @@ async fn settings_are_the_platforms_to_set(backend: Backend) {
         .await;
     assert_eq!(
         settings,
-        json!({"time_zone": "Asia/Shanghai", "device_day_basis": "seen_online", "payment_days": 15})
+        json!({"time_zone": "Asia/Shanghai", "device_day_basis": "seen_online", "payment_days": 15,
+            "overdue_after_days": 7, "suspend_after_days": 14, "box_offline_minutes": 60})
     );
     let wanted = json!({"time_zone": "America/New_York", "device_day_basis": "registered",
-        "payment_days": 30});
+        "payment_days": 30, "overdue_after_days": 3, "suspend_after_days": 10,
+        "box_offline_minutes": 0});
     let put = |token: &str, body: Value| {
         let token = token.to_owned();
         let path = path.clone();
@@ -170,6 +172,19 @@ async fn settings_are_the_platforms_to_set(backend: Backend) {
         StatusCode::UNPROCESSABLE_ENTITY,
     );
     assert_eq!(refused["field"], "payment_days", "{refused}");
+    for (field, value) in [
+        ("overdue_after_days", 366),
+        ("suspend_after_days", 1_000),
+        ("box_offline_minutes", 10_081),
+    ] {
+        let mut body = json!({"time_zone": "UTC", "device_day_basis": "registered"});
+        body[field] = json!(value);
+        let refused = expect(
+            put(&world.root_token, body).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+        assert_eq!(refused["field"], field, "{refused}");
+    }
     expect(put(&world.root_token, wanted.clone()).await, StatusCode::OK);
     let stored = relay
         .expect_get(&path, &a.admin_token, StatusCode::OK)

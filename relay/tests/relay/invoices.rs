@@ -21,7 +21,7 @@ use crate::world::World;
 /// A rule version from `from`: ¥3 a device-day (`device_day` fen), 80 fen a GB after 1 GB
 /// free, 50 fen per 1,000 API calls with half off from the 10,000th, ¥1 a search, and a
 /// minimum of `minimum` fen a month.
-fn rule(from: &str, device_day: i64, minimum: i64) -> Value {
+pub(crate) fn rule(from: &str, device_day: i64, minimum: i64) -> Value {
     json!({
         "effective_from": from,
         "currency": "CNY",
@@ -37,7 +37,7 @@ fn rule(from: &str, device_day: i64, minimum: i64) -> Value {
 }
 
 /// Stores `rule` for `tenant` as if set back then (the API refuses dates before this month).
-async fn set_rule_back_then(world: &World, tenant: &str, rule: &Value) {
+pub(crate) async fn set_rule_back_then(world: &World, tenant: &str, rule: &Value) {
     let parsed: billing::PricingRule = serde_json::from_value(rule.clone()).expect("a rule");
     parsed.validate().expect("valid");
     let tenant: Uuid = tenant.parse().expect("id");
@@ -89,7 +89,7 @@ async fn meter_october(world: &World) {
     tx.commit().await.expect("commit");
 }
 
-async fn run_month(world: &World, body: Value) -> Value {
+pub(crate) async fn run_month(world: &World, body: Value) -> Value {
     let (status, report) = world
         .relay
         .call(
@@ -344,8 +344,9 @@ async fn reruns_crashes_and_rivals_make_one_invoice_each(backend: Backend) {
     // it expires.
     let every = std::time::Duration::from_secs(60);
     let at = |text: &str| text.parse::<jiff::Timestamp>().expect("instant");
-    let check =
-        |holder: &'static str, when: &'static str| scheduler::check(db, holder, every, at(when));
+    let check = |holder: &'static str, when: &'static str| {
+        scheduler::check(db, None, (holder, every), at(when))
+    };
     assert!(
         check("relay-1", "2026-11-01T00:30:00+08:00")
             .await

@@ -59,6 +59,9 @@ fn sample_body(method: &Method, template: &str, b: &Tenant) -> Option<Value> {
         ("PUT", "/api/v1/tenants/{tenant_id}/billing/settings") => {
             json!({"time_zone": "UTC", "device_day_basis": "registered"})
         }
+        ("POST", "/api/v1/tenants/{tenant_id}/notification-channels") => {
+            json!({"kind": "feishu", "target": "https://open.feishu.cn/open-apis/bot/v2/hook/x"})
+        }
         ("PATCH", "/api/v1/tenants/{tenant_id}/people/{person_id}") => json!({"name": "Intruder"}),
         // Not a photo: the person must not be found before the body is looked at.
         ("POST", "/api/v1/tenants/{tenant_id}/people/{person_id}/photos") => json!("not a photo"),
@@ -103,6 +106,8 @@ fn fill(template: &str, tenant: &str, (b, b_search): (&Tenant, &str)) -> String 
         .replace("{search_id}", b_search)
         // No invoice exists: the tenant (B's) is what must not be found.
         .replace("{invoice_id}", &Uuid::from_u128(23).to_string())
+        // Nor any channel.
+        .replace("{channel_id}", &Uuid::from_u128(29).to_string())
 }
 
 async fn snapshot(world: &World, b_search: &str) -> BTreeMap<String, Value> {
@@ -121,6 +126,9 @@ async fn snapshot(world: &World, b_search: &str) -> BTreeMap<String, Value> {
         format!("{base}/people"),
         format!("{base}/people/{}", b.person),
         format!("{base}/billing/settings"),
+        format!("{base}/billing/standing"),
+        format!("{base}/notification-channels"),
+        format!("{base}/notifications"),
     ] {
         seen.insert(
             path.clone(),

@@ -8,6 +8,7 @@ mod auth;
 mod billing;
 mod cli;
 mod devices;
+mod dunning;
 mod identity;
 mod invoices;
 mod isolation;

@@ -22,3 +22,4 @@ mod inbound;
 mod metering;
 mod rpc;
 mod searches;
+mod standing;

@@ -102,6 +102,11 @@ const SAMPLE_ROWS: &[(u32, &str)] = &[
              VALUES (x'0102', 'csrf-1', 1700001000000, 1700001000001);
          INSERT INTO login_throttle (id, failures, last_failure_ms) VALUES (1, 3, 1700001000002);",
     ),
+    (
+        11,
+        "INSERT INTO tenant_standing (id, standing, decided_at_ms, received_at_ms)
+             VALUES (1, 'suspended', 1700002000000, 1700002000500);",
+    ),
 ];
 
 /// Columns a migration dropped, with the migration: the upgrade test compares the others

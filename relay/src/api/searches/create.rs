@@ -309,6 +309,7 @@ async fn start(
     {
         return Err(ApiError::tenant_disabled().into());
     }
+    crate::dunning::standing::refuse_if_suspended(&mut tx, tenant).await?;
     let checked = check(&state.config.searches, request, now_ms())?;
     let target = match (photo, request.person_id) {
         (Some(embedding), _) => searched(vec![embedding], &checked, "photo")?,
