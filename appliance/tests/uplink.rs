@@ -460,11 +460,18 @@ async fn a_remote_search_answers_with_its_task_and_sends_its_matches_and_end() {
                 matches += 1;
             }
             SearchEventBody::Progress(_) => progress += 1,
-            SearchEventBody::Finished { state, .. } => break state,
+            SearchEventBody::Finished {
+                state,
+                camera_seconds,
+                ..
+            } => break (state, camera_seconds),
             other => panic!("no upload grant was given, yet the box sent {other:?}"),
         }
     };
-    assert_eq!(finished, "done");
+    // Done: its one camera over the whole span, which the relay bills as camera-hours.
+    let span_seconds = u64::try_from((create.to_ms - create.from_ms) / 1_000).expect("span");
+    assert!(span_seconds > 0);
+    assert_eq!(finished, ("done".to_owned(), Some(span_seconds)));
     assert!(
         matches > 0 && progress > 0,
         "matches {matches}, progress {progress}"
@@ -556,11 +563,16 @@ async fn a_remote_search_with_pages_of_matches_sends_each_once_in_order() {
                 );
             }
             SearchEventBody::Progress(_) => {}
-            SearchEventBody::Finished { state, .. } => break state,
+            SearchEventBody::Finished {
+                state,
+                camera_seconds,
+                ..
+            } => break (state, camera_seconds),
             other => panic!("no upload grant was given, yet the box sent {other:?}"),
         }
     };
-    assert_eq!(finished, "done");
+    // No cameras named is every camera: the one, over the whole day.
+    assert_eq!(finished, ("done".to_owned(), Some(86_400)));
     assert_eq!(matches.len() as u64, filled.entries);
 }
 

@@ -181,6 +181,17 @@ impl Site {
         bytes
     }
 
+    /// The event saying both snapshots of `match_id` were uploaded, with their sizes as the
+    /// box has them.
+    async fn uploaded(&self, match_id: i64) -> SearchEventBody {
+        let face = self.local(match_id, "face.jpg").await.len();
+        let frame = self.local(match_id, "frame.jpg").await.len();
+        SearchEventBody::SnapshotsUploaded {
+            match_id,
+            bytes: Some((face + frame) as u64),
+        }
+    }
+
     /// Asserts the store holds both snapshots of `match_id` under `key`, as the box has
     /// them, with the content type their URL is signed for.
     async fn assert_stored(&self, match_id: i64, key: &str) {
@@ -195,10 +206,6 @@ impl Site {
             assert_eq!(object.content_type.as_deref(), Some("image/jpeg"), "{name}");
         }
     }
-}
-
-fn uploaded(match_id: i64) -> SearchEventBody {
-    SearchEventBody::SnapshotsUploaded { match_id }
 }
 
 fn wanted(match_id: i64) -> SearchEventBody {
@@ -243,7 +250,8 @@ async fn snapshots_arrive_whole_once_through_503s_and_bad_grants_are_refused() {
         site.grant(second, "second", 60_000),
     ];
     site.grant_uploads(grants).await;
-    site.wait_events(&[uploaded(first), uploaded(second)]).await;
+    let both = [site.uploaded(first).await, site.uploaded(second).await];
+    site.wait_events(&both).await;
 
     site.assert_stored(first, "first").await;
     site.assert_stored(second, "second").await;
@@ -321,7 +329,8 @@ async fn expired_and_refused_grants_ask_again_and_gone_files_are_dropped() {
     // The relay's new grant for it works, and the refused URL saw its one try only.
     site.grant_uploads(vec![site.grant(refused, "granted-again", 60_000)])
         .await;
-    site.wait_events(&[uploaded(refused)]).await;
+    let refused_uploaded = site.uploaded(refused).await;
+    site.wait_events(&[refused_uploaded]).await;
     site.assert_stored(refused, "granted-again").await;
     assert_eq!(site.store.answers("refused-face.jpg"), [403]);
     assert!(site.store.answers("refused-frame.jpg").is_empty());
@@ -390,7 +399,9 @@ async fn grants_survive_a_kill_mid_way_and_need_the_store_not_the_broker() {
     assert_eq!(site.store.answers("kept-frame.jpg").last(), Some(&200));
     site.assert_stored(kept, "kept").await;
 
-    // Back online, the relay hears of it.
+    // Back online, the relay hears of it, with both files' sizes (the face's uploaded
+    // before the kill).
     site.link.broker.resume();
-    site.wait_events(&[uploaded(kept)]).await;
+    let kept_uploaded = site.uploaded(kept).await;
+    site.wait_events(&[kept_uploaded]).await;
 }

@@ -172,6 +172,10 @@ pub enum SearchEventBody {
     /// [`crate::uploads::UploadGrant`]: the relay may hand out URLs to read them.
     SnapshotsUploaded {
         match_id: i64,
+        /// The two files' sizes together, which the relay meters as the tenant's snapshot
+        /// traffic; absent from boxes that predate it (nothing is metered then).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bytes: Option<u64>,
     },
     /// A match's upload grant expired (or the store refused it) before its snapshots were
     /// uploaded: the relay answers with a new grant on `{prefix}/uploads`.
@@ -183,6 +187,12 @@ pub enum SearchEventBody {
         state: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reason: Option<String>,
+        /// The footage searched, in camera-seconds: the cameras searched times the span, all
+        /// of it when `done`, else the share of the recordings processed. The relay meters it
+        /// as the tenant's camera-hours; absent from boxes that predate it (nothing is
+        /// metered then).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        camera_seconds: Option<u64>,
     },
 }
 

@@ -357,6 +357,7 @@ fn every_outbox_message_names_its_sequence() {
         SearchEventBody::Finished {
             state: "done".to_owned(),
             reason: None,
+            camera_seconds: None,
         },
     ));
     assert_eq!(crate::Sequenced::of(&event), Some(11));
@@ -503,12 +504,85 @@ fn upload_grants_name_http_urls_and_are_bounded() {
     assert!(UploadGrants::decode(b"not json").is_err());
 }
 
+/// The metered fields came later: an event without them (from an older box) reads with
+/// none, and one without them is written without the keys (for an older relay).
+#[test]
+fn search_events_read_without_their_metered_fields() {
+    let search = "00000000-0000-0000-0000-000000000007";
+    let finished: SearchEvent = decode(
+        format!(r#"{{"v":1,"seq":43,"search_id":"{search}","kind":"finished","state":"done"}}"#)
+            .as_bytes(),
+    )
+    .expect("an old finished event");
+    let expected = SearchEventBody::Finished {
+        state: "done".to_owned(),
+        reason: None,
+        camera_seconds: None,
+    };
+    assert_eq!(finished.body, expected);
+    let uploaded: SearchEvent = decode(
+        format!(
+            r#"{{"v":1,"seq":44,"search_id":"{search}","kind":"snapshots_uploaded","match_id":5}}"#
+        )
+        .as_bytes(),
+    )
+    .expect("an old snapshots_uploaded event");
+    let expected = SearchEventBody::SnapshotsUploaded {
+        match_id: 5,
+        bytes: None,
+    };
+    assert_eq!(uploaded.body, expected);
+    for event in [finished, uploaded] {
+        let value = serde_json::to_value(&event).expect("JSON");
+        let keys = value.as_object().expect("an object");
+        assert!(
+            !keys.contains_key("camera_seconds") && !keys.contains_key("bytes"),
+            "{value}"
+        );
+    }
+}
+
+#[test]
+fn search_events_carry_the_footage_searched_and_the_snapshot_bytes() {
+    let search = Uuid::from_u128(7);
+    let finished = SearchEvent::new(
+        45,
+        search,
+        SearchEventBody::Finished {
+            state: "cancelled".to_owned(),
+            reason: None,
+            camera_seconds: Some(4 * 3_600),
+        },
+    );
+    let uploaded = SearchEvent::new(
+        46,
+        search,
+        SearchEventBody::SnapshotsUploaded {
+            match_id: 5,
+            bytes: Some(123_456),
+        },
+    );
+    for (event, key, quantity) in [
+        (finished, "camera_seconds", 14_400),
+        (uploaded, "bytes", 123_456),
+    ] {
+        let encoded = crate::encode(&event);
+        let value: serde_json::Value = serde_json::from_slice(&encoded).expect("JSON");
+        assert_eq!(value[key], quantity, "{value}");
+        let back: SearchEvent = decode(&encoded).expect("event");
+        assert_eq!(back, event);
+    }
+}
+
 #[test]
 fn snapshot_events_are_tagged_like_the_others() {
     let event = SearchEvent::new(
         12,
         Uuid::from_u128(3),
-        SearchEventBody::SnapshotsUploaded { match_id: 5 },
+        SearchEventBody::SnapshotsUploaded {
+            match_id: 5,
+            bytes: None,
+        },
     );
     let value = serde_json::to_value(&event).expect("ok");
     assert_eq!(value["kind"], "snapshots_uploaded");

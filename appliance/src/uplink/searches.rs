@@ -1,5 +1,6 @@
 //! Searches the relay starts (`createSearch`) and cancels (`cancelSearch`), and their
-//! events back through the outbox: progress when it changes, every match, and the end.
+//! events back through the outbox: progress when it changes, every match, and the end, with
+//! the footage the task covered in camera-seconds (which the relay bills as camera-hours).
 //!
 //! Contract: a search becomes a task through the engine's one task request path
 //! (`TaskRequest`, with every embedding of the search), at priority 0, and is answered
@@ -273,9 +274,19 @@ async fn report_search(
         bodies.push(SearchEventBody::Progress(progress));
     }
     if finished {
+        let task = &status.task;
         bodies.push(SearchEventBody::Finished {
-            state: status.task.state.as_str().to_owned(),
-            reason: status.task.error.clone(),
+            state: task.state.as_str().to_owned(),
+            reason: task.error.clone(),
+            camera_seconds: Some(camera_seconds_searched(
+                task.state,
+                (
+                    task.params.cameras.len(),
+                    task.params.from_ms,
+                    task.params.to_ms,
+                ),
+                (task.counts.recordings_done, task.counts.recordings_total),
+            )),
         });
     }
     let last_match = matches.last().map_or(after, |m| m.id);
@@ -309,5 +320,87 @@ fn progress_of(status: &TaskStatus) -> SearchProgress {
         recordings_failed: counts.recordings_failed,
         matches: counts.matches,
         eta_seconds: status.eta_seconds.map(|s| s.max(0.0) as u64),
+    }
+}
+
+/// The footage a finished task searched, in camera-seconds (what the relay bills as
+/// camera-hours): its `cameras` (resolved when it was created) over its whole span when it
+/// ended `done`; when it `failed` or was `cancelled`, the share `done` of the `total`
+/// recordings it knew of, none when it knew of none. Never overflows: at most `u64::MAX`.
+fn camera_seconds_searched(
+    state: TaskState,
+    (cameras, from_ms, to_ms): (usize, i64, i64),
+    (done, total): (u64, u64),
+) -> u64 {
+    let span_ms = u128::try_from(to_ms.saturating_sub(from_ms)).unwrap_or(0);
+    let whole_ms = (cameras as u128).saturating_mul(span_ms);
+    let searched_ms = match state {
+        TaskState::Done => whole_ms,
+        _ if total == 0 => 0,
+        _ => {
+            // whole × done / total, in parts that cannot overflow (done ≤ total).
+            let (done, total) = (u128::from(done.min(total)), u128::from(total));
+            whole_ms / total * done + whole_ms % total * done / total
+        }
+    };
+    u64::try_from(searched_ms / 1_000).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::camera_seconds_searched;
+    use crate::engine::TaskState;
+
+    const HOUR_MS: i64 = 3_600_000;
+
+    #[test]
+    fn a_done_search_covers_every_camera_over_its_whole_span() {
+        let seconds = camera_seconds_searched(TaskState::Done, (3, 0, 2 * HOUR_MS), (7, 10));
+        assert_eq!(seconds, 3 * 2 * 3_600);
+    }
+
+    #[test]
+    fn an_unfinished_search_covers_the_share_of_recordings_processed() {
+        let span = (4, HOUR_MS, 3 * HOUR_MS);
+        for (state, done, total, expected) in [
+            (TaskState::Cancelled, 5, 10, 4 * 3_600),
+            (TaskState::Failed, 1, 4, 2 * 3_600),
+            (TaskState::Cancelled, 0, 10, 0),
+            // More done than known (a count read mid-update) is all of it, never more.
+            (TaskState::Failed, 12, 10, 8 * 3_600),
+        ] {
+            let seconds = camera_seconds_searched(state, span, (done, total));
+            assert_eq!(seconds, expected, "{state:?}, {done} of {total}");
+        }
+    }
+
+    #[test]
+    fn a_search_that_knew_of_no_recordings_covers_nothing_unless_done() {
+        let span = (2, 0, HOUR_MS);
+        assert_eq!(
+            camera_seconds_searched(TaskState::Cancelled, span, (0, 0)),
+            0
+        );
+        assert_eq!(camera_seconds_searched(TaskState::Failed, span, (0, 0)), 0);
+        assert_eq!(
+            camera_seconds_searched(TaskState::Done, span, (0, 0)),
+            2 * 3_600
+        );
+    }
+
+    #[test]
+    fn absurd_spans_and_counts_saturate_instead_of_overflowing() {
+        let widest = (usize::MAX, i64::MIN, i64::MAX);
+        assert_eq!(
+            camera_seconds_searched(TaskState::Done, widest, (0, 0)),
+            u64::MAX
+        );
+        let seconds = camera_seconds_searched(TaskState::Cancelled, widest, (u64::MAX, u64::MAX));
+        assert_eq!(seconds, u64::MAX);
+        // A span that ends before it starts is none.
+        assert_eq!(
+            camera_seconds_searched(TaskState::Done, (5, HOUR_MS, 0), (1, 1)),
+            0
+        );
     }
 }

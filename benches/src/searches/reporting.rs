@@ -59,9 +59,11 @@ async fn report_search(
         ..progress
     };
     send(state, SearchEventBody::Progress(done), id).await?;
+    // One camera ("gate") over the whole span, as a box that searched it all reports.
     let finished = SearchEventBody::Finished {
         state: "done".to_owned(),
         reason: None,
+        camera_seconds: Some(u64::try_from(span / 1_000).unwrap_or(0)),
     };
     send(state, finished, id).await?;
     state.sent.searches_finished.fetch_add(1, Ordering::Relaxed);
@@ -128,6 +130,7 @@ async fn upload_grant(state: &BoxState, grant: &UploadGrant) -> Result<(), BoxEr
     }
     let uploaded = SearchEventBody::SnapshotsUploaded {
         match_id: grant.match_id,
+        bytes: Some(2 * state.jpeg.len() as u64),
     };
     send(state, uploaded, grant.search_id).await?;
     state

@@ -144,12 +144,7 @@ pub async fn run_dunning(
     audited(&state.db, &principal, "billing.dunning", "billing", async {
         principal.require_platform_admin()?;
         if let Some(tenant) = request.tenant_id {
-            let mut tx = (state.db).begin(Scope::Platform, Mode::Read).await?;
-            let found = crate::store::tenants::find(&mut tx, tenant).await?;
-            tx.commit().await?;
-            if found.is_none_or(|t| t.status == "creating") {
-                return Err(ApiError::not_found());
-            }
+            super::require_made_tenant(&state, tenant).await?;
         }
         let options = CheckOptions {
             as_of: jiff::Timestamp::now(),

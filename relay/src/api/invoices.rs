@@ -479,12 +479,7 @@ pub async fn run_billing(
             })
             .transpose()?;
         if let Some(tenant) = request.tenant_id {
-            let mut tx = (state.db).begin(Scope::Platform, Mode::Read).await?;
-            let found = crate::store::tenants::find(&mut tx, tenant).await?;
-            tx.commit().await?;
-            if found.is_none_or(|t| t.status == "creating") {
-                return Err(ApiError::not_found());
-            }
+            super::require_made_tenant(&state, tenant).await?;
         }
         let options = RunOptions {
             month,

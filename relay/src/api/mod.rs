@@ -74,6 +74,18 @@ pub(crate) async fn begin_list(
     Ok((tx, tenant, bounds))
 }
 
+/// 404 unless `tenant` exists and is made (not `creating`): for the platform admins' runs
+/// that name one tenant in their body.
+pub(crate) async fn require_made_tenant(state: &AppState, tenant: Uuid) -> Result<(), ApiError> {
+    let mut tx = state.db.begin(Scope::Platform, Mode::Read).await?;
+    let found = crate::store::tenants::find(&mut tx, tenant).await?;
+    tx.commit().await?;
+    if found.is_none_or(|t| t.status == "creating") {
+        return Err(ApiError::not_found());
+    }
+    Ok(())
+}
+
 /// [`begin`], then 404 unless the tenant exists (a platform admin may name any id).
 pub(crate) async fn begin_existing(
     state: &AppState,

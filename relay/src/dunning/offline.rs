@@ -4,23 +4,12 @@
 
 use jiff::Timestamp;
 use serde_json::json;
-use uuid::Uuid;
 
 use crate::db::{Db, DbError, Mode, Scope};
 use crate::notify;
 
 /// How long after going offline a box is still noticed.
 const NOTICED_WITHIN_MS: i64 = 7 * 86_400_000;
-
-/// A box offline, as the check finds it.
-#[derive(Debug, Clone)]
-struct Offline {
-    tenant: Uuid,
-    device: Uuid,
-    name: String,
-    since: i64,
-    time_zone: String,
-}
 
 /// Writes the notices of the boxes offline too long as of `as_of`; how many boxes were
 /// noticed (each at most once per time it went offline, however often this runs).
@@ -31,31 +20,17 @@ pub async fn notice(db: &Db, as_of: Timestamp) -> Result<u64, DbError> {
     tx.commit().await?;
     let mut noticed = 0;
     for (tenant, device, name, since, time_zone) in found {
-        let offline = Offline {
-            tenant,
-            device,
-            name,
-            since,
-            time_zone,
-        };
-        let mut tx = db.begin(Scope::Tenant(offline.tenant), Mode::Write).await?;
-        let tenant_name = super::standing::tenant_name(&mut tx, offline.tenant).await?;
+        let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
         let facts = json!({
-            "tenant_name": tenant_name,
-            "device_id": offline.device,
-            "device_name": offline.name,
-            "offline_since": offline.since,
-            "time_zone": offline.time_zone,
+            "tenant_name": super::standing::tenant_name(&mut tx, tenant).await?,
+            "device_id": device,
+            "device_name": name,
+            "offline_since": since,
+            "time_zone": time_zone,
         });
-        let key = format!("{}/{}", offline.device, offline.since);
-        let written = notify::notify(
-            &mut tx,
-            offline.tenant,
-            (notify::DEVICE_OFFLINE, &key),
-            &facts,
-            now,
-        )
-        .await?;
+        let key = format!("{device}/{since}");
+        let event = (notify::DEVICE_OFFLINE, key.as_str());
+        let written = notify::notify(&mut tx, tenant, event, &facts, now).await?;
         tx.commit().await?;
         noticed += u64::from(written > 0);
     }

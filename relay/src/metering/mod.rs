@@ -3,7 +3,9 @@
 //! rolled up into days of the tenant's zone.
 //!
 //! The uplink and the search route add to the counters in the transaction of what they count
-//! (a replayed message or a retried search counts nothing, since it changes nothing). API
+//! (a replayed message or a retried search counts nothing, since it changes nothing); what
+//! boxes report of their own work (footage searched, snapshot bytes) is bounded
+//! ([`reported`]). API
 //! calls are the exception: one write per request would double the cost of every read, so
 //! [`Meters`] sums them in memory by tenant, UTC hour and route class and writes the sums
 //! every [`FLUSH_EVERY`]; a call carrying an `Idempotency-Key` counts once per key and tenant
@@ -11,6 +13,7 @@
 //! interval of API calls and never counts one twice.
 
 pub mod calls;
+pub mod reported;
 pub mod rollup;
 pub mod usage;
 pub mod zones;
@@ -37,6 +40,8 @@ const KEY_KEPT_MS: i64 = 24 * 3_600_000;
 pub const API_CALLS: &str = "api_calls";
 pub const TRAFFIC_BYTES: &str = "traffic_bytes";
 pub const SEARCHES: &str = "searches";
+/// Stored in camera-seconds (`billing` bills hours).
+pub const CAMERA_HOURS: &str = "camera_hours";
 
 /// The relay's API-call meter. Cheap to clone.
 #[derive(Debug, Clone)]

@@ -5,6 +5,11 @@
 //! change wakes this instance's event streams of the search at once (other instances' streams
 //! see it at their next read of the database).
 //!
+//! The footage a part covered (its `finished` event) and the bytes of a match's snapshots
+//! (its `snapshots_uploaded` event) are metered in that transaction when, and only when, the
+//! event ends the part or marks the snapshots now ([`reported`]): a second `finished` for a
+//! part already ended, or a repeated upload, counts nothing.
+//!
 //! A message about a search the box has no part in (another tenant's, another box's, or one
 //! that does not exist) changes nothing.
 
@@ -15,6 +20,7 @@ use uuid::Uuid;
 
 use super::Uplink;
 use crate::db::{DbError, Tx};
+use crate::metering::reported;
 use crate::store::searches::{self as store, StoredProgress, StoredResult};
 
 /// Longest error code and message of a box kept on its part, in characters.
@@ -56,7 +62,11 @@ pub(super) async fn apply_event(
                 false
             }
         },
-        SearchEventBody::Finished { state, reason } => {
+        SearchEventBody::Finished {
+            state,
+            reason,
+            camera_seconds,
+        } => {
             let (state, code, default) = ended_as(state);
             let reason = reason
                 .as_deref()
@@ -64,11 +74,18 @@ pub(super) async fn apply_event(
             let ended = store::end_part(tx, part, &state, (code, Some(&reason)), now).await?;
             if ended {
                 store::finish_if_ended(tx, (tenant, search), now).await?;
+                if let Some(seconds) = *camera_seconds {
+                    reported::footage_searched(tx, part, seconds, now).await?;
+                }
             }
             ended
         }
-        SearchEventBody::SnapshotsUploaded { match_id } => {
-            store::snapshots_uploaded(tx, part, *match_id, now).await?
+        SearchEventBody::SnapshotsUploaded { match_id, bytes } => {
+            let stored = store::snapshots_uploaded(tx, part, *match_id, now).await?;
+            if let (true, Some(bytes)) = (stored, *bytes) {
+                reported::snapshots_uploaded(tx, part, (*match_id, bytes), now).await?;
+            }
+            stored
         }
         SearchEventBody::SnapshotsWanted { match_id } => {
             store::snapshots_wanted(tx, part, *match_id).await?

@@ -4,8 +4,8 @@
 //! outbox like any other.
 //!
 //! How a grant ends:
-//! - both snapshots stored: `snapshots_uploaded` goes to the outbox and the grant is
-//!   forgotten, in one transaction;
+//! - both snapshots stored: `snapshots_uploaded`, with the two files' sizes (which the relay
+//!   meters), goes to the outbox and the grant is forgotten, in one transaction;
 //! - expired (checked before every PUT, so an expired grant is never tried), or refused by
 //!   the store (403, or any other 4xx): `snapshots_wanted` and the grant forgotten, in one
 //!   transaction; the relay answers with a new grant;
@@ -18,7 +18,7 @@
 //! Each snapshot stored is marked in the grant's row at once, so a restart resumes with
 //! the other one; a grant replaced meanwhile (a newer version) is left to its replacement.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -38,7 +38,10 @@ const ROUNDS_PER_PASS: usize = 4;
 /// How one grant's turn ended.
 #[derive(Debug)]
 enum Ended {
-    Uploaded,
+    /// Both stored; the two files' sizes together.
+    Uploaded {
+        bytes: u64,
+    },
     Expired,
     Refused(String),
     FilesGone(String),
@@ -134,8 +137,11 @@ async fn upload_both(shared: &Shared, grant: &Grant) -> Ended {
             grant.frame_uploaded,
         ),
     ];
+    let mut stored_bytes = 0u64;
     for (which, url, path, uploaded) in snapshots {
         if uploaded {
+            // Stored in an earlier turn (before a restart): its size is the file's.
+            stored_bytes = stored_bytes.saturating_add(file_size(&path).await);
             continue;
         }
         if grant.expires_at_ms <= now_ms() {
@@ -143,6 +149,7 @@ async fn upload_both(shared: &Shared, grant: &Grant) -> Ended {
         }
         match put::put_jpeg(&shared.http, url, &path, timeout).await {
             Put::Uploaded { bytes } => {
+                stored_bytes = stored_bytes.saturating_add(bytes);
                 shared
                     .uploads
                     .counters
@@ -164,7 +171,20 @@ async fn upload_both(shared: &Shared, grant: &Grant) -> Ended {
             Put::FileGone(reason) => return Ended::FilesGone(reason),
         }
     }
-    Ended::Uploaded
+    Ended::Uploaded {
+        bytes: stored_bytes,
+    }
+}
+
+/// The size of a snapshot uploaded before; 0 if it cannot be read (it then goes unmetered).
+async fn file_size(path: &Path) -> u64 {
+    match tokio::fs::metadata(path).await {
+        Ok(metadata) => metadata.len(),
+        Err(e) => {
+            tracing::warn!(path = %path.display(), error = %e, "uplink: cannot read the size of an uploaded snapshot");
+            0
+        }
+    }
 }
 
 /// The match's face crop and frame, found through the engine.
@@ -191,13 +211,13 @@ async fn conclude(shared: &Shared, grant: &Grant, ended: Ended) -> bool {
     let counters = &shared.uploads.counters;
     let match_id = grant.key.match_id;
     let (outcome, stored) = match ended {
-        Ended::Uploaded => {
+        Ended::Uploaded { bytes } => {
             counters.uploaded.fetch_add(1, Ordering::Relaxed);
-            let stored = finish(
-                shared,
-                grant,
-                SearchEventBody::SnapshotsUploaded { match_id },
-            );
+            let uploaded = SearchEventBody::SnapshotsUploaded {
+                match_id,
+                bytes: Some(bytes),
+            };
+            let stored = finish(shared, grant, uploaded);
             ("uploaded", stored.await)
         }
         Ended::Expired => {

@@ -310,10 +310,12 @@ pub(crate) fn found_at(match_id: i64, time_ms: i64, distance: f32) -> SearchEven
     })
 }
 
+/// A box's end of its part, without the footage it covered (as boxes before metering send).
 pub(crate) fn finished(state: &str, reason: Option<&str>) -> SearchEventBody {
     SearchEventBody::Finished {
         state: state.to_owned(),
         reason: reason.map(str::to_owned),
+        camera_seconds: None,
     }
 }
 

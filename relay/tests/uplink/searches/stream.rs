@@ -122,7 +122,10 @@ async fn upload_snapshots(a_box: &mut TestBox, search: Uuid) {
             .expect("PUT a snapshot");
         assert!(put.status().is_success(), "{url}: {}", put.status());
     }
-    let uploaded = SearchEventBody::SnapshotsUploaded { match_id: 5 };
+    let uploaded = SearchEventBody::SnapshotsUploaded {
+        match_id: 5,
+        bytes: Some(2 * jpeg().len() as u64),
+    };
     send_event(a_box, search, uploaded).await;
 }
 
