@@ -341,20 +341,23 @@ impl Uplink {
         })
     }
 
-    /// Forgets the stored identity (the local page's de-provisioning) and drops the
-    /// connection. What the outbox holds stays: activated again, the box still sends it.
-    /// A `[uplink.manual]` identity in `box.toml` is not the database's to forget.
+    /// Forgets the stored identity (the local page's de-provisioning) and the tenant's
+    /// standing, and drops the connection. What the outbox holds stays: activated again, the
+    /// box still sends it. A `[uplink.manual]` identity in `box.toml` is not the database's
+    /// to forget.
     pub(crate) async fn deprovision(&self) -> Result<bool, DbError> {
         let had = self
             .shared
             .db
             .write(|tx| {
+                standing::forget(tx)?;
                 Ok(tx
                     .execute("DELETE FROM uplink_identity", [])
                     .purpose("forget the uplink identity")?
                     > 0)
             })
             .await?;
+        *self.shared.standing.write() = TenantStanding::UNDECIDED;
         self.shutdown();
         self.shared.flight.lock().disconnected();
         let manual = self.shared.config().manual.is_some();

@@ -111,6 +111,14 @@ pub(super) fn stored(conn: &Connection) -> Result<TenantStanding, DbError> {
     ))
 }
 
+/// Forgets the stored standing, in the caller's transaction: a de-provisioned box belongs to
+/// no tenant, and the next one it is activated for starts in good standing.
+pub(super) fn forget(tx: &Transaction<'_>) -> Result<(), DbError> {
+    tx.execute("DELETE FROM tenant_standing", [])
+        .purpose("forget the tenant's standing")?;
+    Ok(())
+}
+
 /// Stores `decision` unless the stored one is newer, and writes the answer to request `id`
 /// to the outbox, in the caller's transaction.
 pub(super) fn decide_and_answer(

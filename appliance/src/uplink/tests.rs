@@ -223,4 +223,8 @@ fn a_suspension_outlives_reopening_the_database() {
     assert!(restored(2_001).supersedes(&stored));
     assert!(!restored(1_999).supersedes(&stored));
     assert!(stored.supersedes(&TenantStanding::UNDECIDED));
+    // De-provisioned, the box belongs to no tenant: the standing goes with the identity.
+    db.write_blocking(standing::forget).expect("forget");
+    let forgotten = db.read_blocking(standing::stored).expect("read");
+    assert_eq!(forgotten, TenantStanding::UNDECIDED);
 }

@@ -15,7 +15,8 @@ use crate::store::standing::{self as store, StoredStanding};
 use crate::store::{events, meters, tenants, uplink};
 use protocol::rpc::{SetStanding, Standing};
 
-/// How long a `setStanding` RPC waits for its box: the longest an RPC may (30 days).
+/// How long a `setStanding` RPC waits for its box: the longest an RPC may (30 days); a box
+/// away longer is reminded when it connects ([`remind_box`]).
 const STANDING_RPC_WAITS_MS: i64 = 2_592_000_000;
 /// How long a box has to answer it once sent.
 const STANDING_RPC_TIMEOUT_MS: i64 = 60_000;
@@ -145,6 +146,37 @@ pub async fn move_to(
     })
 }
 
+/// `setStanding`'s params: the decision made at `decided_at_ms` (the standing's `since`, so
+/// the same decision always has the same params).
+fn standing_params(standing: Standing, decided_at_ms: i64) -> String {
+    serde_json::to_string(&SetStanding {
+        standing,
+        decided_at_ms,
+    })
+    .unwrap_or_default()
+}
+
+/// A `setStanding` RPC with `params` for `device`, queued.
+fn standing_rpc(
+    (tenant, device): (Uuid, Uuid),
+    params: String,
+    actor: &str,
+    now: i64,
+) -> StoredRpc {
+    let waits = (
+        STANDING_RPC_TIMEOUT_MS,
+        now.saturating_add(STANDING_RPC_WAITS_MS),
+    );
+    StoredRpc::queued(
+        (tenant, device),
+        ("setStanding", params),
+        true,
+        waits,
+        actor,
+        now,
+    )
+}
+
 /// Queues `setStanding` for each active box of `tenant`.
 async fn tell_boxes(
     tx: &mut Tx,
@@ -152,30 +184,42 @@ async fn tell_boxes(
     standing: Standing,
     (actor, now): (&str, i64),
 ) -> Result<Vec<(StoredRpc, bool)>, DbError> {
-    let params = serde_json::to_string(&SetStanding {
-        standing,
-        decided_at_ms: now,
-    })
-    .unwrap_or_default();
+    let params = standing_params(standing, now);
     let shared = Uuid::new_v4();
     let mut queued = Vec::new();
     for (device, online) in uplink::active_devices_of(tx, tenant).await? {
-        let rpc = StoredRpc::queued(
-            (tenant, device),
-            ("setStanding", params.clone()),
-            true,
-            (
-                STANDING_RPC_TIMEOUT_MS,
-                now.saturating_add(STANDING_RPC_WAITS_MS),
-            ),
-            actor,
-            now,
-        )
-        .sharing_params(shared);
+        let rpc = standing_rpc((tenant, device), params.clone(), actor, now).sharing_params(shared);
         rpcs::insert(tx, &rpc).await?;
         queued.push((rpc, online));
     }
     Ok(queued)
+}
+
+/// A box of `tenant` came online: queues the tenant's standing for it, unless it has it
+/// already (answered) or it is on its way. This mends a decision the box missed (its RPC
+/// timed out as the box dropped, or expired while it was away). A tenant never out of good
+/// standing queues nothing. Whether one was queued; the uplink then sends what is queued.
+pub async fn remind_box(
+    tx: &mut Tx,
+    (tenant, device): (Uuid, Uuid),
+    now: i64,
+) -> Result<bool, DbError> {
+    let current = store::get(tx, tenant).await?;
+    if current.since == 0 {
+        return Ok(false);
+    }
+    let standing = if Level::parse(&current.standing) == Level::Suspended {
+        Standing::Suspended
+    } else {
+        Standing::Good
+    };
+    let params = standing_params(standing, current.since);
+    if rpcs::has_live_or_answered(tx, (tenant, device), ("setStanding", &params)).await? {
+        return Ok(false);
+    }
+    let rpc = standing_rpc((tenant, device), params, SYSTEM.actor, now);
+    rpcs::insert(tx, &rpc).await?;
+    Ok(true)
 }
 
 /// Sends the `setStanding` RPCs of `moved` to the boxes online (the others get theirs

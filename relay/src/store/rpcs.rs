@@ -4,7 +4,7 @@
 
 use uuid::Uuid;
 
-use super::{Columns, execute, fetch_all, fetch_optional};
+use super::{Columns, execute, fetch_all, fetch_optional, scalar};
 use crate::db::{DbError, Tx};
 
 /// One RPC as stored; times in Unix milliseconds.
@@ -237,4 +237,18 @@ pub async fn sweep(tx: &mut Tx, now: i64) -> Result<(u64, u64), DbError> {
                     WHERE state IN ('sent', 'delivered') AND answer_by <= $1";
     let timed_out = execute(tx, time_out, params![now]).await?;
     Ok((expired, timed_out))
+}
+
+/// Whether `device` of `tenant` has an RPC of `method` with exactly `params` that is on its
+/// way or was answered successfully.
+pub async fn has_live_or_answered(
+    tx: &mut Tx,
+    (tenant, device): (Uuid, Uuid),
+    (method, params): (&str, &str),
+) -> Result<bool, DbError> {
+    let sql = "SELECT COUNT(*) FROM device_rpcs r JOIN rpc_params p ON p.id = r.params_id \
+               WHERE r.tenant_id = $1 AND r.device_id = $2 AND r.method = $3 \
+               AND r.state IN ('queued', 'sent', 'delivered', 'successful') AND p.params = $4";
+    let found: Option<i64> = scalar(tx, sql, params![tenant, device, method, params]).await?;
+    Ok(found.unwrap_or(0) > 0)
 }

@@ -451,6 +451,8 @@ async fn apply_report(
             let version = status.software_version.as_deref();
             store::set_presence(tx, ids, online, version, now).await?;
             if online {
+                // A standing the box missed goes out with what else is queued for it.
+                crate::dunning::standing::remind_box(tx, ids, now).await?;
                 After::Online(ids.0, ids.1)
             } else {
                 After::Nothing

@@ -85,6 +85,51 @@ async fn a_suspension_and_its_end_reach_the_boxes_online(backend: Backend) {
             RpcResponse::ok(&json!({"standing": "suspended", "applied": true})),
         )
         .await;
+    let db = &site.relay().state.db;
+    let read = |sql: &'static str| async move {
+        let mut tx = db
+            .begin(Scope::Tenant(tenant), Mode::Read)
+            .await
+            .expect("tx");
+        let found: Option<i64> = sqlx::query_scalar(sql)
+            .fetch_optional(&mut *tx)
+            .await
+            .expect("read");
+        tx.commit().await.expect("commit");
+        found.unwrap_or_default()
+    };
+    let answered = "SELECT COUNT(*) FROM device_rpcs WHERE method = 'setStanding' \
+                    AND state = 'successful'";
+    crate::site::eventually("the box's answer is stored", || async {
+        read(answered).await == 1
+    })
+    .await;
+
+    // The box says it is online again (a reconnection): it has the decision, nothing is sent.
+    let changed_at = "SELECT status_changed_at FROM devices WHERE status = 'active'";
+    let before = read(changed_at).await;
+    a_box.online().await;
+    crate::site::eventually("the relay applies the box's presence", || async {
+        read(changed_at).await != before
+    })
+    .await;
+    let sent = read("SELECT COUNT(*) FROM device_rpcs WHERE method = 'setStanding'").await;
+    assert_eq!(sent, 1, "a box that has the decision is not sent it again");
+    // Had its RPC expired while it was away (made so here), the decision goes out again.
+    let mut tx = db
+        .begin(Scope::Tenant(tenant), Mode::Write)
+        .await
+        .expect("tx");
+    sqlx::query("UPDATE device_rpcs SET state = 'expired' WHERE method = 'setStanding'")
+        .execute(&mut *tx)
+        .await
+        .expect("expire");
+    tx.commit().await.expect("commit");
+    a_box.online().await;
+    let (id, reminded) = standing_sent(&mut a_box).await;
+    assert_eq!(reminded, told, "the same decision, not a new one");
+    let kept = json!({"standing": "suspended", "applied": false});
+    a_box.answer(id, RpcResponse::ok(&kept)).await;
 
     // The relay's own method is not an operator's.
     let rpc = format!("/api/v1/tenants/{}/devices/{}/rpc", a.id, a.device);
