@@ -12,6 +12,12 @@
 //!
 //! Every tenant's invoice is checked afterwards: one per tenant, its total the sum of its
 //! lines, and equal to the total computed here from the figures written.
+//!
+//! Then the dunning check (`dipper-relay billing dunning --as-of`, its own process) looks 60
+//! days ahead, when every invoice is long past its due date and its tenant's allowances: each
+//! tenant is moved to `suspended` in its own transaction, with its audit record, event and
+//! notices (the tenants have no channels and no registered boxes, so no notice rows or RPCs
+//! are written). Timed and its peak memory read the same way; every tenant must have moved.
 
 mod fill;
 
@@ -56,6 +62,9 @@ struct RunFigures {
     peak_rss_mb: f64,
     invoices: u64,
     invoices_checked: u64,
+    dunning_seconds: f64,
+    dunning_peak_rss_mb: f64,
+    tenants_suspended: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,7 +101,8 @@ pub(crate) async fn run(args: BillingArgs) -> Result<(), BoxError> {
         let f = &report.full;
         println!(
             "billing run over {} tenants × {} boxes ({} hourly rows): {:.1} s, peak {:.0} MB, \
-             {} invoices ({} checked){}",
+             {} invoices ({} checked); dunning check suspending {} tenants: {:.1} s, peak \
+             {:.0} MB{}",
             f.tenants,
             f.boxes_per_tenant,
             f.hourly_rows,
@@ -100,6 +110,9 @@ pub(crate) async fn run(args: BillingArgs) -> Result<(), BoxError> {
             f.peak_rss_mb,
             f.invoices,
             f.invoices_checked,
+            f.tenants_suspended,
+            f.dunning_seconds,
+            f.dunning_peak_rss_mb,
             report
                 .peak_rss_ratio
                 .map(|r| format!("; memory vs a tenth of the tenants: {r:.2}×"))
@@ -141,7 +154,9 @@ async fn measure(
     );
 
     let hourly_rows = filled.hourly_rows;
-    let (run_seconds, peak_rss_mb) = run_relay(&url, month, dir.path()).await?;
+    let month_text = month.to_string();
+    let args_run = ["billing", "run", "--month", &month_text];
+    let (run_seconds, peak_rss_mb, _) = run_relay(&url, dir.path(), &args_run).await?;
     tracing::info!(tenants, seconds = run_seconds, peak_rss_mb, "billing run");
     let (invoices, invoices_checked) =
         tokio::task::spawn_blocking(move || fill::check(&path, &filled)).await??;
@@ -150,6 +165,22 @@ async fn measure(
             "{invoices} invoices for {tenants} tenants, {invoices_checked} as expected"
         )
         .into());
+    }
+    let ahead = (jiff::Timestamp::now() + jiff::SignedDuration::from_hours(60 * 24)).to_string();
+    let args_dunning = ["billing", "dunning", "--as-of", &ahead];
+    let (dunning_seconds, dunning_peak_rss_mb, summary) =
+        run_relay(&url, dir.path(), &args_dunning).await?;
+    let tenants_suspended = summary["summary"]["moved"].as_u64().unwrap_or(0);
+    tracing::info!(
+        tenants,
+        seconds = dunning_seconds,
+        tenants_suspended,
+        "dunning check"
+    );
+    if tenants_suspended != u64::from(tenants) {
+        return Err(
+            format!("the dunning check moved {tenants_suspended} of {tenants} tenants").into(),
+        );
     }
     Ok(RunFigures {
         tenants,
@@ -160,19 +191,23 @@ async fn measure(
         peak_rss_mb,
         invoices,
         invoices_checked,
+        dunning_seconds,
+        dunning_peak_rss_mb,
+        tenants_suspended,
     })
 }
 
-/// Runs `dipper-relay billing run --month` over `url`: its wall time and peak memory.
+/// Runs `dipper-relay` with `args` over `url`: its wall time, peak memory and last line of
+/// output (JSON). A line with `"outcome": "failed"` or that is not JSON fails it.
 async fn run_relay(
     url: &str,
-    month: billing::BillingMonth,
     dir: &Path,
-) -> Result<(f64, f64), BoxError> {
+    args: &[&str],
+) -> Result<(f64, f64, serde_json::Value), BoxError> {
     let bin = sibling_binary("dipper-relay")?;
     let started = Instant::now();
     let mut child = tokio::process::Command::new(bin)
-        .args(["billing", "run", "--month", &month.to_string()])
+        .args(args)
         .env("DIPPER_RELAY__DATABASE__URL", url)
         .env("DIPPER_RELAY__LOG_FORMAT", "text")
         .env_remove("DIPPER_RELAY_CONFIG")
@@ -180,21 +215,22 @@ async fn run_relay(
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    // One line per tenant: read as it comes, so the pipe never fills; the first failure kept.
+    // One line per tenant: read as it comes, so the pipe never fills; the first failure and
+    // the last line kept.
     let stdout = child.stdout.take().ok_or("no stdout")?;
     let reading = tokio::spawn(async move {
         use tokio::io::AsyncBufReadExt as _;
         let mut lines = tokio::io::BufReader::new(stdout).lines();
-        let mut failure = None;
+        let (mut failure, mut last) = (None, serde_json::Value::Null);
         while let Ok(Some(line)) = lines.next_line().await {
-            let outcome = serde_json::from_str::<serde_json::Value>(&line)
-                .map(|v| v["outcome"] == "failed")
-                .unwrap_or(true);
-            if failure.is_none() && outcome {
+            let parsed = serde_json::from_str::<serde_json::Value>(&line);
+            let failed = parsed.as_ref().map_or(true, |v| v["outcome"] == "failed");
+            if failure.is_none() && failed {
                 failure = Some(line);
             }
+            last = parsed.unwrap_or_default();
         }
-        failure
+        (failure, last)
     });
     let pid = child.id();
     let mut peak = 0.0_f64;
@@ -208,10 +244,11 @@ async fn run_relay(
         }
     };
     let seconds = started.elapsed().as_secs_f64();
-    let failure = reading.await?;
+    let (failure, last) = reading.await?;
     if !status.success() || failure.is_some() {
         let first = failure.unwrap_or_default();
-        return Err(format!("dipper-relay billing run failed ({status}); first: {first}").into());
+        let command = args.join(" ");
+        return Err(format!("dipper-relay {command} failed ({status}); first: {first}").into());
     }
-    Ok((seconds, peak))
+    Ok((seconds, peak, last))
 }
