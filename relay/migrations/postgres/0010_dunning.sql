@@ -24,6 +24,10 @@ CREATE TABLE tenant_standing (
 );
 CREATE INDEX tenant_standing_standing ON tenant_standing (standing);
 
+-- A tenant's invoices by status and due date: the dunning check's per-tenant reads (without
+-- it the planner walks `invoices_status`, every tenant's issued invoices, for each tenant).
+CREATE INDEX invoices_tenant_status ON invoices (tenant_id, status, due_at);
+
 -- Where a tenant's notices go: an e-mail address, a Feishu bot's webhook (signed when
 -- `secret` is set) or a phone number for the SMS hook; in Chinese or English; for the events
 -- listed in `events` (`,invoice.issued,payment.received,` with leading and trailing commas).

@@ -352,7 +352,7 @@ pub async fn mark_overdue(
 ) -> Result<Vec<StoredInvoice>, DbError> {
     let sql = concat!(
         "UPDATE invoices SET status = 'overdue', status_changed_at = $4 \
-         WHERE tenant_id = $2 AND status = 'issued' AND due_at + $3 <= $1 \
+         WHERE tenant_id = $2 AND status = 'issued' AND due_at <= $1 - $3 \
          AND total_minor - credited_minor - paid_minor > 0 RETURNING ",
         returning!()
     );
