@@ -219,6 +219,11 @@ impl ApiError {
         )
     }
 
+    /// 400 for a query parameter (`field`) the relay refuses.
+    pub fn invalid_query(field: &str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery, message).with_field(field)
+    }
+
     /// 422 for a well-formed request whose field has a value the relay refuses.
     pub fn invalid_field(field: &str, message: impl Into<String>) -> Self {
         Self::new(

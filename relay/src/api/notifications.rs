@@ -366,12 +366,7 @@ pub async fn list_notices(
         && !matches!(status.as_str(), "pending" | "sent" | "failed")
     {
         let message = "status must be pending, sent or failed";
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            crate::error::ErrorCode::InvalidQuery,
-            message,
-        )
-        .with_field("status"));
+        return Err(ApiError::invalid_query("status", message));
     }
     let page = Page {
         limit: query.limit,

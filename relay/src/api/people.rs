@@ -232,12 +232,8 @@ pub async fn list_people(
         .as_ref()
         .is_some_and(|l| l.chars().count() > 200)
     {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            ErrorCode::InvalidQuery,
-            "label must be at most 200 characters",
-        )
-        .with_field("label"));
+        let message = "label must be at most 200 characters";
+        return Err(ApiError::invalid_query("label", message));
     }
     let page = Page {
         limit: query.limit,

@@ -192,12 +192,7 @@ pub async fn usage_by_tenant(
     let month = month("month", &query.month)?;
     let limit = query.limit.unwrap_or(100);
     if !(1..=200).contains(&limit) {
-        return Err(ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            crate::error::ErrorCode::InvalidQuery,
-            "limit must be 1 to 200",
-        )
-        .with_field("limit"));
+        return Err(ApiError::invalid_query("limit", "limit must be 1 to 200"));
     }
     let mut tx = state.db.begin(Scope::Platform, Mode::Read).await?;
     let page = tenants::ids_after(&mut tx, query.after, i64::from(limit)).await?;
@@ -215,8 +210,7 @@ pub async fn usage_by_tenant(
             }
         };
         let devices_billed = if used.device_day_basis == "registered" {
-            let settings = meters::settings(&mut tx, *tenant).await?;
-            let zone = zones::zone_or_default(&settings.time_zone);
+            let zone = zones::zone_or_default(&used.time_zone);
             match (month.start(&zone), month.end(&zone)) {
                 (Ok(start), Ok(end)) => {
                     let span = (start.as_millisecond(), end.as_millisecond());

@@ -20,7 +20,6 @@ pub mod events;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -31,7 +30,7 @@ use super::types::{Page, rfc3339};
 use super::{begin, begin_list};
 use crate::auth::Principal;
 use crate::db::{DbError, Mode, Tx};
-use crate::error::{ApiError, ErrorCode};
+use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
 use crate::objects::ObjectKey;
 use crate::state::AppState;
@@ -417,9 +416,7 @@ pub async fn get_search(
 
 /// The filter and page size a query asks for; 400 naming the parameter at fault.
 fn result_filter(query: &ResultQuery) -> Result<(ResultFilter, u32), ApiError> {
-    let invalid = |field: &str, message: &str| {
-        ApiError::new(StatusCode::BAD_REQUEST, ErrorCode::InvalidQuery, message).with_field(field)
-    };
+    let invalid = |field: &str, message: &str| ApiError::invalid_query(field, message);
     let limit = query.limit.unwrap_or(PAGE_DEFAULT);
     if !(1..=PAGE_MAX).contains(&limit) {
         return Err(invalid("limit", "limit must be 1 to 500"));

@@ -239,21 +239,13 @@ impl Page {
     pub fn bounds(self) -> Result<(i64, i64), crate::error::ApiError> {
         let limit = self.limit.unwrap_or(100);
         if !(1..=500).contains(&limit) {
-            return Err(crate::error::ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                crate::error::ErrorCode::InvalidQuery,
-                "limit must be 1 to 500",
-            )
-            .with_field("limit"));
+            let message = "limit must be 1 to 500";
+            return Err(crate::error::ApiError::invalid_query("limit", message));
         }
         let offset = self.offset.unwrap_or(0);
         if offset > 1_000_000 {
-            return Err(crate::error::ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                crate::error::ErrorCode::InvalidQuery,
-                "offset must be at most 1000000",
-            )
-            .with_field("offset"));
+            let message = "offset must be at most 1000000";
+            return Err(crate::error::ApiError::invalid_query("offset", message));
         }
         Ok((i64::from(limit), i64::from(offset)))
     }
