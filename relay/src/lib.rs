@@ -13,6 +13,7 @@ pub mod audit;
 pub mod auth;
 pub mod broker;
 pub mod config;
+pub mod console;
 pub mod db;
 pub mod dunning;
 pub mod error;

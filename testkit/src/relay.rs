@@ -19,7 +19,8 @@ use crate::broker::{ADMIN_PASSWORD, ADMIN_USER, TestBroker};
 pub const PASSWORD: &str = "correct-horse-battery";
 /// The platform administrator's email.
 pub const ROOT: &str = "root@dipper.test";
-const TENANT_ADMIN: &str = "admin@dipper.test";
+/// The tenant administrator's email (every tenant of [`Relay::tenant`] has one).
+pub const TENANT_ADMIN: &str = "admin@dipper.test";
 /// The relay's own broker identity (the relay makes it through the plugin at start).
 const BROKER_USER: &str = "dipper-relay";
 const BROKER_PASSWORD: &str = "relay-broker-password";

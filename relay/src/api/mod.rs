@@ -357,6 +357,9 @@ pub fn router(state: AppState) -> Router {
             crate::metering::calls::count,
         ))
         .route_layer(axum::middleware::from_fn(crate::metrics::track))
+        // The console's page and files: not API calls, so neither metered nor in the
+        // API's metrics.
+        .merge(crate::console::routes(&state))
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(max_body))

@@ -22,13 +22,15 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::types::{Email, Secret};
 use crate::audit;
+use crate::auth::cookie;
 use crate::auth::tokens::{new_secret, secret_digest};
 use crate::auth::{Principal, Role};
 use crate::db::{DbError, Mode, Scope, Tx, now_ms, parse_id};
@@ -47,13 +49,25 @@ pub struct LoginRequest {
     /// The tenant whose account signs in; absent for a platform admin.
     #[serde(default)]
     pub tenant_id: Option<Uuid>,
+    /// Return the refresh token as the `dipper_refresh` cookie (HttpOnly, SameSite=Strict,
+    /// path `/api/v1/auth`) instead of in the body: the operators' console keeps it out of
+    /// its scripts' reach. Default false.
+    #[serde(default)]
+    pub cookie: bool,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RefreshRequest {
-    #[schema(value_type = String, min_length = 1, max_length = 1024)]
-    pub refresh_token: Secret,
+    /// The refresh token; absent when `cookie` is true and the `dipper_refresh` cookie
+    /// carries it.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 1024)]
+    pub refresh_token: Option<Secret>,
+    /// Read the refresh token from the `dipper_refresh` cookie when the body has none, and
+    /// answer the next one as that cookie. Default false.
+    #[serde(default)]
+    pub cookie: bool,
 }
 
 /// An access token and the refresh token that renews it.
@@ -64,7 +78,9 @@ pub struct TokenPair {
     pub token_type: String,
     /// Seconds the access token is valid for.
     pub expires_in: i64,
-    pub refresh_token: String,
+    /// Absent when the request asked for the `dipper_refresh` cookie instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -114,9 +130,14 @@ fn account_key(tenant: Option<Uuid>, email: &Email) -> String {
 pub async fn login(
     State(state): State<AppState>,
     RemoteAddr(remote_addr): RemoteAddr,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<LoginRequest>,
-) -> Result<Json<TokenPair>, ApiError> {
+) -> Result<Response, ApiError> {
     state.limits.check_login(&remote_addr)?;
+    let cookie = request
+        .cookie
+        .then(|| cookie::Jar::new(&state, &headers))
+        .transpose()?;
     let account = account_key(request.tenant_id, &request.email);
     let now = now_ms();
     let mut tx = state.db.begin(Scope::Platform, Mode::Read).await?;
@@ -171,7 +192,14 @@ pub async fn login(
     )
     .await?;
     tx.commit().await?;
-    pair(&state, user_id, tenant_id, session, refresh_token)
+    pair(
+        &state,
+        user_id,
+        tenant_id,
+        session,
+        refresh_token,
+        cookie.as_ref(),
+    )
 }
 
 /// Records a refused sign-in: the failure count of `account`, and for a known user an audit
@@ -274,17 +302,30 @@ fn pair(
     tenant: Option<Uuid>,
     session: Uuid,
     refresh_token: String,
-) -> Result<Json<TokenPair>, ApiError> {
+    jar: Option<&cookie::Jar>,
+) -> Result<Response, ApiError> {
     let (access_token, expires_in) = state
         .tokens
         .issue(user, tenant, session)
         .map_err(|e| ApiError::internal(&e))?;
-    Ok(Json(TokenPair {
+    let mut pair = TokenPair {
         access_token,
         token_type: "Bearer".to_owned(),
         expires_in,
-        refresh_token,
-    }))
+        refresh_token: Some(refresh_token),
+    };
+    Ok(match jar {
+        Some(jar) => {
+            let set = jar.set(&pair.refresh_token.take().unwrap_or_default());
+            let no_store = axum::http::HeaderValue::from_static("no-store");
+            (
+                [(header::SET_COOKIE, set), (header::CACHE_CONTROL, no_store)],
+                Json(pair),
+            )
+                .into_response()
+        }
+        None => Json(pair).into_response(),
+    })
 }
 
 /// Records a session event of `user` in its tenant's audit log, in `tx`.
@@ -311,9 +352,57 @@ fn refresh_token_invalid(message: &str) -> ApiError {
 pub async fn refresh(
     State(state): State<AppState>,
     RemoteAddr(remote_addr): RemoteAddr,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<RefreshRequest>,
-) -> Result<Json<TokenPair>, ApiError> {
-    let digest = secret_digest(request.refresh_token.as_str());
+) -> Result<Response, ApiError> {
+    let jar = request
+        .cookie
+        .then(|| cookie::Jar::new(&state, &headers))
+        .transpose()?;
+    let presented = presented_token(request.refresh_token, jar.as_ref())?;
+    match renew(&state, &remote_addr, &presented).await {
+        Ok((user, tenant, session, next)) => {
+            pair(&state, user, tenant, session, next, jar.as_ref())
+        }
+        // A cookie that no longer renews anything is cleared with the refusal.
+        Err(error) => match &jar {
+            Some(jar) => {
+                let mut refusal = error.into_response();
+                refusal
+                    .headers_mut()
+                    .insert(header::SET_COOKIE, jar.clear());
+                Ok(refusal)
+            }
+            None => Err(error),
+        },
+    }
+}
+
+/// The refresh token of a request: the body's, else (with `cookie: true`) the cookie's.
+fn presented_token(body: Option<Secret>, jar: Option<&cookie::Jar>) -> Result<String, ApiError> {
+    if let Some(token) = body {
+        return Ok(token.into_inner());
+    }
+    match jar.and_then(cookie::Jar::token) {
+        Some(token) => Ok(token),
+        None if jar.is_some() => Err(refresh_token_invalid(
+            "no dipper_refresh cookie came with the request; sign in again",
+        )),
+        None => Err(ApiError::invalid_field(
+            "refresh_token",
+            "refresh_token is required (or cookie: true with the dipper_refresh cookie)",
+        )),
+    }
+}
+
+/// Trades `presented` for the next refresh token of its session: (user, tenant, session,
+/// the new token).
+async fn renew(
+    state: &AppState,
+    remote_addr: &str,
+    presented: &str,
+) -> Result<(Uuid, Option<Uuid>, Uuid, String), ApiError> {
+    let digest = secret_digest(presented);
     let mut tx = state.db.begin(Scope::Platform, Mode::Write).await?;
     let token = refresh_tokens::by_digest(&mut tx, &digest)
         .await?
@@ -372,7 +461,7 @@ pub async fn refresh(
     )
     .await?;
     tx.commit().await?;
-    pair(&state, user, tenant, session, next)
+    Ok((user, tenant, session, next))
 }
 
 /// Ends the session: revokes the refresh token's session, its other refresh tokens and its
@@ -383,9 +472,24 @@ pub async fn refresh(
 pub async fn logout(
     State(state): State<AppState>,
     RemoteAddr(remote_addr): RemoteAddr,
+    headers: HeaderMap,
     ApiJson(request): ApiJson<RefreshRequest>,
-) -> Result<StatusCode, ApiError> {
-    let digest = secret_digest(request.refresh_token.as_str());
+) -> Result<Response, ApiError> {
+    let jar = request
+        .cookie
+        .then(|| cookie::Jar::new(&state, &headers))
+        .transpose()?;
+    let presented = match presented_token(request.refresh_token, jar.as_ref()) {
+        Ok(token) => token,
+        // Signing out without a cookie left: nothing to revoke, the cookie stays cleared.
+        Err(_) if let Some(jar) = &jar => {
+            return Ok(
+                (StatusCode::NO_CONTENT, [(header::SET_COOKIE, jar.clear())]).into_response(),
+            );
+        }
+        Err(error) => return Err(error),
+    };
+    let digest = secret_digest(&presented);
     let mut tx = state.db.begin(Scope::Platform, Mode::Write).await?;
     if let Some(token) = refresh_tokens::by_digest(&mut tx, &digest).await? {
         sessions::revoke(&mut tx, &token.family).await?;
@@ -400,7 +504,10 @@ pub async fn logout(
         .await?;
     }
     tx.commit().await?;
-    Ok(StatusCode::NO_CONTENT)
+    Ok(match &jar {
+        Some(jar) => (StatusCode::NO_CONTENT, [(header::SET_COOKIE, jar.clear())]).into_response(),
+        None => StatusCode::NO_CONTENT.into_response(),
+    })
 }
 
 /// Who the bearer token says the caller is, with its grants.

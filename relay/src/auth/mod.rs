@@ -15,6 +15,7 @@
 //! granted on the whole tenant or on an area, and holds on every area below it. Platform
 //! admins hold every role in every tenant, and alone manage tenants.
 
+pub mod cookie;
 pub mod device;
 pub mod oidc;
 pub mod password;

@@ -1,0 +1,1 @@
+//! Filled in by this session's work on issue 21.
