@@ -1,12 +1,11 @@
-// The page's words in English and Simplified Chinese.
-//
-// `t(key, params)` looks a key up in the current language (then in English) and fills
-// `{name}` blanks from `params`; an entry may be a function of `params` (for plurals).
-// The language is the one remembered in localStorage `dipper.lang`, else the browser's
-// first preference (any `zh*` is Chinese), else English.
+// The box page's words in English and Simplified Chinese, added to the lookup the box
+// shares with the relay's console (web-common/assets/i18n.js, served as
+// /assets/common/i18n.js), which holds the common words (units), the language's detection
+// and memory, and `t`; re-exported here so that the page's modules import '/assets/i18n.js'.
 
-const STORAGE_KEY = 'dipper.lang';
-const plural = (n, one, many) => (Number(n) === 1 ? one : many);
+import { register, plural } from '/assets/common/i18n.js';
+
+export { t, lang, locale, setLang, dictionariesForTests } from '/assets/common/i18n.js';
 
 const en = {
   'boot.loading': 'Loading…',
@@ -286,12 +285,6 @@ const en = {
   'settings.diagnostics': 'Diagnostics',
   'settings.diagnostics_intro': 'A report for support: versions, cameras, disk, cloud link and recent errors. It holds no passwords.',
   'settings.diagnostics_download': 'Download diagnostics',
-
-  'unit.d': '{n} d',
-  'unit.h': '{n} h',
-  'unit.min': '{n} min',
-  'unit.s': '{n} s',
-  'unit.join': ' ',
 
   'error.network': 'The box is not answering.',
   'error.unexpected': 'Something went wrong on this page. Reload it and try again.',
@@ -602,12 +595,6 @@ const zh = {
   'settings.diagnostics_intro': '供技术支持使用的报告：版本、摄像头、磁盘、云端连接和最近的错误，不含任何密码。',
   'settings.diagnostics_download': '下载诊断信息',
 
-  'unit.d': '{n}天',
-  'unit.h': '{n}小时',
-  'unit.min': '{n}分',
-  'unit.s': '{n}秒',
-  'unit.join': '',
-
   'error.network': '设备无响应。',
   'error.unexpected': '页面出错了。请刷新后重试。',
   'error.http': '设备返回错误（HTTP {status}）。',
@@ -638,45 +625,4 @@ const zh = {
   'error.not_activated': '云端连接尚未激活。',
 };
 
-const dictionaries = { en, zh };
-let current = null;
-
-/** The language to start with: remembered, else the browser's preference. */
-function detect() {
-  try {
-    const saved = globalThis.localStorage && localStorage.getItem(STORAGE_KEY);
-    if (saved === 'en' || saved === 'zh') return saved;
-  } catch {
-    // Storage may be off (private mode): fall through.
-  }
-  const nav = globalThis.navigator;
-  const wanted = (nav && (nav.languages && nav.languages.length ? nav.languages : [nav.language])) || [];
-  return wanted.some((tag) => /^zh\b/i.test(tag || '')) ? 'zh' : 'en';
-}
-
-/** `en` or `zh`. */
-export function lang() {
-  if (!current) current = detect();
-  return current;
-}
-
-/** The BCP 47 tag for `<html lang>` and Intl: `en` or `zh-CN`. */
-export function locale() {
-  return lang() === 'zh' ? 'zh-CN' : 'en';
-}
-
-/** Switches the language and remembers it; the caller re-renders. */
-export function setLang(next) {
-  current = dictionaries[next] ? next : 'en';
-  try { localStorage.setItem(STORAGE_KEY, current); } catch { /* not remembered */ }
-}
-
-/** The text for `key`; `fallback` (default: the key itself) when no language has it. */
-export function t(key, params = {}, fallback = key) {
-  const entry = dictionaries[lang()][key] ?? en[key];
-  if (entry == null) return fallback;
-  const text = typeof entry === 'function' ? entry(params || {}) : entry;
-  return text.replace(/\{(\w+)\}/g, (whole, name) => (params && params[name] != null ? String(params[name]) : whole));
-}
-
-export const dictionariesForTests = dictionaries;
+register(en, zh);

@@ -1,92 +1,18 @@
-// Shared helpers: the DOM builder, the API client, formatting, and the box's time zone.
+// The box's own helpers: the API client with its CSRF token, civil time in the box's zone,
+// what the page knows of the box, and the uplink's activation string. The DOM builder,
+// formatting and error display are the ones the box shares with the relay's console
+// (web-common/assets/, served as /assets/common/), re-exported here so that the page's
+// modules import them from one place.
 //
-// Nothing here touches the page when imported, so node can load this module to test the
-// pure helpers.
+// Nothing here touches the page when imported.
 
-import { t, locale } from '/assets/i18n.js';
+import { t } from '/assets/i18n.js';
+import { ApiError, send } from '/assets/common/api.js';
+import { formatTime } from '/assets/common/format.js';
 
-// ---------------------------------------------------------------------------------------
-// DOM
-
-/** Properties set as such rather than as attributes (their live state matters). */
-const PROPS = new Set(['value', 'checked', 'disabled', 'hidden', 'open', 'selected']);
-
-/**
- * Builds an element. Text always goes in through text nodes and attributes through
- * setAttribute, so data from the API can never become markup. `on*` keys take functions
- * only (added with addEventListener); a string there is a programming error.
- */
-export function h(tag, attrs, ...children) {
-  const el = document.createElement(tag);
-  for (const [key, value] of Object.entries(attrs || {})) {
-    if (value == null || value === false) continue;
-    if (key.startsWith('on')) {
-      if (typeof value !== 'function') throw new TypeError(`${key} must be a function`);
-      el.addEventListener(key.slice(2).toLowerCase(), value);
-    } else if (key === 'class') {
-      el.className = Array.isArray(value) ? value.filter(Boolean).join(' ') : value;
-    } else if (PROPS.has(key)) {
-      el[key] = value;
-    } else {
-      el.setAttribute(key, value === true ? '' : String(value));
-    }
-  }
-  append(el, children);
-  return el;
-}
-
-/** Appends children: nodes, text (strings, numbers) and nested arrays; null is skipped. */
-export function append(el, children) {
-  for (const child of children) {
-    if (child == null || child === false) continue;
-    if (Array.isArray(child)) append(el, child);
-    else if (typeof child === 'object' && 'nodeType' in child) el.appendChild(child);
-    else el.appendChild(document.createTextNode(String(child)));
-  }
-  return el;
-}
-
-/** Replaces an element's content. */
-export function fill(el, ...children) {
-  el.replaceChildren();
-  return append(el, children);
-}
-
-/** A labelled input: `<label>` around the text and the control. */
-export function field(label, control, hint) {
-  return h('label', { class: 'field' }, h('span', { class: 'label' }, label), control,
-    hint ? h('small', { class: 'hint' }, hint) : null);
-}
-
-/**
- * A button that asks for a second click before acting (no window.confirm): the first click
- * turns it into "Click again to …" for a few seconds.
- */
-export function confirmButton(attrs, label, confirmLabel, action) {
-  let armed = false;
-  let timer = 0;
-  const button = h('button', {
-    type: 'button', ...attrs,
-    onclick: () => {
-      if (!armed) {
-        armed = true;
-        button.classList.add('armed');
-        fill(button, confirmLabel);
-        timer = setTimeout(disarm, 4000);
-        return;
-      }
-      disarm();
-      action();
-    },
-  }, label);
-  function disarm() {
-    clearTimeout(timer);
-    armed = false;
-    button.classList.remove('armed');
-    fill(button, label);
-  }
-  return button;
-}
+export { h, append, fill, field, confirmButton } from '/assets/common/dom.js';
+export { formatNumber, formatBytes, formatDuration, formatTime } from '/assets/common/format.js';
+export { ApiError, errorText, errorBlock, showError, showMessage } from '/assets/common/api.js';
 
 // ---------------------------------------------------------------------------------------
 // The API
@@ -99,19 +25,6 @@ export function setCsrf(token) { csrf = typeof token === 'string' ? token : ''; 
 
 /** Called with `unauthenticated` or `setup_required` when an answer says so. */
 export function onAuthNeeded(handler) { authNeeded = handler; }
-
-/** An API error: the JSON error body's code and message, or `network` when no answer came. */
-export class ApiError extends Error {
-  constructor(status, code, message, body = {}) {
-    super(message || code);
-    this.status = status;
-    this.code = code;
-    this.body = body;
-    this.field = typeof body.field === 'string' ? body.field : null;
-    /** Set when the page went to the login or setup view: nothing more to show. */
-    this.auth = false;
-  }
-}
 
 /**
  * Calls the API; resolves to the JSON answer (null for 204), rejects with an ApiError.
@@ -126,153 +39,23 @@ export async function api(method, path, body, retried = false) {
     headers['content-type'] = 'application/json';
     init.body = JSON.stringify(body);
   }
-  let res;
-  let text;
   try {
-    res = await fetch(path, init);
-    text = await res.text();
-  } catch (e) {
-    throw new ApiError(0, 'network', String(e && e.message || e));
-  }
-  let data = null;
-  if (text) {
-    try { data = JSON.parse(text); } catch { data = null; }
-  }
-  if (res.ok) return res.status === 204 ? null : data;
-  const errorBody = data && typeof data === 'object' ? data : {};
-  const code = typeof errorBody.error === 'string' ? errorBody.error : `http_${res.status}`;
-  const error = new ApiError(res.status, code, errorBody.message, errorBody);
-  const after = Number(res.headers.get('retry-after'));
-  if (Number.isFinite(after) && errorBody.retry_after_seconds == null) {
-    errorBody.retry_after_seconds = after;
-  }
-  if (res.status === 401 && (code === 'unauthenticated' || code === 'setup_required')) {
-    error.auth = true;
-    authNeeded(code);
-  } else if (res.status === 403 && !retried && method !== 'GET') {
-    const session = await api('GET', '/api/v1/session').catch(() => null);
-    if (session && session.signed_in && session.csrf && session.csrf !== csrf) {
-      setCsrf(session.csrf);
-      return api(method, path, body, true);
+    return (await send(path, init)).data;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    const { status, code } = error;
+    if (status === 401 && (code === 'unauthenticated' || code === 'setup_required')) {
+      error.auth = true;
+      authNeeded(code);
+    } else if (status === 403 && !retried && method !== 'GET') {
+      const session = await api('GET', '/api/v1/session').catch(() => null);
+      if (session && session.signed_in && session.csrf && session.csrf !== csrf) {
+        setCsrf(session.csrf);
+        return api(method, path, body, true);
+      }
     }
+    throw error;
   }
-  throw error;
-}
-
-/**
- * The sentence for an error: the translation of its code (under `prefix`, then the general
- * `error.` ones), else the server's message. `params` fill the sentence's blanks.
- */
-export function errorText(error, prefix = 'error', params = {}) {
-  if (!(error instanceof ApiError)) return t('error.unexpected');
-  const values = { ...error.body, status: error.status, ...params };
-  for (const key of [`${prefix}.${error.code}`, `error.${error.code}`]) {
-    const text = t(key, values, null);
-    if (text != null) return text;
-  }
-  if (/^http_5/.test(error.code)) return t('error.http_5xx', values);
-  return error.message || t('error.http', values);
-}
-
-/**
- * An error as a block: the translated sentence, and the server's own message under it
- * when it says more (it names the field or the device's reason).
- */
-export function errorBlock(error, prefix, params) {
-  if (error && error.auth) return null;
-  const sentence = errorText(error, prefix, params);
-  const detail = error instanceof ApiError && error.message && error.message !== sentence
-    && error.code !== 'network' ? error.message : null;
-  return [h('span', { class: 'sentence' }, sentence),
-    detail ? h('small', { class: 'detail' }, detail) : null];
-}
-
-/** Shows an error (or nothing) in a message element; hides it when there is none. */
-export function showError(el, error, prefix, params) {
-  const content = error ? errorBlock(error, prefix, params) : null;
-  if (!content) {
-    el.hidden = true;
-    el.replaceChildren();
-    return;
-  }
-  fill(el, content);
-  el.hidden = false;
-}
-
-/** Shows a plain message (a client-side check) in a message element. */
-export function showMessage(el, text) {
-  if (!text) { el.hidden = true; el.replaceChildren(); return; }
-  fill(el, text);
-  el.hidden = false;
-}
-
-// ---------------------------------------------------------------------------------------
-// Formatting
-
-const numberFormats = new Map();
-
-export function formatNumber(n, digits = 0) {
-  if (n == null || !Number.isFinite(Number(n))) return '–';
-  const key = `${locale()}|${digits}`;
-  if (!numberFormats.has(key)) {
-    numberFormats.set(key, new Intl.NumberFormat(locale(),
-      { maximumFractionDigits: digits, minimumFractionDigits: digits }));
-  }
-  return numberFormats.get(key).format(Number(n));
-}
-
-/** Bytes in binary units: 512 B, 1.5 KiB, 23 MiB, 1.2 TiB. */
-export function formatBytes(bytes) {
-  if (bytes == null || !Number.isFinite(Number(bytes))) return '–';
-  let value = Number(bytes);
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let unit = 0;
-  while (Math.abs(value) >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  const digits = unit === 0 || Math.abs(value) >= 100 ? 0 : 1;
-  return `${formatNumber(value, digits)} ${units[unit]}`;
-}
-
-/** A duration in its two largest units: "2 h 5 min", "45 s" / "2小时5分", "45秒". */
-export function formatDuration(seconds) {
-  if (seconds == null || !Number.isFinite(Number(seconds))) return '–';
-  let rest = Math.max(0, Math.round(Number(seconds)));
-  const parts = [];
-  for (const [unit, size] of [['d', 86400], ['h', 3600], ['min', 60], ['s', 1]]) {
-    const count = Math.floor(rest / size);
-    rest -= count * size;
-    if (count > 0 || (unit === 's' && parts.length === 0)) parts.push(t(`unit.${unit}`, { n: count }));
-    if (parts.length === 2) break;
-    if (parts.length === 1 && count === 0) break;
-  }
-  return parts.join(t('unit.join'));
-}
-
-const timeFormats = new Map();
-
-/** A date formatter in the box's zone; falls back to the browser's zone if it is unknown. */
-function timeFormat(zone, withDate) {
-  const key = `${locale()}|${zone}|${withDate}`;
-  if (!timeFormats.has(key)) {
-    const options = { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' };
-    if (withDate) Object.assign(options, { year: 'numeric', month: 'short', day: 'numeric' });
-    let format;
-    try {
-      format = new Intl.DateTimeFormat(locale(), { ...options, timeZone: zone || undefined });
-    } catch {
-      format = new Intl.DateTimeFormat(locale(), options);
-    }
-    timeFormats.set(key, format);
-  }
-  return timeFormats.get(key);
-}
-
-/** A Unix-ms instant as the box's wall clock shows it, e.g. "Nov 25, 2026, 08:00:00". */
-export function formatTime(ms, zone, withDate = true) {
-  if (ms == null || !Number.isFinite(Number(ms))) return '–';
-  return timeFormat(zone, withDate).format(new Date(Number(ms)));
 }
 
 // ---------------------------------------------------------------------------------------

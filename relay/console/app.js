@@ -12,7 +12,9 @@
 import { t, lang, setLang, locale, register } from './common/i18n.js';
 import { h, fill, field } from './common/dom.js';
 import { errorBlock, showError } from './common/api.js';
-import { signIn, signOut, resume, whenSignedOut, caller } from './session.js';
+import {
+  signIn, signOut, resume, whenSignedOut, caller, authConfig, startOidc, finishOidc, usedOidc,
+} from './session.js';
 import './strings.js';
 import * as tenants from './views/tenants.js';
 import * as platformBilling from './views/platform-billing.js';
@@ -31,10 +33,19 @@ const ROUTES = MODULES.flatMap((m) => m.routes || []).map((route) => ({
 }));
 
 const app = document.getElementById('app');
+
+// What the content security policy blocks is kept (the tests read it) and logged: the
+// console must never need an exception to its policy.
+document.addEventListener('securitypolicyviolation', (e) => {
+  (window.__cspViolations ||= []).push(`${e.violatedDirective} ${e.blockedURI}`);
+  console.error('blocked by the content security policy:', e.violatedDirective, e.blockedURI);
+});
 /** `boot`, `login` or `app`. */
 let mode = 'boot';
 let loginNotice = '';
 let current = null;
+/** `GET /api/v1/auth/config`: whether single sign-on is offered. */
+let signInConfig = { oidc: null };
 
 register({
   'error.unauthenticated': 'Sign in first.',
@@ -215,6 +226,15 @@ function loginView() {
   h('h1', {}, t('login.title')),
   loginNotice ? h('p', { class: 'notice', id: 'login-notice' }, loginNotice) : null,
   message,
+  signInConfig.oidc ? h('div', { class: 'sso' },
+    h('button', {
+      id: 'login-oidc', type: 'button', class: 'primary',
+      onclick: async () => {
+        showError(message, null);
+        try { await startOidc(signInConfig.oidc); } catch (e) { showError(message, e, 'login'); }
+      },
+    }, t('login.oidc')),
+    h('p', { class: 'muted small or' }, t('login.or'))) : null,
   field(t('login.email'), email),
   field(t('login.password'), password),
   field(t('login.tenant'), tenant, t('login.tenant_hint')),
@@ -227,11 +247,24 @@ window.addEventListener('hashchange', () => { if (mode === 'app') render(); });
 async function boot() {
   render();
   try {
-    const me = await resume();
+    signInConfig = await authConfig();
+  } catch (e) {
+    console.warn('sign-in options unknown', e);
+  }
+  try {
+    let me = signInConfig.oidc ? await finishOidc(signInConfig.oidc) : null;
+    if (!me) me = await resume();
+    if (!me && signInConfig.oidc && usedOidc()) {
+      // A reload after single sign-on: ask the provider again, without a prompt.
+      await startOidc(signInConfig.oidc, true);
+      return;
+    }
     mode = me ? 'app' : 'login';
   } catch (e) {
     mode = 'login';
-    loginNotice = errorBlock(e) ? t('boot.down') : '';
+    if (e && e.silent) loginNotice = '';
+    else if (e && /^oidc_/.test(e.code || '')) loginNotice = t('login.oidc_failed', { reason: e.message || e.code });
+    else loginNotice = errorBlock(e) ? t('boot.down') : '';
   }
   render();
 }

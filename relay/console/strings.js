@@ -32,6 +32,10 @@ register({
   'login.signed_out': 'You are signed out.',
   'login.invalid_credentials': 'Wrong e-mail, organisation or password.',
   'login.invalid_field': 'Check the e-mail address and the organisation ID.',
+  'login.oidc': 'Sign in with single sign-on',
+  'login.or': 'or with a Dipper account:',
+  'login.oidc_failed': 'Single sign-on did not complete: {reason}',
+  'error.oidc_insecure': 'Single sign-on needs the console over HTTPS.',
 
   'notfound.title': 'Not found',
   'notfound.text': 'There is nothing here, or you may not see it.',
@@ -114,6 +118,10 @@ register({
   'login.signed_out': '您已退出登录。',
   'login.invalid_credentials': '邮箱、机构或密码错误。',
   'login.invalid_field': '请检查邮箱地址和机构 ID。',
+  'login.oidc': '使用单点登录',
+  'login.or': '或使用 Dipper 账号登录：',
+  'login.oidc_failed': '单点登录未完成：{reason}',
+  'error.oidc_insecure': '单点登录需要通过 HTTPS 访问控制台。',
 
   'notfound.title': '未找到',
   'notfound.text': '这里没有内容，或您无权查看。',

@@ -192,6 +192,19 @@ pub struct OidcConfig {
     /// seconds. Default 30.
     #[serde(default = "default_jwks_min_refresh")]
     pub jwks_min_refresh_seconds: u64,
+    /// The public client (no secret; authorization code with PKCE) the operators' console
+    /// signs in with at this provider; none: the console offers only the relay's own
+    /// accounts. The provider must allow the console's address (`{public address}/console/`)
+    /// as a redirect URI and as a web origin (CORS for its token endpoint).
+    #[serde(default)]
+    pub console_client_id: Option<String>,
+    /// The scopes the console asks for. Default `openid`.
+    #[serde(default = "default_console_scope")]
+    pub console_scope: String,
+}
+
+fn default_console_scope() -> String {
+    "openid".to_owned()
 }
 
 fn default_tenant_claim() -> String {

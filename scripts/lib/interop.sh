@@ -22,3 +22,24 @@ dipper_prepare_interop() {
   "$venv/bin/python" -c "import hikvisionapi, hikload.hikvisionapi.classes"
   echo "$stamp" >"$venv/.stamp"
 }
+
+# The OpenID Connect provider of the console's sign-in tests (testkit/src/oidc.rs): panva's
+# oidc-provider from npm, pinned by testkit/oidc/package-lock.json (npm ci checks every
+# package's sha512), with testkit/oidc/provider.mjs beside its node_modules (ES modules find
+# their packages from their own folder) in .cache/oidc.
+dipper_prepare_oidc() {
+  local dir="$dipper_repo/.cache/oidc"
+  local source="$dipper_repo/testkit/oidc"
+  local stamp
+  stamp="$(cat "$source/package-lock.json" "$source/provider.mjs" | sha256sum | cut -c1-16)"
+  if [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp" ]; then
+    return 0
+  fi
+  dipper_install_node
+  echo "==> installing the test OpenID Connect provider (oidc-provider, npm ci) into .cache/oidc"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  cp "$source/package.json" "$source/package-lock.json" "$source/provider.mjs" "$dir/"
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null)
+  echo "$stamp" >"$dir/.stamp"
+}

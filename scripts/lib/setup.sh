@@ -137,6 +137,7 @@ dipper_prepare() {
   dipper_install_s3s_fs
   dipper_prepare_relay
   dipper_prepare_interop
+  dipper_prepare_oidc
   "$dipper_repo/scripts/fetch-models"
   "$dipper_repo/scripts/make-clips"
 }

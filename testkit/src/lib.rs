@@ -20,6 +20,7 @@ pub mod browser;
 pub mod daemon;
 pub mod faces;
 pub mod mqtt;
+pub mod oidc;
 pub mod postgres;
 pub mod proxy;
 pub mod relay;

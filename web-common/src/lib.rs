@@ -33,6 +33,8 @@ fn content_type(name: &str) -> Option<&'static str> {
 /// # Panics
 /// On a folder that cannot be read, a file name that is not UTF-8, a file of a kind without
 /// a known content type, or an unwritable `out` (a build step has nobody to answer to).
+// Cargo reads a build script's instructions (`cargo::rerun-if-changed`) from its stdout.
+#[allow(clippy::print_stdout)]
 pub fn embed(out: &Path, sources: &[(&str, &Path)]) {
     let mut files = Vec::new();
     for (prefix, dir) in sources {

@@ -105,7 +105,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/metrics", get(health::metrics))
         .route("/", get(web::index))
-        .route("/assets/{name}", get(web::file))
+        .route("/assets/{*name}", get(web::file))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::map_response(too_large_as_json))
         .layer(middleware::from_fn(web::security_headers))

@@ -243,6 +243,7 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(session::refresh))
         .routes(routes!(session::logout))
         .routes(routes!(session::me))
+        .routes(routes!(session::auth_config))
         .routes(routes!(tenants::list_tenants, tenants::create_tenant))
         .routes(routes!(
             tenants::get_tenant,

@@ -422,7 +422,7 @@ async fn renew(
             &mut tx,
             user,
             tenant,
-            &remote_addr,
+            remote_addr,
             "auth.refresh",
             "refused: refresh_token_reused",
         )
@@ -450,12 +450,12 @@ async fn renew(
         return Err(ApiError::tenant_disabled());
     }
     let session = parse_id(family)?;
-    let next = insert_refresh(&state, &mut tx, user, tenant, session).await?;
+    let next = insert_refresh(state, &mut tx, user, tenant, session).await?;
     audit_session(
         &mut tx,
         user,
         tenant,
-        &remote_addr,
+        remote_addr,
         "auth.refresh",
         "success",
     )
@@ -508,6 +508,38 @@ pub async fn logout(
         Some(jar) => (StatusCode::NO_CONTENT, [(header::SET_COOKIE, jar.clear())]).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     })
+}
+
+/// How the console may sign in: the relay's own accounts always, and the OpenID Connect
+/// provider when `[oidc] console_client_id` is set.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuthConfig {
+    pub oidc: Option<OidcClient>,
+}
+
+/// The provider and the console's public client there (authorization code flow with PKCE).
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct OidcClient {
+    /// The provider's issuer; its discovery document is
+    /// `{issuer}/.well-known/openid-configuration`.
+    pub issuer: String,
+    pub client_id: String,
+    /// The scopes to ask for.
+    pub scope: String,
+}
+
+/// How to sign in (public: the console asks before anyone has).
+#[utoipa::path(get, path = "/api/v1/auth/config", tag = "session",
+    responses((status = 200, description = "The ways to sign in", body = AuthConfig)))]
+pub async fn auth_config(State(state): State<AppState>) -> Json<AuthConfig> {
+    let oidc = state.config.oidc.as_ref().and_then(|oidc| {
+        Some(OidcClient {
+            issuer: oidc.issuer.clone(),
+            client_id: oidc.console_client_id.clone()?,
+            scope: oidc.console_scope.clone(),
+        })
+    });
+    Json(AuthConfig { oidc })
 }
 
 /// Who the bearer token says the caller is, with its grants.

@@ -77,8 +77,16 @@ fn origin(url: &str) -> Option<String> {
 /// store; nothing framed, no plugins, no `<base>`, forms only to the relay.
 pub fn content_security_policy(config: &Config) -> String {
     let images = object_store_origin(config).map_or_else(String::new, |o| format!(" {o}"));
+    // Signing in through the OpenID Connect provider fetches its discovery document and its
+    // token endpoint.
+    let provider = config
+        .oidc
+        .as_ref()
+        .filter(|oidc| oidc.console_client_id.is_some())
+        .and_then(|oidc| origin(&oidc.issuer))
+        .map_or_else(String::new, |o| format!(" {o}"));
     format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'{provider}; \
          img-src 'self' data: blob:{images}; manifest-src 'self'; frame-ancestors 'none'; \
          base-uri 'none'; form-action 'self'"
     )

@@ -7,6 +7,7 @@ mod world;
 mod auth;
 mod billing;
 mod cli;
+mod console;
 mod devices;
 mod dunning;
 mod identity;
