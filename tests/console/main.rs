@@ -13,6 +13,7 @@ mod site;
 mod harness;
 
 mod library;
+mod oidc;
 mod platform;
 mod security;
 mod session;
