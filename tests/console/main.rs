@@ -12,6 +12,7 @@ mod site;
 
 mod harness;
 
+mod invoices;
 mod library;
 mod oidc;
 mod platform;
