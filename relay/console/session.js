@@ -222,8 +222,8 @@ function jsonInit(method, body) {
   };
 }
 
-function authInit(method, body, contentType) {
-  const headers = { accept: 'application/json' };
+function authInit(method, body, contentType, extra = {}) {
+  const headers = { ...extra, accept: 'application/json' };
   if (access) headers.authorization = `Bearer ${access}`;
   const init = { method, headers, credentials: 'omit', cache: 'no-store' };
   if (body !== undefined) {
@@ -280,10 +280,11 @@ async function withRenewalNow(attempt) {
 
 /**
  * Calls the API; resolves to the JSON answer (null for 204), rejects with an ApiError.
- * `body` is sent as JSON, or as it is when `contentType` is given (a photo's bytes).
+ * `body` is sent as JSON, or as it is when `contentType` is given (a photo's bytes);
+ * `headers` adds request headers (an `Idempotency-Key`).
  */
-export function api(method, path, body, contentType) {
-  return withRenewal(async () => (await send(path, authInit(method, body, contentType))).data);
+export function api(method, path, body, contentType, headers) {
+  return withRenewal(async () => (await send(path, authInit(method, body, contentType, headers))).data);
 }
 
 /** Fetches `path` as text (an invoice's HTML or CSV) with the bearer token. */

@@ -967,10 +967,9 @@ mod tests {
             .collect::<Vec<_>>()
             .join("\n");
         let config = load(&oidc, &[]).expect("the commented [oidc] section parses");
-        assert_eq!(
-            config.oidc.map(|o| o.roles_claim),
-            Some("dipper_roles".to_owned())
-        );
+        let oidc = config.oidc.expect("[oidc]");
+        assert_eq!(oidc.roles_claim, "dipper_roles");
+        assert_eq!(oidc.console_client_id.as_deref(), Some("dipper-console"));
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! step fails, the steps done so far are compensated in reverse order and the tenant's row is
 //! deleted, leaving nothing half-made; the key may then be retried. A creation found still
 //! running after [`STALE_AFTER_MS`] (its process died) is compensated and run again by the
-//! next request with its key. Deleting a tenant runs the same compensations.
+//! next request with its key. Deleting a tenant runs the same compensations. A creation's
+//! answer names the steps it ran, in order, with how long each took (the console shows them).
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -203,6 +204,17 @@ pub struct Created {
     pub tenant_id: Uuid,
     /// False when an earlier request with the same key made the tenant.
     pub new: bool,
+    /// The steps run after the tenant's row, in order, every one done.
+    pub steps: Vec<StepRun>,
+}
+
+/// A step a creation ran.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepRun {
+    /// [`SagaStep::name`].
+    pub name: &'static str,
+    /// How long its apply took; none when an earlier request with the key ran it.
+    pub duration_ms: Option<u64>,
 }
 
 impl TenantSaga {
@@ -259,16 +271,24 @@ impl TenantSaga {
         };
         let tenant = Uuid::new_v4();
         if let Some(previous) = self.claim(db, key, &request_hash, tenant, name).await? {
+            let steps = (self.steps.iter())
+                .map(|step| StepRun {
+                    name: step.name(),
+                    duration_ms: None,
+                })
+                .collect();
             return Ok(Created {
                 tenant_id: previous,
                 new: false,
+                steps,
             });
         }
-        self.apply_steps(db, key, tenant).await?;
+        let steps = self.apply_steps(db, key, tenant).await?;
         finish(db, principal, key, tenant).await?;
         Ok(Created {
             tenant_id: tenant,
             new: true,
+            steps,
         })
     }
 
@@ -341,11 +361,20 @@ impl TenantSaga {
         Ok(Retaken::Running(tx))
     }
 
-    /// Runs every step for `tenant`; on a failure undoes the steps run and marks the
-    /// creation failed.
-    async fn apply_steps(&self, db: &Db, key: &str, tenant: Uuid) -> Result<(), ApiError> {
+    /// Runs every step for `tenant`, timing each; on a failure undoes the steps run and
+    /// marks the creation failed.
+    async fn apply_steps(
+        &self,
+        db: &Db,
+        key: &str,
+        tenant: Uuid,
+    ) -> Result<Vec<StepRun>, ApiError> {
+        let mut runs = Vec::with_capacity(self.steps.len());
         for (done, step) in self.steps.iter().enumerate() {
-            if let Err(error) = step.apply(db, tenant).await {
+            let started = std::time::Instant::now();
+            let applied = step.apply(db, tenant).await;
+            let elapsed = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            if let Err(error) = applied {
                 tracing::warn!(%tenant, step = step.name(), %error, "tenant creation step failed; compensating");
                 self.undo(db, tenant, done + 1).await?;
                 let mut tx = db.begin(Scope::Platform, Mode::Write).await?;
@@ -362,8 +391,12 @@ impl TenantSaga {
                 )
                 .with_retry_after(5));
             }
+            runs.push(StepRun {
+                name: step.name(),
+                duration_ms: Some(elapsed),
+            });
         }
-        Ok(())
+        Ok(runs)
     }
 
     /// Compensates the first `count` steps in reverse order, then deletes the tenant's row

@@ -47,6 +47,13 @@ async fn a_tenant_admin_signs_in_stays_signed_in_across_a_reload_and_signs_out()
     // The right one: the tenant's views, the refresh token only in an HttpOnly cookie.
     sign_in(&browser, &base, &admin).await;
     browser.screenshot("2-signed-in").await;
+    // What the console costs to load (every module at once, no compression), for the
+    // README; the bytes are the build's, the paint this machine's.
+    let (bytes, paint) = browser.weight_and_first_paint().await;
+    eprintln!(
+        "console: {bytes} bytes transferred before images, first contentful paint {paint:.0} ms"
+    );
+    assert!(bytes > 10_000 && bytes < 600_000, "{bytes} bytes");
     let cookies = eval(&browser, "return document.cookie").await;
     assert_eq!(
         cookies,

@@ -29,6 +29,29 @@ pub struct Tenant {
     pub updated_at: String,
 }
 
+/// One step of a tenant's creation saga (`crate::saga`), run after the tenant's row.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreationStep {
+    /// The step: `object_storage_prefix`, `broker_credentials`, `face_library` (and any
+    /// the deployment adds).
+    pub name: String,
+    /// `done`: a creation answers only once every step is done (a failed step is undone with
+    /// those before it, and the request fails naming it).
+    pub state: String,
+    /// How long the step took; absent when an earlier request with the same key ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+}
+
+/// A tenant as its creation answers it: the tenant, and the saga's steps that made it.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct CreatedTenant {
+    #[serde(flatten)]
+    pub tenant: Tenant,
+    /// In the order they ran.
+    pub steps: Vec<CreationStep>,
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct TenantList {
     pub items: Vec<Tenant>,
@@ -74,21 +97,22 @@ pub async fn list_tenants(
     Ok(Json(TenantList { items }))
 }
 
-/// Creates a tenant (platform admins). Idempotent per `Idempotency-Key`: a retry with the
-/// same key and body returns the tenant the first request made, with 200.
+/// Creates a tenant (platform admins) through the creation saga; the answer lists the saga's
+/// steps. Idempotent per `Idempotency-Key`: a retry with the same key and body returns the
+/// tenant the first request made, with 200.
 #[utoipa::path(post, path = "/api/v1/tenants", tag = "tenants", security(("bearer" = [])),
     params(("Idempotency-Key" = String, Header, min_length = 1, max_length = 200, pattern = r"^[!-~]+$",
         description = "A client-chosen key, 1 to 200 printable ASCII characters, unique per creation")),
     request_body = CreateTenant,
     responses(
-        (status = 201, description = "Created", body = Tenant),
-        (status = 200, description = "Made earlier by a request with the same key", body = Tenant)))]
+        (status = 201, description = "Created", body = CreatedTenant),
+        (status = 200, description = "Made earlier by a request with the same key", body = CreatedTenant)))]
 pub async fn create_tenant(
     State(state): State<AppState>,
     principal: Principal,
     headers: HeaderMap,
     ApiJson(request): ApiJson<CreateTenant>,
-) -> Result<(StatusCode, Json<Tenant>), ApiError> {
+) -> Result<(StatusCode, Json<CreatedTenant>), ApiError> {
     audited(&state.db, &principal, "tenant.create", "tenants", async {
         principal.require_platform_admin()?;
         let key = headers
@@ -115,7 +139,14 @@ pub async fn create_tenant(
         } else {
             StatusCode::OK
         };
-        Ok((status, Json(tenant)))
+        let steps = (created.steps.into_iter())
+            .map(|step| CreationStep {
+                name: step.name.to_owned(),
+                state: "done".to_owned(),
+                duration_ms: step.duration_ms,
+            })
+            .collect();
+        Ok((status, Json(CreatedTenant { tenant, steps })))
     })
     .await
 }

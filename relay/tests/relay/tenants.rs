@@ -39,6 +39,30 @@ async fn creation_is_idempotent(backend: Backend) {
         StatusCode::OK,
     );
     assert_eq!(id(&first), id(&again));
+    // The answer lists the saga's steps in order, each done; a replay did not time them.
+    let names = |body: &serde_json::Value| -> Vec<String> {
+        let steps = body["steps"].as_array().expect("steps");
+        assert!(steps.iter().all(|s| s["state"] == "done"), "{body}");
+        (steps.iter())
+            .map(|s| s["name"].as_str().expect("name").to_owned())
+            .collect()
+    };
+    let expected = [
+        "object_storage_prefix",
+        "broker_credentials",
+        "face_library",
+    ];
+    assert_eq!(names(&first), expected);
+    assert_eq!(names(&again), expected);
+    assert!(
+        (first["steps"].as_array().expect("steps").iter()).all(|s| s["duration_ms"].is_u64()),
+        "{first}"
+    );
+    assert!(
+        (again["steps"].as_array().expect("steps").iter()).all(|s| s.get("duration_ms").is_none()),
+        "{again}"
+    );
+    assert_eq!(first["status"], "enabled");
     let reused = expect(
         create_tenant(relay, root, "Other name", "key-1").await,
         StatusCode::CONFLICT,
