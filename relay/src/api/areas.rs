@@ -50,6 +50,22 @@ pub struct CreateArea {
 pub struct UpdateArea {
     #[schema(value_type = Option<String>, min_length = 1, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*[^\u0000-\u0020\u007F-\u00A0\u00AD\u034F\u061C\u115F\u1160\u1680\u17B4\u17B5\u180B-\u180F\u2000-\u200F\u2028-\u202F\u205F-\u206F\u3000\u3164\uFE00-\uFE0F\uFEFF\uFFA0][^\u0000-\u001F\u007F-\u009F\u202A-\u202E\u2066-\u2069]*$")]
     pub name: Option<Name>,
+    /// Moves the area (with everything below it) under this area, or to the root for
+    /// `null`; left where it is when absent. Needs the tenant admin role on the area and on
+    /// its new parent (on the whole tenant for the root); an area cannot move below itself.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<Uuid>, nullable)]
+    pub parent_id: Option<Option<Uuid>>,
+}
+
+/// A field that is present, `null` included: `Some(None)` for `null`, `None` when absent
+/// (with `#[serde(default)]`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Which areas the caller sees, for the store's lists.
@@ -164,7 +180,7 @@ pub async fn get_area(
     Ok(Json(area))
 }
 
-/// Renames an area.
+/// Renames an area, or moves it under another (or to the root).
 #[utoipa::path(patch, path = "/api/v1/tenants/{tenant_id}/areas/{area_id}", tag = "areas", security(("bearer" = [])),
     params(("tenant_id" = Uuid, Path), ("area_id" = Uuid, Path)),
     request_body = UpdateArea,
@@ -182,6 +198,20 @@ pub async fn update_area(
         let mut area = with_role(&mut tx, &principal, ids, Role::TenantAdmin).await?;
         if let Some(name) = &request.name {
             store::rename(&mut tx, tenant, area_id, name.as_str()).await?;
+        }
+        if let Some(parent) = request.parent_id {
+            check_parent(&mut tx, &principal, tenant, parent).await?;
+            if let Some(parent) = parent
+                && store::path_to_root(&mut tx, tenant, parent)
+                    .await?
+                    .contains(&area_id)
+            {
+                let message = "an area cannot move under itself or an area below it";
+                return Err(ApiError::invalid_field("parent_id", message));
+            }
+            store::set_parent(&mut tx, tenant, area_id, parent).await?;
+        }
+        if request.name.is_some() || request.parent_id.is_some() {
             area = crate::store::find::<Area>(&mut tx, tenant, area_id)
                 .await?
                 .unwrap_or(area);

@@ -47,8 +47,55 @@ pub struct Device {
     pub software_version: Option<String>,
     /// Whether the box is connected, as its status and telemetry last said.
     pub online: bool,
+    /// The box's latest telemetry sample, as the uplink last received it; none before the
+    /// first.
+    #[serde(default)]
+    pub telemetry: Option<DeviceTelemetry>,
     pub created_at: String,
     pub updated_at: String,
+}
+
+/// What a box's latest telemetry sample said (`protocol::telemetry::Telemetry`): the
+/// console's box list shows its indexing lag and outbox depth.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeviceTelemetry {
+    /// When the relay received it.
+    pub received_at: String,
+    /// When the box took it (the box's clock).
+    pub taken_at: String,
+    pub uptime_s: u64,
+    pub cameras_online: u32,
+    pub cameras_total: u32,
+    /// How far the worst camera's indexing is behind, when known.
+    pub indexing_lag_s: Option<u64>,
+    pub disk_free_bytes: u64,
+    /// Messages waiting in the box's outbox, and the age of the oldest.
+    pub outbox_depth: u64,
+    pub outbox_oldest_s: Option<u64>,
+    pub download_queue: u64,
+    /// The face model the box indexes with.
+    pub model_id: String,
+}
+
+impl DeviceTelemetry {
+    /// The summary of a stored sample (JSON as received) taken in at `received_at` (Unix
+    /// ms); none when it does not read as a sample.
+    pub(crate) fn from_stored(sample: &str, received_at: i64) -> Option<Self> {
+        let t: protocol::telemetry::Telemetry = serde_json::from_str(sample).ok()?;
+        Some(DeviceTelemetry {
+            received_at: rfc3339(received_at),
+            taken_at: rfc3339(t.ts_ms),
+            uptime_s: t.uptime_s,
+            cameras_online: t.cameras_online,
+            cameras_total: t.cameras_total,
+            indexing_lag_s: t.indexing_lag_s,
+            disk_free_bytes: t.disk_free_bytes,
+            outbox_depth: t.outbox_depth,
+            outbox_oldest_s: t.outbox_oldest_s,
+            download_queue: t.download_queue,
+            model_id: t.model_id,
+        })
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -65,6 +112,42 @@ pub struct ProvisionedDevice {
     /// The three things the box's local page needs, as one string to paste there:
     /// `dipper://activate?relay={objects.public_url}&device_id={id}&key={key}`.
     pub activation: String,
+    /// `activation` as a QR code, an SVG document (for the installer's phone or the box's
+    /// camera); the console shows it as an image.
+    pub activation_qr_svg: String,
+}
+
+impl ProvisionedDevice {
+    fn new(relay: &str, device: Device, key: String, expires: i64) -> Self {
+        let activation = activation_string(relay, device.id, &key);
+        ProvisionedDevice {
+            activation_qr_svg: qr_svg(&activation),
+            activation,
+            device,
+            provisioning_key: key,
+            provisioning_expires_at: rfc3339(expires),
+        }
+    }
+}
+
+/// `text` as a QR code in SVG, black on white with its quiet zone, 4 px a module at least.
+fn qr_svg(text: &str) -> String {
+    use qrcode::render::svg;
+    // Medium error correction: the string is short (under 200 bytes), so the code stays
+    // small enough to read from a screen at arm's length.
+    match qrcode::QrCode::with_error_correction_level(text.as_bytes(), qrcode::EcLevel::M) {
+        Ok(code) => code
+            .render::<svg::Color<'_>>()
+            .min_dimensions(200, 200)
+            .quiet_zone(true)
+            .build(),
+        // Only a text longer than a QR code holds (about 2 KB) fails; an activation
+        // string never is.
+        Err(error) => {
+            tracing::warn!(%error, "no QR code for an activation string");
+            String::new()
+        }
+    }
 }
 
 /// The activation string of `device` with `key` on the relay at `relay`.
@@ -227,12 +310,7 @@ pub async fn register_device(
         let (key, expires) = new_provisioning_key(&state, &mut tx, tenant, id).await?;
         let device = finish_change(tx, &principal, tenant, id, action).await?;
         let relay = state.config.objects.public_url(state.config.server.listen);
-        let provisioned = ProvisionedDevice {
-            activation: activation_string(&relay, id, &key),
-            device,
-            provisioning_key: key,
-            provisioning_expires_at: rfc3339(expires),
-        };
+        let provisioned = ProvisionedDevice::new(&relay, device, key, expires);
         Ok((StatusCode::CREATED, Json(provisioned)))
     })
     .await
@@ -326,12 +404,7 @@ pub async fn issue_provisioning_key(
         let (key, expires) = new_provisioning_key(&state, &mut tx, tenant, device_id).await?;
         let device = finish_change(tx, &principal, tenant, device_id, action).await?;
         let relay = state.config.objects.public_url(state.config.server.listen);
-        Ok(Json(ProvisionedDevice {
-            activation: activation_string(&relay, device_id, &key),
-            device,
-            provisioning_key: key,
-            provisioning_expires_at: rfc3339(expires),
-        }))
+        Ok(Json(ProvisionedDevice::new(&relay, device, key, expires)))
     })
     .await
 }
@@ -436,5 +509,13 @@ mod tests {
                  &device_id={device}&key=k%2B%2F%3Dy%20z"
             )
         );
+    }
+
+    #[test]
+    fn the_qr_code_is_a_standalone_svg_document() {
+        let svg = qr_svg("dipper://activate?relay=http%3A%2F%2F127%2E0%2E0%2E1&device_id=x&key=y");
+        assert!(svg.starts_with("<?xml"), "{svg}");
+        assert!(svg.contains("<svg") && svg.contains("</svg>"), "{svg}");
+        assert!(!svg.contains("<script"), "{svg}");
     }
 }

@@ -50,6 +50,19 @@ pub async fn rename(tx: &mut Tx, tenant: Uuid, area: Uuid, name: &str) -> Result
     Ok(())
 }
 
+/// Moves `area` under `parent` (to the root for none); the caller checked that `parent` is
+/// not `area` or below it.
+pub async fn set_parent(
+    tx: &mut Tx,
+    tenant: Uuid,
+    area: Uuid,
+    parent: Option<Uuid>,
+) -> Result<(), DbError> {
+    let sql = "UPDATE areas SET parent_id = $1, updated_at = $2 WHERE tenant_id = $3 AND id = $4";
+    execute(tx, sql, params![parent, now_ms(), tenant, area]).await?;
+    Ok(())
+}
+
 /// Whether `area` has child areas or devices.
 pub async fn in_use(tx: &mut Tx, tenant: Uuid, area: Uuid) -> Result<bool, DbError> {
     let sql = "SELECT (SELECT COUNT(*) FROM areas WHERE tenant_id = $1 AND parent_id = $2) \

@@ -46,14 +46,36 @@ fn read(row: Columns<'_>) -> Result<AuditRecord, DbError> {
     detail: optional_text("detail"), created_at: time("created_at") } }
 }
 
-/// A page of `tenant`'s records, newest first.
+/// Which records a list keeps; `None` keeps all.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Filter<'a> {
+    /// The actor, exactly.
+    pub actor: Option<&'a str>,
+    /// The action, or an action under it (`device` keeps `device.register`).
+    pub action: Option<&'a str>,
+    /// From this time on (Unix ms), and before this one.
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+/// A page of `tenant`'s records that `filter` keeps, newest first.
 pub async fn list(
     tx: &mut Tx,
     tenant: Uuid,
+    filter: Filter<'_>,
     (limit, offset): (i64, i64),
 ) -> Result<Vec<AuditRecord>, DbError> {
+    // The action's prefix is compared with `substr`, not LIKE, so `_` and `%` in it match
+    // only themselves.
     let sql = "SELECT id, tenant_id, actor, action, target, remote_addr, outcome, detail, \
                created_at FROM audit_log WHERE tenant_id = $1 \
-               ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3";
-    fetch_all(tx, sql, params![tenant, limit, offset], read).await
+               AND ($2 IS NULL OR actor = $2) \
+               AND ($3 IS NULL OR action = $3 OR substr(action, 1, length($3) + 1) = $3 || '.') \
+               AND created_at >= $4 AND created_at < $5 \
+               ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7";
+    let f = filter;
+    // No time bound is the widest one (a NULL integer would travel as text to PostgreSQL).
+    let (since, until) = (f.since.unwrap_or(i64::MIN), f.until.unwrap_or(i64::MAX));
+    let params = params![tenant, f.actor, f.action, since, until, limit, offset];
+    fetch_all(tx, sql, params, read).await
 }

@@ -3,13 +3,14 @@
 use uuid::Uuid;
 
 use super::{Columns, TenantRow, VisibleRow, execute, fetch_optional};
-use crate::api::devices::Device;
+use crate::api::devices::{Device, DeviceTelemetry};
 use crate::db::{DbError, Tx, now_ms};
 
 macro_rules! select {
     () => {
         "SELECT id, tenant_id, area_id, name, group_name, status, activated_at, last_seen_at, \
-         software_version, online, created_at, updated_at FROM devices WHERE tenant_id = $1 AND "
+         software_version, online, telemetry, telemetry_at, created_at, updated_at \
+         FROM devices WHERE tenant_id = $1 AND "
     };
 }
 
@@ -17,12 +18,27 @@ impl TenantRow for Device {
     const BY_ID: &'static str = concat!(select!(), "id = $2");
 
     fn read(row: Columns<'_>) -> Result<Self, DbError> {
-        read_row! { row => Device { id: id("id"), tenant_id: id("tenant_id"),
-        area_id: id("area_id"), name: text("name"), group: optional_text("group_name"),
-        status: text("status"), activated_at: optional_time("activated_at"),
-        last_seen_at: optional_time("last_seen_at"),
-        software_version: optional_text("software_version"), online: flag("online"),
-        created_at: time("created_at"), updated_at: time("updated_at") } }
+        // The latest telemetry sample, as the uplink stored it (`store::uplink`).
+        let sample = row.optional_text("telemetry")?;
+        let received = row.number::<Option<i64>>("telemetry_at")?;
+        let telemetry = sample
+            .zip(received)
+            .and_then(|(sample, at)| DeviceTelemetry::from_stored(&sample, at));
+        Ok(Device {
+            id: row.id("id")?,
+            tenant_id: row.id("tenant_id")?,
+            area_id: row.id("area_id")?,
+            name: row.text("name")?,
+            group: row.optional_text("group_name")?,
+            status: row.text("status")?,
+            activated_at: row.optional_time("activated_at")?,
+            last_seen_at: row.optional_time("last_seen_at")?,
+            software_version: row.optional_text("software_version")?,
+            online: row.flag("online")?,
+            telemetry,
+            created_at: row.time("created_at")?,
+            updated_at: row.time("updated_at")?,
+        })
     }
 }
 

@@ -377,8 +377,212 @@ async fn a_box_is_a_principal(backend: Backend) {
     expect(as_device(&world, &header).await, StatusCode::UNAUTHORIZED);
 }
 
+/// The device view carries the latest telemetry sample's figures (for the console's box
+/// list); registering and a new key answer the activation string as a QR code too.
+async fn telemetry_and_the_activation_qr_code(backend: Backend) {
+    use relay::db::{Mode, Scope};
+    let world = World::new(backend).await;
+    let (relay, a) = (&world.relay, &world.a);
+    let base = format!("/api/v1/tenants/{}/devices", a.id);
+    let token = &a.admin_token;
+
+    let registered = relay
+        .created(&base, token, json!({"name": "Gate", "area_id": a.floor}))
+        .await;
+    let svg = registered["activation_qr_svg"].as_str().expect("svg");
+    assert!(svg.contains("<svg") && svg.ends_with("</svg>"), "{svg}");
+    let device = registered["device"]["id"].as_str().expect("id").to_owned();
+    assert_eq!(registered["device"]["telemetry"], Value::Null);
+    let renewed = relay
+        .expect_post(
+            &format!("{base}/{device}/provisioning-key"),
+            token,
+            json!(null),
+            StatusCode::OK,
+        )
+        .await;
+    let again = renewed["activation_qr_svg"].as_str().expect("svg");
+    assert!(
+        again.contains("<svg") && again != svg,
+        "a new key, a new code"
+    );
+
+    // The uplink stores a sample as the box sent it.
+    let (tenant, id): (uuid::Uuid, uuid::Uuid) =
+        (a.id.parse().expect("id"), device.parse().expect("id"));
+    let sample = json!({"v": 1, "seq": 7, "ts_ms": 1_795_000_000_000_i64, "uptime_s": 60,
+        "cameras_online": 1, "cameras_total": 2, "indexing_lag_s": 42,
+        "disk_free_bytes": 1000, "outbox_depth": 3, "outbox_oldest_s": 9,
+        "download_queue": 0, "software_version": "1.2.3", "model_id": "m"});
+    let db = &relay.state.db;
+    let mut tx = db
+        .begin(Scope::Tenant(tenant), Mode::Write)
+        .await
+        .expect("tx");
+    let now = jiff::Timestamp::now().as_millisecond();
+    relay::store::uplink::set_telemetry(
+        &mut tx,
+        (tenant, id),
+        &sample.to_string(),
+        "1.2.3",
+        (Some(7), now),
+    )
+    .await
+    .expect("telemetry");
+    tx.commit().await.expect("commit");
+
+    let seen = relay
+        .expect_get(&format!("{base}/{device}"), token, StatusCode::OK)
+        .await;
+    let telemetry = &seen["telemetry"];
+    assert_eq!(seen["software_version"], "1.2.3");
+    assert_eq!(seen["online"], true);
+    assert_eq!(telemetry["indexing_lag_s"], 42, "{seen}");
+    assert_eq!(telemetry["outbox_depth"], 3);
+    assert_eq!(telemetry["outbox_oldest_s"], 9);
+    assert_eq!(telemetry["cameras_online"], 1);
+    assert_eq!(telemetry["cameras_total"], 2);
+    assert_eq!(telemetry["model_id"], "m");
+    assert!(telemetry["received_at"].is_string());
+    let listed = relay.expect_get(&base, token, StatusCode::OK).await;
+    let row = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|d| d["id"] == device.as_str())
+        .expect("listed");
+    assert_eq!(row["telemetry"]["outbox_depth"], 3);
+}
+
+/// What the console's areas and audit views need of the API: an area moves under another
+/// (never below itself) or to the root; the audit log filters by actor, action and time.
+async fn areas_move_and_the_audit_log_filters(backend: Backend) {
+    let world = World::new(backend).await;
+    let (relay, a) = (&world.relay, &world.a);
+    let token = &a.admin_token;
+    let areas = format!("/api/v1/tenants/{}/areas", a.id);
+    let move_to = |area: &str, parent: Value| {
+        let path = format!("{areas}/{area}");
+        async move {
+            relay
+                .call(
+                    Method::PATCH,
+                    &path,
+                    Some(token),
+                    Some(json!({ "parent_id": parent })),
+                )
+                .await
+        }
+    };
+    // community > building > floor: the floor goes to the community, then to the root.
+    let moved = expect(move_to(&a.floor, json!(a.community)).await, StatusCode::OK);
+    assert_eq!(moved["parent_id"], a.community.as_str());
+    let rooted = expect(move_to(&a.floor, Value::Null).await, StatusCode::OK);
+    assert_eq!(rooted["parent_id"], Value::Null);
+    // A rename alone leaves it where it is.
+    let renamed = relay
+        .expect_call(
+            (Method::PATCH, &format!("{areas}/{}", a.floor)),
+            Some(token),
+            Some(json!({"name": "Loft"})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        (renamed["name"].as_str(), &renamed["parent_id"]),
+        (Some("Loft"), &Value::Null)
+    );
+    // Not under itself, nor below itself, nor under another tenant's area.
+    for parent in [&a.community, &a.building] {
+        let refused = expect(
+            move_to(&a.community, json!(parent)).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        );
+        assert_eq!(refused["field"], "parent_id", "{refused}");
+    }
+    let foreign = expect(
+        move_to(&a.floor, json!(world.b.community)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+    );
+    assert_eq!(foreign["field"], "parent_id");
+    // A viewer moves nothing.
+    let viewer = relay.token(Some(&a.id), &a.viewer_email).await;
+    let (status, _) = relay
+        .call(
+            Method::PATCH,
+            &format!("{areas}/{}", a.building),
+            Some(&viewer),
+            Some(json!({"parent_id": null})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // The audit log by action (exactly, or the actions under a prefix), actor and time.
+    let audit = |query: &str| {
+        let path = format!("/api/v1/tenants/{}/audit?{query}", a.id);
+        async move { relay.expect_get(&path, token, StatusCode::OK).await }
+    };
+    let actions = |list: &Value| -> Vec<String> {
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|r| r["action"].as_str().expect("action").to_owned())
+            .collect()
+    };
+    let updates = actions(&audit("action=area.update").await);
+    assert!(
+        updates.len() >= 5 && updates.iter().all(|a| a == "area.update"),
+        "{updates:?}"
+    );
+    let under_area = actions(&audit("action=area").await);
+    assert!(
+        under_area.iter().all(|a| a.starts_with("area.")),
+        "{under_area:?}"
+    );
+    assert!(
+        under_area.iter().any(|a| a == "area.create"),
+        "{under_area:?}"
+    );
+    assert!(
+        actions(&audit("action=are").await).is_empty(),
+        "a prefix stops at a dot"
+    );
+    // The viewer signed in (recorded) and was refused the move (both in one millisecond,
+    // maybe: their order is not checked).
+    let viewer_actor = format!("user:{}", a.viewer_id);
+    let by_viewer = audit(&format!("actor={viewer_actor}")).await;
+    let records = by_viewer["items"].as_array().expect("items");
+    assert!(
+        records.iter().all(|r| r["actor"] == viewer_actor.as_str()),
+        "{by_viewer}"
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r["action"] == "area.update" && r["outcome"] == "refused: forbidden"),
+        "{by_viewer}"
+    );
+    assert!(actions(&audit("until=2000-01-01T00:00:00Z").await).is_empty());
+    assert!(actions(&audit("since=2100-01-01T00:00:00Z").await).is_empty());
+    let recent = audit("since=2000-01-01T00:00:00Z&action=area.update&limit=2").await;
+    assert_eq!(actions(&recent).len(), 2);
+    let (status, bad) = relay
+        .get(
+            &format!("/api/v1/tenants/{}/audit?since=yesterday", a.id),
+            token,
+        )
+        .await;
+    assert_eq!(
+        (status, bad["field"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("since"))
+    );
+}
+
 on_both_backends!(
+    areas_move_and_the_audit_log_filters,
     device_lifecycle,
     activation_is_limited_per_address_and_device,
-    a_box_is_a_principal
+    a_box_is_a_principal,
+    telemetry_and_the_activation_qr_code
 );
