@@ -50,6 +50,20 @@ where
                     )
                 }
             })?;
+        // Every body of the API is an object; serde would also read a struct from an array
+        // (`[null, null]` as its fields in order), which no client means.
+        if bytes
+            .iter()
+            .find(|b| !b.is_ascii_whitespace())
+            .is_some_and(|b| *b != b'{')
+        {
+            return Err(problem_error(
+                ErrorCode::InvalidField,
+                "",
+                "must be a JSON object",
+                "body",
+            ));
+        }
         parse_json(&bytes).map(ApiJson)
     }
 }

@@ -48,6 +48,13 @@ async fn an_operator_signs_in_through_the_provider_with_pkce_and_out_again() {
     let at_provider = eval(&browser, "return location.origin").await;
     assert_eq!(at_provider, serde_json::json!(provider.issuer()));
     browser.click("button[type=submit]").await;
+    // The consent page replaces the sign-in one: wait for it before clicking again.
+    browser
+        .until(
+            "the provider's consent page",
+            "return !document.querySelector('input[name=login]') && document.querySelector('button[type=submit]')",
+        )
+        .await;
     browser.click("button[type=submit]").await;
 
     // Back in the console, signed in as the provider's operator of the tenant.

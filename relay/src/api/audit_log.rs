@@ -66,16 +66,15 @@ pub struct AuditQuery {
 
 /// A time filter as Unix ms; 400 naming `field` when it is not RFC 3339.
 fn time_filter(field: &str, text: Option<&str>) -> Result<Option<i64>, ApiError> {
-    text.filter(|t| !t.is_empty())
-        .map(|t| {
-            t.parse::<jiff::Timestamp>()
-                .map(|at| at.as_millisecond())
-                .map_err(|_| {
-                    let message = "must be an RFC 3339 time with its offset";
-                    ApiError::invalid_query(field, message)
-                })
-        })
-        .transpose()
+    text.map(|t| {
+        t.parse::<jiff::Timestamp>()
+            .map(|at| at.as_millisecond())
+            .map_err(|_| {
+                let message = "must be an RFC 3339 time with its offset";
+                ApiError::invalid_query(field, message)
+            })
+    })
+    .transpose()
 }
 
 /// A text filter: none when empty; 400 naming `field` when longer than `max` characters.

@@ -45,6 +45,10 @@ async fn malformed_requests_name_the_field(backend: Backend) {
     let answer = check(&world, Method::POST, &devices, "{\"name\": ", bad, None).await;
     assert_eq!(answer["error"], "malformed_json");
     check(&world, Method::POST, &devices, "[]", bad, None).await;
+    // An array is not read as a struct's fields in order.
+    let rename = format!("/api/v1/tenants/{}/areas/{area}", a.id);
+    let answer = check(&world, Method::PATCH, &rename, "[null, null]", bad, None).await;
+    assert_eq!(answer["message"], "the body must be a JSON object");
     let twice = format!(r#"{{"name": "x", "area_id": "{area}", "name": "y"}}"#);
     let answer = check(&world, Method::POST, &devices, &twice, bad, Some("name")).await;
     assert_eq!(answer["error"], "duplicate_field");
