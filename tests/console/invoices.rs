@@ -1,53 +1,80 @@
-//! A tenant admin's invoice in the console: last month invoiced by the billing run (its
-//! pricing rule set back then in the relay's database, as only a past rule can price a past
-//! month), listed on the billing page, opened as a printable invoice with its lines and
-//! total, and its CSV downloaded; a viewer sees no billing page.
+//! A tenant admin's invoice in the console: last month invoiced by the billing run, listed on
+//! the billing page, opened as a printable invoice with its lines and total, and its CSV
+//! downloaded; a viewer sees no billing page.
+//!
+//! A month is priced by a rule in force then, and the API takes no rule dated before the
+//! current month: so the relay runs under libfaketime (Debian's `faketime`) with its wall
+//! clock set back into last month while the rule is made, then set right for the run.
 
-use serde_json::{Value, json};
+use std::path::Path;
+
+use serde_json::json;
 use testkit::browser::Screen;
+use testkit::relay::RelayOptions;
 
 use crate::harness::{Account, browser, eval, sign_in, user_with_role};
 use crate::site::Site;
 
-/// The first day of this month and of the one before, in Shanghai: ("2026-12-01", "2026-11").
-fn months() -> (String, String) {
-    let today = jiff::Zoned::now()
-        .with_time_zone(jiff::tz::TimeZone::get("Asia/Shanghai").expect("zone"))
-        .date();
-    let first = today.first_of_month();
+const LIBFAKETIME: &str = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+
+/// Last month ("2026-11"), and the offset in seconds from now to its 15th at noon in
+/// Shanghai (negative).
+fn last_month() -> (String, i64) {
+    let zone = jiff::tz::TimeZone::get("Asia/Shanghai").expect("zone");
+    let now = jiff::Zoned::now().with_time_zone(zone.clone());
+    let first = now.date().first_of_month();
     let last = first.yesterday().expect("a day before").first_of_month();
-    (
-        first.to_string(),
-        format!("{:04}-{:02}", last.year(), last.month()),
-    )
+    let mid = last
+        .with()
+        .day(15)
+        .build()
+        .expect("the 15th")
+        .at(12, 0, 0, 0)
+        .to_zoned(zone)
+        .expect("in the zone");
+    let offset = mid.timestamp().as_second() - now.timestamp().as_second();
+    (format!("{:04}-{:02}", last.year(), last.month()), offset)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_admin_opens_last_month_s_invoice_prints_it_and_downloads_its_csv() {
-    let site = Site::start().await;
+    assert!(
+        Path::new(LIBFAKETIME).exists(),
+        "{LIBFAKETIME} missing: scripts/test installs Debian's faketime"
+    );
+    let clock_dir = tempfile::tempdir().expect("tempdir");
+    let clock = clock_dir.path().join("faketime");
+    std::fs::write(&clock, "+0").expect("the clock file");
+    let env = [
+        ("LD_PRELOAD", LIBFAKETIME.to_owned()),
+        ("FAKETIME_TIMESTAMP_FILE", clock.display().to_string()),
+        // Read at every call, so a change takes effect at once.
+        ("FAKETIME_NO_CACHE", "1".to_owned()),
+        ("FAKETIME_DONT_FAKE_MONOTONIC", "1".to_owned()),
+    ]
+    .map(|(k, v)| (k.to_owned(), v));
+    let site = Site::with_relay(RelayOptions {
+        toml: String::new(),
+        env: env.to_vec(),
+    })
+    .await;
     let base = site.relay.base.clone();
+    let (last_month, offset) = last_month();
+
+    // Mid-last-month on the relay's clock: the platform admin sets the tenant's price.
+    std::fs::write(&clock, format!("{offset:+}")).expect("the clock file");
     let root = site.relay.login(None, testkit::relay::ROOT).await;
-    let (this_month, last_month) = months();
     let rules = format!("/api/v1/tenants/{}/pricing-rules", site.tenant.id);
     let rule = json!({
-        "effective_from": this_month, "currency": "CNY", "minimum_monthly_minor": 12345,
+        "effective_from": format!("{last_month}-01"), "currency": "CNY",
+        "minimum_monthly_minor": 12345,
         "charges": { "device_days": { "unit_price_minor": 300 } },
     });
     site.relay.post_ok(&rules, Some(&root), &rule).await;
-    // Set back to last month, as if made then (the API takes no date before this month).
-    let back_then = format!("{last_month}-01");
-    let db = rusqlite::Connection::open(site.relay.database()).expect("the relay's database");
-    let stored: String = db
-        .query_row("SELECT rule FROM pricing_rules", [], |row| row.get(0))
-        .expect("the rule");
-    let mut moved: Value = serde_json::from_str(&stored).expect("json");
-    moved["effective_from"] = json!(back_then);
-    db.execute(
-        "UPDATE pricing_rules SET effective_from = ?1, rule = ?2",
-        rusqlite::params![back_then, moved.to_string()],
-    )
-    .expect("set back");
-    drop(db);
+
+    // Back to today: last month has ended, and the run invoices it.
+    std::fs::write(&clock, "+0").expect("the clock file");
+    let root = site.relay.login(None, testkit::relay::ROOT).await;
     let run = site
         .relay
         .post_ok(
