@@ -107,7 +107,13 @@ impl Browser {
     /// Waits until `script` (a function body returning a value) returns something truthy;
     /// that value.
     pub async fn until(&self, what: &str, script: &str) -> Value {
-        let deadline = Instant::now() + WAIT;
+        self.until_within(what, script, WAIT).await
+    }
+
+    /// [`Browser::until`] with a wait of `within` instead of [`WAIT`] (a box searching its
+    /// footage takes longer).
+    pub async fn until_within(&self, what: &str, script: &str, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
         loop {
             let value = self
                 .client
@@ -134,7 +140,7 @@ impl Browser {
                     )
                     .await
                     .unwrap_or(Value::Null);
-                panic!("{what}: not so within {WAIT:?}; the page shows: {body}");
+                panic!("{what}: not so within {within:?}; the page shows: {body}");
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -6,65 +6,19 @@
 //! opens a frame, sorts by distance, exports the CSV, and finds the search counted on the
 //! billing page. The same search page at a phone's width fits it. Nothing injected runs.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use testkit::browser::{Browser, Locator, Screen};
-use testkit::faces::{Simulator, face_camera, photo, start_sim};
+use testkit::faces::photo;
 
 use crate::harness::{
     Account, PROBE, assert_no_script_ran, browser, eval, open, page_text, sign_in, user_with_role,
 };
-use crate::site::Site;
-
-/// The camera's recordings searched (one minute each) and those showing the person, as in
-/// the uplink's remote search test.
-const FIRST: usize = 1418;
-const LAST: usize = 1437;
-const WITH_FACES: [u64; 2] = [1425, 1430];
+use crate::site::{Site, camera_with_faces};
 
 /// How long the box may take to search the span and upload the pictures.
 const SEARCH_WAIT: Duration = Duration::from_secs(240);
-
-/// A simulated camera whose recordings `WITH_FACES` show the person, and the span of `FIRST`
-/// to `LAST`.
-async fn camera_with_faces() -> (Simulator, jiff::Timestamp, jiff::Timestamp) {
-    let end = jiff::Timestamp::now();
-    let clips: Vec<(u64, &str)> = WITH_FACES.iter().map(|&i| (i, "cam1_h264.ps")).collect();
-    let sim = start_sim(vec![face_camera("CAM-H264", end, &clips)]).await;
-    let (from, _) = sim.recording_span(0, 101, FIRST).expect("span");
-    let (_, to) = sim.recording_span(0, 101, LAST).expect("span");
-    (sim, from, to)
-}
-
-/// Waits (polling) up to `within` until `script` returns something truthy; that value.
-async fn until_within(browser: &Browser, what: &str, script: &str, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
-        let value = browser
-            .client
-            .execute(script, vec![])
-            .await
-            .unwrap_or(Value::Null);
-        let truthy = match &value {
-            Value::Null => false,
-            Value::Bool(b) => *b,
-            Value::Number(n) => n.as_f64() != Some(0.0),
-            Value::String(s) => !s.is_empty(),
-            Value::Array(a) => !a.is_empty(),
-            Value::Object(_) => true,
-        };
-        if truthy {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{what}: not so within {within:?}; the page shows: {}",
-            page_text(browser).await
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
 
 /// Chooses `file` in the file input `css` (found afresh: views redraw).
 async fn choose_file(browser: &Browser, css: &str, file: &std::path::Path) {
@@ -254,8 +208,7 @@ async fn a_tenant_admin_enrols_a_person_searches_the_footage_and_sees_it_billed(
 
     // Watched live: the box's part and the search end without a reload.
     eval(&browser, "window.__same_page = true; return true").await;
-    until_within(
-        &browser,
+    browser.until_within(
         "the search done",
         "const s = document.querySelector('#search-state'); return s && s.classList.contains('done')",
         SEARCH_WAIT,
@@ -270,16 +223,16 @@ async fn a_tenant_admin_enrols_a_person_searches_the_footage_and_sees_it_billed(
     );
 
     // The crops, once the box has uploaded them; a timeline mark for each.
-    let shown = until_within(
-        &browser,
-        "every face crop loaded",
-        &format!(
-            "if (document.querySelector('.crop.pending')) return false; {}",
-            pictures_loaded("#results-groups img.crop")
-        ),
-        SEARCH_WAIT,
-    )
-    .await;
+    let shown = browser
+        .until_within(
+            "every face crop loaded",
+            &format!(
+                "if (document.querySelector('.crop.pending')) return false; {}",
+                pictures_loaded("#results-groups img.crop")
+            ),
+            SEARCH_WAIT,
+        )
+        .await;
     let shown = shown.as_u64().expect("a count");
     let marks = eval(
         &browser,
@@ -437,8 +390,7 @@ async fn a_tenant_admin_enrols_a_person_searches_the_footage_and_sees_it_billed(
     browser.click(&format!("#search-device-{device}")).await;
     browser.click("#search-start").await;
     browser.find("#search-facts").await;
-    until_within(
-        &browser,
+    browser.until_within(
         "the photo's search done with results",
         "const s = document.querySelector('#search-state');
          return s && s.classList.contains('done') && document.querySelectorAll('#results-groups .result').length",

@@ -12,16 +12,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use testkit::S3Server;
 use testkit::eventually;
-use testkit::faces::{Simulator, face_camera, photo, start_sim};
+use testkit::faces::photo;
 use testkit::postgres::TestDatabase;
 use testkit::relay::RelayOptions;
 
-use crate::site::{Site, WAIT};
+use crate::site::{Site, WAIT, camera_with_faces};
 
-/// The camera's recordings searched (one minute each) and those showing the target.
-const FIRST: usize = 1418;
-const LAST: usize = 1437;
-const WITH_FACES: [u64; 2] = [1425, 1430];
 const BUCKET: &str = "dipper-e2e";
 
 fn relay_options(s3: &S3Server, database: &TestDatabase) -> RelayOptions {
@@ -47,17 +43,6 @@ create_bucket = true
             database.url().to_owned(),
         )],
     }
-}
-
-/// A simulated camera whose recordings `WITH_FACES` show the person, and the span of
-/// `FIRST` to `LAST`.
-async fn camera_with_faces() -> (Simulator, jiff::Timestamp, jiff::Timestamp) {
-    let end = jiff::Timestamp::now();
-    let clips: Vec<(u64, &str)> = WITH_FACES.iter().map(|&i| (i, "cam1_h264.ps")).collect();
-    let sim = start_sim(vec![face_camera("CAM-H264", end, &clips)]).await;
-    let (from, _) = sim.recording_span(0, 101, FIRST).expect("span");
-    let (_, to) = sim.recording_span(0, 101, LAST).expect("span");
-    (sim, from, to)
 }
 
 /// Enrols a person from `photo_name` as the tenant's admin; the person's id.

@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use testkit::faces::{Simulator, face_camera, start_sim};
 use testkit::proxy::LinkProxy;
 use testkit::relay::{RegisteredBox, Tenant};
 use testkit::{Daemon, Relay, TestBroker, eventually};
@@ -282,4 +283,21 @@ pub(crate) fn metric_sum(metrics: &str, name: &str, labels: &[&str]) -> u64 {
         })
         .map(|v| v as u64)
         .sum()
+}
+
+/// The camera's recordings a remote search covers (one minute each), and those of them that
+/// show the person of `testkit::faces::photo("obama.jpg")`.
+pub(crate) const FIRST: usize = 1418;
+pub(crate) const LAST: usize = 1437;
+pub(crate) const WITH_FACES: [u64; 2] = [1425, 1430];
+
+/// A simulated camera whose recordings `WITH_FACES` show the person, and the span of
+/// `FIRST` to `LAST`.
+pub(crate) async fn camera_with_faces() -> (Simulator, jiff::Timestamp, jiff::Timestamp) {
+    let end = jiff::Timestamp::now();
+    let clips: Vec<(u64, &str)> = WITH_FACES.iter().map(|&i| (i, "cam1_h264.ps")).collect();
+    let sim = start_sim(vec![face_camera("CAM-H264", end, &clips)]).await;
+    let (from, _) = sim.recording_span(0, 101, FIRST).expect("span");
+    let (_, to) = sim.recording_span(0, 101, LAST).expect("span");
+    (sim, from, to)
 }
