@@ -153,13 +153,29 @@ impl Browser {
         field.send_keys(text).await.expect("type");
     }
 
+    /// Clicks `css`; found again if the view redrew it between finding and clicking (a
+    /// stale reference), a few times.
     pub async fn click(&self, css: &str) {
-        self.find(css).await.click().await.expect("click");
+        for _ in 0..5 {
+            match self.find(css).await.click().await {
+                Ok(()) => return,
+                Err(fantoccini::error::CmdError::Standard(e))
+                    if e.error == fantoccini::error::ErrorStatus::StaleElementReference => {}
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
+        panic!("click {css}: the element kept being redrawn");
     }
 
-    /// Visible text of `css`.
+    /// Visible text of `css`, read in the page in one step once the element is there (so a
+    /// view redrawing between finding it and reading it cannot leave a stale reference).
     pub async fn text(&self, css: &str) -> String {
-        self.find(css).await.text().await.expect("text")
+        let script = format!(
+            "const e = document.querySelector({}); return e ? {{ text: e.innerText }} : null",
+            Value::String(css.to_owned())
+        );
+        let found = self.until(&format!("{css} shown"), &script).await;
+        found["text"].as_str().unwrap_or_default().to_owned()
     }
 
     /// Saves a PNG of the page as `<shots>/<name>.png`; its path.
