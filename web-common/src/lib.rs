@@ -75,4 +75,4 @@ pub fn embed(out: &Path, sources: &[(&str, &Path)]) {
 #[cfg(feature = "serve")]
 mod serve;
 #[cfg(feature = "serve")]
-pub use serve::{find, serve};
+pub use serve::{cookies, find, serve};

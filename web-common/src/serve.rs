@@ -43,3 +43,16 @@ pub fn serve(assets: &[Asset], name: &str, request: &HeaderMap) -> Response {
     }
     (headers, [(header::CONTENT_TYPE, kind)], bytes).into_response()
 }
+
+/// The values of the cookies named `name` among a request's `Cookie` headers, in order, as
+/// sent.
+pub fn cookies<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(move |(n, _)| *n == name)
+        .map(|(_, value)| value)
+}

@@ -33,14 +33,9 @@ fn is_open(method: &Method, path: &str) -> bool {
 
 /// The value of the session cookie, if the request has one.
 pub(crate) fn session_cookie(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.trim_matches('"'))
+    web_common::cookies(headers, SESSION_COOKIE)
+        .next()
+        .map(|value| value.trim_matches('"'))
 }
 
 /// Who is calling, as far as the headers say: `Ok(None)` for nobody signed in.

@@ -72,16 +72,11 @@ impl Jar {
     }
 }
 
-/// The `dipper_refresh` value among the request's cookies.
+/// The `dipper_refresh` value among the request's cookies (an emptied one is none).
 fn read(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == NAME && !value.is_empty())
-        .map(|(_, value)| value.to_owned())
+    web_common::cookies(headers, NAME)
+        .find(|value| !value.is_empty())
+        .map(str::to_owned)
 }
 
 /// Whether `host` (a `Host` header: name or address, maybe a port) is this machine.
