@@ -31,7 +31,7 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Dipper's box: finds a person in recorded camera footage.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(name = "dipper", version)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,

@@ -25,7 +25,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Dipper's cloud relay.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(name = "dipper-relay", version)]
 struct Cli {
     /// The TOML configuration file; every key has a default.
     #[arg(long, global = true, env = "DIPPER_RELAY_CONFIG")]

@@ -16,10 +16,12 @@
 #   (relay/broker/mosquitto.conf). The package's own service is not used.
 # - faketime: the end-to-end test of a box whose clock is wrong and jumps runs the box
 #   daemon with libfaketime preloaded.
+# - dpkg-dev lintian: packaging/build computes the packages' Depends with dpkg-shlibdeps, and
+#   packaging/check lints the packages (issue 22; lintian is about 30 s to install, once).
 # Add a package here with the issue that first needs it.
 DIPPER_APT_PACKAGES=(ffmpeg curl libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   pkg-config libclang-dev valgrind python3-venv mosquitto mosquitto-clients faketime systemd
-  chromium chromium-driver fonts-noto-cjk)
+  chromium chromium-driver fonts-noto-cjk dpkg-dev lintian)
 
 dipper_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # One target dir outside the clone, shared by every script and every clone on the machine, so
