@@ -225,10 +225,13 @@ pub struct Api {
 }
 
 impl Api {
-    /// The Prometheus text of the daemon's `/metrics`.
+    /// The Prometheus text of the daemon's `/metrics`, every metric in it from the daemon's
+    /// table (`metrics::assert_described`).
     pub async fn metrics(&self) -> String {
         let response = self.http.get(format!("{}/metrics", self.base)).send().await;
-        response.expect("metrics").text().await.expect("text")
+        let text = response.expect("metrics").text().await.expect("text");
+        crate::metrics::assert_described(&text);
+        text
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
