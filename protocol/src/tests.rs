@@ -358,7 +358,6 @@ fn every_outbox_message_names_its_sequence() {
             state: "done".to_owned(),
             reason: None,
             camera_seconds: None,
-            matches: None,
         },
     ));
     assert_eq!(crate::Sequenced::of(&event), Some(11));
@@ -519,7 +518,6 @@ fn search_events_read_without_their_metered_fields() {
         state: "done".to_owned(),
         reason: None,
         camera_seconds: None,
-        matches: None,
     };
     assert_eq!(finished.body, expected);
     let uploaded: SearchEvent = decode(
@@ -538,16 +536,14 @@ fn search_events_read_without_their_metered_fields() {
         let value = serde_json::to_value(&event).expect("JSON");
         let keys = value.as_object().expect("an object");
         assert!(
-            !keys.contains_key("camera_seconds")
-                && !keys.contains_key("bytes")
-                && !keys.contains_key("matches"),
+            !keys.contains_key("camera_seconds") && !keys.contains_key("bytes"),
             "{value}"
         );
     }
 }
 
 #[test]
-fn search_events_carry_the_footage_searched_the_matches_and_the_snapshot_bytes() {
+fn search_events_carry_the_footage_searched_and_the_snapshot_bytes() {
     let search = Uuid::from_u128(7);
     let finished = SearchEvent::new(
         45,
@@ -556,7 +552,6 @@ fn search_events_carry_the_footage_searched_the_matches_and_the_snapshot_bytes()
             state: "cancelled".to_owned(),
             reason: None,
             camera_seconds: Some(4 * 3_600),
-            matches: Some(3),
         },
     );
     let uploaded = SearchEvent::new(
@@ -568,8 +563,7 @@ fn search_events_carry_the_footage_searched_the_matches_and_the_snapshot_bytes()
         },
     );
     for (event, key, quantity) in [
-        (finished.clone(), "camera_seconds", 14_400),
-        (finished, "matches", 3),
+        (finished, "camera_seconds", 14_400),
         (uploaded, "bytes", 123_456),
     ] {
         let encoded = crate::encode(&event);

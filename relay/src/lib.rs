@@ -27,7 +27,6 @@ pub mod notify;
 pub mod objects;
 pub mod saga;
 pub mod server;
-pub mod software;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -22,4 +22,3 @@ mod local_page;
 mod outage;
 mod persistent;
 mod remote_search;
-mod software;

@@ -491,7 +491,6 @@ pub async fn activate_device(
         tenant_id: tenant,
         credential,
         broker,
-        software_key: Some(state.software.public_key()),
     }))
 }
 

@@ -1,4 +1,4 @@
-//! The content types the store keeps: JPEG and PNG images, and box software packages.
+//! The content types the store keeps: JPEG and PNG images, nothing else.
 
 use std::fmt;
 
@@ -11,9 +11,6 @@ pub enum ContentType {
     Jpeg,
     /// `image/png`, keys ending in `.png`.
     Png,
-    /// `application/vnd.debian.binary-package`, keys ending in `.deb`: box software
-    /// packages, written by the relay only.
-    Deb,
 }
 
 impl ContentType {
@@ -36,7 +33,6 @@ impl ContentType {
         match self {
             ContentType::Jpeg => "image/jpeg",
             ContentType::Png => "image/png",
-            ContentType::Deb => "application/vnd.debian.binary-package",
         }
     }
 
@@ -45,7 +41,6 @@ impl ContentType {
         match self {
             ContentType::Jpeg => "jpg",
             ContentType::Png => "png",
-            ContentType::Deb => "deb",
         }
     }
 
@@ -55,8 +50,6 @@ impl ContentType {
             Some(ContentType::Jpeg)
         } else if key.ends_with(".png") {
             Some(ContentType::Png)
-        } else if key.ends_with(".deb") {
-            Some(ContentType::Deb)
         } else {
             None
         }

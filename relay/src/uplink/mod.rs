@@ -34,7 +34,6 @@ mod grants;
 mod inbound;
 mod metrics;
 mod options;
-mod rollouts;
 mod rpc;
 mod searches;
 mod session;

@@ -22,5 +22,4 @@ mod inbound;
 mod metering;
 mod rpc;
 mod searches;
-mod software;
 mod standing;
