@@ -115,8 +115,12 @@ fn init_logs(format: config::LogFormat, default_level: &str) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
+    // A log line that cannot be written is dropped: tracing-subscriber would otherwise
+    // report it with `eprintln!`, which panics when stderr fails too (a log file on a full
+    // disk), killing whatever task logged.
     let builder = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .log_internal_errors(false)
         .with_env_filter(filter);
     // The local page's last problems and the diagnostics bundle's log lines.
     let recent = status::RecentProblems;

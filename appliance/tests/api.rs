@@ -299,6 +299,25 @@ async fn tasks_are_listed_cancelled_and_counted_in_metrics() {
         metrics.contains("dipper_tasks_created_total 2"),
         "{metrics}"
     );
+    // What the fleet dashboard shows of indexing and the disk: a recording of a minute was
+    // indexed, with its keyframes decoded and its faces in the index.
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("{name} "))?.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+    };
+    assert!(
+        value("dipper_footage_indexed_seconds_total") >= 60.0,
+        "{metrics}"
+    );
+    assert!(value("dipper_keyframes_decoded_total") > 0.0, "{metrics}");
+    assert!(
+        value("dipper_index_entries") >= value("dipper_faces_indexed_total"),
+        "{metrics}"
+    );
+    assert!(value("dipper_disk_free_bytes") > 0.0, "{metrics}");
+    assert!(value("dipper_disk_size_bytes") >= value("dipper_disk_free_bytes"));
     let (status, health) = api.get("/health").await;
     assert_eq!(status, 200);
     assert_eq!(health["status"], "ok", "{health}");

@@ -105,6 +105,51 @@ async fn a_full_disk_stops_downloads_reports_it_and_corrupts_nothing() {
     }
 }
 
+/// A log that cannot be written (stderr on a full disk; `/dev/full` fails every write) stops
+/// nothing: a search runs to its end as it would with a log. (The logging library used to
+/// report a failed write with `eprintln!`, which panics when stderr fails too, killing the
+/// task that logged: a recording then waited forever, silently.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_that_cannot_be_written_stops_nothing() {
+    let end = jiff::Timestamp::now();
+    let sim = start_sim(vec![face_camera(
+        "LOG-FULL",
+        end,
+        &[(1439, "cam1_h264.ps")],
+    )])
+    .await;
+    let (from, to) = sim.recording_span(0, 101, 1439).expect("span");
+    let data = tempfile::tempdir().expect("tempdir");
+    let mut daemon = Daemon::start_logging_to(
+        data.path(),
+        "",
+        &[("RUST_LOG", "debug")],
+        &[],
+        Path::new("/dev/full"),
+    );
+    let api = daemon.api();
+    let camera = api.add_camera("gate", &sim.device(0).base_url()).await;
+    let task = api
+        .create_task(
+            &photo("obama.jpg"),
+            from + jiff::SignedDuration::from_secs(1),
+            to,
+            &[camera],
+        )
+        .await;
+    let done = api.wait_finished(&task, Duration::from_secs(180)).await;
+    assert_eq!(done["state"], "done", "{done}");
+    assert_eq!(done["recordings_done"], 1, "{done}");
+    assert!(done["matches"].as_u64().unwrap_or(0) > 0, "{done}");
+    let (status, health) = api.get("/health").await;
+    assert_eq!(
+        (status, &health["status"]),
+        (200, &serde_json::json!("ok")),
+        "{health}"
+    );
+    assert!(daemon.terminate(), "the daemon stops cleanly");
+}
+
 /// Below the minimum: the task is taken (the database still has room) but waits, then
 /// finishes once space comes back. Returns the camera, the task and its final status.
 async fn below_the_minimum(

@@ -463,15 +463,20 @@ async fn a_remote_search_answers_with_its_task_and_sends_its_matches_and_end() {
             SearchEventBody::Finished {
                 state,
                 camera_seconds,
+                matches: counted,
                 ..
-            } => break (state, camera_seconds),
+            } => break (state, camera_seconds, counted),
             other => panic!("no upload grant was given, yet the box sent {other:?}"),
         }
     };
-    // Done: its one camera over the whole span, which the relay bills as camera-hours.
+    // Done: its one camera over the whole span, which the relay bills as camera-hours, and
+    // every match it sent counted.
     let span_seconds = u64::try_from((create.to_ms - create.from_ms) / 1_000).expect("span");
     assert!(span_seconds > 0);
-    assert_eq!(finished, ("done".to_owned(), Some(span_seconds)));
+    assert_eq!(
+        finished,
+        ("done".to_owned(), Some(span_seconds), Some(matches))
+    );
     assert!(
         matches > 0 && progress > 0,
         "matches {matches}, progress {progress}"
@@ -832,4 +837,34 @@ async fn a_suspended_tenants_cloud_searches_are_refused_while_local_work_goes_on
     );
     let (_, status) = daemon.api().get("/uplink/status").await;
     assert_eq!(status["tenant"]["cloud_searches"], "served", "{status}");
+}
+
+/// `softwareUpdate` to a box that holds no software key (connected through `[uplink.manual]`,
+/// never activated by a relay): refused `no_trusted_key` before anything is fetched; a
+/// malformed one `invalid_params`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_box_without_the_relays_key_refuses_software_updates() {
+    use protocol::software::{SignedPackage, SoftwareUpdate};
+    let mut link = Link::start().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _daemon = Daemon::start(dir.path(), &link.box_config(BOX_PASSWORD, ""));
+    link.wait_online().await;
+    let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
+    let update = SoftwareUpdate {
+        rollout_id: uuid::Uuid::new_v4(),
+        package: SignedPackage::sign(&key, "dipper", "99.0.0", &"ab".repeat(32), 1000),
+        url: "http://127.0.0.1:9/package.deb".to_owned(),
+        force: false,
+        health_timeout_s: 60,
+    };
+    let request = RpcRequest::new(Method::SoftwareUpdate(update)).encode();
+    let refused = link.call(1, &request).await;
+    assert_eq!(error_code(&refused), "no_trusted_key", "{refused:?}");
+    let malformed = link
+        .call(
+            2,
+            br#"{"v":1,"method":"softwareUpdate","params":{"url":"file:///etc/passwd"}}"#,
+        )
+        .await;
+    assert_eq!(error_code(&malformed), "invalid_params", "{malformed:?}");
 }

@@ -24,6 +24,9 @@
 //! `searches` runs remote searches end to end: acknowledgement by simulated boxes beside the
 //! bare broker round trip, a real box's results with snapshots, 100 searches at once.
 //!
+//! `capacity` measures what one relay instance carries (API calls, messages, boxes connected)
+//! on SQLite or PostgreSQL, beside `/healthz` and the broker alone.
+//!
 //! `billing` runs the relay's monthly billing run over many tenants with a month of metered
 //! usage: wall time and peak memory, and memory against a run over a tenth of the tenants.
 //!
@@ -35,6 +38,7 @@
 
 mod billing_run;
 mod cameras;
+mod capacity;
 mod community;
 mod daemon;
 mod faces;
@@ -94,6 +98,10 @@ enum Command {
     /// bare broker round trip, a real box's results with snapshots, and 100 searches at once
     /// over 50 boxes (relay CPU, memory, every result once).
     Searches(searches::SearchesArgs),
+    /// What one relay instance carries: API calls a second (reads, writes, beside
+    /// `/healthz`), telemetry messages a second with their acknowledgement wait (beside the
+    /// broker alone), boxes connected at 30 s telemetry; on SQLite or PostgreSQL.
+    Capacity(capacity::CapacityArgs),
     /// The relay's monthly billing run (`dipper-relay billing run`) over 10,000 tenants with
     /// 20 boxes each and a month of hourly meters: wall time, peak memory, every invoice
     /// checked, and memory against the same run over a tenth of the tenants.
@@ -120,6 +128,7 @@ async fn main() -> ExitCode {
         | Command::Community(_)
         | Command::Uplink(_)
         | Command::Searches(_)
+        | Command::Capacity(_)
         | Command::Billing(_) => "info",
         Command::SimChild(_) | Command::KeyframesChild(_) => "warn",
     };
@@ -141,6 +150,7 @@ async fn main() -> ExitCode {
         Command::Community(args) => community::run(args).await,
         Command::Uplink(args) => uplink::run(args).await,
         Command::Searches(args) => searches::run(args).await,
+        Command::Capacity(args) => capacity::run(args).await,
         Command::Billing(args) => billing_run::run(args).await,
         Command::KeyframesChild(args) => keyframes::run_child(args).await,
         Command::SimChild(args) => sim::run_child(args).await,

@@ -25,6 +25,10 @@ pub struct DeviceCredentials {
     /// uplink exists, and from relays without one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub broker: Option<BrokerEndpoint>,
+    /// The relay's Ed25519 public key for software packages, base64
+    /// ([`crate::software::encode_key`]): the only key the box trusts an update with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_key: Option<String>,
 }
 
 /// The broker a box connects to, with the identity the relay made for it.

@@ -23,6 +23,7 @@ pub mod activation;
 pub mod error;
 pub mod rpc;
 pub mod search;
+pub mod software;
 pub mod status;
 pub mod telemetry;
 pub mod topics;

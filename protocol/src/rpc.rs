@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::software::SoftwareUpdate;
 use crate::{PROTOCOL_VERSION, ProtocolError, default_version, search::CreateSearch};
 
 /// The methods a box answers, with their parameters. An unknown method is kept by name, so
@@ -30,6 +31,10 @@ pub enum Method {
     /// Tells the box its tenant's billing standing: while `suspended` it refuses
     /// [`Method::CreateSearch`] with [`TENANT_SUSPENDED`]; its local work goes on.
     SetStanding(SetStanding),
+    /// Fetches, verifies and installs a signed package of the box's software; answered
+    /// with [`crate::software::UpdateAccepted`] once it is accepted, the rest reported in
+    /// the box's client attributes.
+    SoftwareUpdate(SoftwareUpdate),
     /// A method this build does not know.
     Unknown(String),
 }
@@ -107,6 +112,7 @@ impl RpcRequest {
             Method::CreateSearch(_) => "createSearch",
             Method::CancelSearch(_) => "cancelSearch",
             Method::SetStanding(_) => "setStanding",
+            Method::SoftwareUpdate(_) => "softwareUpdate",
             Method::Unknown(name) => name,
         }
     }
@@ -117,6 +123,7 @@ impl RpcRequest {
             Method::CreateSearch(p) => serde_json::to_value(p),
             Method::CancelSearch(p) => serde_json::to_value(p),
             Method::SetStanding(p) => serde_json::to_value(p),
+            Method::SoftwareUpdate(p) => serde_json::to_value(p),
             Method::Ping | Method::GetDiagnostics | Method::Restart | Method::Unknown(_) => {
                 Ok(Value::Object(serde_json::Map::new()))
             }
@@ -145,6 +152,9 @@ impl RpcRequest {
                 .map(Method::CreateSearch),
             "cancelSearch" => typed_params(raw.params).map(Method::CancelSearch),
             "setStanding" => typed_params(raw.params).map(Method::SetStanding),
+            "softwareUpdate" => typed_params(raw.params)
+                .and_then(|p: SoftwareUpdate| p.validated().map_err(RpcError::from))
+                .map(Method::SoftwareUpdate),
             other => Ok(Method::Unknown(other.to_owned())),
         };
         Ok(typed.map(|method| RpcRequest {

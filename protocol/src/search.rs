@@ -193,6 +193,12 @@ pub enum SearchEventBody {
         /// metered then).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         camera_seconds: Option<u64>,
+        /// How many matches the box found in all, each sent as a `Match` event before this
+        /// one. Relays sharing a box's messages may apply them out of order: the relay ends
+        /// the part once it holds this many results. Absent from boxes that predate it (the
+        /// part then ends with this event).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        matches: Option<u64>,
     },
 }
 

@@ -46,6 +46,9 @@ pub struct ClientAttributes {
     pub software_version: String,
     pub model_id: String,
     pub protocol_version: u32,
+    /// The box's latest software update, from its `softwareUpdate` to its outcome.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub software_update: Option<crate::software::UpdateReport>,
 }
 
 /// Shared attributes: configuration the relay sets for a box, by dotted key. The box

@@ -358,6 +358,7 @@ fn every_outbox_message_names_its_sequence() {
             state: "done".to_owned(),
             reason: None,
             camera_seconds: None,
+            matches: None,
         },
     ));
     assert_eq!(crate::Sequenced::of(&event), Some(11));
@@ -518,6 +519,7 @@ fn search_events_read_without_their_metered_fields() {
         state: "done".to_owned(),
         reason: None,
         camera_seconds: None,
+        matches: None,
     };
     assert_eq!(finished.body, expected);
     let uploaded: SearchEvent = decode(
@@ -536,14 +538,16 @@ fn search_events_read_without_their_metered_fields() {
         let value = serde_json::to_value(&event).expect("JSON");
         let keys = value.as_object().expect("an object");
         assert!(
-            !keys.contains_key("camera_seconds") && !keys.contains_key("bytes"),
+            !keys.contains_key("camera_seconds")
+                && !keys.contains_key("bytes")
+                && !keys.contains_key("matches"),
             "{value}"
         );
     }
 }
 
 #[test]
-fn search_events_carry_the_footage_searched_and_the_snapshot_bytes() {
+fn search_events_carry_the_footage_searched_the_matches_and_the_snapshot_bytes() {
     let search = Uuid::from_u128(7);
     let finished = SearchEvent::new(
         45,
@@ -552,6 +556,7 @@ fn search_events_carry_the_footage_searched_and_the_snapshot_bytes() {
             state: "cancelled".to_owned(),
             reason: None,
             camera_seconds: Some(4 * 3_600),
+            matches: Some(3),
         },
     );
     let uploaded = SearchEvent::new(
@@ -563,7 +568,8 @@ fn search_events_carry_the_footage_searched_and_the_snapshot_bytes() {
         },
     );
     for (event, key, quantity) in [
-        (finished, "camera_seconds", 14_400),
+        (finished.clone(), "camera_seconds", 14_400),
+        (finished, "matches", 3),
         (uploaded, "bytes", 123_456),
     ] {
         let encoded = crate::encode(&event);

@@ -27,6 +27,7 @@ pub mod notify;
 pub mod objects;
 pub mod saga;
 pub mod server;
+pub mod software;
 pub mod state;
 pub mod store;
 pub mod telemetry;

@@ -1,6 +1,7 @@
 //! What every handler shares: the database, the configuration and the services built from
 //! it at start.
 
+use crate::software::SoftwareSigner;
 use std::sync::Arc;
 
 use crate::auth::oidc::OidcVerifier;
@@ -34,6 +35,8 @@ pub struct AppState {
     pub faces: FaceEmbedder,
     /// The API calls counted for billing, written by [`Meters::run`].
     pub meters: Meters,
+    /// Signs box software packages; its public key goes to boxes at activation.
+    pub software: SoftwareSigner,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +56,7 @@ impl AppState {
     /// writable, or its bucket there), and connects to the broker when one is configured.
     pub async fn new(config: Config, db: Db) -> Result<Self, StateError> {
         let tokens = TokenIssuer::load(&db, config.auth.access_token_seconds).await?;
+        let software = SoftwareSigner::load(&db).await?;
         let passwords = PasswordHasher::new(&config.auth.argon2)?;
         let oidc = config
             .oidc
@@ -76,6 +80,7 @@ impl AppState {
             uplink,
             objects,
             meters: Meters::new(db.clone()),
+            software,
             db,
             tokens: Arc::new(tokens),
             passwords: Arc::new(passwords),

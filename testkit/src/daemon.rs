@@ -40,6 +40,18 @@ impl Daemon {
 
     /// [`Daemon::start`] with more environment variables and arguments for `dipper run`.
     pub fn start_with(data_dir: &Path, extra: &str, env: &[(&str, &str)], args: &[&str]) -> Daemon {
+        Daemon::start_logging_to(data_dir, extra, env, args, &data_dir.join("daemon.log"))
+    }
+
+    /// [`Daemon::start_with`], the daemon's stderr appended to `log` (`/dev/full`: a log
+    /// every write to which fails).
+    pub fn start_logging_to(
+        data_dir: &Path,
+        extra: &str,
+        env: &[(&str, &str)],
+        args: &[&str],
+        log: &Path,
+    ) -> Daemon {
         std::fs::create_dir_all(data_dir).expect("data dir");
         let config = data_dir.join("box.toml");
         std::fs::write(
@@ -60,7 +72,7 @@ impl Daemon {
             config,
             child: None,
             base: String::new(),
-            log: data_dir.join("daemon.log"),
+            log: log.to_owned(),
         };
         daemon.spawn();
         daemon
@@ -106,8 +118,14 @@ impl Daemon {
         }
     }
 
+    /// The daemon's log so far (its first 64 MiB: `/dev/full` reads as endless zeros).
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        use std::io::Read as _;
+        let mut bytes = Vec::new();
+        if let Ok(file) = std::fs::File::open(&self.log) {
+            let _ = file.take(64 << 20).read_to_end(&mut bytes);
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
     }
 
     pub fn pid(&self) -> u32 {
@@ -225,10 +243,13 @@ pub struct Api {
 }
 
 impl Api {
-    /// The Prometheus text of the daemon's `/metrics`.
+    /// The Prometheus text of the daemon's `/metrics`, every metric in it from the daemon's
+    /// table (`metrics::assert_described`).
     pub async fn metrics(&self) -> String {
         let response = self.http.get(format!("{}/metrics", self.base)).send().await;
-        response.expect("metrics").text().await.expect("text")
+        let text = response.expect("metrics").text().await.expect("text");
+        crate::metrics::assert_described(&text);
+        text
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {

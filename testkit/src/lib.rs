@@ -6,7 +6,8 @@
 //! (`dipper-relay run`) as the processes they ship as; `faces` serves simulated cameras
 //! whose recordings show the test photos' faces; `proxy` cuts a box's link and restores it;
 //! `s3` runs a real S3 server (s3s-fs) for the relay's object store; `smtp` a real SMTP
-//! server (aiosmtpd) whose received mail a test reads.
+//! server (aiosmtpd) whose received mail a test reads; `metrics` holds each daemon's metric
+//! table to its code, to the Grafana dashboards and to its `/metrics`.
 //!
 //! Contract: every service a test needs is started here and stopped when its handle is
 //! dropped; nothing binds anywhere but 127.0.0.1; waits poll a condition with a bound.
@@ -18,7 +19,9 @@
 pub mod broker;
 pub mod browser;
 pub mod daemon;
+pub mod deb;
 pub mod faces;
+pub mod metrics;
 pub mod mqtt;
 pub mod oidc;
 pub mod postgres;

@@ -85,6 +85,14 @@ impl Relay {
         Relay::start_with_options(Some((broker, broker.url())), options).await
     }
 
+    /// Starts one more instance beside a relay already running on the same database (which
+    /// `options` names, e.g. `DIPPER_RELAY__DATABASE__URL`, with its own
+    /// `DIPPER_RELAY__BROKER__CLIENT_ID`), with `[broker]` on `broker`: no platform
+    /// administrator is made, the first instance made it. Its own folder, port and log.
+    pub async fn another_instance(broker: &TestBroker, options: RelayOptions) -> Relay {
+        Relay::start_instance(Some((broker, broker.url())), options, false).await
+    }
+
     async fn start_with(broker: Option<(&TestBroker, String)>) -> Relay {
         Relay::start_with_options(broker, RelayOptions::default()).await
     }
@@ -93,11 +101,35 @@ impl Relay {
         broker: Option<(&TestBroker, String)>,
         options: RelayOptions,
     ) -> Relay {
+        Relay::start_instance(broker, options, true).await
+    }
+
+    async fn start_instance(
+        broker: Option<(&TestBroker, String)>,
+        options: RelayOptions,
+        make_admin: bool,
+    ) -> Relay {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = crate::free_port();
         let text = config(dir.path(), port, broker) + &options.toml;
         std::fs::write(dir.path().join("relay.toml"), text).expect("relay.toml");
-        let mut create = command(dir.path(), &options.env)
+        let mut relay = Relay {
+            child: None,
+            base: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            dir,
+            env: options.env,
+        };
+        if make_admin {
+            relay.make_admin();
+        }
+        relay.start_again().await;
+        relay
+    }
+
+    /// `dipper-relay admin create` of the platform administrator [`ROOT`].
+    fn make_admin(&self) {
+        let mut create = command(self.dir.path(), &self.env)
             .args(["admin", "create", "--email", ROOT, "--password-stdin"])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
@@ -111,15 +143,6 @@ impl Relay {
             "{}",
             String::from_utf8_lossy(&created.stderr)
         );
-        let mut relay = Relay {
-            child: None,
-            base: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
-            dir,
-            env: options.env,
-        };
-        relay.start_again().await;
-        relay
     }
 
     /// Starts `dipper-relay run` (again, after [`Relay::stop`]: same database, port and
@@ -148,6 +171,15 @@ impl Relay {
     pub fn stop(&mut self) {
         if let Some(child) = self.child.take() {
             crate::terminate(child, Duration::from_secs(15));
+        }
+    }
+
+    /// Kills the relay at once (SIGKILL, as `kill -9`): nothing drained, flushed or
+    /// disconnected; [`Relay::start_again`] starts it again on the same folder and port.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 
@@ -193,10 +225,13 @@ impl Relay {
         answer
     }
 
-    /// The Prometheus text of `/metrics`.
+    /// The Prometheus text of `/metrics`, every metric in it from the relay's table
+    /// (`metrics::assert_described`).
     pub async fn metrics(&self) -> String {
         let response = self.http.get(format!("{}/metrics", self.base)).send().await;
-        response.expect("metrics").text().await.expect("text")
+        let text = response.expect("metrics").text().await.expect("text");
+        crate::metrics::assert_described(&text);
+        text
     }
 
     /// Signs in; the access token.

@@ -22,3 +22,4 @@ mod local_page;
 mod outage;
 mod persistent;
 mod remote_search;
+mod software;

@@ -2,7 +2,9 @@
 //! share. Their common scripts and stylesheet live in `web-common/assets/`; each binary's
 //! `build.rs` calls [`embed`] to compile its own page's files and these, under `common/`,
 //! into a fixed table, and with the `serve` feature [`serve`] answers a name from that table
-//! (so no request path ever reaches the file system).
+//! (so no request path ever reaches the file system). With the `metrics` feature,
+//! [`metrics`] holds what both daemons' `/metrics` share: the table type each keeps of
+//! the metrics it exports, and the exporter set up from it.
 
 use std::{fs, path::Path};
 
@@ -72,6 +74,8 @@ pub fn embed(out: &Path, sources: &[(&str, &Path)]) {
     fs::write(out, table).expect("write the asset table");
 }
 
+#[cfg(feature = "metrics")]
+pub mod metrics;
 #[cfg(feature = "serve")]
 mod serve;
 #[cfg(feature = "serve")]

@@ -14,6 +14,7 @@
 //! supervisor starts it again.
 
 mod arenas;
+mod metrics;
 
 use std::{net::SocketAddr, time::Instant};
 
@@ -63,8 +64,7 @@ async fn serve(config: BoxConfig) -> Result<Exit, BoxError> {
     let token = crate::access::load_or_create_token(&data_dir)?;
     let access = crate::access::Access::new(db.clone(), token, Default::default());
     let config = crate::uplink::with_stored_overrides(&db, config).await?;
-    let metrics = metrics_exporter_prometheus::PrometheusBuilder::new()
-        .install_recorder()
+    let metrics = metrics::install()
         .map_err(|e| tracing::warn!(error = %e, "metrics are off"))
         .ok();
     let disk = DiskMonitor::new(data_dir.clone(), config.disk.min_free_mib * 1024 * 1024);

@@ -83,6 +83,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "tenant standing",
         sql: include_str!("migrations/0011_tenant_standing.sql"),
     },
+    Migration {
+        version: 12,
+        name: "software key",
+        sql: include_str!("migrations/0012_software_key.sql"),
+    },
 ];
 
 /// The newest schema version in `migrations`.

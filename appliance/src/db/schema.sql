@@ -188,7 +188,10 @@ CREATE TABLE uplink_identity (
     broker_url TEXT NOT NULL,           -- mqtt://host:port or mqtts://host:port
     broker_username TEXT NOT NULL,
     topic_prefix TEXT NOT NULL,         -- dipper/{tenant}/{device}
-    activated_at_ms INTEGER NOT NULL
+    activated_at_ms INTEGER NOT NULL,
+    -- The relay's Ed25519 public key for software packages (base64), the only key a software
+    -- update is trusted with; NULL when activation brought none.
+    software_key TEXT
 );
 
 -- Configuration set remotely (the `setConfig` RPC, shared attributes), by dotted key

@@ -91,6 +91,8 @@ impl DiskMonitor {
                 let total = stat.f_blocks.saturating_mul(stat.f_frsize);
                 inner.free.store(free, Ordering::Relaxed);
                 inner.total.store(total, Ordering::Relaxed);
+                metrics::gauge!("dipper_disk_free_bytes").set(free as f64);
+                metrics::gauge!("dipper_disk_size_bytes").set(total as f64);
                 let resume_above = inner.resume_above.load(Ordering::Relaxed);
                 let full = free < inner.min_free || free < resume_above;
                 if !full {

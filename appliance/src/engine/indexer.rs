@@ -251,6 +251,7 @@ impl Indexer {
             model.dimensions().unwrap_or(128),
         )?;
         tracing::info!(entries = index.len(), recovery = ?index.recovery(), "embedding index open");
+        metrics::gauge!("dipper_index_entries").set(index.len() as f64);
         let workers = WorkerPool::new(parts.config.worker_count()).map_err(|source| {
             EngineError::Threads {
                 what: "face worker",
@@ -471,7 +472,11 @@ impl Indexer {
         self.record_indexed(recording, entries, warning.clone(), gate_state)
             .await?;
         metrics::counter!("dipper_keyframes_total").increment(keyframes.total);
+        metrics::counter!("dipper_keyframes_decoded_total").increment(keyframes.decoded);
         metrics::counter!("dipper_faces_indexed_total").increment(faces);
+        let footage_ms = recording.end_ms.saturating_sub(recording.start_ms).max(0) as u64;
+        metrics::counter!("dipper_footage_indexed_seconds_total")
+            .increment(footage_ms.saturating_add(500) / 1000);
         Ok(IndexedRecording { entries, warning })
     }
 
@@ -608,6 +613,7 @@ impl Indexer {
                 })
                 .collect();
             let range = index.write().add_batch(&entries)?;
+            metrics::gauge!("dipper_index_entries").set(range.end as f64);
             syncer.sync()?;
             Ok::<_, IndexError>(range)
         })

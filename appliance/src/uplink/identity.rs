@@ -138,6 +138,22 @@ pub(crate) async fn load(
     }))
 }
 
+/// The relay's public key for software packages, as activation delivered it (none before
+/// activation, or from a relay without one).
+pub(crate) async fn software_key(db: &Database) -> Result<Option<String>, DbError> {
+    db.read(|conn| {
+        conn.query_row(
+            "SELECT software_key FROM uplink_identity WHERE id = 1",
+            [],
+            |row| row.get::<_, Option<String>>(0),
+        )
+        .optional()
+        .purpose("read the software key")
+        .map(Option::flatten)
+    })
+    .await
+}
+
 /// Stores an activation's identity, replacing any earlier one, in the caller's transaction.
 pub(crate) fn store(
     tx: &Transaction<'_>,
@@ -148,13 +164,14 @@ pub(crate) fn store(
     let sealed = secrets.seal_credential(&activated.credentials.credential);
     tx.execute(
         "INSERT INTO uplink_identity (id, relay_url, device_id, tenant_id, credential, broker_url,
-                                      broker_username, topic_prefix, activated_at_ms)
-         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                                      broker_username, topic_prefix, activated_at_ms,
+                                      software_key)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (id) DO UPDATE SET relay_url = excluded.relay_url,
              device_id = excluded.device_id, tenant_id = excluded.tenant_id,
              credential = excluded.credential, broker_url = excluded.broker_url,
              broker_username = excluded.broker_username, topic_prefix = excluded.topic_prefix,
-             activated_at_ms = excluded.activated_at_ms",
+             activated_at_ms = excluded.activated_at_ms, software_key = excluded.software_key",
         params![
             activated.relay_url,
             activated.credentials.device_id.to_string(),
@@ -163,7 +180,8 @@ pub(crate) fn store(
             activated.broker.url,
             activated.broker.username,
             activated.broker.topic_prefix,
-            now_ms
+            now_ms,
+            activated.credentials.software_key
         ],
     )
     .purpose("store the uplink identity")?;

@@ -127,6 +127,7 @@ pub(super) async fn send_attributes(shared: &Shared, extra: Value) -> Result<(),
                 software_version: env!("CARGO_PKG_VERSION").to_owned(),
                 model_id: models::DLIB_RESNET_V1.id.to_owned(),
                 protocol_version: protocol::PROTOCOL_VERSION,
+                software_update: None,
             };
             let mut value = serde_json::to_value(&attributes).unwrap_or(Value::Null);
             if let (Some(fields), Value::Object(extra)) = (value.as_object_mut(), extra) {

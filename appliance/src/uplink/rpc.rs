@@ -121,6 +121,10 @@ async fn answer(shared: &Arc<Shared>, id: u64, payload: &[u8], live: bool) {
             respond(shared, id, result).await;
         }
         Method::SetStanding(decision) => standing::set(shared, id, decision).await,
+        Method::SoftwareUpdate(update) => {
+            let result = software_update(shared, &update).await;
+            respond(shared, id, result).await;
+        }
         Method::Unknown(name) => {
             respond(shared, id, Err(RpcError::unknown_method(&name))).await;
         }
@@ -137,8 +141,39 @@ fn known(method: &str) -> &'static str {
         "createSearch" => "createSearch",
         "cancelSearch" => "cancelSearch",
         "setStanding" => "setStanding",
+        "softwareUpdate" => "softwareUpdate",
         _ => "unknown",
     }
+}
+
+/// `softwareUpdate`, as far as this build goes: the update is checked against the key
+/// activation stored (refused without one, or when its signature does not verify, or when it
+/// is not newer and not forced), then refused as `unsupported`: the installer that fetches,
+/// installs and rolls back is not in this build yet (docs/design/0110), and the relay halts
+/// the rollout with this box's words.
+async fn software_update(
+    shared: &Shared,
+    update: &protocol::software::SoftwareUpdate,
+) -> Result<Value, RpcError> {
+    let key = super::identity::software_key(&shared.db)
+        .await
+        .map_err(|e| RpcError::new("internal", e.to_string()))?;
+    let Some(key) = key else {
+        return Err(RpcError::new(
+            "no_trusted_key",
+            "this box holds no software key from the relay: activate it again",
+        ));
+    };
+    let key = protocol::software::decode_key(&key)
+        .map_err(|e| RpcError::new("no_trusted_key", e.to_string()))?;
+    update
+        .package
+        .verify(&key)
+        .map_err(|e| RpcError::new("bad_signature", e.to_string()))?;
+    Err(RpcError::new(
+        "unsupported",
+        "this box's software cannot install updates yet",
+    ))
 }
 
 pub(super) fn to_value(value: &impl serde::Serialize) -> Value {

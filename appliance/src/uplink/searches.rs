@@ -287,6 +287,8 @@ async fn report_search(
                 ),
                 (task.counts.recordings_done, task.counts.recordings_total),
             )),
+            // Every match of the task, each sent as a Match event before this one.
+            matches: Some(task.counts.matches),
         });
     }
     let last_match = matches.last().map_or(after, |m| m.id);

@@ -64,6 +64,7 @@ async fn report_search(
         state: "done".to_owned(),
         reason: None,
         camera_seconds: Some(u64::try_from(span / 1_000).unwrap_or(0)),
+        matches: Some(u64::from(matches)),
     };
     send(state, finished, id).await?;
     state.sent.searches_finished.fetch_add(1, Ordering::Relaxed);

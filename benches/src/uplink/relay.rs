@@ -1,5 +1,5 @@
 //! The relay of the benchmark in its own process: `dipper-relay run` (the binary beside this
-//! one) over a SQLite file, with `[broker]` on the bench's Mosquitto, cheap password hashing
+//! one) over a SQLite file (or a PostgreSQL database it is given), with `[broker]` on the bench's Mosquitto, cheap password hashing
 //! and no rate limit in the way of 10,000 calls and 1,000 activations from one address. Its
 //! own process, so that its resident memory is its own; what it applied is read from its
 //! `/metrics` and its database.
@@ -79,6 +79,15 @@ fn faces_section() -> String {
 impl RelayProcess {
     /// Makes the platform admin [`ROOT`], starts the relay and waits until it is ready.
     pub(crate) async fn start(broker: &Broker) -> Result<RelayProcess, BoxError> {
+        RelayProcess::start_on(broker, None).await
+    }
+
+    /// [`RelayProcess::start`] on the database at `database_url` (`postgres://...`, a fresh
+    /// database) instead of a SQLite file of its own.
+    pub(crate) async fn start_on(
+        broker: &Broker,
+        database_url: Option<&str>,
+    ) -> Result<RelayProcess, BoxError> {
         let dir = tempfile::tempdir()?;
         let database = dir.path().join("relay.sqlite3");
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
@@ -92,6 +101,7 @@ impl RelayProcess {
             .arg("--config")
             .arg(&config_path)
             .args(["admin", "create", "--email", ROOT.0, "--password-stdin"])
+            .envs(database_url.map(|url| ("DIPPER_RELAY__DATABASE__URL", url)))
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()?;
@@ -107,6 +117,7 @@ impl RelayProcess {
             .arg(&config_path)
             .arg("run")
             .env("RUST_LOG", "warn")
+            .envs(database_url.map(|url| ("DIPPER_RELAY__DATABASE__URL", url)))
             .stdout(Stdio::null())
             .stderr(log)
             .kill_on_drop(true)

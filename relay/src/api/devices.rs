@@ -491,6 +491,7 @@ pub async fn activate_device(
         tenant_id: tenant,
         credential,
         broker,
+        software_key: Some(state.software.public_key()),
     }))
 }
 

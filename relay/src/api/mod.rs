@@ -23,6 +23,7 @@ pub mod reports;
 pub mod rpc;
 pub mod searches;
 pub mod session;
+pub mod software;
 pub mod tenants;
 pub mod types;
 pub mod users;
@@ -322,6 +323,9 @@ fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(people::add_photo))
         .routes(routes!(people::delete_photo))
+        .routes(routes!(software::list_packages, software::upload_package))
+        .routes(routes!(software::list_rollouts, software::start_rollout))
+        .routes(routes!(software::get_rollout))
 }
 
 /// axum's wildcard `{*key}` is the OpenAPI parameter `{key}` (which may hold slashes).

@@ -42,7 +42,7 @@ pub struct SignedUrl {
 /// Reads an object with a URL the relay signed.
 #[utoipa::path(get, path = "/objects/{*key}", tag = "objects",
     params(("key" = String, Path, description = "The object's key, `{tenant}/...`",
-        max_length = 512, pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(/[A-Za-z0-9._-]+)+\.(jpg|png)$"), SignedUrl),
+        max_length = 512, pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(/[A-Za-z0-9._-]+)+\.(jpg|png|deb)$"), SignedUrl),
     responses(
         (status = 200, description = "The object", content(("image/jpeg"), ("image/png"))),
         (status = 403, description = "The URL is refused (`url_refused`): altered, signed for \
@@ -79,7 +79,7 @@ pub async fn get_object(
 /// for.
 #[utoipa::path(put, path = "/objects/{*key}", tag = "objects",
     params(("key" = String, Path, description = "The object's key, `{tenant}/...`",
-        max_length = 512, pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(/[A-Za-z0-9._-]+)+\.(jpg|png)$"), SignedUrl),
+        max_length = 512, pattern = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(/[A-Za-z0-9._-]+)+\.(jpg|png|deb)$"), SignedUrl),
     request_body(description = "The image, as the URL's content type",
         content(("image/jpeg"), ("image/png"))),
     responses(
@@ -235,6 +235,7 @@ fn is_image_of(bytes: &[u8], content_type: ContentType) -> bool {
     match content_type {
         ContentType::Jpeg => bytes.starts_with(&[0xFF, 0xD8, 0xFF]),
         ContentType::Png => bytes.starts_with(b"\x89PNG\r\n\x1a\n"),
+        ContentType::Deb => bytes.starts_with(b"!<arch>\n"),
     }
 }
 

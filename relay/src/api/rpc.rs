@@ -154,9 +154,10 @@ fn check(request: &SendRpc) -> Result<Checked, ApiError> {
     }
     let raw = serde_json::json!({ "method": request.method, "params": params }).to_string();
     let method = match RpcRequest::decode(raw.as_bytes()) {
-        // setStanding is the relay's own (the dunning check's), never an operator's.
+        // setStanding is the relay's own (the dunning check's), never an operator's;
+        // softwareUpdate goes out only through a rollout (api/software.rs).
         Ok(Ok(RpcRequest {
-            method: Method::Unknown(_) | Method::SetStanding(_),
+            method: Method::Unknown(_) | Method::SetStanding(_) | Method::SoftwareUpdate(_),
             ..
         })) => {
             return Err(ApiError::invalid_field(

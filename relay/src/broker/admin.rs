@@ -184,7 +184,10 @@ impl BrokerAdmin {
             )
             .await?;
         if created.get("error").is_some() {
-            // It existed: replace its ACLs with the ones wanted now.
+            // It existed: replace its ACLs with the ones wanted now, unless they are those.
+            // Each change makes the broker disconnect every client of the role, and between
+            // the removals and the additions the role reaches nothing: every relay instance
+            // that starts would otherwise cut off the others sharing the role.
             let role = self
                 .command("getRole", json!({ "rolename": name }), &[])
                 .await?;
@@ -192,6 +195,9 @@ impl BrokerAdmin {
                 .as_array()
                 .cloned()
                 .unwrap_or_default();
+            if same_acls(&old, &acls) {
+                return Ok(());
+            }
             for acl in old {
                 self.command(
                     "removeRoleACL",
@@ -428,5 +434,45 @@ async fn drive(
                 tokio::time::sleep(Duration::from_millis(500)).await;
             }
         }
+    }
+}
+
+/// Whether a role's ACLs as the plugin lists them are `wanted`, in any order: the same
+/// type, topic, priority and allowance each.
+fn same_acls(listed: &[Value], wanted: &[Value]) -> bool {
+    let key = |acl: &Value| {
+        let field = |name: &str| acl.get(name).cloned().unwrap_or(Value::Null).to_string();
+        (
+            field("acltype").to_lowercase(),
+            field("topic"),
+            field("priority"),
+            field("allow"),
+        )
+    };
+    let mut listed: Vec<_> = listed.iter().map(key).collect();
+    let mut wanted: Vec<_> = wanted.iter().map(key).collect();
+    listed.sort();
+    wanted.sort();
+    listed == wanted
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::same_acls;
+    use crate::broker::acl::relay_role_acls;
+
+    #[test]
+    fn a_role_with_the_wanted_acls_in_another_order_is_left_alone() {
+        let wanted = relay_role_acls();
+        let mut listed = wanted.clone();
+        listed.reverse();
+        assert!(same_acls(&listed, &wanted));
+        listed.pop();
+        assert!(!same_acls(&listed, &wanted), "one missing");
+        let mut changed = wanted.clone();
+        changed[0]["allow"] = json!(false);
+        assert!(!same_acls(&changed, &wanted), "one denied");
     }
 }

@@ -63,8 +63,25 @@ pub enum DbError {
 
 impl DbError {
     /// Sorts a sqlx error by kind. `?` on a sqlx error calls it through `From`, so no query
-    /// can skip the sorting.
+    /// can skip the sorting, nor the count in `dipper_relay_db_errors_total{kind}` (a row
+    /// not found is no error there).
     pub fn from_sqlx(error: sqlx::Error) -> Self {
+        let timed_out = matches!(error, sqlx::Error::PoolTimedOut);
+        let not_found = matches!(error, sqlx::Error::RowNotFound);
+        let sorted = DbError::sort_sqlx(error);
+        let kind = match &sorted {
+            _ if timed_out => "pool_timed_out",
+            DbError::Constraint(_) => "constraint",
+            DbError::Busy(_) => "busy",
+            _ => "other",
+        };
+        if !not_found {
+            metrics::counter!("dipper_relay_db_errors_total", "kind" => kind).increment(1);
+        }
+        sorted
+    }
+
+    fn sort_sqlx(error: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &error {
             if db.is_unique_violation() || db.is_foreign_key_violation() || db.is_check_violation()
             {

@@ -4,7 +4,9 @@
 //! the tenant's zone, then runs the dunning check as of now (`crate::dunning`) and notices
 //! the boxes offline too long. The lease outlives two checks, so its holder keeps it while alive and
 //! another instance takes over when it dies. Were two instances ever to run at once, the
-//! invoices' unique key still makes one invoice per tenant and month.
+//! invoices' unique key still makes one invoice per tenant and month. Each check is counted
+//! in `dipper_relay_billing_checks_total{outcome}` (`ran`, `standby`: another instance holds
+//! the lease, `failed`), each invoice issued or failed in `dipper_relay_invoices_total`.
 
 use std::time::Duration;
 
@@ -37,13 +39,25 @@ pub async fn schedule(
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                if let Err(error) = check(&db, uplink.as_ref(), (&holder, every), Timestamp::now()).await {
+                let checked = check(&db, uplink.as_ref(), (&holder, every), Timestamp::now()).await;
+                count_check(&checked);
+                if let Err(error) = checked {
                     tracing::warn!(%error, "the monthly billing run failed; it is tried again at the next check");
                 }
             }
             () = &mut stop => break,
         }
     }
+}
+
+/// Counts one check in `dipper_relay_billing_checks_total{outcome}`.
+fn count_check(checked: &Result<bool, DbError>) {
+    let outcome = match checked {
+        Ok(true) => "ran",
+        Ok(false) => "standby",
+        Err(_) => "failed",
+    };
+    metrics::counter!("dipper_relay_billing_checks_total", "outcome" => outcome).increment(1);
 }
 
 /// Runs the months due at `now`, the dunning check and the offline notices if `holder`
@@ -70,6 +84,14 @@ pub async fn check(
     }
     let as_of = now.checked_sub(GRACE).unwrap_or(now);
     let summary = run(db, RunOptions::default(), as_of, |outcome| {
+        let counted = match outcome.outcome {
+            Outcome::Issued => Some("issued"),
+            Outcome::Failed => Some("failed"),
+            _ => None,
+        };
+        if let Some(counted) = counted {
+            metrics::counter!("dipper_relay_invoices_total", "outcome" => counted).increment(1);
+        }
         match outcome.outcome {
             Outcome::Issued => tracing::info!(
                 tenant = %outcome.tenant_id,

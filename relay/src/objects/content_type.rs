@@ -1,4 +1,4 @@
-//! The content types the store keeps: JPEG and PNG images, nothing else.
+//! The content types the store keeps: JPEG and PNG images, and box software packages.
 
 use std::fmt;
 
@@ -11,6 +11,9 @@ pub enum ContentType {
     Jpeg,
     /// `image/png`, keys ending in `.png`.
     Png,
+    /// `application/vnd.debian.binary-package`, keys ending in `.deb`: box software
+    /// packages, written by the relay only.
+    Deb,
 }
 
 impl ContentType {
@@ -33,6 +36,7 @@ impl ContentType {
         match self {
             ContentType::Jpeg => "image/jpeg",
             ContentType::Png => "image/png",
+            ContentType::Deb => "application/vnd.debian.binary-package",
         }
     }
 
@@ -41,6 +45,7 @@ impl ContentType {
         match self {
             ContentType::Jpeg => "jpg",
             ContentType::Png => "png",
+            ContentType::Deb => "deb",
         }
     }
 
@@ -50,6 +55,8 @@ impl ContentType {
             Some(ContentType::Jpeg)
         } else if key.ends_with(".png") {
             Some(ContentType::Png)
+        } else if key.ends_with(".deb") {
+            Some(ContentType::Deb)
         } else {
             None
         }

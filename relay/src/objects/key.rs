@@ -2,7 +2,8 @@
 //!
 //! A key is `{tenant}/...`: its first segment is the owning tenant's UUID, the rest is made
 //! only of non-empty segments of `[A-Za-z0-9._-]` that are not `.` or `..`, and it ends in
-//! `.jpg` or `.png`, which says its content type. Such a key is a safe relative path on disk
+//! `.jpg`, `.png` or `.deb`, which says its content type (box software packages belong to
+//! the platform: their first segment is the nil UUID, [`ObjectKey::software_package`]). Such a key is a safe relative path on disk
 //! and needs no escaping in a URL. Keys are at most [`MAX_KEY_BYTES`] long.
 
 use std::fmt;
@@ -17,8 +18,7 @@ pub const MAX_KEY_BYTES: usize = 512;
 
 /// The shape of a key, as the OpenAPI document states it (ECMA-262); [`ObjectKey::parse`]
 /// also refuses `.` and `..` segments and keys over [`MAX_KEY_BYTES`].
-pub const KEY_PATTERN: &str =
-    r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(/[A-Za-z0-9._-]+)+\.(jpg|png)$";
+pub const KEY_PATTERN: &str = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}(/[A-Za-z0-9._-]+)+\.(jpg|png|deb)$";
 
 /// Which of a match's two snapshots.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +94,16 @@ impl ObjectKey {
         }
     }
 
+    /// A box software package: `00000000-0000-0000-0000-000000000000/software/{id}.deb`,
+    /// owned by the platform (the nil tenant), never by a tenant.
+    pub fn software_package(id: Uuid) -> ObjectKey {
+        let owner = Uuid::nil();
+        ObjectKey {
+            text: format!("{owner}/software/{id}.deb"),
+            tenant: owner,
+        }
+    }
+
     /// Checks a key given from outside (a URL's path).
     pub fn parse(text: &str) -> Result<ObjectKey, ObjectError> {
         let refuse = |why: &str| Err(ObjectError::Invalid(format!("object key {why}")));
@@ -128,7 +138,7 @@ impl ObjectKey {
             return refuse("must have a path after the tenant");
         }
         if ContentType::from_key(text).is_none() {
-            return refuse("must end in .jpg or .png");
+            return refuse("must end in .jpg, .png or .deb");
         }
         Ok(ObjectKey {
             text: text.to_owned(),
@@ -254,8 +264,8 @@ mod tests {
             (format!("{TENANT}/a\\b.jpg"), "character outside"),
             (format!("{TENANT}/é.jpg"), "character outside"),
             (format!("{TENANT}/a\0.jpg"), "character outside"),
-            (format!("{TENANT}/a.gif"), ".jpg or .png"),
-            (format!("{TENANT}/a.jpg.part"), ".jpg or .png"),
+            (format!("{TENANT}/a.gif"), ".jpg, .png or .deb"),
+            (format!("{TENANT}/a.jpg.part"), ".jpg, .png or .deb"),
             (long, "longer than 512"),
         ];
         for (key, says) in cases {

@@ -120,33 +120,37 @@ impl ObjectStore {
         content_type: ContentType,
     ) -> Result<(), ObjectError> {
         matching_type(key, content_type)?;
-        match &*self.backend {
+        let put = match &*self.backend {
             Backend::Disk(disk) => disk.put(key, bytes).await,
             Backend::S3(s3) => s3.put(key, bytes, content_type).await,
-        }
+        };
+        metrics::operation("put", self.backend_name(), put)
     }
 
     /// The object at `key`, or `None` when there is none.
     pub async fn get(&self, key: &ObjectKey) -> Result<Option<Object>, ObjectError> {
-        match &*self.backend {
+        let got = match &*self.backend {
             Backend::Disk(disk) => disk.get(key).await,
             Backend::S3(s3) => s3.get(key).await,
-        }
+        };
+        metrics::operation("get", self.backend_name(), got)
     }
 
     pub async fn exists(&self, key: &ObjectKey) -> Result<bool, ObjectError> {
-        match &*self.backend {
+        let exists = match &*self.backend {
             Backend::Disk(disk) => disk.exists(key).await,
             Backend::S3(s3) => s3.exists(key).await,
-        }
+        };
+        metrics::operation("exists", self.backend_name(), exists)
     }
 
     /// Removes the object at `key`; an absent one is not an error.
     pub async fn delete(&self, key: &ObjectKey) -> Result<(), ObjectError> {
-        match &*self.backend {
+        let deleted = match &*self.backend {
             Backend::Disk(disk) => disk.delete(key).await,
             Backend::S3(s3) => s3.delete(key).await,
-        }
+        };
+        metrics::operation("delete", self.backend_name(), deleted)
     }
 
     /// A URL that reads `key` for `ttl` from now (whole seconds).

@@ -50,6 +50,7 @@ pub mod rpcs;
 pub mod searches;
 pub mod secrets;
 pub mod sessions;
+pub mod software;
 pub mod standing;
 pub mod tenant_creations;
 pub mod tenants;

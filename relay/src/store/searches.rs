@@ -608,6 +608,45 @@ pub async fn uploaded_since(
     fetch_all(tx, sql, params, read_result).await
 }
 
+/// Holds a box's end of its part (`event`, the `finished` event's body as JSON) until the
+/// part holds `results` results: true when held; false when it holds them already or has
+/// ended, and the event applies now. Takes the part's row lock, as storing a result does,
+/// so a result stored at the same time sees the hold or makes it needless.
+pub async fn hold_finish(
+    tx: &mut Tx,
+    (tenant, search, device): (Uuid, Uuid, Uuid),
+    (results, event): (i64, &str),
+    now: i64,
+) -> Result<bool, DbError> {
+    let sql = concat!(
+        "UPDATE search_boxes SET finish_results = $1, finish_event = $2, updated_at = $3 \
+         WHERE tenant_id = $4 AND search_id = $5 AND device_id = $6 AND results < $1 \
+         AND state NOT IN ",
+        ended!()
+    );
+    let params = params![results, event, now, tenant, search, device];
+    Ok(execute(tx, sql, params).await? == 1)
+}
+
+/// The part's held end (see [`hold_finish`]), taken once the part holds the results it
+/// counts; `None` while it does not, or when nothing is held. Called after storing a result,
+/// whose update holds the part's row lock.
+pub async fn take_held_finish(
+    tx: &mut Tx,
+    (tenant, search, device): (Uuid, Uuid, Uuid),
+) -> Result<Option<String>, DbError> {
+    let sql = "SELECT finish_event FROM search_boxes \
+               WHERE tenant_id = $1 AND search_id = $2 AND device_id = $3 \
+               AND finish_results IS NOT NULL AND results >= finish_results";
+    let held: Option<String> = scalar(tx, sql, params![tenant, search, device]).await?;
+    if held.is_some() {
+        let sql = "UPDATE search_boxes SET finish_results = NULL, finish_event = NULL \
+                   WHERE tenant_id = $1 AND search_id = $2 AND device_id = $3";
+        execute(tx, sql, params![tenant, search, device]).await?;
+    }
+    Ok(held)
+}
+
 /// `running` -> `done` once every part has ended; whether it moved.
 pub async fn finish_if_ended(
     tx: &mut Tx,

@@ -40,8 +40,12 @@ enum Report {
 enum After {
     Nothing,
     /// Wake whoever waits for this RPC's answer (and the event streams of the search whose
-    /// part it moved, if any).
-    Answered(Uuid, i64, Option<Uuid>),
+    /// part it moved, if any; and move on the software rollout `(tenant, rollout)` whose
+    /// update the box refused, if any).
+    Answered(Uuid, i64, Option<Uuid>, Option<(Uuid, Uuid)>),
+    /// A box's software update reached a final state: the rollout `(tenant, rollout)` may
+    /// move on.
+    Rollout(Uuid, Uuid),
     /// The box came online: send what is queued for it.
     Online(Uuid, Uuid),
     /// A search changed: wake its event streams.
@@ -181,13 +185,19 @@ async fn finish(inner: &Arc<Inner>, read: &Read<'_>, outcome: Result<After, Drop
             let _ = inner.client.ack(publish).await;
             match after {
                 After::Nothing => {}
-                After::Answered(device, request_id, search) => {
+                After::Answered(device, request_id, search, rollout) => {
                     if let Some(waiter) = inner.lock_waiters().remove(&(device, request_id)) {
                         let _ = waiter.send(());
                     }
                     if let Some(search) = search {
                         let _ = inner.search_changes.send(search);
                     }
+                    if let Some(ids) = rollout {
+                        super::rollouts::advance(inner, ids).await;
+                    }
+                }
+                After::Rollout(tenant, rollout) => {
+                    super::rollouts::advance(inner, (tenant, rollout)).await;
                 }
                 After::Online(tenant, device) => super::rpc::flush(inner, tenant, device).await,
                 After::Search(search) => {
@@ -206,6 +216,15 @@ async fn finish(inner: &Arc<Inner>, read: &Read<'_>, outcome: Result<After, Drop
                 _ => tracing::warn!(%topic, outcome = outcome.as_str(), %reason, "message dropped"),
             }
             let _ = inner.client.ack(publish).await;
+            // Every instance gets every RPC answer and only the first to take its (device,
+            // seq) applies it: to the others it is a duplicate, yet the call one of them
+            // waits on is answered (the row says how).
+            if let (Outcome::Duplicate, Ok(message)) = (outcome, &read.message)
+                && let Report::RpcResponse(request_id, _) = message.report
+                && let Some(waiter) = inner.lock_waiters().remove(&(message.ids.1, request_id))
+            {
+                let _ = waiter.send(());
+            }
         }
     }
 }
@@ -437,7 +456,12 @@ async fn apply_report(
         Report::Attributes(a) => {
             let seq = a.seq.and_then(|s| i64::try_from(s).ok());
             store::set_client_attributes(tx, ids, body, &a.software_version, (seq, now)).await?;
-            After::Nothing
+            let update = a.software_update.as_ref();
+            let rollout = match update {
+                Some(report) => crate::software::rollout::record(tx, ids, report, now).await?,
+                None => None,
+            };
+            rollout.map_or(After::Nothing, |rollout| After::Rollout(ids.0, rollout))
         }
         Report::Event(event) => {
             store::touch(tx, ids, now).await?;
@@ -475,7 +499,16 @@ async fn apply_report(
             }
             store::touch(tx, ids, now).await?;
             let search = super::searches::apply_answer(tx, ids, *request_id, response, now).await?;
-            After::Answered(ids.1, *request_id, search)
+            let rollout = match (&response.error, completed) {
+                (Some(error), true) => {
+                    let why = format!("{}: {}", error.code, error.message);
+                    let refused =
+                        crate::software::rollout::refused(tx, ids, *request_id, &why, now);
+                    refused.await?.map(|rollout| (ids.0, rollout))
+                }
+                _ => None,
+            };
+            After::Answered(ids.1, *request_id, search, rollout)
         }
     })
 }

@@ -34,6 +34,7 @@ mod grants;
 mod inbound;
 mod metrics;
 mod options;
+mod rollouts;
 mod rpc;
 mod searches;
 mod session;

@@ -5,6 +5,11 @@
 //! change wakes this instance's event streams of the search at once (other instances' streams
 //! see it at their next read of the database).
 //!
+//! A box's `finished` event that counts more matches than its part holds (relays sharing the
+//! box's messages applied it before one of them) is held on the part and applied in the
+//! transaction that stores the last match it counts, so a search is `done` only with every
+//! result of every box.
+//!
 //! The footage a part covered (its `finished` event) and the bytes of a match's snapshots
 //! (its `snapshots_uploaded` event) are metered in that transaction when, and only when, the
 //! event ends the part or marks the snapshots now ([`reported`]): a second `finished` for a
@@ -55,30 +60,39 @@ pub(super) async fn apply_event(
             store::set_progress(tx, part, (seq, &stored_progress(progress)), now).await?
         }
         SearchEventBody::Match(found) => match stored_result(device, found) {
-            Some(result) => store::add_result(tx, (tenant, search), &result, (seq, now)).await?,
+            Some(result) => {
+                let stored = store::add_result(tx, (tenant, search), &result, (seq, now)).await?;
+                // The last match a held end counts: the part ends now.
+                if stored && let Some(held) = store::take_held_finish(tx, part).await? {
+                    match serde_json::from_str::<SearchEventBody>(&held) {
+                        Ok(end) => {
+                            finish(tx, part, &end, now).await?;
+                        }
+                        Err(error) => {
+                            tracing::error!(%device, %search, %error, "a held end no longer reads");
+                        }
+                    }
+                }
+                stored
+            }
             None => {
                 tracing::warn!(%device, %search, match_id = found.match_id,
                     "a match with a distance that is not a number; not stored");
                 false
             }
         },
-        SearchEventBody::Finished {
-            state,
-            reason,
-            camera_seconds,
-        } => {
-            let (state, code, default) = ended_as(state);
-            let reason = reason
-                .as_deref()
-                .map_or(default, |r| bounded(r, MESSAGE_MAX));
-            let ended = store::end_part(tx, part, &state, (code, Some(&reason)), now).await?;
-            if ended {
-                store::finish_if_ended(tx, (tenant, search), now).await?;
-                if let Some(seconds) = *camera_seconds {
-                    reported::footage_searched(tx, part, seconds, now).await?;
+        SearchEventBody::Finished { matches, .. } => {
+            // Relays sharing the box's messages may apply its end before a match it sent
+            // earlier: the end waits on the part until the part holds every match it counts.
+            let held = match matches {
+                Some(matches) => {
+                    let count = i64::try_from(*matches).unwrap_or(i64::MAX);
+                    let end = serde_json::to_string(&event.body).unwrap_or_default();
+                    store::hold_finish(tx, part, (count, &end), now).await?
                 }
-            }
-            ended
+                None => false,
+            };
+            held || finish(tx, part, &event.body, now).await?
         }
         SearchEventBody::SnapshotsUploaded { match_id, bytes } => {
             let stored = store::snapshots_uploaded(tx, part, *match_id, now).await?;
@@ -92,6 +106,39 @@ pub(super) async fn apply_event(
         }
     };
     Ok(changed.then_some(search))
+}
+
+/// Ends the box's part as its `finished` event says (any other event: nothing), with the
+/// search once every part ended, and meters the footage it covered; whether the part ended
+/// now.
+async fn finish(
+    tx: &mut Tx,
+    (tenant, search, device): (Uuid, Uuid, Uuid),
+    end: &SearchEventBody,
+    now: i64,
+) -> Result<bool, DbError> {
+    let SearchEventBody::Finished {
+        state,
+        reason,
+        camera_seconds,
+        ..
+    } = end
+    else {
+        return Ok(false);
+    };
+    let part = (tenant, search, device);
+    let (state, code, default) = ended_as(state);
+    let reason = reason
+        .as_deref()
+        .map_or(default, |r| bounded(r, MESSAGE_MAX));
+    let ended = store::end_part(tx, part, &state, (code, Some(&reason)), now).await?;
+    if ended {
+        store::finish_if_ended(tx, (tenant, search), now).await?;
+        if let Some(seconds) = *camera_seconds {
+            reported::footage_searched(tx, part, seconds, now).await?;
+        }
+    }
+    Ok(ended)
 }
 
 /// Applies a box's answer to an RPC when it is a search's `createSearch`: its task (the part

@@ -133,6 +133,61 @@ async fn run_reports_to_systemd_and_stops_on_sigterm(dir: &std::path::Path) {
     assert!(output.1.contains("dipper-relay stopped"), "{}", output.1);
 }
 
+/// A log that cannot be written (stderr on a full disk; `/dev/full` fails every write) stops
+/// nothing: the relay starts, answers, refuses a wrong password and stops cleanly. (The
+/// logging library used to report a failed write with `eprintln!`, which panics when stderr
+/// fails too, killing whichever task logged.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_that_cannot_be_written_stops_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    let output = admin_create(relay(dir.path()), "root@dipper.test", PASSWORD);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let full = std::fs::OpenOptions::new()
+        .append(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let port = free_port();
+    let mut server = relay(dir.path())
+        .arg("run")
+        .env("RUST_LOG", "debug")
+        .env("DIPPER_RELAY__SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(full)
+        .spawn()
+        .expect("spawn");
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    wait_ready(&client, &base).await;
+    for (password, expected) in [
+        ("not the password", StatusCode::UNAUTHORIZED),
+        (PASSWORD, StatusCode::OK),
+    ] {
+        let login = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .header("content-type", "application/json")
+            .body(
+                serde_json::json!({"email": "root@dipper.test", "password": password}).to_string(),
+            )
+            .send()
+            .await
+            .expect("login");
+        assert_eq!(login.status(), expected);
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || server.wait().expect("wait"))
+        .await
+        .expect("join");
+    assert!(exit.success(), "{exit:?}");
+}
+
 fn free_port() -> u16 {
     let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("probe");
     probe.local_addr().expect("addr").port()

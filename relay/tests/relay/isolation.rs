@@ -45,6 +45,9 @@ fn sample_body(method: &Method, template: &str, b: &Tenant) -> Option<Value> {
             "devices": [b.device],
         }),
         ("POST", "/api/v1/tenants/{tenant_id}/people") => json!({"name": "Intruder"}),
+        ("POST", "/api/v1/tenants/{tenant_id}/software/rollouts") => {
+            json!({"package_id": Uuid::new_v4(), "device_ids": [b.device]})
+        }
         ("POST", "/api/v1/tenants/{tenant_id}/pricing-rules") => json!({
             "effective_from": "2099-01-01",
             "currency": "CNY",
@@ -108,6 +111,8 @@ fn fill(template: &str, tenant: &str, (b, b_search): (&Tenant, &str)) -> String 
         .replace("{invoice_id}", &Uuid::from_u128(23).to_string())
         // Nor any channel.
         .replace("{channel_id}", &Uuid::from_u128(29).to_string())
+        // Nor any software rollout.
+        .replace("{rollout_id}", &Uuid::from_u128(31).to_string())
 }
 
 async fn snapshot(world: &World, b_search: &str) -> BTreeMap<String, Value> {

@@ -80,6 +80,20 @@ async fn metrics_and_readiness(relay: &TestRelay) {
         .await;
     assert_eq!(unready["error"], "not_ready");
     relay.expect_public_get("/healthz", StatusCode::OK).await;
+    // The failed ping is counted, and every metric is from the relay's table.
+    let text = relay
+        .raw(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    testkit::metrics::assert_described(&text);
+    assert!(
+        text.contains("dipper_relay_db_errors_total{kind=\"other\"}"),
+        "{text}"
+    );
 }
 
 async fn newer_database_is_refused(backend: Backend) {

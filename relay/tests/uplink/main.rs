@@ -22,4 +22,5 @@ mod inbound;
 mod metering;
 mod rpc;
 mod searches;
+mod software;
 mod standing;

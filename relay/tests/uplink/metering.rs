@@ -114,6 +114,7 @@ async fn footage_searched_and_snapshot_bytes_are_metered_once(backend: Backend) 
         state: "done".to_owned(),
         reason: None,
         camera_seconds: Some(camera_seconds),
+        matches: None,
     };
     send_event(&mut online, search_id, found(5, 150, 0.33)).await;
     let uploaded_seq = send_event(&mut online, search_id, uploaded.clone()).await;
@@ -131,6 +132,7 @@ async fn footage_searched_and_snapshot_bytes_are_metered_once(backend: Backend) 
         state: "done".to_owned(),
         reason: None,
         camera_seconds: Some(MAX_CAMERA_SECONDS_PER_PART + 1),
+        matches: None,
     };
     send_event(&mut online, absurd_id, too_much_footage).await;
     // Replays of the counted ones, last.

@@ -107,6 +107,10 @@ const SAMPLE_ROWS: &[(u32, &str)] = &[
         "INSERT INTO tenant_standing (id, standing, decided_at_ms, received_at_ms)
              VALUES (1, 'suspended', 1700002000000, 1700002000500);",
     ),
+    (
+        12,
+        "UPDATE uplink_identity SET software_key = 'Ab3ZqNw8cV0l3sQ7jYw2bFf5u2P0m7xk9h1e4r6t8yA=' WHERE id = 1;",
+    ),
 ];
 
 /// Columns a migration dropped, with the migration: the upgrade test compares the others

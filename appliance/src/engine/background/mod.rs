@@ -112,11 +112,13 @@ async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken, tracker: Task
 
 /// Publishes a track's lag behind now in `/metrics`.
 fn report_lag(coverage: &coverage::Coverage, now_ms: i64) {
-    let labels = [
-        ("camera", coverage.camera_id.to_string()),
-        ("track", coverage.track.to_string()),
-    ];
-    metrics::gauge!("dipper_indexing_lag_seconds", &labels).set(coverage.lag_seconds(now_ms));
-    metrics::gauge!("dipper_indexing_recordings_waiting", &labels)
+    let (camera, track) = (coverage.camera_id.to_string(), coverage.track.to_string());
+    metrics::gauge!(
+        "dipper_indexing_lag_seconds",
+        "camera" => camera.clone(),
+        "track" => track.clone()
+    )
+    .set(coverage.lag_seconds(now_ms));
+    metrics::gauge!("dipper_indexing_recordings_waiting", "camera" => camera, "track" => track)
         .set(coverage.recordings_waiting as f64);
 }

@@ -316,6 +316,17 @@ pub(crate) fn finished(state: &str, reason: Option<&str>) -> SearchEventBody {
         state: state.to_owned(),
         reason: reason.map(str::to_owned),
         camera_seconds: None,
+        matches: None,
+    }
+}
+
+/// A box's `done` counting `matches` matches, as boxes since the count send it.
+pub(crate) fn done_counting(matches: u64) -> SearchEventBody {
+    SearchEventBody::Finished {
+        state: "done".to_owned(),
+        reason: None,
+        camera_seconds: None,
+        matches: Some(matches),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Results stored once and read in order: a replayed event (same seq) stores nothing more; a
 //! box's older progress arriving after a newer one does not replace it; a box's end arriving
-//! before its last match still stores the match; results of several boxes, interleaved, are
+//! before its last match still stores the match, and an end that counts its matches keeps
+//! the part running until the last is stored; results of several boxes, interleaved, are
 //! listed by time (then device, then match id), page by page, filtered by box and distance;
 //! bad parameters are refused.
 
@@ -9,8 +10,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{
-    SearchSite, accept, finished, found_at, id, next_search, part, progress, send_event,
-    send_event_as,
+    SearchSite, accept, done_counting, finished, found_at, id, next_search, part, progress,
+    send_event, send_event_as,
 };
 use crate::harness::Backend;
 use crate::on_both_backends;
@@ -206,3 +207,55 @@ async fn refusals(results: &Results<'_>, search: &Value) {
 }
 
 on_both_backends!(results_are_stored_once_and_listed_in_order);
+
+/// A box's end counting two matches applied when the relay holds one (relays sharing the
+/// box's messages applied them out of order): the part stays running, and ends, with the
+/// search, in the transaction that stores the second.
+async fn an_end_counting_a_match_not_yet_stored_waits_for_it(backend: Backend) {
+    let site = SearchSite::new(backend).await;
+    let a_box = site.first_box().await;
+    let mut online = site.online(&a_box).await;
+    let uplink = site.relay().state.uplink.clone().expect("uplink");
+    let search = site.start(site.body(json!({"devices": [a_box.0]}))).await;
+    let search_id = uuid(id(&search));
+    let (rpc, _) = next_search(&mut online).await;
+    accept(&mut online, rpc, "task-1").await;
+    site.until(&search, "the box's part is accepted", |s| {
+        part(s, a_box.0)["state"] == "accepted"
+    })
+    .await;
+    let counts = uplink.counts();
+    let t = jiff::Timestamp::now().as_millisecond() - 150 * 60_000;
+    send_event(&mut online, search_id, found_at(1, t, 0.30)).await;
+    let (last_match, end) = (online.next_seq(), online.next_seq());
+    send_event_as(&online, end, search_id, done_counting(2)).await;
+    crate::site::eventually("the match and the end are applied", || async {
+        uplink.counts().applied - counts.applied == 2
+    })
+    .await;
+    let held = site.search(&search).await;
+    assert_eq!(
+        (
+            &held["state"],
+            &part(&held, a_box.0)["state"],
+            &held["result_count"]
+        ),
+        (&json!("running"), &json!("running"), &json!(1)),
+        "{held}"
+    );
+
+    send_event_as(
+        &online,
+        last_match,
+        search_id,
+        found_at(2, t + 60_000, 0.40),
+    )
+    .await;
+    let done = site
+        .until(&search, "the search done", |s| s["state"] == "done")
+        .await;
+    assert_eq!(part(&done, a_box.0)["state"], "done", "{done}");
+    assert_eq!(done["result_count"], 2, "{done}");
+}
+
+on_both_backends!(an_end_counting_a_match_not_yet_stored_waits_for_it);
