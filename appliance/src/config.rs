@@ -39,6 +39,8 @@ pub(crate) struct BoxConfig {
     pub(crate) disk: DiskConfig,
     pub(crate) shutdown: ShutdownConfig,
     pub(crate) uplink: UplinkConfig,
+    /// Software updates: where the package is installed and how the box restarts.
+    pub(crate) update: crate::update::UpdateConfig,
     /// The file's own table, as read (before defaults and the environment), so keys set
     /// remotely (`setConfig`) are merged over it and checked the same way.
     #[serde(skip)]
@@ -59,6 +61,7 @@ impl Default for BoxConfig {
             disk: DiskConfig::default(),
             shutdown: ShutdownConfig::default(),
             uplink: UplinkConfig::default(),
+            update: crate::update::UpdateConfig::default(),
             source: toml::Table::new(),
         }
     }

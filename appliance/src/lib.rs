@@ -15,6 +15,7 @@ mod db;
 mod engine;
 mod face;
 mod status;
+mod update;
 mod uplink;
 
 pub use engine::synthetic;
@@ -82,6 +83,22 @@ enum Command {
     /// The local page's administrator (run as root on the box).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Software updates the relay sent (run as root on the box).
+    #[command(subcommand)]
+    Update(UpdateCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UpdateCommand {
+    /// Installs the update the daemon staged, if any: checks it again, keeps the running
+    /// package, installs the new one, waits for the box to report it healthy, and puts the
+    /// previous one back when it does not. `dipper-update.service` runs it when
+    /// `dipper-update.path` sees a staged update.
+    Install {
+        /// The box's settings (TOML): its data directory and `[update]`.
+        #[arg(long, env = "DIPPER_CONFIG")]
+        config: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -149,6 +166,21 @@ fn reset_password(config: Option<&std::path::Path>) -> Result<(), BoxError> {
     })
 }
 
+/// `dipper update install`: the box's settings from the file alone (never the overrides
+/// the relay set, which choose nothing root runs).
+fn install_update(config: Option<&std::path::Path>) -> Result<(), BoxError> {
+    let config = config::BoxConfig::load(config)?;
+    match update::install(&config.data_dir, &config.update)? {
+        update::Outcome::Nothing => print_report("No software update is staged."),
+        update::Outcome::Healthy { version } => {
+            print_report(&format!("Installed {version}; the box reports healthy."))
+        }
+        update::Outcome::RolledBack { to, reason } => {
+            Err(format!("rolled back to {to}: {reason}").into())
+        }
+    }
+}
+
 /// Runs a command line; the error, with its chain, is the caller's to print.
 pub fn run(cli: Cli) -> Result<Exit, BoxError> {
     let stopped = |result: Result<(), BoxError>| result.map(|()| Exit::Stopped);
@@ -182,6 +214,10 @@ pub fn run(cli: Cli) -> Result<Exit, BoxError> {
         Command::Admin(AdminCommand::ResetPassword { config }) => {
             init_logs(config::LogFormat::Text, "warn");
             stopped(reset_password(config.as_deref()))
+        }
+        Command::Update(UpdateCommand::Install { config }) => {
+            init_logs(config::LogFormat::Text, "info");
+            stopped(install_update(config.as_deref()))
         }
     }
 }

@@ -18,10 +18,12 @@
 #   daemon with libfaketime preloaded.
 # - dpkg-dev lintian: packaging/build computes the packages' Depends with dpkg-shlibdeps, and
 #   packaging/check lints the packages (issue 22; lintian is about 30 s to install, once).
+# - dpkg-repack: the box's software installer keeps the running package with it for a
+#   rollback (a Depends of the dipper package; the update test runs the installer).
 # Add a package here with the issue that first needs it.
 DIPPER_APT_PACKAGES=(ffmpeg curl libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
   pkg-config libclang-dev valgrind python3-venv mosquitto mosquitto-clients faketime systemd
-  chromium chromium-driver fonts-noto-cjk dpkg-dev lintian)
+  chromium chromium-driver fonts-noto-cjk dpkg-dev lintian dpkg-repack)
 
 dipper_repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # One target dir outside the clone, shared by every script and every clone on the machine, so

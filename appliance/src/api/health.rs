@@ -54,7 +54,7 @@ pub(super) async fn health(State(state): State<AppState>) -> Response {
             "degraded"
         },
         problems,
-        version: env!("CARGO_PKG_VERSION"),
+        version: crate::update::running_version(),
         uptime_seconds: state.started.elapsed().as_secs(),
         disk,
         waiting_for_space: engine.disk().waiting(),

@@ -58,6 +58,7 @@ pub(crate) fn run(config: BoxConfig) -> Result<Exit, BoxError> {
 async fn serve(config: BoxConfig) -> Result<Exit, BoxError> {
     let started = Instant::now();
     let data_dir = config.data_dir.clone();
+    crate::update::init(&config.update);
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| format!("creating the data directory {}: {e}", data_dir.display()))?;
     let db = Database::open(&data_dir)?;

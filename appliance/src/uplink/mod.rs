@@ -139,6 +139,8 @@ struct Shared {
     standing: RwLock<TenantStanding>,
     metrics: Option<PrometheusHandle>,
     started: Instant,
+    /// Software updates the relay sends (`softwareUpdate`).
+    updater: crate::update::Updater,
 }
 
 impl Shared {
@@ -221,6 +223,8 @@ impl Uplink {
         let (acks, acks_rx) = mpsc::unbounded_channel();
         let (restart_tx, restart_rx) = oneshot::channel();
         let standing = parts.db.read(standing::stored).await?;
+        let http = http_client()?;
+        let updater = crate::update::Updater::new(&parts.config.data_dir, http.clone());
         let shared = Arc::new(Shared {
             db: parts.db,
             engine: parts.engine,
@@ -237,16 +241,18 @@ impl Uplink {
             restart: Mutex::new(Some(restart_tx)),
             published: AtomicU64::new(0),
             acknowledged: AtomicU64::new(0),
-            http: http_client()?,
+            http,
             uploads: uploads::Uploads::default(),
             standing: RwLock::new(standing),
             metrics: parts.metrics,
             started: parts.started,
+            updater,
         });
         tokio::spawn(publisher::acknowledge(Arc::clone(&shared), acks_rx));
         tokio::spawn(report::telemetry_loop(Arc::clone(&shared)));
         tokio::spawn(searches::watch_loop(Arc::clone(&shared)));
         tokio::spawn(uploads::run(Arc::clone(&shared)));
+        tokio::spawn(report::update_watch(Arc::clone(&shared)));
         let uplink = Uplink { shared };
         let config = uplink.shared.config();
         if let Some(identity) = identity::load(&uplink.shared.db, &config).await? {

@@ -96,7 +96,7 @@ async fn sample(shared: &Shared) -> Result<Telemetry, DbError> {
         outbox_depth: usage.messages,
         outbox_oldest_s: usage.oldest_seconds(now),
         download_queue: download_queue(shared),
-        software_version: env!("CARGO_PKG_VERSION").to_owned(),
+        software_version: crate::update::running_version().to_owned(),
         model_id: models::DLIB_RESNET_V1.id.to_owned(),
     })
 }
@@ -119,15 +119,16 @@ fn download_queue(shared: &Shared) -> u64 {
 /// (the outcome of shared attributes; readers of `ClientAttributes` ignore what they do
 /// not know).
 pub(super) async fn send_attributes(shared: &Shared, extra: Value) -> Result<(), DbError> {
+    let software_update = crate::update::read_state(&shared.config.read().data_dir);
     shared
         .enqueue(Kind::Attributes, "attributes".to_owned(), move |seq| {
             let attributes = ClientAttributes {
                 v: protocol::PROTOCOL_VERSION,
                 seq: Some(seq),
-                software_version: env!("CARGO_PKG_VERSION").to_owned(),
+                software_version: crate::update::running_version().to_owned(),
                 model_id: models::DLIB_RESNET_V1.id.to_owned(),
                 protocol_version: protocol::PROTOCOL_VERSION,
-                software_update: None,
+                software_update,
             };
             let mut value = serde_json::to_value(&attributes).unwrap_or(Value::Null);
             if let (Some(fields), Value::Object(extra)) = (value.as_object_mut(), extra) {
@@ -159,7 +160,7 @@ pub(super) async fn diagnostics(shared: &Shared) -> Value {
     let tenant = *shared.standing.read();
     let outbox = shared.usage().await.ok();
     json!({
-        "software_version": env!("CARGO_PKG_VERSION"),
+        "software_version": crate::update::running_version(),
         "protocol_version": protocol::PROTOCOL_VERSION,
         "model_id": models::DLIB_RESNET_V1.id,
         "uptime_s": shared.started.elapsed().as_secs(),
@@ -175,4 +176,24 @@ pub(super) async fn diagnostics(shared: &Shared) -> Value {
         "outbox": outbox,
         "last_errors": problems,
     })
+}
+
+/// Reports the software update's state (`updates/state.json`) whenever it changes: the
+/// daemon's own steps and the installer's, which may be decided while this daemon is being
+/// replaced (the one that follows reports them).
+pub(super) async fn update_watch(shared: Arc<Shared>) {
+    let data_dir = shared.config.read().data_dir.clone();
+    let mut last = crate::update::read_state(&data_dir);
+    let mut ticks = tokio::time::interval(std::time::Duration::from_secs(1));
+    loop {
+        ticks.tick().await;
+        let now = crate::update::read_state(&data_dir);
+        if now == last {
+            continue;
+        }
+        match send_attributes(&shared, json!({})).await {
+            Ok(()) => last = now,
+            Err(e) => tracing::warn!(error = %e, "uplink: cannot write the client attributes"),
+        }
+    }
 }

@@ -102,7 +102,7 @@ async fn answer(shared: &Arc<Shared>, id: u64, payload: &[u8], live: bool) {
     match request.method {
         Method::Ping => {
             let pong = Pong {
-                software_version: env!("CARGO_PKG_VERSION").to_owned(),
+                software_version: crate::update::running_version().to_owned(),
             };
             respond(shared, id, Ok(to_value(&pong))).await;
         }
@@ -146,11 +146,10 @@ fn known(method: &str) -> &'static str {
     }
 }
 
-/// `softwareUpdate`, as far as this build goes: the update is checked against the key
-/// activation stored (refused without one, or when its signature does not verify, or when it
-/// is not newer and not forced), then refused as `unsupported`: the installer that fetches,
-/// installs and rolls back is not in this build yet (docs/design/0110), and the relay halts
-/// the rollout with this box's words.
+/// `softwareUpdate`: the update's signature is checked with the key activation stored
+/// (refused without one, or when it does not verify), then the updater takes it (refused
+/// when not newer and not forced, or while another is under way) and fetches it in the
+/// background; what follows is reported in the client attributes (docs/design/0110).
 async fn software_update(
     shared: &Shared,
     update: &protocol::software::SoftwareUpdate,
@@ -170,10 +169,9 @@ async fn software_update(
         .package
         .verify(&key)
         .map_err(|e| RpcError::new("bad_signature", e.to_string()))?;
-    Err(RpcError::new(
-        "unsupported",
-        "this box's software cannot install updates yet",
-    ))
+    let key = protocol::software::encode_key(&key);
+    let accepted = shared.updater.begin(update.clone(), key)?;
+    Ok(to_value(&accepted))
 }
 
 pub(super) fn to_value(value: &impl serde::Serialize) -> Value {

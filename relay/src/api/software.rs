@@ -213,6 +213,7 @@ async fn package_bytes(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, 
 #[utoipa::path(post, path = "/api/v1/software/packages", tag = "software", security(("bearer" = [])),
     request_body(content(
         (Vec<u8> = "application/vnd.debian.binary-package"),
+        (Vec<u8> = "application/octet-stream"),
     ), description = "The package itself"),
     responses((status = 201, description = "Stored and signed", body = Package)))]
 pub async fn upload_package(
