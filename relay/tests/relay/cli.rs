@@ -151,7 +151,7 @@ async fn a_log_that_cannot_be_written_stops_nothing() {
         .open("/dev/full")
         .expect("/dev/full");
     let port = free_port();
-    let mut server = relay(dir.path())
+    let server = relay(dir.path())
         .arg("run")
         .env("RUST_LOG", "debug")
         .env("DIPPER_RELAY__SERVER__LISTEN", format!("127.0.0.1:{port}"))
@@ -177,11 +177,17 @@ async fn a_log_that_cannot_be_written_stops_nothing() {
             .expect("login");
         assert_eq!(login.status(), expected);
     }
+    stops_cleanly(server).await;
+}
+
+/// SIGTERM, then the relay must exit with status 0.
+async fn stops_cleanly(server: std::process::Child) {
     let status = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
         .status()
         .expect("kill");
     assert!(status.success());
+    let mut server = server;
     let exit = tokio::task::spawn_blocking(move || server.wait().expect("wait"))
         .await
         .expect("join");
@@ -275,15 +281,7 @@ async fn two_processes_on_one_postgres() {
         .expect("reuse");
     assert_eq!(reused.status(), StatusCode::UNAUTHORIZED);
 
-    for mut server in servers {
-        let status = Command::new("kill")
-            .args(["-TERM", &server.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        let exit = tokio::task::spawn_blocking(move || server.wait().expect("wait"))
-            .await
-            .expect("join");
-        assert!(exit.success(), "{exit:?}");
+    for server in servers {
+        stops_cleanly(server).await;
     }
 }
