@@ -93,9 +93,19 @@ async fn bytes_other_than_the_signed_ones_fail_the_update_and_leave_nothing() {
     let scratch = tempfile::tempdir().expect("scratch");
     let real = testkit::deb::build(scratch.path(), "dipper", "9.0.0");
     let other = testkit::deb::build(scratch.path(), "dipper", "9.0.1");
+    let mut flipped = real.clone();
+    *flipped.last_mut().expect("bytes") ^= 1;
+    let mut longer = real.clone();
+    longer.push(0);
     let cases = [
-        // Served bytes differ from the signed ones.
-        (other.clone(), update("", "9.0.0", &real, false), "sha256"),
+        // Served bytes differ from the signed ones, at the same length...
+        (flipped, update("", "9.0.0", &real, false), "sha256"),
+        // ... or longer: the download stops at the signed size.
+        (
+            longer,
+            update("", "9.0.0", &real, false),
+            "larger than the signed",
+        ),
         // The signed bytes are a package of another version than the signed one.
         (
             other.clone(),
