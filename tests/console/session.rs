@@ -115,6 +115,8 @@ async fn the_console_speaks_chinese_to_a_chinese_browser_and_switches_to_english
         .goto(&format!("{base}/console/?tenant={}", site.tenant.id))
         .await
         .expect("open with the tenant");
+    // The form is drawn by the page's script after the load: wait for it.
+    browser.find("#login-tenant").await;
     let filled = eval(
         &browser,
         "return document.querySelector('#login-tenant').value",
