@@ -157,20 +157,19 @@ async fn software_update(
     let key = super::identity::software_key(&shared.db)
         .await
         .map_err(|e| RpcError::new("internal", e.to_string()))?;
-    let Some(key) = key else {
+    let Some(text) = key else {
         return Err(RpcError::new(
             "no_trusted_key",
             "this box holds no software key from the relay: activate it again",
         ));
     };
-    let key = protocol::software::decode_key(&key)
+    let key = protocol::software::decode_key(&text)
         .map_err(|e| RpcError::new("no_trusted_key", e.to_string()))?;
     update
         .package
         .verify(&key)
         .map_err(|e| RpcError::new("bad_signature", e.to_string()))?;
-    let key = protocol::software::encode_key(&key);
-    let accepted = shared.updater.begin(update.clone(), key)?;
+    let accepted = shared.updater.begin(update.clone(), text)?;
     Ok(to_value(&accepted))
 }
 
