@@ -12,7 +12,7 @@
 
 use std::{
     collections::HashMap,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::{
         Arc, Mutex,
         atomic::{AtomicU64, Ordering},
@@ -22,7 +22,7 @@ use std::{
 
 use clap::Parser;
 use futures::TryStreamExt;
-use isapi::{Client, ClientConfig, SearchQuery};
+use isapi::{Client, ClientConfig, Device, Recording, SearchQuery};
 
 #[derive(Parser)]
 #[command(about = "Concurrent downloads against isapi-sim, verified, with the simulator's CPU use")]
@@ -63,109 +63,34 @@ fn peak_rss_mb(pid: u32) -> Option<f64> {
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let urls: Vec<String> = std::fs::read_to_string(&args.devices)?
-        .lines()
-        .filter(|l| l.starts_with("device "))
-        .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
-        .collect();
-    if urls.is_empty() {
-        return Err(format!("no `device ...` lines in {}", args.devices.display()).into());
-    }
+    let urls = device_urls(&args.devices)?;
     let client = Client::new(ClientConfig::default())?;
     let mut jobs = Vec::new();
     for url in &urls {
         let device = client.device(url, &args.user, &args.password)?;
-        let end = jiff::Timestamp::now();
-        let query = SearchQuery {
-            track: 101,
-            start: end - jiff::SignedDuration::from_hours(24 * 7),
-            end,
-        };
-        let recordings: Vec<_> = device.search(query).try_collect().await?;
-        jobs.push((url.clone(), device, recordings));
+        let recordings = last_week(&device).await?;
+        jobs.push(Job {
+            url: url.clone(),
+            device,
+            recordings,
+        });
     }
-    let checksums: Arc<Mutex<HashMap<String, (u64, u32)>>> = Arc::default();
-    let bytes = Arc::new(AtomicU64::new(0));
-    let errors = Arc::new(AtomicU64::new(0));
-    let corrupt = Arc::new(AtomicU64::new(0));
-    let complete = Arc::new(AtomicU64::new(0));
+    let tally = Arc::new(Tally::default());
     let sim_cpu_before = args.sim_pid.and_then(cpu_seconds);
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.seconds);
     let mut tasks = Vec::new();
     for stream in 0..args.streams {
-        let (url, device, recordings) = jobs[stream % jobs.len()].clone();
-        let (bytes, errors, corrupt, complete, checksums) = (
-            bytes.clone(),
-            errors.clone(),
-            corrupt.clone(),
-            complete.clone(),
-            checksums.clone(),
-        );
+        let job = jobs[stream % jobs.len()].clone();
+        let tally = Arc::clone(&tally);
         tasks.push(tokio::spawn(async move {
-            let mut buf = vec![0u8; 64 * 1024];
-            let mut n_recording = stream;
-            while Instant::now() < deadline && !recordings.is_empty() {
-                let recording = &recordings[n_recording % recordings.len()];
-                n_recording += 1;
-                let mut download = match device.download(&recording.playback_uri).await {
-                    Ok(d) => d,
-                    Err(_) => {
-                        errors.fetch_add(1, Ordering::Relaxed);
-                        continue;
-                    }
-                };
-                let mut crc = crc32fast::Hasher::new();
-                let finished = loop {
-                    if Instant::now() >= deadline {
-                        break false;
-                    }
-                    match download.read(&mut buf).await {
-                        Ok(0) => break true,
-                        Ok(n) => {
-                            crc.update(&buf[..n]);
-                            bytes.fetch_add(n as u64, Ordering::Relaxed);
-                        }
-                        Err(_) => {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                            break false;
-                        }
-                    }
-                };
-                if !finished {
-                    continue;
-                }
-                complete.fetch_add(1, Ordering::Relaxed);
-                let known = checksums
-                    .lock()
-                    .ok()
-                    .and_then(|m| m.get(&recording.playback_uri).copied());
-                let want = match known {
-                    Some(want) => want,
-                    None => match fetch_checksum(&url, &recording.playback_uri).await {
-                        Some(want) => {
-                            if let Ok(mut m) = checksums.lock() {
-                                m.insert(recording.playback_uri.clone(), want);
-                            }
-                            want
-                        }
-                        None => {
-                            errors.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                    },
-                };
-                if want != (download.bytes_read(), crc.finalize()) {
-                    corrupt.fetch_add(1, Ordering::Relaxed);
-                }
-            }
+            download_until(deadline, stream, &job, &tally).await;
         }));
     }
     for task in tasks {
         task.await?;
     }
     let seconds = started.elapsed().as_secs_f64();
-    let total = bytes.load(Ordering::Relaxed);
     let sim_cpu = match (args.sim_pid.and_then(cpu_seconds), sim_cpu_before) {
         (Some(after), Some(before)) => format!("{:.1}", (after - before) / seconds * 100.0),
         _ => "null".to_owned(),
@@ -174,16 +99,132 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .sim_pid
         .and_then(peak_rss_mb)
         .map_or("null".to_owned(), |mb| format!("{mb:.1}"));
+    let total = tally.bytes.load(Ordering::Relaxed);
     println!(
         "{{\"devices\":{},\"streams\":{},\"seconds\":{seconds:.1},\"bytes\":{total},\"throughput_mbps\":{:.1},\"recordings_complete\":{},\"errors\":{},\"corrupt\":{},\"sim_cpu_percent\":{sim_cpu},\"sim_peak_rss_mb\":{sim_rss}}}",
         urls.len(),
         args.streams,
         total as f64 / 1e6 / seconds,
-        complete.load(Ordering::Relaxed),
-        errors.load(Ordering::Relaxed),
-        corrupt.load(Ordering::Relaxed),
+        tally.complete.load(Ordering::Relaxed),
+        tally.errors.load(Ordering::Relaxed),
+        tally.corrupt.load(Ordering::Relaxed),
     );
     Ok(())
+}
+
+/// The device URLs of isapi-sim's standard output (the last word of each `device ...` line).
+fn device_urls(path: &Path) -> Result<Vec<String>, Box<dyn std::error::Error>> {
+    let urls: Vec<String> = std::fs::read_to_string(path)?
+        .lines()
+        .filter(|l| l.starts_with("device "))
+        .filter_map(|l| l.split_whitespace().last().map(str::to_owned))
+        .collect();
+    if urls.is_empty() {
+        return Err(format!("no `device ...` lines in {}", path.display()).into());
+    }
+    Ok(urls)
+}
+
+/// Track 101's recordings of the last seven days.
+async fn last_week(device: &Device) -> Result<Vec<Recording>, isapi::Error> {
+    let end = jiff::Timestamp::now();
+    let query = SearchQuery {
+        track: 101,
+        start: end - jiff::SignedDuration::from_hours(24 * 7),
+        end,
+    };
+    device.search(query).try_collect().await
+}
+
+/// One device and the recordings its streams download, in turn.
+#[derive(Clone)]
+struct Job {
+    url: String,
+    device: Device,
+    recordings: Vec<Recording>,
+}
+
+/// What all streams have done so far.
+#[derive(Default)]
+struct Tally {
+    bytes: AtomicU64,
+    errors: AtomicU64,
+    corrupt: AtomicU64,
+    complete: AtomicU64,
+    /// The simulator's size and CRC-32 of each recording, by playback URI, once asked.
+    checksums: Mutex<HashMap<String, (u64, u32)>>,
+}
+
+/// Stream number `stream`: downloads the job's recordings in turn (starting at its own
+/// number) until the deadline, checking each complete body against the simulator.
+async fn download_until(deadline: Instant, stream: usize, job: &Job, tally: &Tally) {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut n_recording = stream;
+    while Instant::now() < deadline && !job.recordings.is_empty() {
+        let recording = &job.recordings[n_recording % job.recordings.len()];
+        n_recording += 1;
+        let Some(got) = download_whole(&job.device, recording, deadline, &mut buf, tally).await
+        else {
+            continue;
+        };
+        tally.complete.fetch_add(1, Ordering::Relaxed);
+        let Some(want) = expected_checksum(&job.url, &recording.playback_uri, tally).await else {
+            tally.errors.fetch_add(1, Ordering::Relaxed);
+            continue;
+        };
+        if want != got {
+            tally.corrupt.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Downloads one recording to the end and returns its size and CRC-32; `None` when it
+/// failed (counted as an error) or the deadline came first.
+async fn download_whole(
+    device: &Device,
+    recording: &Recording,
+    deadline: Instant,
+    buf: &mut [u8],
+    tally: &Tally,
+) -> Option<(u64, u32)> {
+    let Ok(mut download) = device.download(&recording.playback_uri).await else {
+        tally.errors.fetch_add(1, Ordering::Relaxed);
+        return None;
+    };
+    let mut crc = crc32fast::Hasher::new();
+    loop {
+        if Instant::now() >= deadline {
+            return None;
+        }
+        match download.read(buf).await {
+            Ok(0) => return Some((download.bytes_read(), crc.finalize())),
+            Ok(n) => {
+                crc.update(&buf[..n]);
+                tally.bytes.fetch_add(n as u64, Ordering::Relaxed);
+            }
+            Err(_) => {
+                tally.errors.fetch_add(1, Ordering::Relaxed);
+                return None;
+            }
+        }
+    }
+}
+
+/// The simulator's size and CRC-32 of a recording, asked once per playback URI.
+async fn expected_checksum(base: &str, uri: &str, tally: &Tally) -> Option<(u64, u32)> {
+    let known = tally
+        .checksums
+        .lock()
+        .ok()
+        .and_then(|m| m.get(uri).copied());
+    if known.is_some() {
+        return known;
+    }
+    let want = fetch_checksum(base, uri).await?;
+    if let Ok(mut m) = tally.checksums.lock() {
+        m.insert(uri.to_owned(), want);
+    }
+    Some(want)
 }
 
 async fn fetch_checksum(base: &str, uri: &str) -> Option<(u64, u32)> {

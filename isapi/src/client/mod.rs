@@ -34,7 +34,7 @@ use crate::{
     time::DeviceZone,
     xml::{self, DeviceStatus, ResponseStatus, SearchProfile},
 };
-use auth::{AuthState, Challenge};
+use auth::{AuthState, Challenge, Sent};
 use response::{Endpoint, Response};
 
 /// Stale-nonce answers in a row before a request gives up (a device whose clock or nonce
@@ -134,6 +134,42 @@ struct DeviceInner {
     skipped_items: Mutex<BTreeMap<&'static str, u64>>,
 }
 
+/// What a 401 answer carried: its Digest challenge and the `userCheck` body some firmware
+/// sends with it (attempts left, lockout).
+struct Refusal {
+    challenge: Option<Challenge>,
+    user_check: Option<xml::UserCheck>,
+}
+
+impl Refusal {
+    /// Reads a 401's challenge header and body; an unreadable body counts as none.
+    async fn read(response: Response, timeout: Option<std::time::Duration>) -> Refusal {
+        let challenge = response
+            .headers()
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find_map(Challenge::parse);
+        let body = read_text(response, MAX_XML_BODY, timeout)
+            .await
+            .unwrap_or_default();
+        Refusal {
+            challenge,
+            user_check: xml::parse::<xml::UserCheck>("userCheck", &body).ok(),
+        }
+    }
+}
+
+/// The challenges one request has answered so far.
+#[derive(Debug, Default)]
+struct ChallengesAnswered {
+    /// A fresh (not stale) challenge was answered after an attempt with credentials (a
+    /// nonce the device dropped); answered once only.
+    fresh: bool,
+    /// Stale-nonce challenges answered.
+    stale: u32,
+}
+
 /// One request as [`Device::send`] takes it.
 #[derive(Debug, Clone)]
 pub(crate) struct Request<'a> {
@@ -183,8 +219,7 @@ impl Device {
             Some(auth.login_gate().await)
         };
         let url = format!("{}{}", self.inner.base, req.path);
-        let mut answered_fresh_challenge = false;
-        let mut stale_answers = 0;
+        let mut answered = ChallengesAnswered::default();
         loop {
             let sent = auth
                 .authorization(req.method.as_str(), req.path)
@@ -196,64 +231,67 @@ impl Device {
                 }
                 return self.check_status(req, response).await;
             }
-            let challenge = response
-                .headers()
-                .get_all(reqwest::header::WWW_AUTHENTICATE)
-                .iter()
-                .filter_map(|v| v.to_str().ok())
-                .find_map(Challenge::parse);
-            let body = read_text(response, MAX_XML_BODY, req.timeout)
-                .await
-                .unwrap_or_default();
-            let user_check = xml::parse::<xml::UserCheck>("userCheck", &body).ok();
-            if let Some(check) = user_check.as_ref().filter(|c| c.is_locked()) {
-                return Err(self.error(
-                    req,
-                    ErrorKind::LockedOut {
-                        unlock_after: check.unlock_time.map(std::time::Duration::from_secs),
-                    },
-                ));
-            }
-            let Some(challenge) = challenge else {
-                return Err(self.error(
-                    req,
-                    ErrorKind::Http {
-                        status: 401,
-                        body: "401 without a Digest challenge".to_owned(),
-                    },
-                ));
-            };
-            // Answer a first challenge, a stale nonce, or (once) a nonce the device dropped
-            // after we had used it before; a 401 on a nonce's first use is a verdict on the
-            // credentials and is final.
-            if challenge.is_stale() {
-                stale_answers += 1;
-                if stale_answers > MAX_STALE_ANSWERS {
-                    return Err(self.error(
-                        req,
-                        ErrorKind::Protocol(format!(
-                            "device called {MAX_STALE_ANSWERS} fresh nonces in a row stale"
-                        )),
-                    ));
-                }
-            }
-            let retry = challenge.is_stale()
-                || sent.header.is_none()
-                || (!sent.first_use && !answered_fresh_challenge);
-            if retry {
-                answered_fresh_challenge |= sent.header.is_some() && !challenge.is_stale();
-                auth.store_challenge(challenge);
-                continue;
-            }
-            auth.reject(sent.generation);
-            tracing::warn!(device = %self.inner.name, "credentials rejected; not retrying");
+            let refusal = Refusal::read(response, req.timeout).await;
+            let challenge = self.challenge_to_answer(req, &sent, refusal, &mut answered)?;
+            auth.store_challenge(challenge);
+        }
+    }
+
+    /// The challenge of a 401 to answer with another attempt, or the error that ends the
+    /// request: a lockout, a 401 without a Digest challenge, too many stale nonces in a row,
+    /// or credentials the device rejected (remembered, so later requests fail at once).
+    fn challenge_to_answer(
+        &self,
+        req: &Request<'_>,
+        sent: &Sent,
+        refusal: Refusal,
+        answered: &mut ChallengesAnswered,
+    ) -> Result<Challenge> {
+        if let Some(check) = refusal.user_check.as_ref().filter(|c| c.is_locked()) {
             return Err(self.error(
                 req,
-                ErrorKind::BadCredentials {
-                    attempts_left: user_check.and_then(|c| c.retry_login_time),
+                ErrorKind::LockedOut {
+                    unlock_after: check.unlock_time.map(std::time::Duration::from_secs),
                 },
             ));
         }
+        let Some(challenge) = refusal.challenge else {
+            return Err(self.error(
+                req,
+                ErrorKind::Http {
+                    status: 401,
+                    body: "401 without a Digest challenge".to_owned(),
+                },
+            ));
+        };
+        // Answer a first challenge, a stale nonce, or (once) a nonce the device dropped
+        // after we had used it before; a 401 on a nonce's first use is a verdict on the
+        // credentials and is final.
+        if challenge.is_stale() {
+            answered.stale += 1;
+            if answered.stale > MAX_STALE_ANSWERS {
+                return Err(self.error(
+                    req,
+                    ErrorKind::Protocol(format!(
+                        "device called {MAX_STALE_ANSWERS} fresh nonces in a row stale"
+                    )),
+                ));
+            }
+        }
+        let retry =
+            challenge.is_stale() || sent.header.is_none() || (!sent.first_use && !answered.fresh);
+        if retry {
+            answered.fresh |= sent.header.is_some() && !challenge.is_stale();
+            return Ok(challenge);
+        }
+        self.inner.auth.reject(sent.generation);
+        tracing::warn!(device = %self.inner.name, "credentials rejected; not retrying");
+        Err(self.error(
+            req,
+            ErrorKind::BadCredentials {
+                attempts_left: refusal.user_check.and_then(|c| c.retry_login_time),
+            },
+        ))
     }
 
     /// One HTTP exchange, on the shared pool or a connection of its own.

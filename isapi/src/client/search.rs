@@ -73,6 +73,84 @@ enum Paging {
     Resume,
 }
 
+/// Where a search stands between pages: the wall-clock span still to ask for, the position
+/// in it, and what was yielded so far.
+#[derive(Debug)]
+struct Cursor {
+    start: DateTime,
+    end: DateTime,
+    position: u32,
+    paging: Paging,
+    /// The first item of the first page, to notice a device that answers it again.
+    first_item: Option<String>,
+    /// The start and playback URI of the last recording yielded.
+    last: Option<(DateTime, String)>,
+}
+
+impl Cursor {
+    fn new(start: DateTime, end: DateTime) -> Cursor {
+        Cursor {
+            start,
+            end,
+            position: 0,
+            paging: Paging::Position,
+            first_item: None,
+            last: None,
+        }
+    }
+
+    /// Whether a page starting with `head` is the first page again (the device ignores the
+    /// position); the cursor then resumes by time from the last recording yielded, and the
+    /// page is to be asked again.
+    fn repeats_first_page(&mut self, head: &str) -> bool {
+        if self.paging != Paging::Position {
+            return false;
+        }
+        if self.position == 0 {
+            self.first_item = Some(head.to_owned());
+            return false;
+        }
+        if self.first_item.as_deref() != Some(head) {
+            return false;
+        }
+        self.paging = Paging::Resume;
+        self.resume_after_last();
+        true
+    }
+
+    /// Whether `recording` was not yielded yet (resuming by time asks some again); it is
+    /// remembered as the last one yielded when it was not.
+    fn is_new(&mut self, recording: &Recording) -> bool {
+        let key = (recording.local_start, recording.playback_uri.clone());
+        if self.paging == Paging::Resume && self.last.as_ref().is_some_and(|last| key <= *last) {
+            return false;
+        }
+        self.last = Some(key);
+        true
+    }
+
+    /// Moves to the next page after one of `n_items` items; false when resuming by time
+    /// yielded nothing new, so the device cannot be paged further.
+    fn advance(&mut self, n_items: u32, progressed: bool) -> bool {
+        match self.paging {
+            Paging::Position => self.position += n_items,
+            Paging::Resume => {
+                if !progressed {
+                    return false;
+                }
+                self.resume_after_last();
+            }
+        }
+        true
+    }
+
+    fn resume_after_last(&mut self) {
+        if let Some((last_start, _)) = &self.last {
+            self.start = *last_start;
+        }
+    }
+}
+
 impl Device {
     /// Searches one track for recordings overlapping `query`'s span, page by page.
     pub fn search(
@@ -81,91 +159,89 @@ impl Device {
     ) -> impl Stream<Item = Result<Recording>> + Send + 'static {
         let device = self.clone();
         async_stream::try_stream! {
-            if query.end <= query.start {
-                Err(device.search_error(query.track, ErrorKind::InvalidRequest(format!(
-                    "search span ends ({}) before it starts ({})", query.end, query.start
-                ))))?;
-            }
+            device.check_search_span(&query)?;
             let zone = device.zone().await?;
-            let profile = device.search_profile().await?;
-            let device_max = profile.max_results.filter(|&n| n > 0);
-            let page_size = match (device.config().search_page_size, device_max) {
-                (Some(wanted), Some(max)) => wanted.min(max),
-                (Some(wanted), None) => wanted,
-                (None, Some(max)) => max,
-                (None, None) => DEFAULT_PAGE_SIZE,
-            }
-            .max(1);
-            let end = zone.to_local(query.end);
-            let mut start = zone.to_local(query.start);
-            let mut position = 0u32;
-            let mut paging = Paging::Position;
-            let mut first_item: Option<String> = None;
-            let mut last: Option<(DateTime, String)> = None;
+            let page_size = device.search_page_size().await?;
+            let mut cursor = Cursor::new(zone.to_local(query.start), zone.to_local(query.end));
             loop {
                 let page = device
-                    .search_page(query.track, start, end, page_size, position)
+                    .search_page(query.track, cursor.start, cursor.end, page_size, cursor.position)
                     .await?;
-                let status = page.result.status().map_err(|s| {
-                    device.search_error(query.track, ErrorKind::Protocol(format!(
-                        "unknown responseStatusStrg {s:?}"
-                    )))
-                })?;
-                let items = page.items;
-                if items.is_empty() {
-                    if status == SearchStatus::More {
-                        Err(device.search_error(query.track, ErrorKind::Protocol(
-                            "device said MORE but sent no matches".to_owned(),
-                        )))?;
-                    }
+                let status = device.page_status(query.track, &page)?;
+                let Some(head) = page.items.first() else {
                     break;
+                };
+                if cursor.repeats_first_page(&head.raw) {
+                    tracing::debug!(device = device.name(), "device ignores searchResultPostion; resuming by time");
+                    continue;
                 }
-                if paging == Paging::Position {
-                    let head = items[0].raw.clone();
-                    if position == 0 {
-                        first_item = Some(head);
-                    } else if first_item.as_deref() == Some(head.as_str()) {
-                        // The device answered the first page again: it ignores the position.
-                        tracing::debug!(device = device.name(), "device ignores searchResultPostion; resuming by time");
-                        paging = Paging::Resume;
-                        if let Some((last_start, _)) = &last {
-                            start = *last_start;
-                        }
-                        continue;
-                    }
-                }
+                let n_items = page.items.len() as u32;
                 let mut progressed = false;
-                let n_items = items.len() as u32;
-                for item in items {
+                for item in page.items {
                     let Some(recording) = device.usable_recording(&zone, query.track, item) else {
                         continue;
                     };
-                    let key = (recording.local_start, recording.playback_uri.clone());
-                    if paging == Paging::Resume && last.as_ref().is_some_and(|l| key <= *l) {
-                        continue;
+                    if cursor.is_new(&recording) {
+                        progressed = true;
+                        yield recording;
                     }
-                    progressed = true;
-                    last = Some(key);
-                    yield recording;
                 }
                 if status != SearchStatus::More {
                     break;
                 }
-                match paging {
-                    Paging::Position => position += n_items,
-                    Paging::Resume => {
-                        if !progressed {
-                            Err(device.search_error(query.track, ErrorKind::Protocol(
-                                "device repeats the same page; cannot page further".to_owned(),
-                            )))?;
-                        }
-                        if let Some((last_start, _)) = &last {
-                            start = *last_start;
-                        }
-                    }
+                if !cursor.advance(n_items, progressed) {
+                    Err(device.search_error(query.track, ErrorKind::Protocol(
+                        "device repeats the same page; cannot page further".to_owned(),
+                    )))?;
                 }
             }
         }
+    }
+
+    /// Refuses a span that ends before it starts (or where it starts).
+    fn check_search_span(&self, query: &SearchQuery) -> Result<()> {
+        if query.end <= query.start {
+            return Err(self.search_error(
+                query.track,
+                ErrorKind::InvalidRequest(format!(
+                    "search span ends ({}) before it starts ({})",
+                    query.end, query.start
+                )),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Recordings asked per page: the configured size, capped by what the device's profile
+    /// allows; the profile's limit (or [`DEFAULT_PAGE_SIZE`]) when none is configured.
+    async fn search_page_size(&self) -> Result<u32> {
+        let profile = self.search_profile().await?;
+        let device_max = profile.max_results.filter(|&n| n > 0);
+        let page_size = match (self.config().search_page_size, device_max) {
+            (Some(wanted), Some(max)) => wanted.min(max),
+            (Some(wanted), None) => wanted,
+            (None, Some(max)) => max,
+            (None, None) => DEFAULT_PAGE_SIZE,
+        };
+        Ok(page_size.max(1))
+    }
+
+    /// A page's `responseStatusStrg`, refused when unknown or when it says `MORE` on a page
+    /// without matches.
+    fn page_status(&self, track: u32, page: &SearchPage) -> Result<SearchStatus> {
+        let status = page.result.status().map_err(|s| {
+            self.search_error(
+                track,
+                ErrorKind::Protocol(format!("unknown responseStatusStrg {s:?}")),
+            )
+        })?;
+        if page.items.is_empty() && status == SearchStatus::More {
+            return Err(self.search_error(
+                track,
+                ErrorKind::Protocol("device said MORE but sent no matches".to_owned()),
+            ));
+        }
+        Ok(status)
     }
 
     /// The recording an item describes, or `None` (counted and logged) when it has none.

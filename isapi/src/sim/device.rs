@@ -8,6 +8,7 @@ use std::{
         Arc, Mutex, PoisonError, RwLock,
         atomic::{AtomicU64, Ordering},
     },
+    time::Duration,
 };
 
 use md5::Digest as _;
@@ -166,6 +167,18 @@ impl DeviceState {
         let mut rx = self.shutdown.clone();
         // A dropped sender means the simulator is gone: shut down too.
         let _ = rx.wait_for(|&down| down).await;
+    }
+
+    /// Waits out a `slow_first_byte` fault's `delay`, when there is one; false when the
+    /// simulator shut down meanwhile.
+    pub(crate) async fn delay_first_byte(&self, delay: Option<Duration>) -> bool {
+        let Some(delay) = delay else {
+            return true;
+        };
+        tokio::select! {
+            () = tokio::time::sleep(delay) => true,
+            () = self.shutting_down() => false,
+        }
     }
 
     /// The checksum of a recording's whole body, computed once (reading the body through).

@@ -51,12 +51,7 @@ pub(crate) async fn download(
     body: String,
 ) -> Response {
     let limits = device.limits();
-    let allowed = match limits.download_methods {
-        DownloadMethods::GetAndPost => true,
-        DownloadMethods::PostOnly => method == Method::POST,
-        DownloadMethods::GetOnly => method == Method::GET,
-    };
-    if !allowed {
+    if !method_allowed(limits.download_methods, &method) {
         return status_reply(
             StatusCode::METHOD_NOT_ALLOWED,
             URL,
@@ -69,17 +64,7 @@ pub(crate) async fn download(
         Ok(request) => request,
         Err(bad) => return bad.reply(URL),
     };
-    let Some(id) = device.catalog.find(&request.playback_uri) else {
-        tracing::debug!(device = device.index, uri = %request.playback_uri, "download of an unknown recording");
-        return status_reply(
-            StatusCode::NOT_FOUND,
-            URL,
-            4,
-            "Invalid Operation",
-            "badParameters",
-        );
-    };
-    let Some(recording) = device.catalog.body(id) else {
+    let Some(recording) = recording_body(&device, &request.playback_uri) else {
         return status_reply(
             StatusCode::NOT_FOUND,
             URL,
@@ -93,11 +78,8 @@ pub(crate) async fn download(
         return device_busy(URL);
     };
     let faults = device.faults();
-    if let Some(delay) = faults.slow_first_byte {
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = device.shutting_down() => return device_busy(URL),
-        }
+    if !device.delay_first_byte(faults.slow_first_byte).await {
+        return device_busy(URL);
     }
     if faults.xml_refusal {
         let mut status = ResponseStatus::new(URL, 4, "Invalid Operation", "notSupport");
@@ -129,6 +111,24 @@ pub(crate) async fn download(
         Body::from_stream(stream),
     )
         .into_response()
+}
+
+fn method_allowed(allowed: DownloadMethods, method: &Method) -> bool {
+    match allowed {
+        DownloadMethods::GetAndPost => true,
+        DownloadMethods::PostOnly => method == Method::POST,
+        DownloadMethods::GetOnly => method == Method::GET,
+    }
+}
+
+/// The body of the recording at `playback_uri`; `None` when this device did not hand the
+/// URI out.
+fn recording_body(device: &DeviceState, playback_uri: &str) -> Option<RecordingBody> {
+    let Some(id) = device.catalog.find(playback_uri) else {
+        tracing::debug!(device = device.index, uri = %playback_uri, "download of an unknown recording");
+        return None;
+    };
+    device.catalog.body(id)
 }
 
 /// The body as the client receives it: paced, faults applied.

@@ -2,6 +2,8 @@
 
 use std::{net::SocketAddr, path::PathBuf};
 
+use super::DeviceConfig;
+
 /// A simulator that could not start: a missing or unreadable clip, a device configuration
 /// that makes no sense, or an address it could not listen on.
 #[derive(Debug, thiserror::Error)]
@@ -31,4 +33,15 @@ pub enum SimError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+}
+
+impl SimError {
+    /// A configuration that makes no sense for device `index`.
+    pub(crate) fn config(index: usize, device: &DeviceConfig, reason: String) -> SimError {
+        SimError::Config {
+            device: index,
+            serial: device.serial.clone(),
+            reason,
+        }
+    }
 }

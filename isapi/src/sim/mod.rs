@@ -107,66 +107,24 @@ impl Simulator {
         let mut devices = Vec::with_capacity(config.devices.len());
         let mut servers = Vec::with_capacity(config.devices.len());
         for (index, device_config) in config.devices.into_iter().enumerate() {
-            let config_error = |reason: String| SimError::Config {
-                device: index,
-                serial: device_config.serial.clone(),
-                reason,
-            };
-            let port = if listen.port() == 0 {
-                0
-            } else {
-                u16::try_from(index)
-                    .ok()
-                    .and_then(|i| listen.port().checked_add(i))
-                    .ok_or_else(|| config_error(format!("no port {} + {index}", listen.port())))?
-            };
-            let addr = SocketAddr::new(listen.ip(), port);
-            let listener = TcpListener::bind(addr)
-                .await
-                .map_err(|source| SimError::Bind {
-                    device: index,
-                    addr,
-                    source,
-                })?;
-            let addr = listener.local_addr().map_err(|source| SimError::Bind {
-                device: index,
-                addr,
-                source,
-            })?;
-            let host = if addr.ip().is_unspecified() {
-                IpAddr::V4(Ipv4Addr::LOCALHOST)
-            } else {
-                addr.ip()
-            };
+            let (listener, addr) = bind_device(listen, index, &device_config).await?;
             let clip_for =
                 |codec: VideoCodec| clips.get(&(codec, device_config.container)).cloned();
             let catalog = Catalog::new(
                 &device_config,
                 clip_for,
                 |path| own_clips.get(&clips_dir.join(path)).cloned(),
-                SocketAddr::new(host, addr.port()).to_string(),
+                playback_authority(addr),
                 now,
             )
-            .map_err(config_error)?;
+            .map_err(|reason| SimError::config(index, &device_config, reason))?;
             let state = Arc::new(DeviceState::new(
                 index,
                 device_config.clone(),
                 catalog,
                 shutdown_rx.clone(),
             ));
-            let router = routes::router(Arc::clone(&state));
-            let signal_state = Arc::clone(&state);
-            servers.push(tokio::spawn(async move {
-                let served = axum::serve(
-                    listener,
-                    router.into_make_service_with_connect_info::<SocketAddr>(),
-                )
-                .with_graceful_shutdown(async move { signal_state.shutting_down().await })
-                .await;
-                if let Err(e) = served {
-                    tracing::error!(device = index, error = %e, "simulated device stopped serving");
-                }
-            }));
+            servers.push(serve_device(listener, Arc::clone(&state)));
             tracing::debug!(device = index, %addr, serial = %device_config.serial, "simulated device listening");
             devices.push(SimDevice {
                 index,
@@ -272,16 +230,72 @@ impl Drop for Simulator {
     }
 }
 
+/// Listens for device `index` on `listen`'s address, port `listen.port() + index` (random
+/// when 0); returns the listener and the address it got.
+async fn bind_device(
+    listen: SocketAddr,
+    index: usize,
+    config: &DeviceConfig,
+) -> Result<(TcpListener, SocketAddr), SimError> {
+    let port = if listen.port() == 0 {
+        0
+    } else {
+        u16::try_from(index)
+            .ok()
+            .and_then(|i| listen.port().checked_add(i))
+            .ok_or_else(|| {
+                SimError::config(
+                    index,
+                    config,
+                    format!("no port {} + {index}", listen.port()),
+                )
+            })?
+    };
+    let addr = SocketAddr::new(listen.ip(), port);
+    let bind_error = |source| SimError::Bind {
+        device: index,
+        addr,
+        source,
+    };
+    let listener = TcpListener::bind(addr).await.map_err(bind_error)?;
+    let addr = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, addr))
+}
+
+/// The `host:port` playback URIs name for a device listening on `addr` (127.0.0.1 when the
+/// address is unspecified).
+fn playback_authority(addr: SocketAddr) -> String {
+    let host = if addr.ip().is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        addr.ip()
+    };
+    SocketAddr::new(host, addr.port()).to_string()
+}
+
+/// Serves one device's routes on `listener` until the simulator shuts down.
+fn serve_device(listener: TcpListener, state: Arc<DeviceState>) -> JoinHandle<()> {
+    let index = state.index;
+    let router = routes::router(Arc::clone(&state));
+    tokio::spawn(async move {
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move { state.shutting_down().await })
+        .await;
+        if let Err(e) = served {
+            tracing::error!(device = index, error = %e, "simulated device stopped serving");
+        }
+    })
+}
+
 /// Loads each clip of [`DeviceConfig::recording_clips`] once, by its path under the clips
 /// folder.
 fn load_own_clips(config: &SimConfig) -> Result<HashMap<PathBuf, Arc<Clip>>, SimError> {
     let mut clips = HashMap::new();
     for (index, device) in config.devices.iter().enumerate() {
-        let config_error = |reason: String| SimError::Config {
-            device: index,
-            serial: device.serial.clone(),
-            reason,
-        };
+        let config_error = |reason: String| SimError::config(index, device, reason);
         if device.container != Container::Ps && !device.recording_clips.is_empty() {
             return Err(config_error(format!(
                 "recording clips need the PS container, not {:?} (first: {})",
@@ -317,15 +331,15 @@ fn load_clips(config: &SimConfig) -> Result<HashMap<(VideoCodec, Container), Arc
         };
         for &codec in codecs {
             if Clip::file_name(codec, device.container).is_none() {
-                return Err(SimError::Config {
-                    device: index,
-                    serial: device.serial.clone(),
-                    reason: format!(
+                return Err(SimError::config(
+                    index,
+                    device,
+                    format!(
                         "there is no {} clip in {:?}; use the PS container",
                         codec.isapi_name(),
                         device.container
                     ),
-                });
+                ));
             }
             if let std::collections::hash_map::Entry::Vacant(slot) =
                 clips.entry((codec, device.container))

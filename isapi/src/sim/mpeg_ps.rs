@@ -68,90 +68,142 @@ const PADDING: u8 = 0xBE;
 
 /// Finds every clock field of a program stream.
 pub(crate) fn scan(data: &[u8]) -> Result<PsLayout, ScanError> {
-    let err = |offset: usize, reason: &str| ScanError {
-        offset,
-        reason: reason.to_owned(),
-    };
     if !data.starts_with(&PACK_START) {
-        return Err(err(0, "does not start with a pack header (00 00 01 BA)"));
+        return Err(ScanError::at(
+            0,
+            "does not start with a pack header (00 00 01 BA)",
+        ));
     }
-    let mut clocks = Vec::new();
-    let mut pts = Vec::new();
-    let mut first_packet_at = None;
-    let mut has_end_code = false;
-    let mut content_len = data.len();
+    let mut scanner = Scanner::new(data);
     let mut at = 0;
     while at < data.len() {
-        let header = data
+        at = scanner.step(at)?;
+    }
+    scanner.finish()
+}
+
+impl ScanError {
+    fn at(offset: usize, reason: &str) -> ScanError {
+        ScanError {
+            offset,
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+/// What [`scan`] has found so far, a packet at a time.
+struct Scanner<'a> {
+    data: &'a [u8],
+    clocks: Vec<ClockField>,
+    /// The PTS of every PES packet that has one.
+    pts: Vec<u64>,
+    first_packet_at: Option<usize>,
+    has_end_code: bool,
+    content_len: usize,
+}
+
+impl<'a> Scanner<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Scanner {
+            data,
+            clocks: Vec::new(),
+            pts: Vec::new(),
+            first_packet_at: None,
+            has_end_code: false,
+            content_len: data.len(),
+        }
+    }
+
+    /// Reads the pack header or packet at `at`; returns where the next one starts.
+    fn step(&mut self, at: usize) -> Result<usize, ScanError> {
+        let header = self
+            .data
             .get(at..at + 4)
             .filter(|h| h[..3] == [0, 0, 1])
-            .ok_or_else(|| err(at, "expected a start code (00 00 01)"))?;
+            .ok_or_else(|| ScanError::at(at, "expected a start code (00 00 01)"))?;
         let id = header[3];
         let next = match id {
-            PACK => {
-                let fixed = data
-                    .get(at..at + 14)
-                    .ok_or_else(|| err(at, "short pack header"))?;
-                if fixed[4] >> 6 == 0b01 {
-                    clocks.push(clock_at(data, at + 4, ClockLayout::Mpeg2Scr));
-                    at + 14 + usize::from(fixed[13] & 0x07)
-                } else if fixed[4] >> 4 == 0b0010 {
-                    clocks.push(clock_at(data, at + 4, ClockLayout::Pts));
-                    at + 12
-                } else {
-                    return Err(err(at, "pack header is neither MPEG-1 nor MPEG-2"));
-                }
-            }
+            PACK => self.pack_header(at)?,
             PROGRAM_END => {
-                if at + 4 == data.len() {
-                    has_end_code = true;
-                    content_len = at;
+                if at + 4 == self.data.len() {
+                    self.has_end_code = true;
+                    self.content_len = at;
                 }
                 at + 4
             }
-            0xBD | 0xC0..=0xEF => {
-                let packet = packet_range(data, at).ok_or_else(|| err(at, "short PES packet"))?;
-                let found = pes_clocks(&data[packet.clone()])
-                    .ok_or_else(|| err(at, "unreadable PES header"))?;
-                for (i, relative) in found.into_iter().flatten().enumerate() {
-                    let field = clock_at(data, packet.start + relative, ClockLayout::Pts);
-                    if i == 0 {
-                        pts.push(field.value);
-                    }
-                    clocks.push(field);
-                }
-                packet.end
-            }
+            0xBD | 0xC0..=0xEF => self.pes_packet(at)?,
             SYSTEM_HEADER..=0xFF => {
-                packet_range(data, at)
-                    .ok_or_else(|| err(at, "short packet"))?
+                packet_range(self.data, at)
+                    .ok_or_else(|| ScanError::at(at, "short packet"))?
                     .end
             }
-            _ => return Err(err(at, "not a program stream start code")),
+            _ => return Err(ScanError::at(at, "not a program stream start code")),
         };
-        if first_packet_at.is_none() && id != PACK && id != SYSTEM_HEADER {
-            first_packet_at = Some(at);
+        if self.first_packet_at.is_none() && id != PACK && id != SYSTEM_HEADER {
+            self.first_packet_at = Some(at);
         }
-        at = next;
+        Ok(next)
     }
-    let first_packet_at = first_packet_at.unwrap_or(data.len());
-    pts.sort_unstable();
-    pts.dedup();
-    let frame = pts
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .min()
-        .ok_or_else(|| err(0, "fewer than two presentation timestamps"))?;
-    let (Some(first), Some(last)) = (pts.first(), pts.last()) else {
-        return Err(err(0, "no presentation timestamps"));
-    };
-    Ok(PsLayout {
-        clocks,
-        content_len,
-        has_end_code,
-        first_packet_at,
-        duration: last - first + frame,
-    })
+
+    /// Notes the SCR of the pack header at `at` (MPEG-2 or MPEG-1 layout); returns its end.
+    fn pack_header(&mut self, at: usize) -> Result<usize, ScanError> {
+        let fixed = self
+            .data
+            .get(at..at + 14)
+            .ok_or_else(|| ScanError::at(at, "short pack header"))?;
+        if fixed[4] >> 6 == 0b01 {
+            self.clocks
+                .push(clock_at(self.data, at + 4, ClockLayout::Mpeg2Scr));
+            Ok(at + 14 + usize::from(fixed[13] & 0x07))
+        } else if fixed[4] >> 4 == 0b0010 {
+            self.clocks
+                .push(clock_at(self.data, at + 4, ClockLayout::Pts));
+            Ok(at + 12)
+        } else {
+            Err(ScanError::at(
+                at,
+                "pack header is neither MPEG-1 nor MPEG-2",
+            ))
+        }
+    }
+
+    /// Notes the PTS and DTS of the PES packet at `at`; returns its end.
+    fn pes_packet(&mut self, at: usize) -> Result<usize, ScanError> {
+        let packet =
+            packet_range(self.data, at).ok_or_else(|| ScanError::at(at, "short PES packet"))?;
+        let found = pes_clocks(&self.data[packet.clone()])
+            .ok_or_else(|| ScanError::at(at, "unreadable PES header"))?;
+        for (i, relative) in found.into_iter().flatten().enumerate() {
+            let field = clock_at(self.data, packet.start + relative, ClockLayout::Pts);
+            if i == 0 {
+                self.pts.push(field.value);
+            }
+            self.clocks.push(field);
+        }
+        Ok(packet.end)
+    }
+
+    /// The layout found, once the whole stream has been read.
+    fn finish(mut self) -> Result<PsLayout, ScanError> {
+        self.pts.sort_unstable();
+        self.pts.dedup();
+        let frame = self
+            .pts
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .min()
+            .ok_or_else(|| ScanError::at(0, "fewer than two presentation timestamps"))?;
+        let (Some(first), Some(last)) = (self.pts.first(), self.pts.last()) else {
+            return Err(ScanError::at(0, "no presentation timestamps"));
+        };
+        Ok(PsLayout {
+            duration: last - first + frame,
+            clocks: self.clocks,
+            content_len: self.content_len,
+            has_end_code: self.has_end_code,
+            first_packet_at: self.first_packet_at.unwrap_or(self.data.len()),
+        })
+    }
 }
 
 /// The bytes of the packet (start code, length and payload) starting at `at`.

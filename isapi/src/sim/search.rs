@@ -21,7 +21,7 @@ use std::{ops::Range, sync::Arc, sync::atomic::Ordering};
 use axum::{extract::State, http::StatusCode, response::Response};
 
 use super::{
-    FOREIGN_ITEM_EVERY, SearchShape, TimeSpanStyle,
+    FOREIGN_ITEM_EVERY, Limits, SearchShape, TimeSpanStyle,
     catalog::RecordingId,
     device::DeviceState,
     routes::{bad_xml_content, device_busy, parse_request, xml_reply},
@@ -42,46 +42,19 @@ pub(crate) async fn search(State(device): State<Arc<DeviceState>>, body: String)
         tracing::debug!(device = device.index, "search refused: busy");
         return device_busy(URL);
     };
-    if let Some(delay) = device.faults().slow_first_byte {
-        tokio::select! {
-            () = tokio::time::sleep(delay) => {}
-            () = device.shutting_down() => return device_busy(URL),
-        }
+    if !device
+        .delay_first_byte(device.faults().slow_first_byte)
+        .await
+    {
+        return device_busy(URL);
     }
     device.counters.searches.fetch_add(1, Ordering::Relaxed);
     let request: CmSearchDescription = match parse_request("CMSearchDescription", &body) {
         Ok(request) => request,
         Err(bad) => return bad.reply(URL),
     };
-    let shape_refused = match limits.search_shape {
-        SearchShape::Both => false,
-        SearchShape::TrackListOnly => request.track_id_list.is_some(),
-        SearchShape::TrackIdListOnly => request.track_list.is_some(),
-    };
-    if shape_refused {
-        tracing::debug!(device = device.index, shape = ?limits.search_shape, "search refused: track list shape");
+    let Some(matches) = Matches::of(&device, &limits, &request) else {
         return bad_xml_content(URL);
-    }
-    let mut tracks = request.tracks().to_vec();
-    tracks.sort_unstable();
-    tracks.dedup();
-    if tracks.is_empty() || tracks.iter().any(|&t| device.catalog.track(t).is_none()) {
-        tracing::debug!(
-            device = device.index,
-            ?tracks,
-            "search refused: unknown or no track"
-        );
-        return bad_xml_content(URL);
-    }
-    let Some(ranges) = matching_ranges(&device, &request) else {
-        return bad_xml_content(URL);
-    };
-    let recordings: u64 = ranges.iter().map(|r| r.end - r.start).sum::<u64>() * tracks.len() as u64;
-    let quirks = &device.config.quirks;
-    let total = if quirks.foreign_items {
-        recordings + recordings / FOREIGN_ITEM_EVERY
-    } else {
-        recordings
     };
     let position = if limits.ignores_position {
         0
@@ -89,31 +62,29 @@ pub(crate) async fn search(State(device): State<Arc<DeviceState>>, body: String)
         u64::from(request.search_result_position.unwrap_or(0))
     };
     let page = u64::from(request.max_results.min(limits.max_results_per_page).max(1));
+    let total = matches.total();
     let end = total.min(position.saturating_add(page));
     let items: Vec<SearchMatchItem> = (position..end)
-        .filter_map(|n| {
-            if !quirks.foreign_items {
-                return match_item(&device, nth_match(&ranges, &tracks, n)?);
-            }
-            // Groups of FOREIGN_ITEM_EVERY recordings, each followed by a log entry.
-            let (group, slot) = (n / (FOREIGN_ITEM_EVERY + 1), n % (FOREIGN_ITEM_EVERY + 1));
-            if slot == FOREIGN_ITEM_EVERY {
-                return Some(log_item(&device, group));
-            }
-            match_item(
-                &device,
-                nth_match(&ranges, &tracks, group * FOREIGN_ITEM_EVERY + slot)?,
-            )
-        })
+        .filter_map(|n| matches.item(&device, n))
         .collect();
+    let result = search_result(&request, items, end < total);
+    xml_reply(StatusCode::OK, "CMSearchResult", &result)
+}
+
+/// The answer holding one page of `items`; `more` when matches follow it.
+fn search_result(
+    request: &CmSearchDescription,
+    items: Vec<SearchMatchItem>,
+    more: bool,
+) -> CmSearchResult {
     let status = if items.is_empty() {
         "NO MATCHES"
-    } else if end < total {
+    } else if more {
         "MORE"
     } else {
         "OK"
     };
-    let result = CmSearchResult {
+    CmSearchResult {
         version: Some("2.0".to_owned()),
         xmlns: Some(ISAPI_NAMESPACE.to_owned()),
         search_id: Some(request.search_id.clone()),
@@ -121,8 +92,82 @@ pub(crate) async fn search(State(device): State<Arc<DeviceState>>, body: String)
         response_status_strg: status.to_owned(),
         num_of_matches: Some(items.len() as u32),
         match_list: (!items.is_empty()).then_some(MatchList { items }),
-    };
-    xml_reply(StatusCode::OK, "CMSearchResult", &result)
+    }
+}
+
+/// What a search matches, in the order the device lists it: recordings by start, each over
+/// the tracks in order, with the `foreign_items` quirk's log entries in between.
+struct Matches {
+    /// Recording indexes, merged and in order.
+    ranges: Vec<Range<u64>>,
+    /// The tracks searched, sorted, without repeats.
+    tracks: Vec<u32>,
+    /// Whether a log entry follows each group of [`FOREIGN_ITEM_EVERY`] recordings.
+    foreign_items: bool,
+}
+
+impl Matches {
+    /// What `request` matches, or `None` (the request is `badXmlContent`) when its track
+    /// list has a shape the device does not take, it names no track or one the device does
+    /// not have, or its time spans are missing or unreadable.
+    fn of(device: &DeviceState, limits: &Limits, request: &CmSearchDescription) -> Option<Matches> {
+        let shape_refused = match limits.search_shape {
+            SearchShape::Both => false,
+            SearchShape::TrackListOnly => request.track_id_list.is_some(),
+            SearchShape::TrackIdListOnly => request.track_list.is_some(),
+        };
+        if shape_refused {
+            tracing::debug!(device = device.index, shape = ?limits.search_shape, "search refused: track list shape");
+            return None;
+        }
+        let mut tracks = request.tracks().to_vec();
+        tracks.sort_unstable();
+        tracks.dedup();
+        if tracks.is_empty() || tracks.iter().any(|&t| device.catalog.track(t).is_none()) {
+            tracing::debug!(
+                device = device.index,
+                ?tracks,
+                "search refused: unknown or no track"
+            );
+            return None;
+        }
+        Some(Matches {
+            ranges: matching_ranges(device, request)?,
+            tracks,
+            foreign_items: device.config.quirks.foreign_items,
+        })
+    }
+
+    /// How many items the device lists in all.
+    fn total(&self) -> u64 {
+        let recordings: u64 =
+            self.ranges.iter().map(|r| r.end - r.start).sum::<u64>() * self.tracks.len() as u64;
+        if self.foreign_items {
+            recordings + recordings / FOREIGN_ITEM_EVERY
+        } else {
+            recordings
+        }
+    }
+
+    /// The `n`th item the device lists.
+    fn item(&self, device: &DeviceState, n: u64) -> Option<SearchMatchItem> {
+        if !self.foreign_items {
+            return match_item(device, nth_match(&self.ranges, &self.tracks, n)?);
+        }
+        // Groups of FOREIGN_ITEM_EVERY recordings, each followed by a log entry.
+        let (group, slot) = (n / (FOREIGN_ITEM_EVERY + 1), n % (FOREIGN_ITEM_EVERY + 1));
+        if slot == FOREIGN_ITEM_EVERY {
+            return Some(log_item(device, group));
+        }
+        match_item(
+            device,
+            nth_match(
+                &self.ranges,
+                &self.tracks,
+                group * FOREIGN_ITEM_EVERY + slot,
+            )?,
+        )
+    }
 }
 
 /// The recording indexes matching the request's spans, merged and in order; `None` when a

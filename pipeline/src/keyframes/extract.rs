@@ -207,56 +207,9 @@ impl Extraction {
         decoder_threads: usize,
     ) -> Result<Extraction, KeyframeError> {
         let recording = progress.recording.clone();
-        if let Err(code) = input.open(PROBE_BYTES, ANALYZE_MICROSECONDS) {
-            return Err(source_failure(input, &recording).unwrap_or_else(|| {
-                let offset = input.reader().offset();
-                if input.reader().bytes_read() == 0 {
-                    KeyframeError::Empty {
-                        recording: recording.clone(),
-                    }
-                } else {
-                    KeyframeError::Unrecognised {
-                        recording: recording.clone(),
-                        offset,
-                        detail: ffi::error_text(code),
-                    }
-                }
-            }));
-        }
-        if let Err(code) = input.find_stream_info() {
-            return Err(source_failure(input, &recording).unwrap_or_else(|| {
-                KeyframeError::Corrupt {
-                    recording: recording.clone(),
-                    offset: input.position(),
-                    detail: format!("reading the stream parameters: {}", ffi::error_text(code)),
-                }
-            }));
-        }
-        let stream = input.best_video_stream().map_err(|_| {
-            source_failure(input, &recording).unwrap_or_else(|| KeyframeError::NoVideo {
-                recording: recording.clone(),
-                container: input.format_name(),
-                offset: input.position(),
-            })
-        })?;
-        if !ffi::is_supported_codec(stream.codec) {
-            return Err(KeyframeError::UnsupportedCodec {
-                recording,
-                codec: ffi::codec_name(stream.codec),
-                offset: input.position(),
-            });
-        }
-        let decoder = Decoder::open(input, stream.index, decoder_threads).map_err(|code| {
-            KeyframeError::UnsupportedCodec {
-                recording: recording.clone(),
-                codec: format!(
-                    "{} ({})",
-                    ffi::codec_name(stream.codec),
-                    ffi::error_text(code)
-                ),
-                offset: input.position(),
-            }
-        })?;
+        open_container(input, &recording)?;
+        let stream = video_stream(input, &recording)?;
+        let decoder = open_decoder(input, &recording, &stream, decoder_threads)?;
         let offset = input.position();
         let packet = Packet::new().map_err(|code| ffmpeg_error(&recording, offset, code))?;
         let frame = Frame::new().map_err(|code| ffmpeg_error(&recording, offset, code))?;
@@ -524,6 +477,75 @@ impl Extraction {
 }
 
 /// The error of the byte source, if reading stopped because of it.
+/// Opens the container and reads its stream parameters; an error says whether the input
+/// was empty, not a container FFmpeg knows, or damaged (or what the source reported).
+fn open_container(input: &mut Input, recording: &Arc<str>) -> Result<(), KeyframeError> {
+    if let Err(code) = input.open(PROBE_BYTES, ANALYZE_MICROSECONDS) {
+        return Err(source_failure(input, recording).unwrap_or_else(|| {
+            let offset = input.reader().offset();
+            if input.reader().bytes_read() == 0 {
+                KeyframeError::Empty {
+                    recording: recording.clone(),
+                }
+            } else {
+                KeyframeError::Unrecognised {
+                    recording: recording.clone(),
+                    offset,
+                    detail: ffi::error_text(code),
+                }
+            }
+        }));
+    }
+    if let Err(code) = input.find_stream_info() {
+        return Err(
+            source_failure(input, recording).unwrap_or_else(|| KeyframeError::Corrupt {
+                recording: recording.clone(),
+                offset: input.position(),
+                detail: format!("reading the stream parameters: {}", ffi::error_text(code)),
+            }),
+        );
+    }
+    Ok(())
+}
+
+/// The input's video stream, when there is one in a codec the extraction decodes.
+fn video_stream(input: &mut Input, recording: &Arc<str>) -> Result<ffi::StreamInfo, KeyframeError> {
+    let stream = input.best_video_stream().map_err(|_| {
+        source_failure(input, recording).unwrap_or_else(|| KeyframeError::NoVideo {
+            recording: recording.clone(),
+            container: input.format_name(),
+            offset: input.position(),
+        })
+    })?;
+    if !ffi::is_supported_codec(stream.codec) {
+        return Err(KeyframeError::UnsupportedCodec {
+            recording: recording.clone(),
+            codec: ffi::codec_name(stream.codec),
+            offset: input.position(),
+        });
+    }
+    Ok(stream)
+}
+
+fn open_decoder(
+    input: &mut Input,
+    recording: &Arc<str>,
+    stream: &ffi::StreamInfo,
+    decoder_threads: usize,
+) -> Result<Decoder, KeyframeError> {
+    Decoder::open(input, stream.index, decoder_threads).map_err(|code| {
+        KeyframeError::UnsupportedCodec {
+            recording: recording.clone(),
+            codec: format!(
+                "{} ({})",
+                ffi::codec_name(stream.codec),
+                ffi::error_text(code)
+            ),
+            offset: input.position(),
+        }
+    })
+}
+
 fn source_failure(input: &mut Input, recording: &Arc<str>) -> Option<KeyframeError> {
     input.reader_mut().take_failure(recording)
 }
