@@ -1,12 +1,15 @@
 //! The box daemon (`dipper run`, the `dipper` beside this binary) in its own process on a
-//! temporary data directory, and the small HTTP helpers the daemon benchmarks share.
+//! temporary data directory, and the small helpers the daemon benchmarks share (HTTP, the
+//! cameras they add, the query photo of their tasks).
 
 use std::{
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::Stdio,
     time::{Duration, Instant},
 };
 
+use base64::Engine as _;
+use isapi::sim::Simulator;
 use serde_json::Value;
 
 use crate::BoxError;
@@ -150,6 +153,36 @@ impl Daemon {
         Ok(self.dir)
     }
 
+    /// Adds the camera at `url`, which `user` and `password` open, named `name`: the
+    /// daemon's answer (the camera, with its `id`).
+    pub(crate) async fn add_camera(
+        &self,
+        name: &str,
+        url: &str,
+        (user, password): (&str, &str),
+    ) -> Result<Value, BoxError> {
+        let body = serde_json::json!({
+            "name": name, "url": url, "username": user, "password": password,
+        });
+        post(&self.http, &format!("{}/cameras", self.base), &body).await
+    }
+
+    /// Adds every device of `sim` as a camera named `camera N`, each opened by `admin` and
+    /// `bench-pass` (as the daemon benchmarks make their simulated cameras); their ids, in
+    /// order.
+    pub(crate) async fn add_cameras(&self, sim: &Simulator) -> Result<Vec<i64>, BoxError> {
+        let mut ids = Vec::new();
+        for n in 0..sim.devices().len() {
+            let name = format!("camera {n}");
+            let url = sim.device(n).base_url();
+            let camera = self
+                .add_camera(&name, &url, ("admin", "bench-pass"))
+                .await?;
+            ids.push(camera["id"].as_i64().ok_or("no camera id")?);
+        }
+        Ok(ids)
+    }
+
     /// A client of the daemon's API, with its local token.
     pub(crate) fn http(&self) -> reqwest::Client {
         self.http.clone()
@@ -159,6 +192,14 @@ impl Daemon {
     pub(crate) fn dir(&self) -> &std::path::Path {
         self.dir.path()
     }
+}
+
+/// The face photo at `path` (scripts/fetch-models fetches them) in base64, as a task's
+/// query photo.
+pub(crate) fn photo_base64(path: &Path) -> Result<String, BoxError> {
+    let bytes = std::fs::read(path)
+        .map_err(|e| format!("{}: {e} (run scripts/fetch-models)", path.display()))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// POSTs JSON; the answer's JSON, or an error with the status and body.

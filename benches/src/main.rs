@@ -42,6 +42,7 @@ mod capacity;
 mod community;
 mod daemon;
 mod faces;
+mod figures;
 mod gates;
 mod index;
 mod keyframes;

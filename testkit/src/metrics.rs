@@ -369,85 +369,120 @@ fn rust_files(dir: &Path, files: &mut Vec<PathBuf>) {
 fn mask(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
     let mut out = bytes.to_vec();
-    let blank = |out: &mut Vec<u8>, from: usize, to: usize| {
-        for b in &mut out[from..to.min(bytes.len())] {
-            if *b != b'\n' {
-                *b = b' ';
-            }
-        }
-    };
     let mut i = 0;
     while i < bytes.len() {
-        match bytes[i] {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                let end = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
-                blank(&mut out, i, end);
-                i = end;
-            }
-            b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0;
-                let mut j = i;
-                while j < bytes.len() {
-                    if bytes[j..].starts_with(b"/*") {
-                        depth += 1;
-                        j += 2;
-                    } else if bytes[j..].starts_with(b"*/") {
-                        depth -= 1;
-                        j += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        j += 1;
+        match masked_at(text, i) {
+            Some(Masked { blank, next }) => {
+                for b in &mut out[blank.start..blank.end.min(bytes.len())] {
+                    if *b != b'\n' {
+                        *b = b' ';
                     }
                 }
-                blank(&mut out, i, j);
-                i = j;
+                i = next;
             }
-            b'r' if !is_ident_byte(bytes.get(i.wrapping_sub(1)).copied())
-                && matches!(bytes.get(i + 1), Some(b'"' | b'#')) =>
-            {
-                let hashes = bytes[i + 1..].iter().take_while(|&&b| b == b'#').count();
-                let open = i + 1 + hashes;
-                if bytes.get(open) != Some(&b'"') {
-                    i += 1;
-                    continue;
-                }
-                let close = format!("\"{}", "#".repeat(hashes));
-                let end = text[open + 1..]
-                    .find(&close)
-                    .map_or(bytes.len(), |n| open + 1 + n);
-                blank(&mut out, open + 1, end);
-                i = end + close.len();
-            }
-            b'"' => {
-                let mut j = i + 1;
-                while j < bytes.len() && bytes[j] != b'"' {
-                    j += if bytes[j] == b'\\' { 2 } else { 1 };
-                }
-                blank(&mut out, i + 1, j);
-                i = j + 1;
-            }
-            b'\'' => {
-                // A character literal ('x', '\n', '"'), not a lifetime ('a).
-                let end = if bytes.get(i + 1) == Some(&b'\\') {
-                    text[i + 2..].find('\'').map(|n| i + 2 + n)
-                } else {
-                    let width = text[i + 1..].chars().next().map_or(1, char::len_utf8);
-                    (bytes.get(i + 1 + width) == Some(&b'\'')).then_some(i + 1 + width)
-                };
-                match end {
-                    Some(end) => {
-                        blank(&mut out, i + 1, end);
-                        i = end + 1;
-                    }
-                    None => i += 1,
-                }
-            }
-            _ => i += 1,
+            None => i += 1,
         }
     }
     out
+}
+
+/// A comment or literal [`mask`] found: the bytes it blanks, and where the scan goes on.
+struct Masked {
+    blank: std::ops::Range<usize>,
+    next: usize,
+}
+
+/// The comment, or the inside of the string or character literal, that starts at byte `i`
+/// of `text`; `None` where none does.
+fn masked_at(text: &str, i: usize) -> Option<Masked> {
+    let bytes = text.as_bytes();
+    match bytes[i] {
+        b'/' if bytes.get(i + 1) == Some(&b'/') => {
+            let end = text[i..].find('\n').map_or(bytes.len(), |n| i + n);
+            Some(Masked {
+                blank: i..end,
+                next: end,
+            })
+        }
+        b'/' if bytes.get(i + 1) == Some(&b'*') => {
+            let end = block_comment_end(bytes, i);
+            Some(Masked {
+                blank: i..end,
+                next: end,
+            })
+        }
+        b'r' if !is_ident_byte(bytes.get(i.wrapping_sub(1)).copied())
+            && matches!(bytes.get(i + 1), Some(b'"' | b'#')) =>
+        {
+            raw_string_at(text, i)
+        }
+        b'"' => {
+            let mut j = i + 1;
+            while j < bytes.len() && bytes[j] != b'"' {
+                j += if bytes[j] == b'\\' { 2 } else { 1 };
+            }
+            Some(Masked {
+                blank: i + 1..j,
+                next: j + 1,
+            })
+        }
+        b'\'' => char_literal_at(text, i),
+        _ => None,
+    }
+}
+
+/// The end of the block comment opening at `start` (nested ones included).
+fn block_comment_end(bytes: &[u8], start: usize) -> usize {
+    let mut depth = 0;
+    let mut j = start;
+    while j < bytes.len() {
+        if bytes[j..].starts_with(b"/*") {
+            depth += 1;
+            j += 2;
+        } else if bytes[j..].starts_with(b"*/") {
+            depth -= 1;
+            j += 2;
+            if depth == 0 {
+                break;
+            }
+        } else {
+            j += 1;
+        }
+    }
+    j
+}
+
+/// The raw string (`r"..."`, `r#"..."#`) at `i`, if the `r` opens one.
+fn raw_string_at(text: &str, i: usize) -> Option<Masked> {
+    let bytes = text.as_bytes();
+    let hashes = bytes[i + 1..].iter().take_while(|&&b| b == b'#').count();
+    let open = i + 1 + hashes;
+    if bytes.get(open) != Some(&b'"') {
+        return None;
+    }
+    let close = format!("\"{}", "#".repeat(hashes));
+    let end = text[open + 1..]
+        .find(&close)
+        .map_or(bytes.len(), |n| open + 1 + n);
+    Some(Masked {
+        blank: open + 1..end,
+        next: end + close.len(),
+    })
+}
+
+/// A character literal ('x', '\n', '"') at `i`, not a lifetime ('a).
+fn char_literal_at(text: &str, i: usize) -> Option<Masked> {
+    let bytes = text.as_bytes();
+    let end = if bytes.get(i + 1) == Some(&b'\\') {
+        text[i + 2..].find('\'').map(|n| i + 2 + n)
+    } else {
+        let width = text[i + 1..].chars().next().map_or(1, char::len_utf8);
+        (bytes.get(i + 1 + width) == Some(&b'\'')).then_some(i + 1 + width)
+    }?;
+    Some(Masked {
+        blank: i + 1..end,
+        next: end + 1,
+    })
 }
 
 fn is_ident_byte(byte: Option<u8>) -> bool {
@@ -683,14 +718,27 @@ pub fn dashboard_problems(dashboard: &Value, table: &[Metric]) -> Vec<String> {
         problems.push("no datasource variable of type prometheus".to_owned());
         return problems;
     };
-    for variable in &variables {
+    problems.extend(query_variable_problems(&variables, &datasource, &series));
+    problems.extend(panel_problems(dashboard, &datasource, &series));
+    problems
+}
+
+/// What is wrong with the dashboard's query variables: each must use the datasource
+/// variable `datasource` and query a series of `series`.
+fn query_variable_problems(
+    variables: &[Value],
+    datasource: &str,
+    series: &BTreeMap<String, (Metric, BTreeSet<&'static str>)>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for variable in variables {
         let name = variable["name"].as_str().unwrap_or("?");
         if variable["type"] != "query" {
             continue;
         }
         problems.extend(datasource_problems(
             &variable["datasource"],
-            &datasource,
+            datasource,
             name,
         ));
         let query = variable["query"]["query"]
@@ -698,11 +746,23 @@ pub fn dashboard_problems(dashboard: &Value, table: &[Metric]) -> Vec<String> {
             .or(variable["query"].as_str())
             .unwrap_or_default();
         problems.extend(
-            variable_query_problems(query, &series)
+            variable_query_problems(query, series)
                 .into_iter()
                 .map(|p| format!("variable {name}: {p}")),
         );
     }
+    problems
+}
+
+/// What is wrong with the dashboard's panels: ids used twice, another datasource than the
+/// variable `datasource`, no query, expressions naming what `series` lacks, and none at all
+/// querying anything.
+fn panel_problems(
+    dashboard: &Value,
+    datasource: &str,
+    series: &BTreeMap<String, (Metric, BTreeSet<&'static str>)>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
     let mut ids = BTreeSet::new();
     let mut queries = 0;
     for panel in panels(dashboard) {
@@ -717,7 +777,7 @@ pub fn dashboard_problems(dashboard: &Value, table: &[Metric]) -> Vec<String> {
         }
         problems.extend(datasource_problems(
             &panel["datasource"],
-            &datasource,
+            datasource,
             &format!("panel {title:?}"),
         ));
         let targets = panel["targets"].as_array().cloned().unwrap_or_default();
@@ -731,7 +791,7 @@ pub fn dashboard_problems(dashboard: &Value, table: &[Metric]) -> Vec<String> {
             };
             queries += 1;
             problems.extend(
-                expr_problems(expr, &series)
+                expr_problems(expr, series)
                     .into_iter()
                     .map(|p| format!("panel {title:?}: {p}")),
             );

@@ -7,7 +7,7 @@ use std::path::Path;
 use billing::{BillingMonth, Meter, MonthUsage, PricingRule};
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, Statement, Transaction, params};
 use uuid::Uuid;
 
 use crate::BoxError;
@@ -69,22 +69,7 @@ pub(super) fn fill(
     boxes: u32,
 ) -> Result<Filled, BoxError> {
     let zone = TimeZone::get(billing::DEFAULT_TIME_ZONE)?;
-    let start = month.start(&zone)?.as_millisecond();
-    let end = month.end(&zone)?.as_millisecond();
-    let hours: Vec<(i64, Date)> = (0..)
-        .map(|i| start + i * HOUR_MS)
-        .take_while(|hour| *hour < end)
-        .map(|hour| {
-            Ok((
-                hour,
-                billing::local_date_of_hour(jiff::Timestamp::from_millisecond(hour)?, &zone),
-            ))
-        })
-        .collect::<Result<_, BoxError>>()?;
-    let dates: Vec<Date> = month.dates().collect();
     let rule = rule(month)?;
-    let rule_json = serde_json::to_string(&rule)?;
-
     let mut db = Connection::open(path)?;
     db.pragma_update(None, "synchronous", "OFF")?;
     let tx = db.transaction()?;
@@ -94,68 +79,157 @@ pub(super) fn fill(
         expected: BTreeMap::new(),
     };
     {
-        let mut tenant_row = tx.prepare(
-            "INSERT INTO tenants (id, name, status, created_at, updated_at) \
-             VALUES (?1, ?2, 'enabled', ?3, ?3)",
-        )?;
-        let mut rule_row = tx.prepare(
-            "INSERT INTO pricing_rules (id, tenant_id, effective_from, rule, created_by, \
-             created_at) VALUES (?1, ?2, ?3, ?4, 'bench', ?5)",
-        )?;
-        let mut seen_row = tx.prepare(
-            "INSERT INTO device_days (tenant_id, device_id, local_date) VALUES (?1, ?2, ?3)",
-        )?;
-        let mut hour_row = tx.prepare(
-            "INSERT INTO meter_hours (tenant_id, hour_start, meter, class, quantity, pending) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )?;
-        let mut day_row = tx.prepare(
-            "INSERT INTO meter_days (tenant_id, local_date, meter, class, quantity) \
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
+        let mut writer = Writer::new(&tx, month, &zone, &rule, boxes)?;
         for index in 0..tenants {
             let tenant = tenant_id(index);
-            tenant_row.execute(params![tenant, format!("tenant {index}"), start])?;
-            let rule_id = Uuid::new_v4().to_string();
-            let from = month.first_day().to_string();
-            rule_row.execute(params![rule_id, tenant, from, rule_json, start])?;
-            let mut usage = MonthUsage::new();
-            for b in 0..boxes {
-                let device = Uuid::from_u128((u128::from(index) << 32) | u128::from(b)).to_string();
-                for date in &dates {
-                    seen_row.execute(params![tenant, device, date.to_string()])?;
-                }
-            }
-            for date in &dates {
-                usage.add(*date, Meter::DeviceDays, u64::from(boxes))?;
-            }
-            // The month's last two hours are not rolled up yet.
-            let rolled_until = hours.len().saturating_sub(2);
-            let mut days: BTreeMap<(Date, &str, &str), i64> = BTreeMap::new();
-            for (i, (hour, date)) in hours.iter().enumerate() {
-                let rolled = i < rolled_until;
-                for (meter, class, quantity) in hour_counts(index, boxes, i as i64) {
-                    if quantity == 0 {
-                        continue;
-                    }
-                    let pending = if rolled { 0 } else { quantity };
-                    hour_row.execute(params![tenant, hour, meter, class, quantity, pending])?;
-                    filled.hourly_rows += 1;
-                    if rolled {
-                        *days.entry((*date, meter, class)).or_default() += quantity;
-                    }
-                    usage.add(*date, meter.parse::<Meter>()?, u64::try_from(quantity)?)?;
-                }
-            }
-            for ((date, meter, class), quantity) in days {
-                day_row.execute(params![tenant, date.to_string(), meter, class, quantity])?;
-            }
+            let usage = writer.tenant(index, &tenant, &mut filled.hourly_rows)?;
             let draft = billing::price_month(month, &zone, std::slice::from_ref(&rule), &usage)?;
             filled.expected.insert(tenant, draft.total.minor);
         }
     }
     tx.commit()?;
     Ok(filled)
+}
+
+/// Writes one tenant after the other: what every tenant shares, and the prepared inserts.
+struct Writer<'tx> {
+    month: BillingMonth,
+    boxes: u32,
+    /// The month's first millisecond (every row's creation time).
+    start: i64,
+    /// Every hour of the month (its first millisecond), with its local date.
+    hours: Vec<(i64, Date)>,
+    dates: Vec<Date>,
+    rule_json: String,
+    tenant_row: Statement<'tx>,
+    rule_row: Statement<'tx>,
+    seen_row: Statement<'tx>,
+    hour_row: Statement<'tx>,
+    day_row: Statement<'tx>,
+}
+
+impl<'tx> Writer<'tx> {
+    fn new(
+        tx: &'tx Transaction<'_>,
+        month: BillingMonth,
+        zone: &TimeZone,
+        rule: &PricingRule,
+        boxes: u32,
+    ) -> Result<Writer<'tx>, BoxError> {
+        let start = month.start(zone)?.as_millisecond();
+        let end = month.end(zone)?.as_millisecond();
+        let hours: Vec<(i64, Date)> = (0..)
+            .map(|i| start + i * HOUR_MS)
+            .take_while(|hour| *hour < end)
+            .map(|hour| {
+                Ok((
+                    hour,
+                    billing::local_date_of_hour(jiff::Timestamp::from_millisecond(hour)?, zone),
+                ))
+            })
+            .collect::<Result<_, BoxError>>()?;
+        Ok(Writer {
+            month,
+            boxes,
+            start,
+            hours,
+            dates: month.dates().collect(),
+            rule_json: serde_json::to_string(rule)?,
+            tenant_row: tx.prepare(
+                "INSERT INTO tenants (id, name, status, created_at, updated_at) \
+                 VALUES (?1, ?2, 'enabled', ?3, ?3)",
+            )?,
+            rule_row: tx.prepare(
+                "INSERT INTO pricing_rules (id, tenant_id, effective_from, rule, created_by, \
+                 created_at) VALUES (?1, ?2, ?3, ?4, 'bench', ?5)",
+            )?,
+            seen_row: tx.prepare(
+                "INSERT INTO device_days (tenant_id, device_id, local_date) VALUES (?1, ?2, ?3)",
+            )?,
+            hour_row: tx.prepare(
+                "INSERT INTO meter_hours (tenant_id, hour_start, meter, class, quantity, pending) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?,
+            day_row: tx.prepare(
+                "INSERT INTO meter_days (tenant_id, local_date, meter, class, quantity) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?,
+        })
+    }
+
+    /// Writes tenant number `index` (id `tenant`) with its pricing rule, its boxes and its
+    /// metered hours, counting the hourly rows in `hourly_rows`: its month's usage.
+    fn tenant(
+        &mut self,
+        index: u32,
+        tenant: &str,
+        hourly_rows: &mut u64,
+    ) -> Result<MonthUsage, BoxError> {
+        self.tenant_row
+            .execute(params![tenant, format!("tenant {index}"), self.start])?;
+        let rule_id = Uuid::new_v4().to_string();
+        let from = self.month.first_day().to_string();
+        self.rule_row
+            .execute(params![rule_id, tenant, from, self.rule_json, self.start])?;
+        let mut usage = MonthUsage::new();
+        self.devices(index, tenant, &mut usage)?;
+        *hourly_rows += self.meters(index, tenant, &mut usage)?;
+        Ok(usage)
+    }
+
+    /// The tenant's boxes, each seen every day of the month.
+    fn devices(
+        &mut self,
+        index: u32,
+        tenant: &str,
+        usage: &mut MonthUsage,
+    ) -> Result<(), BoxError> {
+        for b in 0..self.boxes {
+            let device = Uuid::from_u128((u128::from(index) << 32) | u128::from(b)).to_string();
+            for date in &self.dates {
+                self.seen_row
+                    .execute(params![tenant, device, date.to_string()])?;
+            }
+        }
+        for date in &self.dates {
+            usage.add(*date, Meter::DeviceDays, u64::from(self.boxes))?;
+        }
+        Ok(())
+    }
+
+    /// The tenant's counters of every hour, rolled up into days but for the month's last
+    /// two hours (still pending): how many hourly rows.
+    fn meters(
+        &mut self,
+        index: u32,
+        tenant: &str,
+        usage: &mut MonthUsage,
+    ) -> Result<u64, BoxError> {
+        let mut hourly_rows = 0;
+        let rolled_until = self.hours.len().saturating_sub(2);
+        let mut days: BTreeMap<(Date, &str, &str), i64> = BTreeMap::new();
+        for (i, (hour, date)) in self.hours.iter().enumerate() {
+            let rolled = i < rolled_until;
+            for (meter, class, quantity) in hour_counts(index, self.boxes, i as i64) {
+                if quantity == 0 {
+                    continue;
+                }
+                let pending = if rolled { 0 } else { quantity };
+                self.hour_row
+                    .execute(params![tenant, hour, meter, class, quantity, pending])?;
+                hourly_rows += 1;
+                if rolled {
+                    *days.entry((*date, meter, class)).or_default() += quantity;
+                }
+                usage.add(*date, meter.parse::<Meter>()?, u64::try_from(quantity)?)?;
+            }
+        }
+        for ((date, meter, class), quantity) in days {
+            self.day_row
+                .execute(params![tenant, date.to_string(), meter, class, quantity])?;
+        }
+        Ok(hourly_rows)
+    }
 }
 
 /// The invoices of the month: how many, and how many have the expected total, equal to the

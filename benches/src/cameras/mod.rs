@@ -26,12 +26,14 @@ use isapi::{Client, ClientConfig};
 use pipeline::downloader::{Downloader, DownloaderConfig, scheduler::SchedulerConfig};
 
 use crate::{
-    BoxError, proc,
+    BoxError,
+    figures::round,
+    proc,
     sim::{SimChildArgs, SimProcess},
 };
 use baseline::BaselineKind;
 use checksums::Checksums;
-use report::{BaselineReport, LiveReport, Report, mbps, round};
+use report::{BaselineReport, LiveReport, Report, mbps};
 use work::WorkList;
 
 /// The Digest user of the simulated cameras (the password is new each run).
@@ -101,41 +103,238 @@ pub(crate) async fn run(args: CamerasArgs) -> Result<(), BoxError> {
 }
 
 async fn measure(args: &CamerasArgs) -> Result<Report, BoxError> {
-    let concurrency = args.concurrency.unwrap_or(args.cameras as usize);
-    if args.cameras == 0 || concurrency == 0 || args.device_limit == 0 {
-        return Err("--cameras, --concurrency and --device-limit must be at least 1".into());
+    let bench = Bench::set_up(args).await?;
+    let (phase1, checksums) = bench.run_downloader().await?;
+    let baseline = bench
+        .run_baseline(&phase1.ours.completed, checksums)
+        .await?;
+    let live = bench.run_live().await?;
+    Ok(bench.finish(phase1, baseline, live))
+}
+
+/// The parts of one run: the simulator, the work list searched on it and the downloader.
+struct Bench<'a> {
+    args: &'a CamerasArgs,
+    concurrency: usize,
+    password: String,
+    sim: SimProcess,
+    work: Arc<WorkList>,
+    downloader: Downloader,
+}
+
+/// What phase 1 measured.
+struct DownloaderPhase {
+    ours: ours::Outcome,
+    /// Completed recordings that differ from the simulator's.
+    corrupt: u64,
+    /// Bytes of the completed recordings.
+    bytes: u64,
+    peak_rss_mb: Option<f64>,
+    pool_chunks_allocated: usize,
+    cpu_seconds: Option<f64>,
+    sim_cpu_seconds: Option<f64>,
+}
+
+impl Bench<'_> {
+    /// Starts the simulator, lists the recordings to fetch and makes the downloader.
+    async fn set_up(args: &CamerasArgs) -> Result<Bench<'_>, BoxError> {
+        let concurrency = args.concurrency.unwrap_or(args.cameras as usize);
+        if args.cameras == 0 || concurrency == 0 || args.device_limit == 0 {
+            return Err("--cameras, --concurrency and --device-limit must be at least 1".into());
+        }
+        check_open_files(args.cameras as u64 + concurrency as u64)?;
+        let password = format!("bench-{:08x}", rand::random::<u32>());
+        let sim = start_simulator(args, &password).await?;
+
+        let client = Client::new(ClientConfig {
+            download_read_buffer: args.read_buffer_kb << 10,
+            ..ClientConfig::default()
+        })?;
+        let per_camera = work::recordings_per_camera(
+            args.cameras as usize,
+            concurrency,
+            args.seconds,
+            args.rate_kbps,
+            args.recording_minutes,
+        );
+        let work =
+            Arc::new(WorkList::search(&client, sim.urls(), USER, &password, per_camera).await?);
+        tracing::info!(per_camera, "recordings listed");
+
+        let downloader = new_downloader(args, concurrency)?;
+        for camera in &work.cameras {
+            downloader.set_device_limit(camera.key, args.device_limit as usize);
+        }
+        Ok(Bench {
+            args,
+            concurrency,
+            password,
+            sim,
+            work,
+            downloader,
+        })
     }
-    check_open_files(args.cameras as u64 + concurrency as u64)?;
-    let password = format!("bench-{:08x}", rand::random::<u32>());
-    let sim = SimProcess::start(&SimChildArgs {
+
+    /// Phase 1: the downloader for `--seconds`, then every recording it completed checked
+    /// against the simulator's size and CRC-32 (outside the measured time). The checksums
+    /// are the baseline's expectations.
+    async fn run_downloader(&self) -> Result<(DownloaderPhase, Checksums), BoxError> {
+        tracing::info!(
+            concurrency = self.concurrency,
+            seconds = self.args.seconds,
+            "phase 1: the downloader"
+        );
+        let cpu_before = (proc::cpu_seconds(None), self.sim.cpu_seconds());
+        let rss_before = proc::rss_mb(None);
+        tracing::info!(rss_mb = ?rss_before, "resident memory before phase 1");
+        let ours = ours::run(
+            &self.downloader,
+            &self.work,
+            self.concurrency,
+            Duration::from_secs(self.args.seconds),
+        )
+        .await;
+        let peak_rss_mb = proc::peak_rss_mb(None);
+        let pool_chunks_allocated = self.downloader.pool().allocated();
+        let cpu_seconds = cpu_since(cpu_before.0, proc::cpu_seconds(None));
+        let sim_cpu_seconds = cpu_since(cpu_before.1, self.sim.cpu_seconds());
+        let mut checksums = Checksums::default();
+        checksums
+            .fetch(&self.work, ours.completed.iter().map(|c| c.item))
+            .await?;
+        let corrupt = count_corrupt(&self.work, &checksums, &ours.completed);
+        let bytes: u64 = ours.completed.iter().map(|c| c.bytes).sum();
+        tracing::info!(
+            recordings = ours.completed.len(),
+            bytes,
+            seconds = ours.seconds,
+            corrupt,
+            errors = ours.errors.len(),
+            "phase 1 done"
+        );
+        let phase1 = DownloaderPhase {
+            ours,
+            corrupt,
+            bytes,
+            peak_rss_mb,
+            pool_chunks_allocated,
+            cpu_seconds,
+            sim_cpu_seconds,
+        };
+        Ok((phase1, checksums))
+    }
+
+    /// Phase 2: the baseline, on exactly the recordings phase 1 completed; `None` when
+    /// there is none to run or nothing to fetch.
+    async fn run_baseline(
+        &self,
+        completed: &[ours::Completed],
+        checksums: Checksums,
+    ) -> Result<Option<baseline::Outcome>, BoxError> {
+        let items: Arc<Vec<usize>> = Arc::new(completed.iter().map(|c| c.item).collect());
+        let (work, concurrency) = (&self.work, self.concurrency);
+        let sim_cpu_before = self.sim.cpu_seconds();
+        let baseline = match self.args.baseline {
+            BaselineKind::None => None,
+            _ if items.is_empty() => None,
+            BaselineKind::Curl => {
+                tracing::info!(recordings = items.len(), "phase 2: curl");
+                let credentials = format!("{USER}:{}", self.password);
+                let expected = |item| checksums.get(work, item);
+                Some(baseline::curl::run(work, &items, concurrency, &credentials, expected).await?)
+            }
+            BaselineKind::Naive => {
+                tracing::info!(recordings = items.len(), "phase 2: naive client");
+                let checksums = Arc::new(checksums);
+                let work_for_expected = work.clone();
+                let expected = Arc::new(move |item| checksums.get(&work_for_expected, item));
+                Some(baseline::naive::run(work, &items, concurrency, expected).await?)
+            }
+        };
+        Ok(baseline.map(|mut outcome| {
+            outcome.sim_cpu_seconds = cpu_since(sim_cpu_before, self.sim.cpu_seconds());
+            outcome
+        }))
+    }
+
+    /// Phase 3: live first-byte latency under a saturated queue; `None` with
+    /// `--live-tries 0`.
+    async fn run_live(&self) -> Result<Option<LiveReport>, BoxError> {
+        let tries = self.args.live_tries;
+        if tries == 0 {
+            return Ok(None);
+        }
+        tracing::info!(tries, "phase 3: live first byte");
+        let outcome = live::run(&self.downloader, &self.work, self.concurrency, tries).await?;
+        Ok(Some(LiveReport::new(tries, &outcome)))
+    }
+
+    /// Stops the downloader and the simulator, and reports the three phases.
+    fn finish(
+        self,
+        phase1: DownloaderPhase,
+        baseline: Option<baseline::Outcome>,
+        live: Option<LiveReport>,
+    ) -> Report {
+        self.downloader.shutdown();
+        drop(self.sim);
+
+        let (args, ours, bytes) = (self.args, &phase1.ours, phase1.bytes);
+        let throughput_mbps = mbps(bytes, ours.seconds);
+        let baseline = baseline.as_ref().map(BaselineReport::new);
+        let ratio_vs_baseline = baseline
+            .as_ref()
+            .filter(|b| b.throughput_mbps > 0.0)
+            .map(|b| round(throughput_mbps / b.throughput_mbps, 3));
+        Report {
+            cameras: args.cameras,
+            concurrency: self.concurrency,
+            rate_kbps: args.rate_kbps,
+            recording_minutes: args.recording_minutes,
+            device_limit: args.device_limit,
+            memory_budget_mb: args.memory_budget_mb,
+            chunk_kb: args.chunk_kb,
+            read_buffer_kb: args.read_buffer_kb,
+            recordings: ours.completed.len(),
+            bytes,
+            seconds: round(ours.seconds, 3),
+            throughput_mbps,
+            peak_rss_mb: phase1.peak_rss_mb.map(|mb| round(mb, 1)),
+            errors: ours.errors.len() as u64,
+            corrupt: phase1.corrupt,
+            restarts: ours.restarts,
+            pool_chunks_allocated: phase1.pool_chunks_allocated,
+            pool_chunks_capacity: self.downloader.pool().capacity(),
+            mean_chunk_bytes: bytes.checked_div(ours.data_events).unwrap_or(0),
+            cpu_seconds: phase1.cpu_seconds.map(|s| round(s, 2)),
+            sim_cpu_seconds: phase1.sim_cpu_seconds.map(|s| round(s, 2)),
+            baseline,
+            ratio_vs_baseline,
+            live_first_byte_ms: live,
+        }
+    }
+}
+
+/// The simulator process, its cameras as `args` says, with `password` for [`USER`].
+async fn start_simulator(args: &CamerasArgs, password: &str) -> Result<SimProcess, BoxError> {
+    SimProcess::start(&SimChildArgs {
         cameras: args.cameras,
         rate_kbps: args.rate_kbps,
         device_limit: args.device_limit,
         recording_minutes: args.recording_minutes,
         user: USER.to_owned(),
-        password: password.clone(),
+        password: password.to_owned(),
         clips: args
             .clips
             .clone()
             .unwrap_or_else(isapi::sim::default_clips_dir),
     })
-    .await?;
+    .await
+}
 
-    let client = Client::new(ClientConfig {
-        download_read_buffer: args.read_buffer_kb << 10,
-        ..ClientConfig::default()
-    })?;
-    let per_camera = work::recordings_per_camera(
-        args.cameras as usize,
-        concurrency,
-        args.seconds,
-        args.rate_kbps,
-        args.recording_minutes,
-    );
-    let work = Arc::new(WorkList::search(&client, sim.urls(), USER, &password, per_camera).await?);
-    tracing::info!(per_camera, "recordings listed");
-
-    let downloader = Downloader::new(DownloaderConfig {
+/// The downloader under test, sized as `args` says, `concurrency` downloads at once.
+fn new_downloader(args: &CamerasArgs, concurrency: usize) -> Result<Downloader, BoxError> {
+    Ok(Downloader::new(DownloaderConfig {
         memory_budget: args.memory_budget_mb << 20,
         chunk_size: args.chunk_kb << 10,
         scheduler: SchedulerConfig {
@@ -145,38 +344,15 @@ async fn measure(args: &CamerasArgs) -> Result<Report, BoxError> {
             ..SchedulerConfig::default()
         },
         ..DownloaderConfig::default()
-    })?;
-    for camera in &work.cameras {
-        downloader.set_device_limit(camera.key, args.device_limit as usize);
-    }
+    })?)
+}
 
-    // Phase 1: the downloader.
-    tracing::info!(
-        concurrency,
-        seconds = args.seconds,
-        "phase 1: the downloader"
-    );
-    let cpu_before = (proc::cpu_seconds(None), sim.cpu_seconds());
-    let rss_before = proc::rss_mb(None);
-    tracing::info!(rss_mb = ?rss_before, "resident memory before phase 1");
-    let ours = ours::run(
-        &downloader,
-        &work,
-        concurrency,
-        Duration::from_secs(args.seconds),
-    )
-    .await;
-    let peak_rss_mb = proc::peak_rss_mb(None);
-    let pool_chunks_allocated = downloader.pool().allocated();
-    let cpu_seconds = cpu_since(cpu_before.0, proc::cpu_seconds(None));
-    let sim_cpu_seconds = cpu_since(cpu_before.1, sim.cpu_seconds());
-    let mut checksums = Checksums::default();
-    checksums
-        .fetch(&work, ours.completed.iter().map(|c| c.item))
-        .await?;
+/// Completed recordings whose bytes, CRC-32 or reported size differ from the simulator's
+/// checksum; the first few are logged.
+fn count_corrupt(work: &WorkList, checksums: &Checksums, completed: &[ours::Completed]) -> u64 {
     let mut corrupt = 0;
-    for completed in &ours.completed {
-        let want = checksums.get(&work, completed.item);
+    for completed in completed {
+        let want = checksums.get(work, completed.item);
         let exact = want.is_some_and(|want| {
             want.bytes == completed.bytes
                 && want.crc32 == completed.crc32
@@ -196,84 +372,7 @@ async fn measure(args: &CamerasArgs) -> Result<Report, BoxError> {
             }
         }
     }
-    let bytes: u64 = ours.completed.iter().map(|c| c.bytes).sum();
-    tracing::info!(
-        recordings = ours.completed.len(),
-        bytes,
-        seconds = ours.seconds,
-        corrupt,
-        errors = ours.errors.len(),
-        "phase 1 done"
-    );
-
-    // Phase 2: the baseline, on exactly the recordings phase 1 completed.
-    let items: Arc<Vec<usize>> = Arc::new(ours.completed.iter().map(|c| c.item).collect());
-    let sim_cpu_before = sim.cpu_seconds();
-    let baseline = match args.baseline {
-        BaselineKind::None => None,
-        _ if items.is_empty() => None,
-        BaselineKind::Curl => {
-            tracing::info!(recordings = items.len(), "phase 2: curl");
-            let credentials = format!("{USER}:{password}");
-            let expected = |item| checksums.get(&work, item);
-            Some(baseline::curl::run(&work, &items, concurrency, &credentials, expected).await?)
-        }
-        BaselineKind::Naive => {
-            tracing::info!(recordings = items.len(), "phase 2: naive client");
-            let checksums = Arc::new(checksums);
-            let work_for_expected = work.clone();
-            let expected = Arc::new(move |item| checksums.get(&work_for_expected, item));
-            Some(baseline::naive::run(&work, &items, concurrency, expected).await?)
-        }
-    }
-    .map(|mut outcome| {
-        outcome.sim_cpu_seconds = cpu_since(sim_cpu_before, sim.cpu_seconds());
-        outcome
-    });
-
-    // Phase 3: live first-byte latency under a saturated queue.
-    let live = if args.live_tries > 0 {
-        tracing::info!(tries = args.live_tries, "phase 3: live first byte");
-        let outcome = live::run(&downloader, &work, concurrency, args.live_tries).await?;
-        Some(LiveReport::new(args.live_tries, &outcome))
-    } else {
-        None
-    };
-    downloader.shutdown();
-    drop(sim);
-
-    let throughput_mbps = mbps(bytes, ours.seconds);
-    let baseline = baseline.as_ref().map(BaselineReport::new);
-    let ratio_vs_baseline = baseline
-        .as_ref()
-        .filter(|b| b.throughput_mbps > 0.0)
-        .map(|b| round(throughput_mbps / b.throughput_mbps, 3));
-    Ok(Report {
-        cameras: args.cameras,
-        concurrency,
-        rate_kbps: args.rate_kbps,
-        recording_minutes: args.recording_minutes,
-        device_limit: args.device_limit,
-        memory_budget_mb: args.memory_budget_mb,
-        chunk_kb: args.chunk_kb,
-        read_buffer_kb: args.read_buffer_kb,
-        recordings: ours.completed.len(),
-        bytes,
-        seconds: round(ours.seconds, 3),
-        throughput_mbps,
-        peak_rss_mb: peak_rss_mb.map(|mb| round(mb, 1)),
-        errors: ours.errors.len() as u64,
-        corrupt,
-        restarts: ours.restarts,
-        pool_chunks_allocated,
-        pool_chunks_capacity: downloader.pool().capacity(),
-        mean_chunk_bytes: bytes.checked_div(ours.data_events).unwrap_or(0),
-        cpu_seconds: cpu_seconds.map(|s| round(s, 2)),
-        sim_cpu_seconds: sim_cpu_seconds.map(|s| round(s, 2)),
-        baseline,
-        ratio_vs_baseline,
-        live_first_byte_ms: live,
-    })
+    corrupt
 }
 
 fn cpu_since(before: Option<f64>, after: Option<f64>) -> Option<f64> {

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use pipeline::downloader::{Downloader, Event, Priority};
+use pipeline::downloader::{Downloader, Event, Job, Priority};
 use tokio::task::JoinSet;
 
 use super::work::WorkList;
@@ -32,7 +32,7 @@ pub(crate) struct Completed {
     pub(crate) reported: u64,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub(crate) struct Outcome {
     /// In work-list order.
     pub(crate) completed: Vec<Completed>,
@@ -58,67 +58,18 @@ pub(crate) async fn run(
     for _ in 0..concurrency {
         let (job, next, work) = (job.clone(), next.clone(), work.clone());
         workers.spawn(async move {
-            let mut done = Outcome {
-                completed: Vec::new(),
-                errors: Vec::new(),
-                seconds: 0.0,
-                restarts: 0,
-                data_events: 0,
-            };
+            let mut done = Outcome::default();
             while started.elapsed() < duration {
                 let item = next.fetch_add(1, Ordering::Relaxed);
-                let mut handle = job.download(work.request(item));
-                let mut crc = crc32fast::Hasher::new();
-                let mut bytes = 0u64;
-                let mut reported = None;
-                while let Some(event) = handle.next().await {
-                    match event {
-                        Event::Data(chunk) => {
-                            crc.update(&chunk);
-                            bytes += chunk.len() as u64;
-                            done.data_events += 1;
-                        }
-                        Event::Restart { .. } => {
-                            crc = crc32fast::Hasher::new();
-                            bytes = 0;
-                            done.restarts += 1;
-                        }
-                        Event::Done { bytes: sent, .. } => reported = Some(sent),
-                        Event::Started { .. } => {}
-                    }
-                }
-                match handle.finish().await {
-                    Ok(sent) => done.completed.push(Completed {
-                        item,
-                        bytes,
-                        crc32: crc.finalize(),
-                        reported: reported.unwrap_or(sent),
-                    }),
-                    Err(e) => {
-                        let camera = work.camera_of(item);
-                        done.errors
-                            .push(format!("camera {} ({}): {e}", camera.key, camera.url));
-                    }
-                }
+                done.download(&job, &work, item).await;
             }
             done
         });
     }
-    let mut outcome = Outcome {
-        completed: Vec::new(),
-        errors: Vec::new(),
-        seconds: 0.0,
-        restarts: 0,
-        data_events: 0,
-    };
+    let mut outcome = Outcome::default();
     while let Some(joined) = workers.join_next().await {
         match joined {
-            Ok(done) => {
-                outcome.completed.extend(done.completed);
-                outcome.errors.extend(done.errors);
-                outcome.restarts += done.restarts;
-                outcome.data_events += done.data_events;
-            }
+            Ok(done) => outcome.add(done),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => outcome.errors.push(format!("worker: {e}")),
         }
@@ -129,4 +80,52 @@ pub(crate) async fn run(
         tracing::warn!("download failed: {error}");
     }
     outcome
+}
+
+impl Outcome {
+    /// Downloads recording `item` of `work` in `job` to its end, CRC-ing its bytes, and
+    /// counts it as completed or failed.
+    async fn download(&mut self, job: &Job, work: &WorkList, item: usize) {
+        let mut handle = job.download(work.request(item));
+        let mut crc = crc32fast::Hasher::new();
+        let mut bytes = 0u64;
+        let mut reported = None;
+        while let Some(event) = handle.next().await {
+            match event {
+                Event::Data(chunk) => {
+                    crc.update(&chunk);
+                    bytes += chunk.len() as u64;
+                    self.data_events += 1;
+                }
+                Event::Restart { .. } => {
+                    crc = crc32fast::Hasher::new();
+                    bytes = 0;
+                    self.restarts += 1;
+                }
+                Event::Done { bytes: sent, .. } => reported = Some(sent),
+                Event::Started { .. } => {}
+            }
+        }
+        match handle.finish().await {
+            Ok(sent) => self.completed.push(Completed {
+                item,
+                bytes,
+                crc32: crc.finalize(),
+                reported: reported.unwrap_or(sent),
+            }),
+            Err(e) => {
+                let camera = work.camera_of(item);
+                self.errors
+                    .push(format!("camera {} ({}): {e}", camera.key, camera.url));
+            }
+        }
+    }
+
+    /// Adds what one worker did (its `seconds` aside).
+    fn add(&mut self, done: Outcome) {
+        self.completed.extend(done.completed);
+        self.errors.extend(done.errors);
+        self.restarts += done.restarts;
+        self.data_events += done.data_events;
+    }
 }

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use super::{baseline, live};
+use crate::figures::round;
 
 #[derive(Debug, Serialize)]
 pub(crate) struct Report {
@@ -74,11 +75,6 @@ pub(crate) fn mbps(bytes: u64, seconds: f64) -> f64 {
     } else {
         0.0
     }
-}
-
-pub(crate) fn round(value: f64, decimals: i32) -> f64 {
-    let scale = 10f64.powi(decimals);
-    (value * scale).round() / scale
 }
 
 impl BaselineReport {

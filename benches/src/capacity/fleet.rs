@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 
 use protocol::acks::Acks;
 use protocol::status::{DeviceStatus, Presence};
-use protocol::telemetry::Telemetry;
 use protocol::topics::Topic;
 use rumqttc::v5::mqttbytes::QoS;
 use rumqttc::v5::mqttbytes::v5::Packet;
@@ -21,6 +20,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::uplink::broker::Broker;
+use crate::uplink::fleet::telemetry_sample;
 use crate::uplink::site::Identity;
 
 /// What every box of the fleet does.
@@ -208,27 +208,8 @@ async fn send(
             (sent_at.lock().unwrap_or_else(PoisonError::into_inner)).insert(seq, Instant::now());
         }
         client
-            .publish(topic, QoS::AtLeastOnce, false, sample(seq))
+            .publish(topic, QoS::AtLeastOnce, false, telemetry_sample(seq))
             .await?;
         shared.sent.fetch_add(1, Ordering::Relaxed);
     }
-}
-
-/// A telemetry sample as a box with two cameras and an empty outbox sends it.
-fn sample(seq: u64) -> Vec<u8> {
-    protocol::encode(&Telemetry {
-        v: protocol::PROTOCOL_VERSION,
-        seq: Some(seq),
-        ts_ms: jiff::Timestamp::now().as_millisecond(),
-        uptime_s: seq,
-        cameras_online: 2,
-        cameras_total: 2,
-        indexing_lag_s: Some(40),
-        disk_free_bytes: 500_000_000_000,
-        outbox_depth: 0,
-        outbox_oldest_s: None,
-        download_queue: 0,
-        software_version: "bench".to_owned(),
-        model_id: "dlib-resnet-v1".to_owned(),
-    })
 }

@@ -15,10 +15,10 @@ use isapi::sim::{DeviceConfig, SimConfig, Simulator};
 use pipeline::index::{EmbeddingIndex, EmbeddingRef, EntryId, Query};
 use serde_json::json;
 
-use super::{CommunityArgs, add_cameras, photo_base64, wait_finished};
+use super::{CommunityArgs, wait_finished};
 use crate::{
     BoxError,
-    daemon::{Daemon, post},
+    daemon::{Daemon, photo_base64, post},
     proc,
 };
 
@@ -87,7 +87,7 @@ pub(super) async fn run(
     );
     let daemon = Daemon::start(&config).await?;
     let http = daemon.http();
-    let cameras = add_cameras(&http, &daemon, &sim).await?;
+    let cameras = daemon.add_cameras(&sim).await?;
     let dir = daemon.stop().await?;
     let end_ms = jiff::Timestamp::now().as_millisecond();
     let footage = Footage {

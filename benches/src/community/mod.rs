@@ -31,12 +31,8 @@ mod indexed;
 mod scenes;
 mod score;
 
-use std::{
-    path::PathBuf,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
-use base64::Engine as _;
 use clap::Args;
 use isapi::sim::{Codec, DeviceConfig, RecordingClip, SimConfig, Simulator};
 use serde::Serialize;
@@ -44,7 +40,7 @@ use serde_json::{Value, json};
 
 use crate::{
     BoxError,
-    daemon::{Daemon, KeyframeSize, get, percentile, post},
+    daemon::{Daemon, KeyframeSize, get, percentile, photo_base64, post},
     proc,
 };
 
@@ -154,24 +150,6 @@ fn daemon_config(args: &CommunityArgs, gated: bool) -> String {
     )
 }
 
-/// Adds every simulated device as a camera; their ids, in order.
-async fn add_cameras(
-    http: &reqwest::Client,
-    daemon: &Daemon,
-    sim: &Simulator,
-) -> Result<Vec<i64>, BoxError> {
-    let mut ids = Vec::new();
-    for n in 0..sim.devices().len() {
-        let body = json!({
-            "name": format!("camera {n}"), "url": sim.device(n).base_url(),
-            "username": "admin", "password": "bench-pass",
-        });
-        let camera = post(http, &format!("{}/cameras", daemon.base), &body).await?;
-        ids.push(camera["id"].as_i64().ok_or("no camera id")?);
-    }
-    Ok(ids)
-}
-
 /// Recordings indexed and failed in the background, all cameras together.
 async fn indexed(http: &reqwest::Client, daemon: &Daemon) -> Result<(u64, u64), BoxError> {
     let cameras = get(http, &format!("{}/cameras", daemon.base)).await?;
@@ -212,12 +190,6 @@ async fn counter(
         .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
         .sum();
     Ok(total as u64)
-}
-
-fn photo_base64(path: &PathBuf) -> Result<String, BoxError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| format!("{}: {e} (run scripts/fetch-models)", path.display()))?;
-    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// Creates `n` small tasks one after another (each cancelled at once); latencies sorted.
@@ -285,7 +257,7 @@ async fn run_scenes(
     let sim = Simulator::start(SimConfig::new(devices)).await?;
     let daemon = Daemon::start(&daemon_config(args, gated)).await?;
     let http = daemon.http();
-    let ids = add_cameras(&http, &daemon, &sim).await?;
+    let ids = daemon.add_cameras(&sim).await?;
     let started = Instant::now();
     let (peaks_done, peaks_watch) = tokio::sync::watch::channel(false);
     let peaks = tokio::spawn(proc::poll_peaks(
@@ -346,7 +318,7 @@ async fn run_testsrc(args: &CommunityArgs) -> Result<f64, BoxError> {
     let sim = Simulator::start(SimConfig::new(devices)).await?;
     let daemon = Daemon::start(&daemon_config(args, true)).await?;
     let http = daemon.http();
-    add_cameras(&http, &daemon, &sim).await?;
+    daemon.add_cameras(&sim).await?;
     let started = Instant::now();
     tokio::time::sleep(Duration::from_secs(args.testsrc_seconds)).await;
     let (done, _) = indexed(&http, &daemon).await?;
@@ -422,7 +394,7 @@ pub(crate) async fn run(args: CommunityArgs) -> Result<(), BoxError> {
         keyframes_decoded: scene.keyframes[1],
         keyframes_detected: scene.keyframes[2],
         frame: args.frame.label(),
-        worker_threads: std::thread::available_parallelism().map_or(1, usize::from),
+        worker_threads: crate::figures::cores(),
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);

@@ -5,10 +5,10 @@ use std::{collections::HashSet, path::PathBuf};
 
 use serde_json::{Value, json};
 
-use super::{photo_base64, scenes, wait_finished};
+use super::{scenes, wait_finished};
 use crate::{
     BoxError,
-    daemon::{Daemon, get, post},
+    daemon::{Daemon, get, photo_base64, post},
 };
 
 const MINUTE_MS: i64 = 60_000;

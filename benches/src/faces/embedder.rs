@@ -5,8 +5,8 @@ use std::path::Path;
 use pipeline::faces::{AlignedFace, CHIP_SIZE, FaceConfig, FaceEngine};
 use serde::Serialize;
 
-use super::{FacesArgs, Pair, PeerRun, TractSides, per_second, round};
-use crate::{BoxError, python};
+use super::{FacesArgs, Pair, PeerRun, TractSides, per_second};
+use crate::{BoxError, figures::round, python};
 
 #[derive(Debug, Serialize)]
 pub(super) struct EmbedderReport {

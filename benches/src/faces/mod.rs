@@ -26,7 +26,11 @@ use std::path::{Path, PathBuf};
 use pipeline::faces::{AlignedFace, BackendChoice, FaceConfig, FaceEngine, RgbView, load_upright};
 use serde::Serialize;
 
-use crate::{BoxError, python};
+use crate::{
+    BoxError,
+    figures::{cores, round},
+    python,
+};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct FacesArgs {
@@ -192,9 +196,7 @@ pub(crate) async fn run(args: FacesArgs) -> Result<(), BoxError> {
         .clone()
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.cache/faces"));
     let python = args.python.clone().unwrap_or_else(python::default_python);
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
+    let threads = args.threads.unwrap_or_else(cores);
     if args.batch == 0 || args.faces < args.batch {
         return Err(format!(
             "--faces ({}) must hold at least one --batch ({}), which must not be 0",
@@ -202,26 +204,14 @@ pub(crate) async fn run(args: FacesArgs) -> Result<(), BoxError> {
         )
         .into());
     }
-    let mut config = FaceConfig::default();
-    if let Some(dir) = &args.models {
-        config.models = models::SearchPath::new([dir.clone()]);
-    }
-    config.embedder.batch_size = args.batch;
-    config.backend.choice = args.backend;
-    let engine = FaceEngine::new(config.clone())?;
-    let tract = if engine.backend() == pipeline::faces::Backend::Tract {
-        None
-    } else {
-        let mut tract_config = config.clone();
-        tract_config.backend.choice = BackendChoice::Tract;
-        Some(FaceEngine::new(tract_config)?)
-    };
-    let chips = chips(&engine, &photos, args.faces)?;
+    let engines = Engines::new(&args)?;
+    let engine = &engines.ours;
+    let chips = chips(engine, &photos, args.faces)?;
     tracing::info!(chips = chips.len(), backend = %engine.backend(), "embedder");
     let embedder = embedder::measure(
-        &engine,
-        tract.as_ref(),
-        &config,
+        engine,
+        engines.tract.as_ref(),
+        &engines.config,
         &chips,
         &python,
         threads,
@@ -232,7 +222,8 @@ pub(crate) async fn run(args: FacesArgs) -> Result<(), BoxError> {
     let mut detectors = Vec::new();
     for side in [640, 1280] {
         tracing::info!(side, "detector");
-        detectors.push(detector::measure(&config, &group, side, &python, threads, &args).await?);
+        detectors
+            .push(detector::measure(&engines.config, &group, side, &python, threads, &args).await?);
     }
     let report = Report {
         backend: engine.backend().to_string(),
@@ -244,8 +235,46 @@ pub(crate) async fn run(args: FacesArgs) -> Result<(), BoxError> {
     };
     if args.json {
         println!("{}", serde_json::to_string(&report)?);
-        return Ok(());
+    } else {
+        print_summary(&report);
     }
+    Ok(())
+}
+
+/// The face engines measured, as `args` configures them.
+struct Engines {
+    config: FaceConfig,
+    /// Under the backend the box's figures are for.
+    ours: FaceEngine,
+    /// Under tract, when `ours` is another backend.
+    tract: Option<FaceEngine>,
+}
+
+impl Engines {
+    fn new(args: &FacesArgs) -> Result<Engines, BoxError> {
+        let mut config = FaceConfig::default();
+        if let Some(dir) = &args.models {
+            config.models = models::SearchPath::new([dir.clone()]);
+        }
+        config.embedder.batch_size = args.batch;
+        config.backend.choice = args.backend;
+        let ours = FaceEngine::new(config.clone())?;
+        let tract = if ours.backend() == pipeline::faces::Backend::Tract {
+            None
+        } else {
+            let mut tract_config = config.clone();
+            tract_config.backend.choice = BackendChoice::Tract;
+            Some(FaceEngine::new(tract_config)?)
+        };
+        Ok(Engines {
+            config,
+            ours,
+            tract,
+        })
+    }
+}
+
+fn print_summary(report: &Report) {
     let e = &report.embedder;
     println!("ours: {}", report.backend);
     println!(
@@ -276,7 +305,6 @@ pub(crate) async fn run(args: FacesArgs) -> Result<(), BoxError> {
             d.all_cores.ratio
         );
     }
-    Ok(())
 }
 
 /// The photo the detector is measured on: a 1927 group photo of about 29 faces.
@@ -338,9 +366,4 @@ fn per_second(
             .collect::<Result<Vec<usize>, BoxError>>()
     })?;
     Ok(counts.iter().sum::<usize>() as f64 / started.elapsed().as_secs_f64())
-}
-
-fn round(value: f64, places: i32) -> f64 {
-    let scale = 10f64.powi(places);
-    (value * scale).round() / scale
 }

@@ -23,7 +23,11 @@ use pipeline::index::{
 };
 use serde::Serialize;
 
-use crate::{BoxError, python};
+use crate::{
+    BoxError,
+    figures::{cores, round},
+    python,
+};
 
 /// The model id the benchmark's index is made for.
 const MODEL: &str = "bench-clustered";
@@ -84,8 +88,8 @@ struct Timing {
 }
 
 impl Timing {
-    fn new(ours_reps: Vec<f64>, faiss_ms: f64, faiss_ms_reps: Vec<f64>) -> Timing {
-        let ours_ms = median(&ours_reps);
+    fn new(ours_reps: &[f64], faiss_ms: f64, faiss_ms_reps: &[f64]) -> Timing {
+        let ours_ms = median(ours_reps);
         Timing {
             ours_ms: round(ours_ms, 3),
             faiss_ms: round(faiss_ms, 3),
@@ -149,9 +153,7 @@ pub(crate) async fn run(args: IndexArgs) -> Result<(), BoxError> {
     if args.vectors == 0 || args.queries == 0 || args.k == 0 || args.reps == 0 {
         return Err("--vectors, --queries, --k and --reps must be at least 1".into());
     }
-    let threads = args.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
+    let threads = args.threads.unwrap_or_else(cores);
     let (dir, temporary) = match &args.dir {
         Some(dir) => (dir.clone(), false),
         None => (
@@ -179,26 +181,196 @@ async fn measure(
     dir: &Path,
     threads: usize,
 ) -> Result<Report, BoxError> {
-    let started = Instant::now();
-    let (vectors, queries) = data::generate(
-        args.vectors,
-        args.queries,
-        args.dims,
-        args.identities,
-        args.noise,
-        args.seed,
-    );
-    tracing::info!(
-        seconds = started.elapsed().as_secs_f64(),
-        "generated the vectors"
-    );
+    let run = Run::generate(args, threads);
+    let ours = run.measure_ours(&dir.join("index"))?;
+    let theirs = run.measure_faiss(python, dir).await?;
+    tracing::info!("exact answer (f64 brute force)");
+    let truth = exact::top_k(&run.vectors, &run.queries, args.k, threads);
+    Ok(run.report(&ours, &theirs, &truth))
+}
 
-    let index_dir = dir.join("index");
+/// The run's data: the vectors indexed and the queries, as `args` asks.
+struct Run<'a> {
+    args: &'a IndexArgs,
+    threads: usize,
+    vectors: data::Vectors,
+    queries: data::Vectors,
+}
+
+/// What our index did.
+struct Ours {
+    /// Adding every vector to a new index and syncing it.
+    build_seconds: f64,
+    /// Opening it again.
+    load_seconds: f64,
+    rerank_factor: usize,
+    bytes_per_vector: f64,
+    /// Its files on disk, in all.
+    disk_bytes: u64,
+    searches: Searches,
+}
+
+/// Our timed searches: every query alone, and all as one batch.
+struct Searches {
+    /// Per repetition, the mean milliseconds of one query.
+    single_ms: Vec<f64>,
+    /// Per repetition, the milliseconds of the batch.
+    batch_ms: Vec<f64>,
+    single_equals_batch: bool,
+    /// The ids the batch found, per query.
+    ids: Vec<Vec<u64>>,
+}
+
+impl Run<'_> {
+    fn generate(args: &IndexArgs, threads: usize) -> Run<'_> {
+        let started = Instant::now();
+        let (vectors, queries) = data::generate(
+            args.vectors,
+            args.queries,
+            args.dims,
+            args.identities,
+            args.noise,
+            args.seed,
+        );
+        tracing::info!(
+            seconds = started.elapsed().as_secs_f64(),
+            "generated the vectors"
+        );
+        Run {
+            args,
+            threads,
+            vectors,
+            queries,
+        }
+    }
+
+    /// Ours: built in `index_dir`, reopened, then its searches timed.
+    fn measure_ours(&self, index_dir: &Path) -> Result<Ours, BoxError> {
+        let (mut index, build_seconds, load_seconds) =
+            build_and_reopen(index_dir, &self.vectors, self.args.dims)?;
+        let mut options = SearchOptions {
+            threads: self.threads,
+            ..index.options()
+        };
+        if let Some(factor) = self.args.rerank_factor {
+            options.rerank_factor = factor;
+        }
+        index.set_options(options);
+        let bytes_per_vector = index.memory_bytes() as f64 / self.vectors.len() as f64;
+        let disk_bytes: u64 = std::fs::read_dir(index_dir)?
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len())
+            .sum();
+        let searches = time_searches(&index, &self.queries, self.args.k, self.args.reps)?;
+        tracing::info!(
+            single_ms = median(&searches.single_ms),
+            batch_ms = median(&searches.batch_ms),
+            "ours timed"
+        );
+        Ok(Ours {
+            build_seconds,
+            load_seconds,
+            rerank_factor: options.rerank_factor,
+            bytes_per_vector,
+            disk_bytes,
+            searches,
+        })
+    }
+
+    /// faiss `IndexFlatIP` over the same vectors, written as raw `f32` files into `dir`.
+    async fn measure_faiss(&self, python: &Path, dir: &Path) -> Result<faiss::FaissRun, BoxError> {
+        let vectors_path = dir.join("vectors.f32");
+        let queries_path = dir.join("queries.f32");
+        self.vectors.write_raw(&vectors_path)?;
+        self.queries.write_raw(&queries_path)?;
+        tracing::info!(python = %python.display(), "faiss IndexFlatIP");
+        let files = faiss::Files {
+            vectors: &vectors_path,
+            queries: &queries_path,
+            dims: self.args.dims,
+        };
+        let args = self.args;
+        let theirs = faiss::run(python, &files, args.k, args.reps, self.threads).await?;
+        if theirs.vectors != self.vectors.len() {
+            return Err(format!(
+                "faiss indexed {} vectors, expected {}",
+                theirs.vectors,
+                self.vectors.len()
+            )
+            .into());
+        }
+        Ok(theirs)
+    }
+
+    /// Both sides' figures, recalls measured against `truth`.
+    fn report(&self, ours: &Ours, theirs: &faiss::FaissRun, truth: &[Vec<u64>]) -> Report {
+        let args = self.args;
+        let faiss_ids: Vec<Vec<u64>> = theirs
+            .ids
+            .iter()
+            .map(|ids| ids.iter().map(|&id| id as u64).collect())
+            .collect();
+        let recall = exact::recall(&ours.searches.ids, truth);
+        let faiss_recall = exact::recall(&faiss_ids, truth);
+        let single_query = Timing::new(
+            &ours.searches.single_ms,
+            theirs.single_query_ms,
+            &theirs.single_query_ms_reps,
+        );
+        let batch = Timing::new(
+            &ours.searches.batch_ms,
+            theirs.batch_ms,
+            &theirs.batch_ms_reps,
+        );
+        let faiss_best_single_ms = theirs
+            .single_query_ms
+            .min(theirs.single_query_one_thread_ms);
+        let single_query_ratio_vs_faiss_best =
+            round(faiss_best_single_ms / single_query.ours_ms, 2);
+        let targets_met =
+            single_query_ratio_vs_faiss_best >= 2.0 && batch.ratio >= 2.0 && recall >= 0.99;
+        let vectors = self.vectors.len();
+        Report {
+            vectors,
+            dims: args.dims,
+            queries: self.queries.len(),
+            k: args.k,
+            threads: self.threads,
+            reps: args.reps,
+            rerank_factor: ours.rerank_factor,
+            data: data::describe(args.identities, args.noise),
+            seed: args.seed,
+            faiss: format!("faiss-cpu {} IndexFlatIP", theirs.faiss_version),
+            single_query,
+            faiss_single_query_one_thread_ms: round(theirs.single_query_one_thread_ms, 3),
+            single_query_ratio_vs_faiss_best,
+            batch,
+            recall_at_10: round(recall, 4),
+            faiss_recall_at_10: round(faiss_recall, 4),
+            single_equals_batch: ours.searches.single_equals_batch,
+            bytes_per_vector: round(ours.bytes_per_vector, 1),
+            faiss_bytes_per_vector: (4 * args.dims) as f64,
+            disk_bytes_per_vector: round(ours.disk_bytes as f64 / vectors as f64, 1),
+            build_seconds: round(ours.build_seconds, 3),
+            load_seconds: round(ours.load_seconds, 3),
+            faiss_add_seconds: round(theirs.add_seconds, 3),
+            targets_met,
+        }
+    }
+}
+
+/// A new index of `vectors` in `index_dir` (emptied first), synced, dropped and opened
+/// again: the index, and the seconds the build and the load took.
+fn build_and_reopen(
+    index_dir: &Path,
+    vectors: &data::Vectors,
+    dims: usize,
+) -> Result<(EmbeddingIndex, f64, f64), BoxError> {
     if index_dir.exists() {
-        std::fs::remove_dir_all(&index_dir)?;
+        std::fs::remove_dir_all(index_dir)?;
     }
     let started = Instant::now();
-    let mut index = EmbeddingIndex::create(&index_dir, MODEL, args.dims)?;
+    let mut index = EmbeddingIndex::create(index_dir, MODEL, dims)?;
     let ids: Vec<usize> = (0..vectors.len()).collect();
     for chunk in ids.chunks(10_000) {
         let entries: Vec<NewEntry<'_>> = chunk
@@ -214,7 +386,7 @@ async fn measure(
     let build_seconds = started.elapsed().as_secs_f64();
     drop(index);
     let started = Instant::now();
-    let mut index = EmbeddingIndex::open_for(&index_dir, MODEL, args.dims)?;
+    let index = EmbeddingIndex::open_for(index_dir, MODEL, dims)?;
     let load_seconds = started.elapsed().as_secs_f64();
     tracing::info!(
         build_seconds,
@@ -222,23 +394,19 @@ async fn measure(
         entries = index.len(),
         "built and reopened"
     );
-    let mut options = SearchOptions {
-        threads,
-        ..index.options()
-    };
-    if let Some(factor) = args.rerank_factor {
-        options.rerank_factor = factor;
-    }
-    index.set_options(options);
-    let bytes_per_vector = index.memory_bytes() as f64 / vectors.len() as f64;
-    let disk_bytes: u64 = std::fs::read_dir(&index_dir)?
-        .filter_map(|e| e.ok()?.metadata().ok())
-        .map(|m| m.len())
-        .sum();
+    Ok((index, build_seconds, load_seconds))
+}
 
-    // Ours: warm-up, then per repetition every query alone, then the batch.
+/// Top-`k` searches of every query: a warm-up, then per repetition every query alone, then
+/// all as one batch.
+fn time_searches(
+    index: &EmbeddingIndex,
+    queries: &data::Vectors,
+    k: usize,
+    reps: usize,
+) -> Result<Searches, BoxError> {
     let batch: Vec<Query<'_>> = (0..queries.len())
-        .map(|q| Query::top_k(EmbeddingRef::new(MODEL, queries.row(q)), args.k))
+        .map(|q| Query::top_k(EmbeddingRef::new(MODEL, queries.row(q)), k))
         .collect();
     let mut singles = Vec::new();
     for query in &batch {
@@ -246,7 +414,7 @@ async fn measure(
     }
     let mut batch_hits = index.search_batch(&batch)?;
     let (mut single_ms, mut batch_ms) = (Vec::new(), Vec::new());
-    for _ in 0..args.reps {
+    for _ in 0..reps {
         let started = Instant::now();
         for (query, hits) in batch.iter().zip(singles.iter_mut()) {
             *hits = index.search(query)?;
@@ -256,85 +424,15 @@ async fn measure(
         batch_hits = index.search_batch(&batch)?;
         batch_ms.push(started.elapsed().as_secs_f64() * 1e3);
     }
-    let single_equals_batch = singles == batch_hits;
-    let ours: Vec<Vec<u64>> = batch_hits
+    let ids = batch_hits
         .iter()
         .map(|hits| hits.iter().map(|h| h.id.0).collect())
         .collect();
-    tracing::info!(
-        single_ms = median(&single_ms),
-        batch_ms = median(&batch_ms),
-        "ours timed"
-    );
-    drop(index);
-
-    let vectors_path = dir.join("vectors.f32");
-    let queries_path = dir.join("queries.f32");
-    vectors.write_raw(&vectors_path)?;
-    queries.write_raw(&queries_path)?;
-    tracing::info!(python = %python.display(), "faiss IndexFlatIP");
-    let files = faiss::Files {
-        vectors: &vectors_path,
-        queries: &queries_path,
-        dims: args.dims,
-    };
-    let theirs = faiss::run(python, &files, args.k, args.reps, threads).await?;
-    if theirs.vectors != vectors.len() {
-        return Err(format!(
-            "faiss indexed {} vectors, expected {}",
-            theirs.vectors,
-            vectors.len()
-        )
-        .into());
-    }
-    let faiss_ids: Vec<Vec<u64>> = theirs
-        .ids
-        .iter()
-        .map(|ids| ids.iter().map(|&id| id as u64).collect())
-        .collect();
-
-    tracing::info!("exact answer (f64 brute force)");
-    let truth = exact::top_k(&vectors, &queries, args.k, threads);
-    let recall = exact::recall(&ours, &truth);
-    let faiss_recall = exact::recall(&faiss_ids, &truth);
-
-    let single_query = Timing::new(
+    Ok(Searches {
         single_ms,
-        theirs.single_query_ms,
-        theirs.single_query_ms_reps,
-    );
-    let batch = Timing::new(batch_ms, theirs.batch_ms, theirs.batch_ms_reps);
-    let faiss_best_single_ms = theirs
-        .single_query_ms
-        .min(theirs.single_query_one_thread_ms);
-    let single_query_ratio_vs_faiss_best = round(faiss_best_single_ms / single_query.ours_ms, 2);
-    let targets_met =
-        single_query_ratio_vs_faiss_best >= 2.0 && batch.ratio >= 2.0 && recall >= 0.99;
-    Ok(Report {
-        vectors: vectors.len(),
-        dims: args.dims,
-        queries: queries.len(),
-        k: args.k,
-        threads,
-        reps: args.reps,
-        rerank_factor: options.rerank_factor,
-        data: data::describe(args.identities, args.noise),
-        seed: args.seed,
-        faiss: format!("faiss-cpu {} IndexFlatIP", theirs.faiss_version),
-        single_query,
-        faiss_single_query_one_thread_ms: round(theirs.single_query_one_thread_ms, 3),
-        single_query_ratio_vs_faiss_best,
-        batch,
-        recall_at_10: round(recall, 4),
-        faiss_recall_at_10: round(faiss_recall, 4),
-        single_equals_batch,
-        bytes_per_vector: round(bytes_per_vector, 1),
-        faiss_bytes_per_vector: (4 * args.dims) as f64,
-        disk_bytes_per_vector: round(disk_bytes as f64 / vectors.len() as f64, 1),
-        build_seconds: round(build_seconds, 3),
-        load_seconds: round(load_seconds, 3),
-        faiss_add_seconds: round(theirs.add_seconds, 3),
-        targets_met,
+        batch_ms,
+        single_equals_batch: singles == batch_hits,
+        ids,
     })
 }
 
@@ -395,9 +493,4 @@ fn median(values: &[f64]) -> f64 {
     } else {
         (sorted[mid - 1] + sorted[mid]) / 2.0
     }
-}
-
-fn round(value: f64, places: i32) -> f64 {
-    let scale = 10f64.powi(places);
-    (value * scale).round() / scale
 }

@@ -21,7 +21,10 @@ use serde::Serialize;
 
 pub(crate) use child::{ChildArgs, run_child};
 
-use crate::BoxError;
+use crate::{
+    BoxError,
+    figures::{cores, round},
+};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct KeyframesArgs {
@@ -100,94 +103,18 @@ struct Report {
 }
 
 pub(crate) async fn run(args: KeyframesArgs) -> Result<(), BoxError> {
-    let dir = args.clips.clone().unwrap_or_else(default_dir);
-    let mut clips = Vec::new();
-    for (name, codec) in CLIPS {
-        let path = dir.join(name);
-        if !path.is_file() {
-            return Err(format!(
-                "{} is missing: run scripts/make-bench-clips (or pass --clips)",
-                path.display()
-            )
-            .into());
-        }
-        clips.push((path, codec));
-    }
+    let clips = find_clips(&args.clips.clone().unwrap_or_else(default_dir))?;
     ffmpeg::check_installed().await?;
 
-    let threads = args.decoder_threads.unwrap_or_else(|| {
-        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
+    let threads = args.decoder_threads.unwrap_or_else(cores);
     let mut reports = Vec::new();
     for (path, codec) in &clips {
-        tracing::info!(clip = %path.display(), threads, "ours");
-        let ours = child::spawn(path, &args, 1, threads).await?;
-        tracing::info!(clip = %path.display(), "ffmpeg CLI");
-        let theirs = ffmpeg::decode(path, args.width, args.height).await?;
-        if ours.keyframes != theirs.keyframes {
-            tracing::warn!(
-                ours = ours.keyframes,
-                ffmpeg = theirs.keyframes,
-                "keyframe counts differ"
-            );
-        }
-        let ours_kfps = ours.keyframes as f64 / ours.seconds;
-        let ffmpeg_kfps = theirs.keyframes as f64 / theirs.seconds;
-        reports.push(ClipReport {
-            clip: file_name(path),
-            codec,
-            bytes: ours.bytes,
-            keyframes: ours.keyframes,
-            ffmpeg_keyframes: theirs.keyframes,
-            ours_seconds: round(ours.seconds, 3),
-            ffmpeg_seconds: round(theirs.seconds, 3),
-            ours_kfps: round(ours_kfps, 1),
-            ffmpeg_kfps: round(ffmpeg_kfps, 1),
-            ratio: round(ours_kfps / ffmpeg_kfps, 3),
-            peak_rss_mb: ours.peak_rss_mb.map(|mb| round(mb, 1)),
-            ffmpeg_peak_rss_mb: theirs.peak_rss_mb.map(|mb| round(mb, 1)),
-        });
+        reports.push(measure_clip(path, codec, &args, threads).await?);
     }
-
-    // All cores: `parallel` recordings at once, alternating the clips.
-    let n = args.parallel.max(1);
-    tracing::info!(recordings = n, "parallel");
-    let picks: Vec<&PathBuf> = (0..n).map(|i| &clips[i % clips.len()].0).collect();
-    let started = Instant::now();
-    let ours =
-        futures::future::try_join_all(picks.iter().map(|p| child::spawn(p, &args, 1, 1))).await?;
-    let ours_seconds = started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    let theirs = futures::future::try_join_all(
-        picks
-            .iter()
-            .map(|p| ffmpeg::decode(p, args.width, args.height)),
-    )
-    .await?;
-    let theirs_seconds = started.elapsed().as_secs_f64();
-    let ours_kfps = ours.iter().map(|o| o.keyframes).sum::<u64>() as f64 / ours_seconds;
-    let ffmpeg_kfps = theirs.iter().map(|t| t.keyframes).sum::<u64>() as f64 / theirs_seconds;
-    let parallel = ParallelReport {
-        recordings: n,
-        ours_kfps: round(ours_kfps, 1),
-        ffmpeg_kfps: round(ffmpeg_kfps, 1),
-        ratio: round(ours_kfps / ffmpeg_kfps, 3),
-    };
-
-    // One long stream: the H.264 clip again and again, as one download.
+    let parallel = measure_parallel(&clips, &args).await?;
     let stream = if args.stream_gb > 0.0 {
-        let clip = &clips[0].0;
-        let size = std::fs::metadata(clip)?.len().max(1);
-        let repeat = ((args.stream_gb * 1e9) / size as f64).ceil().max(1.0) as u32;
-        tracing::info!(repeat, "long stream");
-        let outcome = child::spawn(clip, &args, repeat, 1).await?;
-        Some(StreamReport {
-            bytes: outcome.bytes,
-            keyframes: outcome.keyframes,
-            seconds: round(outcome.seconds, 3),
-            kfps: round(outcome.keyframes as f64 / outcome.seconds, 1),
-            peak_rss_mb: outcome.peak_rss_mb.map(|mb| round(mb, 1)),
-        })
+        // The H.264 clip.
+        Some(measure_stream(&clips[0].0, &args).await?)
     } else {
         None
     };
@@ -206,6 +133,104 @@ pub(crate) async fn run(args: KeyframesArgs) -> Result<(), BoxError> {
         print_summary(&report);
     }
     Ok(())
+}
+
+/// The paths of [`CLIPS`] in `dir`, with their codecs; an error naming the first missing.
+fn find_clips(dir: &Path) -> Result<Vec<(PathBuf, &'static str)>, BoxError> {
+    let mut clips = Vec::new();
+    for (name, codec) in CLIPS {
+        let path = dir.join(name);
+        if !path.is_file() {
+            return Err(format!(
+                "{} is missing: run scripts/make-bench-clips (or pass --clips)",
+                path.display()
+            )
+            .into());
+        }
+        clips.push((path, codec));
+    }
+    Ok(clips)
+}
+
+/// One clip, ours with `threads` decoder threads, then the ffmpeg CLI.
+async fn measure_clip(
+    path: &Path,
+    codec: &'static str,
+    args: &KeyframesArgs,
+    threads: usize,
+) -> Result<ClipReport, BoxError> {
+    tracing::info!(clip = %path.display(), threads, "ours");
+    let ours = child::spawn(path, args, 1, threads).await?;
+    tracing::info!(clip = %path.display(), "ffmpeg CLI");
+    let theirs = ffmpeg::decode(path, args.width, args.height).await?;
+    if ours.keyframes != theirs.keyframes {
+        tracing::warn!(
+            ours = ours.keyframes,
+            ffmpeg = theirs.keyframes,
+            "keyframe counts differ"
+        );
+    }
+    let ours_kfps = ours.keyframes as f64 / ours.seconds;
+    let ffmpeg_kfps = theirs.keyframes as f64 / theirs.seconds;
+    Ok(ClipReport {
+        clip: file_name(path),
+        codec,
+        bytes: ours.bytes,
+        keyframes: ours.keyframes,
+        ffmpeg_keyframes: theirs.keyframes,
+        ours_seconds: round(ours.seconds, 3),
+        ffmpeg_seconds: round(theirs.seconds, 3),
+        ours_kfps: round(ours_kfps, 1),
+        ffmpeg_kfps: round(ffmpeg_kfps, 1),
+        ratio: round(ours_kfps / ffmpeg_kfps, 3),
+        peak_rss_mb: ours.peak_rss_mb.map(|mb| round(mb, 1)),
+        ffmpeg_peak_rss_mb: theirs.peak_rss_mb.map(|mb| round(mb, 1)),
+    })
+}
+
+/// All cores: `--parallel` recordings at once, alternating the clips, ours then the CLI.
+async fn measure_parallel(
+    clips: &[(PathBuf, &'static str)],
+    args: &KeyframesArgs,
+) -> Result<ParallelReport, BoxError> {
+    let n = args.parallel.max(1);
+    tracing::info!(recordings = n, "parallel");
+    let picks: Vec<&PathBuf> = (0..n).map(|i| &clips[i % clips.len()].0).collect();
+    let started = Instant::now();
+    let ours =
+        futures::future::try_join_all(picks.iter().map(|p| child::spawn(p, args, 1, 1))).await?;
+    let ours_seconds = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let theirs = futures::future::try_join_all(
+        picks
+            .iter()
+            .map(|p| ffmpeg::decode(p, args.width, args.height)),
+    )
+    .await?;
+    let theirs_seconds = started.elapsed().as_secs_f64();
+    let ours_kfps = ours.iter().map(|o| o.keyframes).sum::<u64>() as f64 / ours_seconds;
+    let ffmpeg_kfps = theirs.iter().map(|t| t.keyframes).sum::<u64>() as f64 / theirs_seconds;
+    Ok(ParallelReport {
+        recordings: n,
+        ours_kfps: round(ours_kfps, 1),
+        ffmpeg_kfps: round(ffmpeg_kfps, 1),
+        ratio: round(ours_kfps / ffmpeg_kfps, 3),
+    })
+}
+
+/// One long stream: `clip` again and again to `--stream-gb`, as one download.
+async fn measure_stream(clip: &Path, args: &KeyframesArgs) -> Result<StreamReport, BoxError> {
+    let size = std::fs::metadata(clip)?.len().max(1);
+    let repeat = ((args.stream_gb * 1e9) / size as f64).ceil().max(1.0) as u32;
+    tracing::info!(repeat, "long stream");
+    let outcome = child::spawn(clip, args, repeat, 1).await?;
+    Ok(StreamReport {
+        bytes: outcome.bytes,
+        keyframes: outcome.keyframes,
+        seconds: round(outcome.seconds, 3),
+        kfps: round(outcome.keyframes as f64 / outcome.seconds, 1),
+        peak_rss_mb: outcome.peak_rss_mb.map(|mb| round(mb, 1)),
+    })
 }
 
 fn print_summary(report: &Report) {
@@ -257,9 +282,4 @@ fn file_name(path: &Path) -> String {
         || path.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     )
-}
-
-fn round(value: f64, places: i32) -> f64 {
-    let scale = 10f64.powi(places);
-    (value * scale).round() / scale
 }

@@ -16,7 +16,7 @@ use isapi::sim::{DeviceConfig, RecordingClip, SimConfig, Simulator};
 use serde_json::{Value, json};
 
 use crate::BoxError;
-use crate::daemon::{Daemon, post};
+use crate::daemon::Daemon;
 use crate::uplink::site::{Site, text};
 
 const BOX_POLL: Duration = Duration::from_millis(10);
@@ -55,20 +55,10 @@ pub(super) async fn run(
         .ok_or("no last recording")?;
     let registered = site.register("Real box").await?;
     let daemon = Daemon::start(BOX_CONFIG).await?;
-    let http = daemon.http();
-    let camera = json!({
-        "name": "gate", "url": sim.device(0).base_url(),
-        "username": CAMERA.0, "password": CAMERA.1,
-    });
-    post(&http, &format!("{}/cameras", daemon.base), &camera).await?;
-    let activate = json!({"relay": site.base, "device_id": registered.id, "key": registered.key});
-    post(
-        &http,
-        &format!("{}/uplink/activate", daemon.base),
-        &activate,
-    )
-    .await?;
-    site.wait_online(&registered.id).await?;
+    daemon
+        .add_camera("gate", &sim.device(0).base_url(), CAMERA)
+        .await?;
+    site.activate_box(&daemon, &registered).await?;
     let body = json!({
         "person_id": person,
         "from": (from + jiff::SignedDuration::from_secs(1)).to_string(),

@@ -125,13 +125,13 @@ async fn send(
         }
         seq += 1;
         client
-            .publish(&telemetry, QoS::AtLeastOnce, false, sample(seq))
+            .publish(&telemetry, QoS::AtLeastOnce, false, telemetry_sample(seq))
             .await?;
     }
 }
 
 /// A telemetry sample as a box with two cameras and an empty outbox sends it.
-fn sample(seq: u64) -> Vec<u8> {
+pub(crate) fn telemetry_sample(seq: u64) -> Vec<u8> {
     protocol::encode(&Telemetry {
         v: protocol::PROTOCOL_VERSION,
         seq: Some(seq),

@@ -11,11 +11,11 @@ use appliance::synthetic::{self, Face, Footage};
 use isapi::sim::{DeviceConfig, SimConfig, Simulator};
 use pipeline::index::EmbeddingIndex;
 use protocol::search::{CreateSearch, WireEmbedding};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::site::{Registered, Site};
 use crate::BoxError;
-use crate::daemon::{Daemon, get, post};
+use crate::daemon::{Daemon, get};
 
 const DAY_MS: i64 = 86_400_000;
 /// A big outbox quota (the outage's search events are never dropped anyway, and no telemetry
@@ -46,12 +46,9 @@ impl OutageBox {
         camera.days = 1;
         let sim = Simulator::start(SimConfig::new(vec![camera])).await?;
         let daemon = Daemon::start(CONFIG).await?;
-        let http = daemon.http();
-        let body = json!({
-            "name": "gate", "url": sim.device(0).base_url(),
-            "username": "admin", "password": "bench-pass",
-        });
-        post(&http, &format!("{}/cameras", daemon.base), &body).await?;
+        daemon
+            .add_camera("gate", &sim.device(0).base_url(), ("admin", "bench-pass"))
+            .await?;
         let dir = daemon.stop().await?;
         let (model, dims) = index_model(dir.path())?;
         let tracks = 1.0; // a camera added through the API indexes its main stream only
@@ -65,16 +62,7 @@ impl OutageBox {
         };
         let filled = synthetic::fill(dir.path(), &footage).await?;
         let daemon = Daemon::start_in(dir, CONFIG).await?;
-        let activate = json!({
-            "relay": site.base, "device_id": registered.id, "key": registered.key,
-        });
-        post(
-            &http,
-            &format!("{}/uplink/activate", daemon.base),
-            &activate,
-        )
-        .await?;
-        site.wait_online(&registered.id).await?;
+        site.activate_box(&daemon, registered).await?;
         let search = CreateSearch {
             search_id: uuid::Uuid::new_v4(),
             embedding: WireEmbedding::new(&model, &footage.faces[0].vector),

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use super::relay::{ROOT, RelayProcess};
 use crate::BoxError;
+use crate::daemon::Daemon;
 
 pub(crate) struct Site {
     http: reqwest::Client,
@@ -96,6 +97,21 @@ impl Site {
             credential: text(&activated, "credential")?,
             topics: Topics::with_prefix(&text(&activated["broker"], "topic_prefix")?),
         })
+    }
+
+    /// Activates the real box `daemon` as `registered` through its own API, as `dipper
+    /// uplink activate` does, and waits until the relay shows it online.
+    pub(crate) async fn activate_box(
+        &self,
+        daemon: &Daemon,
+        registered: &Registered,
+    ) -> Result<(), BoxError> {
+        let activate = json!({
+            "relay": self.base, "device_id": registered.id, "key": registered.key,
+        });
+        let url = format!("{}/uplink/activate", daemon.base);
+        crate::daemon::post(&daemon.http(), &url, &activate).await?;
+        self.wait_online(&registered.id).await
     }
 
     /// Waits until the relay shows `device` online.

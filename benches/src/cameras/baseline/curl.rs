@@ -9,9 +9,14 @@
 //! checked against the simulator's sizes whatever order they finish in. The processes'
 //! peak memory is their `VmHWM`, polled every 100 ms and summed over the processes.
 
-use std::{collections::HashMap, fmt::Write as _, process::Stdio, time::Instant};
+use std::{
+    collections::HashMap,
+    fmt::Write as _,
+    process::{Output, Stdio},
+    time::Instant,
+};
 
-use tokio::{io::AsyncWriteExt, process::Command, sync::watch};
+use tokio::{io::AsyncWriteExt, process::Command, sync::watch, task::JoinHandle};
 
 use super::{
     super::{checksums::Checksum, work::WorkList},
@@ -44,27 +49,9 @@ pub(crate) async fn run(
     let mut children = Vec::new();
     let mut pids = Vec::new();
     for share in &shares {
-        let config = config(work, share, credentials);
-        let mut child = Command::new("curl")
-            .args(["--parallel", "--parallel-immediate", "--parallel-max"])
-            .arg(parallel.to_string())
-            .args(["-K", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot run curl (scripts/lib/setup.sh installs it): {e}"))?;
-        pids.extend(child.id());
-        let mut stdin = child.stdin.take();
-        children.push(tokio::spawn(async move {
-            if let Some(stdin) = &mut stdin {
-                // A write error means curl exited early; its status tells why.
-                let _ = stdin.write_all(config.as_bytes()).await;
-            }
-            drop(stdin);
-            child.wait_with_output().await
-        }));
+        let (pid, child) = start_process(parallel, config(work, share, credentials))?;
+        pids.extend(pid);
+        children.push(child);
     }
     let poller = tokio::spawn(proc::poll_peaks(pids, POLL, done_rx));
     let mut outputs = Vec::new();
@@ -75,9 +62,56 @@ pub(crate) async fn run(
     done.send_replace(true);
     let peaks = poller.await?;
 
+    let (sizes, mut errors) = read_outputs(&outputs);
+    let (bytes, failed) = check_sizes(items, &sizes, expected, &mut errors);
+    log_errors("curl", &errors);
+    Ok(Outcome {
+        name: "curl",
+        bytes,
+        seconds,
+        peak_rss_mb: Some(peaks.iter().sum()),
+        rss_before_mb: None,
+        errors: failed,
+        processes: Some(processes),
+        sim_cpu_seconds: None,
+    })
+}
+
+/// Starts one curl process running `parallel` transfers at once, its `config` written to
+/// its stdin: its pid, and the task that waits for its output.
+fn start_process(
+    parallel: usize,
+    config: String,
+) -> Result<(Option<u32>, JoinHandle<std::io::Result<Output>>), BoxError> {
+    let mut child = Command::new("curl")
+        .args(["--parallel", "--parallel-immediate", "--parallel-max"])
+        .arg(parallel.to_string())
+        .args(["-K", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run curl (scripts/lib/setup.sh installs it): {e}"))?;
+    let pid = child.id();
+    let mut stdin = child.stdin.take();
+    let output = tokio::spawn(async move {
+        if let Some(stdin) = &mut stdin {
+            // A write error means curl exited early; its status tells why.
+            let _ = stdin.write_all(config.as_bytes()).await;
+        }
+        drop(stdin);
+        child.wait_with_output().await
+    });
+    Ok((pid, output))
+}
+
+/// The size of each transfer that answered 200, by its index in `items`, and every error
+/// the processes printed or reported.
+fn read_outputs(outputs: &[Output]) -> (HashMap<usize, u64>, Vec<String>) {
     let mut sizes: HashMap<usize, u64> = HashMap::new();
     let mut errors = Vec::new();
-    for output in &outputs {
+    for output in outputs {
         let stderr = String::from_utf8_lossy(&output.stderr);
         errors.extend(stderr.lines().map(|l| format!("curl: {l}")));
         for line in String::from_utf8_lossy(&output.stdout).lines() {
@@ -92,6 +126,17 @@ pub(crate) async fn run(
             }
         }
     }
+    (sizes, errors)
+}
+
+/// The bytes received, and the transfers that failed or whose size is not the `expected`
+/// one (each of the latter added to `errors`).
+fn check_sizes(
+    items: &[usize],
+    sizes: &HashMap<usize, u64>,
+    expected: impl Fn(usize) -> Option<Checksum>,
+    errors: &mut Vec<String>,
+) -> (u64, u64) {
     let mut bytes = 0;
     let mut failed = 0;
     for (index, &item) in items.iter().enumerate() {
@@ -107,17 +152,7 @@ pub(crate) async fn run(
             (None, _) => failed += 1,
         }
     }
-    log_errors("curl", &errors);
-    Ok(Outcome {
-        name: "curl",
-        bytes,
-        seconds,
-        peak_rss_mb: Some(peaks.iter().sum()),
-        rss_before_mb: None,
-        errors: failed,
-        processes: Some(processes),
-        sim_cpu_seconds: None,
-    })
+    (bytes, failed)
 }
 
 /// One config block per `(index, item)` transfer; its write-out line is `INDEX HTTP_CODE
