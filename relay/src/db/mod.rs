@@ -3,9 +3,10 @@
 //!
 //! Every request's work runs in one transaction opened by [`Db::begin`] with a [`Scope`]. On
 //! PostgreSQL the scope becomes the transaction-local settings `dipper.tenant_id` and
-//! `dipper.platform` that the row-level security policies read (see
-//! `migrations/postgres/0001_init.sql`), so a query that forgot its tenant filter still sees
-//! only the principal's tenant. On SQLite the filter every query carries is the only wall.
+//! `dipper.platform` that the row-level security policies read (the `--@tenant_wall`
+//! directives of `relay/migrations/`, rendered by `migrate/render.rs`), so a query that forgot
+//! its tenant filter still sees only the principal's tenant. On SQLite the filter every query
+//! carries is the only wall.
 
 mod migrate;
 
@@ -16,7 +17,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Executor, Transaction};
 use uuid::Uuid;
 
-pub use migrate::MigrateError;
+pub use migrate::{MigrateError, TemplateError, migrator};
 
 use crate::config::DatabaseConfig;
 

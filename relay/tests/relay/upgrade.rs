@@ -3,14 +3,11 @@
 //! that reference it), refresh-token families become sessions with their state, and the
 //! accounts sign in with their tenant.
 
-use std::path::Path;
-
 use relay::auth::password::PasswordHasher;
 use relay::auth::tokens::secret_digest;
 use relay::db::{Db, Mode, Scope};
 use reqwest::StatusCode;
 use serde_json::json;
-use sqlx::migrate::Migrator;
 
 use crate::harness::{Backend, PASSWORD, TestDb, TestRelay, test_config};
 use crate::on_both_backends;
@@ -24,18 +21,10 @@ const LIVE_SECRET: &str = "a refresh token issued before the upgrade";
 
 /// Migrates `db` to the first schema only and fills it with a tenant, its admin and a
 /// platform admin, a grant, a live session's token and a dead session's two.
-async fn fill_first_schema(db: &TestDb, backend: Backend) {
-    let folder = match backend {
-        Backend::Sqlite => "sqlite",
-        Backend::Postgres => "postgres",
-    };
+async fn fill_first_schema(db: &TestDb) {
     let config = test_config(db);
     let old = Db::connect(&config.database).await.expect("connect");
-    let migrations = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("migrations")
-        .join(folder);
-    Migrator::new(migrations)
-        .await
+    relay::db::migrator(old.backend())
         .expect("migrations")
         .run_to(1, old.pool())
         .await
@@ -105,7 +94,7 @@ async fn fill_first_schema(db: &TestDb, backend: Backend) {
 
 async fn first_schema_upgrades_whole(backend: Backend) {
     let db = TestDb::new(backend).await;
-    fill_first_schema(&db, backend).await;
+    fill_first_schema(&db).await;
 
     let relay = TestRelay::start(&db).await;
     let mut tx = relay

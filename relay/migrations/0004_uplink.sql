@@ -1,4 +1,8 @@
+--@postgres
+-- The uplink (PostgreSQL; the SQLite twin is migrations/sqlite/0004_uplink.sql).
+--@sqlite
 -- The uplink (SQLite; the PostgreSQL twin is migrations/postgres/0004_uplink.sql).
+--@end
 -- See docs/design/0051-relay-uplink-and-rpc.md.
 --
 -- What the uplink (relay/src/uplink/) learns of each box: its presence, from its `status`
@@ -54,3 +58,9 @@ CREATE TABLE device_rpcs (
 );
 CREATE INDEX device_rpcs_device_state ON device_rpcs (device_id, state);
 CREATE INDEX device_rpcs_tenant_created ON device_rpcs (tenant_id, created_at);
+--@postgres
+
+--@tenant_wall uplink_messages
+
+--@tenant_wall device_rpcs
+--@end

@@ -1,4 +1,8 @@
+--@postgres
 -- The face library (PostgreSQL; the twin is migrations/sqlite/0006_face_library.sql).
+--@sqlite
+-- The face library (SQLite; the twin is migrations/postgres/0006_face_library.sql).
+--@end
 -- See docs/design/0061-face-library.md.
 --
 -- A tenant's people and their enrolled photos. A photo is kept as its face's embedding
@@ -36,17 +40,9 @@ CREATE TABLE face_photos (
 );
 CREATE INDEX face_photos_person ON face_photos (person_id, created_at);
 CREATE INDEX face_photos_tenant ON face_photos (tenant_id);
+--@postgres
 
-ALTER TABLE people ENABLE ROW LEVEL SECURITY;
-ALTER TABLE people FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_wall ON people USING (
-    current_setting('dipper.platform', true) = 'on'
-    OR tenant_id = current_setting('dipper.tenant_id', true)
-);
+--@tenant_wall people
 
-ALTER TABLE face_photos ENABLE ROW LEVEL SECURITY;
-ALTER TABLE face_photos FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_wall ON face_photos USING (
-    current_setting('dipper.platform', true) = 'on'
-    OR tenant_id = current_setting('dipper.tenant_id', true)
-);
+--@tenant_wall face_photos
+--@end

@@ -1,6 +1,14 @@
+--@postgres
 -- The relay's first schema (PostgreSQL). The SQLite twin is migrations/sqlite/0001_init.sql;
 -- both have the same tables, columns and meanings, so one set of queries serves both.
+--@sqlite
+-- The relay's first schema (SQLite). The PostgreSQL twin is migrations/postgres/0001_init.sql;
+-- both have the same tables, columns and meanings, so one set of queries serves both. SQLite
+-- has no row-level security: the embedded database serves one relay process, and the
+-- tenant filter every query carries is the wall.
+--@end
 --
+--@postgres
 -- Conventions: ids are UUIDs written as lower-case text (the relay reads both engines through
 -- sqlx's Any driver, which carries text, integers and floats); times are Unix milliseconds.
 -- Every table that holds a tenant's data has `tenant_id` and an index on
@@ -8,6 +16,9 @@
 -- settings `dipper.tenant_id` and `dipper.platform` (see src/db/mod.rs). FORCE makes the
 -- policies apply to the tables' owner too, so only a superuser or a BYPASSRLS role, which
 -- the relay never is, sees through them.
+--@sqlite
+-- Conventions: ids are UUIDs written as lower-case text; times are Unix milliseconds.
+--@end
 
 -- The relay's own secrets (the access-token signing key), shared by every instance.
 CREATE TABLE relay_secrets (
@@ -151,79 +162,29 @@ CREATE TABLE audit_log (
     created_at BIGINT NOT NULL
 );
 CREATE INDEX audit_log_tenant_created ON audit_log (tenant_id, created_at);
+--@postgres
 
 -- The second wall: rows are visible only to a transaction that set its tenant, or that set
 -- the platform scope (platform admins and the few tenant-less steps such as login).
-ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
-ALTER TABLE tenants FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_wall ON tenants USING (
-    current_setting('dipper.platform', true) = 'on'
-    OR id = current_setting('dipper.tenant_id', true)
-);
+--@tenant_wall tenants id
 
-ALTER TABLE tenant_creations ENABLE ROW LEVEL SECURITY;
-ALTER TABLE tenant_creations FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_wall ON tenant_creations USING (
-    current_setting('dipper.platform', true) = 'on'
-);
+--@platform_only tenant_creations
 
-ALTER TABLE tenant_resources ENABLE ROW LEVEL SECURITY;
-ALTER TABLE tenant_resources FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_wall ON tenant_resources USING (
-    current_setting('dipper.platform', true) = 'on'
-    OR tenant_id = current_setting('dipper.tenant_id', true)
-);
+--@tenant_wall tenant_resources
 
-ALTER TABLE areas ENABLE ROW LEVEL SECURITY;
-ALTER TABLE areas FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_wall ON areas USING (
-    current_setting('dipper.platform', true) = 'on'
-    OR tenant_id = current_setting('dipper.tenant_id', true)
-);
+--@tenant_wall areas
 
-ALTER TABLE users ENABLE ROW LEVEL SECURITY;
-ALTER TABLE users FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_wall ON users USING (
-    current_setting('dipper.platform', true) = 'on'
-    OR tenant_id = current_setting('dipper.tenant_id', true)
-);
+--@tenant_wall users
 
-ALTER TABLE role_grants ENABLE ROW LEVEL SECURITY;
-ALTER TABLE role_grants FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_wall ON role_grants USING (
-    current_setting('dipper.platform', true) = 'on'
-    OR tenant_id = current_setting('dipper.tenant_id', true)
-);
+--@tenant_wall role_grants
 
-ALTER TABLE refresh_tokens ENABLE ROW LEVEL SECURITY;
-ALTER TABLE refresh_tokens FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_wall ON refresh_tokens USING (
-    current_setting('dipper.platform', true) = 'on'
-    OR tenant_id = current_setting('dipper.tenant_id', true)
-);
+--@tenant_wall refresh_tokens
 
-ALTER TABLE devices ENABLE ROW LEVEL SECURITY;
-ALTER TABLE devices FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_wall ON devices USING (
-    current_setting('dipper.platform', true) = 'on'
-    OR tenant_id = current_setting('dipper.tenant_id', true)
-);
+--@tenant_wall devices
 
-ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
-ALTER TABLE audit_log FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_wall ON audit_log USING (
-    current_setting('dipper.platform', true) = 'on'
-    OR tenant_id = current_setting('dipper.tenant_id', true)
-);
+--@tenant_wall audit_log
 
-ALTER TABLE login_failures ENABLE ROW LEVEL SECURITY;
-ALTER TABLE login_failures FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_wall ON login_failures USING (
-    current_setting('dipper.platform', true) = 'on'
-);
+--@platform_only login_failures
 
-ALTER TABLE relay_secrets ENABLE ROW LEVEL SECURITY;
-ALTER TABLE relay_secrets FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_wall ON relay_secrets USING (
-    current_setting('dipper.platform', true) = 'on'
-);
+--@platform_only relay_secrets
+--@end

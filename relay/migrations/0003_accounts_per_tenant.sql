@@ -1,10 +1,17 @@
+--@postgres
+-- Accounts per tenant (PostgreSQL; the SQLite twin is migrations/sqlite/0003_accounts_per_tenant.sql).
+--@sqlite
 -- no-transaction
 -- Accounts per tenant (SQLite; the PostgreSQL twin is migrations/postgres/0003_accounts_per_tenant.sql).
+--@end
 -- See docs/design/0001-user-identity.md.
 --
 -- An e-mail is unique within its tenant, and among platform admins, instead of across the
 -- platform: the login request names the tenant, so whether an e-mail exists in another tenant
 -- is never consulted, and never shows.
+--@postgres
+ALTER TABLE users DROP CONSTRAINT users_email_key;
+--@sqlite
 --
 -- SQLite cannot drop the column's UNIQUE constraint, so the table is rebuilt by SQLite's own
 -- procedure: foreign keys are turned off outside the transaction, so dropping the old table
@@ -33,6 +40,7 @@ SELECT id, tenant_id, email, display_name, password_hash, platform_admin, status
 DROP TABLE users;
 ALTER TABLE users_new RENAME TO users;
 CREATE INDEX users_tenant_created ON users (tenant_id, created_at);
+--@end
 CREATE UNIQUE INDEX users_tenant_email ON users (tenant_id, email) WHERE tenant_id IS NOT NULL;
 CREATE UNIQUE INDEX users_platform_email ON users (email) WHERE tenant_id IS NULL;
 
@@ -49,5 +57,10 @@ CREATE TABLE login_failures (
     PRIMARY KEY (account, address)
 );
 CREATE INDEX login_failures_updated ON login_failures (updated_at);
+--@postgres
+
+--@platform_only login_failures
+--@sqlite
 COMMIT;
 PRAGMA foreign_keys = ON;
+--@end

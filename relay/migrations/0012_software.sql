@@ -1,4 +1,8 @@
+--@postgres
+-- Box software updates (PostgreSQL; the twin is migrations/sqlite/0012_software.sql).
+--@sqlite
 -- Box software updates (SQLite; the twin is migrations/postgres/0012_software.sql).
+--@end
 -- See docs/design/0110-software-updates.md.
 --
 -- A box package a platform admin uploaded: its bytes in the object store at `object_key`,
@@ -52,3 +56,9 @@ CREATE TABLE software_rollout_boxes (
     PRIMARY KEY (rollout_id, device_id)
 );
 CREATE INDEX software_rollout_boxes_device ON software_rollout_boxes (tenant_id, device_id);
+--@postgres
+
+--@tenant_wall software_rollouts
+
+--@tenant_wall software_rollout_boxes
+--@end

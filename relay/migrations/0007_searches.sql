@@ -1,4 +1,8 @@
+--@postgres
+-- Remote searches (PostgreSQL; the SQLite twin is migrations/sqlite/0007_searches.sql).
+--@sqlite
 -- Remote searches (SQLite; the PostgreSQL twin is migrations/postgres/0007_searches.sql).
+--@end
 -- See docs/design/0062-remote-search.md.
 --
 -- A search of a tenant's footage for a person, fanned out to every box of its scope as a
@@ -98,3 +102,11 @@ CREATE INDEX search_results_time ON search_results (search_id, time_ms, device_i
 CREATE INDEX search_results_number ON search_results (search_id, device_id, n);
 -- Results whose snapshots are still to be uploaded, for the relay's upload grants.
 CREATE INDEX search_results_pending ON search_results (snapshots_at, granted_at);
+--@postgres
+
+--@tenant_wall searches
+
+--@tenant_wall search_boxes
+
+--@tenant_wall search_results
+--@end

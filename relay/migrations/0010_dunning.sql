@@ -1,4 +1,8 @@
+--@postgres
+-- Dunning and notifications (PostgreSQL; the twin is migrations/sqlite/0010_dunning.sql).
+--@sqlite
 -- Dunning and notifications (SQLite; the twin is migrations/postgres/0010_dunning.sql).
+--@end
 -- See docs/design/0080-billing.md, "Dunning" and "Notifications".
 --
 -- How long a tenant may leave an invoice unpaid: `overdue` once an invoice is unpaid
@@ -71,3 +75,11 @@ CREATE INDEX notifications_tenant ON notifications (tenant_id, created_at);
 -- Why an audited change was made, when the action alone does not say (a tenant suspended
 -- for which invoice).
 ALTER TABLE audit_log ADD COLUMN detail TEXT;
+--@postgres
+
+--@tenant_wall tenant_standing
+
+--@tenant_wall notification_channels
+
+--@tenant_wall notifications
+--@end

@@ -1,4 +1,8 @@
+--@postgres
+-- Billing: meters, pricing rules and invoices (PostgreSQL; the SQLite twin is migrations/sqlite/0009_billing.sql).
+--@sqlite
 -- Billing: meters, pricing rules and invoices (SQLite; the twin is migrations/postgres/0009_billing.sql).
+--@end
 -- See docs/design/0080-billing.md.
 --
 -- A tenant's billing settings; a tenant without a row has the defaults.
@@ -63,6 +67,12 @@ CREATE TABLE device_days (
     PRIMARY KEY (tenant_id, device_id, local_date)
 );
 CREATE INDEX device_days_date ON device_days (tenant_id, local_date);
+--@postgres
+
+-- When a box was decommissioned (for the 'registered' basis); NULL while it is not.
+ALTER TABLE devices ADD COLUMN decommissioned_at BIGINT;
+UPDATE devices SET decommissioned_at = updated_at WHERE status = 'decommissioned';
+--@end
 
 -- A tenant's pricing rule versions, each a `billing::PricingRule` as JSON, in effect from its
 -- local date until the next version's (docs/design/0080-billing.md, "Rules and invoices").
@@ -174,6 +184,32 @@ CREATE TABLE job_leases (
     expires_at BIGINT NOT NULL
 );
 
+--@postgres
+--@tenant_wall tenant_billing
+
+--@tenant_wall meter_hours
+
+--@tenant_wall meter_days
+
+--@tenant_wall meter_keys
+
+--@tenant_wall device_days
+
+--@tenant_wall pricing_rules
+
+--@tenant_wall invoices
+
+--@tenant_wall invoice_lines
+
+--@tenant_wall relay_events
+
+--@platform_only job_leases
+
+--@tenant_wall payments
+
+--@tenant_wall credit_notes
+--@sqlite
 -- When a box was decommissioned (for the 'registered' basis); NULL while it is not.
 ALTER TABLE devices ADD COLUMN decommissioned_at BIGINT;
 UPDATE devices SET decommissioned_at = updated_at WHERE status = 'decommissioned';
+--@end
