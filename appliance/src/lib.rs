@@ -181,6 +181,12 @@ fn install_update(config: Option<&std::path::Path>) -> Result<(), BoxError> {
     }
 }
 
+/// A command for the running daemon, over its API; warnings and errors logged as text.
+fn client(api: &cli::ApiArgs, command: cli::ClientCommand) -> Result<Exit, BoxError> {
+    init_logs(config::LogFormat::Text, "warn");
+    cli::run(api, command).map(|()| Exit::Stopped)
+}
+
 /// Runs a command line; the error, with its chain, is the caller's to print.
 pub fn run(cli: Cli) -> Result<Exit, BoxError> {
     let stopped = |result: Result<(), BoxError>| result.map(|()| Exit::Stopped);
@@ -191,22 +197,10 @@ pub fn run(cli: Cli) -> Result<Exit, BoxError> {
                 init_logs(log_format.unwrap_or(config.log_format), "info");
                 daemon::run(config)
             }),
-        Command::Search { api, args } => {
-            init_logs(config::LogFormat::Text, "warn");
-            stopped(cli::run(&api, cli::ClientCommand::Search(args)))
-        }
-        Command::Cameras { api, command } => {
-            init_logs(config::LogFormat::Text, "warn");
-            stopped(cli::run(&api, cli::ClientCommand::Cameras(command)))
-        }
-        Command::Tasks { api, command } => {
-            init_logs(config::LogFormat::Text, "warn");
-            stopped(cli::run(&api, cli::ClientCommand::Tasks(command)))
-        }
-        Command::Uplink { api, command } => {
-            init_logs(config::LogFormat::Text, "warn");
-            stopped(cli::run(&api, cli::ClientCommand::Uplink(command)))
-        }
+        Command::Search { api, args } => client(&api, cli::ClientCommand::Search(args)),
+        Command::Cameras { api, command } => client(&api, cli::ClientCommand::Cameras(command)),
+        Command::Tasks { api, command } => client(&api, cli::ClientCommand::Tasks(command)),
+        Command::Uplink { api, command } => client(&api, cli::ClientCommand::Uplink(command)),
         Command::Face(command) => {
             init_logs(config::LogFormat::Text, "warn");
             stopped(face::run(command))

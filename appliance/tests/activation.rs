@@ -6,7 +6,6 @@
 
 mod common;
 
-use common::Daemon;
 use serde_json::json;
 use testkit::Relay;
 
@@ -16,8 +15,7 @@ async fn activation_errors_name_what_to_do_and_store_nothing() {
     let tenant = relay.tenant().await;
     let registered = relay.register_box(&tenant, "Box 1").await;
     let (device, key) = (registered.device_id, registered.key);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), "");
+    let (_dir, daemon) = common::start_box("");
     let api = daemon.api();
     let activate =
         |relay_url: &str, key: &str| json!({ "relay": relay_url, "device_id": device, "key": key });

@@ -81,8 +81,7 @@ fn cli_add_camera(daemon: &Daemon, name: &str, url: &str) -> std::process::Outpu
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cameras_are_checked_when_added_and_their_passwords_never_shown() {
     let sim = start_sim(vec![camera("API-CAM-1"), camera("API-CAM-2")]).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), "");
+    let (dir, daemon) = common::start_box("");
     let api = daemon.api();
     let url = sim.device(0).base_url();
 
@@ -150,8 +149,7 @@ async fn cameras_are_checked_when_added_and_their_passwords_never_shown() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_task_requests_get_a_json_error_naming_the_field() {
     let sim = start_sim(vec![camera("API-CAM-3")]).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), "");
+    let (_dir, daemon) = common::start_box("");
     let api = daemon.api();
     let camera = api.add_camera("gate", &sim.device(0).base_url()).await;
     let jpeg = std::fs::read(photo("obama.jpg")).expect("photo");
@@ -229,8 +227,7 @@ async fn tasks_are_listed_cancelled_and_counted_in_metrics() {
     let mut device = camera("API-CAM-4");
     device.recording_minutes = 1;
     let sim = start_sim(vec![device]).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), "search.tasks_at_once = 1\n");
+    let (_dir, daemon) = common::start_box("search.tasks_at_once = 1\n");
     let api = daemon.api();
     let camera = api.add_camera("gate", &sim.device(0).base_url()).await;
     let to = jiff::Timestamp::now();
@@ -351,8 +348,7 @@ async fn damaged_or_refused_video_is_reported_per_recording_and_the_task_goes_on
     // Every download ends after about 20 s of its minute, retries or not.
     truncated.faults.truncate_after = Some(1_500_000);
     let sim = start_sim(vec![refusing, corrupt, truncated]).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), "");
+    let (_dir, daemon) = common::start_box("");
     let api = daemon.api();
     let refusing = api.add_camera("refusing", &sim.device(0).base_url()).await;
     let corrupt = api.add_camera("corrupt", &sim.device(1).base_url()).await;

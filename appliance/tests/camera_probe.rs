@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, PASSWORD, USER, start_sim};
+use common::{PASSWORD, USER, start_sim};
 use isapi::sim::DeviceConfig;
 use serde_json::{Value, json};
 
@@ -45,8 +45,7 @@ async fn each_failure_is_named_and_the_box_never_locks_a_device_out() {
         nvr,
     ])
     .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), "");
+    let (_dir, daemon) = common::start_box("");
     let api = daemon.api();
     let (guarded, locks, clock, nvr) = (
         sim.device(0).base_url(),

@@ -22,8 +22,7 @@ async fn kill_9_at_many_points_loses_no_match_and_stores_none_twice() {
     let (_, to) = sim.recording_span(0, 101, 1439).expect("span");
     let covered = 24u64;
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut daemon = Daemon::start(dir.path(), "search.recordings_per_task = 2\n");
+    let (_dir, mut daemon) = common::start_box("search.recordings_per_task = 2\n");
     let api = daemon.api();
     let a = api.add_camera("a", &sim.device(0).base_url()).await;
     let b = api.add_camera("b", &sim.device(1).base_url()).await;

@@ -99,10 +99,19 @@ async fn answer(response: reqwest::Response) -> (u16, Value) {
     (status, body)
 }
 
+/// Asserts that an API answer is `expected` with the error `code` (the body shown if not).
+#[track_caller]
+fn assert_error(status: u16, body: &Value, expected: u16, code: &str) {
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (expected, Some(code)),
+        "{body}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_boot_sessions_and_csrf() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), "");
+    let (_dir, daemon) = common::start_box("");
     let mut browser = Browser::new(&daemon);
     use reqwest::Method as M;
 
@@ -114,11 +123,7 @@ async fn first_boot_sessions_and_csrf() {
         "{state}"
     );
     let (status, body) = browser.call(M::GET, "/api/v1/cameras", None).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("setup_required")),
-        "{body}"
-    );
+    assert_error(status, &body, 401, "setup_required");
     let (status, body) = browser
         .call(
             M::POST,
@@ -126,11 +131,7 @@ async fn first_boot_sessions_and_csrf() {
             Some(&json!({"password": STRONG})),
         )
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("setup_required")),
-        "{body}"
-    );
+    assert_error(status, &body, 401, "setup_required");
     // The health probe and the metrics stay open; the CLI's token works before first boot.
     assert_eq!(browser.call(M::GET, "/api/v1/health", None).await.0, 200);
     let (status, _) = daemon.api().get("/cameras").await;
@@ -140,11 +141,7 @@ async fn first_boot_sessions_and_csrf() {
     let (status, body) = browser
         .sign_in("/api/v1/session/setup", "password1234")
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (422, Some("weak_password")),
-        "{body}"
-    );
+    assert_error(status, &body, 422, "weak_password");
     let form = browser
         .http
         .post(format!("{}/api/v1/session/setup", browser.base))
@@ -172,18 +169,10 @@ async fn first_boot_sessions_and_csrf() {
     let (status, body) = other
         .sign_in("/api/v1/session/setup", "another-long-passphrase-9")
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (409, Some("already_set")),
-        "{body}"
-    );
+    assert_error(status, &body, 409, "already_set");
     // Without a session: 401 unauthenticated now.
     let (status, body) = other.call(M::GET, "/api/v1/cameras", None).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("unauthenticated")),
-        "{body}"
-    );
+    assert_error(status, &body, 401, "unauthenticated");
 
     // CSRF: a changing request with the cookie but without the token is refused, and so
     // is one with another session's token.
@@ -222,11 +211,7 @@ async fn first_boot_sessions_and_csrf() {
     // A wrong password: 401, no cookie.
     let mut wrong = Browser::new(&daemon);
     let (status, body) = wrong.sign_in("/api/v1/session", "not-the-password").await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("wrong_password")),
-        "{body}"
-    );
+    assert_error(status, &body, 401, "wrong_password");
     assert!(wrong.cookie.is_none());
 
     // A wrong token is refused, not ignored.
@@ -280,11 +265,7 @@ async fn another_box_cookie_throttling_and_the_console_reset() {
     carried.cookie = on_a.cookie.clone();
     carried.csrf = on_a.csrf.clone();
     let (status, body) = carried.call(M::GET, "/api/v1/cameras", None).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (401, Some("unauthenticated")),
-        "{body}"
-    );
+    assert_error(status, &body, 401, "unauthenticated");
 
     // Five wrong passwords, then even the right one waits, with Retry-After.
     let mut guesser = Browser::new(&box_a);
@@ -309,11 +290,7 @@ async fn another_box_cookie_throttling_and_the_console_reset() {
         .and_then(|v| v.parse().ok())
         .expect("Retry-After");
     let (status, body) = answer(response).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (429, Some("locked")),
-        "{body}"
-    );
+    assert_error(status, &body, 429, "locked");
     assert!((1..=30).contains(&retry_after), "{retry_after}");
     assert_eq!(body["retry_after_seconds"], retry_after);
     // A session made before keeps working; the lock is on signing in.
@@ -367,8 +344,7 @@ async fn another_box_cookie_throttling_and_the_console_reset() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_files_and_the_photo_route_refuse_bad_input() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), "");
+    let (_dir, daemon) = common::start_box("");
     let http = reqwest::Client::new();
     let get = |path: &str| http.get(format!("{}{path}", daemon.base)).send();
 
@@ -425,20 +401,12 @@ async fn the_page_files_and_the_photo_route_refuse_bad_input() {
     let (status, body) = token
         .post("/faces", &json!({"photo": b64(b"%PDF-1.4 not a photo")}))
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (422, Some("not_an_image")),
-        "{body}"
-    );
+    assert_error(status, &body, 422, "not_an_image");
     let huge = "A".repeat(28 * 1024 * 1024);
     let (status, body) = token
         .post_raw("/faces", format!("{{\"photo\":\"{huge}\"}}").into_bytes())
         .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (413, Some("too_large")),
-        "{body}"
-    );
+    assert_error(status, &body, 413, "too_large");
     let grey = image::RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128]));
     let mut png = std::io::Cursor::new(Vec::new());
     grey.write_to(&mut png, image::ImageFormat::Png)

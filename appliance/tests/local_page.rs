@@ -11,6 +11,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::{Daemon, PASSWORD, USER, face_camera, photo, start_sim};
+use tempfile::TempDir;
 use testkit::browser::{Browser, Screen};
 
 const STRONG: &str = "harbour-lantern-river-42";
@@ -19,6 +20,21 @@ fn shots(test: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .join("local-page")
         .join(test)
+}
+
+/// A new box (the daemon on a fresh data directory) and its page opened in a browser on
+/// `screen` in `lang`, showing the first boot's password form; screenshots go to
+/// [`shots`]`(test)`.
+async fn first_visit(screen: Screen, lang: &str, test: &str) -> (TempDir, Daemon, Browser) {
+    let (dir, daemon) = common::start_box("");
+    let browser = Browser::start(screen, lang, shots(test)).await;
+    browser
+        .client
+        .goto(&format!("{}/", daemon.base))
+        .await
+        .expect("open the page");
+    browser.find("#setup").await;
+    (dir, daemon, browser)
 }
 
 /// A civil time in the box's (this machine's) zone, as a `datetime-local` field takes it.
@@ -60,6 +76,19 @@ async fn set_the_first_password(browser: &Browser) {
     browser.find("#status-cameras").await;
 }
 
+/// Asserts that no element matches `css` (`why` says what it would mean).
+async fn assert_no_element(browser: &Browser, css: &str, why: &str) {
+    let absent = browser
+        .client
+        .execute(
+            "return document.querySelector(arguments[0]) === null",
+            vec![css.into()],
+        )
+        .await
+        .expect("query");
+    assert_eq!(absent, serde_json::Value::Bool(true), "{why}");
+}
+
 /// Sets an input's value as a person would, firing its events.
 async fn set_value(browser: &Browser, css: &str, value: &str) {
     browser
@@ -84,17 +113,8 @@ async fn an_installer_sets_up_the_box_adds_a_camera_and_finds_a_face() {
         &[(1435, "cam1_h264.ps")],
     )])
     .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), "");
-    let browser = Browser::start(Screen::Desktop, "en-US", shots("installer")).await;
-    browser
-        .client
-        .goto(&format!("{}/", daemon.base))
-        .await
-        .expect("open the page");
-
     // First boot: the password form and nothing else.
-    browser.find("#setup").await;
+    let (_dir, daemon, browser) = first_visit(Screen::Desktop, "en-US", "installer").await;
     let (bytes, first_paint) = browser.weight_and_first_paint().await;
     eprintln!(
         "local page: {bytes} bytes transferred before images, first contentful paint {first_paint:.0} ms"
@@ -155,19 +175,7 @@ async fn an_installer_sets_up_the_box_adds_a_camera_and_finds_a_face() {
             .contains("<img src=x id=injected2"),
         "{problem}"
     );
-    let injected = browser
-        .client
-        .execute(
-            "return document.querySelector('#injected2') === null",
-            vec![],
-        )
-        .await
-        .expect("query");
-    assert_eq!(
-        injected,
-        serde_json::Value::Bool(true),
-        "the device's message became markup"
-    );
+    assert_no_element(&browser, "#injected2", "the device's message became markup").await;
     browser.fill("#camera-url", &url).await;
     browser.fill("#camera-password", "wrong-password").await;
     browser.click("#camera-test").await;
@@ -196,19 +204,7 @@ async fn an_installer_sets_up_the_box_adds_a_camera_and_finds_a_face() {
         shown.as_str().unwrap_or_default().contains("<img src=x"),
         "{shown}"
     );
-    let injected = browser
-        .client
-        .execute(
-            "return document.querySelector('#injected') === null",
-            vec![],
-        )
-        .await
-        .expect("query");
-    assert_eq!(
-        injected,
-        serde_json::Value::Bool(true),
-        "the name became markup"
-    );
+    assert_no_element(&browser, "#injected", "the name became markup").await;
     browser.screenshot("5-camera-added").await;
 
     // A search: the photo's face, the last minutes of footage, the known face found.
@@ -255,15 +251,7 @@ async fn an_installer_sets_up_the_box_adds_a_camera_and_finds_a_face() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_phone_in_chinese_gets_the_same_page() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), "");
-    let browser = Browser::start(Screen::Phone, "zh-CN", shots("phone-zh")).await;
-    browser
-        .client
-        .goto(&format!("{}/", daemon.base))
-        .await
-        .expect("open the page");
-    browser.find("#setup").await;
+    let (_dir, _daemon, browser) = first_visit(Screen::Phone, "zh-CN", "phone-zh").await;
     let lang = browser
         .until(
             "the page's language",

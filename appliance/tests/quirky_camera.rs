@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, appearances, face_camera, photo, start_sim};
+use common::{appearances, face_camera, photo, start_sim};
 
 /// One-minute recordings; the search covers the last four, the face clip is the second.
 const RECORDINGS: usize = 1440;
@@ -27,8 +27,7 @@ async fn faces_are_found_on_a_camera_with_zero_length_time_spans() {
     let from = from + jiff::SignedDuration::from_secs(1);
     let (_, to) = sim.recording_span(0, 101, RECORDINGS - 1).expect("last");
 
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), "");
+    let (_dir, daemon) = common::start_box("");
     let api = daemon.api();
     let camera = api.add_camera("quirky", &sim.device(0).base_url()).await;
     let task = api

@@ -89,8 +89,7 @@ async fn kill_9_while_retiring_leaves_every_recording_whole() {
         &[],
     )])
     .await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut daemon = Daemon::start(dir.path(), "");
+    let (dir, mut daemon) = common::start_box("");
     let camera = daemon
         .api()
         .add_camera("gate", &sim.device(0).base_url())

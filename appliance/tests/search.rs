@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, appearances, face_camera, photo, start_sim};
+use common::{appearances, face_camera, photo, start_sim};
 use serde_json::Value;
 
 /// The cameras have 1,440 one-minute recordings; the search covers the last six.
@@ -137,8 +137,7 @@ fn assert_matches_in(matches: &[Value], windows: &[(usize, (i64, i64))], cameras
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_cli_finds_a_person_from_another_photo_at_the_right_times_and_cameras() {
     let scene = scene().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), "");
+    let (_dir, daemon) = common::start_box("");
     let api = daemon.api();
     let [cam_a, cam_b] = add_cameras(&api, &scene).await;
     let cameras = [cam_a, cam_b];
@@ -211,8 +210,7 @@ async fn the_cli_finds_a_person_from_another_photo_at_the_right_times_and_camera
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_search_survives_a_restart_in_the_middle() {
     let scene = scene().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut daemon = Daemon::start(dir.path(), "search.recordings_per_task = 1\n");
+    let (_dir, mut daemon) = common::start_box("search.recordings_per_task = 1\n");
     let api = daemon.api();
     let [cam_a, cam_b] = add_cameras(&api, &scene).await;
     let task = api

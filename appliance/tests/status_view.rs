@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Daemon, PASSWORD, USER, start_sim};
+use common::{PASSWORD, USER, start_sim};
 use futures::StreamExt as _;
 use isapi::sim::DeviceConfig;
 use serde_json::{Value, json};
@@ -18,8 +18,7 @@ async fn status_edits_settings_and_a_bundle_without_secrets() {
     let mut camera = DeviceConfig::camera(USER, PASSWORD);
     camera.days = 1;
     let sim = start_sim(vec![camera]).await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), "");
+    let (_dir, daemon) = common::start_box("");
     let api = daemon.api();
     let id = api.add_camera("gate", &sim.device(0).base_url()).await;
 

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use common::Daemon;
 use common::link::{BOX_PASSWORD, BOX_USER, Link, PREFIX, wait_status};
 use protocol::rpc::{Method, Pong, RpcRequest, RpcResponse, SetConfig};
+use protocol::search::SearchEvent;
 use serde_json::{Value, json};
 use testkit::Mqtt;
 
@@ -26,11 +27,29 @@ fn error_code(response: &RpcResponse) -> &str {
     response.error.as_ref().map_or("", |e| e.code.as_str())
 }
 
+/// The next search event the box sends, checked to come after `last_seq` (then its seq).
+async fn next_search_event(link: &mut Link, last_seq: &mut u64) -> SearchEvent {
+    let payload = (link.relay)
+        .next_on(&format!("{PREFIX}/events"))
+        .await
+        .expect("a search event");
+    let event: SearchEvent = protocol::decode(&payload).expect("an event");
+    assert!(event.seq > *last_seq, "events out of order");
+    *last_seq = event.seq;
+    event
+}
+
+/// An embedding of `dims` values, 1 at `axis` and 0 elsewhere.
+fn unit_vector(dims: usize, axis: usize) -> Vec<f32> {
+    let mut vector = vec![0.0; dims];
+    vector[axis] = 1.0;
+    vector
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rpcs_round_trip_through_the_broker_and_bad_ones_are_answered() {
     let mut link = Link::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut daemon = Daemon::start(dir.path(), &link.box_config(BOX_PASSWORD, ""));
+    let (_dir, mut daemon) = link.start_box("");
     link.wait_online().await;
 
     let pong = link.call(1, &RpcRequest::new(Method::Ping).encode()).await;
@@ -180,9 +199,7 @@ impl Received {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_outbox_delivers_everything_across_an_outage_and_a_kill_9() {
     let mut link = Link::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = link.box_config(BOX_PASSWORD, "uplink.telemetry_interval_ms = 100");
-    let mut daemon = Daemon::start(dir.path(), &config);
+    let (_dir, mut daemon) = link.start_box("uplink.telemetry_interval_ms = 100");
     let mut received = Received::default();
     received
         .drain(
@@ -237,13 +254,9 @@ async fn the_outbox_delivers_everything_across_an_outage_and_a_kill_9() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_the_relay_does_not_acknowledge_is_published_again_until_it_does() {
     let mut link = Link::start_silent().await;
-    let dir = tempfile::tempdir().expect("tempdir");
     // No telemetry while the test runs: the outbox holds the client attributes alone.
-    let config = link.box_config(
-        BOX_PASSWORD,
-        "uplink.republish_after_ms = 300\nuplink.telemetry_interval_ms = 600000",
-    );
-    let mut daemon = Daemon::start(dir.path(), &config);
+    let (dir, mut daemon) =
+        link.start_box("uplink.republish_after_ms = 300\nuplink.telemetry_interval_ms = 600000");
     let mut received = Received::default();
     received
         .drain(
@@ -302,12 +315,8 @@ async fn a_message_the_relay_does_not_acknowledge_is_published_again_until_it_do
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn at_the_quota_telemetry_is_thinned_and_the_rest_delivered() {
     let mut link = Link::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = link.box_config(
-        BOX_PASSWORD,
-        "uplink.telemetry_interval_ms = 100\nuplink.outbox_quota_kib = 16",
-    );
-    let daemon = Daemon::start(dir.path(), &config);
+    let (_dir, daemon) =
+        link.start_box("uplink.telemetry_interval_ms = 100\nuplink.outbox_quota_kib = 16");
     let mut received = Received::default();
     received
         .drain(&mut link.relay, |r| r.seen.len() >= 2, "connected")
@@ -349,8 +358,7 @@ async fn at_the_quota_telemetry_is_thinned_and_the_rest_delivered() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wrong_password_is_refused_with_a_clear_status() {
     let link = Link::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), &link.box_config("not-the-password", ""));
+    let (_dir, daemon) = common::start_box(&link.box_config("not-the-password", ""));
     let status = wait_status(&daemon, "refused", |s| s["last_error"].is_string()).await;
     assert_eq!(status["state"], "disconnected", "{status}");
     let error = status["last_error"].as_str().unwrap_or_default();
@@ -397,7 +405,7 @@ async fn over_tls_with_the_configured_ca_and_restart_answers_then_exits_for_the_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_search_answers_with_its_task_and_sends_its_matches_and_end() {
-    use protocol::search::{CreateSearch, SearchAccepted, SearchEvent, SearchEventBody};
+    use protocol::search::{CreateSearch, SearchAccepted, SearchEventBody};
     let end = jiff::Timestamp::now();
     let sim = common::start_sim(vec![common::face_camera(
         "CAM-H264",
@@ -408,13 +416,9 @@ async fn a_remote_search_answers_with_its_task_and_sends_its_matches_and_end() {
     let (from, _) = sim.recording_span(0, 101, 1433).expect("span");
     let (_, to) = sim.recording_span(0, 101, 1436).expect("span");
     let mut link = Link::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), &link.box_config(BOX_PASSWORD, ""));
-    daemon
-        .api()
-        .add_camera("gate", &sim.device(0).base_url())
+    let (_dir, daemon, _) = link
+        .start_box_with_gate("", &sim.device(0).base_url())
         .await;
-    link.wait_online().await;
 
     let search_id = uuid::Uuid::new_v4();
     let create = CreateSearch {
@@ -446,14 +450,10 @@ async fn a_remote_search_answers_with_its_task_and_sends_its_matches_and_end() {
         .await;
     assert_eq!(error_code(&refused), "invalid_params", "{refused:?}");
 
-    let events = format!("{PREFIX}/events");
     let (mut matches, mut progress, mut last_seq) = (0, 0, 0);
     let finished = loop {
-        let payload = link.relay.next_on(&events).await.expect("a search event");
-        let event: SearchEvent = protocol::decode(&payload).expect("an event");
+        let event = next_search_event(&mut link, &mut last_seq).await;
         assert_eq!(event.search_id, search_id);
-        assert!(event.seq > last_seq, "events out of order");
-        last_seq = event.seq;
         match event.body {
             SearchEventBody::Match(m) => {
                 assert_eq!(m.camera, "gate");
@@ -502,21 +502,18 @@ async fn a_remote_search_answers_with_its_task_and_sends_its_matches_and_end() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remote_search_with_pages_of_matches_sends_each_once_in_order() {
     use appliance::synthetic::{self, Face, Footage};
-    use protocol::search::{CreateSearch, SearchEvent, SearchEventBody, WireEmbedding};
+    use protocol::search::{CreateSearch, SearchEventBody, WireEmbedding};
     let end = jiff::Timestamp::now();
     let sim = common::start_sim(vec![common::face_camera("CAM-H264", end, &[])]).await;
     let mut link = Link::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = link.box_config(BOX_PASSWORD, "");
-    let mut daemon = Daemon::start(dir.path(), &config);
+    let (dir, mut daemon) = link.start_box("");
     daemon
         .api()
         .add_camera("gate", &sim.device(0).base_url())
         .await;
     assert!(daemon.terminate(), "{}", daemon.log_text());
     let index = pipeline::index::EmbeddingIndex::open(dir.path().join("index")).expect("index");
-    let mut vector = vec![0.0; index.dims()];
-    vector[0] = 1.0;
+    let vector = unit_vector(index.dims(), 0);
     let footage = Footage {
         end_ms: end.as_millisecond(),
         days: 1,
@@ -550,14 +547,9 @@ async fn a_remote_search_with_pages_of_matches_sends_each_once_in_order() {
         .into_result::<protocol::search::SearchAccepted>()
         .expect("accepted");
 
-    let events = format!("{PREFIX}/events");
     let (mut matches, mut last_seq, mut last_match) = (BTreeSet::new(), 0, 0);
     let finished = loop {
-        let payload = link.relay.next_on(&events).await.expect("a search event");
-        let event: SearchEvent = protocol::decode(&payload).expect("an event");
-        assert!(event.seq > last_seq, "events out of order");
-        last_seq = event.seq;
-        match event.body {
+        match next_search_event(&mut link, &mut last_seq).await.body {
             SearchEventBody::Match(m) => {
                 assert!(m.match_id > last_match, "matches out of order");
                 last_match = m.match_id;
@@ -590,15 +582,11 @@ async fn a_search_of_another_model_is_refused_as_model_mismatch_and_creates_noth
     let end = jiff::Timestamp::now();
     let sim = common::start_sim(vec![common::face_camera("CAM-H264", end, &[])]).await;
     let mut link = Link::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let daemon = Daemon::start(dir.path(), &link.box_config(BOX_PASSWORD, ""));
-    (daemon.api())
-        .add_camera("gate", &sim.device(0).base_url())
+    let (_dir, daemon, _) = link
+        .start_box_with_gate("", &sim.device(0).base_url())
         .await;
-    link.wait_online().await;
 
-    let mut vector = vec![0.0; 128];
-    vector[0] = 1.0;
+    let vector = unit_vector(128, 0);
     let now = end.as_millisecond();
     let theirs = CreateSearch {
         search_id: uuid::Uuid::new_v4(),
@@ -636,11 +624,7 @@ async fn a_search_of_another_model_is_refused_as_model_mismatch_and_creates_noth
 
     // The same search id with the box's model: accepted, as a search never seen before.
     let mut ours = mixed;
-    ours.more_embeddings = vec![WireEmbedding::new("dlib-resnet-v1", &{
-        let mut other = vec![0.0; 128];
-        other[1] = 1.0;
-        other
-    })];
+    ours.more_embeddings = vec![WireEmbedding::new("dlib-resnet-v1", &unit_vector(128, 1))];
     let accepted: SearchAccepted = link
         .call(3, &call(&ours))
         .await
@@ -669,16 +653,11 @@ async fn a_suspended_tenants_cloud_searches_are_refused_while_local_work_goes_on
     let end = jiff::Timestamp::now();
     let sim = common::start_sim(vec![common::face_camera("CAM-H264", end, &[])]).await;
     let mut link = Link::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut daemon = Daemon::start(dir.path(), &link.box_config(BOX_PASSWORD, ""));
-    let camera = daemon
-        .api()
-        .add_camera("gate", &sim.device(0).base_url())
+    let (_dir, mut daemon, camera) = link
+        .start_box_with_gate("", &sim.device(0).base_url())
         .await;
-    link.wait_online().await;
 
-    let mut vector = vec![0.0; 128];
-    vector[0] = 1.0;
+    let vector = unit_vector(128, 0);
     let now = end.as_millisecond();
     let search = |search_id| {
         let create = CreateSearch {
@@ -846,8 +825,7 @@ async fn a_suspended_tenants_cloud_searches_are_refused_while_local_work_goes_on
 async fn a_box_without_the_relays_key_refuses_software_updates() {
     use protocol::software::{SignedPackage, SoftwareUpdate};
     let mut link = Link::start().await;
-    let dir = tempfile::tempdir().expect("tempdir");
-    let _daemon = Daemon::start(dir.path(), &link.box_config(BOX_PASSWORD, ""));
+    let (_dir, _daemon) = link.start_box("");
     link.wait_online().await;
     let key = ed25519_dalek::SigningKey::from_bytes(&[3; 32]);
     let update = SoftwareUpdate {

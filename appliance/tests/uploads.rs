@@ -13,7 +13,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use common::Daemon;
-use common::link::{BOX_PASSWORD, Link, PREFIX, wait_status};
+use common::link::{Link, PREFIX, wait_status};
 use common::object_store::ObjectStore;
 use protocol::rpc::{Method, RpcRequest};
 use protocol::search::{CreateSearch, SearchAccepted, SearchEvent, SearchEventBody};
@@ -46,12 +46,9 @@ impl Site {
         let (from, _) = sim.recording_span(0, 101, 1434).expect("span");
         let (_, to) = sim.recording_span(0, 101, 1436).expect("span");
         let mut link = Link::start_without_echo().await;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let daemon = Daemon::start(dir.path(), &link.box_config(BOX_PASSWORD, CONFIG));
-        (daemon.api())
-            .add_camera("gate", &sim.device(0).base_url())
+        let (dir, daemon, _) = link
+            .start_box_with_gate(CONFIG, &sim.device(0).base_url())
             .await;
-        link.wait_online().await;
         let search_id = uuid::Uuid::new_v4();
         let create = CreateSearch {
             search_id,

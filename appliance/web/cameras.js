@@ -130,60 +130,68 @@ function editForm(camera, reload, close) {
   const name = h('input', { type: 'text', value: camera.name, required: true, maxlength: 100 });
   const enabled = h('input', { type: 'checkbox', checked: !!camera.enabled });
   const tracks = h('input', { type: 'text', value: (camera.tracks || []).join(', '), inputmode: 'numeric' });
-  const error = h('p', { class: 'error', role: 'alert', hidden: true });
-  const save = h('button', { type: 'submit', class: 'primary' }, t('action.save'));
+  const form = inlineForm(close);
   async function onSubmit(event) {
     event.preventDefault();
     const change = {};
     if (name.value.trim() !== camera.name) change.name = name.value.trim();
     if (enabled.checked !== !!camera.enabled) change.enabled = enabled.checked;
     const wanted = tracks.value.split(/[\s,，]+/).filter(Boolean);
-    if (wanted.some((x) => !/^\d+$/.test(x)) || wanted.length === 0) return showMessage(error, t('camera.tracks_invalid'));
+    if (wanted.some((x) => !/^\d+$/.test(x)) || wanted.length === 0) return showMessage(form.error, t('camera.tracks_invalid'));
     if (wanted.join(',') !== (camera.tracks || []).join(',')) change.tracks = wanted.map(Number);
-    if (change.name === '') return showMessage(error, t('camera.name_missing'));
+    if (change.name === '') return showMessage(form.error, t('camera.name_missing'));
     if (Object.keys(change).length === 0) return close();
-    save.disabled = true;
-    try {
+    await form.saving(async () => {
       await api('PATCH', `/api/v1/cameras/${encodeURIComponent(camera.id)}`, change);
       reload();
-    } catch (e) {
-      showError(error, e, 'problem');
-    } finally {
-      save.disabled = false;
-    }
+    });
     return undefined;
   }
-  return h('form', { class: 'inline-form', onsubmit: onSubmit },
+  return form.render(onSubmit,
     field(t('camera.name'), name),
     h('label', { class: 'check' }, enabled, h('span', null, t('camera.enabled_label'))),
-    field(t('camera.tracks'), tracks, t('camera.tracks_hint')),
-    error,
-    h('div', { class: 'actions' }, save, h('button', { type: 'button', onclick: close }, t('action.cancel'))));
+    field(t('camera.tracks'), tracks, t('camera.tracks_hint')));
 }
 
 function passwordForm(camera, openPanel, close) {
   const password = h('input', { type: 'password', autocomplete: 'new-password', required: true });
-  const error = h('p', { class: 'error', role: 'alert', hidden: true });
-  const save = h('button', { type: 'submit', class: 'primary' }, t('action.save'));
+  const form = inlineForm(close);
   async function onSubmit(event) {
     event.preventDefault();
-    if (!password.value) return showMessage(error, t('camera.password_missing'));
-    save.disabled = true;
-    showMessage(error, t('camera.password_checking'));
-    try {
+    if (!password.value) return showMessage(form.error, t('camera.password_missing'));
+    showMessage(form.error, t('camera.password_checking'));
+    await form.saving(async () => {
       await api('PUT', `/api/v1/cameras/${encodeURIComponent(camera.id)}/password`, { password: password.value });
       openPanel(h('p', { class: 'outcome ok', role: 'status' }, t('camera.password_changed')));
+    });
+    return undefined;
+  }
+  return form.render(onSubmit, field(t('camera.new_password'), password, t('camera.password_hint')));
+}
+
+/**
+ * A form opened under a camera card: its error line and its Save and Cancel buttons.
+ * `saving(send)` runs `send` with Save disabled and shows its failure in the error line;
+ * `render(onSubmit, ...fields)` builds the form.
+ */
+function inlineForm(close) {
+  const error = h('p', { class: 'error', role: 'alert', hidden: true });
+  const save = h('button', { type: 'submit', class: 'primary' }, t('action.save'));
+  async function saving(send) {
+    save.disabled = true;
+    try {
+      await send();
     } catch (e) {
       showError(error, e, 'problem');
     } finally {
       save.disabled = false;
     }
-    return undefined;
   }
-  return h('form', { class: 'inline-form', onsubmit: onSubmit },
-    field(t('camera.new_password'), password, t('camera.password_hint')),
+  const render = (onSubmit, ...fields) => h('form', { class: 'inline-form', onsubmit: onSubmit },
+    ...fields,
     error,
     h('div', { class: 'actions' }, save, h('button', { type: 'button', onclick: close }, t('action.cancel'))));
+  return { error, saving, render };
 }
 
 // ---------------------------------------------------------------------------------------

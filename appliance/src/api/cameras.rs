@@ -10,7 +10,7 @@ use axum::{
 
 use super::{ApiError, AppState, parse_body};
 use crate::{
-    db::Camera,
+    db::{Camera, CameraChange},
     engine::{Coverage, Engine, GateView, NewCameraRequest},
 };
 
@@ -55,13 +55,14 @@ async fn view(
     })
 }
 
+/// Every stored camera, as the database holds it.
+pub(super) async fn stored(state: &AppState) -> Result<Vec<Camera>, ApiError> {
+    let cameras = state.engine.db().cameras().await;
+    Ok(cameras.map_err(crate::engine::EngineError::from)?)
+}
+
 pub(super) async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let cameras = state
-        .engine
-        .db()
-        .cameras()
-        .await
-        .map_err(crate::engine::EngineError::from)?;
+    let cameras = stored(&state).await?;
     let coverage = state.engine.coverage(None).await?;
     let mut views = Vec::with_capacity(cameras.len());
     for camera in cameras {
@@ -170,17 +171,6 @@ pub(super) async fn probe(
     Ok(Json(answer.to_json()).into_response())
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct CameraChange {
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    enabled: Option<bool>,
-    #[serde(default)]
-    tracks: Option<Vec<u32>>,
-}
-
 pub(super) async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -188,11 +178,7 @@ pub(super) async fn update(
 ) -> Result<Response, ApiError> {
     let id = camera_id(&id)?;
     let change: CameraChange = parse_body(&body)?;
-    let camera = state
-        .engine
-        .cameras()
-        .update_camera(id, change.name, change.enabled, change.tracks)
-        .await?;
+    let camera = state.engine.cameras().update_camera(id, change).await?;
     state.watch.check_now();
     Ok(Json(camera).into_response())
 }

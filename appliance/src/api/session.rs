@@ -64,14 +64,11 @@ pub(super) async fn setup(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body: PasswordBody = json_body(&headers, &body)?;
-    let session = state
-        .access
-        .set_first_password(body.password)
-        .await
-        .map_err(access_error)?;
+    let access = &state.access;
+    let first = async |password| access.set_first_password(password).await;
+    let response = open_session(&headers, &body, StatusCode::CREATED, first).await?;
     tracing::info!("local page: the administrator password was set (first boot)");
-    Ok(signed_in(StatusCode::CREATED, &headers, &session))
+    Ok(response)
 }
 
 pub(super) async fn sign_in(
@@ -79,13 +76,21 @@ pub(super) async fn sign_in(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let body: PasswordBody = json_body(&headers, &body)?;
-    let session = state
-        .access
-        .sign_in(body.password)
-        .await
-        .map_err(access_error)?;
-    Ok(signed_in(StatusCode::OK, &headers, &session))
+    let access = &state.access;
+    let sign_in = async |password| access.sign_in(password).await;
+    open_session(&headers, &body, StatusCode::OK, sign_in).await
+}
+
+/// Opens a session with the password of a `{"password": …}` body: `status`, signed in.
+async fn open_session(
+    headers: &HeaderMap,
+    body: &[u8],
+    status: StatusCode,
+    open: impl AsyncFnOnce(String) -> Result<NewSession, AccessError>,
+) -> Result<Response, ApiError> {
+    let body: PasswordBody = json_body(headers, body)?;
+    let session = open(body.password).await.map_err(access_error)?;
+    Ok(signed_in(status, headers, &session))
 }
 
 pub(super) async fn sign_out(

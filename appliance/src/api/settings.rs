@@ -154,12 +154,7 @@ pub(super) async fn diagnostics(State(state): State<AppState>) -> Result<Respons
     let mut config = serde_json::to_value(state.uplink.box_config()).unwrap_or_default();
     redact(&mut config);
     let status = super::status::view(&state).await?;
-    let cameras = state
-        .engine
-        .db()
-        .cameras()
-        .await
-        .map_err(crate::engine::EngineError::from)?;
+    let cameras = super::cameras::stored(&state).await?;
     let bundle = json!({
         "made_at": jiff::Timestamp::now().to_string(),
         "versions": {

@@ -6,7 +6,7 @@
 //! the same name is `DbErrorKind::Conflict`, naming it.
 
 use rusqlite::{OptionalExtension, Row, params};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::Database;
 use super::error::{DbError, DbErrorKind, SqlResultExt};
@@ -23,6 +23,19 @@ pub(crate) struct Camera {
     pub(crate) enabled: bool,
     /// When it was added, in milliseconds since the Unix epoch.
     pub(crate) created_at_ms: i64,
+}
+
+/// A change to a stored camera: each field given replaces the stored one.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CameraChange {
+    #[serde(default)]
+    pub(crate) name: Option<String>,
+    /// Whether it is searched.
+    #[serde(default)]
+    pub(crate) enabled: Option<bool>,
+    #[serde(default)]
+    pub(crate) tracks: Option<Vec<u32>>,
 }
 
 /// A camera to add. `Debug` does not show the password.
@@ -163,23 +176,19 @@ impl Database {
                     params![sealed, id],
                 )
                 .purpose(&context)?;
-            if changed == 0 {
-                return Err(DbError::new(DbErrorKind::NotFound, context));
-            }
-            Ok(())
+            some_camera_changed(changed, context)
         })
         .await
     }
 
     /// Changes camera `id`'s name, whether it is searched, and its tracks (each when
     /// given); `NotFound` if there is no such camera.
-    pub(crate) async fn update_camera(
-        &self,
-        id: i64,
-        name: Option<String>,
-        enabled: Option<bool>,
-        tracks: Option<Vec<u32>>,
-    ) -> Result<(), DbError> {
+    pub(crate) async fn update_camera(&self, id: i64, change: CameraChange) -> Result<(), DbError> {
+        let CameraChange {
+            name,
+            enabled,
+            tracks,
+        } = change;
         let tracks = tracks.map(|t| serde_json::to_string(&t).unwrap_or_else(|_| "[]".into()));
         self.write(move |tx| {
             let context = format!("change camera {id}");
@@ -190,10 +199,7 @@ impl Database {
                     params![id, name, enabled, tracks],
                 )
                 .purpose(&context)?;
-            if changed == 0 {
-                return Err(DbError::new(DbErrorKind::NotFound, context));
-            }
-            Ok(())
+            some_camera_changed(changed, context)
         })
         .await
     }
@@ -245,4 +251,12 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// `NotFound`, as `context`, when a statement changed no camera.
+fn some_camera_changed(changed: usize, context: String) -> Result<(), DbError> {
+    if changed == 0 {
+        return Err(DbError::new(DbErrorKind::NotFound, context));
+    }
+    Ok(())
 }

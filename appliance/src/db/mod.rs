@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags, Transaction};
 
-pub(crate) use cameras::{Camera, NewCamera};
+pub(crate) use cameras::{Camera, CameraChange, NewCamera};
 pub(crate) use error::{DbError, DbErrorKind, KeyProblem, SqlResultExt};
 pub(crate) use migrations::{MIGRATIONS, Migration};
 pub(crate) use secrets::{Secrets, write_private_file};
@@ -197,14 +197,24 @@ impl Database {
 }
 
 fn open_writer(path: &Path) -> Result<Connection, DbError> {
-    let context = "open the database";
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_CREATE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    open_connection(path, flags, BUSY_TIMEOUT, "open the database")
+}
+
+/// A connection to the database at `path` opened with `flags`, waiting up to
+/// `busy_timeout` for a lock; a failure says `context` and the path.
+fn open_connection(
+    path: &Path,
+    flags: OpenFlags,
+    busy_timeout: Duration,
+    context: &str,
+) -> Result<Connection, DbError> {
     let conn = Connection::open_with_flags(path, flags)
         .purpose(context)
         .map_err(|e| e.at(path))?;
-    conn.busy_timeout(BUSY_TIMEOUT)
+    conn.busy_timeout(busy_timeout)
         .purpose(context)
         .map_err(|e| e.at(path))?;
     Ok(conn)

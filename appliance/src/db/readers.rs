@@ -13,7 +13,7 @@ use parking_lot::Mutex;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::Semaphore;
 
-use super::error::{DbError, DbErrorKind, SqlResultExt};
+use super::error::{DbError, DbErrorKind};
 
 /// How many read connections (and concurrent read jobs) there may be.
 pub(crate) const READERS: usize = 4;
@@ -92,13 +92,6 @@ impl ReadPool {
 }
 
 fn open_reader(path: &Path, busy_timeout: Duration) -> Result<Connection, DbError> {
-    let context = "open a read connection";
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags)
-        .purpose(context)
-        .map_err(|e| e.at(path))?;
-    conn.busy_timeout(busy_timeout)
-        .purpose(context)
-        .map_err(|e| e.at(path))?;
-    Ok(conn)
+    super::open_connection(path, flags, busy_timeout, "open a read connection")
 }

@@ -11,7 +11,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 
 use crate::{
-    db::{Camera, Database, DbError, NewCamera},
+    db::{Camera, CameraChange, Database, DbError, NewCamera},
     engine::error::{EngineError, error_chain},
 };
 
@@ -288,11 +288,9 @@ impl Cameras {
     pub(crate) async fn update_camera(
         &self,
         id: i64,
-        name: Option<String>,
-        enabled: Option<bool>,
-        tracks: Option<Vec<u32>>,
+        change: CameraChange,
     ) -> Result<Camera, EngineError> {
-        let name = match name {
+        let name = match change.name {
             Some(name) => {
                 let name = name.trim().to_owned();
                 if name.is_empty() || name.len() > 100 {
@@ -302,13 +300,11 @@ impl Cameras {
             }
             None => None,
         };
-        if tracks.as_ref().is_some_and(Vec::is_empty) {
+        if change.tracks.as_ref().is_some_and(Vec::is_empty) {
             return Err(EngineError::invalid("tracks", "give at least one track"));
         }
-        self.inner
-            .db
-            .update_camera(id, name, enabled, tracks)
-            .await?;
+        let change = CameraChange { name, ..change };
+        self.inner.db.update_camera(id, change).await?;
         self.forget_device(id);
         self.inner
             .db

@@ -19,7 +19,7 @@ use std::{collections::HashMap, path::Path, sync::Arc};
 
 use parking_lot::{Mutex, RwLock};
 use pipeline::{
-    downloader::{DownloadRequest, EventSource, FetchError, Job},
+    downloader::{DownloadEnd, DownloadRequest, EventSource, FetchError, Job},
     faces::{
         BoundingBox, Embedding, FaceEngine, FaceError, FacePick, FaceRecord, ModelId, RgbView,
     },
@@ -415,24 +415,7 @@ impl Indexer {
             .fork(&self.inner.db, recording.camera_id)
             .await)
             .map_err(RecordingFailure::Lookup)?;
-        let (events, download) = job
-            .download(DownloadRequest {
-                device_key: recording.camera_id as u64,
-                device,
-                playback_uri: recording.playback_uri.clone(),
-                cache_key: Some(format!(
-                    "{}/{}",
-                    recording.camera_id, recording.playback_uri
-                )),
-            })
-            .into_events();
-        let mut stream = keyframes::spawn_on_thread(
-            EventSource::new(events),
-            self.extract_config(recording, gates.clone()),
-            KEYFRAMES_AHEAD,
-            DECODE_THREAD,
-        )
-        .map_err(RecordingFailure::DecoderThread)?;
+        let (mut stream, download) = self.start_decoding(recording, job, device, &gates)?;
         let analysed = self.analyse(&mut stream, recording, &gates, cancel).await?;
         let decoded = stream.finish().await;
         if decoded.is_err() {
@@ -471,13 +454,37 @@ impl Indexer {
         let warning = problem.map(|p| p.to_string());
         self.record_indexed(recording, entries, warning.clone(), gate_state)
             .await?;
-        metrics::counter!("dipper_keyframes_total").increment(keyframes.total);
-        metrics::counter!("dipper_keyframes_decoded_total").increment(keyframes.decoded);
-        metrics::counter!("dipper_faces_indexed_total").increment(faces);
-        let footage_ms = recording.end_ms.saturating_sub(recording.start_ms).max(0) as u64;
-        metrics::counter!("dipper_footage_indexed_seconds_total")
-            .increment(footage_ms.saturating_add(500) / 1000);
+        count_indexed(recording, &entries);
         Ok(IndexedRecording { entries, warning })
+    }
+
+    /// Starts the recording's download in `job` and its decoder thread reading it.
+    fn start_decoding(
+        &self,
+        recording: &PendingRecording,
+        job: &Job,
+        device: isapi::Device,
+        gates: &Option<MotionGates>,
+    ) -> Result<(KeyframeStream, DownloadEnd), IndexingError> {
+        let (events, download) = job
+            .download(DownloadRequest {
+                device_key: recording.camera_id as u64,
+                device,
+                playback_uri: recording.playback_uri.clone(),
+                cache_key: Some(format!(
+                    "{}/{}",
+                    recording.camera_id, recording.playback_uri
+                )),
+            })
+            .into_events();
+        let stream = keyframes::spawn_on_thread(
+            EventSource::new(events),
+            self.extract_config(recording, gates.clone()),
+            KEYFRAMES_AHEAD,
+            DECODE_THREAD,
+        )
+        .map_err(RecordingFailure::DecoderThread)?;
+        Ok((stream, download))
     }
 
     fn extract_config(
@@ -659,6 +666,16 @@ impl Indexer {
 /// A recording's keyframe counts, `decoded` of them coming out of the decoder: with the
 /// gates, every keyframe and those sent to the detector are what its gates counted (the
 /// pixel gate judges each decoded one); without, every keyframe was decoded and detected.
+/// Counts an indexed recording in `/metrics`: its keyframes, faces and footage.
+fn count_indexed(recording: &PendingRecording, entries: &Indexed) {
+    metrics::counter!("dipper_keyframes_total").increment(entries.keyframes.total);
+    metrics::counter!("dipper_keyframes_decoded_total").increment(entries.keyframes.decoded);
+    metrics::counter!("dipper_faces_indexed_total").increment(entries.faces);
+    let footage_ms = recording.end_ms.saturating_sub(recording.start_ms).max(0) as u64;
+    metrics::counter!("dipper_footage_indexed_seconds_total")
+        .increment(footage_ms.saturating_add(500) / 1000);
+}
+
 fn keyframe_counts(decoded: u64, gated: Option<GateCounters>) -> KeyframeCounts {
     match gated {
         Some(counted) => KeyframeCounts {

@@ -229,55 +229,12 @@ pub(crate) async fn probe(
         Ok(device) => device,
         Err(e) => return ProbeAnswer::Failed(Problem::new("other", e)),
     };
-    let discovery = match tokio::time::timeout(TIMEOUT, device.discover()).await {
-        Ok(Ok(discovery)) => discovery,
-        Ok(Err(e)) => {
-            let problem = classify(&e, now);
-            if problem.problem == "wrong_password" {
-                rejections.rejected(url, user, password, problem.attempts_left, now);
-            }
-            return ProbeAnswer::Failed(problem);
-        }
-        Err(_) => {
-            return ProbeAnswer::Failed(Problem::new(
-                "timeout",
-                format!("no answer within {} s", TIMEOUT.as_secs()),
-            ));
-        }
+    let discovery = match discover(&device, rejections, url, user, password, now).await {
+        Ok(discovery) => discovery,
+        Err(problem) => return ProbeAnswer::Failed(problem),
     };
-    rejections.accepted(url, user);
-    let names: HashMap<u32, String> = discovery
-        .proxy_channels
-        .iter()
-        .filter_map(|c| c.name.clone().map(|n| (c.id, n)))
-        .collect();
-    let channels: Vec<Channel> = super::cameras::main_tracks(&discovery)
-        .into_iter()
-        .map(|track| Channel {
-            track,
-            name: names
-                .get(&(track / 100))
-                .cloned()
-                .unwrap_or_else(|| format!("Channel {}", track / 100)),
-        })
-        .collect();
-    let mut warnings = Vec::new();
-    if let Ok(Ok(time)) = tokio::time::timeout(TIMEOUT, device.time()).await
-        && let Ok(device_now) = time.local_time.parse::<jiff::Timestamp>()
-    {
-        let offset = (device_now.as_millisecond() - crate::access::now_ms()) / 1000;
-        if offset.abs() > CLOCK_OFF_SECONDS {
-            warnings.push(Warning {
-                code: "clock_off",
-                message: format!(
-                    "the device's clock is {} s {} the box's; recordings would be searched at the wrong times. Set NTP on the device",
-                    offset.abs(),
-                    if offset > 0 { "ahead of" } else { "behind" }
-                ),
-                offset_seconds: Some(offset),
-            });
-        }
-    }
+    let channels = channels_of(&discovery);
+    let mut warnings: Vec<Warning> = clock_warning(&device).await.into_iter().collect();
     if channels.is_empty() {
         warnings.push(Warning {
             code: "no_tracks",
@@ -297,6 +254,73 @@ pub(crate) async fn probe(
         firmware: discovery.info.firmware_version.clone(),
         channels,
         warnings,
+    })
+}
+
+/// Asks the device what it is, within [`TIMEOUT`]; a password it rejects is remembered in
+/// `rejections`, one it accepts clears them.
+async fn discover(
+    device: &isapi::Device,
+    rejections: &Rejections,
+    url: &str,
+    user: &str,
+    password: &str,
+    now: i64,
+) -> Result<isapi::Discovery, Problem> {
+    match tokio::time::timeout(TIMEOUT, device.discover()).await {
+        Ok(Ok(discovery)) => {
+            rejections.accepted(url, user);
+            Ok(discovery)
+        }
+        Ok(Err(e)) => {
+            let problem = classify(&e, now);
+            if problem.problem == "wrong_password" {
+                rejections.rejected(url, user, password, problem.attempts_left, now);
+            }
+            Err(problem)
+        }
+        Err(_) => Err(Problem::new(
+            "timeout",
+            format!("no answer within {} s", TIMEOUT.as_secs()),
+        )),
+    }
+}
+
+/// The device's main-stream tracks, named after its proxy channels where it has them.
+fn channels_of(discovery: &isapi::Discovery) -> Vec<Channel> {
+    let names: HashMap<u32, String> = discovery
+        .proxy_channels
+        .iter()
+        .filter_map(|c| c.name.clone().map(|n| (c.id, n)))
+        .collect();
+    super::cameras::main_tracks(discovery)
+        .into_iter()
+        .map(|track| Channel {
+            track,
+            name: names
+                .get(&(track / 100))
+                .cloned()
+                .unwrap_or_else(|| format!("Channel {}", track / 100)),
+        })
+        .collect()
+}
+
+/// A warning when the device's clock is more than [`CLOCK_OFF_SECONDS`] from the box's
+/// (nothing when it does not answer or its time does not parse).
+async fn clock_warning(device: &isapi::Device) -> Option<Warning> {
+    let Ok(Ok(time)) = tokio::time::timeout(TIMEOUT, device.time()).await else {
+        return None;
+    };
+    let device_now = time.local_time.parse::<jiff::Timestamp>().ok()?;
+    let offset = (device_now.as_millisecond() - crate::access::now_ms()) / 1000;
+    (offset.abs() > CLOCK_OFF_SECONDS).then(|| Warning {
+        code: "clock_off",
+        message: format!(
+            "the device's clock is {} s {} the box's; recordings would be searched at the wrong times. Set NTP on the device",
+            offset.abs(),
+            if offset > 0 { "ahead of" } else { "behind" }
+        ),
+        offset_seconds: Some(offset),
     })
 }
 

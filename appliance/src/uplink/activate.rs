@@ -10,6 +10,7 @@ use protocol::activation::{ActivateDevice, DeviceCredentials};
 use serde::Deserialize;
 use uuid::Uuid;
 
+use super::error_chain;
 use super::identity::{Activated, BrokerAddress};
 use crate::db::DbError;
 
@@ -95,23 +96,18 @@ pub(crate) async fn activate(request: &ActivateRequest) -> Result<Activated, Act
         device_id: request.device_id,
         provisioning_key: request.key.clone(),
     };
+    let unreachable = |e: reqwest::Error| ActivateError::Unreachable {
+        relay: relay.clone(),
+        reason: error_chain(&e),
+    };
     let response = http
         .post(format!("{relay}/api/v1/devices/activate"))
         .json(&body)
         .send()
         .await
-        .map_err(|e| ActivateError::Unreachable {
-            relay: relay.clone(),
-            reason: error_chain(&e),
-        })?;
+        .map_err(unreachable)?;
     let status = response.status();
-    let bytes = response
-        .bytes()
-        .await
-        .map_err(|e| ActivateError::Unreachable {
-            relay: relay.clone(),
-            reason: error_chain(&e),
-        })?;
+    let bytes = response.bytes().await.map_err(unreachable)?;
     if !status.is_success() {
         return Err(refusal(status, &bytes));
     }
@@ -139,15 +135,4 @@ fn refusal(status: reqwest::StatusCode, bytes: &[u8]) -> ActivateError {
         |b| format!("{} ({})", b.message, b.error),
     );
     ActivateError::Refused(message)
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }

@@ -417,3 +417,16 @@ fn http_client() -> Result<reqwest::Client, crate::BoxError> {
 pub(crate) fn now_ms() -> i64 {
     jiff::Timestamp::now().as_millisecond()
 }
+
+/// An error and each of its causes, joined by ": " (for the relay's or the object store's
+/// HTTP errors, whose causes say what failed: DNS, TLS, a refused connection).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

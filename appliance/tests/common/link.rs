@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use protocol::rpc::RpcResponse;
 use serde_json::Value;
+use tempfile::TempDir;
 use testkit::{Mqtt, TestBroker};
 
 use super::Daemon;
@@ -69,6 +70,25 @@ impl Link {
             "{extra}\n[uplink.manual]\nbroker_url = {:?}\nusername = {BOX_USER:?}\npassword = {password:?}\ntopic_prefix = {PREFIX:?}\n",
             self.broker.url()
         )
+    }
+
+    /// The daemon on a fresh data directory, connected through this link with `extra`
+    /// lines in its configuration.
+    pub fn start_box(&self, extra: &str) -> (TempDir, Daemon) {
+        super::start_box(&self.box_config(BOX_PASSWORD, extra))
+    }
+
+    /// [`Link::start_box`] watching the camera at `camera_url` as `gate`, once online; the
+    /// camera's id with it.
+    pub async fn start_box_with_gate(
+        &mut self,
+        extra: &str,
+        camera_url: &str,
+    ) -> (TempDir, Daemon, i64) {
+        let (dir, daemon) = self.start_box(extra);
+        let camera = daemon.api().add_camera("gate", camera_url).await;
+        self.wait_online().await;
+        (dir, daemon, camera)
     }
 
     /// Sends an RPC and returns its response.

@@ -15,3 +15,11 @@ pub use testkit::faces::{
     photo, start_sim,
 };
 pub use testkit::repo;
+
+/// The daemon on a fresh data directory, with `extra` lines in its `box.toml`; the
+/// directory is removed when the returned `TempDir` is dropped.
+pub fn start_box(extra: &str) -> (tempfile::TempDir, Daemon) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemon = Daemon::start(dir.path(), extra);
+    (dir, daemon)
+}

@@ -26,22 +26,22 @@ const SAMPLE_ROWS: &[(u32, &str)] = &[
     (
         2,
         "INSERT INTO tasks (id, state, priority, from_ms, to_ms, cameras, match_distance,
-                            created_at_ms, recordings_total, recordings_done, matches)
-             VALUES ('t-1', 'running', 0, 1700000000000, 1700003600000, '[7]', 0.37,
-                     1700000000500, 2, 1, 1);
-         INSERT INTO task_sources (task_id, camera_id, track, cursor_ms, search_done)
-             VALUES ('t-1', 7, 101, 1700000060000, 1);
-         INSERT INTO recordings (id, camera_id, track, playback_uri, start_ms, end_ms,
-                                 indexed_at_ms, first_entry, end_entry, keyframes, faces)
-             VALUES (3, 7, 101, 'rtsp://192.0.2.1/a', 1700000000000, 1700000060000,
-                     1700000070000, 0, 2, 30, 2),
-                    (4, 7, 101, 'rtsp://192.0.2.1/b', 1700000060000, 1700000120000,
-                     NULL, NULL, NULL, NULL, NULL);
-         INSERT INTO task_recordings (task_id, recording_id, seq, state)
-             VALUES ('t-1', 3, 1, 'done'), ('t-1', 4, 2, 'pending');
-         INSERT INTO matches (task_id, entry_id, recording_id, camera_id, time_ms, distance,
-                              box_x, box_y, box_width, box_height, face_index)
-             VALUES ('t-1', 1, 3, 7, 1700000012000, 0.25, 10, 20, 100, 120, 0);",
+                        created_at_ms, recordings_total, recordings_done, matches)
+         VALUES ('t-1', 'running', 0, 1700000000000, 1700003600000, '[7]', 0.37,
+                 1700000000500, 2, 1, 1);
+     INSERT INTO task_sources (task_id, camera_id, track, cursor_ms, search_done)
+         VALUES ('t-1', 7, 101, 1700000060000, 1);
+     INSERT INTO recordings (id, camera_id, track, playback_uri, start_ms, end_ms,
+                             indexed_at_ms, first_entry, end_entry, keyframes, faces)
+         VALUES (3, 7, 101, 'rtsp://192.0.2.1/a', 1700000000000, 1700000060000,
+                 1700000070000, 0, 2, 30, 2),
+                (4, 7, 101, 'rtsp://192.0.2.1/b', 1700000060000, 1700000120000,
+                 NULL, NULL, NULL, NULL, NULL);
+     INSERT INTO task_recordings (task_id, recording_id, seq, state)
+         VALUES ('t-1', 3, 1, 'done'), ('t-1', 4, 2, 'pending');
+     INSERT INTO matches (task_id, entry_id, recording_id, camera_id, time_ms, distance,
+                          box_x, box_y, box_width, box_height, face_index)
+         VALUES ('t-1', 1, 3, 7, 1700000012000, 0.25, 10, 20, 100, 120, 0);",
     ),
     (
         3,
@@ -63,10 +63,10 @@ const SAMPLE_ROWS: &[(u32, &str)] = &[
     (
         6,
         "INSERT INTO tasks (id, state, priority, from_ms, to_ms, cameras, match_distance,
-                            created_at_ms, has_photo)
-             VALUES ('t-2', 'queued', 5, 1700000000000, 1700003600000, '[9]', 0.37,
-                     1700000000600, 1);
-         INSERT INTO task_photos (task_id, photo) VALUES ('t-2', x'ffd8ffe0');",
+                        created_at_ms, has_photo)
+         VALUES ('t-2', 'queued', 5, 1700000000000, 1700003600000, '[9]', 0.37,
+                 1700000000600, 1);
+     INSERT INTO task_photos (task_id, photo) VALUES ('t-2', x'ffd8ffe0');",
     ),
     (
         7,
@@ -419,24 +419,28 @@ fn file_that_is_not_a_database_is_corrupt_and_untouched() {
     assert!(!dir.path().join("secret.key").exists());
 }
 
+/// A database at `dir` with the first `applied` migrations and then `rows` (SQL), upgraded
+/// to the newest version; a raw connection to it.
+fn upgraded_from(dir: &Path, applied: usize, rows: &str) -> Connection {
+    drop(Database::open_with(dir, &MIGRATIONS[..applied]).unwrap());
+    raw(dir).execute_batch(rows).unwrap();
+    drop(super::open(dir));
+    raw(dir)
+}
+
 /// Migration 6 moves each task's photo to `task_photos` and says in `has_photo` whether
 /// there is one.
 #[test]
 fn photos_move_out_of_the_task_rows() {
     let dir = tempfile::tempdir().unwrap();
-    drop(Database::open_with(dir.path(), &MIGRATIONS[..5]).unwrap());
-    {
-        let conn = raw(dir.path());
-        conn.execute_batch(
-            "INSERT INTO tasks (id, state, priority, from_ms, to_ms, cameras, match_distance,
-                                photo, created_at_ms)
-                 VALUES ('with', 'done', 0, 1, 2, '[]', 0.37, x'ffd8ffe000104a46', 3),
-                        ('without', 'done', 0, 1, 2, '[]', 0.37, NULL, 4);",
-        )
-        .unwrap();
-    }
-    drop(super::open(dir.path()));
-    let conn = raw(dir.path());
+    let conn = upgraded_from(
+        dir.path(),
+        5,
+        "INSERT INTO tasks (id, state, priority, from_ms, to_ms, cameras, match_distance,
+                            photo, created_at_ms)
+             VALUES ('with', 'done', 0, 1, 2, '[]', 0.37, x'ffd8ffe000104a46', 3),
+                    ('without', 'done', 0, 1, 2, '[]', 0.37, NULL, 4);",
+    );
     assert_eq!(
         pairs::<Vec<u8>>(&conn, "SELECT task_id, photo FROM task_photos"),
         [("with".to_owned(), b"\xff\xd8\xff\xe0\x00\x10JF".to_vec())]
@@ -453,20 +457,15 @@ fn photos_move_out_of_the_task_rows() {
 #[test]
 fn embeddings_move_out_of_the_task_rows() {
     let dir = tempfile::tempdir().unwrap();
-    drop(Database::open_with(dir.path(), &MIGRATIONS[..7]).unwrap());
-    {
-        let conn = raw(dir.path());
-        conn.execute_batch(
-            "INSERT INTO tasks (id, state, priority, from_ms, to_ms, cameras, match_distance,
-                                model, embedding, created_at_ms)
-                 VALUES ('given', 'running', 0, 1, 2, '[]', 0.37, 'dlib-resnet-v1',
-                         x'0000803f00000000', 3),
-                        ('photo', 'queued', 0, 1, 2, '[]', 0.37, NULL, NULL, 4);",
-        )
-        .unwrap();
-    }
-    drop(super::open(dir.path()));
-    let conn = raw(dir.path());
+    let conn = upgraded_from(
+        dir.path(),
+        7,
+        "INSERT INTO tasks (id, state, priority, from_ms, to_ms, cameras, match_distance,
+                            model, embedding, created_at_ms)
+             VALUES ('given', 'running', 0, 1, 2, '[]', 0.37, 'dlib-resnet-v1',
+                     x'0000803f00000000', 3),
+                    ('photo', 'queued', 0, 1, 2, '[]', 0.37, NULL, NULL, 4);",
+    );
     let moved: Vec<(String, i64, String, Vec<u8>)> = conn
         .prepare("SELECT task_id, n, model, embedding FROM task_embeddings")
         .unwrap()

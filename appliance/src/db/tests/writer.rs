@@ -2,11 +2,16 @@
 
 use std::sync::mpsc;
 
+use tokio::sync::oneshot;
+
 use rusqlite::OptionalExtension;
 
 use super::super::writer::MAX_GROUP;
 use super::super::{Database, DbError, DbErrorKind};
 use super::open;
+
+/// A job's answer, once its group committed or failed.
+type Answer<T> = oneshot::Receiver<Result<T, DbError>>;
 
 async fn setting(db: &Database, key: &str) -> Option<String> {
     let key = key.to_owned();
@@ -35,6 +40,15 @@ fn hold_writer(db: &Database) -> mpsc::Sender<()> {
         .unwrap();
     wait_started.recv().unwrap();
     release
+}
+
+/// Queues a job that runs `sql`; its answer comes once its group commits (or fails to).
+fn queue_sql(db: &Database, sql: &'static str) -> Answer<()> {
+    db.send(move |tx| {
+        tx.execute(sql, [])?;
+        Ok(())
+    })
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -90,25 +104,10 @@ async fn failed_commit_fails_every_job_of_the_group() {
     .unwrap();
 
     let release = hold_writer(&db);
-    let before = db
-        .send(|tx| {
-            tx.execute("INSERT INTO settings VALUES ('before', 'v')", [])?;
-            Ok(())
-        })
-        .unwrap();
+    let before = queue_sql(&db, "INSERT INTO settings VALUES ('before', 'v')");
     // Succeeds inside its savepoint; the deferred foreign key fails the commit.
-    let dangling = db
-        .send(|tx| {
-            tx.execute("INSERT INTO child VALUES (42)", [])?;
-            Ok(())
-        })
-        .unwrap();
-    let after = db
-        .send(|tx| {
-            tx.execute("INSERT INTO settings VALUES ('after', 'v')", [])?;
-            Ok(())
-        })
-        .unwrap();
+    let dangling = queue_sql(&db, "INSERT INTO child VALUES (42)");
+    let after = queue_sql(&db, "INSERT INTO settings VALUES ('after', 'v')");
     drop(release);
     for (name, answer) in [("before", before), ("dangling", dangling), ("after", after)] {
         let error = answer.await.unwrap().expect_err(name);
@@ -137,12 +136,7 @@ async fn panicking_job_is_an_error_and_the_writer_goes_on() {
             panic!("a bug in a write job");
         })
         .unwrap();
-    let fine = db
-        .send(|tx| {
-            tx.execute("INSERT INTO settings VALUES ('fine', 'v')", [])?;
-            Ok(())
-        })
-        .unwrap();
+    let fine = queue_sql(&db, "INSERT INTO settings VALUES ('fine', 'v')");
     drop(release);
     assert!(panics.await.is_err(), "the panicking job got an answer");
     fine.await.unwrap().unwrap();

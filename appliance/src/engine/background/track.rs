@@ -12,9 +12,11 @@ use std::{ops::Range, pin::pin, sync::Arc, time::Duration};
 
 use futures::{StreamExt, stream::FuturesUnordered};
 use pipeline::downloader::{Job, Priority};
+use rusqlite::Transaction;
 use tokio_util::sync::CancellationToken;
 
 use super::{Inner, coverage};
+use crate::db::DbError;
 use crate::engine::{
     indexer::{IndexingError, Problem, RecordingFailure},
     store::{FoundRecording, PendingRecording, now_ms},
@@ -114,19 +116,16 @@ async fn step(
     cancel: &CancellationToken,
 ) -> Result<bool, WindowError> {
     let now = now_ms();
-    let coverage = (inner.db)
-        .write(move |tx| Ok(coverage::ensure(tx, camera, track, now)?))
-        .await
-        .map_err(|e| WindowError::Unavailable(format!("database: {e}")))?;
+    let coverage = write(inner, move |tx| {
+        Ok(coverage::ensure(tx, camera, track, now)?)
+    })
+    .await?;
     super::report_lag(&coverage, now);
     let Some(window) = next_window(&coverage, now, &inner.config) else {
         return Ok(false);
     };
     let covered = index_window(inner, camera, track, &window, job, cancel).await?;
-    (inner.db)
-        .write(move |tx| Ok(coverage::extend(tx, camera, track, covered, now_ms())?))
-        .await
-        .map_err(|e| WindowError::Unavailable(format!("database: {e}")))?;
+    extend_coverage(inner, camera, track, covered).await?;
     Ok(true)
 }
 
@@ -154,10 +153,10 @@ async fn index_window(
         found.retain(|r| r.start_ms < open);
     }
     let now = now_ms();
-    let mut waiting = (inner.db)
-        .write(move |tx| Ok(coverage::store_found(tx, camera, track, &found, now)?))
-        .await
-        .map_err(|e| WindowError::Unavailable(format!("database: {e}")))?;
+    let mut waiting = write(inner, move |tx| {
+        Ok(coverage::store_found(tx, camera, track, &found, now)?)
+    })
+    .await?;
     if !window.forward {
         waiting.reverse();
     }
@@ -185,11 +184,7 @@ async fn index_window(
             } else {
                 waiting[nearest_done - 1].start_ms..covered.end
             };
-            let stored = (inner.db)
-                .write(move |tx| Ok(coverage::extend(tx, camera, track, grown, now_ms())?));
-            stored
-                .await
-                .map_err(|e| WindowError::Unavailable(format!("database: {e}")))?;
+            extend_coverage(inner, camera, track, grown).await?;
         }
     }
     Ok(covered)
@@ -253,18 +248,40 @@ async fn index_one(
         tracing::warn!(camera = recording.camera_id, recording = %recording.playback_uri, %reason, "recording not indexed");
     }
     let (camera, track, id) = (recording.camera_id, recording.track, recording.recording_id);
+    write(inner, move |tx| {
+        let now = now_ms();
+        Ok(coverage::recording_done(
+            tx,
+            camera,
+            track,
+            id,
+            error.as_deref(),
+            now,
+        )?)
+    })
+    .await
+}
+
+/// Records `span` of the track as covered.
+async fn extend_coverage(
+    inner: &Inner,
+    camera: i64,
+    track: u32,
+    span: Range<i64>,
+) -> Result<(), WindowError> {
+    write(inner, move |tx| {
+        Ok(coverage::extend(tx, camera, track, span, now_ms())?)
+    })
+    .await
+}
+
+/// Runs `job` on the database's writer; a failure leaves the track unavailable for now.
+async fn write<T: Send + 'static>(
+    inner: &Inner,
+    job: impl FnOnce(&Transaction<'_>) -> Result<T, DbError> + Send + 'static,
+) -> Result<T, WindowError> {
     (inner.db)
-        .write(move |tx| {
-            let now = now_ms();
-            Ok(coverage::recording_done(
-                tx,
-                camera,
-                track,
-                id,
-                error.as_deref(),
-                now,
-            )?)
-        })
+        .write(job)
         .await
         .map_err(|e| WindowError::Unavailable(format!("database: {e}")))
 }

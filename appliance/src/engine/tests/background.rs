@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use isapi::sim::{Faults, SimConfig, Simulator};
+use isapi::sim::{Faults, Simulator};
 
 use super::{USER, camera, engine, search_for};
 use crate::{
@@ -106,10 +106,7 @@ fn reached_horizon(coverage: &Coverage) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn footage_is_indexed_back_to_keep_days_and_a_search_over_it_asks_no_camera() {
-    let sim = Simulator::start(SimConfig::new(vec![recent_camera(8)]))
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, dir) = super::simulated(vec![recent_camera(8)]).await;
     let engine = engine(dir.path());
     let camera = add(&engine, &sim, 0, "gate").await;
     engine.start_background(config());
@@ -148,10 +145,7 @@ async fn footage_is_indexed_back_to_keep_days_and_a_search_over_it_asks_no_camer
 /// named in the task's warnings, and only those two get a row of their own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_search_over_covered_footage_is_answered_in_batches_and_indexes_only_what_is_not() {
-    let sim = Simulator::start(SimConfig::new(vec![recent_camera(8)]))
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, dir) = super::simulated(vec![recent_camera(8)]).await;
     let search = SearchConfig {
         indexed_batch: 3,
         ..super::test_search_config()
@@ -238,10 +232,7 @@ async fn a_search_over_covered_footage_is_answered_in_batches_and_indexes_only_w
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_camera_that_does_not_answer_waits_and_catches_up_without_holding_others_back() {
-    let sim = Simulator::start(SimConfig::new(vec![recent_camera(6), recent_camera(6)]))
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, dir) = super::simulated(vec![recent_camera(6), recent_camera(6)]).await;
     let engine = engine(dir.path());
     let busy = add(&engine, &sim, 0, "busy").await;
     let fine = add(&engine, &sim, 1, "fine").await;
@@ -272,10 +263,7 @@ async fn a_camera_that_does_not_answer_waits_and_catches_up_without_holding_othe
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_resumes_from_what_was_committed_and_indexes_nothing_twice() {
-    let sim = Simulator::start(SimConfig::new(vec![recent_camera(6)]))
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, dir) = super::simulated(vec![recent_camera(6)]).await;
     let first = engine(dir.path());
     let camera = add(&first, &sim, 0, "gate").await;
     first.start_background(config());
@@ -329,10 +317,7 @@ async fn a_restart_resumes_from_what_was_committed_and_indexes_nothing_twice() {
 /// other's, and the cameras are not downloaded from.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn synthetic_footage_is_searched_from_the_index_alone() {
-    let sim = Simulator::start(SimConfig::new(vec![recent_camera(8), recent_camera(8)]))
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, dir) = super::simulated(vec![recent_camera(8), recent_camera(8)]).await;
     let search = SearchConfig {
         indexed_batch: 500,
         ..super::test_search_config()

@@ -2,7 +2,7 @@
 //! through): a gated task finds the person on nearly every recording while most keyframes
 //! are skipped, counts each stage, and what the camera's gates learnt outlives the engine.
 
-use isapi::sim::{DeviceConfig, RecordingClip, SimConfig, Simulator};
+use isapi::sim::{DeviceConfig, RecordingClip};
 use pipeline::motion::GateConfig;
 
 use super::{PASSWORD, USER, add_camera, cached, engine_with, search_for};
@@ -39,10 +39,7 @@ fn gated_engine(dir: &std::path::Path) -> Engine {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gated_search_finds_the_person_while_most_keyframes_are_skipped() {
-    let sim = Simulator::start(SimConfig::new(vec![street_camera()]))
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, dir) = super::simulated(vec![street_camera()]).await;
     let engine = gated_engine(dir.path());
     let camera = add_camera(&engine, &sim).await;
     let (start, _) = sim

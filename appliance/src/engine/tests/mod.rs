@@ -84,6 +84,14 @@ fn engine_with(dir: &Path, config: SearchConfig, motion: Option<GateConfig>) -> 
     .expect("engine")
 }
 
+/// The simulator serving `cameras`, and a fresh data directory for an engine.
+async fn simulated(cameras: Vec<DeviceConfig>) -> (Simulator, tempfile::TempDir) {
+    let sim = Simulator::start(SimConfig::new(cameras))
+        .await
+        .expect("simulator");
+    (sim, tempfile::tempdir().expect("tempdir"))
+}
+
 /// A simulated camera (`clip` at one recording) and an engine that knows it.
 struct Setup {
     sim: Simulator,
@@ -94,10 +102,7 @@ struct Setup {
 
 async fn setup(clip: Option<(u64, &str)>) -> Setup {
     let camera = camera(jiff::Timestamp::now(), clip);
-    let sim = Simulator::start(SimConfig::new(vec![camera]))
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, dir) = simulated(vec![camera]).await;
     let engine = engine(dir.path());
     let camera = add_camera(&engine, &sim).await;
     Setup {

@@ -2,7 +2,7 @@
 //! named, snapshots removed, coverage moved past it), a search over it indexes it again and
 //! finds what it found before, and a quota retires the oldest recordings first.
 
-use isapi::sim::{SimConfig, Simulator};
+use isapi::sim::Simulator;
 
 use super::{add_camera, camera, engine, search_for};
 use crate::{
@@ -52,10 +52,7 @@ struct Searched {
 }
 
 async fn searched(first: u64) -> Searched {
-    let sim = Simulator::start(SimConfig::new(vec![old_camera(first)]))
-        .await
-        .expect("simulator");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let (sim, dir) = super::simulated(vec![old_camera(first)]).await;
     let engine = engine(dir.path());
     let camera = add_camera(&engine, &sim).await;
     let (matches, done) = search(&engine, &sim, camera, first as usize).await;

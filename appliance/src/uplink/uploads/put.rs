@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
+use crate::uplink::error_chain;
+
 /// How one upload ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Put {
@@ -66,15 +68,4 @@ pub(super) async fn put_jpeg(
 /// A presigned URL without its query (the signature): fit for a log line.
 pub(super) fn shown(url: &str) -> &str {
     url.split_once('?').map_or(url, |(base, _)| base)
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
