@@ -531,18 +531,11 @@ impl ObjectsConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, message: &str| ConfigError::Invalid {
-            key,
-            message: message.to_owned(),
-        };
-        let positive = [
+        all_positive(&[
             ("objects.max_object_bytes", self.max_object_bytes as u64),
             ("objects.get_url_seconds", self.get_url_seconds),
             ("objects.put_url_seconds", self.put_url_seconds),
-        ];
-        if let Some((key, _)) = positive.into_iter().find(|(_, value)| *value == 0) {
-            return Err(invalid(key, "must be greater than 0"));
-        }
+        ])?;
         // Seven days: the longest a SigV4 presigned URL may live.
         for (key, value) in [
             ("objects.get_url_seconds", self.get_url_seconds),
@@ -577,10 +570,6 @@ impl ObjectsConfig {
 
 impl S3Config {
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, message: &str| ConfigError::Invalid {
-            key,
-            message: message.to_owned(),
-        };
         let required = [
             ("objects.s3.bucket", &self.bucket),
             ("objects.s3.region", &self.region),
@@ -728,7 +717,38 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let positive = [
+        all_positive(&self.positive_settings())?;
+        if !(self.database.url.starts_with("postgres://")
+            || self.database.url.starts_with("postgresql://")
+            || self.database.url.starts_with("sqlite:"))
+        {
+            return Err(invalid(
+                "database.url",
+                "must start with postgres://, postgresql:// or sqlite:",
+            ));
+        }
+        argon2::Params::new(
+            self.auth.argon2.memory_kib,
+            self.auth.argon2.iterations,
+            self.auth.argon2.parallelism,
+            None,
+        )
+        .map_err(|e| ConfigError::Invalid {
+            key: "auth.argon2",
+            message: e.to_string(),
+        })?;
+        self.objects.validate()?;
+        all_positive(&[(
+            "billing.check_every_seconds",
+            self.billing.check_every_seconds,
+        )])?;
+        self.notifications.validate()?;
+        self.broker.as_ref().map_or(Ok(()), BrokerConfig::validate)
+    }
+
+    /// The settings outside a section of their own that must be greater than 0.
+    fn positive_settings(&self) -> [(&'static str, u64); 16] {
+        [
             ("server.max_body_bytes", self.server.max_body_bytes as u64),
             (
                 "database.max_connections",
@@ -778,62 +798,34 @@ impl Config {
             ("searches.events_poll_ms", self.searches.events_poll_ms),
             ("faces.concurrency", self.faces.concurrency as u64),
             ("faces.max_photo_bytes", self.faces.max_photo_bytes as u64),
-        ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(ConfigError::Invalid {
-                    key,
-                    message: "must be greater than 0".to_owned(),
-                });
-            }
-        }
-        if !(self.database.url.starts_with("postgres://")
-            || self.database.url.starts_with("postgresql://")
-            || self.database.url.starts_with("sqlite:"))
-        {
-            return Err(ConfigError::Invalid {
-                key: "database.url",
-                message: "must start with postgres://, postgresql:// or sqlite:".to_owned(),
-            });
-        }
-        argon2::Params::new(
-            self.auth.argon2.memory_kib,
-            self.auth.argon2.iterations,
-            self.auth.argon2.parallelism,
-            None,
-        )
-        .map_err(|e| ConfigError::Invalid {
-            key: "auth.argon2",
-            message: e.to_string(),
-        })?;
-        self.objects.validate()?;
-        if self.billing.check_every_seconds == 0 {
-            return Err(ConfigError::Invalid {
-                key: "billing.check_every_seconds",
-                message: "must be greater than 0".to_owned(),
-            });
-        }
-        self.notifications.validate()?;
-        self.broker.as_ref().map_or(Ok(()), BrokerConfig::validate)
+        ]
+    }
+}
+
+/// A setting found wrong: `key` and why.
+fn invalid(key: &'static str, message: &str) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.to_owned(),
+    }
+}
+
+/// The first of `settings` that is 0, if any, as an error.
+fn all_positive(settings: &[(&'static str, u64)]) -> Result<(), ConfigError> {
+    match settings.iter().find(|(_, value)| *value == 0) {
+        Some(&(key, _)) => Err(invalid(key, "must be greater than 0")),
+        None => Ok(()),
     }
 }
 
 impl NotificationsConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, message: &str| ConfigError::Invalid {
-            key,
-            message: message.to_owned(),
-        };
-        for (key, value) in [
+        all_positive(&[
             ("notifications.poll_ms", self.poll_ms),
             ("notifications.retry_min_ms", self.retry_min_ms),
             ("notifications.timeout_ms", self.timeout_ms),
             ("notifications.max_attempts", u64::from(self.max_attempts)),
-        ] {
-            if value == 0 {
-                return Err(invalid(key, "must be greater than 0"));
-            }
-        }
+        ])?;
         if self.retry_max_ms < self.retry_min_ms {
             let message = "must be at least notifications.retry_min_ms";
             return Err(invalid("notifications.retry_max_ms", message));
@@ -867,7 +859,7 @@ impl BrokerConfig {
         if let Some(url) = &self.relay_url {
             check_broker_url("broker.relay_url", url)?;
         }
-        let positive = [
+        all_positive(&[
             (
                 "broker.session_expiry_seconds",
                 u64::from(self.session_expiry_seconds),
@@ -876,14 +868,7 @@ impl BrokerConfig {
                 "broker.command_timeout_seconds",
                 self.command_timeout_seconds,
             ),
-        ];
-        match positive.into_iter().find(|(_, value)| *value == 0) {
-            Some((key, _)) => Err(ConfigError::Invalid {
-                key,
-                message: "must be greater than 0".to_owned(),
-            }),
-            None => Ok(()),
-        }
+        ])
     }
 }
 

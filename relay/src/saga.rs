@@ -78,21 +78,13 @@ impl SagaStep for RecordedResource {
 
     fn apply<'a>(&'a self, db: &'a Db, tenant: Uuid) -> StepFuture<'a> {
         Box::pin(async move {
-            let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
             let reference = (self.reference)(tenant);
-            creations::insert_resource(&mut tx, tenant, self.kind, reference).await?;
-            tx.commit().await?;
-            Ok(())
+            record_resource(db, tenant, self.kind, reference).await
         })
     }
 
     fn compensate<'a>(&'a self, db: &'a Db, tenant: Uuid) -> StepFuture<'a> {
-        Box::pin(async move {
-            let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            creations::delete_resource(&mut tx, tenant, self.kind).await?;
-            tx.commit().await?;
-            Ok(())
-        })
+        Box::pin(async move { forget_resource(db, tenant, self.kind).await })
     }
 }
 
@@ -118,11 +110,8 @@ impl SagaStep for BrokerGroup {
                 .create_tenant(tenant)
                 .await
                 .map_err(broker_failed)?;
-            let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
             let reference = format!("group={}", crate::broker::tenant_group(tenant));
-            creations::insert_resource(&mut tx, tenant, BROKER_STEP, reference).await?;
-            tx.commit().await?;
-            Ok(())
+            record_resource(db, tenant, BROKER_STEP, reference).await
         })
     }
 
@@ -132,10 +121,7 @@ impl SagaStep for BrokerGroup {
                 .delete_tenant(tenant)
                 .await
                 .map_err(broker_failed)?;
-            let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
-            creations::delete_resource(&mut tx, tenant, BROKER_STEP).await?;
-            tx.commit().await?;
-            Ok(())
+            forget_resource(db, tenant, BROKER_STEP).await
         })
     }
 }
@@ -158,11 +144,8 @@ impl SagaStep for FaceLibrary {
 
     fn apply<'a>(&'a self, db: &'a Db, tenant: Uuid) -> StepFuture<'a> {
         Box::pin(async move {
-            let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
             let reference = format!("model={}", pipeline::faces::ModelId::EMBEDDER.id());
-            creations::insert_resource(&mut tx, tenant, FACE_LIBRARY_STEP, reference).await?;
-            tx.commit().await?;
-            Ok(())
+            record_resource(db, tenant, FACE_LIBRARY_STEP, reference).await
         })
     }
 
@@ -186,6 +169,27 @@ impl SagaStep for FaceLibrary {
             Ok(())
         })
     }
+}
+
+/// Records `tenant`'s resource of `kind` in `tenant_resources`, in its own transaction.
+async fn record_resource(
+    db: &Db,
+    tenant: Uuid,
+    kind: &str,
+    reference: String,
+) -> Result<(), StepError> {
+    let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+    creations::insert_resource(&mut tx, tenant, kind, reference).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Removes `tenant`'s resource of `kind` from `tenant_resources`, in its own transaction.
+async fn forget_resource(db: &Db, tenant: Uuid, kind: &str) -> Result<(), StepError> {
+    let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
+    creations::delete_resource(&mut tx, tenant, kind).await?;
+    tx.commit().await?;
+    Ok(())
 }
 
 fn broker_failed(error: BrokerError) -> StepError {

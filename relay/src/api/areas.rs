@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::types::{Name, Page};
-use super::{begin, begin_existing, begin_list};
+use super::{begin, begin_existing, list_visible_page};
 use crate::audit::{self, audited};
 use crate::auth::{Principal, Role};
 use crate::db::{Mode, Tx};
@@ -109,11 +109,7 @@ pub async fn list_areas(
     ApiPath(tenant_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<AreaList>, ApiError> {
-    let caller = (&state, &principal);
-    let (mut tx, tenant, bounds) = begin_list(caller, tenant_id, &page, None).await?;
-    let visible = visibility(&principal);
-    let items = crate::store::list_visible(&mut tx, tenant, visible, bounds).await?;
-    tx.commit().await?;
+    let items = list_visible_page((&state, &principal), tenant_id, &page).await?;
     Ok(Json(AreaList { items }))
 }
 

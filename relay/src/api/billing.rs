@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::begin_existing;
+use super::{begin_as_tenant_admin, begin_existing};
 use crate::audit::{self, audited};
 use crate::auth::{Principal, Role};
 use crate::db::{Mode, now_ms};
@@ -113,9 +113,7 @@ pub async fn get_billing_settings(
     principal: Principal,
     ApiPath(tenant_id): ApiPath<Uuid>,
 ) -> Result<Json<BillingSettings>, ApiError> {
-    principal.tenant_for(tenant_id)?;
-    principal.require_tenant_role(Role::TenantAdmin)?;
-    let (mut tx, tenant) = begin_existing(&state, &principal, tenant_id, Mode::Read).await?;
+    let (mut tx, tenant) = begin_as_tenant_admin(&state, &principal, tenant_id, Mode::Read).await?;
     let settings = store::settings(&mut tx, tenant).await?;
     tx.commit().await?;
     Ok(Json(settings.into()))

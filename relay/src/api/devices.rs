@@ -17,9 +17,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::areas::{referenced, visibility};
+use super::areas::referenced;
 use super::types::{Name, Page, Secret, rfc3339};
-use super::{begin, begin_existing, begin_list};
+use super::{begin, begin_existing, list_visible_page};
 use crate::audit::{self, audited};
 use crate::auth::tokens::{new_secret, secret_digest};
 use crate::auth::{Principal, Role};
@@ -275,11 +275,7 @@ pub async fn list_devices(
     ApiPath(tenant_id): ApiPath<Uuid>,
     ApiQuery(page): ApiQuery<Page>,
 ) -> Result<Json<DeviceList>, ApiError> {
-    let caller = (&state, &principal);
-    let (mut tx, tenant, bounds) = begin_list(caller, tenant_id, &page, None).await?;
-    let visible = visibility(&principal);
-    let items = crate::store::list_visible(&mut tx, tenant, visible, bounds).await?;
-    tx.commit().await?;
+    let items = list_visible_page((&state, &principal), tenant_id, &page).await?;
     Ok(Json(DeviceList { items }))
 }
 

@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::begin_existing;
+use super::begin_as_tenant_admin;
 use super::types::rfc3339;
 use crate::audit::{self, audited};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::db::{Mode, Scope};
 use crate::dunning::check::{self, CheckOptions};
 use crate::dunning::standing;
@@ -58,9 +58,7 @@ pub async fn get_standing(
     principal: Principal,
     ApiPath(tenant_id): ApiPath<Uuid>,
 ) -> Result<Json<TenantStanding>, ApiError> {
-    principal.tenant_for(tenant_id)?;
-    principal.require_tenant_role(Role::TenantAdmin)?;
-    let (mut tx, tenant) = begin_existing(&state, &principal, tenant_id, Mode::Read).await?;
+    let (mut tx, tenant) = begin_as_tenant_admin(&state, &principal, tenant_id, Mode::Read).await?;
     let found = stored::get(&mut tx, tenant).await?;
     let overdue = invoices::overdue(&mut tx, tenant).await?;
     tx.commit().await?;

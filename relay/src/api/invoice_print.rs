@@ -10,9 +10,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 use uuid::Uuid;
 
-use super::begin_existing;
+use super::begin_as_tenant_admin;
 use super::types::rfc3339;
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::db::Mode;
 use crate::error::ApiError;
 use crate::extract::{ApiPath, ApiQuery};
@@ -162,9 +162,7 @@ async fn load(
     principal: &Principal,
     (tenant_id, invoice_id): (Uuid, Uuid),
 ) -> Result<(StoredInvoice, Vec<StoredLine>, String), ApiError> {
-    principal.tenant_for(tenant_id)?;
-    principal.require_tenant_role(Role::TenantAdmin)?;
-    let (mut tx, tenant) = begin_existing(state, principal, tenant_id, Mode::Read).await?;
+    let (mut tx, tenant) = begin_as_tenant_admin(state, principal, tenant_id, Mode::Read).await?;
     let invoice = invoices::find(&mut tx, tenant, invoice_id)
         .await?
         .ok_or_else(ApiError::not_found)?;

@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::types::{Page, rfc3339};
-use super::{begin_existing, begin_list};
+use super::{begin_as_tenant_admin, begin_existing, begin_list};
 use crate::audit::{self, audited};
 use crate::auth::{Principal, Role};
 use crate::db::{DbError, Mode, Scope, now_ms};
@@ -188,9 +188,7 @@ pub async fn list_pricing_rules(
     principal: Principal,
     ApiPath(tenant_id): ApiPath<Uuid>,
 ) -> Result<Json<PricingRuleList>, ApiError> {
-    principal.tenant_for(tenant_id)?;
-    principal.require_tenant_role(Role::TenantAdmin)?;
-    let (mut tx, tenant) = begin_existing(&state, &principal, tenant_id, Mode::Read).await?;
+    let (mut tx, tenant) = begin_as_tenant_admin(&state, &principal, tenant_id, Mode::Read).await?;
     let stored = pricing_rules::list(&mut tx, tenant).await?;
     tx.commit().await?;
     let items = stored
@@ -394,9 +392,7 @@ pub async fn get_invoice(
     principal: Principal,
     ApiPath((tenant_id, invoice_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<Invoice>, ApiError> {
-    principal.tenant_for(tenant_id)?;
-    principal.require_tenant_role(Role::TenantAdmin)?;
-    let (mut tx, tenant) = begin_existing(&state, &principal, tenant_id, Mode::Read).await?;
+    let (mut tx, tenant) = begin_as_tenant_admin(&state, &principal, tenant_id, Mode::Read).await?;
     let stored = invoices::find(&mut tx, tenant, invoice_id)
         .await?
         .ok_or_else(ApiError::not_found)?;

@@ -99,6 +99,32 @@ pub(crate) async fn begin_existing(
     Ok((tx, tenant))
 }
 
+/// [`begin_existing`] for the tenant admins' pages: the caller must name its own tenant
+/// (or be a platform admin) and hold the tenant admin role.
+pub(crate) async fn begin_as_tenant_admin(
+    state: &AppState,
+    principal: &Principal,
+    tenant_id: Uuid,
+    mode: Mode,
+) -> Result<(Tx, Uuid), ApiError> {
+    principal.tenant_for(tenant_id)?;
+    principal.require_tenant_role(Role::TenantAdmin)?;
+    begin_existing(state, principal, tenant_id, mode).await
+}
+
+/// A page of the tenant's `T` in the areas the caller sees.
+pub(crate) async fn list_visible_page<T: crate::store::VisibleRow>(
+    (state, principal): (&AppState, &Principal),
+    tenant_id: Uuid,
+    page: &types::Page,
+) -> Result<Vec<T>, ApiError> {
+    let (mut tx, tenant, bounds) = begin_list((state, principal), tenant_id, page, None).await?;
+    let visible = areas::visibility(principal);
+    let items = crate::store::list_visible(&mut tx, tenant, visible, bounds).await?;
+    tx.commit().await?;
+    Ok(items)
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -234,8 +260,27 @@ impl Modify for StandardErrors {
     }
 }
 
+/// The router an area's routes are added to.
+type Routes = OpenApiRouter<AppState>;
+
+/// Every route, one area after another.
 fn api_router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let areas: [fn(Routes) -> Routes; 5] = [
+        service_routes,
+        organisation_routes,
+        device_routes,
+        billing_routes,
+        people_routes,
+    ];
+    areas.into_iter().fold(
+        OpenApiRouter::with_openapi(ApiDoc::openapi()),
+        |router, add| add(router),
+    )
+}
+
+/// The service itself (health, metrics, the document) and sessions.
+fn service_routes(router: Routes) -> Routes {
+    router
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
@@ -245,6 +290,11 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(session::logout))
         .routes(routes!(session::me))
         .routes(routes!(session::auth_config))
+}
+
+/// Tenants, their areas, users and grants, notification channels and the audit log.
+fn organisation_routes(router: Routes) -> Routes {
+    router
         .routes(routes!(tenants::list_tenants, tenants::create_tenant))
         .routes(routes!(
             tenants::get_tenant,
@@ -267,6 +317,18 @@ fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(users::list_grants, users::create_grant))
         .routes(routes!(users::delete_grant))
+        .routes(routes!(audit_log::list_audit))
+        .routes(routes!(
+            notifications::list_channels,
+            notifications::add_channel
+        ))
+        .routes(routes!(notifications::delete_channel))
+        .routes(routes!(notifications::list_notices))
+}
+
+/// Boxes, their calls and searches, stored objects and software.
+fn device_routes(router: Routes) -> Routes {
+    router
         .routes(routes!(devices::list_devices, devices::register_device))
         .routes(routes!(devices::get_device, devices::update_device))
         .routes(routes!(devices::issue_provisioning_key))
@@ -285,7 +347,15 @@ fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(searches::list_results))
         .routes(routes!(searches::events::search_events))
-        .routes(routes!(audit_log::list_audit))
+        .routes(routes!(objects::get_object, objects::put_object))
+        .routes(routes!(software::list_packages, software::upload_package))
+        .routes(routes!(software::list_rollouts, software::start_rollout))
+        .routes(routes!(software::get_rollout))
+}
+
+/// Billing: settings and usage, pricing rules, invoices, payments, dunning and reports.
+fn billing_routes(router: Routes) -> Routes {
+    router
         .routes(routes!(
             billing::get_billing_settings,
             billing::set_billing_settings
@@ -305,16 +375,14 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(invoice_print::invoice_csv))
         .routes(routes!(dunning::get_standing))
         .routes(routes!(dunning::run_dunning))
-        .routes(routes!(
-            notifications::list_channels,
-            notifications::add_channel
-        ))
-        .routes(routes!(notifications::delete_channel))
-        .routes(routes!(notifications::list_notices))
         .routes(routes!(reports::revenue))
         .routes(routes!(reports::tenants_by_state))
         .routes(routes!(reports::usage_by_tenant))
-        .routes(routes!(objects::get_object, objects::put_object))
+}
+
+/// People and their photos.
+fn people_routes(router: Routes) -> Routes {
+    router
         .routes(routes!(people::list_people, people::create_person))
         .routes(routes!(
             people::get_person,
@@ -323,9 +391,6 @@ fn api_router() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(people::add_photo))
         .routes(routes!(people::delete_photo))
-        .routes(routes!(software::list_packages, software::upload_package))
-        .routes(routes!(software::list_rollouts, software::start_rollout))
-        .routes(routes!(software::get_rollout))
 }
 
 /// axum's wildcard `{*key}` is the OpenAPI parameter `{key}` (which may hold slashes).

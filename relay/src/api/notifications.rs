@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::types::{Page, rfc3339};
-use super::{begin_existing, begin_list};
+use super::{begin_as_tenant_admin, begin_existing, begin_list};
 use crate::audit::{self, audited};
 use crate::auth::{Principal, Role};
 use crate::db::{Mode, now_ms};
@@ -125,9 +125,7 @@ pub async fn list_channels(
     principal: Principal,
     ApiPath(tenant_id): ApiPath<Uuid>,
 ) -> Result<Json<ChannelList>, ApiError> {
-    principal.tenant_for(tenant_id)?;
-    principal.require_tenant_role(Role::TenantAdmin)?;
-    let (mut tx, tenant) = begin_existing(&state, &principal, tenant_id, Mode::Read).await?;
+    let (mut tx, tenant) = begin_as_tenant_admin(&state, &principal, tenant_id, Mode::Read).await?;
     let stored = store::channels(&mut tx, tenant).await?;
     tx.commit().await?;
     Ok(Json(ChannelList {
@@ -276,10 +274,8 @@ pub async fn delete_channel(
         "notifications.channel.delete",
         &target,
         async {
-            principal.tenant_for(tenant_id)?;
-            principal.require_tenant_role(Role::TenantAdmin)?;
             let (mut tx, tenant) =
-                begin_existing(&state, &principal, tenant_id, Mode::Write).await?;
+                begin_as_tenant_admin(&state, &principal, tenant_id, Mode::Write).await?;
             if !store::delete_channel(&mut tx, tenant, channel_id).await? {
                 return Err(ApiError::not_found());
             }

@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::extract::ApiQuery;
 use crate::metering::{usage, zones};
 use crate::state::AppState;
+pub use crate::store::reports::RevenueMonth;
 use crate::store::{meters, reports, standing, tenants};
 
 fn month(field: &str, text: &str) -> Result<BillingMonth, ApiError> {
@@ -33,25 +34,6 @@ pub struct RevenueQuery {
     /// The last month, `YYYY-MM`. Default: the current month (UTC).
     #[param(example = "2026-12")]
     pub to: Option<String>,
-}
-
-/// One month's invoices in one currency.
-#[derive(Debug, Serialize, Deserialize, ToSchema)]
-pub struct RevenueMonth {
-    /// `YYYY-MM`, the invoices' period.
-    pub month: String,
-    pub currency: String,
-    pub invoices: i64,
-    /// Invoices' totals (void ones left out).
-    pub invoiced_minor: i64,
-    /// Taken off by credit notes.
-    pub credited_minor: i64,
-    /// Received.
-    pub paid_minor: i64,
-    /// Still owed on issued and overdue invoices.
-    pub outstanding_minor: i64,
-    /// Of which overdue.
-    pub overdue_minor: i64,
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -92,21 +74,8 @@ pub async fn revenue(
     }
     let (from, to) = (from.to_string(), to.to_string());
     let mut tx = state.db.begin(Scope::Platform, Mode::Read).await?;
-    let found = reports::revenue(&mut tx, (&from, &to)).await?;
+    let months = reports::revenue(&mut tx, (&from, &to)).await?;
     tx.commit().await?;
-    let months = found
-        .into_iter()
-        .map(|r| RevenueMonth {
-            month: r.period,
-            currency: r.currency,
-            invoices: r.invoices,
-            invoiced_minor: r.invoiced_minor,
-            credited_minor: r.credited_minor,
-            paid_minor: r.paid_minor,
-            outstanding_minor: r.outstanding_minor,
-            overdue_minor: r.overdue_minor,
-        })
-        .collect();
     Ok(Json(RevenueReport { from, to, months }))
 }
 

@@ -134,10 +134,7 @@ pub async fn login(
     ApiJson(request): ApiJson<LoginRequest>,
 ) -> Result<Response, ApiError> {
     state.limits.check_login(&remote_addr)?;
-    let cookie = request
-        .cookie
-        .then(|| cookie::Jar::new(&state, &headers))
-        .transpose()?;
+    let cookie = cookie::Jar::if_asked(request.cookie, &state, &headers)?;
     let account = account_key(request.tenant_id, &request.email);
     let now = now_ms();
     let mut tx = state.db.begin(Scope::Platform, Mode::Read).await?;
@@ -355,10 +352,7 @@ pub async fn refresh(
     headers: HeaderMap,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    let jar = request
-        .cookie
-        .then(|| cookie::Jar::new(&state, &headers))
-        .transpose()?;
+    let jar = cookie::Jar::if_asked(request.cookie, &state, &headers)?;
     let presented = presented_token(request.refresh_token, jar.as_ref())?;
     match renew(&state, &remote_addr, &presented).await {
         Ok((user, tenant, session, next)) => {
@@ -475,10 +469,7 @@ pub async fn logout(
     headers: HeaderMap,
     ApiJson(request): ApiJson<RefreshRequest>,
 ) -> Result<Response, ApiError> {
-    let jar = request
-        .cookie
-        .then(|| cookie::Jar::new(&state, &headers))
-        .transpose()?;
+    let jar = cookie::Jar::if_asked(request.cookie, &state, &headers)?;
     let presented = match presented_token(request.refresh_token, jar.as_ref()) {
         Ok(token) => token,
         // Signing out without a cookie left: nothing to revoke, the cookie stays cleared.

@@ -17,10 +17,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::begin_existing;
 use super::types::rfc3339;
+use super::{begin_as_tenant_admin, begin_existing};
 use crate::audit::{self, audited};
-use crate::auth::{Principal, Role};
+use crate::auth::Principal;
 use crate::db::{Mode, Scope, now_ms};
 use crate::error::{ApiError, ErrorCode};
 use crate::extract::{ApiJson, ApiPath};
@@ -437,9 +437,7 @@ pub async fn list_rollouts(
     principal: Principal,
     ApiPath(tenant_id): ApiPath<Uuid>,
 ) -> Result<Json<Vec<Rollout>>, ApiError> {
-    principal.tenant_for(tenant_id)?;
-    principal.require_tenant_role(Role::TenantAdmin)?;
-    let (mut tx, tenant) = begin_existing(&state, &principal, tenant_id, Mode::Read).await?;
+    let (mut tx, tenant) = begin_as_tenant_admin(&state, &principal, tenant_id, Mode::Read).await?;
     let mut views = Vec::new();
     for r in store::rollouts(&mut tx, tenant).await? {
         views.push(read_rollout(&mut tx, r).await?);
@@ -457,9 +455,7 @@ pub async fn get_rollout(
     principal: Principal,
     ApiPath((tenant_id, rollout_id)): ApiPath<(Uuid, Uuid)>,
 ) -> Result<Json<Rollout>, ApiError> {
-    principal.tenant_for(tenant_id)?;
-    principal.require_tenant_role(Role::TenantAdmin)?;
-    let (mut tx, tenant) = begin_existing(&state, &principal, tenant_id, Mode::Read).await?;
+    let (mut tx, tenant) = begin_as_tenant_admin(&state, &principal, tenant_id, Mode::Read).await?;
     let found = store::rollout(&mut tx, tenant, rollout_id).await?;
     let found = found.ok_or_else(ApiError::not_found)?;
     let view = read_rollout(&mut tx, found).await?;

@@ -26,6 +26,15 @@ pub struct Jar {
 }
 
 impl Jar {
+    /// [`Jar::new`] when the request `asked` for the cookie (its `cookie: true`), else none.
+    pub fn if_asked(
+        asked: bool,
+        state: &AppState,
+        headers: &HeaderMap,
+    ) -> Result<Option<Jar>, ApiError> {
+        asked.then(|| Jar::new(state, headers)).transpose()
+    }
+
     /// Reads the request's cookie; refuses (403) a request sent from another origin.
     pub fn new(state: &AppState, headers: &HeaderMap) -> Result<Jar, ApiError> {
         let host = headers

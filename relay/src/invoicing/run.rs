@@ -14,6 +14,7 @@
 
 use billing::{BillingMonth, InvoiceDraft, PricingRule};
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use serde::Serialize;
 use uuid::Uuid;
 
@@ -177,121 +178,182 @@ async fn close(
     let mut tx = db.begin(Scope::Tenant(tenant), Mode::Write).await?;
     let settings = meters::settings(&mut tx, tenant).await?;
     let zone = zones::zone_or_default(&settings.time_zone);
-    let month = match options.month {
-        Some(month) => month,
-        None => {
-            let current = BillingMonth::containing(now, &zone);
-            match current.and_then(BillingMonth::previous) {
-                Ok(month) => month,
-                Err(e) => {
-                    let month = BillingMonth::new(1970, 1).expect("a valid month");
-                    return Ok(TenantOutcome::failed(tenant, month, e.to_string()));
-                }
-            }
+    let month = match month_to_close(options.month, now, &zone) {
+        Ok(month) => month,
+        Err(reason) => {
+            let month = BillingMonth::new(1970, 1).expect("a valid month");
+            return Ok(TenantOutcome::failed(tenant, month, reason));
         }
     };
     if let Some(invoice) = invoices::of_period(&mut tx, tenant, &month.to_string()).await? {
         return Ok(TenantOutcome::of_invoice(&invoice, Outcome::Existing));
     }
-    let (start, end) = match (month.start(&zone), month.end(&zone)) {
-        (Ok(start), Ok(end)) => (start, end),
-        (Err(e), _) | (_, Err(e)) => {
-            return Ok(TenantOutcome::failed(tenant, month, e.to_string()));
-        }
+    let priced = match price(&mut tx, tenant, month, &zone, now, options.dry_run).await? {
+        Ok(priced) => priced,
+        Err(outcome) => return Ok(outcome),
     };
-    if end > now && !options.dry_run {
-        return Ok(TenantOutcome::new(tenant, month, Outcome::NotEnded));
-    }
-    let rules = match read_rules(&mut tx, tenant).await? {
-        Ok(rules) => rules,
-        Err(reason) => return Ok(TenantOutcome::failed(tenant, month, reason)),
-    };
-    let Some(first) = rules.first().map(|r| r.effective_from) else {
-        return Ok(TenantOutcome::new(tenant, month, Outcome::NoRule));
-    };
-    if first > month.last_day() {
-        return Ok(TenantOutcome::new(tenant, month, Outcome::NoRule));
-    }
-    let draft = match usage::month(&mut tx, tenant, month).await {
-        Ok(used) => used
-            .for_pricing(Some(first))
-            .and_then(|usage| billing::price_month(month, &zone, &rules, &usage)),
-        Err(usage::UsageError::Db(e)) => return Err(e),
-        Err(usage::UsageError::Billing(e)) => Err(e),
-    };
-    let draft = match draft {
-        Ok(draft) => draft,
-        Err(e) => return Ok(TenantOutcome::failed(tenant, month, e.to_string())),
-    };
-    let payment = jiff::SignedDuration::from_hours(24 * i64::from(settings.payment_days));
-    let issued_at = now.as_millisecond();
-    let invoice = StoredInvoice {
-        id: Uuid::new_v4(),
-        tenant_id: tenant,
-        period: month.to_string(),
-        number: number(tenant, month),
-        currency: draft.currency.code().to_owned(),
-        subtotal_minor: draft.subtotal.minor,
-        total_minor: draft.total.minor,
-        status: "issued".to_owned(),
-        time_zone: settings.time_zone.clone(),
-        period_start: start.as_millisecond(),
-        period_end: end.as_millisecond(),
-        issued_at,
-        due_at: issued_at.saturating_add(payment.as_millis().try_into().unwrap_or(i64::MAX)),
-        paid_minor: 0,
-        credited_minor: 0,
-        status_changed_at: issued_at,
-    };
+    let invoice = priced.invoice(tenant, &settings, now);
     if options.dry_run {
         tx.rollback().await?;
         return Ok(TenantOutcome::of_invoice(&invoice, Outcome::Priced));
     }
-    let stored = async {
-        invoices::insert(&mut tx, &invoice, &lines(&draft)).await?;
-        let body = serde_json::json!({
-            "invoice_id": invoice.id,
-            "number": invoice.number,
-            "period": invoice.period,
-            "total_minor": invoice.total_minor,
-            "currency": invoice.currency,
-        });
-        events::record(
-            &mut tx,
-            Some(tenant),
-            "billing.generated",
-            &body.to_string(),
-            issued_at,
-        )
-        .await?;
-        let facts = serde_json::json!({
-            "tenant_name": crate::dunning::standing::tenant_name(&mut tx, tenant).await?,
-            "number": invoice.number,
-            "period": invoice.period,
-            "total_minor": invoice.total_minor,
-            "currency": invoice.currency,
-            "due_at": invoice.due_at,
-            "time_zone": invoice.time_zone,
-        });
-        let event = (crate::notify::INVOICE_ISSUED, invoice.id.to_string());
-        crate::notify::notify(&mut tx, tenant, (event.0, &event.1), &facts, issued_at).await?;
-        tx.commit().await?;
-        Ok::<(), DbError>(())
-    };
-    match stored.await {
+    match store(tx, &invoice, &priced.draft).await {
         Ok(()) => Ok(TenantOutcome::of_invoice(&invoice, Outcome::Issued)),
         // Another run made this month's invoice meanwhile: it stands.
-        Err(DbError::Constraint(_)) => {
-            let mut tx = db.begin(Scope::Tenant(tenant), Mode::Read).await?;
-            let found = invoices::of_period(&mut tx, tenant, &month.to_string()).await?;
-            tx.commit().await?;
-            Ok(match found {
-                Some(invoice) => TenantOutcome::of_invoice(&invoice, Outcome::Existing),
-                None => TenantOutcome::failed(tenant, month, "refused by a constraint".to_owned()),
-            })
-        }
+        Err(DbError::Constraint(_)) => winner_of(db, tenant, month).await,
         Err(e) => Err(e),
     }
+}
+
+/// The month `asked`, or by default the one before `now`'s in `zone`; the reason it
+/// cannot be known otherwise.
+fn month_to_close(
+    asked: Option<BillingMonth>,
+    now: Timestamp,
+    zone: &TimeZone,
+) -> Result<BillingMonth, String> {
+    match asked {
+        Some(month) => Ok(month),
+        None => BillingMonth::containing(now, zone)
+            .and_then(BillingMonth::previous)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// A month priced: the draft and the month's bounds in the tenant's zone.
+struct Priced {
+    draft: InvoiceDraft,
+    month: BillingMonth,
+    start: Timestamp,
+    end: Timestamp,
+}
+
+impl Priced {
+    /// The invoice issued at `now` for this month, due after the tenant's payment days.
+    fn invoice(
+        &self,
+        tenant: Uuid,
+        settings: &meters::BillingSettings,
+        now: Timestamp,
+    ) -> StoredInvoice {
+        let payment = jiff::SignedDuration::from_hours(24 * i64::from(settings.payment_days));
+        let issued_at = now.as_millisecond();
+        StoredInvoice {
+            id: Uuid::new_v4(),
+            tenant_id: tenant,
+            period: self.month.to_string(),
+            number: number(tenant, self.month),
+            currency: self.draft.currency.code().to_owned(),
+            subtotal_minor: self.draft.subtotal.minor,
+            total_minor: self.draft.total.minor,
+            status: "issued".to_owned(),
+            time_zone: settings.time_zone.clone(),
+            period_start: self.start.as_millisecond(),
+            period_end: self.end.as_millisecond(),
+            issued_at,
+            due_at: issued_at.saturating_add(payment.as_millis().try_into().unwrap_or(i64::MAX)),
+            paid_minor: 0,
+            credited_minor: 0,
+            status_changed_at: issued_at,
+        }
+    }
+}
+
+/// Prices `tenant`'s `month` from its rules and usage, or the outcome that says why not
+/// (not ended unless `dry_run`, no rule, a rule or the usage not priceable).
+async fn price(
+    tx: &mut crate::db::Tx,
+    tenant: Uuid,
+    month: BillingMonth,
+    zone: &TimeZone,
+    now: Timestamp,
+    dry_run: bool,
+) -> Result<Result<Priced, TenantOutcome>, DbError> {
+    let failed = |reason: String| Ok(Err(TenantOutcome::failed(tenant, month, reason)));
+    let (start, end) = match (month.start(zone), month.end(zone)) {
+        (Ok(start), Ok(end)) => (start, end),
+        (Err(e), _) | (_, Err(e)) => return failed(e.to_string()),
+    };
+    if end > now && !dry_run {
+        return Ok(Err(TenantOutcome::new(tenant, month, Outcome::NotEnded)));
+    }
+    let rules = match read_rules(tx, tenant).await? {
+        Ok(rules) => rules,
+        Err(reason) => return failed(reason),
+    };
+    let Some(first) = rules.first().map(|r| r.effective_from) else {
+        return Ok(Err(TenantOutcome::new(tenant, month, Outcome::NoRule)));
+    };
+    if first > month.last_day() {
+        return Ok(Err(TenantOutcome::new(tenant, month, Outcome::NoRule)));
+    }
+    let draft = match usage::month(tx, tenant, month).await {
+        Ok(used) => used
+            .for_pricing(Some(first))
+            .and_then(|usage| billing::price_month(month, zone, &rules, &usage)),
+        Err(usage::UsageError::Db(e)) => return Err(e),
+        Err(usage::UsageError::Billing(e)) => Err(e),
+    };
+    match draft {
+        Ok(draft) => Ok(Ok(Priced {
+            draft,
+            month,
+            start,
+            end,
+        })),
+        Err(e) => failed(e.to_string()),
+    }
+}
+
+/// Stores `invoice` with its lines, the `billing.generated` event and the
+/// `invoice.issued` notices, and commits.
+async fn store(
+    mut tx: crate::db::Tx,
+    invoice: &StoredInvoice,
+    draft: &InvoiceDraft,
+) -> Result<(), DbError> {
+    let tenant = invoice.tenant_id;
+    invoices::insert(&mut tx, invoice, &lines(draft)).await?;
+    let body = serde_json::json!({
+        "invoice_id": invoice.id,
+        "number": invoice.number,
+        "period": invoice.period,
+        "total_minor": invoice.total_minor,
+        "currency": invoice.currency,
+    });
+    let issued_at = invoice.issued_at;
+    events::record(
+        &mut tx,
+        Some(tenant),
+        "billing.generated",
+        &body.to_string(),
+        issued_at,
+    )
+    .await?;
+    let facts = serde_json::json!({
+        "tenant_name": crate::dunning::standing::tenant_name(&mut tx, tenant).await?,
+        "number": invoice.number,
+        "period": invoice.period,
+        "total_minor": invoice.total_minor,
+        "currency": invoice.currency,
+        "due_at": invoice.due_at,
+        "time_zone": invoice.time_zone,
+    });
+    let event = (crate::notify::INVOICE_ISSUED, invoice.id.to_string());
+    crate::notify::notify(&mut tx, tenant, (event.0, &event.1), &facts, issued_at).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The invoice another run stored for `tenant`'s `month` while this one tried.
+async fn winner_of(db: &Db, tenant: Uuid, month: BillingMonth) -> Result<TenantOutcome, DbError> {
+    let mut tx = db.begin(Scope::Tenant(tenant), Mode::Read).await?;
+    let found = invoices::of_period(&mut tx, tenant, &month.to_string()).await?;
+    tx.commit().await?;
+    Ok(match found {
+        Some(invoice) => TenantOutcome::of_invoice(&invoice, Outcome::Existing),
+        None => TenantOutcome::failed(tenant, month, "refused by a constraint".to_owned()),
+    })
 }
 
 /// `tenant`'s rule versions, oldest first, or why one cannot be read.

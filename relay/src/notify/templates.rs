@@ -48,27 +48,27 @@ fn money(facts: &Value, amount_key: &str) -> String {
     }
 }
 
-/// An instant of the facts (Unix ms) as a local time of the facts' `time_zone`.
-fn local_time(facts: &Value, key: &str) -> String {
+/// An instant of the facts (Unix ms) in the facts' `time_zone`.
+fn local(facts: &Value, key: &str) -> Option<jiff::Zoned> {
     let zone = zones::zone_or_default(text(facts, "time_zone"));
     facts
         .get(key)
         .and_then(Value::as_i64)
         .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map_or_else(
-            || "?".to_owned(),
-            |at| at.to_zoned(zone).strftime("%Y-%m-%d %H:%M %Z").to_string(),
-        )
+        .map(|at| at.to_zoned(zone))
+}
+
+/// An instant of the facts as a local time of the facts' `time_zone`.
+fn local_time(facts: &Value, key: &str) -> String {
+    local(facts, key).map_or_else(
+        || "?".to_owned(),
+        |at| at.strftime("%Y-%m-%d %H:%M %Z").to_string(),
+    )
 }
 
 /// An instant of the facts as a local date of the facts' `time_zone`.
 fn local_date(facts: &Value, key: &str) -> String {
-    let zone = zones::zone_or_default(text(facts, "time_zone"));
-    facts
-        .get(key)
-        .and_then(Value::as_i64)
-        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
-        .map_or_else(|| "?".to_owned(), |at| at.to_zoned(zone).date().to_string())
+    local(facts, key).map_or_else(|| "?".to_owned(), |at| at.date().to_string())
 }
 
 fn numbers(facts: &Value) -> String {
@@ -88,9 +88,23 @@ fn numbers(facts: &Value) -> String {
 
 /// The notice of `event` in `language`; `None` for an event this build does not know.
 pub fn render(event: &str, facts: &Value, language: Language) -> Option<Rendered> {
-    let tenant = text(facts, "tenant_name");
-    let (subject, text) = match (event, language) {
-        (super::INVOICE_ISSUED, Language::En) => (
+    let words = match event {
+        super::INVOICE_ISSUED => invoice_issued,
+        super::PAYMENT_RECEIVED => payment_received,
+        super::TENANT_OVERDUE => tenant_overdue,
+        super::TENANT_SUSPENDED => tenant_suspended,
+        super::TENANT_RESTORED => tenant_restored,
+        super::DEVICE_OFFLINE => device_offline,
+        _ => return None,
+    };
+    let (subject, text) = words(facts, text(facts, "tenant_name"), language);
+    Some(Rendered { subject, text })
+}
+
+/// `invoice.issued`: the number, the period, the total and the due date.
+fn invoice_issued(facts: &Value, tenant: &str, language: Language) -> (String, String) {
+    match language {
+        Language::En => (
             format!(
                 "Invoice {} for {}",
                 text(facts, "number"),
@@ -104,7 +118,7 @@ pub fn render(event: &str, facts: &Value, language: Language) -> Option<Rendered
                 local_date(facts, "due_at"),
             ),
         ),
-        (super::INVOICE_ISSUED, Language::Zh) => (
+        Language::Zh => (
             format!("{} 账单 {}", text(facts, "period"), text(facts, "number")),
             format!(
                 "{tenant}：{} 的账单 {} 已开具，应付 {}，请于 {} 前付款。",
@@ -114,18 +128,24 @@ pub fn render(event: &str, facts: &Value, language: Language) -> Option<Rendered
                 local_date(facts, "due_at"),
             ),
         ),
-        (super::PAYMENT_RECEIVED, Language::En) => (
+    }
+}
+
+/// `payment.received`: the amount, the invoice, the reference and what remains.
+fn payment_received(facts: &Value, tenant: &str, language: Language) -> (String, String) {
+    match language {
+        Language::En => (
             format!("Payment received for invoice {}", text(facts, "number")),
             format!(
                 "{tenant}: a payment of {} was recorded on invoice {} (reference {}); {} \
-                 remains to pay.",
+                     remains to pay.",
                 money(facts, "amount_minor"),
                 text(facts, "number"),
                 text(facts, "reference"),
                 money(facts, "balance_minor"),
             ),
         ),
-        (super::PAYMENT_RECEIVED, Language::Zh) => (
+        Language::Zh => (
             format!("已收到账单 {} 的付款", text(facts, "number")),
             format!(
                 "{tenant}：账单 {} 已记录付款 {}（参考号 {}），尚欠 {}。",
@@ -135,17 +155,23 @@ pub fn render(event: &str, facts: &Value, language: Language) -> Option<Rendered
                 money(facts, "balance_minor"),
             ),
         ),
-        (super::TENANT_OVERDUE, Language::En) => (
+    }
+}
+
+/// `tenant.overdue`: the invoices overdue, the amount owed and when the service stops.
+fn tenant_overdue(facts: &Value, tenant: &str, language: Language) -> (String, String) {
+    match language {
+        Language::En => (
             "Payment overdue: service will be suspended".to_owned(),
             format!(
                 "{tenant}: invoice(s) {} are overdue, {} unpaid. Unless paid, remote searches \
-                 and device changes will be suspended on {}.",
+                     and device changes will be suspended on {}.",
                 numbers(facts),
                 money(facts, "owed_minor"),
                 local_time(facts, "suspend_at"),
             ),
         ),
-        (super::TENANT_OVERDUE, Language::Zh) => (
+        Language::Zh => (
             "账单逾期：服务将被暂停".to_owned(),
             format!(
                 "{tenant}：账单 {} 已逾期，未付 {}。如未付款，远程搜索和设备变更将于 {} 暂停。",
@@ -154,34 +180,52 @@ pub fn render(event: &str, facts: &Value, language: Language) -> Option<Rendered
                 local_time(facts, "suspend_at"),
             ),
         ),
-        (super::TENANT_SUSPENDED, Language::En) => (
+    }
+}
+
+/// `tenant.suspended`: the invoices unpaid and the amount owed.
+fn tenant_suspended(facts: &Value, tenant: &str, language: Language) -> (String, String) {
+    match language {
+        Language::En => (
             "Service suspended for an unpaid invoice".to_owned(),
             format!(
                 "{tenant}: remote searches and device changes are suspended: invoice(s) {} \
-                 are unpaid, {} owed. Boxes keep recording and indexing; paying restores the \
-                 service at once.",
+                     are unpaid, {} owed. Boxes keep recording and indexing; paying restores the \
+                     service at once.",
                 numbers(facts),
                 money(facts, "owed_minor"),
             ),
         ),
-        (super::TENANT_SUSPENDED, Language::Zh) => (
+        Language::Zh => (
             "因账单未付，服务已暂停".to_owned(),
             format!(
                 "{tenant}：账单 {} 未付，欠款 {}，远程搜索和设备变更已暂停。设备仍在录像和建立索引；\
-                 付款后立即恢复。",
+                     付款后立即恢复。",
                 numbers(facts),
                 money(facts, "owed_minor"),
             ),
         ),
-        (super::TENANT_RESTORED, Language::En) => (
+    }
+}
+
+/// `tenant.restored`: nothing is overdue any more.
+fn tenant_restored(_facts: &Value, tenant: &str, language: Language) -> (String, String) {
+    match language {
+        Language::En => (
             "Service restored".to_owned(),
             format!("{tenant}: nothing is overdue any more; the service is fully restored."),
         ),
-        (super::TENANT_RESTORED, Language::Zh) => (
+        Language::Zh => (
             "服务已恢复".to_owned(),
             format!("{tenant}：已无逾期账单，服务已完全恢复。"),
         ),
-        (super::DEVICE_OFFLINE, Language::En) => (
+    }
+}
+
+/// `device.offline`: the box and since when.
+fn device_offline(facts: &Value, tenant: &str, language: Language) -> (String, String) {
+    match language {
+        Language::En => (
             format!("Box {} is offline", text(facts, "device_name")),
             format!(
                 "{tenant}: box {} has been offline since {}.",
@@ -189,7 +233,7 @@ pub fn render(event: &str, facts: &Value, language: Language) -> Option<Rendered
                 local_time(facts, "offline_since"),
             ),
         ),
-        (super::DEVICE_OFFLINE, Language::Zh) => (
+        Language::Zh => (
             format!("设备 {} 离线", text(facts, "device_name")),
             format!(
                 "{tenant}：设备 {} 自 {} 起离线。",
@@ -197,9 +241,7 @@ pub fn render(event: &str, facts: &Value, language: Language) -> Option<Rendered
                 local_time(facts, "offline_since"),
             ),
         ),
-        _ => return None,
-    };
-    Some(Rendered { subject, text })
+    }
 }
 
 #[cfg(test)]

@@ -1,21 +1,27 @@
 //! The platform admins' reports (platform-scoped transactions): revenue by month and
 //! currency, tenants by status and standing, the boxes each tenant was billed for.
 
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::fetch_all;
 use crate::db::{DbError, Tx};
 
-/// One month's invoices in one currency.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Revenue {
-    pub period: String,
+/// One month's invoices in one currency, as the revenue report answers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RevenueMonth {
+    /// `YYYY-MM`, the invoices' period.
+    pub month: String,
     pub currency: String,
     pub invoices: i64,
+    /// Invoices' totals (void ones left out).
     pub invoiced_minor: i64,
+    /// Taken off by credit notes.
     pub credited_minor: i64,
+    /// Received.
     pub paid_minor: i64,
-    /// What issued and overdue invoices still owe.
+    /// Still owed on issued and overdue invoices.
     pub outstanding_minor: i64,
     /// Of which overdue.
     pub overdue_minor: i64,
@@ -23,7 +29,7 @@ pub struct Revenue {
 
 /// The invoices (void ones left out) of the periods `from` to `to` (YYYY-MM, inclusive), by
 /// period and currency.
-pub async fn revenue(tx: &mut Tx, (from, to): (&str, &str)) -> Result<Vec<Revenue>, DbError> {
+pub async fn revenue(tx: &mut Tx, (from, to): (&str, &str)) -> Result<Vec<RevenueMonth>, DbError> {
     // PostgreSQL sums BIGINTs as NUMERIC: cast back.
     let sql = "SELECT period, currency, COUNT(*) AS invoices, \
                CAST(SUM(total_minor) AS BIGINT) AS invoiced, \
@@ -38,7 +44,7 @@ pub async fn revenue(tx: &mut Tx, (from, to): (&str, &str)) -> Result<Vec<Revenu
                FROM invoices WHERE status <> 'void' AND period >= $1 AND period <= $2 \
                GROUP BY period, currency ORDER BY period, currency";
     fetch_all(tx, sql, params![from, to], |row| {
-        read_row! { row => Revenue { period: text("period"), currency: text("currency"),
+        read_row! { row => RevenueMonth { month: text("period"), currency: text("currency"),
         invoices: number("invoices"), invoiced_minor: number("invoiced"),
         credited_minor: number("credited"), paid_minor: number("paid"),
         outstanding_minor: number("outstanding"), overdue_minor: number("overdue") } }
