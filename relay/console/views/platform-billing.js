@@ -177,6 +177,24 @@ function tenantSelect(id, names) {
     [...names].map(([tenantId, name]) => h('option', { value: tenantId }, name)));
 }
 
+/**
+ * Awaits `call` with `buttons` disabled and, while the view is still open, hands its answer
+ * to `show`; a failure empties `result` and is shown in `error`.
+ */
+async function fetchInto(ctx, { result, error, buttons = [] }, call, show) {
+  for (const button of buttons) button.disabled = true;
+  try {
+    const answer = await call();
+    if (ctx.alive) show(answer);
+  } catch (e) {
+    if (!ctx.alive) return;
+    fill(result);
+    showError(error, e);
+  } finally {
+    for (const button of buttons) button.disabled = false;
+  }
+}
+
 function tenantCell(tenantId, names) {
   return h('td', {}, h('a', { href: `#/tenants/${tenantId}` }, names.get(tenantId) || tenantId.slice(0, 8)));
 }
@@ -199,21 +217,10 @@ function runSection(ctx, names) {
     const body = { dry_run: dryRun };
     if (wanted) body.month = wanted;
     if (tenant.value) body.tenant_id = tenant.value;
-    dry.disabled = true;
-    issue.disabled = true;
     fill(result, h('p', { class: 'muted' }, t('run.running')));
-    try {
-      const report = await api('POST', '/api/v1/billing/runs', body);
-      if (!ctx.alive) return;
-      drawRun(report, dryRun, wanted || t('run.previous'));
-    } catch (e) {
-      if (!ctx.alive) return;
-      fill(result);
-      showError(error, e);
-    } finally {
-      dry.disabled = false;
-      issue.disabled = false;
-    }
+    await fetchInto(ctx, { result, error, buttons: [dry, issue] },
+      () => api('POST', '/api/v1/billing/runs', body),
+      (report) => drawRun(report, dryRun, wanted || t('run.previous')));
   }
 
   function drawRun(report, dryRun, monthText) {
@@ -256,12 +263,11 @@ function dunningSection(ctx, names) {
   const result = h('div', { id: 'dunning-result', 'aria-live': 'polite' });
   const start = confirmButton({ id: 'dunning-start' }, t('dunning.start'), t('dunning.confirm'), async () => {
     showError(error, null);
-    start.disabled = true;
     fill(result, h('p', { class: 'muted' }, t('run.running')));
-    try {
-      const report = await api('POST', '/api/v1/billing/dunning-runs', tenant.value ? { tenant_id: tenant.value } : {});
-      if (!ctx.alive) return;
-      fill(result,
+    const body = tenant.value ? { tenant_id: tenant.value } : {};
+    await fetchInto(ctx, { result, error, buttons: [start] },
+      () => api('POST', '/api/v1/billing/dunning-runs', body),
+      (report) => fill(result,
         h('p', { class: 'outcome ok', id: 'dunning-done' }, t('dunning.done', {
           tenants: formatNumber(report.tenants), invoices: formatNumber(report.invoices_overdue),
         })),
@@ -272,14 +278,7 @@ function dunningSection(ctx, names) {
             h('td', {}, badge(m.from, t(`pstanding.${m.from}`, {}, m.from))),
             h('td', {}, badge(m.to, t(`pstanding.${m.to}`, {}, m.to))),
             h('td', {}, m.reason))))
-          : h('p', { class: 'muted' }, t('dunning.none_moved')));
-    } catch (e) {
-      if (!ctx.alive) return;
-      fill(result);
-      showError(error, e);
-    } finally {
-      start.disabled = false;
-    }
+          : h('p', { class: 'muted' }, t('dunning.none_moved'))));
   });
   return h('section', { class: 'card', id: 'dunning-run' },
     h('h2', {}, t('dunning.title')),
@@ -309,12 +308,10 @@ function revenueReport(ctx) {
       if (value && !MONTH.test(value)) { showMessage(error, t('pbill.bad_month')); input.focus(); return; }
       if (value) query.set(name, value);
     }
-    show.disabled = true;
-    try {
-      const report = await api('GET', `/api/v1/reports/revenue?${query}`);
-      if (!ctx.alive) return;
-      const money = (m, key) => h('td', { class: 'num' }, formatMoney(m[key], m.currency));
-      fill(result, table('revenue-table',
+    const money = (m, key) => h('td', { class: 'num' }, formatMoney(m[key], m.currency));
+    await fetchInto(ctx, { result, error, buttons: [show] },
+      () => api('GET', `/api/v1/reports/revenue?${query}`),
+      (report) => fill(result, table('revenue-table',
         [t('pbill.month'), t('revenue.currency'), { text: t('revenue.invoices'), class: 'num' },
           ...['invoiced', 'credited', 'paid', 'outstanding', 'overdue'].map((k) => ({ text: t(`revenue.${k}`), class: 'num' }))],
         report.months.map((m) => h('tr', { 'data-month': m.month, 'data-currency': m.currency },
@@ -322,14 +319,7 @@ function revenueReport(ctx) {
           h('td', { class: 'num' }, formatNumber(m.invoices)),
           money(m, 'invoiced_minor'), money(m, 'credited_minor'), money(m, 'paid_minor'),
           money(m, 'outstanding_minor'), money(m, 'overdue_minor'))),
-        t('revenue.none')));
-    } catch (e) {
-      if (!ctx.alive) return;
-      fill(result);
-      showError(error, e);
-    } finally {
-      show.disabled = false;
-    }
+        t('revenue.none'))));
   }
 
   load();
@@ -343,23 +333,15 @@ function revenueReport(ctx) {
 function statesReport(ctx) {
   const error = messageBox('states-error');
   const result = h('div', { id: 'states-result', class: 'states' }, h('p', { class: 'muted' }, t('boot.loading')));
-  (async () => {
-    try {
-      const report = await api('GET', '/api/v1/reports/tenants');
-      if (!ctx.alive) return;
-      const counts = (id, heading, prefix, map) => table(id,
-        [heading, { text: t('states.count'), class: 'num' }],
-        Object.entries(map).map(([key, n]) => h('tr', { 'data-key': key },
-          h('td', {}, badge(key, t(`${prefix}.${key}`, {}, key))), h('td', { class: 'num' }, formatNumber(n)))));
-      fill(result,
-        counts('states-status', t('states.status'), 'tstatus', report.by_status),
-        counts('states-standing', t('states.standing'), 'pstanding', report.by_standing));
-    } catch (e) {
-      if (!ctx.alive) return;
-      fill(result);
-      showError(error, e);
-    }
-  })();
+  const counts = (id, heading, prefix, map) => table(id,
+    [heading, { text: t('states.count'), class: 'num' }],
+    Object.entries(map).map(([key, n]) => h('tr', { 'data-key': key },
+      h('td', {}, badge(key, t(`${prefix}.${key}`, {}, key))), h('td', { class: 'num' }, formatNumber(n)))));
+  fetchInto(ctx, { result, error },
+    () => api('GET', '/api/v1/reports/tenants'),
+    (report) => fill(result,
+      counts('states-status', t('states.status'), 'tstatus', report.by_status),
+      counts('states-standing', t('states.standing'), 'pstanding', report.by_standing)));
   return h('section', { class: 'card', id: 'report-tenants' }, h('h3', {}, t('states.title')), error, result);
 }
 
@@ -398,25 +380,16 @@ function usageReport(ctx, names) {
     if (next && wanted !== shown) next = false;
     const query = new URLSearchParams({ month: wanted, limit: '100' });
     if (next && after) query.set('after', after);
-    show.disabled = true;
-    more.disabled = true;
-    try {
-      const page = await api('GET', `/api/v1/reports/usage?${query}`);
-      if (!ctx.alive) return;
-      shown = wanted;
-      items = next ? items.concat(page.items) : page.items;
-      for (const u of page.items) if (u.name) names.set(u.tenant_id, u.name);
-      after = page.next_after || null;
-      more.hidden = !after;
-      draw();
-    } catch (e) {
-      if (!ctx.alive) return;
-      fill(result);
-      showError(error, e);
-    } finally {
-      show.disabled = false;
-      more.disabled = false;
-    }
+    await fetchInto(ctx, { result, error, buttons: [show, more] },
+      () => api('GET', `/api/v1/reports/usage?${query}`),
+      (page) => {
+        shown = wanted;
+        items = next ? items.concat(page.items) : page.items;
+        for (const u of page.items) if (u.name) names.set(u.tenant_id, u.name);
+        after = page.next_after || null;
+        more.hidden = !after;
+        draw();
+      });
   }
 
   load();
@@ -433,25 +406,13 @@ function usageReport(ctx, names) {
 function render(ctx) {
   const error = messageBox('billing-error');
   const body = h('div', { id: 'billing-body' }, h('p', { class: 'muted' }, t('boot.loading')));
-  (async () => {
-    let names;
-    try {
-      names = await tenantNames();
-    } catch (e) {
-      if (!ctx.alive) return;
-      fill(body);
-      showError(error, e);
-      return;
-    }
-    if (!ctx.alive) return;
-    fill(body,
-      runSection(ctx, names),
-      dunningSection(ctx, names),
-      h('h2', { class: 'section-title' }, t('reports.title')),
-      revenueReport(ctx),
-      statesReport(ctx),
-      usageReport(ctx, names));
-  })();
+  fetchInto(ctx, { result: body, error }, tenantNames, (names) => fill(body,
+    runSection(ctx, names),
+    dunningSection(ctx, names),
+    h('h2', { class: 'section-title' }, t('reports.title')),
+    revenueReport(ctx),
+    statesReport(ctx),
+    usageReport(ctx, names)));
   return h('section', { id: 'billing-view', class: 'platform-view' },
     h('div', { class: 'view-head' }, h('h1', {}, t('pbill.title'))),
     error,

@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use crate::harness::{Backend, expect};
 use crate::on_both_backends;
-use crate::world::World;
+use crate::world::{World, counted};
 
 /// Tenant `tenant`'s usage of `month` (this month when `None`), read by the platform admin
 /// (whose calls are not counted), after the counted calls are written.
@@ -26,18 +26,6 @@ async fn usage(world: &World, tenant: &str, month: Option<&str>) -> Value {
         .relay
         .expect_get(&path, &world.root_token, StatusCode::OK)
         .await
-}
-
-/// The quantity of `meter` and `class` summed over the report's days.
-fn counted(report: &Value, meter: &str, class: &str) -> i64 {
-    report["days"]
-        .as_array()
-        .expect("days")
-        .iter()
-        .flat_map(|day| day["counts"].as_array().expect("counts").iter())
-        .filter(|c| c["meter"] == meter && c["class"] == class)
-        .map(|c| c["quantity"].as_i64().expect("quantity"))
-        .sum()
 }
 
 async fn api_calls_count_to_the_callers_tenant_once(backend: Backend) {

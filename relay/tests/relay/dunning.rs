@@ -17,7 +17,6 @@ use axum::http::{HeaderMap, StatusCode as HttpStatus};
 use axum::routing::post;
 use relay::config::{Config, SmsConfig, SmtpConfig, SmtpSecurity};
 use relay::db::{Mode, Scope};
-use relay::store::events;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use testkit::SmtpServer;
@@ -186,35 +185,61 @@ fn signed_by_the_secret(body: &Value) -> bool {
         && (jiff::Timestamp::now().as_second() - timestamp).abs() < 3_600
 }
 
-async fn events_of(world: &World, tenant: &Tenant, kind: &str) -> Vec<String> {
-    let id: Uuid = tenant.id.parse().expect("id");
-    let db = &world.relay.state.db;
-    let mut tx = db.begin(Scope::Tenant(id), Mode::Read).await.expect("tx");
-    let found = events::bodies(&mut tx, id, kind).await.expect("events");
-    tx.commit().await.expect("commit");
-    found
-}
-
 async fn a_tenant_goes_overdue_then_suspended_and_paying_restores_it(backend: Backend) {
     let smtp = SmtpServer::start();
     // The webhook fails its first POST: that notice is retried.
     let (hooks_addr, hooks) = Hooks::start(1, false).await;
     let world = World::configured(backend, |config| notices_to(config, &smtp, hooks_addr)).await;
-    let (a, b, relay) = (&world.a, &world.b, &world.relay);
+    let feishu = channels_are_set_and_checked(&world, hooks_addr).await;
+    let (invoice_id, number) = an_invoice_due_at_once(&world).await;
+    the_invoice_is_noticed(&world, (&smtp, &hooks), &feishu, &number).await;
+    the_check_makes_it_overdue(&world, &smtp, &number).await;
+    four_days_on_the_cli_suspends_it(&world).await;
+    a_suspended_tenant_only_signs_in_and_reads(&world, &hooks, &number).await;
+    paying_everything_overdue_restores_it(&world, &invoice_id).await;
+    payments_and_the_restoration_are_noticed(&world, &smtp, &hooks).await;
+    every_move_is_audited_and_recorded(&world, &number).await;
+    the_reports_after_paying(&world).await;
+}
 
-    // A's admin sets where its notices go; bad channels are refused with the field.
+/// Renames A's box as A's admin; the status and the answer.
+async fn rename_box(world: &World, name: &str) -> (StatusCode, Value) {
+    let a = &world.a;
+    let device = format!("/api/v1/tenants/{}/devices/{}", a.id, a.device);
+    let (token, body) = (Some(a.admin_token.as_str()), Some(json!({"name": name})));
+    world.relay.call(Method::PATCH, &device, token, body).await
+}
+
+/// A's admin starts a search for A's person on A's box; the status and the answer.
+async fn start_search(world: &World) -> (StatusCode, Value) {
+    let a = &world.a;
+    let searches = format!("/api/v1/tenants/{}/searches", a.id);
+    let search = json!({"person_id": a.person, "from": "2026-11-01T00:00:00Z",
+        "to": "2026-11-01T01:00:00Z", "devices": [a.device]});
+    let token = Some(a.admin_token.as_str());
+    world
+        .relay
+        .call(Method::POST, &searches, token, Some(search))
+        .await
+}
+
+/// A's admin sets where its notices go (an e-mail, a Feishu bot at `hooks`, an SMS for
+/// suspensions); bad channels are refused with the field, and B cannot see A's. The Feishu
+/// channel.
+async fn channels_are_set_and_checked(world: &World, hooks: SocketAddr) -> Value {
+    let (a, b, relay) = (&world.a, &world.b, &world.relay);
     let email = add_channel(
-        &world,
+        world,
         a,
         json!({"kind": "email", "target": "accounts@garden.test", "language": "en"}),
     )
     .await;
     assert_eq!(email["events"].as_array().map(Vec::len), Some(6), "{email}");
     let feishu = add_channel(
-        &world,
+        world,
         a,
         json!({"kind": "feishu",
-        "target": format!("http://{hooks_addr}/feishu"), "secret": FEISHU_SECRET}),
+        "target": format!("http://{hooks}/feishu"), "secret": FEISHU_SECRET}),
     )
     .await;
     assert_eq!(feishu["signed"], true, "{feishu}");
@@ -224,7 +249,7 @@ async fn a_tenant_goes_overdue_then_suspended_and_paying_restores_it(backend: Ba
         "the secret is never read back: {feishu}"
     );
     add_channel(
-        &world,
+        world,
         a,
         json!({"kind": "sms", "target": "+86 138-0013-8000",
         "language": "en", "events": ["tenant.suspended"]}),
@@ -272,26 +297,37 @@ async fn a_tenant_goes_overdue_then_suspended_and_paying_restores_it(backend: Ba
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
-    // Due at once, overdue at once, suspended 3 days after.
+    feishu
+}
+
+/// A's October invoice of 50.00 CNY, due at once, overdue at once and suspended 3 days
+/// after; its id and number.
+async fn an_invoice_due_at_once(world: &World) -> (String, String) {
+    let a = &world.a;
     set_settings(
-        &world,
+        world,
         a,
         json!({"time_zone": "Asia/Shanghai", "device_day_basis": "seen_online",
         "payment_days": 0, "overdue_after_days": 0, "suspend_after_days": 3}),
     )
     .await;
-    set_rule_back_then(&world, &a.id, &rule("2026-10-01", 300, 5_000)).await;
-    let report = run_month(&world, json!({"month": "2026-10", "tenant_id": a.id})).await;
+    set_rule_back_then(world, &a.id, &rule("2026-10-01", 300, 5_000)).await;
+    let report = run_month(world, json!({"month": "2026-10", "tenant_id": a.id})).await;
     assert_eq!(report["summary"]["issued"], 1, "{report}");
     let invoice = &report["outcomes"][0];
-    let (invoice_id, number) = (
-        invoice["invoice_id"].as_str().expect("id"),
-        invoice["number"].as_str().expect("number"),
-    );
     assert_eq!(invoice["total_minor"], 5_000, "{report}");
+    let text = |key: &str| invoice[key].as_str().expect(key).to_owned();
+    (text("invoice_id"), text("number"))
+}
 
-    // The invoice's notices: e-mail in English, Feishu in Chinese after a retry.
-    let sent = all_sent(&world, a, 2).await;
+/// The invoice's notices: e-mail in English, Feishu in Chinese after a retry.
+async fn the_invoice_is_noticed(
+    world: &World,
+    (smtp, hooks): (&SmtpServer, &Hooks),
+    feishu: &Value,
+    number: &str,
+) {
+    let sent = all_sent(world, &world.a, 2).await;
     let retried = sent
         .iter()
         .find(|n| n["channel_id"] == feishu["id"])
@@ -315,8 +351,11 @@ async fn a_tenant_goes_overdue_then_suspended_and_paying_restores_it(backend: Ba
         "{:?}",
         posted[1].body
     );
+}
 
-    // The check: overdue, warned; still allowed to work.
+/// The check: overdue, warned, once; still allowed to work.
+async fn the_check_makes_it_overdue(world: &World, smtp: &SmtpServer, number: &str) {
+    let (a, relay) = (&world.a, &world.relay);
     let path = "/api/v1/billing/dunning-runs";
     let body = json!({"tenant_id": a.id});
     let checked = relay
@@ -329,7 +368,7 @@ async fn a_tenant_goes_overdue_then_suspended_and_paying_restores_it(backend: Ba
         "{checked}"
     );
     assert_eq!(checked["invoices_overdue"], 1, "{checked}");
-    let now = standing(&world, a).await;
+    let now = standing(world, a).await;
     assert_eq!(now["standing"], "overdue", "{now}");
     assert_eq!(now["overdue"][0]["number"], number, "{now}");
     assert_eq!(now["overdue"][0]["balance_minor"], 5_000, "{now}");
@@ -343,22 +382,13 @@ async fn a_tenant_goes_overdue_then_suspended_and_paying_restores_it(backend: Ba
         .call(Method::POST, path, Some(&a.admin_token), Some(json!({})))
         .await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    let device = format!("/api/v1/tenants/{}/devices/{}", a.id, a.device);
-    let rename = |name: &str| json!({"name": name});
-    let (status, body) = relay
-        .call(
-            Method::PATCH,
-            &device,
-            Some(&a.admin_token),
-            Some(rename("gate-1")),
-        )
-        .await;
+    let (status, body) = rename_box(world, "gate-1").await;
     assert_eq!(
         status,
         StatusCode::OK,
         "an overdue tenant still works: {body}"
     );
-    all_sent(&world, a, 4).await;
+    all_sent(world, a, 4).await;
     let mail = smtp.received();
     let warning = mail
         .iter()
@@ -369,8 +399,11 @@ async fn a_tenant_goes_overdue_then_suspended_and_paying_restores_it(backend: Ba
         "{}",
         warning.body
     );
+}
 
-    // Four days on (the CLI looks ahead): suspended.
+/// Four days on (the CLI looks ahead): suspended.
+async fn four_days_on_the_cli_suspends_it(world: &World) {
+    let a = &world.a;
     let ahead = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(96);
     let output = Command::new(env!("CARGO_BIN_EXE_dipper-relay"))
         .args([
@@ -401,29 +434,15 @@ async fn a_tenant_goes_overdue_then_suspended_and_paying_restores_it(backend: Ba
         "{lines:?}"
     );
     assert_eq!(lines[1]["summary"]["moved"], 1, "{lines:?}");
-    assert_eq!(standing(&world, a).await["standing"], "suspended");
+    assert_eq!(standing(world, a).await["standing"], "suspended");
+}
 
-    // Suspended: no search starts, no device changes; signing in and reading still work.
-    let searches = format!("/api/v1/tenants/{}/searches", a.id);
-    let search = json!({"person_id": a.person, "from": "2026-11-01T00:00:00Z",
-        "to": "2026-11-01T01:00:00Z", "devices": [a.device]});
-    let refused = relay
-        .expect_post(
-            &searches,
-            &a.admin_token,
-            search.clone(),
-            StatusCode::PAYMENT_REQUIRED,
-        )
-        .await;
+/// Suspended: no search starts, no device changes; signing in and reading still work.
+async fn a_suspended_tenant_only_signs_in_and_reads(world: &World, hooks: &Hooks, number: &str) {
+    let (a, b, relay) = (&world.a, &world.b, &world.relay);
+    let refused = expect(start_search(world).await, StatusCode::PAYMENT_REQUIRED);
     assert_eq!(refused["error"], "tenant_suspended", "{refused}");
-    let (status, body) = relay
-        .call(
-            Method::PATCH,
-            &device,
-            Some(&a.admin_token),
-            Some(rename("gate-2")),
-        )
-        .await;
+    let (status, body) = rename_box(world, "gate-2").await;
     assert_eq!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
     let register = format!("/api/v1/tenants/{}/devices", a.id);
     let new_box = json!({"name": "gate-3", "area_id": a.building});
@@ -447,7 +466,7 @@ async fn a_tenant_goes_overdue_then_suspended_and_paying_restores_it(backend: Ba
         .await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     // The SMS hook got the suspension, with the operator's token.
-    all_sent(&world, a, 7).await;
+    all_sent(world, a, 7).await;
     let sms = hooks.posts("/sms");
     assert_eq!(sms.len(), 1, "{sms:#?}");
     assert_eq!(
@@ -461,7 +480,11 @@ async fn a_tenant_goes_overdue_then_suspended_and_paying_restores_it(backend: Ba
         text.contains("suspended") && text.contains(number),
         "{text}"
     );
+}
 
+/// Paying everything overdue restores A at once, and only that.
+async fn paying_everything_overdue_restores_it(world: &World, invoice_id: &str) {
+    let (a, b, relay) = (&world.a, &world.b, &world.relay);
     // A payment on another tenant's path is not found; half of it leaves A suspended.
     let pay = |amount: i64, reference: &str| json!({"amount_minor": amount, "reference": reference, "paid_on": "2026-12-05"});
     let wrong = format!("/api/v1/tenants/{}/invoices/{invoice_id}/payments", b.id);
@@ -483,7 +506,7 @@ async fn a_tenant_goes_overdue_then_suspended_and_paying_restores_it(backend: Ba
             StatusCode::CREATED,
         )
         .await;
-    assert_eq!(standing(&world, a).await["standing"], "suspended");
+    assert_eq!(standing(world, a).await["standing"], "suspended");
     // Paying the rest restores it at once.
     let paid = relay
         .expect_post(
@@ -494,25 +517,18 @@ async fn a_tenant_goes_overdue_then_suspended_and_paying_restores_it(backend: Ba
         )
         .await;
     assert_eq!(paid["invoice"]["status"], "paid", "{paid}");
-    let restored = standing(&world, a).await;
+    let restored = standing(world, a).await;
     assert_eq!(restored["standing"], "good", "{restored}");
     assert_eq!(restored["overdue"], json!([]), "{restored}");
-    let (status, body) = relay
-        .call(
-            Method::PATCH,
-            &device,
-            Some(&a.admin_token),
-            Some(rename("gate-4")),
-        )
-        .await;
+    let (status, body) = rename_box(world, "gate-4").await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = relay
-        .call(Method::POST, &searches, Some(&a.admin_token), Some(search))
-        .await;
+    let (status, body) = start_search(world).await;
     assert_ne!(status, StatusCode::PAYMENT_REQUIRED, "{body}");
+}
 
-    // Two payments (e-mail and Feishu each) and the restoration: 7 + 4 + 2.
-    let sent = all_sent(&world, a, 13).await;
+/// Two payments (e-mail and Feishu each) and the restoration: 7 + 4 + 2 notices.
+async fn payments_and_the_restoration_are_noticed(world: &World, smtp: &SmtpServer, hooks: &Hooks) {
+    let sent = all_sent(world, &world.a, 13).await;
     let events: Vec<&str> = sent.iter().filter_map(|n| n["event"].as_str()).collect();
     for (event, count) in [
         ("invoice.issued", 2),
@@ -543,8 +559,11 @@ async fn a_tenant_goes_overdue_then_suspended_and_paying_restores_it(backend: Ba
         posted.iter().skip(1).all(|p| signed_by_the_secret(&p.body)),
         "{posted:#?}"
     );
+}
 
-    // Every move audited with its reason, and recorded for an event sink.
+/// Every move audited with its reason, and recorded for an event sink.
+async fn every_move_is_audited_and_recorded(world: &World, number: &str) {
+    let (a, b) = (&world.a, &world.b);
     let audit = world.audit(a).await;
     let moved = |action: &str| {
         audit
@@ -579,11 +598,15 @@ async fn a_tenant_goes_overdue_then_suspended_and_paying_restores_it(backend: Ba
             .is_some_and(|d| d.contains("billing.payment")),
         "{back}"
     );
-    assert_eq!(events_of(&world, a, "tenant.suspended").await.len(), 1);
-    assert_eq!(events_of(&world, a, "tenant.restored").await.len(), 1);
-    assert_eq!(events_of(&world, b, "tenant.suspended").await.len(), 0);
+    assert_eq!(world.events(a, "tenant.suspended").await.len(), 1);
+    assert_eq!(world.events(a, "tenant.restored").await.len(), 1);
+    assert_eq!(world.events(b, "tenant.suspended").await.len(), 0);
+}
 
-    // The reports.
+/// The platform admins' reports: October invoiced and paid in full, both tenants in good
+/// standing; a tenant admin reads none of them.
+async fn the_reports_after_paying(world: &World) {
+    let (a, relay) = (&world.a, &world.relay);
     let revenue = relay
         .expect_get(
             "/api/v1/reports/revenue?from=2026-10&to=2026-10",
@@ -646,22 +669,8 @@ async fn a_refused_notice_is_given_up_and_an_offline_box_noticed_once(backend: B
     .await;
 
     // A's box went offline two hours ago (the tenant is told after an hour by default).
-    let (tenant, device): (Uuid, Uuid) = (a.id.parse().expect("id"), a.device.parse().expect("id"));
+    went_offline_two_hours_ago(&world, a).await;
     let db = &world.relay.state.db;
-    let mut tx = db
-        .begin(Scope::Tenant(tenant), Mode::Write)
-        .await
-        .expect("tx");
-    let two_hours_ago = jiff::Timestamp::now().as_millisecond() - 7_200_000;
-    sqlx::query("UPDATE devices SET status = 'active' WHERE id = $1")
-        .bind(device.to_string())
-        .execute(&mut *tx)
-        .await
-        .expect("active");
-    relay::store::uplink::set_presence(&mut tx, (tenant, device), false, None, two_hours_ago)
-        .await
-        .expect("offline");
-    tx.commit().await.expect("commit");
     let now = jiff::Timestamp::now();
     assert_eq!(
         relay::dunning::offline::notice(db, now)
@@ -708,6 +717,27 @@ async fn a_refused_notice_is_given_up_and_an_offline_box_noticed_once(backend: B
 }
 
 on_both_backends!(a_refused_notice_is_given_up_and_an_offline_box_noticed_once);
+
+/// Marks `tenant`'s box active and offline since two hours ago, as its last disconnection
+/// would have left it.
+async fn went_offline_two_hours_ago(world: &World, a: &Tenant) {
+    let (tenant, device): (Uuid, Uuid) = (a.id.parse().expect("id"), a.device.parse().expect("id"));
+    let db = &world.relay.state.db;
+    let mut tx = db
+        .begin(Scope::Tenant(tenant), Mode::Write)
+        .await
+        .expect("tx");
+    let two_hours_ago = jiff::Timestamp::now().as_millisecond() - 7_200_000;
+    sqlx::query("UPDATE devices SET status = 'active' WHERE id = $1")
+        .bind(device.to_string())
+        .execute(&mut *tx)
+        .await
+        .expect("active");
+    relay::store::uplink::set_presence(&mut tx, (tenant, device), false, None, two_hours_ago)
+        .await
+        .expect("offline");
+    tx.commit().await.expect("commit");
+}
 
 async fn notices_with(world: &World, tenant: &Tenant, status: &str) -> Vec<Value> {
     let path = format!(

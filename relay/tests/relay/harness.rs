@@ -312,6 +312,30 @@ impl TestRelay {
         (status, retry_after, body)
     }
 
+    /// POSTs `body` (JSON text) with `token` and an `Idempotency-Key` of `key`; the status
+    /// and the JSON answer.
+    pub(crate) async fn post_keyed(
+        &self,
+        (path, token): (&str, &str),
+        key: &str,
+        body: String,
+    ) -> (StatusCode, Value) {
+        let request = self.raw_json(Method::POST, (path, token), body);
+        let response = request
+            .header("idempotency-key", key)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        (status, response.json().await.expect("json"))
+    }
+
+    /// The text of `/metrics`.
+    pub(crate) async fn metrics(&self) -> String {
+        let response = self.raw(Method::GET, "/metrics").send().await;
+        response.expect("metrics").text().await.expect("text")
+    }
+
     /// A raw request builder, for headers and bodies `call` does not make.
     pub(crate) fn raw(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.client.request(method, self.url(path))
@@ -453,4 +477,11 @@ pub(crate) fn expect(result: (StatusCode, Value), status: StatusCode) -> Value {
 
 pub(crate) fn id(value: &Value) -> String {
     value["id"].as_str().expect("id").to_owned()
+}
+
+/// Asserts that the answer's `message` contains `words`.
+#[track_caller]
+pub(crate) fn assert_says(answer: &Value, words: &str) {
+    let message = answer["message"].as_str().expect("message");
+    assert!(message.contains(words), "expected {words:?} in {answer}");
 }

@@ -2,6 +2,7 @@
 //! PostgreSQL (`on_both_backends!`), over a real socket.
 
 mod harness;
+mod library;
 mod world;
 
 mod auth;

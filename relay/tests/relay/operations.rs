@@ -56,14 +56,7 @@ async fn metrics_and_readiness(relay: &TestRelay) {
             None,
         )
         .await;
-    let text = relay
-        .raw(Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = relay.metrics().await;
     assert!(
         text.contains("relay_http_request_duration_seconds_bucket"),
         "{text}"
@@ -81,14 +74,7 @@ async fn metrics_and_readiness(relay: &TestRelay) {
     assert_eq!(unready["error"], "not_ready");
     relay.expect_public_get("/healthz", StatusCode::OK).await;
     // The failed ping is counted, and every metric is from the relay's table.
-    let text = relay
-        .raw(Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = relay.metrics().await;
     testkit::metrics::assert_described(&text);
     assert!(
         text.contains("dipper_relay_db_errors_total{kind=\"other\"}"),

@@ -118,9 +118,40 @@ async fn people_are_enrolled_from_real_photos(backend: Backend) {
     assert_eq!(person["photo_count"], 0);
     let person_id = id(&person);
 
+    let first = the_first_photo_is_embedded_as_the_box_does(&world, &person_id).await;
+    let second = a_png_and_an_id_style_photo_are_enrolled_too(&world, &person_id, &first).await;
+    labels_find_people_and_an_edit_keeps_the_rest(&world, &person_id).await;
+    photos_and_the_person_go_with_their_objects(&world, &person_id, (&first, &second)).await;
+    // Every change to the library is audited.
+    let actions: Vec<String> = world
+        .audit(a)
+        .await
+        .iter()
+        .filter_map(|e| e["action"].as_str().map(str::to_owned))
+        .filter(|a| a.starts_with("person."))
+        .collect();
+    for action in [
+        "person.create",
+        "person.photo.add",
+        "person.update",
+        "person.photo.delete",
+        "person.delete",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} not audited: {actions:?}"
+        );
+    }
+}
+
+/// The first photo of `person_id` (A's) is embedded as the box embeds it, and kept behind an
+/// expiring URL; the photo as the API answers.
+async fn the_first_photo_is_embedded_as_the_box_does(world: &World, person_id: &str) -> Value {
+    let a = &world.a;
+    let admin = &a.admin_token;
     let (status, first) = upload(
-        &world,
-        (a, &person_id),
+        world,
+        (a, person_id),
         admin,
         (photo_bytes("obama.jpg"), "image/jpeg"),
     )
@@ -130,7 +161,7 @@ async fn people_are_enrolled_from_real_photos(backend: Backend) {
     assert!(first["score"].as_f64().expect("score") > 0.5, "{first}");
     // The same stages and models as the box: the relay's embedding is the box's.
     let boxed = testkit::faces::embedding_of("obama.jpg");
-    let relays = stored_embedding(&world, a, (&person_id, &id(&first))).await;
+    let relays = stored_embedding(world, a, (person_id, &id(&first))).await;
     assert_eq!(relays.model, boxed.model);
     let (ours, theirs) = (
         relays.vector().expect("vector"),
@@ -152,10 +183,22 @@ async fn people_are_enrolled_from_real_photos(backend: Backend) {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(bytes, photo_bytes("obama.jpg"));
 
-    // A PNG, and an ID-style photo whose face fills the picture.
+    first
+}
+
+/// A PNG, and an ID-style photo whose face fills the picture (cut from the `first`'s); the
+/// second photo.
+async fn a_png_and_an_id_style_photo_are_enrolled_too(
+    world: &World,
+    person_id: &str,
+    first: &Value,
+) -> Value {
+    let (relay, a) = (&world.relay, &world.a);
+    let base = format!("/api/v1/tenants/{}/people", a.id);
+    let admin = &a.admin_token;
     let (status, second) = upload(
-        &world,
-        (a, &person_id),
+        world,
+        (a, person_id),
         admin,
         (photo_bytes("obama2.jpg"), "image/jpeg"),
     )
@@ -173,13 +216,7 @@ async fn people_are_enrolled_from_real_photos(backend: Backend) {
     let side = (face[2] + 2.0 * margin) as u32;
     let id_photo =
         image::imageops::crop_imm(&image, x, y, side, (face[3] + 2.0 * margin) as u32).to_image();
-    let (status, third) = upload(
-        &world,
-        (a, &person_id),
-        admin,
-        (png(&id_photo), "image/png"),
-    )
-    .await;
+    let (status, third) = upload(world, (a, person_id), admin, (png(&id_photo), "image/png")).await;
     assert_eq!(status, StatusCode::CREATED, "an ID-style photo: {third}");
     assert_eq!(third["content_type"], "image/png");
 
@@ -191,7 +228,14 @@ async fn people_are_enrolled_from_real_photos(backend: Backend) {
     assert_eq!(photos.len(), 3);
     assert_eq!(photos[0]["id"], first["id"]);
 
-    // Labels find people; an edit keeps what it does not name.
+    second
+}
+
+/// Labels find people; an edit keeps what it does not name.
+async fn labels_find_people_and_an_edit_keeps_the_rest(world: &World, person_id: &str) {
+    let (relay, a) = (&world.relay, &world.a);
+    let base = format!("/api/v1/tenants/{}/people", a.id);
+    let admin = &a.admin_token;
     let listed = relay
         .expect_get(&format!("{base}?label=vip"), admin, StatusCode::OK)
         .await;
@@ -225,10 +269,20 @@ async fn people_are_enrolled_from_real_photos(backend: Backend) {
     assert_eq!(updated["labels"], json!(["missing"]));
     assert_eq!(updated["name"], "Barack Obama");
     assert_eq!(updated["notes"], "Seen at gate 2\nfrom 8am");
+}
 
-    // One photo goes, then the person with the rest; their objects go too.
+/// One photo goes, then the person with the rest; their objects go too.
+async fn photos_and_the_person_go_with_their_objects(
+    world: &World,
+    person_id: &str,
+    (first, second): (&Value, &Value),
+) {
+    let (relay, a) = (&world.relay, &world.a);
+    let base = format!("/api/v1/tenants/{}/people", a.id);
+    let admin = &a.admin_token;
+    let path = format!("{base}/{person_id}");
     let first_url = first["photo_url"].as_str().expect("url").to_owned();
-    let photo_path = format!("{path}/photos/{}", id(&first));
+    let photo_path = format!("{path}/photos/{}", id(first));
     let (status, _) = relay
         .call(Method::DELETE, &photo_path, Some(admin), None)
         .await;
@@ -243,27 +297,8 @@ async fn people_are_enrolled_from_real_photos(backend: Backend) {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(fetch(&second_url).await.0, StatusCode::NOT_FOUND);
     relay.expect_get(&path, admin, StatusCode::NOT_FOUND).await;
-
-    let actions: Vec<String> = world
-        .audit(a)
-        .await
-        .iter()
-        .filter_map(|e| e["action"].as_str().map(str::to_owned))
-        .filter(|a| a.starts_with("person."))
-        .collect();
-    for action in [
-        "person.create",
-        "person.photo.add",
-        "person.update",
-        "person.photo.delete",
-        "person.delete",
-    ] {
-        assert!(
-            actions.iter().any(|a| a == action),
-            "{action} not audited: {actions:?}"
-        );
-    }
 }
+
 on_both_backends!(people_are_enrolled_from_real_photos);
 
 async fn bad_photos_are_refused_with_the_reason(backend: Backend) {

@@ -7,10 +7,11 @@ use relay::db::{Mode, Scope, now_ms};
 use relay::store::rpcs::{self, StoredRpc};
 use relay::store::searches::{self as store, NewSearch, StoredResult};
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::harness::{Backend, TestRelay};
+use crate::library::add_person;
 use crate::on_both_backends;
 use crate::world::{Tenant, World};
 
@@ -20,39 +21,7 @@ fn uuid(text: &str) -> Uuid {
 
 /// A person of `tenant` with one photo: `dipper face embed` of a test photo.
 async fn person(relay: &TestRelay, tenant: Uuid) -> Uuid {
-    let embedding = testkit::faces::embedding_of("obama.jpg");
-    let person = Uuid::new_v4();
-    let now = now_ms();
-    let mut tx = (relay.state.db)
-        .begin(Scope::Tenant(tenant), Mode::Write)
-        .await
-        .expect("tx");
-    sqlx::query(
-        "INSERT INTO people (id, tenant_id, name, created_at, updated_at) \
-         VALUES ($1, $2, 'Barack', $3, $3)",
-    )
-    .bind(person.to_string())
-    .bind(tenant.to_string())
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .expect("person");
-    sqlx::query(
-        "INSERT INTO face_photos (id, tenant_id, person_id, model, embedding, object_key, \
-         content_type, bytes, face_box, score, created_at) \
-         VALUES ($1, $2, $3, $4, $5, 'photo.jpg', 'image/jpeg', 1000, '[0,0,9,9]', 0.9, $6)",
-    )
-    .bind(Uuid::new_v4().to_string())
-    .bind(tenant.to_string())
-    .bind(person.to_string())
-    .bind(embedding.model)
-    .bind(embedding.vector)
-    .bind(now)
-    .execute(&mut *tx)
-    .await
-    .expect("photo");
-    tx.commit().await.expect("commit");
-    person
+    add_person(relay, tenant, &[testkit::faces::embedding_of("obama.jpg")]).await
 }
 
 /// A running search of `tenant` over its device with one result, written through the
@@ -106,22 +75,36 @@ pub(crate) async fn stored_search(world: &World, tenant: &Tenant) -> Uuid {
     search
 }
 
-async fn without_a_broker_a_search_is_refused(backend: Backend) {
-    let world = World::new(backend).await;
-    let (relay, a) = (&world.relay, &world.a);
-    let activated = json!({"device_id": a.device, "provisioning_key": a.provisioning_key});
+/// Activates `tenant`'s box, so that a search may name it.
+async fn activate(relay: &TestRelay, tenant: &Tenant) {
+    let activated =
+        json!({"device_id": tenant.device, "provisioning_key": tenant.provisioning_key});
     let path = (reqwest::Method::POST, "/api/v1/devices/activate");
     relay
         .expect_call(path, None, Some(activated), StatusCode::OK)
         .await;
-    let person = person(relay, uuid(&a.id)).await;
+}
+
+/// A search's body over `tenant`'s box from three hours ago to one, with `extra`'s fields.
+fn search_body(tenant: &Tenant, extra: Value) -> Value {
     let now = jiff::Timestamp::now();
-    let body = json!({
-        "person_id": person,
-        "from": now.checked_sub(jiff::SignedDuration::from_hours(3)).expect("time").to_string(),
-        "to": now.checked_sub(jiff::SignedDuration::from_hours(1)).expect("time").to_string(),
-        "devices": [a.device],
-    });
+    let ago = |hours| {
+        let span = jiff::SignedDuration::from_hours(hours);
+        now.checked_sub(span).expect("time").to_string()
+    };
+    let mut body = json!({"from": ago(3), "to": ago(1), "devices": [tenant.device]});
+    for (key, value) in extra.as_object().expect("object") {
+        body[key] = value.clone();
+    }
+    body
+}
+
+async fn without_a_broker_a_search_is_refused(backend: Backend) {
+    let world = World::new(backend).await;
+    let (relay, a) = (&world.relay, &world.a);
+    activate(relay, a).await;
+    let person = person(relay, uuid(&a.id)).await;
+    let body = search_body(a, json!({"person_id": person}));
     let searches = format!("/api/v1/tenants/{}/searches", a.id);
     let token = &a.admin_token;
     let refused = relay
@@ -155,28 +138,12 @@ async fn a_one_off_photo_is_checked_like_an_enrolled_one(backend: Backend) {
     use base64::Engine as _;
     let world = World::new(backend).await;
     let (relay, a) = (&world.relay, &world.a);
-    let activated = json!({"device_id": a.device, "provisioning_key": a.provisioning_key});
-    let path = (reqwest::Method::POST, "/api/v1/devices/activate");
-    relay
-        .expect_call(path, None, Some(activated), StatusCode::OK)
-        .await;
+    activate(relay, a).await;
     let encode = |name: &str| {
         let bytes = std::fs::read(testkit::faces::photo(name)).expect("photo");
         base64::engine::general_purpose::STANDARD.encode(bytes)
     };
-    let now = jiff::Timestamp::now();
-    let span = json!({
-        "from": now.checked_sub(jiff::SignedDuration::from_hours(3)).expect("time").to_string(),
-        "to": now.checked_sub(jiff::SignedDuration::from_hours(1)).expect("time").to_string(),
-        "devices": [a.device],
-    });
-    let with = |extra: serde_json::Value| {
-        let mut body = span.clone();
-        for (k, v) in extra.as_object().expect("object") {
-            body[k] = v.clone();
-        }
-        body
-    };
+    let with = |extra: Value| search_body(a, extra);
     let searches = format!("/api/v1/tenants/{}/searches", a.id);
     let token = &a.admin_token;
     let refusals = [

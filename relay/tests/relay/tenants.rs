@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::harness::{Backend, TestDb, TestRelay, expect, id};
+use crate::harness::{Backend, TestDb, TestRelay, assert_says, expect, id};
 use crate::on_both_backends;
 use crate::world::{World, create_tenant};
 
@@ -144,13 +144,7 @@ async fn failed_creation_leaves_nothing(backend: Backend) {
         StatusCode::SERVICE_UNAVAILABLE,
     );
     assert_eq!(failed["error"], "tenant_creation_failed");
-    assert!(
-        failed["message"]
-            .as_str()
-            .expect("message")
-            .contains("billing_account"),
-        "{failed}"
-    );
+    assert_says(&failed, "billing_account");
     // The three resources made before the failing step were compensated, and the row is gone.
     assert_eq!(count(&relay.state.db, "tenants").await, 0);
     assert_eq!(count(&relay.state.db, "tenant_resources").await, 0);

@@ -2,9 +2,12 @@
 //! viewer granted on one building, an area tree (community > building > floor) and a device.
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use relay::config::Config;
+use relay::db::{Mode, Scope};
+use relay::store::events;
+use uuid::Uuid;
 
 use crate::harness::{Backend, PASSWORD, TestDb, TestRelay, expect, id};
 
@@ -79,8 +82,18 @@ impl World {
         &self._db
     }
 
+    /// The bodies of `tenant`'s recorded events of `kind` (`relay_events`), read from the store.
+    pub(crate) async fn events(&self, tenant: &Tenant, kind: &str) -> Vec<String> {
+        let id: Uuid = tenant.id.parse().expect("id");
+        let db = &self.relay.state.db;
+        let mut tx = db.begin(Scope::Tenant(id), Mode::Read).await.expect("tx");
+        let found = events::bodies(&mut tx, id, kind).await.expect("events");
+        tx.commit().await.expect("commit");
+        found
+    }
+
     /// The audit records of `tenant` (up to 500), read by its admin.
-    pub(crate) async fn audit(&self, tenant: &Tenant) -> Vec<serde_json::Value> {
+    pub(crate) async fn audit(&self, tenant: &Tenant) -> Vec<Value> {
         let path = format!("/api/v1/tenants/{}/audit?limit=500", tenant.id);
         let token = &tenant.admin_token;
         let audit = self.relay.expect_get(&path, token, StatusCode::OK).await;
@@ -88,21 +101,28 @@ impl World {
     }
 }
 
+/// The quantity of `meter` and `class` summed over the days of a usage report (`.../usage`).
+pub(crate) fn counted(report: &Value, meter: &str, class: &str) -> i64 {
+    report["days"]
+        .as_array()
+        .expect("days")
+        .iter()
+        .flat_map(|day| day["counts"].as_array().expect("counts").iter())
+        .filter(|c| c["meter"] == meter && c["class"] == class)
+        .map(|c| c["quantity"].as_i64().expect("quantity"))
+        .sum()
+}
+
 pub(crate) async fn create_tenant(
     relay: &TestRelay,
     token: &str,
     name: &str,
     key: &str,
-) -> (StatusCode, serde_json::Value) {
+) -> (StatusCode, Value) {
     let body = json!({ "name": name }).to_string();
-    let request = relay.raw_json(reqwest::Method::POST, ("/api/v1/tenants", token), body);
-    let response = request
-        .header("idempotency-key", key)
-        .send()
+    relay
+        .post_keyed(("/api/v1/tenants", token), key, body)
         .await
-        .expect("request");
-    let status = response.status();
-    (status, response.json().await.expect("json"))
 }
 
 async fn make_tenant(relay: &TestRelay, root: &str, label: &str) -> Tenant {

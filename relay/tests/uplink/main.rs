@@ -11,6 +11,8 @@
 #[allow(dead_code)]
 #[path = "../relay/harness.rs"]
 mod harness;
+#[path = "../relay/library.rs"]
+mod library;
 #[allow(dead_code)]
 #[path = "../relay/world.rs"]
 mod world;

@@ -17,6 +17,7 @@ use crate::searches::{
     SearchSite, accept, found, id, next_search, part, send_event, send_event_as,
 };
 use crate::site::{Site, TestBox, eventually, uuid};
+use crate::world::counted;
 
 /// Tenant A's usage this month, read by the platform admin (not counted).
 async fn usage(site: &Site) -> Value {
@@ -24,17 +25,6 @@ async fn usage(site: &Site) -> Value {
     site.relay()
         .expect_get(&path, &site.world.root_token, StatusCode::OK)
         .await
-}
-
-fn total(report: &Value, meter: &str, class: &str) -> i64 {
-    report["days"]
-        .as_array()
-        .expect("days")
-        .iter()
-        .flat_map(|day| day["counts"].as_array().expect("counts").iter())
-        .filter(|c| c["meter"] == meter && c["class"] == class)
-        .map(|c| c["quantity"].as_i64().expect("quantity"))
-        .sum()
 }
 
 async fn a_replayed_message_is_metered_once(backend: Backend) {
@@ -69,7 +59,7 @@ async fn a_replayed_message_is_metered_once(backend: Backend) {
     let after = usage(&site).await;
     let sent = i64::try_from(telemetry.len() + progress.len()).expect("size");
     assert_eq!(
-        total(&after, "traffic_bytes", "mqtt") - total(&before, "traffic_bytes", "mqtt"),
+        counted(&after, "traffic_bytes", "mqtt") - counted(&before, "traffic_bytes", "mqtt"),
         sent,
         "{after}"
     );
@@ -150,7 +140,7 @@ async fn footage_searched_and_snapshot_bytes_are_metered_once(backend: Backend) 
     }
     let after = usage(&site.site).await;
     let added =
-        |meter: &str, class: &str| total(&after, meter, class) - total(&before, meter, class);
+        |meter: &str, class: &str| counted(&after, meter, class) - counted(&before, meter, class);
     assert_eq!(
         added("camera_hours", ""),
         i64::try_from(camera_seconds).expect("seconds"),

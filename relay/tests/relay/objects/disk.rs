@@ -6,7 +6,9 @@ use relay::objects::{ContentType, ObjectError, ObjectKey, Presigned};
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
-use super::{MINUTES, jpeg, long_ago, snapshot_key};
+use super::{
+    MINUTES, assert_deleted, assert_holds, jpeg, long_ago, presign_put, put, snapshot_key,
+};
 use crate::harness::{Backend, TestDb, TestRelay};
 use crate::on_both_backends;
 
@@ -14,16 +16,6 @@ on_both_backends!(
     a_signed_put_then_a_signed_get_return_the_same_bytes,
     urls_outlive_a_restart_and_work_on_every_instance,
 );
-
-async fn put(url: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
-    reqwest::Client::new()
-        .put(url)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("PUT")
-}
 
 async fn get(url: &str) -> reqwest::Response {
     reqwest::get(url).await.expect("GET")
@@ -36,15 +28,6 @@ async fn refusal(response: reqwest::Response) -> (StatusCode, String, String) {
     let code = body["error"].as_str().unwrap_or_default().to_owned();
     let message = body["message"].as_str().unwrap_or_default().to_owned();
     (status, code, message)
-}
-
-async fn presign_put(relay: &TestRelay, key: &ObjectKey) -> Presigned {
-    relay
-        .state
-        .objects
-        .presign_put(key, MINUTES, ContentType::Jpeg)
-        .await
-        .expect("presign put")
 }
 
 async fn presign_get(relay: &TestRelay, key: &ObjectKey) -> Presigned {
@@ -89,30 +72,15 @@ async fn a_signed_put_then_a_signed_get_return_the_same_bytes(backend: Backend) 
     assert_eq!(response.bytes().await.expect("body").as_ref(), bytes);
 
     // The same store from the relay's side: read, exists, delete (twice: absent is fine).
-    let object = objects.get(&key).await.expect("get").expect("there");
-    assert_eq!(
-        (object.bytes.as_ref(), object.content_type),
-        (bytes.as_slice(), ContentType::Jpeg)
-    );
-    assert!(objects.exists(&key).await.expect("exists"));
-    objects.delete(&key).await.expect("delete");
-    objects.delete(&key).await.expect("delete again");
-    assert!(!objects.exists(&key).await.expect("exists"));
-    assert_eq!(objects.get(&key).await.expect("get"), None);
+    assert_holds(objects, &key, &bytes, ContentType::Jpeg).await;
+    assert_deleted(objects, &key).await;
     let (status, code, _) = refusal(get(&presign_get(&relay, &key).await.url).await).await;
     assert_eq!(
         (status, code.as_str()),
         (StatusCode::NOT_FOUND, "not_found")
     );
 
-    let metrics = relay
-        .raw(reqwest::Method::GET, "/metrics")
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = relay.metrics().await;
     for series in [
         r#"dipper_relay_objects_total{op="put",outcome="ok"}"#,
         r#"dipper_relay_objects_total{op="get",outcome="ok"}"#,

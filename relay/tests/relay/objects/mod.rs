@@ -9,8 +9,10 @@ mod s3;
 
 use std::time::{Duration, SystemTime};
 
-use relay::objects::{ObjectKey, SnapshotKind};
+use relay::objects::{ContentType, ObjectKey, ObjectStore, Presigned, SnapshotKind};
 use uuid::Uuid;
+
+use crate::harness::TestRelay;
 
 /// A JPEG's first bytes, then `len - 3` bytes of a pattern: what the routes take as JPEG.
 pub(crate) fn jpeg(len: usize) -> Vec<u8> {
@@ -39,3 +41,46 @@ pub(crate) fn long_ago() -> SystemTime {
 }
 
 pub(crate) const MINUTES: Duration = Duration::from_secs(600);
+
+/// A URL to PUT a JPEG at `key` for ten minutes, presigned by `relay`'s store.
+pub(crate) async fn presign_put(relay: &TestRelay, key: &ObjectKey) -> Presigned {
+    let objects = &relay.state.objects;
+    objects
+        .presign_put(key, MINUTES, ContentType::Jpeg)
+        .await
+        .expect("presign put")
+}
+
+/// PUTs `body` as `content_type` to a presigned `url`.
+pub(crate) async fn put(url: &str, content_type: &str, body: Vec<u8>) -> reqwest::Response {
+    reqwest::Client::new()
+        .put(url)
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await
+        .expect("PUT")
+}
+
+/// Asserts that `objects` holds `bytes` of `content_type` at `key`.
+pub(crate) async fn assert_holds(
+    objects: &ObjectStore,
+    key: &ObjectKey,
+    bytes: &[u8],
+    content_type: ContentType,
+) {
+    let object = objects.get(key).await.expect("get").expect("there");
+    assert_eq!(
+        (object.bytes.as_ref(), object.content_type),
+        (bytes, content_type)
+    );
+    assert!(objects.exists(key).await.expect("exists"));
+}
+
+/// Deletes `key` from `objects` twice (absent is fine) and asserts it is gone.
+pub(crate) async fn assert_deleted(objects: &ObjectStore, key: &ObjectKey) {
+    objects.delete(key).await.expect("delete");
+    objects.delete(key).await.expect("delete again");
+    assert!(!objects.exists(key).await.expect("exists"));
+    assert_eq!(objects.get(key).await.expect("get"), None);
+}

@@ -5,12 +5,14 @@ use std::time::Duration;
 
 use relay::config::{Config, ObjectBackend, S3Config};
 use relay::db::Db;
-use relay::objects::{ContentType, ObjectError, ObjectKey, Presigned};
+use relay::objects::{ContentType, ObjectError, ObjectKey};
 use relay::state::{AppState, StateError};
 use reqwest::StatusCode;
 use testkit::S3Server;
 
-use super::{MINUTES, jpeg, long_ago, snapshot_key};
+use super::{
+    MINUTES, assert_deleted, assert_holds, jpeg, long_ago, presign_put, put, snapshot_key,
+};
 use crate::harness::{Backend, TestDb, TestRelay, test_config};
 
 const BUCKET: &str = "dipper-objects";
@@ -30,25 +32,6 @@ fn use_s3(config: &mut Config, server: &S3Server, create_bucket: bool) {
 
 async fn start(db: &TestDb, server: &S3Server) -> TestRelay {
     TestRelay::start_with(db, |c| use_s3(c, server, true), None).await
-}
-
-async fn put(url: &str, content_type: &str, body: Vec<u8>) -> StatusCode {
-    let response = reqwest::Client::new()
-        .put(url)
-        .header("content-type", content_type)
-        .body(body)
-        .send()
-        .await
-        .expect("PUT");
-    response.status()
-}
-
-async fn presign_put(relay: &TestRelay, key: &ObjectKey) -> Presigned {
-    let objects = &relay.state.objects;
-    objects
-        .presign_put(key, MINUTES, ContentType::Jpeg)
-        .await
-        .expect("presign put")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -76,7 +59,7 @@ async fn a_presigned_put_then_a_presigned_get_return_the_same_bytes() {
     );
     let bytes = jpeg(20_000);
     assert_eq!(
-        put(&upload.url, "image/jpeg", bytes.clone()).await,
+        put(&upload.url, "image/jpeg", bytes.clone()).await.status(),
         StatusCode::OK
     );
 
@@ -88,28 +71,17 @@ async fn a_presigned_put_then_a_presigned_get_return_the_same_bytes() {
     assert_eq!(response.status(), StatusCode::OK, "{}", server.log());
     assert_eq!(response.bytes().await.expect("body").as_ref(), bytes);
 
-    let object = objects.get(&key).await.expect("get").expect("there");
-    assert_eq!(
-        (object.bytes.as_ref(), object.content_type),
-        (bytes.as_slice(), ContentType::Jpeg)
-    );
-    assert!(objects.exists(&key).await.expect("exists"));
+    assert_holds(objects, &key, &bytes, ContentType::Jpeg).await;
     // The relay's own writes: a PNG photo, then removed (twice: absent is fine).
     let photo = ObjectKey::parse(&format!("{}/faces/p/q.png", key.tenant())).expect("key");
+    let png = b"\x89PNG\r\n\x1a\n";
+    let stored = bytes::Bytes::from_static(png);
     objects
-        .put(
-            &photo,
-            bytes::Bytes::from_static(b"\x89PNG\r\n\x1a\n"),
-            ContentType::Png,
-        )
+        .put(&photo, stored, ContentType::Png)
         .await
         .expect("put");
-    let object = objects.get(&photo).await.expect("get").expect("there");
-    assert_eq!(object.content_type, ContentType::Png);
-    objects.delete(&photo).await.expect("delete");
-    objects.delete(&photo).await.expect("delete again");
-    assert!(!objects.exists(&photo).await.expect("exists"));
-    assert_eq!(objects.get(&photo).await.expect("get"), None);
+    assert_holds(objects, &photo, png, ContentType::Png).await;
+    assert_deleted(objects, &photo).await;
     // The relay's own routes are not the store's: 404.
     let at_relay = relay.url(&format!("/objects/{key}?method=GET&expires=1&signature=x"));
     let response = reqwest::get(&at_relay).await.expect("GET");
@@ -132,16 +104,16 @@ async fn the_store_refuses_altered_foreign_expired_and_mistyped_urls() {
     let flipped = if signature.starts_with('0') { "1" } else { "0" };
     let tampered = format!("{head}X-Amz-Signature={flipped}{}", &signature[1..]);
     assert_eq!(
-        put(&tampered, "image/jpeg", jpeg(10)).await,
+        put(&tampered, "image/jpeg", jpeg(10)).await.status(),
         StatusCode::FORBIDDEN
     );
     let for_other = upload.url.replace(key.as_str(), other.as_str());
     assert_eq!(
-        put(&for_other, "image/jpeg", jpeg(10)).await,
+        put(&for_other, "image/jpeg", jpeg(10)).await.status(),
         StatusCode::FORBIDDEN
     );
     assert_eq!(
-        put(&upload.url, "image/png", jpeg(10)).await,
+        put(&upload.url, "image/png", jpeg(10)).await.status(),
         StatusCode::FORBIDDEN
     );
     let expired = objects
@@ -149,7 +121,7 @@ async fn the_store_refuses_altered_foreign_expired_and_mistyped_urls() {
         .await
         .expect("presign");
     assert_eq!(
-        put(&expired.url, "image/jpeg", jpeg(10)).await,
+        put(&expired.url, "image/jpeg", jpeg(10)).await.status(),
         StatusCode::FORBIDDEN
     );
     assert!(!objects.exists(&key).await.expect("exists"));
@@ -157,7 +129,7 @@ async fn the_store_refuses_altered_foreign_expired_and_mistyped_urls() {
 
     // The genuine URL still works, and a read URL reads only until it expires.
     assert_eq!(
-        put(&upload.url, "image/jpeg", jpeg(10)).await,
+        put(&upload.url, "image/jpeg", jpeg(10)).await.status(),
         StatusCode::OK
     );
     let expired = objects
@@ -192,7 +164,7 @@ async fn a_store_that_is_down_is_unavailable_until_it_is_back() {
 
     server.resume();
     assert_eq!(
-        put(&upload.url, "image/jpeg", jpeg(10)).await,
+        put(&upload.url, "image/jpeg", jpeg(10)).await.status(),
         StatusCode::OK
     );
     objects

@@ -9,8 +9,9 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{SearchSite, add_person, ago, id, photos};
+use super::{SearchSite, ago, id, photos};
 use crate::harness::{Backend, PASSWORD, expect};
+use crate::library::add_person;
 use crate::on_both_backends;
 use crate::site::uuid;
 
@@ -40,14 +41,10 @@ fn with(body: &Value, key: &str, value: Value) -> Value {
 
 /// Posts `body` with an Idempotency-Key; the status and the answer.
 async fn keyed(site: &SearchSite, token: &str, key: &str, body: &Value) -> (StatusCode, Value) {
-    let request = (site.relay()).raw_json(Method::POST, (&site.path(), token), body.to_string());
-    let response = request
-        .header("idempotency-key", key)
-        .send()
+    let path = site.path();
+    (site.relay())
+        .post_keyed((&path, token), key, body.to_string())
         .await
-        .expect("request");
-    let status = response.status();
-    (status, response.json().await.expect("json"))
 }
 
 async fn bad_input_is_refused_and_stores_nothing(backend: Backend) {
