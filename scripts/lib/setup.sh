@@ -108,6 +108,21 @@ dipper_install_s3s_fs() {
   fi
 }
 
+# cargo-afl: AFL++ (built from the sources the crate carries, under ~/.local/share/afl.rs) and
+# the `cargo afl` commands scripts/fuzz builds and runs the fuzz targets with. Stable Rust;
+# only scripts/fuzz (and so scripts/test) needs it.
+dipper_install_cargo_afl() {
+  if [ ! -x "$DIPPER_TOOLS_DIR/bin/cargo-afl" ]; then
+    echo "==> installing cargo-afl into $DIPPER_TOOLS_DIR"
+    env -u CARGO_TARGET_DIR cargo install cargo-afl --version 0.18.2 --locked \
+      --root "$DIPPER_TOOLS_DIR"
+  fi
+  if ! cargo afl config --help >/dev/null 2>&1 || \
+     ! ls "${XDG_DATA_HOME:-$HOME/.local/share}"/afl.rs/rustc-*/afl.rs-*/afl/bin/afl-fuzz >/dev/null 2>&1; then
+    cargo afl config --build --force
+  fi
+}
+
 # The one feature set and profile every script builds with, so that scripts/test, scripts/demo
 # and the benches share one set of compiled dependencies in $CARGO_TARGET_DIR and the second
 # command compiles nothing the first one already did.

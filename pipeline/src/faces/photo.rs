@@ -41,6 +41,14 @@ fn photo_error(path: &Path, source: image::ImageError) -> FaceError {
     }
 }
 
+/// The longest side a query photo may have, in pixels: a 50-megapixel phone photo fits
+/// (8160x6120); a larger one is refused before it is decoded, as is one whose header claims
+/// more than it holds (a few hundred bytes can claim terabytes of pixels).
+pub const MAX_PHOTO_SIDE: u32 = 8192;
+
+/// The most memory decoding one photo may take (an 8192x8192 RGB image is 192 MiB).
+const MAX_PHOTO_BYTES: u64 = 256 * 1024 * 1024;
+
 fn decode_upright_from<R: std::io::BufRead + std::io::Seek>(
     reader: ImageReader<R>,
     path: &Path,
@@ -51,6 +59,11 @@ fn decode_upright_from<R: std::io::BufRead + std::io::Seek>(
         .map_err(|e| photo_error(image::ImageError::IoError(e)))?
         .into_decoder()
         .map_err(photo_error)?;
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_PHOTO_SIDE);
+    limits.max_image_height = Some(MAX_PHOTO_SIDE);
+    limits.max_alloc = Some(MAX_PHOTO_BYTES);
+    decoder.set_limits(limits).map_err(photo_error)?;
     let orientation = decoder.orientation().map_err(photo_error)?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(photo_error)?;
     image.apply_orientation(orientation);

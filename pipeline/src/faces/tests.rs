@@ -665,3 +665,44 @@ fn tight_crops_of_a_face_are_accepted_as_queries() {
         }
     }
 }
+
+/// A PNG whose header claims `width` x `height` pixels; its data is a 1x1 image's.
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut png = Vec::new();
+    RgbImage::new(1, 1)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .expect("a PNG");
+    // The signature (8 bytes), IHDR's length (4) and type (4), then width, height, five
+    // more bytes, and the CRC of type and data.
+    png[16..20].copy_from_slice(&width.to_be_bytes());
+    png[20..24].copy_from_slice(&height.to_be_bytes());
+    let crc = crc32fast::hash(&png[12..29]);
+    png[29..33].copy_from_slice(&crc.to_be_bytes());
+    png
+}
+
+/// Found by `scripts/fuzz photo`: a 272-byte PNG claiming terabytes of pixels aborted the
+/// process (the allocation failed) instead of being refused.
+#[test]
+fn a_photo_claiming_more_pixels_than_allowed_is_refused_before_decoding() {
+    let over = MAX_PHOTO_SIDE + 1;
+    for (width, height) in [
+        (over, 16),
+        (16, over),
+        (60_000, 60_000),
+        (u32::MAX, u32::MAX),
+    ] {
+        let error = decode_upright(&png_claiming(width, height), Path::new("huge.png"))
+            .expect_err("refused");
+        assert!(matches!(error, FaceError::Photo { .. }), "{error}");
+        let reason = std::error::Error::source(&error).map(|e| e.to_string());
+        assert_eq!(
+            reason.as_deref(),
+            Some("The image exceeded the limits: Image size exceeds limit"),
+            "{width}x{height}"
+        );
+    }
+    // The header check is what refused them: the same PNG claiming its true size decodes.
+    let image = decode_upright(&png_claiming(1, 1), Path::new("small.png")).expect("decodes");
+    assert_eq!(image.dimensions(), (1, 1));
+}
