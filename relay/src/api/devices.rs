@@ -22,7 +22,7 @@ use super::types::{Name, Page, Secret, rfc3339};
 use super::{begin, begin_existing, list_visible_page};
 use crate::audit::{self, audited};
 use crate::auth::tokens::{new_secret, secret_digest};
-use crate::auth::{Principal, Role};
+use crate::auth::{CallingBox, Principal, Role};
 use crate::db::{DbError, Mode, Scope, Tx, now_ms};
 use crate::dunning::standing::refuse_if_suspended;
 use crate::error::ApiError;
@@ -336,9 +336,9 @@ pub async fn get_device(
     responses((status = 200, description = "The calling box", body = Device)))]
 pub async fn device_me(
     State(state): State<AppState>,
-    principal: Principal,
+    caller: CallingBox,
 ) -> Result<Json<Device>, ApiError> {
-    let (device_id, tenant) = principal.require_device()?;
+    let (device_id, tenant) = (caller.device_id, caller.tenant_id);
     let mut tx = state.db.begin(Scope::Tenant(tenant), Mode::Read).await?;
     let device = find(&mut tx, tenant, device_id).await?;
     tx.commit().await?;

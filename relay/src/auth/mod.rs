@@ -4,7 +4,7 @@
 //! A principal comes from a bearer token: one of the relay's own access tokens (HS256), or,
 //! when `[oidc]` is configured, a token of the external provider; or it is a box presenting
 //! its device credential (`Authorization: Device <id>:<credential>`, see [`device`]), which
-//! holds no role: user routes refuse it, device routes ([`Principal::require_device`]) take it. For the relay's own users,
+//! holds no role: user routes refuse it (403), the routes for boxes take it ([`CallingBox`]). For the relay's own users,
 //! the user's status, tenant status, grants and the token's session are read from the
 //! database on every request, so a revoked session is refused at its next request.
 //! A disabled tenant's users are refused with `tenant_disabled`; every request then passes
@@ -207,6 +207,9 @@ impl Principal {
     }
 }
 
+/// The caller of a user route: a user (the relay's own or an external provider's). A box's
+/// credential is refused here (403) once checked: a box holds no role, and reads or changes
+/// nothing through the users' routes, not even lists that would come out empty.
 impl FromRequestParts<AppState> for Principal {
     type Rejection = ApiError;
 
@@ -214,55 +217,94 @@ impl FromRequestParts<AppState> for Principal {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let remote_addr = crate::extract::RemoteAddr::of(parts).0;
-        let authorization = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        if let Some(value) = authorization.and_then(|v| v.strip_prefix(device::SCHEME)) {
-            let (id, credential) = device::parse(value)?;
-            let principal = device::load(state, id, credential, remote_addr).await?;
-            state.limits.check(&principal)?;
-            bill_to(parts, &principal);
-            return Ok(principal);
+        let principal = authenticate(parts, state).await?;
+        if principal.device_id.is_some() {
+            return Err(ApiError::forbidden(
+                "a box's credential opens only the routes for boxes (/api/v1/devices/...); \
+                 this route needs a user's token",
+            ));
         }
-        let token = authorization
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .ok_or_else(|| {
-                ApiError::unauthorized(ErrorCode::TokenMissing, "a bearer token is required")
-            })?;
-        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid_token())?;
-        let principal = if header.alg == jsonwebtoken::Algorithm::HS256 {
-            let claims = state.tokens.verify(token).map_err(|e| token_refused(&e))?;
-            load_user(state, &claims, remote_addr).await?
-        } else if let Some(oidc) = &state.oidc {
-            let identity = oidc.verify(token).await.map_err(|e| match e {
-                oidc::OidcError::Invalid(e) => token_refused(&e),
-                e if e.is_provider_failure() => {
-                    tracing::warn!(error = %e, "OIDC key set unavailable");
-                    ApiError::unauthorized(
-                        ErrorCode::TokenInvalid,
-                        "the access token could not be checked with the identity provider; \
-                         retry shortly",
-                    )
-                }
-                e => {
-                    tracing::debug!(error = %e, "external token refused");
-                    invalid_token()
-                }
-            })?;
-            external_principal(state, identity, remote_addr).await?
-        } else {
-            return Err(invalid_token());
-        };
-        state.limits.check(&principal)?;
-        bill_to(parts, &principal);
         Ok(principal)
     }
+}
+
+/// The caller of a route for boxes (`/api/v1/devices/me`): a box presenting its device
+/// credential; a user is refused (403).
+#[derive(Debug, Clone)]
+pub struct CallingBox {
+    pub device_id: Uuid,
+    pub tenant_id: Uuid,
+    pub principal: Principal,
+}
+
+impl FromRequestParts<AppState> for CallingBox {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let principal = authenticate(parts, state).await?;
+        let (device_id, tenant_id) = principal.require_device()?;
+        Ok(CallingBox {
+            device_id,
+            tenant_id,
+            principal,
+        })
+    }
+}
+
+/// Who the request's `Authorization` says is calling, checked, rate-limited and noted for
+/// the API-call meter.
+async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Principal, ApiError> {
+    let remote_addr = crate::extract::RemoteAddr::of(parts).0;
+    let authorization = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Some(value) = authorization.and_then(|v| v.strip_prefix(device::SCHEME)) {
+        let (id, credential) = device::parse(value)?;
+        let principal = device::load(state, id, credential, remote_addr).await?;
+        state.limits.check(&principal)?;
+        bill_to(parts, &principal);
+        return Ok(principal);
+    }
+    let token = authorization
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthorized(ErrorCode::TokenMissing, "a bearer token is required")
+        })?;
+    let header = jsonwebtoken::decode_header(token).map_err(|_| invalid_token())?;
+    let principal = if header.alg == jsonwebtoken::Algorithm::HS256 {
+        let claims = state.tokens.verify(token).map_err(|e| token_refused(&e))?;
+        load_user(state, &claims, remote_addr).await?
+    } else if let Some(oidc) = &state.oidc {
+        let identity = oidc.verify(token).await.map_err(|e| match e {
+            oidc::OidcError::Invalid(e) => token_refused(&e),
+            e if e.is_provider_failure() => {
+                tracing::warn!(error = %e, "OIDC key set unavailable");
+                ApiError::unauthorized(
+                    ErrorCode::TokenInvalid,
+                    "the access token could not be checked with the identity provider; \
+                     retry shortly",
+                )
+            }
+            e => {
+                tracing::debug!(error = %e, "external token refused");
+                invalid_token()
+            }
+        })?;
+        external_principal(state, identity, remote_addr).await?
+    } else {
+        return Err(invalid_token());
+    };
+    state.limits.check(&principal)?;
+    bill_to(parts, &principal);
+    Ok(principal)
 }
 
 /// Tells the API-call meter whom this call is billed to (`crate::metering::calls`).

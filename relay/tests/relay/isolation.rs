@@ -19,7 +19,7 @@ use crate::world::{Tenant, World};
 
 /// A valid body for each operation that takes one, so what is tested is the object lookup,
 /// not the body's validation.
-fn sample_body(method: &Method, template: &str, b: &Tenant) -> Option<Value> {
+pub(crate) fn sample_body(method: &Method, template: &str, b: &Tenant) -> Option<Value> {
     let body = match (method.as_str(), template) {
         ("PATCH", "/api/v1/tenants/{tenant_id}") => json!({"name": "Taken over"}),
         ("POST", "/api/v1/tenants/{tenant_id}/areas") => json!({"name": "Intruder"}),
@@ -74,7 +74,7 @@ fn sample_body(method: &Method, template: &str, b: &Tenant) -> Option<Value> {
 }
 
 /// Every (method, path template) of the document.
-async fn operations(world: &World) -> Vec<(Method, String)> {
+pub(crate) async fn operations(world: &World) -> Vec<(Method, String)> {
     let (status, doc) = world
         .relay
         .call(Method::GET, "/api/v1/openapi.json", None, None)
@@ -143,10 +143,10 @@ async fn snapshot(world: &World, b_search: &str) -> BTreeMap<String, Value> {
     seen
 }
 
-/// A snapshot stored in tenant B's part of the object store, and its bytes.
-async fn store_object_of(world: &World) -> (ObjectKey, Vec<u8>) {
-    let tenant = world.b.id.parse().expect("B's id");
-    let device = world.b.device.parse().expect("B's device");
+/// A snapshot stored in `owner`'s part of the object store, and its bytes.
+pub(crate) async fn store_object_of(world: &World, owner: &Tenant) -> (ObjectKey, Vec<u8>) {
+    let tenant = owner.id.parse().expect("the tenant's id");
+    let device = owner.device.parse().expect("the tenant's device");
     let key =
         ObjectKey::snapshot(tenant, device, 0, Uuid::new_v4(), 1, SnapshotKind::Face).expect("key");
     let bytes = vec![0xFF, 0xD8, 0xFF, 1, 2, 3];
@@ -176,7 +176,7 @@ async fn every_route_hides_other_tenants_objects(backend: Backend) {
     let (a, b) = (&world.a, &world.b);
     let b_search = crate::searches::stored_search(&world, b).await.to_string();
     let before = snapshot(&world, &b_search).await;
-    let (object, bytes) = store_object_of(&world).await;
+    let (object, bytes) = store_object_of(&world, b).await;
     let mut walked = 0;
     let mut templates = std::collections::BTreeSet::new();
     for (method, template) in operations(&world).await {

@@ -6,6 +6,7 @@ mod library;
 mod world;
 
 mod auth;
+mod authorization;
 mod billing;
 mod cli;
 mod console;
