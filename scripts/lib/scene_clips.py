@@ -364,6 +364,10 @@ def encoder_args(codec):
             f"log-level=error:keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes=0", *rate]
 
 
+class ShortClip(Exception):
+    """A clip whose frames or last timestamp are not all there."""
+
+
 def check_last_timestamp(path, n_frames):
     """Fails unless the clip has `n_frames` frames and the last has its own timestamp (the
     simulator takes a clip's length from its first and last timestamps)."""
@@ -374,8 +378,8 @@ def check_last_timestamp(path, n_frames):
     )
     pts = probe.stdout.split()
     if len(pts) != n_frames or pts[-1] == "N/A":
-        raise SystemExit(
-            f"make-scene-clips: {path}: {len(pts)} frames (expected {n_frames}), "
+        raise ShortClip(
+            f"{path}: {len(pts)} frames (expected {n_frames}), "
             f"last timestamp {pts[-1] if pts else None}"
         )
 
@@ -384,8 +388,19 @@ def make_clip(clip, background, people, out_dir):
     """Renders and encodes one clip; returns its manifest entry."""
     walks = [Walk(people[photo], start, end) for photo, start, end in clip["walks"]]
     path = os.path.join(out_dir, clip["file"])
-    if not os.path.exists(path):
-        render(clip, walks, background, path)
+    # The encoder's threads do not always cut the last frames the same way: now and then
+    # (seen once in a few dozen runs, on a loaded machine) the muxer leaves the last frame
+    # without its own timestamp. The clip is then rendered again, up to three times in all.
+    attempts = 3
+    for attempt in range(1, attempts + 1):
+        if os.path.exists(path):
+            break
+        try:
+            render(clip, walks, background, path)
+        except ShortClip as short:
+            if attempt == attempts:
+                raise SystemExit(f"make-scene-clips: {short} ({attempts} attempts)")
+            print(f"make-scene-clips: {short}; rendering it again", file=sys.stderr)
     return manifest_entry(clip, walks)
 
 
