@@ -1,4 +1,5 @@
-//! `/api/v1/cameras`: add (checked against the device), list, show, delete, test.
+//! `/api/v1/cameras`: add (checked against the device), list, show, change, delete, test,
+//! a new password, a device tried before it is added, the latest keyframe.
 
 use axum::{
     Json,
@@ -61,6 +62,9 @@ pub(super) async fn stored(state: &AppState) -> Result<Vec<Camera>, ApiError> {
     Ok(cameras.map_err(crate::engine::EngineError::from)?)
 }
 
+/// Every camera, with its tracks' background indexing and its motion gates.
+#[utoipa::path(get, path = "/cameras", tag = "cameras",
+    responses((status = 200, description = "The cameras", body = [Object])))]
 pub(super) async fn list(State(state): State<AppState>) -> Result<Response, ApiError> {
     let cameras = stored(&state).await?;
     let coverage = state.engine.coverage(None).await?;
@@ -71,6 +75,18 @@ pub(super) async fn list(State(state): State<AppState>) -> Result<Response, ApiE
     Ok(Json(views).into_response())
 }
 
+/// Adds a camera after checking it against the device.
+#[utoipa::path(post, path = "/cameras", tag = "cameras",
+    request_body(content = Object, content_type = "application/json",
+        description = "`{name, url, username, password, tracks?}`: `url` is the camera's or \
+            NVR's `http://host:port`; `tracks` default to every enabled main-stream track"),
+    responses(
+        (status = 201, description = "Added", body = Object),
+        (status = 400, description = "A malformed or refused field", body = protocol::ErrorBody),
+        (status = 409, description = "A camera of that name is on the box",
+            body = protocol::ErrorBody),
+        (status = 502, description = "The device did not answer as it should \
+            (`camera_unreachable`)", body = protocol::ErrorBody)))]
 pub(super) async fn add(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let request: NewCameraRequest = parse_body(&body)?;
     let camera = state.engine.cameras().add_camera(request).await?;
@@ -83,6 +99,11 @@ fn camera_id(id: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::not_found(format!("camera {id} not found")))
 }
 
+/// One camera, with its tracks' background indexing and its motion gates.
+#[utoipa::path(get, path = "/cameras/{id}", tag = "cameras",
+    params(("id" = i64, Path, description = "The camera's id")),
+    responses((status = 200, description = "The camera", body = Object),
+        (status = 404, description = "No such camera", body = protocol::ErrorBody)))]
 pub(super) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -103,6 +124,11 @@ pub(super) async fn show(
     }
 }
 
+/// Deletes a camera, its index entries and its snapshots.
+#[utoipa::path(delete, path = "/cameras/{id}", tag = "cameras",
+    params(("id" = i64, Path, description = "The camera's id")),
+    responses((status = 204, description = "Deleted"),
+        (status = 404, description = "No such camera", body = protocol::ErrorBody)))]
 pub(super) async fn delete(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -118,13 +144,22 @@ pub(super) async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewPassword {
     password: String,
 }
 
 /// Checked against the device before it is stored.
+#[utoipa::path(put, path = "/cameras/{id}/password", tag = "cameras",
+    params(("id" = i64, Path, description = "The camera's id")),
+    request_body(content = NewPassword, content_type = "application/json"),
+    responses((status = 204, description = "Checked and stored"),
+        (status = 400, description = "A malformed body, or the device refused the password",
+            body = protocol::ErrorBody),
+        (status = 404, description = "No such camera", body = protocol::ErrorBody),
+        (status = 502, description = "The device did not answer (`camera_unreachable`)",
+            body = protocol::ErrorBody)))]
 pub(super) async fn password(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -140,6 +175,11 @@ pub(super) async fn password(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Checks the camera against its device now.
+#[utoipa::path(post, path = "/cameras/{id}/test", tag = "cameras",
+    params(("id" = i64, Path, description = "The camera's id")),
+    responses((status = 200, description = "What the check found", body = Object),
+        (status = 404, description = "No such camera", body = protocol::ErrorBody)))]
 pub(super) async fn test(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -148,7 +188,7 @@ pub(super) async fn test(
     Ok(Json(check).into_response())
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ProbeRequest {
     url: String,
@@ -158,6 +198,11 @@ pub(super) struct ProbeRequest {
 
 /// Tries a device before it is added: always 200, `{"ok": true, ...}` with what it is, or
 /// `{"ok": false, "problem": ..., "message": ...}`.
+#[utoipa::path(post, path = "/cameras/probe", tag = "cameras",
+    request_body(content = ProbeRequest, content_type = "application/json"),
+    responses((status = 200, description = "What the device is, or what is wrong with it",
+        body = Object),
+        (status = 400, description = "A malformed body", body = protocol::ErrorBody)))]
 pub(super) async fn probe(
     State(state): State<AppState>,
     body: Bytes,
@@ -171,6 +216,15 @@ pub(super) async fn probe(
     Ok(Json(answer.to_json()).into_response())
 }
 
+/// Changes a camera's name, whether it is searched, or its tracks.
+#[utoipa::path(patch, path = "/cameras/{id}", tag = "cameras",
+    params(("id" = i64, Path, description = "The camera's id")),
+    request_body(content = Object, content_type = "application/json",
+        description = "`{name?, enabled?, tracks?}`"),
+    responses((status = 200, description = "The changed camera", body = Object),
+        (status = 400, description = "A malformed or refused field", body = protocol::ErrorBody),
+        (status = 409, description = "Another camera has that name", body = protocol::ErrorBody),
+        (status = 404, description = "No such camera", body = protocol::ErrorBody)))]
 pub(super) async fn update(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -184,6 +238,12 @@ pub(super) async fn update(
 }
 
 /// The camera's latest keyframe the box decoded (JPEG); 404 before the first.
+#[utoipa::path(get, path = "/cameras/{id}/snapshot.jpg", tag = "cameras",
+    params(("id" = i64, Path, description = "The camera's id")),
+    responses((status = 200, description = "The keyframe; `X-Keyframe-Time` says when it was \
+            recorded", content(("image/jpeg"))),
+        (status = 404, description = "No such camera, or no keyframe decoded yet",
+            body = protocol::ErrorBody)))]
 pub(super) async fn snapshot(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -20,7 +20,7 @@ use crate::engine::indexer::PhotoError;
 /// The largest photo taken, decoded (as a task's).
 const MAX_PHOTO_BYTES: usize = 20 * 1024 * 1024;
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PhotoBody {
     /// JPEG or PNG, base64.
@@ -36,6 +36,16 @@ fn reason_code(reason: Rejection) -> &'static str {
     }
 }
 
+/// The faces of a photo, each judged, with the embeddings of the usable ones.
+#[utoipa::path(post, path = "/faces", tag = "tasks",
+    request_body(content = PhotoBody, content_type = "application/json"),
+    responses((status = 200, description = "`{faces, best}`", body = Object),
+        (status = 400, description = "A malformed body, or the photo is not base64",
+            body = protocol::ErrorBody),
+        (status = 413, description = "The photo is larger than 20 MiB",
+            body = protocol::ErrorBody),
+        (status = 422, description = "Not a JPEG or PNG photo (`not_an_image`)",
+            body = protocol::ErrorBody)))]
 pub(super) async fn faces(
     State(state): State<AppState>,
     body: Bytes,

@@ -5,9 +5,13 @@
 //!   other `Authorization` header is refused, not ignored.
 //! - A live session cookie: allowed; a changing request (not GET or HEAD) must also carry
 //!   the session's `X-CSRF-Token`.
-//! - Nothing: only the open routes (health, the session's state, sign-in and the first
-//!   boot's step); everything else answers 401 `setup_required` before the first password is
-//!   set, `unauthenticated` after.
+//! - Nothing: only the open routes (health, the API's OpenAPI document, the session's state,
+//!   sign-in and the first boot's step); everything else answers 401 `setup_required` before
+//!   the first password is set, `unauthenticated` after.
+//!
+//! The document is open because it says nothing about the box (the same for every box of a
+//! version) and an installer's tool reads it before anyone signs in. [`document`] writes these
+//! rules into it: each operation's security requirements and its 401 and 403.
 
 use axum::http::StatusCode;
 use axum::{
@@ -15,6 +19,13 @@ use axum::{
     http::{HeaderMap, Method, header},
     middleware::Next,
     response::{IntoResponse, Response},
+};
+
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
+use utoipa::openapi::{
+    ContentBuilder, OpenApi, PathItem, Ref, RefOr, ResponseBuilder, path::Operation,
 };
 
 use super::{ApiError, AppState};
@@ -25,10 +36,133 @@ fn is_open(method: &Method, path: &str) -> bool {
     matches!(
         (method, path),
         (&Method::GET, "/health")
+            | (&Method::GET, "/openapi.json")
             | (&Method::GET, "/session")
             | (&Method::POST, "/session")
             | (&Method::POST, "/session/setup")
     )
+}
+
+/// Whether a request of `method` changes something, so that a session must show its CSRF
+/// token (unless the route is open).
+fn is_changing(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD)
+}
+
+/// Writes the gate's rules into the API's document: the security schemes; on every operation
+/// of `/api/v1` its 401 (a wrong `Authorization` header is refused even on the open routes);
+/// on every operation but the open ones the credentials it takes (the local token, or a
+/// session, with its CSRF token when the request changes something) and, when it changes
+/// something, the 403 of a session without that token.
+pub(super) fn document(doc: &mut OpenApi) {
+    add_security_schemes(doc);
+    for (path, item) in &mut doc.paths.paths {
+        let Some(inner) = path.strip_prefix("/api/v1") else {
+            continue;
+        };
+        for (method, operation) in operations(item) {
+            let open = is_open(&method, inner);
+            let changing = is_changing(&method);
+            add_error(operation, "401", if open { BAD_TOKEN } else { REFUSED });
+            if open {
+                continue;
+            }
+            let session = if changing {
+                SecurityRequirement::new("session", NO_SCOPES).add("csrf", NO_SCOPES)
+            } else {
+                SecurityRequirement::new("session", NO_SCOPES)
+            };
+            operation.security = Some(vec![
+                SecurityRequirement::new("local_token", NO_SCOPES),
+                session,
+            ]);
+            if changing {
+                add_error(operation, "403", CSRF_FAILED);
+            }
+        }
+    }
+}
+
+const NO_SCOPES: [&str; 0] = [];
+
+const BAD_TOKEN: &str = "An `Authorization` header without this box's local token (`bad_token`)";
+const REFUSED: &str = "No credentials (`setup_required` before the first password is set, \
+    `unauthenticated` after), an ended session, or an `Authorization` header without this \
+    box's local token (`bad_token`)";
+const CSRF_FAILED: &str = "A session's request without the session's `X-CSRF-Token` \
+    (`csrf_failed`)";
+
+/// Each operation of a path with its method.
+fn operations(item: &mut PathItem) -> Vec<(Method, &mut Operation)> {
+    [
+        (Method::GET, &mut item.get),
+        (Method::POST, &mut item.post),
+        (Method::PUT, &mut item.put),
+        (Method::PATCH, &mut item.patch),
+        (Method::DELETE, &mut item.delete),
+        (Method::HEAD, &mut item.head),
+    ]
+    .into_iter()
+    .filter_map(|(method, operation)| operation.as_mut().map(|o| (method, o)))
+    .collect()
+}
+
+/// Adds a response of `status` with the error body, or adds `description` to the one the
+/// operation describes itself.
+fn add_error(operation: &mut Operation, status: &str, description: &str) {
+    let responses = &mut operation.responses.responses;
+    if let Some(RefOr::T(own)) = responses.get_mut(status) {
+        let mut rest = description.chars();
+        let first = rest.next().map(|c| c.to_ascii_lowercase());
+        own.description = format!(
+            "{}; or {}{}",
+            own.description,
+            first.unwrap_or(' '),
+            rest.as_str()
+        );
+        return;
+    }
+    let error = ResponseBuilder::new()
+        .description(description)
+        .content(
+            "application/json",
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name("ErrorBody")))
+                .build(),
+        )
+        .build();
+    responses.insert(status.to_owned(), RefOr::T(error));
+}
+
+/// The local token (`Authorization: Bearer`), the session cookie and its CSRF header.
+fn add_security_schemes(doc: &mut OpenApi) {
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "local_token",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .description(Some(
+                    "The box's local token, `<data_dir>/local-token` (the CLI, root on the box)",
+                ))
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "session",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+            SESSION_COOKIE,
+            "A signed-in session of the local page (`POST /api/v1/session`)",
+        ))),
+    );
+    components.add_security_scheme(
+        "csrf",
+        SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+            CSRF_HEADER,
+            "The session's CSRF token (from signing in, or `GET /api/v1/session`), on every \
+             request that changes something",
+        ))),
+    );
 }
 
 /// The value of the session cookie, if the request has one.
@@ -84,8 +218,7 @@ pub(super) async fn gate(
     match &caller {
         Some(Caller::Local) => {}
         Some(Caller::Session(session)) => {
-            let safe = matches!(method, Method::GET | Method::HEAD);
-            if !safe && !open {
+            if is_changing(&method) && !open {
                 let presented = request
                     .headers()
                     .get(CSRF_HEADER)

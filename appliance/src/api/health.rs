@@ -1,4 +1,4 @@
-//! `GET /api/v1/health` and `GET /metrics`.
+//! `GET /api/v1/health`, `GET /api/v1/openapi.json` and `GET /metrics`.
 
 use axum::{
     Json,
@@ -26,6 +26,11 @@ pub(crate) struct Health {
     index_entries: u64,
 }
 
+/// The box's health: disk, database, tasks running, the index's size.
+#[utoipa::path(get, path = "/health", tag = "box",
+    responses((status = 200, body = Object,
+        description = "The box's health: `ok`, or `degraded` with its problems (still 200, so \
+            a probe can read why)")))]
 pub(super) async fn health(State(state): State<AppState>) -> Response {
     let engine = &state.engine;
     let disk = engine.disk().status();
@@ -66,6 +71,21 @@ pub(super) async fn health(State(state): State<AppState>) -> Response {
     Json(health).into_response()
 }
 
+/// This API's OpenAPI document.
+#[utoipa::path(get, path = "/openapi.json", tag = "box",
+    responses((status = 200, description = "The OpenAPI 3 document", body = Object)))]
+pub(super) async fn openapi_json() -> Response {
+    let doc = super::openapi();
+    Json(&*doc).into_response()
+}
+
+/// Prometheus metrics, open to the LAN (counts only).
+#[utoipa::path(get, path = "/metrics", tag = "box",
+    responses(
+        (status = 200, description = "Prometheus metrics (text exposition format)",
+            body = String, content_type = "text/plain"),
+        (status = 404, description = "Metrics are not enabled in this process",
+            body = String, content_type = "text/plain")))]
 pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     match &state.metrics {
         Some(handle) => (

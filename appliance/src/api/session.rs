@@ -10,18 +10,22 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{ApiError, AppState, parse_body};
 use crate::access::{AccessError, Caller, NewSession, SESSION_COOKIE, sessions_max_age_seconds};
 
-#[derive(Serialize)]
-struct SessionState {
+#[derive(Serialize, ToSchema)]
+pub(super) struct SessionState {
     password_set: bool,
     signed_in: bool,
     /// The token every changing request of this session must carry as `X-CSRF-Token`.
     csrf: Option<String>,
 }
 
+/// Whether a password is set and whether the caller is signed in (with its CSRF token).
+#[utoipa::path(get, path = "/session", tag = "session",
+    responses((status = 200, description = "The caller's session", body = SessionState)))]
 pub(super) async fn show(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -45,20 +49,37 @@ pub(super) async fn show(
     .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PasswordBody {
     password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ChangeBody {
     current: String,
     new: String,
 }
 
+/// A new session's CSRF token; the session itself is in the `Set-Cookie` cookie.
+#[derive(Serialize, ToSchema)]
+pub(super) struct SignedIn {
+    csrf: String,
+}
+
 /// The first boot's step: 201 and signed in; 409 once a password is set.
+#[utoipa::path(post, path = "/session/setup", tag = "session",
+    request_body(content = PasswordBody, content_type = "application/json"),
+    responses(
+        (status = 201, description = "The password is set and the caller signed in",
+            body = SignedIn),
+        (status = 400, description = "A malformed body", body = protocol::ErrorBody),
+        (status = 409, description = "A password is already set (`already_set`)",
+            body = protocol::ErrorBody),
+        (status = 415, description = "The body is not JSON", body = protocol::ErrorBody),
+        (status = 422, description = "The password is too weak (`weak_password`)",
+            body = protocol::ErrorBody)))]
 pub(super) async fn setup(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -71,6 +92,17 @@ pub(super) async fn setup(
     Ok(response)
 }
 
+/// Signs in with the password: a new session.
+#[utoipa::path(post, path = "/session", tag = "session",
+    request_body(content = PasswordBody, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Signed in", body = SignedIn),
+        (status = 400, description = "A malformed body", body = protocol::ErrorBody),
+        (status = 401, description = "A wrong password (`wrong_password`), or none is set \
+            yet (`setup_required`)", body = protocol::ErrorBody),
+        (status = 415, description = "The body is not JSON", body = protocol::ErrorBody),
+        (status = 429, description = "Too many failed sign-ins (`locked`); see Retry-After",
+            body = protocol::ErrorBody)))]
 pub(super) async fn sign_in(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -93,6 +125,9 @@ async fn open_session(
     Ok(signed_in(status, headers, &session))
 }
 
+/// Signs out: ends the caller's session (nothing to end for the local token).
+#[utoipa::path(delete, path = "/session", tag = "session",
+    responses((status = 204, description = "Signed out; the cookie is cleared")))]
 pub(super) async fn sign_out(
     State(state): State<AppState>,
     caller: Option<Extension<Caller>>,
@@ -109,6 +144,18 @@ pub(super) async fn sign_out(
 }
 
 /// 204; every session ends, this one too.
+#[utoipa::path(put, path = "/session/password", tag = "session",
+    request_body(content = ChangeBody, content_type = "application/json"),
+    responses(
+        (status = 204, description = "Changed; every session ended"),
+        (status = 400, description = "A malformed body", body = protocol::ErrorBody),
+        (status = 403, description = "The current password is not right (`wrong_password`)",
+            body = protocol::ErrorBody),
+        (status = 415, description = "The body is not JSON", body = protocol::ErrorBody),
+        (status = 422, description = "The new password is too weak (`weak_password`)",
+            body = protocol::ErrorBody),
+        (status = 429, description = "Too many failed sign-ins (`locked`); see Retry-After",
+            body = protocol::ErrorBody)))]
 pub(super) async fn change_password(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -175,7 +222,10 @@ fn require_json(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 fn signed_in(status: StatusCode, headers: &HeaderMap, session: &NewSession) -> Response {
-    let mut response = (status, Json(serde_json::json!({ "csrf": session.csrf }))).into_response();
+    let body = SignedIn {
+        csrf: session.csrf.clone(),
+    };
+    let mut response = (status, Json(body)).into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
         cookie_header(headers, &session.cookie, sessions_max_age_seconds()),

@@ -16,6 +16,7 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::{ApiError, AppState, parse_body};
 
@@ -29,20 +30,20 @@ struct Settings {
     restart_needed: bool,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct RetentionSettings {
     keep_days: u32,
     quota_mib: u64,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct DiskSettings {
     min_free_mib: u64,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct FrameSettings {
     width: u32,
@@ -57,7 +58,7 @@ struct TimeSettings {
 }
 
 /// `PUT`: any of the sections, each whole.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SettingsChange {
     #[serde(default)]
@@ -90,10 +91,21 @@ fn current(state: &AppState) -> Settings {
     }
 }
 
+/// The installer's settings, the time zone and NTP, and whether a restart is waited for.
+#[utoipa::path(get, path = "/settings", tag = "settings",
+    responses((status = 200, description = "The settings", body = Object)))]
 pub(super) async fn show(State(state): State<AppState>) -> Response {
     Json(current(&state)).into_response()
 }
 
+/// Stores a change of any of the sections, each whole; applied at the next start.
+#[utoipa::path(put, path = "/settings", tag = "settings",
+    request_body(content = SettingsChange, content_type = "application/json"),
+    responses((status = 200, description = "The settings after the change", body = Object),
+        (status = 400, description = "A malformed body, or no section given",
+            body = protocol::ErrorBody),
+        (status = 422, description = "A value the box refuses (`invalid_setting`)",
+            body = protocol::ErrorBody)))]
 pub(super) async fn change(
     State(state): State<AppState>,
     body: Bytes,
@@ -150,6 +162,9 @@ fn redact(value: &mut Value) {
 
 /// One JSON file for support: versions, the configuration without secrets, the status,
 /// the cameras (no passwords), the uplink and the last log lines.
+#[utoipa::path(get, path = "/diagnostics", tag = "settings",
+    responses((status = 200, description = "The support bundle, as an attachment",
+        body = Object)))]
 pub(super) async fn diagnostics(State(state): State<AppState>) -> Result<Response, ApiError> {
     let mut config = serde_json::to_value(state.uplink.box_config()).unwrap_or_default();
     redact(&mut config);

@@ -37,6 +37,9 @@ pub(crate) async fn view(state: &AppState) -> Result<StatusView, ApiError> {
     .await?)
 }
 
+/// The box at a glance.
+#[utoipa::path(get, path = "/status", tag = "status",
+    responses((status = 200, description = "The status view", body = Object)))]
 pub(super) async fn show(State(state): State<AppState>) -> Result<Response, ApiError> {
     Ok(Json(view(&state).await?).into_response())
 }
@@ -52,6 +55,10 @@ fn without_clock(view: &StatusView) -> serde_json::Value {
     value
 }
 
+/// The status view as server-sent events: `status` at once, then on every change.
+#[utoipa::path(get, path = "/status/events", tag = "status",
+    responses((status = 200, description = "Server-sent `status` events, each the status \
+        view's JSON", body = String, content_type = "text/event-stream")))]
 pub(super) async fn events(
     State(state): State<AppState>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {

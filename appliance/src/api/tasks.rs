@@ -14,6 +14,17 @@ use super::{ApiError, AppState, parse_body};
 use crate::engine::{MatchRow, Snapshot, TaskRequest, TaskState};
 
 /// `POST /api/v1/tasks`: the body is a [`TaskRequest`], checked by the engine.
+#[utoipa::path(post, path = "/tasks", tag = "tasks",
+    request_body(content = Object, content_type = "application/json",
+        description = "`{from, to, cameras?, priority?, match_distance?, photo?, embedding?, \
+            more_embeddings?}`: RFC 3339 instants, camera ids (none: every enabled camera), \
+            0 (an operator waits) to 5, and the person as a photo (JPEG or PNG, base64) or \
+            face embeddings"),
+    responses(
+        (status = 201, description = "Stored and queued: `{id, state}`; `Location` names it",
+            body = Object),
+        (status = 400, description = "A malformed or refused field (a camera not on the box \
+            among them)", body = protocol::ErrorBody)))]
 pub(super) async fn create(
     State(state): State<AppState>,
     body: Bytes,
@@ -37,6 +48,15 @@ pub(super) struct ListQuery {
     before: Option<String>,
 }
 
+/// The tasks, newest first, a page at a time.
+#[utoipa::path(get, path = "/tasks", tag = "tasks",
+    params(
+        ("state" = Option<String>, Query,
+            description = "Only tasks in this state: queued, running, done, failed, cancelled"),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 500, default 50)"),
+        ("before" = Option<String>, Query, description = "The last id of the previous page")),
+    responses((status = 200, description = "The tasks", body = [Object]),
+        (status = 400, description = "A malformed query", body = protocol::ErrorBody)))]
 pub(super) async fn list(
     State(state): State<AppState>,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
@@ -55,6 +75,11 @@ pub(super) async fn list(
     Ok(Json(tasks).into_response())
 }
 
+/// A task's state, counters and progress.
+#[utoipa::path(get, path = "/tasks/{id}", tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses((status = 200, description = "The task", body = Object),
+        (status = 404, description = "No such task", body = protocol::ErrorBody)))]
 pub(super) async fn show(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -62,6 +87,13 @@ pub(super) async fn show(
     Ok(Json(state.engine.task_status(&id).await?).into_response())
 }
 
+/// Cancels a queued or running task (again: the same answer).
+#[utoipa::path(post, path = "/tasks/{id}/cancel", tag = "tasks",
+    params(("id" = String, Path, description = "The task's id")),
+    responses((status = 200, description = "Cancelled: the task", body = Object),
+        (status = 404, description = "No such task", body = protocol::ErrorBody),
+        (status = 409, description = "The task is already done or failed",
+            body = protocol::ErrorBody)))]
 pub(super) async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -77,6 +109,14 @@ pub(super) struct ResultsQuery {
     limit: Option<u32>,
 }
 
+/// A task's matches in the order found, a page at a time, with their snapshots' URLs.
+#[utoipa::path(get, path = "/tasks/{id}/results", tag = "tasks",
+    params(("id" = String, Path, description = "The task's id"),
+        ("after" = Option<i64>, Query, description = "The last match id already seen"),
+        ("limit" = Option<u32>, Query, description = "At most this many (1 to 1000, default 100)")),
+    responses((status = 200, description = "`{matches, next_after}`", body = Object),
+        (status = 400, description = "A malformed query", body = protocol::ErrorBody),
+        (status = 404, description = "No such task", body = protocol::ErrorBody)))]
 pub(super) async fn results(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -110,6 +150,12 @@ fn with_snapshots(found: MatchRow) -> MatchWithSnapshots {
     }
 }
 
+/// A match's snapshot: the face (`face.jpg`) or the whole keyframe (`frame.jpg`).
+#[utoipa::path(get, path = "/matches/{id}/{file}", tag = "tasks",
+    params(("id" = i64, Path, description = "The match's id"),
+        ("file" = String, Path, description = "`face.jpg` or `frame.jpg`")),
+    responses((status = 200, description = "The snapshot", content(("image/jpeg"))),
+        (status = 404, description = "No such match or file", body = protocol::ErrorBody)))]
 pub(super) async fn snapshot(
     State(state): State<AppState>,
     Path((id, file)): Path<(String, String)>,
