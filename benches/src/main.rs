@@ -27,6 +27,9 @@
 //! `capacity` measures what one relay instance carries (API calls, messages, boxes connected)
 //! on SQLite or PostgreSQL, beside `/healthz` and the broker alone.
 //!
+//! `fleet` holds the whole system (boxes, broker, relay, API) under load for a bounded time
+//! and counts every search result: produced, delivered, duplicated.
+//!
 //! `billing` runs the relay's monthly billing run over many tenants with a month of metered
 //! usage: wall time and peak memory, and memory against a run over a tenth of the tenants.
 //!
@@ -43,6 +46,7 @@ mod community;
 mod daemon;
 mod faces;
 mod figures;
+mod fleet;
 mod gates;
 mod index;
 mod keyframes;
@@ -107,6 +111,10 @@ enum Command {
     /// 20 boxes each and a month of hourly meters: wall time, peak memory, every invoice
     /// checked, and memory against the same run over a tenth of the tenants.
     Billing(billing_run::BillingArgs),
+    /// The whole system under load: 1,000 simulated boxes and 2 real ones, 100 searches at
+    /// once for the run's length, operators on the API: results produced against delivered
+    /// and duplicated, API and RPC latency, relay and broker CPU and memory, errors by kind.
+    Fleet(fleet::FleetArgs),
     /// One extraction in its own process (what `keyframes` starts); prints one JSON line.
     #[command(hide = true)]
     KeyframesChild(keyframes::ChildArgs),
@@ -130,7 +138,8 @@ async fn main() -> ExitCode {
         | Command::Uplink(_)
         | Command::Searches(_)
         | Command::Capacity(_)
-        | Command::Billing(_) => "info",
+        | Command::Billing(_)
+        | Command::Fleet(_) => "info",
         Command::SimChild(_) | Command::KeyframesChild(_) => "warn",
     };
     tracing_subscriber::fmt()
@@ -153,6 +162,7 @@ async fn main() -> ExitCode {
         Command::Searches(args) => searches::run(args).await,
         Command::Capacity(args) => capacity::run(args).await,
         Command::Billing(args) => billing_run::run(args).await,
+        Command::Fleet(args) => fleet::run(args).await,
         Command::KeyframesChild(args) => keyframes::run_child(args).await,
         Command::SimChild(args) => sim::run_child(args).await,
     };

@@ -1,7 +1,8 @@
 //! API calls per second: `connections` workers in this process, each calling the relay over
 //! its own kept-alive HTTP/1 connection one call after another for `seconds` (a closed loop,
 //! as a balancer's backends see a steady crowd of operators), timing every call. A load is a
-//! list of calls the workers take in turn.
+//! list of calls the workers take in turn. [`load_paced`] has each worker pause between calls
+//! (operators at work rather than a crowd, for the fleet run).
 
 use std::time::{Duration, Instant};
 
@@ -12,15 +13,15 @@ use crate::daemon::percentile;
 
 /// One call of a load.
 #[derive(Debug, Clone)]
-pub(super) struct Call {
-    pub(super) method: reqwest::Method,
+pub(crate) struct Call {
+    pub(crate) method: reqwest::Method,
     /// From the relay's base, e.g. `/api/v1/me`.
-    pub(super) path: String,
-    pub(super) body: Option<Value>,
+    pub(crate) path: String,
+    pub(crate) body: Option<Value>,
 }
 
 impl Call {
-    pub(super) fn get(path: String) -> Call {
+    pub(crate) fn get(path: String) -> Call {
         Call {
             method: reqwest::Method::GET,
             path,
@@ -28,7 +29,7 @@ impl Call {
         }
     }
 
-    pub(super) fn patch(path: String, body: Value) -> Call {
+    pub(crate) fn patch(path: String, body: Value) -> Call {
         Call {
             method: reqwest::Method::PATCH,
             path,
@@ -39,16 +40,19 @@ impl Call {
 
 /// What one load measured.
 #[derive(Debug, serde::Serialize)]
-pub(super) struct LoadReport {
-    pub(super) calls: usize,
+pub(crate) struct LoadReport {
+    pub(crate) calls: usize,
     pub(super) calls_per_second: f64,
-    pub(super) p50_ms: f64,
-    pub(super) p99_ms: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
     /// Answers that were not 2xx (or no answer).
-    pub(super) errors: usize,
+    pub(crate) errors: usize,
     /// Cores the relay, and this process (the load generator), used meanwhile.
     pub(super) relay_cores: f64,
     pub(super) bench_cores: f64,
+    /// Every call's time, ms, sorted.
+    #[serde(skip)]
+    pub(crate) samples_ms: Vec<f64>,
 }
 
 /// Runs `calls` (each worker starting at its own place in the list) against `base` with
@@ -57,6 +61,17 @@ pub(super) async fn load(
     (base, token): (&str, Option<&str>),
     calls: &[Call],
     (connections, seconds): (usize, f64),
+    relay_pid: Option<u32>,
+) -> Result<LoadReport, BoxError> {
+    let shape = (connections, seconds, Duration::ZERO);
+    load_paced((base, token), calls, shape, relay_pid).await
+}
+
+/// [`load`] with each worker pausing `pause` after each call.
+pub(crate) async fn load_paced(
+    (base, token): (&str, Option<&str>),
+    calls: &[Call],
+    (connections, seconds, pause): (usize, f64, Duration),
     relay_pid: Option<u32>,
 ) -> Result<LoadReport, BoxError> {
     if calls.is_empty() {
@@ -100,6 +115,9 @@ pub(super) async fn load(
                 if !ok {
                     errors += 1;
                 }
+                if !pause.is_zero() {
+                    tokio::time::sleep(pause).await;
+                }
             }
             (samples, errors)
         }));
@@ -121,5 +139,6 @@ pub(super) async fn load(
         errors,
         relay_cores: (cpu(relay_pid) - relay_before) / elapsed,
         bench_cores: (cpu(None) - bench_before) / elapsed,
+        samples_ms: samples,
     })
 }

@@ -20,7 +20,7 @@
 //!
 //! One JSON line with `--json`.
 
-mod api;
+pub(crate) mod api;
 mod fleet;
 
 use std::sync::Arc;

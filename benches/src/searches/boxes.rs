@@ -4,7 +4,9 @@
 //! it), then reports the search as a real box does ([`super::reporting`]): progress, its
 //! matches and the end, each a numbered `SearchEvent` published again until the relay
 //! acknowledges it on `{prefix}/acks`; for each upload grant on `{prefix}/uploads` it PUTs
-//! two small JPEGs to the granted URLs and sends `SnapshotsUploaded`.
+//! two small JPEGs to the granted URLs and sends `SnapshotsUploaded`. A `ping` is answered
+//! at once too; and the boxes may send telemetry as a box does
+//! ([`SearchBoxes::send_telemetry`], numbered with the same `seq` as all a box sends).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -12,7 +14,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use protocol::acks::Acks;
-use protocol::rpc::{Method, RpcError, RpcRequest, RpcResponse};
+use protocol::rpc::{Method, Pong, RpcError, RpcRequest, RpcResponse};
 use protocol::search::SearchAccepted;
 use protocol::status::{DeviceStatus, Presence};
 use protocol::topics::Topic;
@@ -30,24 +32,24 @@ use crate::uplink::site::Identity;
 
 /// What every box does with the searches it gets from now on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Behaviour {
+pub(crate) struct Behaviour {
     /// Accept, then report nothing until this is false again (so that a part stays
     /// `accepted` long enough to be read).
-    pub(super) hold: bool,
+    pub(crate) hold: bool,
     /// Matches each search finds on each box.
-    pub(super) matches: u32,
+    pub(crate) matches: u32,
 }
 
 /// What all the boxes sent, counted once per match.
 #[derive(Debug, Default)]
-pub(super) struct Sent {
-    pub(super) matches: AtomicU64,
-    pub(super) snapshots_uploaded: AtomicU64,
+pub(crate) struct Sent {
+    pub(crate) matches: AtomicU64,
+    pub(crate) snapshots_uploaded: AtomicU64,
     /// Upload grants received (a grant sent twice counts twice).
     pub(super) grants_received: AtomicU64,
     /// Events published again because their acknowledgement was late.
-    pub(super) republished: AtomicU64,
-    pub(super) searches_finished: AtomicU64,
+    pub(crate) republished: AtomicU64,
+    pub(crate) searches_finished: AtomicU64,
 }
 
 /// One box's state shared by its tasks.
@@ -77,15 +79,16 @@ impl BoxState {
 }
 
 /// The connected boxes; their tasks end when this is dropped.
-pub(super) struct SearchBoxes {
+pub(crate) struct SearchBoxes {
     behaviour: watch::Sender<Behaviour>,
-    pub(super) sent: Arc<Sent>,
+    pub(crate) sent: Arc<Sent>,
     jpeg: Arc<Vec<u8>>,
+    states: Vec<Arc<BoxState>>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl SearchBoxes {
-    pub(super) async fn connect(
+    pub(crate) async fn connect(
         broker: &Broker,
         identities: &[Identity],
         jpeg: Vec<u8>,
@@ -98,9 +101,10 @@ impl SearchBoxes {
         let sent = Arc::new(Sent::default());
         let (http, jpeg) = (reqwest::Client::new(), Arc::new(jpeg));
         let mut tasks = Vec::with_capacity(identities.len());
+        let mut states = Vec::with_capacity(identities.len());
         for identity in identities {
             let (client, events) = connect(broker, identity).await?;
-            let state = BoxState {
+            let state = Arc::new(BoxState {
                 client,
                 identity: identity.clone(),
                 seq: AtomicU64::new(0),
@@ -111,15 +115,41 @@ impl SearchBoxes {
                 http: http.clone(),
                 jpeg: jpeg.clone(),
                 uploaded: std::sync::Mutex::new(BTreeSet::new()),
-            };
+            });
+            states.push(state.clone());
             tasks.push(read_messages(state, events));
         }
         Ok(SearchBoxes {
             behaviour,
             sent,
             jpeg,
+            states,
             tasks,
         })
+    }
+
+    /// Has every box send a telemetry sample every `every` from now on, the first at a
+    /// random point of the first period (so that the fleet's samples are spread).
+    pub(crate) fn send_telemetry(&mut self, every: Duration) {
+        for state in &self.states {
+            let state = state.clone();
+            self.tasks.push(tokio::spawn(async move {
+                tokio::time::sleep(every.mul_f64(rand::random::<f64>())).await;
+                let topic = state.identity.topics.topic(&Topic::Telemetry);
+                loop {
+                    let sample = crate::uplink::fleet::telemetry_sample(state.next_seq());
+                    if let Err(error) = state
+                        .client
+                        .publish(&topic, QoS::AtLeastOnce, false, sample)
+                        .await
+                    {
+                        tracing::warn!(%error, "a simulated box stopped sending telemetry");
+                        return;
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            }));
+        }
     }
 
     /// The JPEG every box uploads as both snapshots.
@@ -127,7 +157,7 @@ impl SearchBoxes {
         &self.jpeg
     }
 
-    pub(super) fn set(&self, behaviour: Behaviour) {
+    pub(crate) fn set(&self, behaviour: Behaviour) {
         self.behaviour.send_replace(behaviour);
     }
 }
@@ -172,8 +202,7 @@ async fn connect(
 }
 
 /// Spawns the task that reads the box's incoming messages and acts on each.
-fn read_messages(state: BoxState, mut events: EventLoop) -> JoinHandle<()> {
-    let state = Arc::new(state);
+fn read_messages(state: Arc<BoxState>, mut events: EventLoop) -> JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             match events.poll().await {
@@ -235,6 +264,12 @@ fn answer(state: &Arc<BoxState>, id: u64, payload: &[u8]) -> Result<(), BoxError
             tokio::spawn(reporting::report(state.clone(), search, behaviour.matches));
             RpcResponse::ok(&SearchAccepted { task_id })
         }
+        Ok(RpcRequest {
+            method: Method::Ping,
+            ..
+        }) => RpcResponse::ok(&Pong {
+            software_version: "bench".to_owned(),
+        }),
         Ok(other) => RpcResponse::err(RpcError::unknown_method(other.method_name())),
         Err(error) => RpcResponse::err(error),
     };

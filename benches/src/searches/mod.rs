@@ -15,7 +15,7 @@
 //!   snapshot URLs.
 
 mod ack;
-mod boxes;
+pub(crate) mod boxes;
 mod load;
 mod real_box;
 mod report;
@@ -111,7 +111,7 @@ pub(crate) async fn run(args: SearchesArgs) -> Result<(), BoxError> {
 }
 
 /// The snapshot the simulated boxes upload: a small grey JPEG.
-fn snapshot_jpeg() -> Result<Vec<u8>, BoxError> {
+pub(crate) fn snapshot_jpeg() -> Result<Vec<u8>, BoxError> {
     let image = image::GrayImage::from_pixel(64, 64, image::Luma([128]));
     let mut bytes = std::io::Cursor::new(Vec::new());
     image.write_to(&mut bytes, image::ImageFormat::Jpeg)?;

@@ -21,7 +21,7 @@ mod answering;
 pub(crate) mod broker;
 pub(crate) mod fleet;
 mod outage;
-mod outage_box;
+pub(crate) mod outage_box;
 pub(crate) mod peer;
 pub(crate) mod relay;
 pub(crate) mod site;

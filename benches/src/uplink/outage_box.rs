@@ -25,18 +25,18 @@ pub(super) const CONFIG: &str = "[index]\nbackground = false\n[disk]\nmin_free_m
     [uplink]\noutbox_quota_kib = 4194304\nreconnect_max_ms = 1000\n";
 
 /// The box's daemon and what it searches.
-pub(super) struct OutageBox {
-    pub(super) daemon: Daemon,
+pub(crate) struct OutageBox {
+    pub(crate) daemon: Daemon,
     /// The camera it was filled for; the box's own downloads of it never start.
     _sim: Simulator,
-    pub(super) device: String,
+    pub(crate) device: String,
     search: CreateSearch,
     pub(super) entries: u64,
 }
 
 impl OutageBox {
     /// A filled, activated, connected box (seen online by the relay).
-    pub(super) async fn start(
+    pub(crate) async fn start(
         site: &Site,
         registered: &Registered,
         entries: u64,
@@ -94,7 +94,7 @@ impl OutageBox {
     }
 
     /// `kill -9` and a start on the same data directory, as after a power cut.
-    pub(super) async fn killed_and_restarted(self) -> Result<OutageBox, BoxError> {
+    pub(crate) async fn killed_and_restarted(self) -> Result<OutageBox, BoxError> {
         let OutageBox {
             daemon,
             _sim,
@@ -113,12 +113,17 @@ impl OutageBox {
         })
     }
 
+    /// The end of the box's indexed footage (its day), Unix ms.
+    pub(crate) fn footage_end_ms(&self) -> i64 {
+        self.search.to_ms
+    }
+
     pub(super) fn search_id(&self) -> uuid::Uuid {
         self.search.search_id
     }
 
     /// `GET /api/v1/uplink/status` of the box.
-    pub(super) async fn uplink_status(&self) -> Result<Value, BoxError> {
+    pub(crate) async fn uplink_status(&self) -> Result<Value, BoxError> {
         let url = format!("{}/uplink/status", self.daemon.base);
         get(&self.daemon.http(), &url).await
     }

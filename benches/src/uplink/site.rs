@@ -77,6 +77,11 @@ impl Site {
         })
     }
 
+    /// The tenant's id.
+    pub(crate) fn tenant_id(&self) -> &str {
+        self.tenant.rsplit('/').next().unwrap_or_default()
+    }
+
     /// Registers a box named `name` in the area.
     pub(crate) async fn register(&self, name: &str) -> Result<Registered, BoxError> {
         let device = json!({"name": name, "area_id": self.area});
