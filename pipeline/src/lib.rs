@@ -3,7 +3,7 @@
 //! the `appliance` binary wires it to the ISAPI client, SQLite and the web page.
 //!
 //! Each stage is a feature (all on by default): `downloader`, `keyframes` (links FFmpeg),
-//! `faces` and `index`. `faces` and `index` stand alone, so an embedder away from the box
+//! `faces` and `index`; `photo` (decoding uploaded photos, in `faces` too) stands alone. `faces` and `index` stand alone, so an embedder away from the box
 //! (the relay's face library) pulls in neither FFmpeg nor the downloader; the bridge from
 //! a download to the extractor ([`downloader::EventSource`]) exists when both are on.
 
@@ -17,3 +17,5 @@ pub mod index;
 pub mod keyframes;
 #[cfg(feature = "keyframes")]
 pub mod motion;
+#[cfg(feature = "photo")]
+pub mod photo;

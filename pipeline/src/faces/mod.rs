@@ -45,6 +45,7 @@ mod tests;
 
 use std::path::Path;
 
+pub use crate::photo::MAX_PHOTO_SIDE;
 pub use align::{AlignedFace, CHIP_SIZE, align, chip_template, chip_to_frame};
 pub use backend::Backend;
 #[cfg(feature = "onnxruntime")]
@@ -61,7 +62,7 @@ pub use frame::RgbView;
 pub use geometry::{BoundingBox, Landmarks, Point, Similarity, non_max_suppression};
 pub use letterbox::Letterbox;
 pub use model_files::ModelId;
-pub use photo::{FacePick, MAX_PHOTO_SIDE, decode_upright, load_upright};
+pub use photo::{FacePick, decode_upright, load_upright};
 pub use quality::{FaceQuality, Rejection, Rejections};
 
 /// A face that passed the gate, embedded.

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use image::{ImageReader, RgbImage};
 
 use super::detector::Detection;
 use super::error::{FaceError, FoundFace};
@@ -25,13 +25,13 @@ pub enum FacePick {
 pub fn load_upright(path: &Path) -> Result<RgbImage, FaceError> {
     let reader =
         ImageReader::open(path).map_err(|e| photo_error(path, image::ImageError::IoError(e)))?;
-    decode_upright_from(reader, path)
+    crate::photo::decode_upright_from(reader).map_err(|e| photo_error(path, e))
 }
 
 /// A photo's bytes (JPEG or PNG), decoded to RGB and turned upright by its EXIF orientation;
 /// errors call it `name`.
 pub fn decode_upright(bytes: &[u8], name: &Path) -> Result<RgbImage, FaceError> {
-    decode_upright_from(ImageReader::new(std::io::Cursor::new(bytes)), name)
+    crate::photo::decode_upright(bytes).map_err(|e| photo_error(name, e))
 }
 
 fn photo_error(path: &Path, source: image::ImageError) -> FaceError {
@@ -39,35 +39,6 @@ fn photo_error(path: &Path, source: image::ImageError) -> FaceError {
         path: path.to_owned(),
         source,
     }
-}
-
-/// The longest side a query photo may have, in pixels: a 50-megapixel phone photo fits
-/// (8160x6120); a larger one is refused before it is decoded, as is one whose header claims
-/// more than it holds (a few hundred bytes can claim terabytes of pixels).
-pub const MAX_PHOTO_SIDE: u32 = 8192;
-
-/// The most memory decoding one photo may take (an 8192x8192 RGB image is 192 MiB).
-const MAX_PHOTO_BYTES: u64 = 256 * 1024 * 1024;
-
-fn decode_upright_from<R: std::io::BufRead + std::io::Seek>(
-    reader: ImageReader<R>,
-    path: &Path,
-) -> Result<RgbImage, FaceError> {
-    let photo_error = |source| photo_error(path, source);
-    let mut decoder = reader
-        .with_guessed_format()
-        .map_err(|e| photo_error(image::ImageError::IoError(e)))?
-        .into_decoder()
-        .map_err(photo_error)?;
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_PHOTO_SIDE);
-    limits.max_image_height = Some(MAX_PHOTO_SIDE);
-    limits.max_alloc = Some(MAX_PHOTO_BYTES);
-    decoder.set_limits(limits).map_err(photo_error)?;
-    let orientation = decoder.orientation().map_err(photo_error)?;
-    let mut image = DynamicImage::from_decoder(decoder).map_err(photo_error)?;
-    image.apply_orientation(orientation);
-    Ok(image.into_rgb8())
 }
 
 /// The photo with a border of a third of its longer side on every side, filled with the
