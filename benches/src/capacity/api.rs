@@ -38,6 +38,33 @@ impl Call {
     }
 }
 
+/// An operator's reads of tenant `t` (its path, `/api/v1/tenants/<id>`), over `devices`:
+/// the device list, the first device, the tenant, its areas, the caller, the audit log.
+pub(crate) fn operator_reads(t: &str, devices: &[&str]) -> Result<Vec<Call>, BoxError> {
+    let first = devices.first().ok_or("no box to read")?;
+    Ok(vec![
+        Call::get(format!("{t}/devices?limit=50")),
+        Call::get(format!("{t}/devices/{first}")),
+        Call::get(t.to_owned()),
+        Call::get(format!("{t}/areas")),
+        Call::get("/api/v1/me".to_owned()),
+        Call::get(format!("{t}/audit?limit=20")),
+    ])
+}
+
+/// An operator's writes: each of `devices` renamed (`<label> box <n> renamed`), a change and
+/// its audit record each.
+pub(crate) fn device_renames(t: &str, devices: &[&str], label: &str) -> Vec<Call> {
+    devices
+        .iter()
+        .enumerate()
+        .map(|(n, device)| {
+            let body = serde_json::json!({ "name": format!("{label} box {n} renamed") });
+            Call::patch(format!("{t}/devices/{device}"), body)
+        })
+        .collect()
+}
+
 /// What one load measured.
 #[derive(Debug, serde::Serialize)]
 pub(crate) struct LoadReport {

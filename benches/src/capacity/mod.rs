@@ -247,23 +247,8 @@ impl Run<'_> {
             .take(50)
             .map(|i| i.device.as_str())
             .collect();
-        let first = devices.first().ok_or("no box to read")?;
-        let reads = vec![
-            Call::get(format!("{t}/devices?limit=50")),
-            Call::get(format!("{t}/devices/{first}")),
-            Call::get(t.clone()),
-            Call::get(format!("{t}/areas")),
-            Call::get("/api/v1/me".to_owned()),
-            Call::get(format!("{t}/audit?limit=20")),
-        ];
-        let writes: Vec<Call> = devices
-            .iter()
-            .enumerate()
-            .map(|(n, device)| {
-                let body = json!({ "name": format!("capacity box {n} renamed") });
-                Call::patch(format!("{t}/devices/{device}"), body)
-            })
-            .collect();
+        let reads = api::operator_reads(&t, &devices)?;
+        let writes = api::device_renames(&t, &devices, "capacity");
         let healthz = vec![Call::get("/healthz".to_owned())];
         let shape = (self.args.connections, self.args.api_seconds as f64);
         let pid = self.relay.pid().ok();

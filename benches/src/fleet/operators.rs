@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::BoxError;
-use crate::capacity::api::{Call, LoadReport, load_paced};
+use crate::capacity::api::{Call, LoadReport, device_renames, load_paced, operator_reads};
 use crate::uplink::relay::{ROOT, RelayProcess};
 use crate::uplink::site::{Site, text};
 
@@ -31,25 +31,9 @@ pub(super) async fn work(
 ) -> Result<Operators, BoxError> {
     let token = tenant_admin(site).await?;
     let t = format!("/api/v1/tenants/{}", site.tenant_id());
-    let first = devices.first().ok_or("no box to read")?;
-    let reads = vec![
-        Call::get(format!("{t}/devices?limit=50")),
-        Call::get(format!("{t}/devices/{first}")),
-        Call::get(t.clone()),
-        Call::get(format!("{t}/areas")),
-        Call::get("/api/v1/me".to_owned()),
-        Call::get(format!("{t}/audit?limit=20")),
-        Call::get(format!("{t}/searches")),
-    ];
-    let writes: Vec<Call> = devices
-        .iter()
-        .take(50)
-        .enumerate()
-        .map(|(n, device)| {
-            let body = json!({ "name": format!("fleet box {n} renamed") });
-            Call::patch(format!("{t}/devices/{device}"), body)
-        })
-        .collect();
+    let mut reads = operator_reads(&t, devices)?;
+    reads.push(Call::get(format!("{t}/searches")));
+    let writes = device_renames(&t, &devices[..devices.len().min(50)], "fleet");
     let base = (relay.base.as_str(), Some(token.as_str()));
     let s = seconds.as_secs_f64();
     let pid = relay.pid().ok();
