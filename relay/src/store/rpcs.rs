@@ -158,6 +158,21 @@ pub async fn queued(
     fetch_all(tx, sql, params![tenant, device], read).await
 }
 
+/// The RPCs still `queued` for boxes online and active, stored at or before `before`
+/// (a platform-scoped transaction): at most `limit`, by tenant, box and age. The API sends an
+/// RPC to a box online right after storing it, and a box coming online gets what waits for
+/// it, so these are the ones whose send was cut (the relay or its database stopped in
+/// between).
+pub async fn stranded(tx: &mut Tx, before: i64, limit: i64) -> Result<Vec<StoredRpc>, DbError> {
+    let sql = concat!(
+        select!(),
+        "state = 'queued' AND created_at <= $1 AND device_id IN \
+         (SELECT d.id FROM devices d WHERE d.online = 1 AND d.status = 'active') \
+         ORDER BY tenant_id, device_id, created_at, id LIMIT $2"
+    );
+    fetch_all(tx, sql, params![before, limit], read).await
+}
+
 /// `queued` -> `sent`, answer due by `answer_by`; false if another took it (or it left
 /// `queued`).
 pub async fn mark_sent(

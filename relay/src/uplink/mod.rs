@@ -25,7 +25,9 @@
 //! - RPCs (`rpc.rs`) move through ThingsBoard's states: `queued` (stored), `sent`
 //!   (published), `delivered` (the broker acknowledged it), `successful`/`failed` (the box
 //!   answered), `timeout` (no answer in time), `expired` (never sent before its expiry).
-//!   Each move is conditional on the state it leaves, so instances never both move one.
+//!   Each move is conditional on the state it leaves, so instances never both move one. An
+//!   RPC left `queued` for a box online (its send cut by a crash) is sent a few seconds
+//!   later by the resender.
 //! - A box's answer to a search's `createSearch` and its search events move its part of the
 //!   search (`searches.rs`) in the same transaction as the message's (device, seq) place.
 
@@ -168,6 +170,7 @@ impl Uplink {
         let task = session::spawn(Arc::clone(&inner), events, subscribed_tx, stopped.clone());
         *inner.session.lock().unwrap_or_else(PoisonError::into_inner) = Some(task);
         rpc::spawn_sweeper(Arc::clone(&inner), stopped.clone());
+        rpc::spawn_resender(Arc::clone(&inner), stopped.clone());
         grants::spawn(Arc::clone(&inner), stopped.clone());
         acks::spawn_sender(Arc::clone(&inner), stopped);
         let ready = tokio::time::timeout(timeout, subscribed.wait_for(|s| *s)).await;

@@ -7,8 +7,11 @@
 //! out when their box says it is online, oldest first; the sweeper expires those that waited
 //! too long and times out those left unanswered (and, in the same transaction, expires the
 //! searches' parts that went with them), and every ten minutes forgets the places of
-//! telemetry and attributes older than two days. A search's createSearch RPC moves its part
-//! to `sent` in the transaction that marks it sent.
+//! telemetry and attributes older than two days. The resender sends the RPCs still queued
+//! for boxes online `STRANDED_AFTER_MS` after they were stored: their send after the
+//! commit was cut (the relay killed, its database gone for a moment), and their box, already
+//! online, would not come online again to get them. A search's createSearch RPC moves its
+//! part to `sent` in the transaction that marks it sent.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +32,14 @@ use crate::store::uplink as store;
 
 /// How often the sweeper looks for expired and unanswered RPCs.
 const SWEEP_EVERY: Duration = Duration::from_millis(500);
+
+/// How long an RPC queued for a box online waits before the resender sends it (the API's
+/// own send follows its commit by milliseconds; sending twice is harmless, as only one
+/// sender wins `queued` -> `sent`).
+const STRANDED_AFTER_MS: i64 = 5_000;
+/// How often the resender looks, and how many RPCs it sends at most each time.
+const RESEND_EVERY: Duration = Duration::from_secs(2);
+const RESEND_AT_MOST: i64 = 500;
 
 /// How long the places of telemetry and client attributes are kept
 /// ([`store::forget_old_reports`]), and how often older ones are forgotten.
@@ -268,6 +279,38 @@ pub(super) fn spawn_sweeper(inner: Arc<Inner>, mut stopped: watch::Receiver<bool
             }
         }
     });
+}
+
+/// The resender: its own task, as a send waits while the broker connection is down.
+pub(super) fn spawn_resender(inner: Arc<Inner>, mut stopped: watch::Receiver<bool>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stopped.wait_for(|s| *s) => return,
+                () = tokio::time::sleep(RESEND_EVERY) => {}
+            }
+            match send_stranded(&inner).await {
+                Ok(0) => {}
+                Ok(sent) => tracing::info!(sent, "RPCs whose send was cut were sent"),
+                Err(error) => tracing::debug!(%error, "RPCs whose send was cut wait; trying again"),
+            }
+        }
+    });
+}
+
+/// Sends the RPCs queued for boxes online for longer than [`STRANDED_AFTER_MS`], tenant by
+/// tenant, each box's oldest first; how many this call sent.
+async fn send_stranded(inner: &Inner) -> Result<usize, SendError> {
+    let mut tx = inner.db.begin(Scope::Platform, Mode::Read).await?;
+    let before = now_ms() - STRANDED_AFTER_MS;
+    let stranded = rpcs::stranded(&mut tx, before, RESEND_AT_MOST).await?;
+    tx.commit().await?;
+    let mut sent = 0;
+    for batch in stranded.chunk_by(|a, b| a.tenant == b.tenant) {
+        let batch: Vec<&StoredRpc> = batch.iter().collect();
+        sent += send_all(inner, &batch).await?;
+    }
+    Ok(sent)
 }
 
 async fn forget_old_reports(inner: &Inner) -> Result<(), DbError> {

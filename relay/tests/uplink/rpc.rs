@@ -1,11 +1,16 @@
 //! Server-side RPC through the API, the broker and a box: a two-way call answered, refused
 //! for an offline box, another tenant, a viewer and a bad method; a timeout; a persistent
 //! RPC queued while the box is offline and delivered when it comes online, one that expired
-//! first never sent; and a persistent RPC answered while its relay was down.
+//! first never sent; a persistent RPC answered while its relay was down; and one stored for
+//! a box online whose send was cut (the relay or its database gone between the commit and
+//! the send), sent by the resender.
 
 use protocol::rpc::{Method, Pong, RpcError, RpcResponse};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+use relay::db::{Mode, Scope};
+use relay::store::rpcs::{self, StoredRpc};
 
 use crate::harness::{Backend, TestRelay, expect};
 use crate::on_both_backends;
@@ -251,8 +256,54 @@ async fn a_persistent_rpc_survives_a_relay_restart(backend: Backend) {
     assert_eq!(stored["result"]["software_version"], "1.2.3");
 }
 
+/// An RPC stored for a box already online but never sent (as when the relay is killed, or
+/// its database goes away, between the API's commit and its send): the box, online all
+/// along, would never come online again to get it; the resender sends it a few seconds
+/// later, once.
+async fn an_rpc_whose_send_was_cut_goes_out_by_itself(backend: Backend) {
+    let site = Site::new(backend).await;
+    let relay = site.relay();
+    let (device, tenant, answer) = site.activate_a().await;
+    let credential = answer["credential"].as_str().expect("credential");
+    let mut a_box = site.online_box((tenant, device), credential).await;
+    let now = relay::db::now_ms();
+    let stored = StoredRpc::queued(
+        (tenant, device),
+        ("ping", "{}".to_owned()),
+        true,
+        (60_000, now + 3_600_000),
+        "test",
+        // Stored a while ago: the API's own send would have followed at once.
+        now - 10_000,
+    );
+    let mut tx = (relay.state.db)
+        .begin(Scope::Tenant(tenant), Mode::Write)
+        .await
+        .expect("tx");
+    rpcs::insert(&mut tx, &stored).await.expect("insert");
+    tx.commit().await.expect("commit");
+
+    let (id, request) = a_box.next_rpc().await;
+    assert_eq!(id, u64::try_from(stored.request_id).expect("a wire id"));
+    assert_eq!(request.method, Method::Ping);
+    let rpc = json!({"id": stored.id.to_string()});
+    eventually("the broker acknowledges it", || async {
+        rpc_state(&site, relay, &rpc).await["state"] == "delivered"
+    })
+    .await;
+    let pong = Pong {
+        software_version: "1.2.3".to_owned(),
+    };
+    a_box.answer(id, RpcResponse::ok(&pong)).await;
+    eventually("the answer is stored", || async {
+        rpc_state(&site, relay, &rpc).await["state"] == "successful"
+    })
+    .await;
+}
+
 on_both_backends!(
     a_call_goes_to_the_box_and_back,
     a_persistent_rpc_waits_for_its_box_unless_it_expires,
     a_persistent_rpc_survives_a_relay_restart,
+    an_rpc_whose_send_was_cut_goes_out_by_itself,
 );
