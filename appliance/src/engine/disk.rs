@@ -17,8 +17,13 @@ use std::{
 
 use tokio::sync::watch;
 
+use crate::db::DbError;
+
 /// Space to free beyond what was free when a write failed, before work resumes.
 pub(crate) const RESUME_MARGIN: u64 = 4 * 1024 * 1024;
+
+/// The pause before [`DiskMonitor::write_when_room`] tries a write again.
+const RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone)]
 pub(crate) struct DiskMonitor {
@@ -166,6 +171,46 @@ impl DiskMonitor {
     /// Recordings waiting for space before they download (or write) anything.
     pub(crate) fn waiting(&self) -> u64 {
         self.inner.waiting.load(Ordering::Relaxed)
+    }
+
+    /// Runs `write` again while it fails because the database is busy or the disk is full
+    /// (`database_error` finds the database's error in `E`; a full disk is reported, and the
+    /// next try waits for space), for at most `within`; what the last try returned. For a
+    /// write that a moment of full disk must not lose: an RPC's answer, the task of a
+    /// relay's search.
+    pub(crate) async fn write_when_room<T, E, Fut>(
+        &self,
+        what: &str,
+        within: Duration,
+        database_error: impl Fn(&E) -> Option<&DbError>,
+        mut write: impl FnMut() -> Fut,
+    ) -> Result<T, E>
+    where
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
+        let since = std::time::Instant::now();
+        loop {
+            let result = write().await;
+            let Err(error) = &result else {
+                return result;
+            };
+            let full = match database_error(error) {
+                Some(e) if e.is_retryable() => e.is_disk_full(),
+                _ => return result,
+            };
+            let left = within.saturating_sub(since.elapsed());
+            if left.is_zero() {
+                return result;
+            }
+            if full {
+                self.report_full(what);
+            }
+            tokio::time::sleep(RETRY_PAUSE.min(left)).await;
+            if full {
+                let left = within.saturating_sub(since.elapsed());
+                let _ = tokio::time::timeout(left, self.wait_for_space()).await;
+            }
+        }
     }
 }
 

@@ -290,6 +290,19 @@ impl Engine {
     /// Validates and stores a task, starts its searcher, and returns its id. Enumerates
     /// nothing and decodes nothing: its cost does not depend on the footage.
     pub(crate) async fn create_task(&self, request: TaskRequest) -> Result<String, EngineError> {
+        self.create_task_with(request, |_, _| Ok(())).await
+    }
+
+    /// [`Engine::create_task`], with `also` written in the task's own transaction (given the
+    /// task's id): both are stored, or neither (a relay's search and its task, say, which a
+    /// crash between two transactions would part).
+    pub(crate) async fn create_task_with(
+        &self,
+        request: TaskRequest,
+        also: impl FnOnce(&rusqlite::Transaction<'_>, &str) -> Result<(), crate::db::DbError>
+        + Send
+        + 'static,
+    ) -> Result<String, EngineError> {
         let searches = &self.inner.searches;
         let mut task =
             request.validate(searches.config.match_distance, searches.indexer.model())?;
@@ -302,7 +315,8 @@ impl Engine {
         self.db()
             .write(move |tx| {
                 let now = store::now_ms();
-                Ok(store::insert_task(tx, &stored, &task, now)?)
+                store::insert_task(tx, &stored, &task, now)?;
+                also(tx, &stored)
             })
             .await?;
         metrics::counter!("dipper_tasks_created_total").increment(1);

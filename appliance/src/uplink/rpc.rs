@@ -7,7 +7,8 @@
 //! Contract: every request gets exactly one answer: a result, or an error naming why
 //! (`invalid_request` for a payload that is not a request, `invalid_params`,
 //! `unknown_method`, `expired` for one whose `expires_at_ms` has passed, which is not
-//! run). A request with an MQTT v5 message expiry (the relay sets one) is live by the
+//! run). An answer the database cannot take at once (busy, or the disk full) is written once
+//! it can, within ten minutes. A request with an MQTT v5 message expiry (the relay sets one) is live by the
 //! broker's word, which holds whatever the box's clock says; `expires_at_ms` is checked
 //! against the box's clock only for a request without one (ThingsBoard's). A message on any other topic, or one that cannot be read, is dropped with a
 //! counted, logged reason; the connection stays up.
@@ -189,15 +190,27 @@ pub(super) fn response_payload(result: Result<Value, RpcError>) -> impl FnOnce(u
     }
 }
 
-/// Writes the answer to request `id`; its sequence, once stored.
+/// How long an RPC's answer waits at most for the database to take it (busy, or the disk
+/// full): a `createSearch` unanswered leaves its search waiting at the relay until it
+/// expires.
+const ANSWER_WAITS_AT_MOST: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Writes the answer to request `id` (again while the database is busy or the disk full, for
+/// at most [`ANSWER_WAITS_AT_MOST`]); its sequence, once stored.
 pub(super) async fn respond(
     shared: &Arc<Shared>,
     id: u64,
     result: Result<Value, RpcError>,
 ) -> Option<u64> {
     let topic = format!("rpc/response/{id}");
-    match shared
-        .enqueue(Kind::RpcResponse, topic, response_payload(result))
+    let write = || {
+        let payload = response_payload(result.clone());
+        shared.enqueue(Kind::RpcResponse, topic.clone(), payload)
+    };
+    let disk = shared.engine.disk();
+    let what = "an RPC's answer";
+    match disk
+        .write_when_room(what, ANSWER_WAITS_AT_MOST, |e| Some(e), write)
         .await
     {
         Ok(super::Enqueued::Stored { seq, .. }) => Some(seq),

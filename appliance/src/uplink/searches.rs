@@ -4,7 +4,8 @@
 //!
 //! Contract: a search becomes a task through the engine's one task request path
 //! (`TaskRequest`, with every embedding of the search), at priority 0, and is answered
-//! with `SearchAccepted`; one whose embeddings are of another model than the box's
+//! with `SearchAccepted` (a task the database cannot take at once, busy or on a full disk, is
+//! stored once it can, within ten minutes); one whose embeddings are of another model than the box's
 //! embedder is answered `model_mismatch` naming both, and nothing is created. The relay's
 //! search id and the task are kept in `remote_searches`. A watcher reads each unfinished
 //! search's task and writes its new events to the outbox in the same transaction that moves
@@ -31,6 +32,10 @@ use uuid::Uuid;
 use super::{Kind, Shared, now_ms, outbox, rpc::to_value};
 use crate::db::{DbError, SqlResultExt};
 use crate::engine::{EngineError, TaskRequest, TaskState, TaskStatus};
+
+/// How long a new search's task waits at most for the database to take it (busy, or the
+/// disk full) before `createSearch` is answered with the error.
+const DISK_FULL_WAITS_AT_MOST: Duration = Duration::from_secs(600);
 
 /// How often running searches are looked at.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
@@ -84,24 +89,30 @@ pub(super) async fn create(shared: &Shared, create: CreateSearch) -> Result<Valu
         return Ok(to_value(&SearchAccepted { task_id }));
     }
     let request = task_request(shared, &create).await?;
+    // The task and the search it runs for, in one transaction: a box killed in between
+    // would run a task whose events never go to the relay.
+    let remember = move |tx: &rusqlite::Transaction<'_>, task_id: &str| {
+        tx.execute(
+            "INSERT INTO remote_searches (search_id, task_id, created_at_ms) VALUES (?1, ?2, ?3)",
+            params![search_id.to_string(), task_id, now_ms()],
+        )
+        .purpose("remember a remote search")?;
+        Ok(())
+    };
     let task_id = shared
         .engine
-        .create_task(request)
+        .disk()
+        .write_when_room(
+            "a relay's search",
+            DISK_FULL_WAITS_AT_MOST,
+            |e| match e {
+                EngineError::Db(e) => Some(e),
+                _ => None,
+            },
+            || shared.engine.create_task_with(request.clone(), remember),
+        )
         .await
         .map_err(rpc_error)?;
-    let stored = task_id.clone();
-    shared
-        .db
-        .write(move |tx| {
-            tx.execute(
-                "INSERT INTO remote_searches (search_id, task_id, created_at_ms) VALUES (?1, ?2, ?3)",
-                params![search_id.to_string(), stored, now_ms()],
-            )
-            .purpose("remember a remote search")?;
-            Ok(())
-        })
-        .await
-        .map_err(internal)?;
     Ok(to_value(&SearchAccepted { task_id }))
 }
 

@@ -16,6 +16,7 @@
 
 mod covered;
 mod from_index;
+pub(super) mod task_end;
 
 use std::{
     pin::{Pin, pin},
@@ -203,7 +204,8 @@ pub(crate) async fn run(searches: &Searches, id: &str, running: &Running) {
         Err(Ending::Stopped) => return,
         Err(Ending::Failed(failure)) => (TaskState::Failed, Some(failure.to_string())),
     };
-    match set_state(&searches.db, id, state, error).await {
+    let disk = searches.indexer.disk();
+    match task_end::store_end(&searches.db, disk, (id, state, error), &running.cancel).await {
         Ok(_) => tracing::info!(task = %id, state = state.as_str(), "task finished"),
         Err(e) => {
             tracing::error!(task = %id, error = %e, "cannot store the task's end; it resumes at the next start")

@@ -273,6 +273,57 @@ async fn a_cancelled_task_stops_and_stays_cancelled() {
 }
 
 mod background;
+mod full_disk;
 mod gates;
 mod retention;
 mod targets;
+
+/// What goes with a task is written in the task's own transaction: when it cannot be, the
+/// task is not stored either (a crash between the two would otherwise leave a task whose
+/// relay never hears of it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_and_what_goes_with_it_are_stored_together_or_not_at_all() {
+    let setup = setup(None).await;
+    let end = jiff::Timestamp::now();
+    let from = end - jiff::SignedDuration::from_hours(1);
+    let task = TaskRequest {
+        photo: photo("obama.jpg"),
+        ..request(setup.camera, from, end)
+    };
+    let refused = setup
+        .engine
+        .create_task_with(task.clone(), |_, _| {
+            let kind = crate::db::DbErrorKind::NotFound;
+            Err(crate::db::DbError::new(kind, "what goes with the task"))
+        })
+        .await;
+    assert!(refused.is_err(), "{refused:?}");
+    let tasks: i64 = (setup.engine.db())
+        .read(|c| Ok(c.query_row("SELECT count(*) FROM tasks", [], |r| r.get(0))?))
+        .await
+        .expect("count");
+    assert_eq!(tasks, 0, "a task was stored without what goes with it");
+
+    let id = setup
+        .engine
+        .create_task_with(task, |tx, id| {
+            tx.execute(
+                "INSERT INTO settings (key, value) VALUES ('with', ?1)",
+                [id],
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("created");
+    let with: String = (setup.engine.db())
+        .read(|c| {
+            Ok(
+                c.query_row("SELECT value FROM settings WHERE key = 'with'", [], |r| {
+                    r.get(0)
+                })?,
+            )
+        })
+        .await
+        .expect("what went with it");
+    assert_eq!(with, id);
+}
