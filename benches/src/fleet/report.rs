@@ -1,12 +1,14 @@
 //! The fleet run's report: one JSON line (or a short summary), and its verdict.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
+use super::cpu::CpuTally;
 use super::faults::Injected;
 use super::operators::Operators;
 use super::real::Produced;
-use super::searches::{Counted, Driven};
+use super::searches::{Counted, Driven, Ended};
+use super::tenants::Checked;
 use super::{FleetArgs, Measured};
 use crate::BoxError;
 use crate::daemon::percentile;
@@ -14,7 +16,8 @@ use crate::figures::round;
 use crate::uplink::broker::Broker;
 use crate::uplink::relay::RelayProcess;
 
-/// The relay's and the broker's cores over the load, and their memory at its end.
+/// The relay's and the broker's cores over the load, and their memory at its end (of the
+/// process running then: after a fault restarted one, the new one's).
 #[derive(Debug, Default)]
 pub(super) struct Window {
     relay_cores: f64,
@@ -26,41 +29,55 @@ pub(super) struct Window {
 }
 
 impl Window {
-    /// Reads the CPU times now and after `seconds`, and the memory then.
+    /// Reads the CPU times now, every second over `seconds` (so that a process killed and
+    /// started again by a fault is counted as both), and the memory at the end.
     pub(super) async fn measure(
         relay: &RelayProcess,
         broker: &Broker,
         seconds: Duration,
     ) -> Result<Window, BoxError> {
-        let relay_pid = Some(relay.pid()?);
-        let broker_pid = broker.pid();
         let cpu = |pid| crate::proc::cpu_seconds(pid).unwrap_or(f64::NAN);
-        let before = (cpu(relay_pid), cpu(broker_pid), cpu(None));
+        let (mut relay_cpu, mut broker_cpu) = (CpuTally::default(), CpuTally::default());
+        relay_cpu.sample(relay.pid().ok(), true);
+        broker_cpu.sample(broker.pid(), true);
+        let bench_before = cpu(None);
         let started = Instant::now();
-        tokio::time::sleep(seconds).await;
+        let until = started + seconds;
+        while let Some(left) = until.checked_duration_since(Instant::now())
+            && !left.is_zero()
+        {
+            tokio::time::sleep(left.min(Duration::from_secs(1))).await;
+            relay_cpu.sample(relay.pid().ok(), false);
+            broker_cpu.sample(broker.pid(), false);
+        }
         let elapsed = started.elapsed().as_secs_f64();
         let rss = |pid| crate::proc::rss_mb(pid).unwrap_or(f64::NAN);
         Ok(Window {
-            relay_cores: (cpu(relay_pid) - before.0) / elapsed,
-            broker_cores: (cpu(broker_pid) - before.1) / elapsed,
-            bench_cores: (cpu(None) - before.2) / elapsed,
-            relay_rss_mb: rss(relay_pid),
-            broker_rss_mb: rss(broker_pid),
+            relay_cores: relay_cpu.seconds() / elapsed,
+            broker_cores: broker_cpu.seconds() / elapsed,
+            bench_cores: (cpu(None) - bench_before) / elapsed,
+            relay_rss_mb: rss(relay.pid().ok()),
+            broker_rss_mb: rss(broker.pid()),
             bench_rss_mb: rss(None),
         })
     }
 }
 
-/// One fault injected during the load, and what it cost: the results of the box it hit
-/// that never reached the relay, and those that reached it twice.
+/// One fault injected during the load, and what it cost: of the results produced in the
+/// searches its window touched (of the box it hit, for a box's fault), those that never
+/// reached the relay, and those that reached it twice.
 #[derive(Debug, serde::Serialize)]
 pub(super) struct Fault {
     fault: &'static str,
     recovery_seconds: f64,
     lost: u64,
     duplicated: u64,
-    /// The box's searches (its tasks) not yet ended when the fault hit it.
+    /// The searches not yet ended when it hit (the box's tasks, for a box's fault).
     searches_hit: usize,
+    /// The searches running at some moment between the hit and the recovery, and the
+    /// results produced in them (what `lost` and `duplicated` are counted over).
+    searches_in_window: usize,
+    results_in_window: u64,
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -69,11 +86,16 @@ pub(super) struct Report {
     database: &'static str,
     boxes: usize,
     real_boxes: usize,
-    /// Searches running at once; started in all; ended `done`; not ended by the drain's end.
+    /// Searches running at once; started in all (every search of the fleet's tenant, the
+    /// isolation check's one included); ended `done`; not ended by the drain's end.
     searches: usize,
     searches_started: usize,
     searches_done: u64,
     searches_unfinished: usize,
+    /// Of those started, the ones whose POST's answer was lost (found in the list at the end).
+    searches_unknown: usize,
+    /// Parts of searches that ended other than `done` without saying why.
+    parts_without_reason: u64,
     results_produced: u64,
     results_delivered: u64,
     results_duplicated: u64,
@@ -104,6 +126,8 @@ pub(super) struct Report {
     errors: BTreeMap<String, u64>,
     seconds: f64,
     faults: Vec<Fault>,
+    /// The tenant isolation checks (after each fault and at the end), and what they found.
+    isolation: Checked,
 }
 
 /// Every failure of the run, by kind: calls that failed, parts that did not end `done`,
@@ -136,21 +160,64 @@ fn errors_by_kind(
     errors
 }
 
-/// What `injected` cost its box, from the run's counts.
-fn fault_cost(injected: &Injected, counted: &Counted, produced: &Produced) -> Fault {
-    let device = injected.device.as_str();
-    let made = (produced.real.iter())
-        .find(|(d, _)| d == device)
-        .map_or(0, |(_, n)| *n);
-    let delivered = counted.real.get(device).copied().unwrap_or(0);
-    let duplicated = counted.real_duplicated.get(device).copied().unwrap_or(0);
+/// What `injected` cost, from the run's counts: over the searches running at some moment of
+/// its window (and those the load never learnt of, which a fault's lost answer makes), and
+/// of the box it hit alone when it hit one.
+fn fault_cost(
+    injected: &Injected,
+    ended: &[Ended],
+    counted: &Counted,
+    produced: &Produced,
+) -> Fault {
+    let in_window: HashSet<&str> = ended
+        .iter()
+        .filter(|e| e.began <= injected.recovered && e.ended >= injected.hit)
+        .map(|e| e.id.as_str())
+        .chain(counted.unknown.iter().map(String::as_str))
+        .collect();
+    let device = injected.device.as_deref();
+    let (mut lost, mut duplicated, mut made) = (0, 0, 0);
+    for ((search, box_id), n) in &produced.by_search {
+        if !in_window.contains(search.as_str()) || device.is_some_and(|d| d != box_id) {
+            continue;
+        }
+        let listed = (counted.by_search)
+            .get(&(search.clone(), box_id.clone()))
+            .copied()
+            .unwrap_or_default();
+        made += n;
+        lost += n.saturating_sub(listed.delivered - listed.duplicated);
+        duplicated += listed.duplicated;
+    }
     Fault {
         fault: injected.fault,
-        recovery_seconds: round(injected.recovery_seconds, 1),
-        lost: made.saturating_sub(delivered - duplicated),
+        recovery_seconds: round(injected.recovery_seconds(), 1),
+        lost,
         duplicated,
         searches_hit: injected.searches_hit,
+        searches_in_window: in_window.len(),
+        results_in_window: made,
     }
+}
+
+/// Every API call's time, ms, sorted.
+fn every_call(operators: &Operators, searches: &Driven) -> Vec<f64> {
+    let (reads, writes) = (&operators.reads, &operators.writes);
+    let mut all: Vec<f64> = [&reads.samples_ms, &writes.samples_ms, &searches.samples_ms]
+        .into_iter()
+        .flatten()
+        .copied()
+        .collect();
+    all.sort_by(f64::total_cmp);
+    all
+}
+
+/// The results listed of `devices`.
+fn delivered_of(counted: &Counted, devices: &[String]) -> u64 {
+    (counted.by_search.iter())
+        .filter(|((_, device), _)| devices.contains(device))
+        .map(|(_, listing)| listing.delivered)
+        .sum()
 }
 
 impl Report {
@@ -172,15 +239,10 @@ impl Report {
         } = measured;
         let faults = faults
             .iter()
-            .map(|f| fault_cost(f, &counted, &produced))
+            .map(|f| fault_cost(f, &searches.ended, &counted, &produced))
             .collect();
         let (reads, writes) = (&operators.reads, &operators.writes);
-        let mut all: Vec<f64> = [&reads.samples_ms, &writes.samples_ms, &searches.samples_ms]
-            .into_iter()
-            .flatten()
-            .copied()
-            .collect();
-        all.sort_by(f64::total_cmp);
+        let all = every_call(&operators, &searches);
         let unfinished = searches
             .ended
             .iter()
@@ -190,22 +252,23 @@ impl Report {
         let relay_pid = Some(relay.pid()?);
         Ok(Report {
             bench: "fleet",
-            database: match &args.database_url {
-                Some(url) if url.starts_with("postgres") => "postgres",
-                Some(_) => "other",
-                None => "sqlite",
+            database: match args.database {
+                super::Database::Postgres => "postgres",
+                super::Database::Sqlite => "sqlite",
             },
             boxes: args.boxes,
             real_boxes: args.real_boxes,
             searches: args.searches,
-            searches_started: searches.ended.len(),
+            searches_started: counted.searches,
+            searches_unknown: counted.unknown.len(),
+            parts_without_reason: counted.parts_without_reason,
             searches_done: counted.done,
             searches_unfinished: unfinished,
             results_produced: produced.total(),
             results_delivered: counted.delivered,
             results_duplicated: counted.duplicated,
-            results_produced_real: produced.real.iter().map(|(_, n)| n).sum(),
-            results_delivered_real: counted.real.values().sum(),
+            results_produced_real: produced.real_total(),
+            results_delivered_real: delivered_of(&counted, &produced.real),
             api_calls: all.len(),
             api_p50_ms: round(percentile(&all, 50.0), 1),
             api_p99_ms: round(percentile(&all, 99.0), 1),
@@ -229,7 +292,13 @@ impl Report {
             errors,
             seconds: round(args.seconds as f64, 1),
             faults,
+            isolation: Checked::default(),
         })
+    }
+
+    /// The report with the tenant isolation checks' findings.
+    pub(super) fn with_isolation(self, isolation: Checked) -> Report {
+        Report { isolation, ..self }
     }
 
     pub(super) fn print_summary(&self) {
@@ -272,14 +341,29 @@ impl Report {
         );
     }
 
-    /// An error unless every search ended done and every result was delivered once (also
-    /// for each fault's box).
+    /// An error unless every search ended (`done`: each of its parts ended, `done` or with
+    /// its reason), every result was delivered once (also over each fault's window), and no
+    /// tenant saw another's data.
     pub(super) fn verdict(&self) -> Result<(), BoxError> {
         let mut wrong = Vec::new();
         if self.results_delivered != self.results_produced {
             wrong.push(format!(
                 "{} results delivered of {} produced",
                 self.results_delivered, self.results_produced
+            ));
+        }
+        if !self.isolation.breaches.is_empty() || self.isolation.errors != 0 {
+            wrong.push(format!(
+                "tenant isolation: {} breaches ({}), {} checks not made",
+                self.isolation.breaches.len(),
+                self.isolation.breaches.join("; "),
+                self.isolation.errors
+            ));
+        }
+        if self.parts_without_reason != 0 {
+            wrong.push(format!(
+                "{} parts of searches ended without a reason",
+                self.parts_without_reason
             ));
         }
         if self.results_duplicated != 0 {
@@ -307,5 +391,95 @@ impl Report {
         } else {
             Err(format!("the fleet run failed: {}", wrong.join("; ")).into())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::time::{Duration, Instant};
+
+    use super::fault_cost;
+    use crate::fleet::faults::Injected;
+    use crate::fleet::real::Produced;
+    use crate::fleet::searches::{Counted, Ended, Listing};
+
+    fn ended(id: &str, began: Instant, ended: Instant) -> Ended {
+        Ended {
+            id: id.to_owned(),
+            state: "done".to_owned(),
+            began,
+            ended,
+        }
+    }
+
+    fn key(search: &str, device: &str) -> (String, String) {
+        (search.to_owned(), device.to_owned())
+    }
+
+    #[test]
+    fn a_fault_costs_what_its_window_lost_and_duplicated() {
+        let t0 = Instant::now();
+        let at = |s: u64| t0 + Duration::from_secs(s);
+        let searches = [
+            ended("before", at(0), at(5)),
+            ended("across", at(8), at(12)),
+            ended("during", at(11), at(13)),
+            ended("after", at(20), at(25)),
+        ];
+        let produced = Produced {
+            by_search: HashMap::from([
+                (key("before", "a"), 3),
+                (key("across", "a"), 2),
+                (key("across", "real"), 4),
+                (key("during", "a"), 2),
+                (key("after", "a"), 9),
+                (key("unknown", "a"), 1),
+            ]),
+            real: vec!["real".to_owned()],
+        };
+        let listing = |delivered, duplicated| Listing {
+            delivered,
+            duplicated,
+        };
+        let counted = Counted {
+            by_search: HashMap::from([
+                // "before" lost everything and "after" one: outside the window, not counted.
+                (key("across", "a"), listing(3, 1)),
+                (key("across", "real"), listing(3, 0)),
+                (key("during", "a"), listing(2, 0)),
+                (key("after", "a"), listing(8, 0)),
+            ]),
+            unknown: vec!["unknown".to_owned()],
+            ..Counted::default()
+        };
+        let system = Injected {
+            fault: "kill_relay",
+            device: None,
+            hit: at(10),
+            recovered: at(12),
+            searches_hit: 1,
+        };
+        let cost = fault_cost(&system, &searches, &counted, &produced);
+        assert_eq!(
+            cost.searches_in_window, 3,
+            "across, during and the unknown one"
+        );
+        assert_eq!(cost.results_in_window, 9);
+        assert_eq!(
+            (cost.lost, cost.duplicated),
+            (2, 1),
+            "the real box's one, the unknown one"
+        );
+        let on_the_box = Injected {
+            fault: "kill_box",
+            device: Some("real".to_owned()),
+            ..system
+        };
+        let cost = fault_cost(&on_the_box, &searches, &counted, &produced);
+        assert_eq!(
+            (cost.results_in_window, cost.lost, cost.duplicated),
+            (4, 1, 0)
+        );
     }
 }

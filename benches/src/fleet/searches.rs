@@ -1,9 +1,10 @@
 //! The fleet's searches: `slots` places, each starting a search through the API, reading it
 //! every [`POLL`] until it has ended, pausing about `gap` and starting the next, until the
-//! load's end (the searches still running then are awaited up to `drain`). Every POST and
-//! GET is timed (the `searches` route class). Then [`count`] reads every search's results.
+//! load's end, or later while faults are still at work (the searches still running then are
+//! awaited up to `drain`). Every POST and GET is timed (the `searches` route class). Then
+//! [`count`] reads every search of the tenant and all its results, by search and box.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,8 @@ use crate::uplink::site::{Site, text};
 
 /// How often a running search is read.
 const POLL: Duration = Duration::from_secs(2);
+/// How long a search the load never learnt of may still take to end once counting begins.
+const UNKNOWN_DRAIN: Duration = Duration::from_secs(120);
 
 /// What each slot searches.
 pub(super) struct Plan {
@@ -66,15 +69,20 @@ pub(super) struct Shape {
     pub(super) slots: usize,
     pub(super) gap: Duration,
     pub(super) until: Instant,
+    /// While true the searches go on past `until` (faults still to hit or to recover from:
+    /// each fault cuts work in the middle).
+    pub(super) busy: std::sync::Arc<std::sync::atomic::AtomicBool>,
     pub(super) drain: Duration,
 }
 
 /// A search and how it ended: `done`, `cancelled`, or `unfinished` (still running when the
-/// drain ended).
+/// drain ended); when it was started and when it was last read (its end, as seen here).
 #[derive(Debug, Clone)]
 pub(super) struct Ended {
     pub(super) id: String,
     pub(super) state: String,
+    pub(super) began: Instant,
+    pub(super) ended: Instant,
 }
 
 /// What the slots did.
@@ -126,7 +134,7 @@ pub(super) async fn drive(site: &Site, plan: &Plan, shape: &Shape) -> Result<Dri
     })
 }
 
-/// One slot: searches one after another until `shape.until`.
+/// One slot: searches one after another until `shape.until` (and `shape.busy` is false).
 async fn run_slot(
     site: &Site,
     plan: &Plan,
@@ -135,7 +143,7 @@ async fn run_slot(
     slot: usize,
 ) -> Vec<Ended> {
     let mut ended = Vec::new();
-    while Instant::now() < shape.until {
+    while Instant::now() < shape.until || shape.busy.load(std::sync::atomic::Ordering::Relaxed) {
         let sent = Instant::now();
         let id = match site.post_tenant("/searches", plan.body(slot)).await {
             Ok(search) => {
@@ -154,7 +162,13 @@ async fn run_slot(
             }
         };
         let state = wait_ended(site, &id, shape, shared).await;
-        ended.push(Ended { id, state });
+        let (began, ended_at) = (sent, Instant::now());
+        ended.push(Ended {
+            id,
+            state,
+            began,
+            ended: ended_at,
+        });
         let gap = shape.gap.mul_f64(0.5 + rand::random::<f64>());
         tokio::time::sleep(gap).await;
     }
@@ -164,7 +178,7 @@ async fn run_slot(
 /// Reads search `id` every [`POLL`] until it is no longer `running`; its state then, or
 /// `unfinished` once the drain is over.
 async fn wait_ended(site: &Site, id: &str, shape: &Shape, shared: &Shared) -> String {
-    let deadline = shape.until + shape.drain;
+    let deadline = shape.until.max(Instant::now()) + shape.drain;
     loop {
         tokio::time::sleep(POLL).await;
         let sent = Instant::now();
@@ -196,62 +210,121 @@ pub(super) struct Counted {
     /// Of those, listed again for the same search: the same box's match id, or the same
     /// box's camera at the same moment under another id (a match found again).
     pub(super) duplicated: u64,
-    /// Results listed of each real box, and those of them duplicated, by device.
-    pub(super) real: BTreeMap<String, u64>,
-    pub(super) real_duplicated: BTreeMap<String, u64>,
-    /// Searches `done`; and parts that ended otherwise than `done`, by their state.
+    /// Searches read (every search of the tenant).
+    pub(super) searches: usize,
+    /// Results listed and duplicated by search and box.
+    pub(super) by_search: HashMap<(String, String), Listing>,
+    /// Searches `done`; and parts that ended otherwise than `done`, by their state, and of
+    /// those the ones without a reason.
     pub(super) done: u64,
     pub(super) parts_not_done: BTreeMap<String, u64>,
+    pub(super) parts_without_reason: u64,
     /// A search's `result_count` that is not what its pages list.
     pub(super) count_mismatches: u64,
+    /// The tenant's searches the load never learnt of (a POST whose answer was lost to a
+    /// fault, the search made all the same), each counted as the others.
+    pub(super) unknown: Vec<String>,
 }
 
-/// Reads every search and all its results through the API.
+/// One box's results in one search, as listed.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct Listing {
+    pub(super) delivered: u64,
+    pub(super) duplicated: u64,
+}
+
+/// Reads every search of the tenant and all its results through the API: those the load
+/// started, `others` (started by the run otherwise) and any it never learnt of.
 pub(super) async fn count(
     site: &Site,
     driven: &Driven,
-    real_devices: &[String],
+    others: &[String],
 ) -> Result<Counted, BoxError> {
     let mut counted = Counted::default();
-    for device in real_devices {
-        counted.real.insert(device.clone(), 0);
+    let mut known: HashSet<&str> = driven.ended.iter().map(|e| e.id.as_str()).collect();
+    known.extend(others.iter().map(String::as_str));
+    counted.unknown = every_search(site)
+        .await?
+        .into_iter()
+        .filter(|id| !known.contains(id.as_str()))
+        .collect();
+    for id in &counted.unknown {
+        wait_until_ended(site, id).await?;
     }
-    for ended in &driven.ended {
-        let search = site.get_tenant(&format!("/searches/{}", ended.id)).await?;
-        if search["state"] == "done" {
-            counted.done += 1;
-        }
-        for part in search["boxes"].as_array().into_iter().flatten() {
-            let state = part["state"].as_str().unwrap_or("none");
-            if state != "done" {
-                *counted.parts_not_done.entry(state.to_owned()).or_default() += 1;
-            }
-        }
-        let results = all_results(site, &ended.id).await?;
-        let (mut ids, mut moments) = (HashSet::new(), HashSet::new());
-        for result in &results {
-            let device = result.device.as_str();
-            let again = !ids.insert((device, result.match_id))
-                | !moments.insert((device, result.camera.as_str(), result.time.as_str()));
-            if again {
-                counted.duplicated += 1;
-                if counted.real.contains_key(device) {
-                    *counted
-                        .real_duplicated
-                        .entry(device.to_owned())
-                        .or_default() += 1;
-                }
-            }
-            if let Some(n) = counted.real.get_mut(device) {
-                *n += 1;
-            }
-        }
-        counted.delivered += results.len() as u64;
-        if search["result_count"].as_u64() != Some(results.len() as u64) {
-            counted.count_mismatches += 1;
-        }
+    let ids = (driven.ended.iter().map(|e| e.id.clone()))
+        .chain(others.iter().cloned())
+        .chain(counted.unknown.clone());
+    for id in ids {
+        count_search(site, &id, &mut counted).await?;
     }
     Ok(counted)
+}
+
+/// Waits until search `id`, one the load never read, is no longer `running` (or
+/// [`UNKNOWN_DRAIN`] has passed: it is then counted as it is).
+async fn wait_until_ended(site: &Site, id: &str) -> Result<(), BoxError> {
+    let deadline = Instant::now() + UNKNOWN_DRAIN;
+    while site.get_tenant(&format!("/searches/{id}")).await?["state"] == "running"
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(POLL).await;
+    }
+    Ok(())
+}
+
+/// Reads search `id` and its results into `counted`.
+async fn count_search(site: &Site, id: &str, counted: &mut Counted) -> Result<(), BoxError> {
+    let search = site.get_tenant(&format!("/searches/{id}")).await?;
+    counted.searches += 1;
+    if search["state"] == "done" {
+        counted.done += 1;
+    }
+    for part in search["boxes"].as_array().into_iter().flatten() {
+        let state = part["state"].as_str().unwrap_or("none");
+        if state != "done" {
+            *counted.parts_not_done.entry(state.to_owned()).or_default() += 1;
+            if part["reason"].is_null() {
+                counted.parts_without_reason += 1;
+            }
+        }
+    }
+    let results = all_results(site, id).await?;
+    let (mut ids, mut moments) = (HashSet::new(), HashSet::new());
+    for result in &results {
+        let device = result.device.as_str();
+        let again = !ids.insert((device, result.match_id))
+            | !moments.insert((device, result.camera.as_str(), result.time.as_str()));
+        let listing = (counted.by_search)
+            .entry((id.to_owned(), device.to_owned()))
+            .or_default();
+        listing.delivered += 1;
+        if again {
+            listing.duplicated += 1;
+            counted.duplicated += 1;
+        }
+    }
+    counted.delivered += results.len() as u64;
+    if search["result_count"].as_u64() != Some(results.len() as u64) {
+        counted.count_mismatches += 1;
+    }
+    Ok(())
+}
+
+/// The ids of every search of the tenant, page after page.
+async fn every_search(site: &Site) -> Result<Vec<String>, BoxError> {
+    const PAGE: usize = 500;
+    let mut ids = Vec::new();
+    loop {
+        let path = format!("/searches?limit={PAGE}&offset={}", ids.len());
+        let page = site.get_tenant(&path).await?;
+        let items = page["items"].as_array().ok_or("a list without items")?;
+        for item in items {
+            ids.push(text(item, "id")?);
+        }
+        if items.len() < PAGE {
+            return Ok(ids);
+        }
+    }
 }
 
 /// A result as listed: which box's match, of which camera, when.

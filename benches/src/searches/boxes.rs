@@ -7,6 +7,9 @@
 //! two small JPEGs to the granted URLs and sends `SnapshotsUploaded`. A `ping` is answered
 //! at once too; and the boxes may send telemetry as a box does
 //! ([`SearchBoxes::send_telemetry`], numbered with the same `seq` as all a box sends).
+//! As a box, each keeps a persistent session and, on every connection, subscribes again and
+//! says `online` (so that a broker killed and started again finds them as they were); a
+//! `createSearch` delivered twice is answered with the same task and searched once.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -50,6 +53,25 @@ pub(crate) struct Sent {
     /// Events published again because their acknowledgement was late.
     pub(crate) republished: AtomicU64,
     pub(crate) searches_finished: AtomicU64,
+    /// Matches acknowledged, by search and box (the fleet's count of each fault's cost).
+    by_search: std::sync::Mutex<std::collections::HashMap<(uuid::Uuid, String), u64>>,
+}
+
+impl Sent {
+    /// One match of `search` by `device` acknowledged.
+    pub(super) fn matched(&self, search: uuid::Uuid, device: &str) {
+        self.matches.fetch_add(1, Ordering::Relaxed);
+        let mut by_search = self.by_search.lock().unwrap_or_else(|e| e.into_inner());
+        *by_search.entry((search, device.to_owned())).or_default() += 1;
+    }
+
+    /// The matches acknowledged so far, by search and box.
+    pub(crate) fn by_search(&self) -> std::collections::HashMap<(uuid::Uuid, String), u64> {
+        self.by_search
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 /// One box's state shared by its tasks.
@@ -66,6 +88,9 @@ pub(super) struct BoxState {
     pub(super) jpeg: Arc<Vec<u8>>,
     /// Matches whose snapshots are uploaded (a grant may come twice).
     pub(super) uploaded: std::sync::Mutex<BTreeSet<(uuid::Uuid, i64)>>,
+    /// Each search accepted and its task: a `createSearch` delivered again (after a broker's
+    /// restart) is answered with the same task and not searched twice, as a box does.
+    accepted: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, String>>,
 }
 
 impl BoxState {
@@ -115,6 +140,7 @@ impl SearchBoxes {
                 http: http.clone(),
                 jpeg: jpeg.clone(),
                 uploaded: std::sync::Mutex::new(BTreeSet::new()),
+                accepted: std::sync::Mutex::default(),
             });
             states.push(state.clone());
             tasks.push(read_messages(state, events));
@@ -170,7 +196,7 @@ impl Drop for SearchBoxes {
     }
 }
 
-/// The box's client, subscribed to its RPCs, acknowledgements and grants, `online` said.
+/// The box's client (connecting once its events are polled: [`on_connected`] subscribes).
 async fn connect(
     broker: &Broker,
     identity: &Identity,
@@ -178,27 +204,30 @@ async fn connect(
     let mut options = MqttOptions::new(&identity.device, "127.0.0.1", broker.port);
     options.set_credentials(&identity.device, &identity.credential);
     options.set_keep_alive(Duration::from_secs(60));
+    // As a box: a session the broker keeps (and queues for) while the box is away.
+    options.set_clean_start(false);
+    options.set_session_expiry_interval(Some(3600));
     options.set_network_options(crate::uplink::no_delay());
     options.set_outgoing_inflight_upper_limit(64);
     // As the box's session: a message of upload grants (up to 256) is far above rumqttc's
     // 10 KiB default, which would drop the connection at every delivery.
     let max_packet = u32::try_from(protocol::MAX_PAYLOAD_BYTES + 1024)?;
     options.set_max_packet_size(Some(max_packet));
-    let (client, events) = AsyncClient::new(options, 256);
-    let topics = &identity.topics;
-    client
-        .subscribe(topics.rpc_requests(), QoS::AtLeastOnce)
-        .await?;
+    Ok(AsyncClient::new(options, 256))
+}
+
+/// On every connection, as a box does (a broker killed keeps only the sessions it saved):
+/// subscribed to its RPCs, acknowledgements and grants, and `online` said again.
+fn on_connected(state: &BoxState) -> Result<(), BoxError> {
+    let topics = &state.identity.topics;
+    let client = &state.client;
+    client.try_subscribe(topics.rpc_requests(), QoS::AtLeastOnce)?;
     for topic in [Topic::Acks, Topic::Uploads] {
-        client
-            .subscribe(topics.topic(&topic), QoS::AtLeastOnce)
-            .await?;
+        client.try_subscribe(topics.topic(&topic), QoS::AtLeastOnce)?;
     }
     let online = DeviceStatus::new(Presence::Online).encode();
-    client
-        .publish(topics.topic(&Topic::Status), QoS::AtLeastOnce, true, online)
-        .await?;
-    Ok((client, events))
+    client.try_publish(topics.topic(&Topic::Status), QoS::AtLeastOnce, true, online)?;
+    Ok(())
 }
 
 /// Spawns the task that reads the box's incoming messages and acts on each.
@@ -206,6 +235,11 @@ fn read_messages(state: Arc<BoxState>, mut events: EventLoop) -> JoinHandle<()> 
     tokio::spawn(async move {
         loop {
             match events.poll().await {
+                Ok(Event::Incoming(Packet::ConnAck(_))) => {
+                    if let Err(error) = on_connected(&state) {
+                        tracing::warn!(%error, "a simulated box could not subscribe");
+                    }
+                }
                 Ok(Event::Incoming(Packet::Publish(publish))) => {
                     let topic = String::from_utf8_lossy(&publish.topic).into_owned();
                     if let Err(error) = on_message(&state, &topic, &publish.payload) {
@@ -259,9 +293,17 @@ fn answer(state: &Arc<BoxState>, id: u64, payload: &[u8]) -> Result<(), BoxError
             method: Method::CreateSearch(search),
             ..
         }) => {
-            let task_id = uuid::Uuid::new_v4().to_string();
-            let behaviour = *state.behaviour.borrow();
-            tokio::spawn(reporting::report(state.clone(), search, behaviour.matches));
+            let mut accepted = state.accepted.lock().unwrap_or_else(|e| e.into_inner());
+            let task_id = match accepted.get(&search.search_id) {
+                Some(task_id) => task_id.clone(),
+                None => {
+                    let task_id = uuid::Uuid::new_v4().to_string();
+                    accepted.insert(search.search_id, task_id.clone());
+                    let behaviour = *state.behaviour.borrow();
+                    tokio::spawn(reporting::report(state.clone(), search, behaviour.matches));
+                    task_id
+                }
+            };
             RpcResponse::ok(&SearchAccepted { task_id })
         }
         Ok(RpcRequest {

@@ -50,7 +50,7 @@ async fn report_search(
             face_box: [640.0, 300.0, 120.0, 150.0],
         };
         send(state, SearchEventBody::Match(found), id).await?;
-        state.sent.matches.fetch_add(1, Ordering::Relaxed);
+        state.sent.matched(id, &state.identity.device);
     }
     let done = SearchProgress {
         recordings_done: 10,
@@ -100,7 +100,10 @@ async fn send(
 }
 
 /// PUTs a match's two snapshots to its grant, then sends `SnapshotsUploaded`; a grant for a
-/// match already uploaded (QoS 1 may bring one twice) is left alone.
+/// match already uploaded (QoS 1 may bring one twice) is left alone. As a real box's
+/// uploader: a store that cannot be reached (or answers 5xx, 408, 429) is tried again after
+/// a backoff until the grant expires; a grant expired or refused is answered with
+/// `SnapshotsWanted`, and the relay grants again.
 pub(super) async fn upload(state: Arc<BoxState>, grant: UploadGrant) {
     let key = (grant.search_id, grant.match_id);
     let first = match state.uploaded.lock() {
@@ -110,24 +113,58 @@ pub(super) async fn upload(state: Arc<BoxState>, grant: UploadGrant) {
     if !first {
         return;
     }
-    if let Err(error) = upload_grant(&state, &grant).await {
-        tracing::warn!(%error, match_id = grant.match_id, "a simulated box's upload failed");
-        if let Ok(mut uploaded) = state.uploaded.lock() {
-            uploaded.remove(&key);
+    let stored = match upload_grant(&state, &grant).await {
+        Ok(stored) => stored,
+        Err(error) => {
+            tracing::warn!(%error, match_id = grant.match_id, "a simulated box's upload failed");
+            false
         }
+    };
+    if !stored && let Ok(mut uploaded) = state.uploaded.lock() {
+        uploaded.remove(&key);
     }
 }
 
-async fn upload_grant(state: &BoxState, grant: &UploadGrant) -> Result<(), BoxError> {
-    for url in [&grant.face_url, &grant.frame_url] {
-        state
-            .http
-            .put(url)
-            .header("content-type", "image/jpeg")
-            .body(state.jpeg.as_ref().clone())
-            .send()
-            .await?
-            .error_for_status()?;
+/// The first wait before an upload is tried again; it doubles up to [`UPLOAD_RETRY_MAX`].
+const UPLOAD_RETRY_MIN: Duration = Duration::from_millis(500);
+const UPLOAD_RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// How one try of a grant's two PUTs went.
+enum Put {
+    Stored,
+    /// The store could not be reached or was busy: try again later.
+    Unavailable(String),
+    /// The store refused it (4xx): ask for a new grant.
+    Refused(String),
+}
+
+/// Uploads the grant's snapshots (and says so), or asks for a new grant; whether they were
+/// stored.
+async fn upload_grant(state: &BoxState, grant: &UploadGrant) -> Result<bool, BoxError> {
+    let mut wait = UPLOAD_RETRY_MIN;
+    loop {
+        let expired = grant.expires_at_ms <= jiff::Timestamp::now().as_millisecond();
+        let put = if expired {
+            Put::Refused("the grant expired".to_owned())
+        } else {
+            put_both(state, grant).await
+        };
+        match put {
+            Put::Stored => break,
+            Put::Unavailable(reason) => {
+                tracing::debug!(%reason, match_id = grant.match_id, "a simulated box retries an upload");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(UPLOAD_RETRY_MAX);
+            }
+            Put::Refused(reason) => {
+                tracing::info!(%reason, match_id = grant.match_id, "a simulated box asks for a new grant");
+                let wanted = SearchEventBody::SnapshotsWanted {
+                    match_id: grant.match_id,
+                };
+                send(state, wanted, grant.search_id).await?;
+                return Ok(false);
+            }
+        }
     }
     let uploaded = SearchEventBody::SnapshotsUploaded {
         match_id: grant.match_id,
@@ -138,5 +175,31 @@ async fn upload_grant(state: &BoxState, grant: &UploadGrant) -> Result<(), BoxEr
         .sent
         .snapshots_uploaded
         .fetch_add(1, Ordering::Relaxed);
-    Ok(())
+    Ok(true)
+}
+
+/// One try of the grant's two PUTs.
+async fn put_both(state: &BoxState, grant: &UploadGrant) -> Put {
+    for url in [&grant.face_url, &grant.frame_url] {
+        let sent = state
+            .http
+            .put(url)
+            .header("content-type", "image/jpeg")
+            .body(state.jpeg.as_ref().clone())
+            .timeout(Duration::from_secs(30))
+            .send()
+            .await;
+        let status = match sent {
+            Ok(answer) => answer.status(),
+            Err(error) => return Put::Unavailable(error.to_string()),
+        };
+        let busy = status.is_server_error() || [408, 429].contains(&status.as_u16());
+        if busy {
+            return Put::Unavailable(status.to_string());
+        }
+        if !status.is_success() {
+            return Put::Refused(status.to_string());
+        }
+    }
+    Put::Stored
 }

@@ -41,11 +41,21 @@ impl OutageBox {
         registered: &Registered,
         entries: u64,
     ) -> Result<OutageBox, BoxError> {
+        OutageBox::start_in(site, registered, entries, tempfile::tempdir()?).await
+    }
+
+    /// [`OutageBox::start`] on the empty data directory `dir` (a file system of its own, say).
+    pub(crate) async fn start_in(
+        site: &Site,
+        registered: &Registered,
+        entries: u64,
+        dir: tempfile::TempDir,
+    ) -> Result<OutageBox, BoxError> {
         let mut camera = DeviceConfig::camera("admin", "bench-pass");
         camera.serial = "BENCH-OUTAGE-0".to_owned();
         camera.days = 1;
         let sim = Simulator::start(SimConfig::new(vec![camera])).await?;
-        let daemon = Daemon::start(CONFIG).await?;
+        let daemon = Daemon::start_in(dir, CONFIG).await?;
         daemon
             .add_camera("gate", &sim.device(0).base_url(), ("admin", "bench-pass"))
             .await?;

@@ -2,11 +2,13 @@
 //! one) over a SQLite file (or a PostgreSQL database it is given), with `[broker]` on the bench's Mosquitto, cheap password hashing
 //! and no rate limit in the way of 10,000 calls and 1,000 activations from one address. Its
 //! own process, so that its resident memory is its own; what it applied is read from its
-//! `/metrics` and its database.
+//! `/metrics` and its database. It can be killed (`kill -9`) and started again on the same
+//! port, configuration and database while the load holds it: the fleet's fault.
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::broker::{ADMIN, Broker};
@@ -18,15 +20,49 @@ pub(crate) const ROOT: (&str, &str) = ("root@bench.test", "bench root password")
 
 /// A running `dipper-relay`; killed when dropped.
 pub(crate) struct RelayProcess {
-    child: tokio::process::Child,
+    /// The running process (none only while it is killed and started again).
+    child: Mutex<Option<tokio::process::Child>>,
     /// `http://127.0.0.1:PORT`.
     pub(crate) base: String,
     database: PathBuf,
-    _dir: tempfile::TempDir,
+    /// How it was started: the binary, its configuration, the database URL it was given.
+    binary: PathBuf,
+    config: PathBuf,
+    database_url: Option<String>,
+    dir: tempfile::TempDir,
 }
 
+/// How the fleet's relay differs from the other benchmarks': where its objects are, and the
+/// broker address boxes are handed.
+#[derive(Debug, Default)]
+pub(crate) struct RelayOptions {
+    /// `[objects] backend = "s3"` on this server's bucket; none: files in its own folder.
+    pub(crate) s3: Option<S3Bucket>,
+    /// The broker URL boxes are handed at activation (`[broker] url`, e.g. a proxy's), the
+    /// relay itself connecting to the broker directly (`relay_url`); none: the broker's.
+    pub(crate) boxes_broker_url: Option<String>,
+}
+
+/// An S3 server the relay keeps its objects on, in the bucket [`BUCKET`] (made at start).
+#[derive(Debug, Clone)]
+pub(crate) struct S3Bucket {
+    /// `http://127.0.0.1:PORT`.
+    pub(crate) endpoint: String,
+    pub(crate) access_key: String,
+    pub(crate) secret_key: String,
+}
+
+/// The bucket of [`S3Bucket`].
+pub(crate) const BUCKET: &str = "dipper-objects";
+
 /// The relay's configuration, as an operator writes it.
-fn config(database: &Path, objects: &Path, port: u16, broker: &Broker) -> String {
+fn config(
+    database: &Path,
+    objects: &Path,
+    port: u16,
+    broker: &Broker,
+    options: &RelayOptions,
+) -> String {
     format!(
         r#"
         log_format = "text"
@@ -46,6 +82,7 @@ fn config(database: &Path, objects: &Path, port: u16, broker: &Broker) -> String
         activate_per_address_burst = 1000000
         [broker]
         url = "{url}"
+        {relay_url}
         admin_username = "{admin}"
         admin_password = "{admin_password}"
         username = "{user}"
@@ -53,16 +90,37 @@ fn config(database: &Path, objects: &Path, port: u16, broker: &Broker) -> String
         client_id = "bench-relay"
         [objects]
         dir = "{objects}"
+        {s3}
         {faces}
         "#,
         database = database.display(),
         objects = objects.display(),
+        s3 = s3_settings(options.s3.as_ref()),
         faces = faces_section(),
-        url = broker.url(),
+        url = options
+            .boxes_broker_url
+            .clone()
+            .unwrap_or_else(|| broker.url()),
+        relay_url = match &options.boxes_broker_url {
+            Some(_) => format!("relay_url = \"{}\"", broker.url()),
+            None => String::new(),
+        },
         admin = ADMIN.0,
         admin_password = ADMIN.1,
         user = RELAY_USER.0,
         password = RELAY_USER.1,
+    )
+}
+
+/// `backend = "s3"` and `[objects.s3]` for `bucket` (to end `[objects]`), or nothing.
+fn s3_settings(bucket: Option<&S3Bucket>) -> String {
+    let Some(bucket) = bucket else {
+        return String::new();
+    };
+    format!(
+        "backend = \"s3\"\n[objects.s3]\nendpoint = \"{}\"\nbucket = \"{BUCKET}\"\n\
+         access_key_id = \"{}\"\nsecret_access_key = \"{}\"\ncreate_bucket = true",
+        bucket.endpoint, bucket.access_key, bucket.secret_key
     )
 }
 
@@ -88,6 +146,15 @@ impl RelayProcess {
         broker: &Broker,
         database_url: Option<&str>,
     ) -> Result<RelayProcess, BoxError> {
+        RelayProcess::start_with(broker, database_url, &RelayOptions::default()).await
+    }
+
+    /// [`RelayProcess::start_on`] with its objects and the boxes' broker as `options` say.
+    pub(crate) async fn start_with(
+        broker: &Broker,
+        database_url: Option<&str>,
+        options: &RelayOptions,
+    ) -> Result<RelayProcess, BoxError> {
         let dir = tempfile::tempdir()?;
         let database = dir.path().join("relay.sqlite3");
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
@@ -95,7 +162,10 @@ impl RelayProcess {
             .port();
         let config_path = dir.path().join("relay.toml");
         let objects = dir.path().join("objects");
-        std::fs::write(&config_path, config(&database, &objects, port, broker))?;
+        std::fs::write(
+            &config_path,
+            config(&database, &objects, port, broker, options),
+        )?;
         let binary = sibling_binary("dipper-relay")?;
         let mut admin = tokio::process::Command::new(&binary)
             .arg("--config")
@@ -111,35 +181,70 @@ impl RelayProcess {
         if !admin.wait().await?.success() {
             return Err("dipper-relay admin create failed".into());
         }
-        let log = std::fs::File::create(dir.path().join("relay.log"))?;
-        let child = tokio::process::Command::new(&binary)
-            .arg("--config")
-            .arg(&config_path)
-            .arg("run")
-            .env("RUST_LOG", "warn")
-            .envs(database_url.map(|url| ("DIPPER_RELAY__DATABASE__URL", url)))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()?;
-        let relay = RelayProcess {
-            child,
+        let mut relay = RelayProcess {
+            child: Mutex::new(None),
             base: format!("http://127.0.0.1:{port}"),
             database,
-            _dir: dir,
+            binary,
+            config: config_path,
+            database_url: database_url.map(str::to_owned),
+            dir,
         };
+        *relay.child.get_mut().map_err(|_| "poisoned")? = Some(relay.spawn()?);
         relay.wait_ready().await?;
         Ok(relay)
     }
 
+    /// `dipper-relay run` on its configuration, its log appended to `relay.log`.
+    fn spawn(&self) -> Result<tokio::process::Child, BoxError> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("relay.log"))?;
+        let child = tokio::process::Command::new(&self.binary)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("run")
+            .env("RUST_LOG", "warn")
+            .envs((self.database_url.as_deref()).map(|url| ("DIPPER_RELAY__DATABASE__URL", url)))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()?;
+        Ok(child)
+    }
+
+    /// `kill -9` of the relay, and its start again on the same port, configuration and
+    /// database as soon as it has exited (not waiting for it to be ready: the load finds out
+    /// by itself).
+    pub(crate) async fn kill_and_restart(&self) -> Result<(), BoxError> {
+        let killed = self.child().take();
+        let mut killed = killed.ok_or("dipper-relay is not running")?;
+        killed.start_kill()?;
+        killed.wait().await?;
+        *self.child() = Some(self.spawn()?);
+        Ok(())
+    }
+
+    /// Whether `/readyz` answers 2xx now.
+    pub(crate) async fn ready(&self, http: &reqwest::Client) -> bool {
+        let url = format!("{}/readyz", self.base);
+        let answer = http.get(&url).timeout(Duration::from_secs(5)).send().await;
+        answer.is_ok_and(|a| a.status().is_success())
+    }
+
+    fn child(&self) -> MutexGuard<'_, Option<tokio::process::Child>> {
+        // Nothing is left half-changed under it: the child is there or not.
+        self.child
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     async fn wait_ready(&self) -> Result<(), BoxError> {
         let http = reqwest::Client::new();
-        let url = format!("{}/readyz", self.base);
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(answer) = http.get(&url).send().await
-                && answer.status().is_success()
-            {
+            if self.ready(&http).await {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -149,8 +254,11 @@ impl RelayProcess {
         }
     }
 
+    /// The running relay's process id (another after [`RelayProcess::kill_and_restart`]).
     pub(crate) fn pid(&self) -> Result<u32, BoxError> {
-        Ok(self.child.id().ok_or("dipper-relay exited")?)
+        let child = self.child();
+        let child = child.as_ref().ok_or("dipper-relay is being restarted")?;
+        Ok(child.id().ok_or("dipper-relay exited")?)
     }
 
     /// Its resident memory now, KiB.

@@ -42,6 +42,11 @@ pub(crate) struct Identity {
 impl Site {
     /// Signs in as the platform admin and makes a tenant with one area.
     pub(crate) async fn start(relay: &RelayProcess) -> Result<Site, BoxError> {
+        Site::start_named(relay, "Bench").await
+    }
+
+    /// [`Site::start`] with a tenant named `name` (one tenant a name).
+    pub(crate) async fn start_named(relay: &RelayProcess, name: &str) -> Result<Site, BoxError> {
         let http = reqwest::Client::new();
         let base = relay.base.clone();
         let login = json!({"email": ROOT.0, "password": ROOT.1});
@@ -51,8 +56,8 @@ impl Site {
         let tenant = http
             .post(&tenants)
             .bearer_auth(&token)
-            .header("idempotency-key", "bench-tenant")
-            .json(&json!({"name": "Bench"}))
+            .header("idempotency-key", format!("bench-tenant-{name}"))
+            .json(&json!({ "name": name }))
             .send()
             .await?
             .error_for_status()?
@@ -80,6 +85,24 @@ impl Site {
     /// The tenant's id.
     pub(crate) fn tenant_id(&self) -> &str {
         self.tenant.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// A tenant admin of this tenant (a user made with the role, as a platform admin does when
+    /// onboarding a tenant) signed in: their access token.
+    pub(crate) async fn tenant_admin(
+        &self,
+        email: &str,
+        password: &str,
+    ) -> Result<String, BoxError> {
+        let users = format!("{}/users", self.tenant);
+        let user = json!({"email": email, "password": password});
+        let user = post(&self.http, &users, Some(&self.token), user).await?;
+        let grants = format!("{users}/{}/grants", text(&user, "id")?);
+        let role = json!({"role": "tenant_admin"});
+        post(&self.http, &grants, Some(&self.token), role).await?;
+        let login = json!({"email": email, "password": password, "tenant_id": self.tenant_id()});
+        let url = format!("{}/api/v1/auth/login", self.base);
+        text(&post(&self.http, &url, None, login).await?, "access_token")
     }
 
     /// Registers a box named `name` in the area.

@@ -1,25 +1,69 @@
-//! Faults injected during the load (issue 23, item 2), one at a time, each ended by the run
-//! itself. So far `kill_box`: the first real box `kill -9`ed and started again on its data
-//! directory (`uplink::outage_box`, as after a power cut), a third of the way through the
-//! load, at a moment when its database shows a task not yet ended (so that a search is cut
-//! in the middle). Its recovery lasts until the box says its uplink is connected again, the
-//! tasks cut have ended on the box, and every search of the box running at the relay then has
-//! ended there; what it lost or duplicated is counted with the run's results, for that box.
+//! Faults injected during the load (issue 23, item 2), one after another, each ended by the
+//! run itself; one file a fault. Each starts at its planned moment of the load (spread evenly
+//! over it, never before the fault before it has recovered), hits, ends the fault, and
+//! measures its recovery: how long until the system is back to normal by itself (what
+//! "normal" means is the fault's, written in its file). What each cost (results lost or
+//! duplicated) is counted after the load, over the searches the fault's window touched
+//! (`report::fault_cost`).
+//!
+//! - `kill_box` ([`kill_box`]): the first real box `kill -9`ed mid-task and started again.
+//! - `kill_relay` ([`kill_relay`]): the relay process `kill -9`ed and started again.
+//! - `kill_broker` ([`kill_broker`]): Mosquitto `kill -9`ed and started again.
+//! - `kill_postgres` ([`kill_postgres`]): the run's own PostgreSQL `kill -9`ed and started
+//!   again.
+//!
+//! - `stop_s3` ([`stop_s3`]): the relay's object store (s3s-fs) stopped for
+//!   `--fault-seconds` and started again.
+//! - `cut_network` ([`cut_network`]): the real boxes' connections to the broker (through
+//!   the fleet's proxy) dropped and refused for `--fault-seconds`, then restored.
+//! - `fill_disk` ([`fill_disk`]): the first real box's own disk filled to no free space for
+//!   `--fault-seconds`, then freed.
+//!
+//! The kill faults of the relay's side hit every box at once (`Injected::device` is none); what they wait for to
+//! call the system recovered is in [`system`].
+
+mod cut_network;
+mod fill_disk;
+mod kill_box;
+mod kill_broker;
+mod kill_postgres;
+mod kill_relay;
+mod stop_s3;
+mod system;
 
 use std::time::{Duration, Instant};
 
-use super::real::RealBoxes;
 use crate::BoxError;
 use crate::uplink::site::{Site, text};
+
+pub(super) use cut_network::cut_network;
+pub(super) use fill_disk::fill_disk;
+pub(super) use kill_box::kill_box;
+pub(super) use kill_broker::kill_broker;
+pub(super) use kill_postgres::kill_postgres;
+pub(super) use kill_relay::kill_relay;
+pub(super) use stop_s3::stop_s3;
 
 /// The faults the run can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum FaultKind {
     /// `kill -9` of a real box daemon, and its start again.
     KillBox,
+    /// `kill -9` of the relay process, and its start again.
+    KillRelay,
+    /// `kill -9` of Mosquitto, and its start again (persistence on).
+    KillBroker,
+    /// `kill -9` of the run's own PostgreSQL, and its start again (`--database postgres`).
+    KillPostgres,
+    /// The relay's S3 server stopped for `--fault-seconds`, and started again.
+    StopS3,
+    /// The real boxes' network to the broker cut for `--fault-seconds`, and restored.
+    CutNetwork,
+    /// The first real box's disk filled for `--fault-seconds`, and freed.
+    FillDisk,
 }
 
-/// How long the fault waits at most for a task to cut before it kills the box anyway.
+/// How long a fault waits at most for a task to cut before it hits anyway.
 const WAIT_FOR_TASK: Duration = Duration::from_secs(120);
 /// How long a recovery may take at most.
 const RECOVERY_LIMIT: Duration = Duration::from_secs(600);
@@ -28,65 +72,19 @@ const RECOVERY_LIMIT: Duration = Duration::from_secs(600);
 #[derive(Debug)]
 pub(super) struct Injected {
     pub(super) fault: &'static str,
-    /// The box it hit.
-    pub(super) device: String,
-    pub(super) recovery_seconds: f64,
-    /// The box's tasks (its searches) not yet ended when it was hit.
+    /// The box it hit, when it hit one box (a fault of the relay's side hits every box).
+    pub(super) device: Option<String>,
+    /// When it hit, and when the system was back to normal.
+    pub(super) hit: Instant,
+    pub(super) recovered: Instant,
+    /// The searches not yet ended when it hit (the box's tasks, for a box's fault).
     pub(super) searches_hit: usize,
 }
 
-/// Waits `after`, then kills and restarts the first real box; its recovery.
-pub(super) async fn kill_box(
-    site: &Site,
-    real: &RealBoxes,
-    after: Duration,
-) -> Result<Injected, BoxError> {
-    let device = real
-        .devices()
-        .into_iter()
-        .next()
-        .ok_or("kill_box needs a real box (--real-boxes)")?;
-    tokio::time::sleep(after).await;
-    let waiting = Instant::now();
-    let mut cut = real.unfinished_tasks(0)?;
-    while cut.is_empty() && waiting.elapsed() < WAIT_FOR_TASK {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-        cut = real.unfinished_tasks(0)?;
+impl Injected {
+    pub(super) fn recovery_seconds(&self) -> f64 {
+        (self.recovered - self.hit).as_secs_f64()
     }
-    let killed = Instant::now();
-    real.kill_and_restart(0).await?;
-    tracing::info!(
-        device,
-        tasks = cut.len(),
-        "fleet: a real box was killed and restarted"
-    );
-    while !real.connected(0).await? {
-        give_up_after(killed, "the killed box's uplink to connect")?;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    loop {
-        let left = real.unfinished_tasks(0)?;
-        if !cut.iter().any(|task| left.contains(task)) {
-            break;
-        }
-        give_up_after(killed, "the killed box's tasks to end")?;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let hit = running_on(site, &device).await?;
-    for id in &hit {
-        while part_state(site, id, &device).await? == Running::Yes {
-            give_up_after(killed, "the killed box's searches to end")?;
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-    let recovery_seconds = killed.elapsed().as_secs_f64();
-    tracing::info!(device, recovery_seconds, "fleet: the killed box recovered");
-    Ok(Injected {
-        fault: "kill_box",
-        device,
-        recovery_seconds,
-        searches_hit: cut.len(),
-    })
 }
 
 fn give_up_after(since: Instant, what: &str) -> Result<(), BoxError> {
@@ -128,4 +126,20 @@ async fn running_on(site: &Site, device: &str) -> Result<Vec<String>, BoxError> 
         }
     }
     Ok(hit)
+}
+
+/// Waits (at most [`WAIT_FOR_TASK`]) until real box `n`'s database shows a task not yet
+/// ended, so that the fault cuts a search in the middle; those tasks (none if it waited in
+/// vain: the fault hits anyway).
+async fn wait_for_task(
+    real: &crate::fleet::real::RealBoxes,
+    n: usize,
+) -> Result<Vec<String>, BoxError> {
+    let tasks = real.wait_for_unfinished_task(n, WAIT_FOR_TASK).await?;
+    if tasks.is_empty() {
+        tracing::warn!(
+            "fleet: no real box task began within {WAIT_FOR_TASK:?}; the fault hits anyway"
+        );
+    }
+    Ok(tasks)
 }
