@@ -1,7 +1,7 @@
 //! `dipper-bench fleet`: the whole system held under load for a bounded time, and every
-//! result counted (issue 23, the load and soak, and the faults injected during it: so far
+//! result counted (issue 23, the load and soak, and the faults injected during it:
 //! `kill-box`, `kill-relay`, `kill-broker`, `kill-postgres`, `stop-s3`, `cut-network`,
-//! `fill-disk`).
+//! `fill-disk`; docs/design/0132).
 //!
 //! A real Mosquitto and the real relay (`dipper-relay run`, its own process), as the
 //! `uplink` bench starts them, on `--database postgres` (the default: a PostgreSQL cluster of
@@ -21,13 +21,17 @@
 //!   `--boxes-per-search` simulated boxes (every tenth also of a real box), each started
 //!   again a little after it ends; operators reading and writing through the API
 //!   ([`operators`]); a `ping` to a box every second, timed (the RPC acknowledgement);
-//!   and the `--faults` asked for ([`faults`]).
+//!   and the `--faults` asked for ([`faults`]), one after another, the searches going on
+//!   past `--seconds` while faults are at work; a second tenant's isolation checked after
+//!   each ([`tenants`]).
 //!
-//! Then every search is awaited to its end and its results read through the API: results
-//! delivered (listed) and duplicated (the same box's match listed twice) against results
-//! produced (what the simulated boxes sent, and the matches the real boxes stored in their
-//! own databases). One JSON line; the exit status is non-zero unless every search ended
-//! done and every result produced was delivered once.
+//! Then every search of the tenant is awaited to its end and its results read through the
+//! API: results delivered (listed) and duplicated (the same box's match listed twice)
+//! against results produced (what the simulated boxes sent, and the matches the real boxes
+//! stored in their own databases), by search and box, in all and over each fault's window.
+//! One JSON line; the exit status is non-zero unless every search ended done (each part
+//! `done` or with its reason), every result produced was delivered once and no tenant saw
+//! another's data.
 
 mod cpu;
 mod faults;
