@@ -14,6 +14,8 @@ use crate::uplink::site::Site;
 
 /// Faces in each real box's day: about 20 in the hour a search of it spans.
 const ENTRIES: u64 = 500;
+/// A box's tasks not yet ended, from its database.
+const UNFINISHED_TASKS: &str = "SELECT id FROM tasks WHERE state IN ('queued', 'running')";
 /// A search of a real box spans this much of its indexed day, ending a minute before its end.
 const SPAN_MS: i64 = 3_600_000;
 
@@ -134,8 +136,7 @@ impl RealBoxes {
     pub(super) fn unfinished_tasks(&self, n: usize) -> Result<Vec<String>, BoxError> {
         let dir = self.dirs.get(n).ok_or("no such real box")?;
         let connection = open(dir)?;
-        let mut statement =
-            connection.prepare("SELECT id FROM tasks WHERE state IN ('queued', 'running')")?;
+        let mut statement = connection.prepare(UNFINISHED_TASKS)?;
         let ids = statement
             .query_map([], |row| row.get(0))?
             .collect::<Result<Vec<String>, _>>()?;
@@ -153,8 +154,7 @@ impl RealBoxes {
         let dir = self.dirs.get(n).ok_or("no such real box")?.clone();
         let watching = tokio::task::spawn_blocking(move || {
             let connection = open(&dir)?;
-            let mut statement =
-                connection.prepare("SELECT id FROM tasks WHERE state IN ('queued', 'running')")?;
+            let mut statement = connection.prepare(UNFINISHED_TASKS)?;
             let since = std::time::Instant::now();
             loop {
                 let ids = statement

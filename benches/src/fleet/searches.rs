@@ -337,7 +337,25 @@ struct Listed {
 
 /// Every result of search `id`, page after page.
 async fn all_results(site: &Site, id: &str) -> Result<Vec<Listed>, BoxError> {
-    let mut results = Vec::new();
+    result_items(site, id)
+        .await?
+        .iter()
+        .map(|item| {
+            Ok(Listed {
+                device: text(item, "device_id")?,
+                match_id: item["match_id"]
+                    .as_i64()
+                    .ok_or("a result without match_id")?,
+                camera: text(item, "camera")?,
+                time: text(item, "time")?,
+            })
+        })
+        .collect()
+}
+
+/// Every result of search `id` as the API lists it, page after page.
+pub(super) async fn result_items(site: &Site, id: &str) -> Result<Vec<Value>, BoxError> {
+    let mut items = Vec::new();
     let mut after: Option<String> = None;
     loop {
         let mut path = format!("/searches/{id}/results?limit=500");
@@ -345,19 +363,10 @@ async fn all_results(site: &Site, id: &str) -> Result<Vec<Listed>, BoxError> {
             path.push_str(&format!("&after={}", percent_encoded(after)));
         }
         let page = site.get_tenant(&path).await?;
-        for item in page["items"].as_array().into_iter().flatten() {
-            results.push(Listed {
-                device: text(item, "device_id")?,
-                match_id: item["match_id"]
-                    .as_i64()
-                    .ok_or("a result without match_id")?,
-                camera: text(item, "camera")?,
-                time: text(item, "time")?,
-            });
-        }
+        items.extend(page["items"].as_array().into_iter().flatten().cloned());
         match page["next"].as_str() {
             Some(next) => after = Some(next.to_owned()),
-            None => return Ok(results),
+            None => return Ok(items),
         }
     }
 }

@@ -8,13 +8,14 @@ use std::process::Command;
 use super::super::{Database, DbErrorKind};
 use super::open;
 
-/// A tmpfs mounted on a temporary directory, unmounted when dropped.
-struct SmallDisk {
+/// A tmpfs mounted on a temporary directory, unmounted when dropped (lazily: a database
+/// still open in it does not keep it mounted). Also the engine's full-disk tests'.
+pub(crate) struct SmallDisk {
     dir: tempfile::TempDir,
 }
 
 impl SmallDisk {
-    fn mount(size: &str) -> SmallDisk {
+    pub(crate) fn mount(size: &str) -> SmallDisk {
         let dir = tempfile::tempdir().unwrap();
         let output = Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
@@ -31,14 +32,17 @@ impl SmallDisk {
         SmallDisk { dir }
     }
 
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 }
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg(self.dir.path()).status();
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
     }
 }
 

@@ -5,7 +5,7 @@
 
 mod cameras;
 mod crash;
-mod disk_full;
+pub(crate) mod disk_full;
 mod migrations;
 mod secrets;
 mod writer;

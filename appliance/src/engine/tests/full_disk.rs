@@ -4,52 +4,21 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use crate::db::tests::disk_full::SmallDisk;
 use crate::db::{Database, DbError};
 use crate::engine::disk::DiskMonitor;
 use crate::engine::searcher::task_end::store_end;
 use crate::engine::store::TaskState;
 
-/// A tmpfs mounted on a temporary directory, unmounted when dropped.
-struct SmallDisk {
-    dir: tempfile::TempDir,
-}
-
-impl SmallDisk {
-    fn mount(size: &str) -> SmallDisk {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let output = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run mount: {e}"));
-        assert!(
-            output.status.success(),
-            "this test mounts a tmpfs to fill it and must run as root: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-        SmallDisk { dir }
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(self.dir.path())
-            .status();
-    }
-}
-
 /// A database on a 16 MiB tmpfs holding the running task `t`, opened again (so that its
 /// write-ahead log is empty and the next write must grow it), then the disk filled to no
 /// free space by the file `filler`; the database, a monitor of its disk and the filler.
 async fn full_disk_with_a_task(disk: &SmallDisk) -> (Database, DiskMonitor, std::path::PathBuf) {
-    let dir = disk.dir.path().join("state");
+    let dir = disk.path().join("state");
     let db = Database::open(&dir).expect("open");
     db.write(|tx| {
         tx.execute(
@@ -65,7 +34,7 @@ async fn full_disk_with_a_task(disk: &SmallDisk) -> (Database, DiskMonitor, std:
     drop(db);
     let db = Database::open(&dir).expect("open again");
     let monitor = DiskMonitor::new(dir, 0);
-    let filler = disk.dir.path().join("filler");
+    let filler = disk.path().join("filler");
     fill(&filler);
     (db, monitor, filler)
 }

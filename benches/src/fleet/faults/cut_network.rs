@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Injected, Running, give_up_after, part_state, running_on, wait_for_task};
+use super::{Injected, running_on, wait_connected, wait_for_task, wait_parts_ended};
 use crate::BoxError;
 use crate::fleet::proxy::Proxy;
 use crate::fleet::real::RealBoxes;
@@ -50,26 +50,7 @@ pub(crate) async fn cut_network(
     }
     proxy.restore();
     tracing::info!("fleet: the real boxes' network is restored");
-    for n in 0..devices.len() {
-        while !real.connected(n).await? {
-            give_up_after(cut, "the real boxes' uplinks to connect again")?;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    for (id, device) in &hit {
-        while part_state(site, id, device).await? == Running::Yes {
-            give_up_after(cut, "the cut boxes' searches to end")?;
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-    let recovered = Instant::now();
-    let recovery_seconds = (recovered - cut).as_secs_f64();
-    tracing::info!(recovery_seconds, "fleet: the cut boxes recovered");
-    Ok(Injected {
-        fault: "cut_network",
-        device: None,
-        hit: cut,
-        recovered,
-        searches_hit: hit.len(),
-    })
+    wait_connected(real, .., cut).await?;
+    wait_parts_ended(site, &hit, cut).await?;
+    Ok(Injected::recovered_now("cut_network", None, cut, hit.len()))
 }

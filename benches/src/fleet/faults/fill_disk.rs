@@ -8,7 +8,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::{Injected, Running, give_up_after, part_state, running_on, wait_for_task};
+use super::{
+    Injected, running_on, wait_connected, wait_for_task, wait_parts_ended, wait_tasks_ended,
+};
 use crate::BoxError;
 use crate::fleet::real::RealBoxes;
 use crate::fleet::tmpfs;
@@ -53,34 +55,18 @@ pub(crate) async fn fill_disk(
     noticed?;
     tracing::info!(device, "fleet: a real box's disk has room again");
     wait_for_full(real, false, filled_at, super::RECOVERY_LIMIT).await?;
-    while !real.connected(0).await? {
-        give_up_after(filled_at, "the filled box's uplink to connect")?;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    loop {
-        let left = real.unfinished_tasks(0)?;
-        if !tasks.iter().any(|task| left.contains(task)) {
-            break;
-        }
-        give_up_after(filled_at, "the filled box's tasks to end")?;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    for id in &searches {
-        while part_state(site, id, &device).await? == Running::Yes {
-            give_up_after(filled_at, "the filled box's searches to end")?;
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-    let recovered = Instant::now();
-    let recovery_seconds = (recovered - filled_at).as_secs_f64();
-    tracing::info!(device, recovery_seconds, "fleet: the filled box recovered");
-    Ok(Injected {
-        fault: "fill_disk",
-        device: Some(device),
-        hit: filled_at,
-        recovered,
-        searches_hit: searches.len(),
-    })
+    wait_connected(real, 0..1, filled_at).await?;
+    wait_tasks_ended(real, 0, &tasks, filled_at).await?;
+    let parts: Vec<_> = (searches.iter())
+        .map(|id| (id.clone(), device.clone()))
+        .collect();
+    wait_parts_ended(site, &parts, filled_at).await?;
+    Ok(Injected::recovered_now(
+        "fill_disk",
+        Some(device),
+        filled_at,
+        searches.len(),
+    ))
 }
 
 /// Waits until the first real box's health says its disk is `full` (or not), at most

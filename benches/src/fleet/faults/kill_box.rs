@@ -6,7 +6,9 @@
 
 use std::time::Instant;
 
-use super::{Injected, Running, WAIT_FOR_TASK, give_up_after, part_state, running_on};
+use super::{
+    Injected, running_on, wait_connected, wait_for_task, wait_parts_ended, wait_tasks_ended,
+};
 use crate::BoxError;
 use crate::fleet::real::RealBoxes;
 use crate::uplink::site::Site;
@@ -18,12 +20,7 @@ pub(crate) async fn kill_box(site: &Site, real: &RealBoxes) -> Result<Injected, 
         .into_iter()
         .next()
         .ok_or("kill_box needs a real box (--real-boxes)")?;
-    let waiting = Instant::now();
-    let mut cut = real.unfinished_tasks(0)?;
-    while cut.is_empty() && waiting.elapsed() < WAIT_FOR_TASK {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        cut = real.unfinished_tasks(0)?;
-    }
+    let cut = wait_for_task(real, 0).await?;
     let killed = Instant::now();
     real.kill_and_restart(0).await?;
     tracing::info!(
@@ -31,33 +28,15 @@ pub(crate) async fn kill_box(site: &Site, real: &RealBoxes) -> Result<Injected, 
         tasks = cut.len(),
         "fleet: a real box was killed and restarted"
     );
-    while !real.connected(0).await? {
-        give_up_after(killed, "the killed box's uplink to connect")?;
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    loop {
-        let left = real.unfinished_tasks(0)?;
-        if !cut.iter().any(|task| left.contains(task)) {
-            break;
-        }
-        give_up_after(killed, "the killed box's tasks to end")?;
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    wait_connected(real, 0..1, killed).await?;
+    wait_tasks_ended(real, 0, &cut, killed).await?;
     let hit = running_on(site, &device).await?;
-    for id in &hit {
-        while part_state(site, id, &device).await? == Running::Yes {
-            give_up_after(killed, "the killed box's searches to end")?;
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
-        }
-    }
-    let recovered = Instant::now();
-    let recovery_seconds = (recovered - killed).as_secs_f64();
-    tracing::info!(device, recovery_seconds, "fleet: the killed box recovered");
-    Ok(Injected {
-        fault: "kill_box",
-        device: Some(device),
-        hit: killed,
-        recovered,
-        searches_hit: cut.len(),
-    })
+    let parts: Vec<_> = hit.into_iter().map(|id| (id, device.clone())).collect();
+    wait_parts_ended(site, &parts, killed).await?;
+    Ok(Injected::recovered_now(
+        "kill_box",
+        Some(device),
+        killed,
+        cut.len(),
+    ))
 }

@@ -6,10 +6,10 @@
 //! API comes back from a simulated box and from every real box, and every search running at
 //! the hit has ended.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::system::{running_searches, wait_pinged, wait_searches_ended};
-use super::{Injected, give_up_after};
+use super::{Injected, wait_connected};
 use crate::BoxError;
 use crate::fleet::real::RealBoxes;
 use crate::uplink::broker::Broker;
@@ -33,22 +33,13 @@ pub(crate) async fn kill_broker(
         searches = running.len(),
         "fleet: the broker was killed and restarted"
     );
-    for n in 0..real.devices().len() {
-        while !real.connected(n).await? {
-            give_up_after(killed, "the real boxes' uplinks to connect")?;
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
+    wait_connected(real, .., killed).await?;
     wait_pinged(site, pinged, killed).await?;
     wait_searches_ended(site, &running, killed).await?;
-    let recovered = Instant::now();
-    let recovery_seconds = (recovered - killed).as_secs_f64();
-    tracing::info!(recovery_seconds, "fleet: the broker recovered");
-    Ok(Injected {
-        fault: "kill_broker",
-        device: None,
-        hit: killed,
-        recovered,
-        searches_hit: running.len(),
-    })
+    Ok(Injected::recovered_now(
+        "kill_broker",
+        None,
+        killed,
+        running.len(),
+    ))
 }

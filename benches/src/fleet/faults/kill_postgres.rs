@@ -32,14 +32,10 @@ pub(crate) async fn kill_postgres(
     wait_relay_ready(relay, site, killed).await?;
     wait_pinged(site, pinged, killed).await?;
     wait_searches_ended(site, &running, killed).await?;
-    let recovered = Instant::now();
-    let recovery_seconds = (recovered - killed).as_secs_f64();
-    tracing::info!(recovery_seconds, "fleet: PostgreSQL recovered");
-    Ok(Injected {
-        fault: "kill_postgres",
-        device: None,
-        hit: killed,
-        recovered,
-        searches_hit: running.len(),
-    })
+    Ok(Injected::recovered_now(
+        "kill_postgres",
+        None,
+        killed,
+        running.len(),
+    ))
 }

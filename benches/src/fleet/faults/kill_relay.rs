@@ -29,14 +29,10 @@ pub(crate) async fn kill_relay(
     wait_relay_ready(relay, site, killed).await?;
     wait_pinged(site, pinged, killed).await?;
     wait_searches_ended(site, &running, killed).await?;
-    let recovered = Instant::now();
-    let recovery_seconds = (recovered - killed).as_secs_f64();
-    tracing::info!(recovery_seconds, "fleet: the relay recovered");
-    Ok(Injected {
-        fault: "kill_relay",
-        device: None,
-        hit: killed,
-        recovered,
-        searches_hit: running.len(),
-    })
+    Ok(Injected::recovered_now(
+        "kill_relay",
+        None,
+        killed,
+        running.len(),
+    ))
 }

@@ -33,6 +33,7 @@ mod system;
 
 use std::time::{Duration, Instant};
 
+use super::real::RealBoxes;
 use crate::BoxError;
 use crate::uplink::site::{Site, text};
 
@@ -82,6 +83,25 @@ pub(super) struct Injected {
 }
 
 impl Injected {
+    /// The fault `fault` that hit at `hit` (the box `device`, when one), recovered now.
+    fn recovered_now(
+        fault: &'static str,
+        device: Option<String>,
+        hit: Instant,
+        searches_hit: usize,
+    ) -> Injected {
+        let injected = Injected {
+            fault,
+            device,
+            hit,
+            recovered: Instant::now(),
+            searches_hit,
+        };
+        let recovery_seconds = injected.recovery_seconds();
+        tracing::info!(fault, recovery_seconds, "fleet: recovered");
+        injected
+    }
+
     pub(super) fn recovery_seconds(&self) -> f64 {
         (self.recovered - self.hit).as_secs_f64()
     }
@@ -112,6 +132,54 @@ async fn part_state(site: &Site, id: &str, device: &str) -> Result<Running, BoxE
     Ok(if running { Running::Yes } else { Running::No })
 }
 
+/// Waits until each of the real boxes `boxes` (all: `..`) says its uplink is connected.
+async fn wait_connected(
+    real: &RealBoxes,
+    boxes: impl std::ops::RangeBounds<usize>,
+    since: Instant,
+) -> Result<(), BoxError> {
+    let all = 0..real.devices().len();
+    for n in all.filter(|n| boxes.contains(n)) {
+        while !real.connected(n).await? {
+            give_up_after(since, "the real boxes' uplinks to connect")?;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Waits until none of `tasks` is still unfinished on real box `n`.
+async fn wait_tasks_ended(
+    real: &RealBoxes,
+    n: usize,
+    tasks: &[String],
+    since: Instant,
+) -> Result<(), BoxError> {
+    loop {
+        let left = real.unfinished_tasks(n)?;
+        if !tasks.iter().any(|task| left.contains(task)) {
+            return Ok(());
+        }
+        give_up_after(since, "a real box's tasks to end")?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until each search's part of its box (`(search, device)`) has ended at the relay.
+async fn wait_parts_ended(
+    site: &Site,
+    parts: &[(String, String)],
+    since: Instant,
+) -> Result<(), BoxError> {
+    for (id, device) in parts {
+        while part_state(site, id, device).await? == Running::Yes {
+            give_up_after(since, "a real box's searches to end")?;
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+    Ok(())
+}
+
 /// The running searches (the newest 500) whose part of `device` has yet to end.
 async fn running_on(site: &Site, device: &str) -> Result<Vec<String>, BoxError> {
     let list = site.get_tenant("/searches?limit=500").await?;
@@ -131,10 +199,7 @@ async fn running_on(site: &Site, device: &str) -> Result<Vec<String>, BoxError> 
 /// Waits (at most [`WAIT_FOR_TASK`]) until real box `n`'s database shows a task not yet
 /// ended, so that the fault cuts a search in the middle; those tasks (none if it waited in
 /// vain: the fault hits anyway).
-async fn wait_for_task(
-    real: &crate::fleet::real::RealBoxes,
-    n: usize,
-) -> Result<Vec<String>, BoxError> {
+async fn wait_for_task(real: &RealBoxes, n: usize) -> Result<Vec<String>, BoxError> {
     let tasks = real.wait_for_unfinished_task(n, WAIT_FOR_TASK).await?;
     if tasks.is_empty() {
         tracing::warn!(

@@ -11,12 +11,11 @@ use std::collections::BTreeSet;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use percent_encoding::NON_ALPHANUMERIC;
-use serde_json::Value;
-
+use super::system::running_now;
 use super::{Injected, give_up_after};
 use crate::BoxError;
 use crate::fleet::s3::S3Store;
+use crate::fleet::searches::result_items;
 use crate::uplink::site::{Site, text};
 
 /// How often the searches running are listed during the outage.
@@ -65,18 +64,12 @@ pub(crate) async fn stop_s3(
         )?;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-    let recovered = Instant::now();
-    tracing::info!(
-        recovery_seconds = (recovered - stopped).as_secs_f64(),
-        "fleet: the object store recovered"
-    );
-    Ok(Injected {
-        fault: "stop_s3",
-        device: None,
-        hit: stopped,
-        recovered,
+    Ok(Injected::recovered_now(
+        "stop_s3",
+        None,
+        stopped,
         searches_hit,
-    })
+    ))
 }
 
 fn lock(store: &Mutex<S3Store>) -> Result<std::sync::MutexGuard<'_, S3Store>, BoxError> {
@@ -85,16 +78,9 @@ fn lock(store: &Mutex<S3Store>) -> Result<std::sync::MutexGuard<'_, S3Store>, Bo
         .map_err(|_| "the object store's lock is poisoned".into())
 }
 
-/// The ids of the searches running now (the newest 500).
+/// The ids of the searches running now, as a set.
 async fn running(site: &Site) -> Result<BTreeSet<String>, BoxError> {
-    let list = site.get_tenant("/searches?limit=500").await?;
-    let mut ids = BTreeSet::new();
-    for summary in list["items"].as_array().into_iter().flatten() {
-        if summary["state"] == "running" {
-            ids.insert(text(summary, "id")?);
-        }
-    }
-    Ok(ids)
+    Ok(running_now(site).await?.into_iter().collect())
 }
 
 /// Whether search `id` has ended and every result of a simulated box in it lists snapshots
@@ -108,7 +94,7 @@ async fn snapshots_complete(
         return Ok(false);
     }
     let mut urls = Vec::new();
-    for result in results(site, id).await? {
+    for result in result_items(site, id).await? {
         if real_devices
             .iter()
             .any(|d| result["device_id"] == d.as_str())
@@ -134,23 +120,4 @@ async fn snapshots_complete(
         }
     }
     Ok(true)
-}
-
-/// Every result of search `id`, page by page.
-async fn results(site: &Site, id: &str) -> Result<Vec<Value>, BoxError> {
-    let mut all = Vec::new();
-    let mut after: Option<String> = None;
-    loop {
-        let mut path = format!("/searches/{id}/results?limit=500");
-        if let Some(after) = &after {
-            let after = percent_encoding::utf8_percent_encode(after, NON_ALPHANUMERIC);
-            path.push_str(&format!("&after={after}"));
-        }
-        let page = site.get_tenant(&path).await?;
-        all.extend(page["items"].as_array().into_iter().flatten().cloned());
-        match page["next"].as_str() {
-            Some(next) => after = Some(next.to_owned()),
-            None => return Ok(all),
-        }
-    }
 }

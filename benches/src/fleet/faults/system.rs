@@ -25,7 +25,8 @@ pub(super) async fn running_searches(site: &Site) -> Result<Vec<String>, BoxErro
     }
 }
 
-async fn running_now(site: &Site) -> Result<Vec<String>, BoxError> {
+/// The ids of the searches running now (the newest 500).
+pub(super) async fn running_now(site: &Site) -> Result<Vec<String>, BoxError> {
     let list = site.get_tenant("/searches?limit=500").await?;
     let items = list["items"]
         .as_array()
